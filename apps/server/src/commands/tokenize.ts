@@ -1,0 +1,30 @@
+import { createInterface } from 'node:readline';
+import { openTokenizer } from '@llm/model';
+import { CliUsageError } from '../cli-error.js';
+import { parseOptions } from './parse-options.js';
+
+/** Reads one JSON string per stdin line; writes one JSON array of token ids per line. */
+export async function tokenizeCommand(args: string[]): Promise<void> {
+  const { values } = parseOptions(args, {
+    model: { type: 'string' },
+    tokenizer: { type: 'string' },
+    'add-special': { type: 'boolean' },
+  });
+  if (!values.model && !values.tokenizer) throw new CliUsageError('--model PATH (or --tokenizer PATH) is required');
+  const tokenizer = await openTokenizer(values.model, values.tokenizer);
+  const addSpecial = values['add-special'] ?? false;
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    let text: unknown;
+    try {
+      text = JSON.parse(line);
+    } catch {
+      throw new CliUsageError(`stdin line ${lineNo} is not JSON; each line must be one JSON string`);
+    }
+    if (typeof text !== 'string') throw new CliUsageError(`stdin line ${lineNo} is not a JSON string`);
+    process.stdout.write(`${JSON.stringify(tokenizer.encode(text, { addSpecial, parseSpecial: false }))}\n`);
+  }
+}

@@ -1,0 +1,49 @@
+import { modelFile } from '@llm/model/testing';
+import { describe, expect, it } from 'vitest';
+import { runLlm } from './run-llm.test-support.js';
+
+// llama2.c's run.c output for stories260K from BOS, greedy, 256 tokens (shared/models/README.md).
+const KNOWN_TEXT = [
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.',
+  'Lily\'s mom said, "Lily, let\'s go to the park." Lily was sad and didn\'t know what to do. She said, "I want to play with your ball, but I can\'t find it."',
+  'Lily was sad and didn\'t know what to do. She said, "I\'m sorry, Lily. I didn\'t know what to do."',
+  'Lily didn\'t want to help her mom, so she said, "I\'m sorry, mom. I didn\'t know what to do." Her mom said, "Don\'t worry, Lily. We can help you.',
+].join('\n');
+
+const bin = modelFile('stories260K.bin');
+const tok = modelFile('tok512.bin');
+
+describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
+  for (const backend of ['webgpu', 'cpu'] as const) {
+    it(`prints the known 256-token greedy text on the ${backend} backend`, async () => {
+      const run = await runLlm([
+        'generate', '--model', bin!, '--tokenizer', tok!, '--max-tokens', '256', '--temperature', '0', '--backend', backend,
+      ]);
+      expect(run.stderr).not.toMatch(/internal error/);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe(KNOWN_TEXT);
+    });
+  }
+
+  it('reports backend, adapter, tokens and timings with --json', async () => {
+    const run = await runLlm([
+      'generate', '--model', bin!, '--tokenizer', tok!, '--max-tokens', '16', '--temperature', '0', '--json',
+    ]);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+    expect(result['backend']).toBe('webgpu');
+    expect(result['promptTokenIds']).toEqual([1]);
+    expect(result['tokenIds']).toHaveLength(16);
+    expect(KNOWN_TEXT.startsWith(result['text'] as string)).toBe(true);
+    expect(result['timings']).toMatchObject({ prefillMs: expect.any(Number), decodeTokensPerSecond: expect.any(Number) });
+  });
+
+  it('refuses a prompt longer than the context with exit code 2', async () => {
+    const ids = Array.from({ length: 600 }, () => '5').join(',');
+    const run = await runLlm(['generate', '--model', bin!, '--tokenizer', tok!, '--prompt-ids', ids, '--backend', 'cpu']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/context/);
+    expect(run.stderr.trim().split('\n').filter((l) => !l.startsWith('[')).length).toBe(1);
+  });
+});

@@ -1,0 +1,13 @@
+/** A progress callback that redraws one line on stderr (a plain line per update when not a TTY). */
+export function progressLine(label: string): (done: number, total: number) => void {
+  const tty = process.stderr.isTTY;
+  let lastPct = -1;
+  return (done, total) => {
+    const pct = total > 0 ? Math.floor((done * 100) / total) : 100;
+    if (pct === lastPct) return;
+    if (!tty && pct !== 100 && pct - lastPct < 25) return;
+    lastPct = pct;
+    const line = `[llm] ${label} ${pct}% (${done}/${total})`;
+    process.stderr.write(tty ? `\r${line}${done >= total ? '\n' : ''}` : `${line}\n`);
+  };
+}

@@ -1,0 +1,80 @@
+import { ModelFileError, TokenizerError } from '@llm/model';
+import { EngineRequestError } from '@llm/engine';
+import { KvCacheError } from '@llm/kvcache';
+import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';
+import { ZodError } from 'zod';
+import { CliUsageError } from './cli-error.js';
+import { convertCommand } from './commands/convert.js';
+import { generateCommand } from './commands/generate.js';
+import { infoCommand } from './commands/info.js';
+import { tokenizeCommand } from './commands/tokenize.js';
+
+const USAGE = `usage: llm <command> [options]
+
+commands:
+  generate --model PATH [--tokenizer PATH] [--prompt TEXT | --prompt-ids 1,2,3] [--max-tokens N]
+           [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S]
+           [--backend auto|webgpu|cpu] [--json]
+  tokenize --model PATH [--tokenizer PATH] [--add-special]   (stdin: one JSON string per line)
+  convert IN OUT [--tokenizer PATH] [--type f32|f16]
+  info PATH`;
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  generate: generateCommand,
+  tokenize: tokenizeCommand,
+  convert: convertCommand,
+  info: infoCommand,
+};
+
+/** Runs one CLI command; returns the exit code (0 ok, 2 bad input, 1 internal failure). */
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stderr.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`llm: unknown command '${name}'\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    await command(rest);
+    return 0;
+  } catch (error) {
+    if (isBadInput(error)) {
+      process.stderr.write(`llm ${name}: ${oneLine(error)}\n`);
+      return 2;
+    }
+    process.stderr.write(`llm ${name}: internal error: ${oneLine(error)}\n`);
+    if (process.env['LLM_DEBUG'] && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
+
+function isBadInput(error: unknown): boolean {
+  return (
+    error instanceof CliUsageError ||
+    error instanceof ModelFileError ||
+    error instanceof TokenizerError ||
+    error instanceof EngineRequestError ||
+    error instanceof KvCacheError ||
+    error instanceof GpuUnavailableError ||
+    error instanceof GpuLimitError ||
+    error instanceof ZodError ||
+    isMissingFile(error)
+  );
+}
+
+function isMissingFile(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EACCES';
+}
+
+function oneLine(error: unknown): string {
+  if (error instanceof ZodError) {
+    return error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,17 @@
+/** A request the engine cannot run as given; the message says what to change. */
+export class EngineRequestError extends Error {
+  override readonly name: string = 'EngineRequestError';
+}
+
+export class ContextLengthError extends EngineRequestError {
+  override readonly name = 'ContextLengthError';
+  constructor(
+    readonly promptTokens: number,
+    readonly contextLength: number,
+  ) {
+    super(
+      `the prompt has ${promptTokens} tokens but the model's context holds ${contextLength}; ` +
+        'shorten the prompt',
+    );
+  }
+}

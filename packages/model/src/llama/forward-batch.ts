@@ -1,0 +1,95 @@
+/**
+ * One step's work for the model: the new tokens of each scheduled sequence, where they start in
+ * the sequence, and the sequence's block table. Everything else the kernels need (positions,
+ * KV slots, packed offsets) is derived here, so callers never hand-build GPU layouts.
+ */
+export interface SequenceChunk {
+  /** Token ids to run this step (a prefill chunk, or one decode token). */
+  readonly tokens: readonly number[];
+  /** Tokens of this sequence already in the KV cache: the position of tokens[0]. */
+  readonly startPos: number;
+  /** Physical KV block of each logical block; must cover startPos + tokens.length positions. */
+  readonly blockTable: readonly number[];
+}
+
+export interface PackedBatch {
+  readonly numTokens: number;
+  readonly numSeqs: number;
+  readonly tokenIds: Uint32Array;
+  readonly positions: Uint32Array;
+  /** physicalBlock * blockSize + offset of each token's K/V. */
+  readonly slots: Uint32Array;
+  readonly queryStarts: Uint32Array;
+  readonly contextLens: Uint32Array;
+  readonly tokenSeqIds: Uint32Array;
+  /** Packed row of each sequence's last token: the only rows the LM head runs on. */
+  readonly lastRows: Uint32Array;
+  /** Row-major [numSeqs, maxBlocksPerSeq], unused entries 0. */
+  readonly blockTables: Uint32Array;
+  readonly maxBlocksPerSeq: number;
+  readonly maxContextLen: number;
+}
+
+export class BatchShapeError extends Error {
+  override readonly name = 'BatchShapeError';
+}
+
+export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): PackedBatch {
+  if (chunks.length === 0) throw new BatchShapeError('a step needs at least one sequence');
+  let numTokens = 0;
+  let maxBlocksPerSeq = 1;
+  let maxContextLen = 0;
+  for (const [s, c] of chunks.entries()) {
+    if (c.tokens.length === 0) throw new BatchShapeError(`sequence ${s} has no tokens to run`);
+    const end = c.startPos + c.tokens.length;
+    const needed = Math.ceil(end / blockSize);
+    if (c.blockTable.length < needed) {
+      throw new BatchShapeError(
+        `sequence ${s} reaches position ${end - 1} but its block table holds ${c.blockTable.length} ` +
+          `blocks of ${blockSize} tokens`,
+      );
+    }
+    numTokens += c.tokens.length;
+    maxBlocksPerSeq = Math.max(maxBlocksPerSeq, needed);
+    maxContextLen = Math.max(maxContextLen, end);
+  }
+  const numSeqs = chunks.length;
+  const tokenIds = new Uint32Array(numTokens);
+  const positions = new Uint32Array(numTokens);
+  const slots = new Uint32Array(numTokens);
+  const tokenSeqIds = new Uint32Array(numTokens);
+  const queryStarts = new Uint32Array(numSeqs + 1);
+  const contextLens = new Uint32Array(numSeqs);
+  const lastRows = new Uint32Array(numSeqs);
+  const blockTables = new Uint32Array(numSeqs * maxBlocksPerSeq);
+  let t = 0;
+  for (const [s, c] of chunks.entries()) {
+    queryStarts[s] = t;
+    const end = c.startPos + c.tokens.length;
+    contextLens[s] = end;
+    for (let b = 0; b < Math.ceil(end / blockSize); b++) blockTables[s * maxBlocksPerSeq + b] = c.blockTable[b]!;
+    for (let i = 0; i < c.tokens.length; i++, t++) {
+      const pos = c.startPos + i;
+      tokenIds[t] = c.tokens[i]!;
+      positions[t] = pos;
+      slots[t] = c.blockTable[Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
+      tokenSeqIds[t] = s;
+    }
+    lastRows[s] = t - 1;
+  }
+  queryStarts[numSeqs] = t;
+  return {
+    numTokens,
+    numSeqs,
+    tokenIds,
+    positions,
+    slots,
+    queryStarts,
+    contextLens,
+    tokenSeqIds,
+    lastRows,
+    blockTables,
+    maxBlocksPerSeq,
+    maxContextLen,
+  };
+}

@@ -1,0 +1,338 @@
+import {
+  argmax,
+  embedding,
+  gatherRows,
+  kvWrite,
+  linear,
+  pagedAttentionNaive,
+  rmsNorm,
+  rope,
+  sample,
+  siluMul,
+  uploadMatrix,
+  type GpuContext,
+  type GpuMatrix,
+  type PagedAttentionBatch,
+  type StepRecorder,
+} from '@llm/kernels';
+import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
+import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { layerTensor, readF32, readMatrix, stackRows } from './load-weights.js';
+import type { ModelRunner, SamplingRequest } from './model-runner.js';
+import { KvPoolError, type RunnerOptions, resolveRunnerOptions } from './runner-options.js';
+
+interface GpuLayer {
+  attnNorm: GPUBuffer;
+  wq: GpuMatrix;
+  wk: GpuMatrix;
+  wv: GpuMatrix;
+  bq: GPUBuffer | undefined;
+  bk: GPUBuffer | undefined;
+  bv: GPUBuffer | undefined;
+  wo: GpuMatrix;
+  ffnNorm: GPUBuffer;
+  /** gate rows [0, H) then up rows [H, 2H): one matvec feeds siluMul. */
+  gateUp: GpuMatrix;
+  down: GpuMatrix;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+}
+
+/** Activation buffers sized once for maxStepTokens; a step reuses them. */
+interface Scratch {
+  x: GPUBuffer;
+  x2: GPUBuffer;
+  xb: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  attn: GPUBuffer;
+  gateUp: GPUBuffer;
+  hidden: GPUBuffer;
+  last: GPUBuffer;
+  logits: GPUBuffer;
+  tokens: GPUBuffer;
+  ids: GPUBuffer;
+  positions: GPUBuffer;
+  slots: GPUBuffer;
+  queryStarts: GPUBuffer;
+  contextLens: GPUBuffer;
+  tokenSeqIds: GPUBuffer;
+  lastRows: GPUBuffer;
+  blockTables: GPUBuffer;
+  samplingParams: GPUBuffer;
+}
+
+export class GpuModelRunner implements ModelRunner {
+  readonly backend = 'webgpu';
+  readonly adapterName: string;
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly maxStepTokens: number;
+  private readonly maxSeqs: number;
+  private readonly maxBlocksPerSeq: number;
+  private disposed = false;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly config: LlamaConfig,
+    private readonly tokenEmbedding: GpuMatrix,
+    private readonly output: GpuMatrix,
+    private readonly outputNorm: GPUBuffer,
+    private readonly ropeFactors: GPUBuffer | undefined,
+    private readonly layers: GpuLayer[],
+    private readonly scratch: Scratch,
+    options: Required<RunnerOptions>,
+  ) {
+    this.adapterName = ctx.adapterName;
+    this.blockSize = options.blockSize;
+    this.numBlocks = options.numBlocks;
+    this.maxStepTokens = options.maxStepTokens;
+    this.maxSeqs = options.maxSeqs;
+    this.maxBlocksPerSeq = Math.ceil(config.contextLength / options.blockSize);
+  }
+
+  static async load(
+    ctx: GpuContext,
+    source: WeightSource,
+    options: RunnerOptions = {},
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<GpuModelRunner> {
+    const config = source.config;
+    const opts = resolveRunnerOptions(config, options);
+    const kvBytes = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim * 4;
+    if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
+      throw new KvPoolError(
+        `a KV pool of ${opts.numBlocks} blocks needs ${kvBytes} bytes per layer, over this adapter's ` +
+          `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower the context or block count`,
+      );
+    }
+    const upload = async (name: string): Promise<GpuMatrix> => {
+      const m = await readMatrix(source, name);
+      return uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype);
+    };
+    const vector = async (name: string): Promise<GPUBuffer> => ctx.upload(await readF32(source, name), name);
+    const optionalVector = async (name: string): Promise<GPUBuffer | undefined> =>
+      source.tensors.has(name) ? vector(name) : undefined;
+
+    const total = config.nLayers + 2;
+    const tokenEmbedding = await upload('token_embd.weight');
+    onProgress?.(1, total);
+    const layers: GpuLayer[] = [];
+    for (let l = 0; l < config.nLayers; l++) {
+      const t = (name: string) => layerTensor(l, name);
+      const gate = await readMatrix(source, t('ffn_gate.weight'));
+      const up = await readMatrix(source, t('ffn_up.weight'));
+      const gateUp = stackRows([gate, up]);
+      const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+      layers.push({
+        attnNorm: await vector(t('attn_norm.weight')),
+        wq: await upload(t('attn_q.weight')),
+        wk: await upload(t('attn_k.weight')),
+        wv: await upload(t('attn_v.weight')),
+        bq: await optionalVector(t('attn_q.bias')),
+        bk: await optionalVector(t('attn_k.bias')),
+        bv: await optionalVector(t('attn_v.bias')),
+        wo: await upload(t('attn_output.weight')),
+        ffnNorm: await vector(t('ffn_norm.weight')),
+        gateUp: uploadMatrix(ctx, gateUp.data, gateUp.rows, gateUp.cols, gateUp.dtype),
+        down: await upload(t('ffn_down.weight')),
+        kCache: ctx.createBuffer(kvFloats * 4, `kv.k.${l}`),
+        vCache: ctx.createBuffer(kvFloats * 4, `kv.v.${l}`),
+      });
+      onProgress?.(l + 2, total);
+    }
+    const output = config.tiedEmbeddings ? tokenEmbedding : await upload('output.weight');
+    const outputNorm = await vector('output_norm.weight');
+    const ropeFactors = await optionalVector('rope_freqs.weight');
+    onProgress?.(total, total);
+    const scratch = createScratch(ctx, config, opts.maxStepTokens, opts.maxSeqs, Math.ceil(config.contextLength / opts.blockSize));
+    return new GpuModelRunner(ctx, config, tokenEmbedding, output, outputNorm, ropeFactors, layers, scratch, opts);
+  }
+
+  async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
+    if (sampling.length !== chunks.length) {
+      throw new RangeError(`step got ${chunks.length} sequences but ${sampling.length} sampling requests`);
+    }
+    const batch = this.pack(chunks);
+    const rec = this.ctx.recorder();
+    this.forward(rec, batch);
+    const s = this.scratch;
+    const rows = batch.numSeqs;
+    const vocab = this.config.vocabSize;
+    if (sampling.every((r) => r.params.temperature <= 0)) {
+      argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });
+    } else {
+      const params = new Float32Array(rows * 8);
+      for (const [i, r] of sampling.entries()) {
+        params.set([r.params.temperature, r.params.topP, r.params.topK, r.params.minP, r.u], i * 8);
+      }
+      this.ctx.write(s.samplingParams, params);
+      sample(rec, { logits: s.logits, out: s.tokens, params: s.samplingParams, rows, vocab });
+    }
+    const read = rec.read(s.tokens, 0, rows * 4);
+    rec.submit();
+    return new Uint32Array(await read);
+  }
+
+  async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
+    const batch = this.pack(chunks);
+    const rec = this.ctx.recorder();
+    this.forward(rec, batch);
+    const read = rec.read(this.scratch.logits, 0, batch.numSeqs * this.config.vocabSize * 4);
+    rec.submit();
+    return new Float32Array(await read);
+  }
+
+  async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
+    if (copies.length === 0) return;
+    const blockBytes = this.blockSize * this.config.nKvHeads * this.config.headDim * 4;
+    const rec = this.ctx.recorder();
+    for (const layer of this.layers) {
+      for (const { src, dst } of copies) {
+        rec.copy(layer.kCache, src * blockBytes, layer.kCache, dst * blockBytes, blockBytes);
+        rec.copy(layer.vCache, src * blockBytes, layer.vCache, dst * blockBytes, blockBytes);
+      }
+    }
+    rec.submit();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const layer of this.layers) {
+      layer.kCache.destroy();
+      layer.vCache.destroy();
+    }
+  }
+
+  private pack(chunks: readonly SequenceChunk[]): PackedBatch {
+    const batch = packBatch(chunks, this.blockSize);
+    if (batch.numTokens > this.maxStepTokens) {
+      throw new RangeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${this.maxStepTokens}`);
+    }
+    if (batch.numSeqs > this.maxSeqs) {
+      throw new RangeError(`a step of ${batch.numSeqs} sequences exceeds maxSeqs ${this.maxSeqs}`);
+    }
+    for (const id of batch.tokenIds) {
+      if (id >= this.config.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.config.vocabSize}`);
+    }
+    for (const [s, c] of chunks.entries()) {
+      for (const b of c.blockTable) {
+        if (b >= this.numBlocks) throw new KvPoolError(`sequence ${s} names KV block ${b}; the pool has ${this.numBlocks}`);
+      }
+    }
+    const s = this.scratch;
+    const ctx = this.ctx;
+    ctx.write(s.ids, batch.tokenIds);
+    ctx.write(s.positions, batch.positions);
+    ctx.write(s.slots, batch.slots);
+    ctx.write(s.queryStarts, batch.queryStarts);
+    ctx.write(s.contextLens, batch.contextLens);
+    ctx.write(s.tokenSeqIds, batch.tokenSeqIds);
+    ctx.write(s.lastRows, batch.lastRows);
+    // Block tables are laid out with this runner's fixed row stride so the buffer never regrows.
+    const tables = new Uint32Array(batch.numSeqs * this.maxBlocksPerSeq);
+    for (let i = 0; i < batch.numSeqs; i++) {
+      tables.set(
+        batch.blockTables.subarray(i * batch.maxBlocksPerSeq, (i + 1) * batch.maxBlocksPerSeq),
+        i * this.maxBlocksPerSeq,
+      );
+    }
+    ctx.write(s.blockTables, tables);
+    return batch;
+  }
+
+  /** Records the whole forward pass of one step; logits of each sequence's last token end in scratch.logits. */
+  private forward(rec: StepRecorder, batch: PackedBatch): void {
+    const c = this.config;
+    const s = this.scratch;
+    const m = batch.numTokens;
+    embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
+    for (const layer of this.layers) {
+      rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      linear(rec, { x: s.xb, w: layer.wq, out: s.q, m, ...(layer.bq ? { bias: layer.bq } : {}) });
+      linear(rec, { x: s.xb, w: layer.wk, out: s.k, m, ...(layer.bk ? { bias: layer.bk } : {}) });
+      linear(rec, { x: s.xb, w: layer.wv, out: s.v, m, ...(layer.bv ? { bias: layer.bv } : {}) });
+      rope(rec, {
+        q: s.q,
+        k: s.k,
+        positions: s.positions,
+        tokens: m,
+        nHeads: c.nHeads,
+        nKvHeads: c.nKvHeads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        layout: c.ropeLayout,
+        ...(this.ropeFactors ? { freqFactors: this.ropeFactors } : {}),
+        ...(c.ropeScaling.type === 'linear' ? { positionScale: 1 / c.ropeScaling.factor } : {}),
+      });
+      kvWrite(rec, {
+        k: s.k,
+        v: s.v,
+        slots: s.slots,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        tokens: m,
+        numKvHeads: c.nKvHeads,
+        headDim: c.headDim,
+      });
+      const attention: PagedAttentionBatch = {
+        q: s.q,
+        out: s.attn,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        blockTables: s.blockTables,
+        queryStarts: s.queryStarts,
+        contextLens: s.contextLens,
+        tokenSeqIds: s.tokenSeqIds,
+        numTokens: m,
+        numSeqs: batch.numSeqs,
+        maxBlocksPerSeq: this.maxBlocksPerSeq,
+        maxContextLen: batch.maxContextLen,
+        numHeads: c.nHeads,
+        numKvHeads: c.nKvHeads,
+        headDim: c.headDim,
+        blockSize: this.blockSize,
+        scale: 1 / Math.sqrt(c.headDim),
+      };
+      pagedAttentionNaive(rec, attention);
+      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
+      rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      linear(rec, { x: s.xb, w: layer.gateUp, out: s.gateUp, m });
+      siluMul(rec, { gateUp: s.gateUp, out: s.hidden, tokens: m, hidden: c.hiddenDim });
+      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
+    }
+    gatherRows(rec, { src: s.x, rows: s.lastRows, out: s.last, count: batch.numSeqs, dim: c.dim });
+    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: batch.numSeqs, dim: c.dim, eps: c.rmsNormEps });
+    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: batch.numSeqs });
+  }
+}
+
+function createScratch(ctx: GpuContext, c: LlamaConfig, maxTokens: number, maxSeqs: number, maxBlocksPerSeq: number): Scratch {
+  const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
+  return {
+    x: f32(maxTokens * c.dim, 'x'),
+    x2: f32(maxTokens * c.dim, 'x2'),
+    xb: f32(maxTokens * c.dim, 'xb'),
+    q: f32(maxTokens * c.nHeads * c.headDim, 'q'),
+    k: f32(maxTokens * c.nKvHeads * c.headDim, 'k'),
+    v: f32(maxTokens * c.nKvHeads * c.headDim, 'v'),
+    attn: f32(maxTokens * c.nHeads * c.headDim, 'attn'),
+    gateUp: f32(maxTokens * 2 * c.hiddenDim, 'gateUp'),
+    hidden: f32(maxTokens * c.hiddenDim, 'hidden'),
+    last: f32(maxSeqs * c.dim, 'last'),
+    logits: f32(maxSeqs * c.vocabSize, 'logits'),
+    tokens: f32(maxSeqs, 'tokens'),
+    ids: f32(maxTokens, 'ids'),
+    positions: f32(maxTokens, 'positions'),
+    slots: f32(maxTokens, 'slots'),
+    queryStarts: f32(maxSeqs + 1, 'queryStarts'),
+    contextLens: f32(maxSeqs, 'contextLens'),
+    tokenSeqIds: f32(maxTokens, 'tokenSeqIds'),
+    lastRows: f32(maxSeqs, 'lastRows'),
+    blockTables: f32(maxSeqs * maxBlocksPerSeq, 'blockTables'),
+    samplingParams: f32(maxSeqs * 8, 'samplingParams'),
+  };
+}

@@ -1,0 +1,63 @@
+import { bf16BitsToF32, f16ArrayToF32 } from '../formats/gguf/half-float.js';
+import type { TensorInfo, WeightSource } from '../formats/weight-source.js';
+import { UnsupportedModelError } from '../formats/errors.js';
+
+/** A matrix as the backends take it: [rows, cols] row-major, f32 values or f16 bits. */
+export interface HostMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly dtype: 'f32' | 'f16';
+  readonly data: Float32Array | Uint16Array;
+}
+
+export function tensorInfo(source: WeightSource, name: string): TensorInfo {
+  const info = source.tensors.get(name);
+  if (!info) throw new UnsupportedModelError(`the model has no tensor ${name}`);
+  return info;
+}
+
+/** Reads a tensor as f32 whatever its storage type (norms, biases, RoPE factors). */
+export async function readF32(source: WeightSource, name: string): Promise<Float32Array> {
+  const info = tensorInfo(source, name);
+  const data = await source.read(name);
+  if (info.dtype === 'f32') return data as Float32Array;
+  if (info.dtype === 'f16') return f16ArrayToF32(data as Uint16Array);
+  const bits = data as Uint16Array;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = bf16BitsToF32(bits[i]!);
+  return out;
+}
+
+/**
+ * Reads a 2-D weight. f16 stays f16 (half the bytes to stream per token); bf16 widens to f32,
+ * since WGSL has no bf16 and its exponent range does not fit f16.
+ */
+export async function readMatrix(source: WeightSource, name: string): Promise<HostMatrix> {
+  const info = tensorInfo(source, name);
+  if (info.shape.length !== 2) {
+    throw new UnsupportedModelError(`tensor ${name} has shape [${info.shape.join(', ')}], expected a matrix`);
+  }
+  const [rows, cols] = info.shape as [number, number];
+  if (info.dtype === 'f16') return { rows, cols, dtype: 'f16', data: (await source.read(name)) as Uint16Array };
+  return { rows, cols, dtype: 'f32', data: await readF32(source, name) };
+}
+
+/** Stacks matrices with the same column count and dtype into one (fused gate/up). */
+export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
+  const first = parts[0]!;
+  const dtype = parts.every((p) => p.dtype === first.dtype) ? first.dtype : 'f32';
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const data = dtype === 'f16' ? new Uint16Array(rows * first.cols) : new Float32Array(rows * first.cols);
+  let offset = 0;
+  for (const p of parts) {
+    if (p.cols !== first.cols) throw new UnsupportedModelError('stacked matrices must share their column count');
+    const values = dtype === p.dtype ? p.data : f16ArrayToF32(p.data as Uint16Array);
+    data.set(values, offset);
+    offset += values.length;
+  }
+  return { rows, cols: first.cols, dtype, data };
+}
+
+export function layerTensor(layer: number, name: string): string {
+  return `blk.${layer}.${name}`;
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import type { LlamaConfig } from '../formats/weight-source.js';
+
+export class KvPoolError extends Error {
+  override readonly name = 'KvPoolError';
+}
+
+export const runnerOptionsSchema = z.object({
+  // 16 tokens per block: vLLM's default; waste is confined to each sequence's last block.
+  blockSize: z.number().int().positive().max(1024).optional(),
+  /** Physical KV blocks; default: room for two sequences of the full context. */
+  numBlocks: z.number().int().positive().optional(),
+  /** Largest step in tokens; longer prompts are prefilled in chunks of this size. */
+  maxStepTokens: z.number().int().positive().optional(),
+  /** Most sequences in one step. */
+  maxSeqs: z.number().int().positive().optional(),
+});
+
+export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
+
+export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): Required<RunnerOptions> {
+  const o = runnerOptionsSchema.parse(options);
+  const blockSize = o.blockSize ?? 16;
+  return {
+    blockSize,
+    numBlocks: o.numBlocks ?? 2 * Math.ceil(config.contextLength / blockSize),
+    maxStepTokens: o.maxStepTokens ?? 512,
+    maxSeqs: o.maxSeqs ?? 16,
+  };
+}
