@@ -171,7 +171,7 @@ export class LlamaCppTokenizer implements Tokenizer {
       total += bytes.length;
       prev = id;
     }
-    let joined = new Uint8Array(total);
+    let joined: Uint8Array = new Uint8Array(total);
     let at = 0;
     for (const p of parts) {
       joined.set(p, at);

@@ -171,7 +171,7 @@ const FIM_MID_TEXTS = ['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<｜fi
 const FIM_PAD_TEXTS = ['<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<PAD>', '[PAD]'];
 const FIM_REP_TEXTS = ['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>'];
 const FIM_SEP_TEXTS = ['<|file_sep|>'];
-const EOG_TEXTS = [
+export const EOG_TEXTS: readonly string[] = [
   '<|eot_id|>',
   '<|im_end|>',
   '<|end|>',
@@ -532,8 +532,8 @@ function applyModelAttrFixups(
   }
 }
 
-const utf8 = new TextEncoder();
-function utf8Length(s: string): number {
+/** UTF-8 byte length of a well-formed string. */
+export function utf8Length(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -546,4 +546,3 @@ function utf8Length(s: string): number {
   }
   return n;
 }
-export { utf8Length, utf8 };
