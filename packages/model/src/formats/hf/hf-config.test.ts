@@ -62,7 +62,8 @@ describe('llamaConfigFromHf', () => {
   });
 
   it('falls back to model_type when architectures is absent', () => {
-    const { architectures: _, ...rest } = llama2Like;
+    const rest: Record<string, unknown> = { ...llama2Like };
+    delete rest['architectures'];
     expect(llamaConfigFromHf({ ...rest, model_type: 'qwen2' }, 'config.json')).toMatchObject({
       architecture: 'qwen2',
       qkvBias: true,
