@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelFileError } from '../errors.js';
 import { writeSafetensors } from '../safetensors/safetensors-writer.js';
 import { llamaConfigFromHf } from './hf-config.js';
-import { HfFormatError } from './hf-format-error.js';
 import { openHfFolder } from './hf-weight-source.js';
 
 const validConfig: Record<string, unknown> = {
@@ -65,7 +65,7 @@ function onlyTypedErrors(json: unknown): void {
     const config = llamaConfigFromHf(json, 'config.json');
     expect(Number.isInteger(config.headDim) && config.nHeads % config.nKvHeads === 0).toBe(true);
   } catch (error) {
-    expect(error).toBeInstanceOf(HfFormatError);
+    expect(error).toBeInstanceOf(ModelFileError);
   }
 }
 
@@ -77,11 +77,11 @@ describe('config.json under random variation', () => {
     });
   });
 
-  it('yields a LlamaConfig or HfFormatError for mutated configs', () => {
+  it('yields a LlamaConfig or a ModelFileError for mutated configs', () => {
     fc.assert(fc.property(configVariant, onlyTypedErrors), { numRuns: 400 });
   });
 
-  it('yields HfFormatError for arbitrary JSON values', () => {
+  it('yields a ModelFileError for arbitrary JSON values', () => {
     fc.assert(fc.property(fc.jsonValue(), onlyTypedErrors), { numRuns: 200 });
   });
 
@@ -119,7 +119,7 @@ describe('config.json under random variation', () => {
       await rm(dir, { recursive: true, force: true });
     });
 
-    it('opens or throws HfFormatError, never anything else', async () => {
+    it('opens or throws a ModelFileError, never anything else', async () => {
       let opened = 0;
       await fc.assert(
         fc.asyncProperty(fc.oneof(configVariant, fc.constant(validConfig)), async (config) => {
@@ -129,7 +129,7 @@ describe('config.json under random variation', () => {
             opened++;
             await source.close();
           } catch (error) {
-            expect(error).toBeInstanceOf(HfFormatError);
+            expect(error).toBeInstanceOf(ModelFileError);
           }
         }),
         { numRuns: 150 },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hfConfigFromLlama, llamaConfigFromHf } from './hf-config.js';
+import { UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
 
 const llama2Like = {
@@ -86,9 +87,14 @@ describe('llamaConfigFromHf', () => {
     ],
     ['linear scaling without a factor', { rope_scaling: { type: 'linear' } }],
     ['longrope scaling', { rope_scaling: { type: 'longrope', factor: 4 } }],
-    ['an odd head dimension', { head_dim: 3 }],
-  ])('refuses %s naming the field', (_, change) => {
-    expect(() => llamaConfigFromHf({ ...llama2Like, ...change }, '/m/config.json')).toThrow(HfFormatError);
+  ])('refuses %s as unsupported', (_, change) => {
+    expect(() => llamaConfigFromHf({ ...llama2Like, ...change }, '/m/config.json')).toThrow(
+      UnsupportedModelError,
+    );
+  });
+
+  it('refuses an odd head dimension as an invalid config', () => {
+    expect(() => llamaConfigFromHf({ ...llama2Like, head_dim: 3 }, '/m/config.json')).toThrow(HfFormatError);
   });
 
   it('writes a config.json that reads back to the same LlamaConfig', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { LlamaConfig, RopeScaling } from '../weight-source.js';
+import { UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
 
 const positiveInt = z.int().positive();
@@ -78,14 +79,12 @@ export function llamaConfigFromHf(json: unknown, path: string): LlamaConfig {
   const declared = config.architectures?.[0];
   const family = declared !== undefined ? families[declared] : familyByModelType.get(config.model_type ?? '');
   if (family === undefined) {
-    throw new HfFormatError(
-      path,
-      'unsupported-architecture',
+    throw new UnsupportedModelError(
       `architecture ${declared ?? config.model_type ?? '(none given)'} is not supported; use LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM`,
+      path,
     );
   }
-  const unsupported = (detail: string): HfFormatError =>
-    new HfFormatError(path, 'unsupported-feature', detail);
+  const unsupported = (detail: string): UnsupportedModelError => new UnsupportedModelError(detail, path);
   if (config.hidden_act !== undefined && config.hidden_act !== null && config.hidden_act !== 'silu') {
     throw unsupported(`hidden_act "${config.hidden_act}" is not supported; the feed-forward uses SiLU`);
   }
@@ -151,8 +150,8 @@ function ropeScalingFromHf(
 ): RopeScaling {
   const type = rope?.rope_type ?? rope?.type ?? 'default';
   if (rope == null || type === 'default') return { type: 'none', factor: 1 };
-  const unsupported = (detail: string): HfFormatError =>
-    new HfFormatError(path, 'unsupported-feature', `rope_scaling ${type}: ${detail}`);
+  const unsupported = (detail: string): UnsupportedModelError =>
+    new UnsupportedModelError(`rope_scaling ${type}: ${detail}`, path);
   const factor = rope.factor;
   if (factor == null) throw unsupported('factor is missing');
   const original = rope.original_max_position_embeddings ?? undefined;
@@ -185,18 +184,16 @@ export function hfConfigFromLlama(
   path: string,
 ): Record<string, unknown> {
   if (config.architecture !== 'llama' && config.architecture !== 'qwen2') {
-    throw new HfFormatError(
-      path,
-      'unsupported-architecture',
+    throw new UnsupportedModelError(
       `architecture ${config.architecture} has no Hugging Face equivalent here; only llama and qwen2`,
+      path,
     );
   }
   const qwen2 = config.architecture === 'qwen2';
   if (config.qkvBias !== qwen2) {
-    throw new HfFormatError(
-      path,
-      'unsupported-feature',
+    throw new UnsupportedModelError(
       `${config.architecture} with${config.qkvBias ? '' : 'out'} Q/K/V biases has no Hugging Face equivalent`,
+      path,
     );
   }
   return {

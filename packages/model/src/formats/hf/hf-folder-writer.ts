@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeSafetensors, type SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
 import type { LlamaConfig } from '../weight-source.js';
 import { hfConfigFromLlama } from './hf-config.js';
+import { UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
 import { hfNameOf } from './hf-tensor-names.js';
 import { HF_CONFIG_FILE, HF_INDEX_FILE, HF_WEIGHTS_FILE } from './hf-weight-source.js';
@@ -21,10 +22,9 @@ export interface HfFolderContents {
  */
 export async function writeHfFolder(dir: string, contents: HfFolderContents): Promise<void> {
   if (contents.config.ropeLayout !== 'halfSplit') {
-    throw new HfFormatError(
+    throw new UnsupportedModelError(
+      `Hugging Face checkpoints need Q/K in the halfSplit RoPE layout; un-permute them first`,
       dir,
-      'unsupported-feature',
-      'Hugging Face checkpoints need Q/K in the halfSplit RoPE layout; un-permute them first',
     );
   }
   const configJson = hfConfigFromLlama(contents.config, contents.torchDtype, join(dir, HF_CONFIG_FILE));

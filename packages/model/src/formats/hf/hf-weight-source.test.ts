@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSafetensors, type SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
+import { ModelFileError, UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
 import { openHfFolder } from './hf-weight-source.js';
 
@@ -90,7 +91,7 @@ async function folder(
   return dir;
 }
 
-async function hfError(dir: string): Promise<HfFormatError> {
+async function openError(dir: string): Promise<ModelFileError> {
   const error: unknown = await openHfFolder(dir).then(
     async (source) => {
       await source.close();
@@ -98,8 +99,8 @@ async function hfError(dir: string): Promise<HfFormatError> {
     },
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(HfFormatError);
-  return error as HfFormatError;
+  expect(error).toBeInstanceOf(ModelFileError);
+  return error as ModelFileError;
 }
 
 describe('openHfFolder', () => {
@@ -239,14 +240,14 @@ describe('openHfFolder', () => {
       'an unsupported architecture',
       { ...baseConfig, architectures: ['GPT2LMHeadModel'] },
       hfTensors(),
-      'unsupported-architecture',
+      'unsupported',
     ],
-    ['GELU activations', { ...baseConfig, hidden_act: 'gelu' }, hfTensors(), 'unsupported-feature'],
+    ['GELU activations', { ...baseConfig, hidden_act: 'gelu' }, hfTensors(), 'unsupported'],
     [
       'dynamic rope scaling',
       { ...baseConfig, rope_scaling: { type: 'dynamic', factor: 2 } },
       hfTensors(),
-      'unsupported-feature',
+      'unsupported',
     ],
     ['no weights file', baseConfig, 'none' as const, 'weights-missing'],
     ['a missing layer', { ...baseConfig, num_hidden_layers: 3 }, hfTensors(), 'tensor-missing'],
@@ -262,11 +263,12 @@ describe('openHfFolder', () => {
       hfTensors(),
       'tensor-shape',
     ],
-  ])('refuses %s with HfFormatError', async (_, config, tensors, problem) => {
+  ])('refuses %s with a typed error', async (_, config, tensors, problem) => {
     const dir = await folder(typeof config === 'string' ? undefined : config, tensors);
     if (typeof config === 'string') await writeFile(join(dir, 'config.json'), config);
-    const error = await hfError(dir);
-    expect(error.problem).toBe(problem);
+    const error = await openError(dir);
+    if (problem === 'unsupported') expect(error).toBeInstanceOf(UnsupportedModelError);
+    else expect(error).toMatchObject({ name: 'HfFormatError', problem });
   });
 
   it('accepts tensors of mixed float dtypes', async () => {
@@ -284,7 +286,7 @@ describe('openHfFolder', () => {
     }
   });
 
-  it('refuses a weight stored as I64 with tensor-dtype', async () => {
+  it('refuses a weight stored as I64 with UnsupportedModelError', async () => {
     const dir = await folder(baseConfig, 'none');
     const others = hfTensors().filter((t) => t.name !== 'model.norm.weight');
     await writeSafetensors(join(dir, 'model-1.safetensors'), others);
@@ -299,7 +301,7 @@ describe('openHfFolder', () => {
     const weightMap: Record<string, string> = { 'model.norm.weight': 'norm.safetensors' };
     for (const t of others) weightMap[t.name] = 'model-1.safetensors';
     await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
-    expect((await hfError(dir)).problem).toBe('tensor-dtype');
+    expect(await openError(dir)).toBeInstanceOf(UnsupportedModelError);
   });
 
   it('refuses an index whose shard names leave the folder', async () => {
@@ -308,6 +310,6 @@ describe('openHfFolder', () => {
       join(dir, 'model.safetensors.index.json'),
       JSON.stringify({ weight_map: { a: '../x.safetensors' } }),
     );
-    expect((await hfError(dir)).problem).toBe('index-invalid');
+    expect(await openError(dir)).toMatchObject({ name: 'HfFormatError', problem: 'index-invalid' });
   });
 });

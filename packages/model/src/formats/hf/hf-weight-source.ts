@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { UnsupportedModelError } from '../errors.js';
 import { tensorDtypeOf } from '../safetensors/safetensors-dtype.js';
 import { openSafetensors, type SafetensorsFile } from '../safetensors/safetensors-reader.js';
 import type { TensorInfo, WeightSource } from '../weight-source.js';
@@ -51,10 +52,9 @@ export async function openHfFolder(dir: string): Promise<WeightSource> {
       const entry = shard.tensors.get(hfName)!;
       const dtype = tensorDtypeOf(entry.dtype);
       if (dtype === undefined) {
-        throw new HfFormatError(
-          shard.path,
-          'tensor-dtype',
+        throw new UnsupportedModelError(
           `${hfName} is ${entry.dtype}; weights must be F32, F16 or BF16`,
+          shard.path,
         );
       }
       const shape = expected.get(name)!;

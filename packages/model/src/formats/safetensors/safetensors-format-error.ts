@@ -1,10 +1,11 @@
+import { ModelFileError } from '../errors.js';
+
 /** What is wrong with a safetensors file; lets callers branch without parsing messages. */
 export type SafetensorsProblem =
   | 'open'
   | 'header-length'
   | 'header-json'
   | 'header-schema'
-  | 'unsupported-dtype'
   | 'tensor-size'
   | 'offsets-out-of-range'
   | 'overlapping-offsets'
@@ -12,15 +13,14 @@ export type SafetensorsProblem =
   | 'truncated'
   | 'invalid-input';
 
-export class SafetensorsFormatError extends Error {
-  override readonly name = 'SafetensorsFormatError';
+/** A safetensors file that breaks the format, or a tensor asked of it that it does not hold. */
+export class SafetensorsFormatError extends ModelFileError {
+  readonly problem: SafetensorsProblem;
 
-  constructor(
-    readonly path: string,
-    readonly problem: SafetensorsProblem,
-    detail: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${path}: ${detail}`, options);
+  constructor(path: string, problem: SafetensorsProblem, detail: string, options?: ErrorOptions) {
+    super(`${path}: ${detail}`, path);
+    this.name = 'SafetensorsFormatError';
+    this.problem = problem;
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SafetensorsFormatError } from './safetensors-format-error.js';
+import { ModelFileError } from '../errors.js';
 import { openSafetensors } from './safetensors-reader.js';
 import { writeSafetensors } from './safetensors-writer.js';
 
@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 let counter = 0;
-/** Opens the bytes and reads every tensor: the only acceptable failure is a SafetensorsFormatError. */
+/** Opens the bytes and reads every tensor: the only acceptable failure is a a ModelFileError. */
 async function survives(bytes: Uint8Array): Promise<void> {
   const path = join(dir, `case-${counter++}.safetensors`);
   await writeFile(path, bytes);
@@ -52,14 +52,14 @@ async function survives(bytes: Uint8Array): Promise<void> {
     try {
       for (const name of file.tensors.keys()) {
         await file.read(name).catch((error: unknown) => {
-          if (!(error instanceof SafetensorsFormatError)) throw error;
+          if (!(error instanceof ModelFileError)) throw error;
         });
       }
     } finally {
       await file.close();
     }
   } catch (error) {
-    expect(error).toBeInstanceOf(SafetensorsFormatError);
+    expect(error).toBeInstanceOf(ModelFileError);
   } finally {
     await rm(path);
   }
@@ -70,7 +70,7 @@ function headerEnd(bytes: Uint8Array): number {
 }
 
 describe('safetensors reader under corrupted input', () => {
-  it('throws only SafetensorsFormatError for random byte flips in the length and header', async () => {
+  it('throws only a ModelFileError for random byte flips in the length and header', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
@@ -85,7 +85,7 @@ describe('safetensors reader under corrupted input', () => {
     );
   });
 
-  it('throws only SafetensorsFormatError for truncated files', async () => {
+  it('throws only a ModelFileError for truncated files', async () => {
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: valid.byteLength - 1 }), async (length) => {
         await survives(valid.subarray(0, length));
@@ -94,7 +94,7 @@ describe('safetensors reader under corrupted input', () => {
     );
   });
 
-  it('throws only SafetensorsFormatError for structurally random headers', async () => {
+  it('throws only a ModelFileError for structurally random headers', async () => {
     const dtype = fc.oneof(
       fc.constantFrom('F32', 'F16', 'BF16', 'I64', 'U8', 'F4', 'F6_E2M3', 'BOOL'),
       fc.string(),

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { UnsupportedModelError } from '../errors.js';
 import { tensorDtypeOf } from './safetensors-dtype.js';
 import { SafetensorsFormatError } from './safetensors-format-error.js';
 import { parseHeader, parseHeaderLength, type SafetensorsTensor } from './safetensors-header.js';
@@ -12,7 +13,7 @@ export interface SafetensorsFile {
   readonly tensors: ReadonlyMap<string, SafetensorsTensor>;
   /**
    * Reads one F32, F16 or BF16 tensor with a positioned read: F32 as Float32Array, F16 and BF16 as
-   * Uint16Array of their bits. Other dtypes throw a SafetensorsFormatError ('unsupported-dtype').
+   * Uint16Array of their bits. Other dtypes throw UnsupportedModelError.
    */
   read(name: string): Promise<Float32Array | Uint16Array>;
   close(): Promise<void>;
@@ -65,10 +66,9 @@ class OpenSafetensorsFile implements SafetensorsFile {
     }
     const dtype = tensorDtypeOf(tensor.dtype);
     if (dtype === undefined) {
-      throw new SafetensorsFormatError(
-        this.path,
-        'unsupported-dtype',
+      throw new UnsupportedModelError(
         `tensor "${name}" has dtype ${tensor.dtype}; only F32, F16 and BF16 weights are supported (convert the checkpoint to one of them)`,
+        this.path,
       );
     }
     // A fresh buffer per tensor keeps the typed-array view aligned; safetensors data is little-endian,
