@@ -1,14 +1,14 @@
 import { f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits } from '../gguf/half-float.js';
 import type { TensorDtype } from '../weight-source.js';
 
-export type TensorData = Float32Array | Uint16Array;
+export type TensorArray = Float32Array | Uint16Array;
 
 /**
  * Converts a tensor between f32, f16 and bf16 (f16/bf16 as Uint16Array bits), rounding to nearest,
  * ties to even. Every path widens to f32 first, which is exact for both 16-bit formats, so each
  * conversion rounds once.
  */
-export function castTensor(data: TensorData, from: TensorDtype, to: TensorDtype): TensorData {
+export function castTensor(data: TensorArray, from: TensorDtype, to: TensorDtype): TensorArray {
   if (from === to) return data;
   const wide = toF32(data, from);
   if (to === 'f32') return wide;
@@ -18,7 +18,7 @@ export function castTensor(data: TensorData, from: TensorDtype, to: TensorDtype)
   return out;
 }
 
-function toF32(data: TensorData, dtype: TensorDtype): Float32Array {
+function toF32(data: TensorArray, dtype: TensorDtype): Float32Array {
   if (dtype === 'f32') {
     if (!(data instanceof Float32Array)) throw new TypeError('f32 tensor data must be a Float32Array');
     return data;

@@ -8,7 +8,7 @@ import type { TensorInfo, WeightSource } from '../weight-source.js';
 import { llamaConfigFromHf } from './hf-config.js';
 import { HfFormatError } from './hf-format-error.js';
 import { ggufNameOf } from './hf-tensor-names.js';
-import { llamaTensorShapes } from './llama-tensor-shapes.js';
+import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
 
 export const HF_CONFIG_FILE = 'config.json';
 export const HF_WEIGHTS_FILE = 'model.safetensors';
@@ -44,7 +44,7 @@ export async function openHfFolder(dir: string): Promise<WeightSource> {
   const shards = new Map<string, SafetensorsFile>();
   try {
     const hfNames = await openShards(dir, shards);
-    const expected = llamaTensorShapes(config);
+    const expected = expectedLlamaShapes(config);
     const tensors = new Map<string, Located>();
     for (const [hfName, shard] of hfNames) {
       const name = ggufNameOf(hfName);
@@ -79,7 +79,7 @@ export async function openHfFolder(dir: string): Promise<WeightSource> {
         `${missing.length} tensor(s) that config.json implies are missing, e.g. ${missing.slice(0, 3).join(', ')} (GGUF names)`,
       );
     }
-    // Keep the canonical order of llamaTensorShapes so writers emit tensors in a stable order.
+    // Keep the canonical order of expectedLlamaShapes so writers emit tensors in a stable order.
     const ordered = new Map([...expected.keys()].map((name) => [name, tensors.get(name)!] as const));
     return {
       config,

@@ -4,14 +4,14 @@ import { bytesPerElement, safetensorsDtypeOf } from './safetensors-dtype.js';
 import { SafetensorsFormatError } from './safetensors-format-error.js';
 import { writeFully } from './positioned-io.js';
 
-export type TensorData = Float32Array | Uint16Array;
+type TensorArray = Float32Array | Uint16Array;
 
 export interface SafetensorsTensorSource {
   readonly name: string;
   readonly dtype: TensorDtype;
   readonly shape: readonly number[];
   /** The tensor's elements (f32 as Float32Array, f16/bf16 bits as Uint16Array), or a function producing them when written. */
-  readonly data: TensorData | (() => Promise<TensorData>);
+  readonly data: TensorArray | (() => Promise<TensorArray>);
 }
 
 // Padding the header to 8 bytes aligns every tensor's data as the reference writer does.
