@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { permuteRopeRows } from './rope-permutation.js';
+
+/** llama.cpp's permute written literally as index arithmetic over reshape(n_head, 2, hd/2, cols).swapaxes(1, 2). */
+function llamaCppPermute(w: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
+  const hd2 = rows / nHead / 2;
+  const out = new Float32Array(w.length);
+  // Output element [h, j, i, c] of shape (n_head, hd/2, 2, cols) reads input [h, i, j, c] of (n_head, 2, hd/2, cols).
+  for (let h = 0; h < nHead; h++)
+    for (let j = 0; j < hd2; j++)
+      for (let i = 0; i < 2; i++)
+        for (let c = 0; c < cols; c++) {
+          out[((h * hd2 + j) * 2 + i) * cols + c] = w[((h * 2 + i) * hd2 + j) * cols + c]!;
+        }
+  return out;
+}
+
+const layoutCase = fc
+  .record({
+    nHeads: fc.integer({ min: 1, max: 6 }),
+    halfHeadDim: fc.integer({ min: 1, max: 5 }),
+    cols: fc.integer({ min: 1, max: 7 }),
+  })
+  .chain(({ nHeads, halfHeadDim, cols }) =>
+    fc.record({
+      nHeads: fc.constant(nHeads),
+      rows: fc.constant(nHeads * halfHeadDim * 2),
+      cols: fc.constant(cols),
+      values: fc.float32Array({
+        minLength: nHeads * halfHeadDim * 2 * cols,
+        maxLength: nHeads * halfHeadDim * 2 * cols,
+        noDefaultInfinity: true,
+      }),
+    }),
+  );
+
+describe('permuteRopeRows', () => {
+  it('matches llama.cpp convert_hf_to_gguf permute for half-split → adjacent', () => {
+    fc.assert(
+      fc.property(layoutCase, ({ nHeads, rows, cols, values }) => {
+        expect(permuteRopeRows(values, [rows, cols], nHeads, 'halfSplit', 'adjacent')).toEqual(
+          llamaCppPermute(values, rows, cols, nHeads),
+        );
+      }),
+    );
+  });
+
+  it('adjacent → half-split inverts half-split → adjacent, bit for bit, for matrices and biases', () => {
+    fc.assert(
+      fc.property(layoutCase, fc.boolean(), ({ nHeads, rows, cols, values }, asBias) => {
+        const data = asBias ? values.slice(0, rows) : values;
+        const shape = asBias ? [rows] : [rows, cols];
+        const roundTrip = permuteRopeRows(
+          permuteRopeRows(data, shape, nHeads, 'halfSplit', 'adjacent'),
+          shape,
+          nHeads,
+          'adjacent',
+          'halfSplit',
+        );
+        // Compare bits: NaN payloads and -0 must survive too.
+        expect(new Uint32Array(roundTrip.buffer)).toEqual(new Uint32Array(data.buffer));
+        const halfBits = new Uint16Array(data.buffer);
+        const halfShape = asBias ? [rows * 2] : [rows, cols * 2];
+        const halfRoundTrip = permuteRopeRows(
+          permuteRopeRows(halfBits, halfShape, nHeads, 'adjacent', 'halfSplit'),
+          halfShape,
+          nHeads,
+          'halfSplit',
+          'adjacent',
+        );
+        expect(halfRoundTrip).toEqual(halfBits);
+      }),
+    );
+  });
+
+  it('pairs dimension i with i + headDim/2 in half-split and 2i with 2i+1 in adjacent', () => {
+    // One head of 6 rows, one column: half-split rows [x0 x1 x2 | y0 y1 y2] become x0 y0 x1 y1 x2 y2.
+    const halfSplit = new Float32Array([10, 11, 12, 20, 21, 22]);
+    expect([...permuteRopeRows(halfSplit, [6], 1, 'halfSplit', 'adjacent')]).toEqual([
+      10, 20, 11, 21, 12, 22,
+    ]);
+  });
+
+  it('returns the input untouched when the layouts agree, and refuses shapes that do not split into heads', () => {
+    const data = new Float32Array(8);
+    expect(permuteRopeRows(data, [4, 2], 2, 'adjacent', 'adjacent')).toBe(data);
+    expect(() => permuteRopeRows(data, [4, 2], 3, 'adjacent', 'halfSplit')).toThrow(RangeError);
+  });
+});
