@@ -72,7 +72,7 @@ export class Generator {
     const sample = () => ({ params: request.sampling, u: rng.next() });
     const id = this.nextId++;
     const eog = this.tokenizer.eogIds;
-    const decoder = this.tokenizer.createStreamDecoder(prompt);
+    const decoder = this.tokenizer.createStreamDecoder({ previousId: prompt[prompt.length - 1]! });
     const tokenIds: number[] = [];
     let text = '';
     let finishReason: FinishReason = 'length';

@@ -47,3 +47,27 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
+export {
+  InvalidVocabularyError,
+  TokenizerError,
+  TokenizerModelMismatchError,
+  UnknownPreTokenizerError,
+  UnsupportedTokenizerError,
+} from './tokenizer/tokenizer-errors.js';
+export type { DecodeOptions, EncodeOptions, StreamDecoder, StreamDecoderOptions, Tokenizer } from './tokenizer/tokenizer.js';
+export { tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
+export { tokenizerFromJson } from './tokenizer/hf-tokenizer.js';
+export { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
+export { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';
+export { supportedPreTokenizers } from './tokenizer/pre-tokenizers.js';
+export { openHfFolder } from './formats/hf/hf-weight-source.js';
+export { openSafetensors } from './formats/safetensors/safetensors-reader.js';
+export { writeSafetensors } from './formats/safetensors/safetensors-writer.js';
+export { SafetensorsFormatError } from './formats/safetensors/safetensors-format-error.js';
+export { HfFormatError } from './formats/hf/hf-format-error.js';
+export { detectModelFormat, openModel, openTokenizer, type ModelFormat, type OpenedModel, type OpenModelOptions } from './open-model.js';
+export { packBatch, BatchShapeError, type PackedBatch, type SequenceChunk } from './llama/forward-batch.js';
+export { GREEDY, type ModelRunner, type SamplingParams, type SamplingRequest } from './llama/model-runner.js';
+export { KvPoolError, type RunnerOptions } from './llama/runner-options.js';
+export { GpuModelRunner } from './llama/gpu-runner.js';
+export { CpuModelRunner } from './llama/cpu-runner.js';

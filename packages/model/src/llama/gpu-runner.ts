@@ -7,6 +7,8 @@ import {
   pagedAttentionNaive,
   rmsNorm,
   rope,
+  SAMPLING_PARAMS_WORDS,
+  packSamplingParams,
   sample,
   siluMul,
   uploadMatrix,
@@ -163,11 +165,7 @@ export class GpuModelRunner implements ModelRunner {
     if (sampling.every((r) => r.params.temperature <= 0)) {
       argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });
     } else {
-      const params = new Float32Array(rows * 8);
-      for (const [i, r] of sampling.entries()) {
-        params.set([r.params.temperature, r.params.topP, r.params.topK, r.params.minP, r.u], i * 8);
-      }
-      this.ctx.write(s.samplingParams, params);
+      this.ctx.write(s.samplingParams, packSamplingParams(sampling.map((r) => ({ ...r.params, u: r.u }))));
       sample(rec, { logits: s.logits, out: s.tokens, params: s.samplingParams, rows, vocab });
     }
     const read = rec.read(s.tokens, 0, rows * 4);
@@ -277,6 +275,8 @@ export class GpuModelRunner implements ModelRunner {
         tokens: m,
         numKvHeads: c.nKvHeads,
         headDim: c.headDim,
+        numBlocks: this.numBlocks,
+        blockSize: this.blockSize,
       });
       const attention: PagedAttentionBatch = {
         q: s.q,
@@ -304,7 +304,7 @@ export class GpuModelRunner implements ModelRunner {
       siluMul(rec, { gateUp: s.gateUp, out: s.hidden, tokens: m, hidden: c.hiddenDim });
       linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
     }
-    gatherRows(rec, { src: s.x, rows: s.lastRows, out: s.last, count: batch.numSeqs, dim: c.dim });
+    gatherRows(rec, { src: s.x, rows: s.lastRows, out: s.last, srcRows: m, count: batch.numSeqs, dim: c.dim });
     rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: batch.numSeqs, dim: c.dim, eps: c.rmsNormEps });
     linear(rec, { x: s.xb, w: this.output, out: s.logits, m: batch.numSeqs });
   }
@@ -333,6 +333,6 @@ function createScratch(ctx: GpuContext, c: LlamaConfig, maxTokens: number, maxSe
     tokenSeqIds: f32(maxTokens, 'tokenSeqIds'),
     lastRows: f32(maxSeqs, 'lastRows'),
     blockTables: f32(maxSeqs * maxBlocksPerSeq, 'blockTables'),
-    samplingParams: f32(maxSeqs * 8, 'samplingParams'),
+    samplingParams: f32(maxSeqs * SAMPLING_PARAMS_WORDS, 'samplingParams'),
   };
 }

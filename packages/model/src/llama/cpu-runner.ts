@@ -1,0 +1,200 @@
+import { fromF16Array, reference } from '@llm/kernels';
+import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
+import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { layerTensor, readF32, readMatrix, type HostMatrix } from './load-weights.js';
+import type { ModelRunner, SamplingRequest } from './model-runner.js';
+import { KvPoolError, resolveRunnerOptions, type RunnerOptions } from './runner-options.js';
+
+interface CpuLayer {
+  attnNorm: Float32Array;
+  wq: Float32Array;
+  wk: Float32Array;
+  wv: Float32Array;
+  bq: Float32Array | undefined;
+  bk: Float32Array | undefined;
+  bv: Float32Array | undefined;
+  wo: Float32Array;
+  ffnNorm: Float32Array;
+  gateUp: Float32Array;
+  down: Float32Array;
+  kCache: Float32Array;
+  vCache: Float32Array;
+}
+
+function f32(m: HostMatrix): Float32Array {
+  return m.dtype === 'f32' ? (m.data as Float32Array) : fromF16Array(m.data as Uint16Array);
+}
+
+/**
+ * The forward pass on the CPU, built from the kernels' references (f64 accumulation): the ground
+ * truth the WebGPU runner is checked against, and a fallback for tiny models without an adapter.
+ */
+export class CpuModelRunner implements ModelRunner {
+  readonly backend = 'cpu';
+  readonly adapterName = 'cpu reference';
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly maxStepTokens: number;
+  private readonly maxSeqs: number;
+
+  private constructor(
+    readonly config: LlamaConfig,
+    private readonly tokenEmbedding: Float32Array,
+    private readonly output: Float32Array,
+    private readonly outputNorm: Float32Array,
+    private readonly ropeFactors: Float32Array | undefined,
+    private readonly layers: CpuLayer[],
+    options: Required<RunnerOptions>,
+  ) {
+    this.blockSize = options.blockSize;
+    this.numBlocks = options.numBlocks;
+    this.maxStepTokens = options.maxStepTokens;
+    this.maxSeqs = options.maxSeqs;
+  }
+
+  static async load(
+    source: WeightSource,
+    options: RunnerOptions = {},
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<CpuModelRunner> {
+    const config = source.config;
+    const opts = resolveRunnerOptions(config, options);
+    const matrix = async (name: string) => f32(await readMatrix(source, name));
+    const optional = async (name: string) => (source.tensors.has(name) ? readF32(source, name) : undefined);
+    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+    const total = config.nLayers + 2;
+    const tokenEmbedding = await matrix('token_embd.weight');
+    onProgress?.(1, total);
+    const layers: CpuLayer[] = [];
+    for (let l = 0; l < config.nLayers; l++) {
+      const t = (name: string) => layerTensor(l, name);
+      const gate = await matrix(t('ffn_gate.weight'));
+      const up = await matrix(t('ffn_up.weight'));
+      const gateUp = new Float32Array(gate.length + up.length);
+      gateUp.set(gate);
+      gateUp.set(up, gate.length);
+      layers.push({
+        attnNorm: await readF32(source, t('attn_norm.weight')),
+        wq: await matrix(t('attn_q.weight')),
+        wk: await matrix(t('attn_k.weight')),
+        wv: await matrix(t('attn_v.weight')),
+        bq: await optional(t('attn_q.bias')),
+        bk: await optional(t('attn_k.bias')),
+        bv: await optional(t('attn_v.bias')),
+        wo: await matrix(t('attn_output.weight')),
+        ffnNorm: await readF32(source, t('ffn_norm.weight')),
+        gateUp,
+        down: await matrix(t('ffn_down.weight')),
+        kCache: new Float32Array(kvFloats),
+        vCache: new Float32Array(kvFloats),
+      });
+      onProgress?.(l + 2, total);
+    }
+    const output = config.tiedEmbeddings ? tokenEmbedding : await matrix('output.weight');
+    const outputNorm = await readF32(source, 'output_norm.weight');
+    const ropeFactors = await optional('rope_freqs.weight');
+    onProgress?.(total, total);
+    return new CpuModelRunner(config, tokenEmbedding, output, outputNorm, ropeFactors, layers, opts);
+  }
+
+  async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
+    if (sampling.length !== chunks.length) {
+      throw new RangeError(`step got ${chunks.length} sequences but ${sampling.length} sampling requests`);
+    }
+    const logits = this.forward(this.pack(chunks));
+    const rows = chunks.length;
+    const vocab = this.config.vocabSize;
+    if (sampling.every((r) => r.params.temperature <= 0)) return reference.argmax(logits, rows, vocab);
+    return reference.sample(logits, rows, vocab, sampling.map((r) => ({ ...r.params, u: r.u })));
+  }
+
+  async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
+    return this.forward(this.pack(chunks));
+  }
+
+  async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
+    const blockFloats = this.blockSize * this.config.nKvHeads * this.config.headDim;
+    for (const layer of this.layers) {
+      for (const { src, dst } of copies) {
+        layer.kCache.copyWithin(dst * blockFloats, src * blockFloats, (src + 1) * blockFloats);
+        layer.vCache.copyWithin(dst * blockFloats, src * blockFloats, (src + 1) * blockFloats);
+      }
+    }
+  }
+
+  dispose(): void {}
+
+  private pack(chunks: readonly SequenceChunk[]): PackedBatch {
+    const batch = packBatch(chunks, this.blockSize);
+    if (batch.numTokens > this.maxStepTokens) {
+      throw new RangeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${this.maxStepTokens}`);
+    }
+    if (batch.numSeqs > this.maxSeqs) throw new RangeError(`a step of ${batch.numSeqs} sequences exceeds maxSeqs ${this.maxSeqs}`);
+    for (const id of batch.tokenIds) {
+      if (id >= this.config.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.config.vocabSize}`);
+    }
+    for (const b of batch.blockTables) {
+      if (b >= this.numBlocks) throw new KvPoolError(`a block table names KV block ${b}; the pool has ${this.numBlocks}`);
+    }
+    return batch;
+  }
+
+  private forward(batch: PackedBatch): Float32Array {
+    const c = this.config;
+    const m = batch.numTokens;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    const x = reference.embedding(this.tokenEmbedding, batch.tokenIds, c.dim);
+    const xb = new Float32Array(m * c.dim);
+    const x2 = new Float32Array(m * c.dim);
+    const q = new Float32Array(m * qDim);
+    const k = new Float32Array(m * kvDim);
+    const v = new Float32Array(m * kvDim);
+    const attn = new Float32Array(m * qDim);
+    const gateUp = new Float32Array(m * 2 * c.hiddenDim);
+    const hidden = new Float32Array(m * c.hiddenDim);
+    for (const layer of this.layers) {
+      reference.rmsNorm({ x, weight: layer.attnNorm, out: xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      reference.linear({ x: xb, w: layer.wq, m, n: qDim, k: c.dim, bias: layer.bq, out: q });
+      reference.linear({ x: xb, w: layer.wk, m, n: kvDim, k: c.dim, bias: layer.bk, out: k });
+      reference.linear({ x: xb, w: layer.wv, m, n: kvDim, k: c.dim, bias: layer.bv, out: v });
+      reference.rope({
+        q,
+        k,
+        positions: batch.positions,
+        tokens: m,
+        nHeads: c.nHeads,
+        nKvHeads: c.nKvHeads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        layout: c.ropeLayout,
+        freqFactors: this.ropeFactors,
+        positionScale: c.ropeScaling.type === 'linear' ? 1 / c.ropeScaling.factor : undefined,
+      });
+      reference.kvWrite(k, v, batch.slots, kvDim, layer.kCache, layer.vCache);
+      reference.pagedAttention({
+        q,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        blockTables: batch.blockTables,
+        queryStarts: batch.queryStarts,
+        contextLens: batch.contextLens,
+        numHeads: c.nHeads,
+        numKvHeads: c.nKvHeads,
+        headDim: c.headDim,
+        blockSize: this.blockSize,
+        maxBlocksPerSeq: batch.maxBlocksPerSeq,
+        scale: 1 / Math.sqrt(c.headDim),
+        out: attn,
+      });
+      reference.linear({ x: attn, w: layer.wo, m, n: c.dim, k: qDim, residual: x, out: x2 });
+      reference.rmsNorm({ x: x2, weight: layer.ffnNorm, out: xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      reference.linear({ x: xb, w: layer.gateUp, m, n: 2 * c.hiddenDim, k: c.dim, out: gateUp });
+      reference.siluMul({ gateUp, tokens: m, hidden: c.hiddenDim, out: hidden });
+      reference.linear({ x: hidden, w: layer.down, m, n: c.dim, k: c.hiddenDim, residual: x2, out: x });
+    }
+    const last = reference.gatherRows(x, batch.lastRows, c.dim);
+    const normed = reference.rmsNorm({ x: last, weight: this.outputNorm, rows: batch.numSeqs, dim: c.dim, eps: c.rmsNormEps });
+    return reference.linear({ x: normed, w: this.output, m: batch.numSeqs, n: c.vocabSize, k: c.dim });
+  }
+}
