@@ -1,0 +1,2 @@
+export { linear } from './linear.js';
+export type { LinearReferenceArgs } from './linear.js';
