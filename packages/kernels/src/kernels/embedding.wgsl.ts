@@ -23,6 +23,7 @@ struct Params {
   cols: u32,         // ids held by this part
   padded_cols: u32,  // row stride of this part
   write_invalid: u32,
+  nan: f32,          // a NaN from the host: WGSL constant expressions cannot produce one
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
@@ -37,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let d = i - t * params.dim;
   let id = ids[t];
   if (id >= params.vocab) {
-    if (params.write_invalid != 0u) { out[i] = bitcast<f32>(0x7fc00000u); }
+    if (params.write_invalid != 0u) { out[i] = params.nan; }
     return;
   }
   if (id < params.col_start || id >= params.col_start + params.cols) { return; }

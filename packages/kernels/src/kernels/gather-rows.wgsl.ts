@@ -10,6 +10,7 @@ struct Params {
   count: u32,    // rows gathered
   dim: u32,
   src_rows: u32,
+  nan: f32,      // a NaN from the host: WGSL constant expressions cannot produce one
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -26,7 +27,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (s < params.src_rows) {
     out[i] = src[s * params.dim + d];
   } else {
-    out[i] = bitcast<f32>(0x7fc00000u);
+    out[i] = params.nan;
   }
 }
 `;

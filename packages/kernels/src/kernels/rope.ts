@@ -1,6 +1,6 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireInt } from './kernel-args.js';
+import { bufferOf, packParams, requireBytes, requireInt, sameRange } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { ropeWgsl } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
@@ -8,7 +8,10 @@ import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
 import { grid1d } from './workgroup-grid.js';
 
 export interface RopeArgs {
-  /** f32 [tokens, numHeads, headDim], rotated in place (or rows of qStride elements from qOffset). */
+  /**
+   * f32 [tokens, numHeads, headDim], rotated in place (or rows of qStride elements from qOffset).
+   * q and k may be the same buffer (a fused QKV output): then pass the same binding for both.
+   */
   q: BufferBindingLike;
   /** f32 [tokens, numKvHeads, headDim], rotated in place (or rows of kStride elements from kOffset). */
   k: BufferBindingLike;
@@ -60,12 +63,19 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   requireBytes(name, 'k', a.k, ((a.tokens - 1) * kStride + kOffset + kLen) * 4);
   requireBytes(name, 'positions', a.positions, a.tokens * 4);
   if (a.freqFactors) requireBytes(name, 'freqFactors', a.freqFactors, (a.headDim / 2) * 4);
-  const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined };
-  const pipeline = rec.ctx.pipeline(kernelSource('rope', `${variant.layout}${variant.freqFactors ? '+factors' : ''}`, () => ropeWgsl(variant)));
+  const fused = bufferOf(a.q) === bufferOf(a.k);
+  if (fused && !sameRange(a.q, a.k)) {
+    throw new KernelShapeError(name, 'q and k share a buffer through different ranges; pass the same binding for both and place k with kOffset');
+  }
+  const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined, fused };
+  const key = `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}`;
+  const pipeline = rec.ctx.pipeline(kernelSource('rope', key, () => ropeWgsl(variant)));
   const invocations = a.tokens * (a.nHeads + a.nKvHeads) * (a.headDim / 2);
   const groups = grid1d(Math.ceil(invocations / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
   const params = packParams([a.tokens, a.nHeads, a.nKvHeads, a.headDim, qStride, qOffset, kStride, kOffset], [Math.log2(a.theta), positionScale]);
-  const buffers = [a.q, a.k, a.positions];
+  const buffers = [a.positions];
   if (a.freqFactors) buffers.push(a.freqFactors);
+  buffers.push(a.q);
+  if (!fused) buffers.push(a.k);
   rec.dispatch(pipeline, params, buffers, groups);
 }

@@ -11,6 +11,11 @@ export interface RopeVariant {
   layout: RopeLayout;
   /** Llama 3 rope_freqs: per-pair divisors of the inverse frequency. */
   freqFactors: boolean;
+  /**
+   * q and k live in one buffer (a fused QKV output), bound once: WebGPU forbids two writable
+   * bindings of the same buffer in one dispatch.
+   */
+  fused: boolean;
 }
 
 /**
@@ -24,6 +29,9 @@ export function ropeWgsl(v: RopeVariant): string {
     v.layout === 'adjacent'
       ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;'
       : 'let i0 = i;\n  let i1 = i + half;';
+  const b = v.freqFactors ? 3 : 2;
+  const qName = v.fused ? 'qk' : 'q';
+  const kName = v.fused ? 'qk' : 'k';
   return /* wgsl */ `
 struct Params {
   tokens: u32,
@@ -38,10 +46,14 @@ struct Params {
   position_scale: f32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> k: array<f32>;
-@group(0) @binding(3) var<storage, read> positions: array<u32>;${
-    v.freqFactors ? '\n@group(0) @binding(4) var<storage, read> freq_factors: array<f32>;' : ''
+@group(0) @binding(1) var<storage, read> positions: array<u32>;${
+    v.freqFactors ? '\n@group(0) @binding(2) var<storage, read> freq_factors: array<f32>;' : ''
+  }
+${
+    v.fused
+      ? `@group(0) @binding(${b}) var<storage, read_write> qk: array<f32>;`
+      : `@group(0) @binding(${b}) var<storage, read_write> q: array<f32>;
+@group(0) @binding(${b + 1}) var<storage, read_write> k: array<f32>;`
   }
 
 const TWO_PI = 6.283185307179586;
@@ -49,17 +61,17 @@ const TWO_PI = 6.283185307179586;
 const LOG2_TWO_PI = 2.651496129472319;
 
 fn rotate_q(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
-  let x0 = q[base + i0];
-  let x1 = q[base + i1];
-  q[base + i0] = x0 * c - x1 * s;
-  q[base + i1] = x0 * s + x1 * c;
+  let x0 = ${qName}[base + i0];
+  let x1 = ${qName}[base + i1];
+  ${qName}[base + i0] = x0 * c - x1 * s;
+  ${qName}[base + i1] = x0 * s + x1 * c;
 }
 
 fn rotate_k(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
-  let x0 = k[base + i0];
-  let x1 = k[base + i1];
-  k[base + i0] = x0 * c - x1 * s;
-  k[base + i1] = x0 * s + x1 * c;
+  let x0 = ${kName}[base + i0];
+  let x1 = ${kName}[base + i1];
+  ${kName}[base + i0] = x0 * c - x1 * s;
+  ${kName}[base + i1] = x0 * s + x1 * c;
 }
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
