@@ -1,0 +1,381 @@
+import { GpuDeviceError, GpuLimitError, GpuUnavailableError } from './errors.js';
+import { StepRecorder } from './step-recorder.js';
+
+/** Optional WebGPU features the kernels use when the adapter has them. */
+export interface GpuFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+}
+
+export type GpuFeatureName = keyof GpuFeatures;
+
+/** Device limits a caller needs; each must not exceed the adapter's. */
+export interface GpuRequiredLimits {
+  maxStorageBufferBindingSize?: number;
+  maxBufferSize?: number;
+  maxComputeWorkgroupStorageSize?: number;
+  maxStorageBuffersPerShaderStage?: number;
+}
+
+export interface GpuContextOptions {
+  requiredLimits?: GpuRequiredLimits;
+  /** Features to leave off even when the adapter has them (to run the portable paths). */
+  disableFeatures?: readonly GpuFeatureName[];
+  powerPreference?: GPUPowerPreference;
+}
+
+/** A kernel source: `name` labels the pipeline, `code` is the WGSL text. */
+export interface KernelSource {
+  name: string;
+  code: string;
+}
+
+// GPUBufferUsage / GPUMapMode values, spelled out so this module does not depend on the globals
+// being installed (Node's `webgpu` package provides them only through `globals`).
+export const BufferUsage = {
+  MAP_READ: 0x0001,
+  COPY_SRC: 0x0004,
+  COPY_DST: 0x0008,
+  UNIFORM: 0x0040,
+  STORAGE: 0x0080,
+} as const;
+const MAP_MODE_READ = 0x0001;
+
+const FEATURE_NAMES: Record<GpuFeatureName, GPUFeatureName> = {
+  shaderF16: 'shader-f16',
+  subgroups: 'subgroups',
+  timestampQuery: 'timestamp-query',
+};
+
+// Requested at the adapter's maximum: weights want the largest bindings and buffers, and kernels
+// size their workgroups and tiles from these. The rest keep their defaults.
+const LIMITS_AT_MAX = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxUniformBufferBindingSize',
+] as const;
+
+interface WebGpuModule {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
+
+async function acquireGpu(): Promise<{ gpu: GPU; instance: unknown }> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return { gpu: nav.gpu, instance: nav.gpu };
+  // A variable specifier keeps browser bundlers from trying to resolve the Node-only package.
+  const specifier = 'webgpu';
+  let mod: WebGpuModule;
+  try {
+    mod = (await import(/* @vite-ignore */ specifier)) as WebGpuModule;
+  } catch (cause) {
+    throw new GpuUnavailableError(
+      'WebGPU is not available: no navigator.gpu and the `webgpu` package could not be loaded ' +
+        `(${String(cause)}); install \`webgpu\` or run in a browser with WebGPU enabled`,
+    );
+  }
+  const g = globalThis as Record<string, unknown>;
+  if (g['GPUBufferUsage'] === undefined) Object.assign(globalThis, mod.globals);
+  const gpu = mod.create([]);
+  return { gpu, instance: gpu };
+}
+
+/**
+ * One WebGPU device with a pipeline cache, buffer helpers, pooled read-back staging and a
+ * per-step uniform arena. Kernels are recorded through {@link GpuContext.recorder}.
+ */
+export class GpuContext {
+  readonly features: GpuFeatures;
+  readonly limits: GPUSupportedLimits;
+  readonly adapterName: string;
+  /** Errors the device reported outside any error scope, surfaced by read() and sync(). */
+  private readonly pendingErrors: string[] = [];
+  private readonly pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextId = 1;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly stagingPool: GPUBuffer[] = [];
+  private uniformArena: GPUBuffer | undefined;
+  private lost: string | undefined;
+  private destroyed = false;
+  /** Uniform offsets must be multiples of this (256 on most GPUs, 16 on lavapipe). */
+  readonly uniformAlignment: number;
+
+  private constructor(
+    readonly device: GPUDevice,
+    features: GpuFeatures,
+    adapterName: string,
+    // The object that owns the native instance: when it is garbage-collected while a device
+    // lives, Dawn aborts the process, so the context holds it for its whole life.
+    private readonly instance: unknown,
+  ) {
+    this.features = features;
+    this.limits = device.limits;
+    this.adapterName = adapterName;
+    this.uniformAlignment = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
+    device.addEventListener('uncapturederror', (event) => {
+      const error = (event as GPUUncapturedErrorEvent).error;
+      this.pendingErrors.push(error.message);
+    });
+    void device.lost.then((info) => {
+      if (!this.destroyed) this.lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
+    const { gpu, instance } = await acquireGpu();
+    const adapterOptions: GPURequestAdapterOptions = {};
+    if (opts.powerPreference) adapterOptions.powerPreference = opts.powerPreference;
+    const adapter = await gpu.requestAdapter(adapterOptions);
+    if (!adapter) {
+      throw new GpuUnavailableError(
+        'WebGPU has no adapter: install a Vulkan/Metal/D3D12 driver (on a machine without a GPU, ' +
+          "Mesa's lavapipe) or enable WebGPU in the browser",
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of LIMITS_AT_MAX) requiredLimits[name] = adapter.limits[name];
+    for (const [name, requested] of Object.entries(opts.requiredLimits ?? {})) {
+      const available = adapter.limits[name as keyof GPUSupportedLimits] as number;
+      if (requested > available) throw new GpuLimitError(name, requested, available);
+    }
+    const disabled = new Set(opts.disableFeatures ?? []);
+    const features: GpuFeatures = { shaderF16: false, subgroups: false, timestampQuery: false };
+    const requiredFeatures: GPUFeatureName[] = [];
+    for (const key of Object.keys(FEATURE_NAMES) as GpuFeatureName[]) {
+      const name = FEATURE_NAMES[key];
+      if (adapter.features.has(name) && !disabled.has(key)) {
+        features[key] = true;
+        requiredFeatures.push(name);
+      }
+    }
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'llm' });
+    } catch (cause) {
+      throw new GpuUnavailableError(`WebGPU device request failed: ${String(cause)}`);
+    }
+    const info = adapter.info;
+    const adapterName = info.description || info.device || info.vendor || 'unknown adapter';
+    return new GpuContext(device, features, adapterName, instance);
+  }
+
+  /** A compute pipeline for `kernel`, created once per (code, constants) and cached. */
+  pipeline(kernel: KernelSource, constants?: Record<string, number>): GPUComputePipeline {
+    let byConstants = this.pipelines.get(kernel.code);
+    if (!byConstants) {
+      byConstants = new Map();
+      this.pipelines.set(kernel.code, byConstants);
+    }
+    const constKey = constants ? JSON.stringify(constants) : '';
+    let pipeline = byConstants.get(constKey);
+    if (!pipeline) {
+      const module = this.device.createShaderModule({ code: kernel.code, label: kernel.name });
+      const compute: GPUProgrammableStage = { module, entryPoint: 'main' };
+      if (constants) compute.constants = constants;
+      pipeline = this.device.createComputePipeline({ layout: 'auto', compute, label: kernel.name });
+      this.pipelineIds.set(pipeline, this.nextId++);
+      byConstants.set(constKey, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** A buffer of at least `byteLength` bytes (rounded up to 16), storage | copy_src | copy_dst by default. */
+  createBuffer(
+    byteLength: number,
+    label: string,
+    usage: number = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+  ): GPUBuffer {
+    return this.device.createBuffer({ size: roundUp(Math.max(byteLength, 16), 16), usage, label });
+  }
+
+  /** A new storage buffer holding `data`. */
+  upload(data: ArrayBufferView, label: string, usage?: number): GPUBuffer {
+    const buffer = this.device.createBuffer({
+      size: roundUp(Math.max(data.byteLength, 16), 16),
+      usage: usage ?? BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+      label,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buffer.getMappedRange()).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+    buffer.unmap();
+    return buffer;
+  }
+
+  /**
+   * Queues a write of `data` at `byteOffset`. Ordered with submits: work submitted before sees
+   * the old contents, work submitted after sees the new.
+   */
+  write(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, byteOffset, bytes);
+    } else {
+      // writeBuffer needs a multiple of 4 bytes; the padding bytes are zero.
+      const padded = new Uint8Array(roundUp(bytes.byteLength, 4));
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, byteOffset, padded);
+    }
+  }
+
+  /** Copies a range of `buffer` back to the CPU after all submitted work. */
+  async read(buffer: GPUBuffer, byteOffset = 0, byteLength?: number): Promise<ArrayBuffer> {
+    const length = byteLength ?? buffer.size - byteOffset;
+    const encoder = this.device.createCommandEncoder({ label: 'read' });
+    const pending = this.encodeRead(encoder, buffer, byteOffset, length);
+    this.device.queue.submit([encoder.finish()]);
+    return pending();
+  }
+
+  /** Resolves when all submitted work has finished; throws if the device reported errors. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwPendingErrors();
+  }
+
+  /** A recorder for one step: many dispatches, one command buffer, one submit. */
+  recorder(label = 'step'): StepRecorder {
+    return new StepRecorder(this, label);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const b of this.stagingPool) b.destroy();
+    this.stagingPool.length = 0;
+    this.uniformArena?.destroy();
+    this.bindGroups.clear();
+    this.pipelines.clear();
+    this.device.destroy();
+  }
+
+  /** Keeps the native instance reachable; see the constructor. */
+  get nativeInstance(): unknown {
+    return this.instance;
+  }
+
+  // ---- used by StepRecorder ------------------------------------------------------------------
+
+  /** @internal */
+  encodeRead(
+    encoder: GPUCommandEncoder,
+    buffer: GPUBuffer,
+    byteOffset: number,
+    byteLength: number,
+  ): () => Promise<ArrayBuffer> {
+    if (byteOffset < 0 || byteLength < 0 || byteOffset + byteLength > buffer.size) {
+      throw new RangeError(
+        `read of ${byteLength} bytes at ${byteOffset} is outside buffer "${buffer.label}" (${buffer.size} bytes)`,
+      );
+    }
+    // Copies need 4-byte aligned offsets and sizes: widen, then slice.
+    const start = byteOffset - (byteOffset % 4);
+    const end = Math.min(roundUp(byteOffset + byteLength, 4), buffer.size);
+    const size = end - start;
+    if (size === 0) return () => Promise.resolve(new ArrayBuffer(0));
+    const staging = this.takeStaging(size);
+    encoder.copyBufferToBuffer(buffer, start, staging, 0, size);
+    return async () => {
+      try {
+        await staging.mapAsync(MAP_MODE_READ, 0, size);
+      } catch (cause) {
+        this.throwPendingErrors();
+        throw new GpuDeviceError(`reading buffer "${buffer.label}" failed: ${String(cause)}`);
+      }
+      const bytes = staging
+        .getMappedRange(0, size)
+        .slice(byteOffset - start, byteOffset - start + byteLength);
+      staging.unmap();
+      this.stagingPool.push(staging);
+      this.throwPendingErrors();
+      return bytes;
+    };
+  }
+
+  /** @internal */
+  uniformArenaFor(byteLength: number): GPUBuffer {
+    if (!this.uniformArena || this.uniformArena.size < byteLength) {
+      // Earlier submits may still read the old arena; destroy() waits for them.
+      this.uniformArena?.destroy();
+      const size = Math.max(4096, 2 ** Math.ceil(Math.log2(byteLength)));
+      this.uniformArena = this.device.createBuffer({
+        size,
+        usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
+        label: 'uniform arena',
+      });
+    }
+    return this.uniformArena;
+  }
+
+  /** @internal Bind groups are cached by pipeline and exact resources, so a repeated step reuses them. */
+  bindGroup(pipeline: GPUComputePipeline, entries: readonly GPUBufferBinding[]): GPUBindGroup {
+    let key = `${this.pipelineIds.get(pipeline) ?? this.idOfPipeline(pipeline)}`;
+    for (const e of entries) {
+      key += `|${this.idOf(e.buffer)}:${e.offset ?? 0}:${e.size ?? -1}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      // Bound the cache: stale entries (destroyed buffers) are never hit again.
+      if (this.bindGroups.size >= 16384) this.bindGroups.clear();
+      group = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: entries.map((resource, binding) => ({ binding, resource })),
+      });
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  /** @internal */
+  throwPendingErrors(): void {
+    if (this.lost !== undefined) throw new GpuDeviceError(`WebGPU device lost (${this.lost})`);
+    if (this.pendingErrors.length > 0) {
+      const messages = this.pendingErrors.splice(0);
+      throw new GpuDeviceError(`WebGPU reported ${messages.length} error(s):\n${messages.join('\n')}`);
+    }
+  }
+
+  private takeStaging(size: number): GPUBuffer {
+    let best = -1;
+    for (let i = 0; i < this.stagingPool.length; i++) {
+      const s = this.stagingPool[i]!.size;
+      if (s >= size && (best < 0 || s < this.stagingPool[best]!.size)) best = i;
+    }
+    if (best >= 0) return this.stagingPool.splice(best, 1)[0]!;
+    return this.device.createBuffer({
+      size: Math.max(256, 2 ** Math.ceil(Math.log2(size))),
+      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+      label: 'read staging',
+    });
+  }
+
+  private idOf(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  private idOfPipeline(pipeline: GPUComputePipeline): number {
+    const id = this.nextId++;
+    this.pipelineIds.set(pipeline, id);
+    return id;
+  }
+}
+
+export function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
+}

@@ -1,0 +1,173 @@
+import { GpuDeviceError, KernelShapeError } from './errors.js';
+import type { GpuContext } from './gpu-context.js';
+
+/** A whole buffer or a range of one, bound as a storage buffer. */
+export type BufferBindingLike = GPUBuffer | GPUBufferBinding;
+
+interface DispatchOp {
+  kind: 'dispatch';
+  pipeline: GPUComputePipeline;
+  /** Byte offset of this dispatch's params in the uniform arena, or -1 without params. */
+  paramsOffset: number;
+  paramsSize: number;
+  buffers: BufferBindingLike[];
+  x: number;
+  y: number;
+  z: number;
+}
+
+interface CopyOp {
+  kind: 'copy';
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  size: number;
+}
+
+interface ReadOp {
+  kind: 'read';
+  src: GPUBuffer;
+  offset: number;
+  size: number;
+  resolve: (data: ArrayBuffer) => void;
+  reject: (error: unknown) => void;
+}
+
+type Op = DispatchOp | CopyOp | ReadOp;
+
+/**
+ * Records the dispatches of one step. Each dispatch's small params struct goes into a shared
+ * uniform arena (uploaded with one writeBuffer at submit); bind groups are created at submit and
+ * cached by the context, so a step that repeats the previous one's bindings creates none.
+ *
+ * Binding convention for every kernel: group 0; with params, binding 0 is the `var<uniform>`
+ * params struct and the storage buffers follow from binding 1 in the order given; without params
+ * the storage buffers start at binding 0.
+ */
+export class StepRecorder {
+  private readonly ops: Op[] = [];
+  private arena = new Uint8Array(4096);
+  private arenaUsed = 0;
+  private submitted = false;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly label: string,
+  ) {}
+
+  get dispatchCount(): number {
+    let n = 0;
+    for (const op of this.ops) if (op.kind === 'dispatch') n++;
+    return n;
+  }
+
+  dispatch(
+    pipeline: GPUComputePipeline,
+    params: ArrayBufferView | null,
+    buffers: BufferBindingLike[],
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.assertOpen();
+    const [x, y = 1, z = 1] = workgroups;
+    const max = this.ctx.limits.maxComputeWorkgroupsPerDimension;
+    if (!(x >= 0 && y >= 0 && z >= 0 && x <= max && y <= max && z <= max)) {
+      throw new KernelShapeError(
+        pipeline.label || 'dispatch',
+        `workgroup count [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${max}`,
+      );
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    let paramsOffset = -1;
+    let paramsSize = 0;
+    if (params) {
+      // Uniform structs are sized in multiples of 16 bytes; the tail stays zero.
+      paramsSize = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+      paramsOffset = this.reserve(paramsSize);
+      this.arena.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), paramsOffset);
+    }
+    this.ops.push({ kind: 'dispatch', pipeline, paramsOffset, paramsSize, buffers, x, y, z });
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.assertOpen();
+    if (size === 0) return;
+    this.ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
+  }
+
+  /**
+   * Copies a range back to the CPU as part of this step; the promise resolves after submit()
+   * once the GPU has finished. Several reads in one step share the one wait.
+   */
+  read(src: GPUBuffer, offset = 0, size = src.size - offset): Promise<ArrayBuffer> {
+    this.assertOpen();
+    return new Promise((resolve, reject) => {
+      this.ops.push({ kind: 'read', src, offset, size, resolve, reject });
+    });
+  }
+
+  submit(): void {
+    this.assertOpen();
+    this.submitted = true;
+    const ctx = this.ctx;
+    const device = ctx.device;
+    let arenaBuffer: GPUBuffer | undefined;
+    if (this.arenaUsed > 0) {
+      arenaBuffer = ctx.uniformArenaFor(this.arenaUsed);
+      device.queue.writeBuffer(arenaBuffer, 0, this.arena, 0, this.arenaUsed);
+    }
+    const encoder = device.createCommandEncoder({ label: this.label });
+    let pass: GPUComputePassEncoder | undefined;
+    const reads: Array<{ op: ReadOp; finish: () => Promise<ArrayBuffer> }> = [];
+    const entries: GPUBufferBinding[] = [];
+    for (const op of this.ops) {
+      if (op.kind === 'dispatch') {
+        pass ??= encoder.beginComputePass({ label: this.label });
+        entries.length = 0;
+        if (op.paramsOffset >= 0) {
+          entries.push({ buffer: arenaBuffer!, offset: op.paramsOffset, size: op.paramsSize });
+        }
+        for (const b of op.buffers) entries.push('buffer' in b ? b : { buffer: b });
+        pass.setPipeline(op.pipeline);
+        pass.setBindGroup(0, ctx.bindGroup(op.pipeline, entries));
+        pass.dispatchWorkgroups(op.x, op.y, op.z);
+        continue;
+      }
+      if (pass) {
+        pass.end();
+        pass = undefined;
+      }
+      if (op.kind === 'copy') {
+        encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+      } else {
+        try {
+          reads.push({ op, finish: ctx.encodeRead(encoder, op.src, op.offset, op.size) });
+        } catch (error) {
+          op.reject(error);
+        }
+      }
+    }
+    pass?.end();
+    device.queue.submit([encoder.finish()]);
+    for (const { op, finish } of reads) finish().then(op.resolve, op.reject);
+  }
+
+  private reserve(size: number): number {
+    const align = this.ctx.uniformAlignment;
+    const offset = Math.ceil(this.arenaUsed / align) * align;
+    const end = offset + size;
+    if (end > this.arena.byteLength) {
+      const grown = new Uint8Array(Math.max(end, this.arena.byteLength * 2));
+      grown.set(this.arena.subarray(0, this.arenaUsed));
+      this.arena = grown;
+    }
+    this.arenaUsed = end;
+    return offset;
+  }
+
+  private assertOpen(): void {
+    if (this.submitted) {
+      throw new GpuDeviceError(`step recorder "${this.label}" was already submitted; create a new one`);
+    }
+  }
+}
