@@ -76,9 +76,7 @@ export class SequenceLocationError extends KvCacheError {
   ) {
     const remedy =
       location === 'host' ? `swapIn([${JSON.stringify(sequenceId)}]) it first` : 'it is already resident';
-    super(
-      `${operation}: sequence ${String(sequenceId)} is in ${location} memory; ${remedy}.`,
-    );
+    super(`${operation}: sequence ${String(sequenceId)} is in ${location} memory; ${remedy}.`);
   }
 }
 

@@ -21,7 +21,9 @@ describe('KvCacheManager: block tables and slots', () => {
     expect(numCachedTokens).toBe(0);
     const table = kv.blockTable('a');
     expect(table).toHaveLength(2);
-    expect(Array.from(slots)).toEqual([0, 1, 2, 3].map((o) => table[0]! * 4 + o).concat([0, 1].map((o) => table[1]! * 4 + o)));
+    expect(Array.from(slots)).toEqual(
+      [0, 1, 2, 3].map((o) => table[0]! * 4 + o).concat([0, 1].map((o) => table[1]! * 4 + o)),
+    );
     const r = kv.append('a', [7, 8, 9]);
     expect(r.copy).toBeNull();
     const t2 = kv.blockTable('a');
@@ -147,6 +149,30 @@ describe('KvCacheManager: prefix cache', () => {
     expect(r.numCachedTokens).toBe(8);
   });
 
+  it('extends a cached prefix with the blocks of a request that hit it', () => {
+    const kv = new KvCacheManager({ numBlocks: 16, blockSize: 2 });
+    kv.allocate('a', [1, 2, 3, 4, 5]);
+    kv.append('a', [0]);
+    expect(kv.allocate('b', [1, 2, 3, 4, 6, 7, 8]).numCachedTokens).toBe(4);
+    kv.append('b', [0]);
+    expect(kv.allocate('c', [1, 2, 3, 4, 6, 7, 8, 0, 10]).numCachedTokens).toBe(8);
+  });
+
+  it('replaces a cached block whose parent was evicted when the same content is computed again', () => {
+    const kv = new KvCacheManager({ numBlocks: 8, blockSize: 2 });
+    kv.allocate('a', [1, 2, 3]);
+    kv.markComputed('a', 3); // registers a0 = [1, 2]
+    kv.allocate('y', [1, 2]); // private duplicate of [1, 2]: the last prompt token is recomputed
+    kv.append('y', [7, 8]); // registers [7, 8] as the child of a0
+    kv.free('a');
+    expect(kv.evictCachedBlocks(1)).toBe(1); // a0 goes; [7, 8] is now unreachable
+    kv.free('y');
+    expect(kv.allocate('z', [1, 2, 7, 8, 9]).numCachedTokens).toBe(0);
+    kv.append('z', [0]);
+    expect(kv.allocate('w', [1, 2, 7, 8, 9]).numCachedTokens).toBe(4);
+    kv.checkInvariants();
+  });
+
   it('never shares blocks across different cache keys', () => {
     const kv = new KvCacheManager({ numBlocks: 16, blockSize: 4 });
     const prompt = range(1, 9);
@@ -171,7 +197,14 @@ describe('KvCacheManager: prefix cache', () => {
     kv.append('a', [99]);
     kv.free('a');
     const u = kv.usage();
-    expect(u).toMatchObject({ usedBlocks: 0, usage: 0, cachedBlocks: 4, freeBlocks: 6, availableBlocks: 10, numSequences: 0 });
+    expect(u).toMatchObject({
+      usedBlocks: 0,
+      usage: 0,
+      cachedBlocks: 4,
+      freeBlocks: 6,
+      availableBlocks: 10,
+      numSequences: 0,
+    });
     expect(kv.allocate('b', prompt).numCachedTokens).toBe(12);
     kv.free('b');
     expect(kv.usage().usage).toBe(0);
@@ -235,7 +268,12 @@ describe('KvCacheManager: prefix cache', () => {
     kv.allocate('a', [1, 2, 3, 4, 5]);
     kv.append('a', [6]);
     expect(kv.allocate('b', [1, 2, 3, 4, 5]).numCachedTokens).toBe(0);
-    expect(kv.prefixCacheStats()).toMatchObject({ enabled: false, queries: 0, hitTokens: 0, registeredBlocks: 0 });
+    expect(kv.prefixCacheStats()).toMatchObject({
+      enabled: false,
+      queries: 0,
+      hitTokens: 0,
+      registeredBlocks: 0,
+    });
   });
 });
 

@@ -225,7 +225,13 @@ export class KvCacheManager {
     const mustCopy = offset !== 0 && this.gpu.refCounts[blocks[lastIndex]!]! > 1;
     const needed = Math.ceil((start + k) / bs) - blocks.length + (mustCopy ? 1 : 0);
     if (needed > this.gpu.availableBlocks) {
-      throw new KvCacheExhaustedError('gpu', needed, this.gpu.availableBlocks, this.numBlocks, `append(${String(id)})`);
+      throw new KvCacheExhaustedError(
+        'gpu',
+        needed,
+        this.gpu.availableBlocks,
+        this.numBlocks,
+        `append(${String(id)})`,
+      );
     }
 
     if (seq.pending) this.publishPending(seq, seq.pendingFirstBlock + seq.pending.length / bs);
@@ -574,7 +580,13 @@ export class KvCacheManager {
     const to: BlockPoolName = from === 'gpu' ? 'host' : 'gpu';
     const needed = this.distinctBlocks(group).size;
     if (needed > dst.availableBlocks) {
-      throw new KvCacheExhaustedError(to, needed, dst.availableBlocks, dst.numBlocks, `${op}(${ids.length} sequences)`);
+      throw new KvCacheExhaustedError(
+        to,
+        needed,
+        dst.availableBlocks,
+        dst.numBlocks,
+        `${op}(${ids.length} sequences)`,
+      );
     }
     const mapping = new Map<number, number>();
     const copies: SwapCopy[] = [];
@@ -586,7 +598,9 @@ export class KvCacheManager {
         if (target === undefined) {
           target = dst.acquire();
           mapping.set(block, target);
-          copies.push(to === 'host' ? { gpuBlock: block, hostBlock: target } : { gpuBlock: target, hostBlock: block });
+          copies.push(
+            to === 'host' ? { gpuBlock: block, hostBlock: target } : { gpuBlock: target, hostBlock: block },
+          );
         } else {
           dst.retain(target);
         }
@@ -609,7 +623,9 @@ export class KvCacheManager {
     for (let b = 0; b < pool.numBlocks; b++) {
       const rc = pool.refCounts[b]!;
       if (rc !== counts[b]) {
-        throw new KvCacheInvariantError(`${name} block ${b}: refCount ${rc} but ${counts[b]} block tables hold it`);
+        throw new KvCacheInvariantError(
+          `${name} block ${b}: refCount ${rc} but ${counts[b]} block tables hold it`,
+        );
       }
       const isFree = pool.isFree(b);
       const isCached = pool.isEvictable(b);
@@ -637,7 +653,9 @@ function checkTokens(tokens: ArrayLike<number>, op: string): void {
   for (let i = 0; i < n; i++) {
     const t = tokens[i]!;
     if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) {
-      throw new InvalidTokensError(`${op}: token id at index ${i} is ${t}; token ids must be integers in 0..2^31-1.`);
+      throw new InvalidTokensError(
+        `${op}: token id at index ${i} is ${t}; token ids must be integers in 0..2^31-1.`,
+      );
     }
   }
 }

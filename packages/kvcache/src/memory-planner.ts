@@ -39,12 +39,17 @@ export const kvMemoryPlanInputSchema = z
   })
   .superRefine((o, ctx) => {
     if ((o.budgetBytes === undefined) === (o.deviceBytes === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of budgetBytes or deviceBytes', path: ['budgetBytes'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of budgetBytes or deviceBytes',
+        path: ['budgetBytes'],
+      });
     }
     if (o.budgetBytes !== undefined && (o.memoryFraction !== undefined || o.reservedBytes !== undefined)) {
       ctx.addIssue({
         code: 'custom',
-        message: 'memoryFraction and reservedBytes apply to deviceBytes; with budgetBytes give the KV bytes directly',
+        message:
+          'memoryFraction and reservedBytes apply to deviceBytes; with budgetBytes give the KV bytes directly',
         path: ['memoryFraction'],
       });
     }
@@ -132,7 +137,9 @@ export function planKvCacheMemory(input: KvMemoryPlanInput): KvMemoryPlan {
   const reserved = o.reservedBytes ?? 0;
   const fraction = o.memoryFraction ?? 0.9;
   const budgetBytes =
-    o.budgetBytes !== undefined ? Math.floor(o.budgetBytes) : Math.floor(o.deviceBytes! * fraction) - reserved;
+    o.budgetBytes !== undefined
+      ? Math.floor(o.budgetBytes)
+      : Math.floor(o.deviceBytes! * fraction) - reserved;
   if (budgetBytes <= 0) {
     throw new KvPlanError(
       `no memory left for the KV cache: ${formatBytes(o.deviceBytes!)} x memoryFraction ${fraction} ` +
