@@ -124,10 +124,6 @@ class WorkerPool {
     this.workers = Array.from({ length: size }, () => new Worker(workerSource, { eval: true }));
   }
 
-  get size(): number {
-    return this.workers.length;
-  }
-
   /** Runs one task per worker, all released at once; returns the wall time from first start to last end. */
   async run(taskFor: (worker: number) => CpuTask): Promise<{ seconds: number; values: number[] }> {
     const gate = new Int32Array(new SharedArrayBuffer(4));
@@ -139,10 +135,13 @@ class WorkerPool {
       done.push(replies[1]! as Promise<WorkerReport>);
       worker.postMessage({ ...taskFor(index), gate: gate.buffer });
     });
+    const finished = Promise.all(done);
+    // A worker that fails before it is ready fails `ready` too; that rejection is the one thrown.
+    finished.catch(() => undefined);
     await Promise.all(ready);
     Atomics.store(gate, 0, 1);
     Atomics.notify(gate, 0);
-    const reports = await Promise.all(done);
+    const reports = await finished;
     const start = Math.min(...reports.map((report) => report.start));
     const end = Math.max(...reports.map((report) => report.end));
     return { seconds: (end - start) / 1000, values: reports.map((report) => report.value) };
@@ -153,16 +152,29 @@ class WorkerPool {
   }
 }
 
+/** The worker's next `count` messages, in order; all still pending reject if the worker fails. */
 function nextMessages(worker: Worker, count: number): Promise<unknown>[] {
-  const resolvers: ((message: unknown) => void)[] = [];
-  const promises = Array.from({ length: count }, () => new Promise<unknown>((resolve) => resolvers.push(resolve)));
+  const pending: { resolve: (message: unknown) => void; reject: (error: Error) => void }[] = [];
+  const promises = Array.from(
+    { length: count },
+    () => new Promise<unknown>((resolve, reject) => pending.push({ resolve, reject })),
+  );
   let received = 0;
   const onMessage = (message: unknown) => {
-    resolvers[received]!(message);
+    pending[received]!.resolve(message);
     received += 1;
-    if (received === count) worker.off('message', onMessage);
+    if (received === count) detach();
+  };
+  const onError = (error: Error) => {
+    for (const waiting of pending.slice(received)) waiting.reject(error);
+    detach();
+  };
+  const detach = () => {
+    worker.off('message', onMessage);
+    worker.off('error', onError);
   };
   worker.on('message', onMessage);
+  worker.on('error', onError);
   return promises;
 }
 
@@ -182,7 +194,9 @@ async function best(times: number, measure: () => Promise<number>): Promise<numb
  * Measures the CPU's memory bandwidth and arithmetic rate from JavaScript on every core.
  * `bufferBytes` (default 1 GiB) must dwarf the caches. Takes a few seconds.
  */
-export async function measureMachine(options: { bufferBytes?: number; threads?: number } = {}): Promise<MachineRoofline> {
+export async function measureMachine(
+  options: { bufferBytes?: number; threads?: number } = {},
+): Promise<MachineRoofline> {
   const bufferBytes = options.bufferBytes ?? 1024 * MiB;
   const threads = options.threads ?? availableParallelism();
   const pool = new WorkerPool(threads);
@@ -193,13 +207,22 @@ export async function measureMachine(options: { bufferBytes?: number; threads?: 
     for (let i = 0; i < f64.length; i += 1) f64[i] = (i % 1021) * 0.5 + 1;
 
     const memoryReadGBps = await best(5, async () => {
-      const { seconds } = await pool.run((w) => ({ kind: 'read', buffer, ...slice(f64.length, threads, w, 8) }));
+      const { seconds } = await pool.run((w) => ({
+        kind: 'read',
+        buffer,
+        ...slice(f64.length, threads, w, 8),
+      }));
       return bufferBytes / seconds / GB;
     });
 
     const half = Math.floor(f64.length / 2);
     const memoryCopyGBps = await best(5, async () => {
-      const { seconds } = await pool.run((w) => ({ kind: 'copy', buffer, half, ...slice(half, threads, w, 8) }));
+      const { seconds } = await pool.run((w) => ({
+        kind: 'copy',
+        buffer,
+        half,
+        ...slice(half, threads, w, 8),
+      }));
       return (2 * half * 8) / seconds / GB;
     });
 
@@ -210,7 +233,11 @@ export async function measureMachine(options: { bufferBytes?: number; threads?: 
     const gflops = async (kind: 'flops64' | 'flops32') => {
       // Calibrate so that one measurement lasts about 0.3 s.
       const probe = 2_000_000;
-      const { seconds } = await pool.run(() => ({ kind, iterations: probe, seed: seed.buffer as SharedArrayBuffer }));
+      const { seconds } = await pool.run(() => ({
+        kind,
+        iterations: probe,
+        seed: seed.buffer as SharedArrayBuffer,
+      }));
       const iterations = Math.max(probe, Math.round((probe * 0.3) / seconds));
       return best(3, async () => {
         const run = await pool.run(() => ({ kind, iterations, seed: seed.buffer as SharedArrayBuffer }));
@@ -306,7 +333,10 @@ const MIN_TIMED_SECONDS = 0.2;
 const MAX_REPETITIONS = 4096;
 
 /** Seconds per operation: wall clock over back-to-back `encode`s lasting MIN_TIMED_SECONDS, best of 3. */
-async function timeOperation(device: GPUDevice, encode: (encoder: GPUCommandEncoder) => void): Promise<number> {
+async function timeOperation(
+  device: GPUDevice,
+  encode: (encoder: GPUCommandEncoder) => void,
+): Promise<number> {
   const run = async (repetitions: number) => {
     const encoder = device.createCommandEncoder();
     for (let i = 0; i < repetitions; i += 1) encode(encoder);
@@ -363,7 +393,10 @@ export async function measureAdapter(device: GPUDevice): Promise<AdapterRoofline
     const expected = (values.length / 8) * (0.125 * 28);
     src.unmap();
     const maxReadWorkgroups = Math.max(...READ_WORKGROUP_COUNTS);
-    const partial = buffer({ size: maxReadWorkgroups * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const partial = buffer({
+      size: maxReadWorkgroups * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+    });
     const readPipeline = await device.createComputePipelineAsync({
       layout: 'auto',
       compute: {
@@ -386,7 +419,9 @@ export async function measureAdapter(device: GPUDevice): Promise<AdapterRoofline
       const sums = await readBack(device, partial, workgroups * 4, buffer);
       const total = sums.reduce((sum, x) => sum + x, 0);
       if (!(Math.abs(total - expected) <= 1e-3 * expected)) {
-        throw new Error(`the read kernel summed ${total}, expected ${expected}: it did not read the whole buffer`);
+        throw new Error(
+          `the read kernel summed ${total}, expected ${expected}: it did not read the whole buffer`,
+        );
       }
       if (seconds < readSeconds) [readSeconds, readWorkgroups] = [seconds, workgroups];
     }

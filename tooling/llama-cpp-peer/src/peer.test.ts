@@ -104,10 +104,13 @@ describe('opening a peer', () => {
     await expect(openPeer('/nonexistent/model.gguf')).rejects.toThrow(PeerInputError);
   });
 
-  it.skipIf(stories === undefined)('rejects a file that is not GGUF with the reason llama.cpp gives', async () => {
-    const notGguf = modelFile('README.md')!;
-    await expect(openPeer(notGguf)).rejects.toThrow(LlamaCppPeerError);
-  });
+  it.skipIf(stories === undefined)(
+    'rejects a file that is not GGUF with the reason llama.cpp gives',
+    async () => {
+      const notGguf = modelFile('README.md')!;
+      await expect(openPeer(notGguf)).rejects.toThrow(LlamaCppPeerError);
+    },
+  );
 
   it('rejects bad options before loading anything', async () => {
     await expect(openPeer('/nonexistent/model.gguf', { threads: 0 })).rejects.toThrow(/threads/);

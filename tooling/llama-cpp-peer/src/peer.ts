@@ -35,7 +35,11 @@ export interface Peer extends PeerTokenizer {
    * token), then times `nTokens` single-token decode steps of greedy generation by wall clock.
    * Generation runs past end-of-generation tokens so every measurement decodes `nTokens` steps.
    */
-  decodeTokensPerSecond(promptIds: readonly number[], nTokens: number, options?: DecodeSpeedOptions): Promise<number>;
+  decodeTokensPerSecond(
+    promptIds: readonly number[],
+    nTokens: number,
+    options?: DecodeSpeedOptions,
+  ): Promise<number>;
 }
 
 // Greedy sampling ignores the seed; it is fixed anyway so that no run depends on the clock

@@ -21,21 +21,27 @@ function readSuite(vocab: string): { texts: string[]; ids: number[][] } | undefi
   return { texts, ids };
 }
 
-describe.each(['llama-spm', 'gpt-2', 'deepseek-coder', 'bert-bge'])("llama.cpp's %s test vectors", (vocab) => {
-  const suite = readSuite(vocab);
-  const gguf = modelFile(`vocab/ggml-vocab-${vocab}.gguf`);
+describe.each(['llama-spm', 'gpt-2', 'deepseek-coder', 'bert-bge'])(
+  "llama.cpp's %s test vectors",
+  (vocab) => {
+    const suite = readSuite(vocab);
+    const gguf = modelFile(`vocab/ggml-vocab-${vocab}.gguf`);
 
-  it.skipIf(suite === undefined || gguf === undefined)('tokenizes every test string to the recorded ids', async () => {
-    const tokenizer = await openPeerTokenizer(gguf!);
-    try {
-      expect(suite!.texts.length).toBeGreaterThan(10);
-      const actual = suite!.texts.map((text) => tokenizer.tokenize(text, { addSpecial: false }));
-      expect(actual).toEqual(suite!.ids);
-    } finally {
-      await tokenizer.close();
-    }
-  });
-});
+    it.skipIf(suite === undefined || gguf === undefined)(
+      'tokenizes every test string to the recorded ids',
+      async () => {
+        const tokenizer = await openPeerTokenizer(gguf!);
+        try {
+          expect(suite!.texts.length).toBeGreaterThan(10);
+          const actual = suite!.texts.map((text) => tokenizer.tokenize(text, { addSpecial: false }));
+          expect(actual).toEqual(suite!.ids);
+        } finally {
+          await tokenizer.close();
+        }
+      },
+    );
+  },
+);
 
 describe('a vocabulary-only tokenizer', () => {
   const gguf = modelFile('vocab/ggml-vocab-llama-spm.gguf');
