@@ -1,0 +1,76 @@
+import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { PeerUnavailableError } from './errors.js';
+
+// One Llama instance per process, shared by every open peer and disposed with the last one:
+// it owns the native backend and its thread pools, and a live one keeps the process running.
+let shared: { llama: Promise<Llama>; users: number } | undefined;
+
+// llama.cpp reports why a load failed only through its log, and node-llama-cpp's memory estimate
+// logs an expected failure for every vocabulary-only file: errors are kept here, not printed,
+// and failures quote them.
+const nativeErrors: string[] = [];
+const NATIVE_ERRORS_KEPT = 8;
+
+/** The last lines llama.cpp logged at error level, oldest first; clears them. */
+export function takeNativeErrors(): string[] {
+  return nativeErrors.splice(0, nativeErrors.length);
+}
+
+export async function acquireLlama(): Promise<Llama> {
+  if (shared === undefined) {
+    shared = { llama: loadLlama(), users: 0 };
+  }
+  shared.users += 1;
+  try {
+    return await shared.llama;
+  } catch (error) {
+    shared = undefined;
+    throw error;
+  }
+}
+
+export async function releaseLlama(): Promise<void> {
+  if (shared === undefined) return;
+  shared.users -= 1;
+  if (shared.users > 0) return;
+  const { llama } = shared;
+  shared = undefined;
+  await (await llama).dispose();
+}
+
+async function loadLlama(): Promise<Llama> {
+  try {
+    return await getLlama({
+      // Only the prebuilt CPU binary from @node-llama-cpp/<platform>: never download or compile
+      // llama.cpp (machines running the benchmarks may have no network and no toolchain).
+      build: 'never',
+      usePrebuiltBinaries: true,
+      skipDownload: true,
+      gpu: false,
+      progressLogs: false,
+      // llama.cpp warns about optional GGUF keys (e.g. a missing separator token) on every load.
+      logLevel: LlamaLogLevel.error,
+      logger: (_level, message) => {
+        nativeErrors.push(message.trim());
+        if (nativeErrors.length > NATIVE_ERRORS_KEPT) nativeErrors.shift();
+      },
+      // 0: a context's `threads` is taken as given instead of being capped by a shared pool.
+      maxThreads: 0,
+    });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new PeerUnavailableError(
+      `llama.cpp could not be loaded on ${process.platform}-${process.arch}: ${reason}. ` +
+        'Install the prebuilt binary package for this platform (@node-llama-cpp/' +
+        `${process.platform}-${process.arch}) with pnpm install.`,
+      { cause: error },
+    );
+  }
+}
+
+/** An error's message followed by what llama.cpp logged since the last takeNativeErrors(). */
+export function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const logged = takeNativeErrors();
+  return logged.length === 0 ? message : `${message} (llama.cpp: ${logged.join('; ')})`;
+}

@@ -1,0 +1,119 @@
+import { modelFile } from '@llm/model/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaCppPeerError, PeerInputError, openPeer, type Peer } from './index.js';
+
+const stories = modelFile('stories260K.gguf');
+
+// The models README's known output: llama2.c's run.c, greedy from BOS alone, 256 tokens.
+const KNOWN_STORY = [
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.',
+  `Lily's mom said, "Lily, let's go to the park." Lily was sad and didn't know what to do. She said, "I want to play with your ball, but I can't find it."`,
+  `Lily was sad and didn't know what to do. She said, "I'm sorry, Lily. I didn't know what to do."`,
+  `Lily didn't want to help her mom, so she said, "I'm sorry, mom. I didn't know what to do." Her mom said, "Don't worry, Lily. We can help you.`,
+].join('\n');
+
+describe.skipIf(stories === undefined)('llama.cpp peer on stories260K', () => {
+  let peer: Peer;
+  // One thread: this model's decode step takes ~0.3 ms, less than the hand-off between two threads.
+  beforeAll(async () => {
+    peer = await openPeer(stories!, { contextSize: 512, threads: 1 });
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  it('reports the vocabulary and special tokens of the GGUF file', () => {
+    expect(peer.vocabSize).toBe(512);
+    expect(peer.bosId).toBe(1);
+    expect(peer.eosId).toBe(2);
+    expect(peer.contextSize).toBeGreaterThanOrEqual(512);
+  });
+
+  it('greedy from BOS reproduces the published 256-token story', async () => {
+    const ids = await peer.greedy([1], 256);
+    expect(ids).toHaveLength(256);
+    expect(peer.detokenize(ids)).toBe(KNOWN_STORY);
+  });
+
+  it('greedy is deterministic and starts each call from an empty cache', async () => {
+    const first = await peer.greedy([1], 40);
+    await peer.greedy([1, 400, 401, 402], 10);
+    expect(await peer.greedy([1], 40)).toEqual(first);
+  });
+
+  it('greedy continues a prompt longer than 200 tokens', async () => {
+    const story = await peer.greedy([1], 230);
+    const prompt = [1, ...story.slice(0, 220)];
+    const continuation = await peer.greedy(prompt, 10);
+    expect(continuation).toEqual(story.slice(220, 230));
+  });
+
+  it('stops at maxTokens and returns nothing for maxTokens 0', async () => {
+    expect(await peer.greedy([1], 3)).toHaveLength(3);
+    expect(await peer.greedy([1], 0)).toEqual([]);
+  });
+
+  it('tokenizes without and with special tokens, leaving special-token text as text', () => {
+    const plain = peer.tokenize('Once upon a time', { addSpecial: false });
+    expect(plain.length).toBeGreaterThan(0);
+    expect(plain).not.toContain(1);
+    expect(peer.tokenize('Once upon a time', { addSpecial: true })).toEqual([1, ...plain]);
+    expect(peer.detokenize(plain)).toBe('Once upon a time');
+    expect(peer.tokenize('<s></s>', { addSpecial: false })).not.toContain(1);
+    expect(peer.tokenize('<s></s>', { addSpecial: false })).not.toContain(2);
+    expect(peer.tokenize('', { addSpecial: false })).toEqual([]);
+    expect(peer.tokenize('', { addSpecial: true })).toEqual([1]);
+  });
+
+  it('tokenizes the story it generated back into text that detokenizes to the same story', () => {
+    const text = KNOWN_STORY;
+    expect(peer.detokenize(peer.tokenize(text, { addSpecial: false }))).toBe(text);
+  });
+
+  it('returns next-token logits whose argmax is the greedy choice', async () => {
+    const story = await peer.greedy([1], 20);
+    const logits = await peer.logits([1, ...story.slice(0, 10)]);
+    expect(logits).toHaveLength(512);
+    expect(logits.every(Number.isFinite)).toBe(true);
+    let argmax = 0;
+    logits.forEach((logit, id) => {
+      if (logit > logits[argmax]!) argmax = id;
+    });
+    expect(argmax).toBe(story[10]);
+  });
+
+  it('measures a positive batch-1 decode speed', async () => {
+    const tokensPerSecond = await peer.decodeTokensPerSecond([1, 403, 407], 32, { threads: 1 });
+    expect(tokensPerSecond).toBeGreaterThan(0);
+    expect(Number.isFinite(tokensPerSecond)).toBe(true);
+  });
+
+  it('rejects token ids outside the vocabulary, empty prompts and prompts beyond the context', async () => {
+    expect(() => peer.greedy([1, 512], 4)).toThrow(PeerInputError);
+    expect(() => peer.greedy([1, -1], 4)).toThrow(PeerInputError);
+    expect(() => peer.greedy([1.5], 4)).toThrow(PeerInputError);
+    expect(() => peer.greedy([], 4)).toThrow(PeerInputError);
+    expect(() => peer.greedy([1], peer.contextSize)).toThrow(PeerInputError);
+    expect(() => peer.detokenize([9999])).toThrow(PeerInputError);
+    expect(await peer.greedy([1], 2)).toHaveLength(2);
+  });
+});
+
+describe('opening a peer', () => {
+  it('rejects a missing model file with a PeerInputError', async () => {
+    await expect(openPeer('/nonexistent/model.gguf')).rejects.toThrow(PeerInputError);
+  });
+
+  it.skipIf(stories === undefined)(
+    'rejects a file that is not GGUF with the reason llama.cpp gives',
+    async () => {
+      const notGguf = modelFile('README.md')!;
+      await expect(openPeer(notGguf)).rejects.toThrow(LlamaCppPeerError);
+    },
+  );
+
+  it('rejects bad options before loading anything', async () => {
+    await expect(openPeer('/nonexistent/model.gguf', { threads: 0 })).rejects.toThrow(/threads/);
+    await expect(openPeer('/nonexistent/model.gguf', { contextSize: -1 })).rejects.toThrow(/contextSize/);
+  });
+});
