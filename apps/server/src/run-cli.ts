@@ -4,10 +4,6 @@ import { KvCacheError } from '@llm/kvcache';
 import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';
 import { ZodError } from 'zod';
 import { CliUsageError } from './cli-error.js';
-import { convertCommand } from './commands/convert.js';
-import { generateCommand } from './commands/generate.js';
-import { infoCommand } from './commands/info.js';
-import { tokenizeCommand } from './commands/tokenize.js';
 
 const USAGE = `usage: llm <command> [options]
 
@@ -19,11 +15,14 @@ commands:
   convert IN OUT [--tokenizer PATH] [--type f32|f16]
   info PATH`;
 
-const commands: Record<string, (args: string[]) => Promise<void>> = {
-  generate: generateCommand,
-  tokenize: tokenizeCommand,
-  convert: convertCommand,
-  info: infoCommand,
+type Command = (args: string[]) => Promise<void>;
+
+// Loaded on demand: `tokenize` and `info` need not pay for the GPU runtime's start-up.
+const commands: Record<string, () => Promise<Command>> = {
+  generate: async () => (await import('./commands/generate.js')).generateCommand,
+  tokenize: async () => (await import('./commands/tokenize.js')).tokenizeCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
+  info: async () => (await import('./commands/info.js')).infoCommand,
 };
 
 /** Runs one CLI command; returns the exit code (0 ok, 2 bad input, 1 internal failure). */
@@ -33,12 +32,13 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
-  if (!command) {
+  const load = commands[name];
+  if (!load) {
     process.stderr.write(`llm: unknown command '${name}'\n${USAGE}\n`);
     return 2;
   }
   try {
+    const command = await load();
     await command(rest);
     return 0;
   } catch (error) {

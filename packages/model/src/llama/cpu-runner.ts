@@ -3,7 +3,7 @@ import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
 import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { layerTensor, readF32, readMatrix, type HostMatrix } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
-import { KvPoolError, resolveRunnerOptions, type RunnerOptions } from './runner-options.js';
+import { KvPoolError, resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
   attnNorm: Float32Array;
@@ -44,7 +44,7 @@ export class CpuModelRunner implements ModelRunner {
     private readonly outputNorm: Float32Array,
     private readonly ropeFactors: Float32Array | undefined,
     private readonly layers: CpuLayer[],
-    options: Required<RunnerOptions>,
+    options: ResolvedRunnerOptions,
   ) {
     this.blockSize = options.blockSize;
     this.numBlocks = options.numBlocks;

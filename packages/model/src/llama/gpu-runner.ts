@@ -21,7 +21,7 @@ import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
 import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { layerTensor, readF32, readMatrix, stackRows } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
-import { KvPoolError, type RunnerOptions, resolveRunnerOptions } from './runner-options.js';
+import { KvPoolError, resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
@@ -84,7 +84,7 @@ export class GpuModelRunner implements ModelRunner {
     private readonly ropeFactors: GPUBuffer | undefined,
     private readonly layers: GpuLayer[],
     private readonly scratch: Scratch,
-    options: Required<RunnerOptions>,
+    options: ResolvedRunnerOptions,
   ) {
     this.adapterName = ctx.adapterName;
     this.blockSize = options.blockSize;

@@ -3,6 +3,9 @@ import type { TensorInfo, WeightSource } from '../formats/weight-source.js';
 import { UnsupportedModelError } from '../formats/errors.js';
 
 /** A matrix as the backends take it: [rows, cols] row-major, f32 values or f16 bits. */
+// Errors name the weights, not a file: a WeightSource may span several files.
+const WEIGHTS = 'model weights';
+
 export interface HostMatrix {
   readonly rows: number;
   readonly cols: number;
@@ -12,7 +15,7 @@ export interface HostMatrix {
 
 export function tensorInfo(source: WeightSource, name: string): TensorInfo {
   const info = source.tensors.get(name);
-  if (!info) throw new UnsupportedModelError(`the model has no tensor ${name}`);
+  if (!info) throw new UnsupportedModelError(`the model has no tensor ${name}`, WEIGHTS);
   return info;
 }
 
@@ -35,7 +38,7 @@ export async function readF32(source: WeightSource, name: string): Promise<Float
 export async function readMatrix(source: WeightSource, name: string): Promise<HostMatrix> {
   const info = tensorInfo(source, name);
   if (info.shape.length !== 2) {
-    throw new UnsupportedModelError(`tensor ${name} has shape [${info.shape.join(', ')}], expected a matrix`);
+    throw new UnsupportedModelError(`tensor ${name} has shape [${info.shape.join(', ')}], expected a matrix`, WEIGHTS);
   }
   const [rows, cols] = info.shape as [number, number];
   if (info.dtype === 'f16') return { rows, cols, dtype: 'f16', data: (await source.read(name)) as Uint16Array };
@@ -50,7 +53,7 @@ export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
   const data = dtype === 'f16' ? new Uint16Array(rows * first.cols) : new Float32Array(rows * first.cols);
   let offset = 0;
   for (const p of parts) {
-    if (p.cols !== first.cols) throw new UnsupportedModelError('stacked matrices must share their column count');
+    if (p.cols !== first.cols) throw new UnsupportedModelError('stacked matrices must share their column count', WEIGHTS);
     const values = dtype === p.dtype ? p.data : f16ArrayToF32(p.data as Uint16Array);
     data.set(values, offset);
     offset += values.length;

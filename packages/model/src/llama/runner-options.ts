@@ -18,7 +18,14 @@ export const runnerOptionsSchema = z.object({
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
 
-export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): Required<RunnerOptions> {
+export interface ResolvedRunnerOptions {
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly maxStepTokens: number;
+  readonly maxSeqs: number;
+}
+
+export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
   const o = runnerOptionsSchema.parse(options);
   const blockSize = o.blockSize ?? 16;
   return {
