@@ -47,3 +47,13 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
+export { normalQuantile, normalTable, SeededRandom } from './formats/synthetic/seeded-random.js';
+export {
+  syntheticLlamaPresets,
+  syntheticVocabulary,
+  writeSyntheticLlamaGguf,
+  type SyntheticLlamaOptions,
+  type SyntheticLlamaPreset,
+  type SyntheticLlamaResult,
+  type SyntheticLlamaShape,
+} from './formats/synthetic/synthetic-llama.js';
