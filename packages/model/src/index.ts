@@ -57,3 +57,4 @@ export {
   type SyntheticLlamaResult,
   type SyntheticLlamaShape,
 } from './formats/synthetic/synthetic-llama.js';
+export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';
