@@ -71,3 +71,14 @@ export { GREEDY, type ModelRunner, type SamplingParams, type SamplingRequest } f
 export { KvPoolError, type RunnerOptions } from './llama/runner-options.js';
 export { GpuModelRunner } from './llama/gpu-runner.js';
 export { CpuModelRunner } from './llama/cpu-runner.js';
+export { normalQuantile, normalTable, SeededRandom } from './formats/synthetic/seeded-random.js';
+export {
+  syntheticLlamaPresets,
+  syntheticVocabulary,
+  writeSyntheticLlamaGguf,
+  type SyntheticLlamaOptions,
+  type SyntheticLlamaPreset,
+  type SyntheticLlamaResult,
+  type SyntheticLlamaShape,
+} from './formats/synthetic/synthetic-llama.js';
+export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';
