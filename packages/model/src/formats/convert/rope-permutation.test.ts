@@ -88,3 +88,70 @@ describe('permuteRopeRows', () => {
     expect(() => permuteRopeRows(data, [4, 2], 3, 'adjacent', 'halfSplit')).toThrow(RangeError);
   });
 });
+
+/** Rotates one head vector in place with RoPE at `position`, pairing dimensions per `layout`. */
+function rope(head: Float64Array, position: number, layout: 'adjacent' | 'halfSplit'): void {
+  const half = head.length / 2;
+  for (let i = 0; i < half; i++) {
+    const angle = position * 10000 ** ((-2 * i) / head.length);
+    const [a, b] = layout === 'adjacent' ? [2 * i, 2 * i + 1] : [i, i + half];
+    const x = head[a]!;
+    const y = head[b]!;
+    head[a] = x * Math.cos(angle) - y * Math.sin(angle);
+    head[b] = x * Math.sin(angle) + y * Math.cos(angle);
+  }
+}
+
+/** Attention logits q_h(pos 3) · k_h(pos 7) for every query head h, with GQA head sharing. */
+function attentionScores(
+  wq: Float32Array,
+  wk: Float32Array,
+  x: Float32Array,
+  nHeads: number,
+  nKvHeads: number,
+  headDim: number,
+  layout: 'adjacent' | 'halfSplit',
+): number[] {
+  const project = (w: Float32Array, rows: number): Float64Array => {
+    const out = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < x.length; c++) out[r]! += w[r * x.length + c]! * x[c]!;
+    return out;
+  };
+  const q = project(wq, nHeads * headDim);
+  const k = project(wk, nKvHeads * headDim);
+  const scores: number[] = [];
+  for (let h = 0; h < nHeads; h++) {
+    const qh = q.slice(h * headDim, (h + 1) * headDim);
+    const kvHead = Math.floor(h / (nHeads / nKvHeads));
+    const kh = k.slice(kvHead * headDim, (kvHead + 1) * headDim);
+    rope(qh, 3, layout);
+    rope(kh, 7, layout);
+    scores.push(qh.reduce((sum, v, i) => sum + v * kh[i]!, 0));
+  }
+  return scores;
+}
+
+describe('permuted weights compute the same attention', () => {
+  it('adjacent-pair RoPE on llama2.c/GGUF weights equals half-split RoPE on the permuted weights', () => {
+    const seed = 77;
+    const [nHeads, nKvHeads, headDim, dim] = [4, 2, 6, 10];
+    const random = (n: number, salt: number): Float32Array =>
+      Float32Array.from(
+        fc.sample(
+          fc.noBias(fc.integer({ min: -1e6, max: 1e6 })).map((i) => i / 1e6),
+          { seed: seed + salt, numRuns: n },
+        ),
+      );
+    const wq = random(nHeads * headDim * dim, 1);
+    const wk = random(nKvHeads * headDim * dim, 2);
+    const x = random(dim, 3);
+    const adjacent = attentionScores(wq, wk, x, nHeads, nKvHeads, headDim, 'adjacent');
+    const wqHalf = permuteRopeRows(wq, [nHeads * headDim, dim], nHeads, 'adjacent', 'halfSplit');
+    const wkHalf = permuteRopeRows(wk, [nKvHeads * headDim, dim], nKvHeads, 'adjacent', 'halfSplit');
+    const halfSplit = attentionScores(wqHalf, wkHalf, x, nHeads, nKvHeads, headDim, 'halfSplit');
+    halfSplit.forEach((score, h) => expect(score, `seed ${seed}, head ${h}`).toBeCloseTo(adjacent[h]!, 10));
+    // Without the permutation the layouts disagree: the test can tell them apart.
+    const unpermuted = attentionScores(wq, wk, x, nHeads, nKvHeads, headDim, 'halfSplit');
+    expect(unpermuted.some((score, h) => Math.abs(score - adjacent[h]!) > 1e-3)).toBe(true);
+  });
+});
