@@ -1,7 +1,7 @@
 import { KvCacheManager, type PrefixCacheStats } from '@llm/kvcache';
 import type { ModelRunner, SamplingParams, SequenceChunk, Tokenizer } from '@llm/model';
 import { ContextLengthError, EngineRequestError } from './errors.js';
-import { SeededRandom } from './seeded-random.js';
+import { SeededRandom } from '@llm/model';
 
 export interface GenerateRequest {
   /** Prompt token ids, used verbatim (BOS included if wanted). */
@@ -69,7 +69,7 @@ export class Generator {
       throw new EngineRequestError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
     }
     const rng = new SeededRandom(request.seed ?? 0);
-    const sample = () => ({ params: request.sampling, u: rng.next() });
+    const sample = () => ({ params: request.sampling, u: rng.nextFloat() });
     const id = this.nextId++;
     const eog = this.tokenizer.eogIds;
     const decoder = this.tokenizer.createStreamDecoder({ previousId: prompt[prompt.length - 1]! });

@@ -1,5 +1,6 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { detectModelFormat, isGgufFile, type ModelFormat } from './formats/convert/detect-format.js';
 import { ModelFileError } from './formats/errors.js';
 import { ggufWeightSource } from './formats/gguf/gguf-weight-source.js';
 import { openGguf } from './formats/gguf/gguf-file.js';
@@ -13,8 +14,6 @@ import { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
 import { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';
 import type { Tokenizer } from './tokenizer/tokenizer.js';
 
-export type ModelFormat = 'gguf' | 'llama2c' | 'hf';
-
 export interface OpenedModel {
   readonly format: ModelFormat;
   readonly source: WeightSource;
@@ -26,24 +25,17 @@ export interface OpenModelOptions {
   readonly tokenizerPath?: string;
 }
 
-/** What a path holds, by its content: a GGUF file, a Hugging Face folder, or a llama2.c checkpoint. */
-export async function detectModelFormat(path: string): Promise<ModelFormat> {
-  const info = await stat(path);
-  if (info.isDirectory()) return 'hf';
-  return (await hasGgufMagic(path)) ? 'gguf' : 'llama2c';
-}
-
 /**
  * Opens a model and its tokenizer. The tokenizer comes from `tokenizerPath` when given, else from
  * the model (GGUF metadata, tokenizer.json of a Hugging Face folder); a llama2.c checkpoint carries
  * none. A tokenizer whose ids do not fit the model's vocabulary is refused.
  */
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const format = await detectModelFormat(path);
+  const { format, path: modelPath } = await detectModelFormat(path);
   let source: WeightSource;
   let ownTokenizer: (() => Promise<Tokenizer>) | undefined;
   if (format === 'gguf') {
-    const file = await openGguf(path);
+    const file = await openGguf(modelPath);
     try {
       source = ggufWeightSource(file);
     } catch (error) {
@@ -52,10 +44,10 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
     }
     ownTokenizer = async () => tokenizerFromGguf(file.metadata);
   } else if (format === 'hf') {
-    source = await openHfFolder(path);
-    ownTokenizer = async () => tokenizerFromHfFolder(path);
+    source = await openHfFolder(modelPath);
+    ownTokenizer = async () => tokenizerFromHfFolder(modelPath);
   } else {
-    source = await openLlama2cCheckpoint(path);
+    source = await openLlama2cCheckpoint(modelPath);
   }
   try {
     let tokenizer: Tokenizer;
@@ -82,10 +74,10 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
 export async function openTokenizer(modelPath?: string, tokenizerPath?: string): Promise<Tokenizer> {
   if (tokenizerPath !== undefined) return openTokenizerFile(tokenizerPath);
   if (modelPath === undefined) throw new ModelFileError('no model or tokenizer path given', '');
-  const format = await detectModelFormat(modelPath);
-  if (format === 'hf') return tokenizerFromHfFolder(modelPath);
+  const { format, path } = await detectModelFormat(modelPath);
+  if (format === 'hf') return tokenizerFromHfFolder(path);
   if (format === 'gguf') {
-    const file = await openGguf(modelPath);
+    const file = await openGguf(path);
     try {
       return tokenizerFromGguf(file.metadata);
     } finally {
@@ -98,7 +90,7 @@ export async function openTokenizer(modelPath?: string, tokenizerPath?: string):
 async function openTokenizerFile(path: string): Promise<Tokenizer> {
   const info = await stat(path);
   if (info.isDirectory()) return tokenizerFromHfFolder(path);
-  if (await hasGgufMagic(path)) return openTokenizer(path);
+  if (await isGgufFile(path)) return openTokenizer(path);
   if (path.endsWith('.json')) return tokenizerFromJson(await readJson(path));
   return tokenizerFromLlama2c(await readLlama2cTokenizer(path));
 }
@@ -120,16 +112,5 @@ async function readJson(path: string): Promise<unknown> {
     return JSON.parse(text);
   } catch (error) {
     throw new ModelFileError(`${path} is not valid JSON (${(error as Error).message})`, path);
-  }
-}
-
-async function hasGgufMagic(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const magic = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(magic, 0, 4, 0);
-    return bytesRead === 4 && magic.toString('latin1') === 'GGUF';
-  } finally {
-    await handle.close();
   }
 }

@@ -13,10 +13,11 @@ export async function convertCommand(args: string[]): Promise<void> {
   if (!input || !output || extra.length > 0) throw new CliUsageError('usage: llm convert IN OUT [--tokenizer PATH] [--type f32|f16]');
   const type = values.type ?? 'f32';
   if (type !== 'f32' && type !== 'f16') throw new CliUsageError(`--type must be f32 or f16, got '${type}'`);
+  const progress = progressLine(`converting ${input}`);
   await convertModel(input, output, {
     type,
     ...(values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer }),
-    onProgress: progressLine(`converting ${input}`),
+    onProgress: ({ done, total }) => progress(done, total),
   });
   process.stderr.write(`[llm] wrote ${output}\n`);
 }
