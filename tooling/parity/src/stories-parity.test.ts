@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gpuForTests } from '@llm/kernels/testing';
+import { openPeer, type Peer } from '@llm/llama-cpp-peer';
+import { convertModel } from '@llm/model';
+import { modelFile } from '@llm/model/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { greedyIds, loadModel, type LoadedModel } from './engine-runs.js';
+
+const gguf = modelFile('stories260K.gguf');
+const bin = modelFile('stories260K.bin');
+const tok = modelFile('tok512.bin');
+const gpu = await gpuForTests();
+
+const LONG_STORY =
+  'Once upon a time, there was a little boy named Tim. Tim liked to play with his red ball in the big park near his house. ' +
+  'One sunny day, Tim saw a small dog under a tree. The dog was sad because it was lost. Tim wanted to help the dog find its home. ' +
+  'He asked his mom, and she said they could look together. They walked past the pond, the school and the shop. ' +
+  'At last they found a girl who was crying. She said, "That is my dog!" The girl was so happy. She gave Tim a big hug. ' +
+  'From that day on, Tim and the girl played in the park every day with the dog and the red ball. They were best friends. ' +
+  'The moral of the story is that helping others makes everyone happy.';
+
+const PROMPTS = [
+  'Once upon a time',
+  'The little cat',
+  'Lily and Ben went to the park. They saw',
+  'One day, a big bird',
+  'Tom had a toy car. He',
+  '"Can I play?" asked',
+  'The sun was hot and the sky was blue',
+  LONG_STORY,
+];
+
+describe.skipIf(!gguf || !bin || !tok || !gpu)('stories260K matches llama.cpp token for token', () => {
+  let dir: string;
+  let peer: Peer;
+  let convertedPath: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'llm-parity-'));
+    convertedPath = join(dir, 'stories260K-converted.gguf');
+    await convertModel(bin!, convertedPath, { type: 'f32', tokenizerPath: tok! });
+    peer = await openPeer(gguf!, { threads: 1 });
+  });
+  afterAll(async () => {
+    await peer?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const which of ['llama.cpp GGUF', 'converted from llama2.c'] as const) {
+    it(`generates llama.cpp's greedy ids for ${PROMPTS.length} prompts x 64 tokens (${which})`, { timeout: 600_000 }, async () => {
+      const ours: LoadedModel = await loadModel(which === 'llama.cpp GGUF' ? gguf! : convertedPath, gpu);
+      try {
+        let longest = 0;
+        for (const prompt of PROMPTS) {
+          const ids = ours.model.tokenizer.encode(prompt, { addSpecial: true });
+          expect(ids).toEqual(peer.tokenize(prompt, { addSpecial: true }));
+          longest = Math.max(longest, ids.length);
+          const expected = await peer.greedy(ids, 64);
+          const actual = await greedyIds(ours, ids, 64);
+          expect(actual, `prompt ${JSON.stringify(prompt.slice(0, 40))}`).toEqual(expected);
+        }
+        expect(longest).toBeGreaterThan(200);
+      } finally {
+        await ours.close();
+      }
+    });
+  }
+});
