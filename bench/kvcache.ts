@@ -451,6 +451,8 @@ export interface KvCacheBenchResult {
   readonly [key: string]: unknown;
 }
 
+const blockCounts = ({ savedPct: _, ...counts }: SharingStats): Omit<SharingStats, 'savedPct'> => counts;
+
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<KvCacheBenchResult> {
@@ -542,8 +544,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       parallelSamplingN4SavedPct: round(sampling.savedPct),
       beam4SavedPct: round(beam.savedPct),
       measuredAt: 'end of each request (blocks held by its 4 sequences), summed over requests',
-      parallelSampling: { requests: requests.length, ...sampling, savedPct: undefined },
-      beam: { requests: BEAM_REQUESTS, ...beam, savedPct: undefined },
+      parallelSampling: { requests: requests.length, ...blockCounts(sampling) },
+      beam: { requests: BEAM_REQUESTS, ...blockCounts(beam) },
     },
     prefixCache: {
       systemPromptTokens: SYSTEM_PROMPT_TOKENS,

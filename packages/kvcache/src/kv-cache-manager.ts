@@ -100,10 +100,12 @@ interface PrefixMatch {
  * block tables, with a prefix cache, copy-on-write and swap planning. It only does bookkeeping;
  * the engine moves the bytes (it writes K/V to the slots handed out, performs the copies).
  *
- * Contract with the engine: K/V for every slot returned by allocate()/append() is written in the
- * next forward pass, after that call's copies. Prompt blocks enter the prefix cache once their K/V
- * is computed: at markComputed() (chunked prefill) or at the sequence's first append(), whichever
- * comes first; generated blocks enter it when they fill.
+ * Contract with the engine: it writes the K/V of every slot handed out, after performing the
+ * copies returned with it (copy-on-write, swaps) and before any attention reads that slot. A
+ * block is offered to other requests only once its K/V is known to be computed: prompt blocks at
+ * markComputed() (chunked prefill) or at the sequence's first append, generated blocks when their
+ * last slot is handed out (a forward pass writes each layer's new K/V before that layer's
+ * attention, so a prefill in the same pass already reads them).
  *
  * Every operation costs O(tokens or blocks it touches); none scans the sequences.
  */
