@@ -78,6 +78,22 @@ describe('KvCacheManager: fork and copy-on-write', () => {
     kv.checkInvariants();
   });
 
+  it("reports the split on the decode fast path through the caller's copy list", () => {
+    const kv = new KvCacheManager({ numBlocks: 8, blockSize: 4 });
+    kv.allocate('p', range(1, 3));
+    kv.fork('p', 'c');
+    const copies: { src: number; dst: number }[] = [];
+    const shared = kv.blockTable('p')[0]!;
+    const slotC = kv.appendToken('c', 9, copies);
+    expect(copies).toEqual([{ src: shared, dst: kv.blockTable('c')[0] }]);
+    expect(slotC).toBe(kv.blockTable('c')[0]! * 4 + 3);
+    expect(kv.appendToken('p', 8, copies)).toBe(shared * 4 + 3);
+    expect(kv.appendToken('p', 7, copies)).toBe(kv.blockTable('p')[1]! * 4);
+    expect(copies).toHaveLength(1);
+    expect(() => kv.appendToken('p', -3, copies)).toThrow(InvalidTokensError);
+    kv.checkInvariants();
+  });
+
   it('does not copy when the shared last block is full', () => {
     const kv = new KvCacheManager({ numBlocks: 8, blockSize: 4 });
     kv.allocate('p', range(1, 8));

@@ -100,10 +100,12 @@ interface PrefixMatch {
  * block tables, with a prefix cache, copy-on-write and swap planning. It only does bookkeeping;
  * the engine moves the bytes (it writes K/V to the slots handed out, performs the copies).
  *
- * Contract with the engine: K/V for every slot returned by allocate()/append() is written in the
- * next forward pass, after that call's copies. Prompt blocks enter the prefix cache once their K/V
- * is computed: at markComputed() (chunked prefill) or at the sequence's first append(), whichever
- * comes first; generated blocks enter it when they fill.
+ * Contract with the engine: it writes the K/V of every slot handed out, after performing the
+ * copies returned with it (copy-on-write, swaps) and before any attention reads that slot. A
+ * block is offered to other requests only once its K/V is known to be computed: prompt blocks at
+ * markComputed() (chunked prefill) or at the sequence's first append, generated blocks when their
+ * last slot is handed out (a forward pass writes each layer's new K/V before that layer's
+ * attention, so a prefill in the same pass already reads them).
  *
  * Every operation costs O(tokens or blocks it touches); none scans the sequences.
  */
@@ -186,6 +188,7 @@ export class KvCacheManager {
       chainGeneration: 0,
       chainOk: true,
       publishedBlocks: hits,
+      lastMaybeShared: false,
       pending: null,
       pendingFirstBlock: hits,
     };
@@ -216,50 +219,32 @@ export class KvCacheManager {
     const op = 'append';
     const seq = this.resident(id, op);
     checkTokens(tokenIds, op);
-    const bs = this.blockSize;
     const k = tokenIds.length;
-    const start = seq.numTokens;
-    const blocks = seq.blocks;
-    const offset = start % bs;
-    const lastIndex = blocks.length - 1;
-    const mustCopy = offset !== 0 && this.gpu.refCounts[blocks[lastIndex]!]! > 1;
-    const needed = Math.ceil((start + k) / bs) - blocks.length + (mustCopy ? 1 : 0);
-    if (needed > this.gpu.availableBlocks) {
-      throw new KvCacheExhaustedError(
-        'gpu',
-        needed,
-        this.gpu.availableBlocks,
-        this.numBlocks,
-        `append(${String(id)})`,
-      );
-    }
-
-    if (seq.pending) this.publishPending(seq, seq.pendingFirstBlock + seq.pending.length / bs);
-
-    let copy: BlockCopy | null = null;
-    if (mustCopy) {
-      const src = blocks[lastIndex]!;
-      const dst = this.gpu.acquire();
-      this.gpu.release(src);
-      blocks[lastIndex] = dst;
-      copy = { src, dst };
-    }
-
+    const mustCopy = this.lastBlockShared(seq);
+    const needed = Math.ceil((seq.numTokens + k) / this.blockSize) - seq.blocks.length + (mustCopy ? 1 : 0);
+    this.ensureAvailable(needed, seq, op);
+    if (seq.pending) this.publishPending(seq, Number.POSITIVE_INFINITY);
+    const copy = mustCopy ? this.splitLastBlock(seq) : null;
     const slots = new Int32Array(k);
-    const tail = seq.tail;
-    for (let i = 0; i < k; i++) {
-      const p = start + i;
-      const o = p % bs;
-      if (o === 0) blocks.push(this.gpu.acquire());
-      const blockIndex = (p / bs) | 0;
-      slots[i] = blocks[blockIndex]! * bs + o;
-      if (tail) {
-        tail[o] = tokenIds[i]!;
-        if (o === bs - 1) this.publishBlock(seq, blockIndex, tail, 0);
-      }
-    }
-    seq.numTokens = start + k;
+    for (let i = 0; i < k; i++) slots[i] = this.place(seq, tokenIds[i]!);
     return { slots, copy };
+  }
+
+  /**
+   * The decode hot path: append() for one token without allocating a result. Returns the token's
+   * slot; a copy-on-write split, when needed, is pushed onto `copies` (collect one step's copies
+   * of all sequences in one array).
+   */
+  appendToken(id: SequenceId, tokenId: number, copies: BlockCopy[]): number {
+    const op = 'appendToken';
+    const seq = this.resident(id, op);
+    if (!isTokenId(tokenId)) throw badToken(op, 0, tokenId);
+    const mustCopy = this.lastBlockShared(seq);
+    const needed = (seq.numTokens % this.blockSize === 0 ? 1 : 0) + (mustCopy ? 1 : 0);
+    if (needed > 0) this.ensureAvailable(needed, seq, op);
+    if (seq.pending) this.publishPending(seq, Number.POSITIVE_INFINITY);
+    if (mustCopy) copies.push(this.splitLastBlock(seq));
+    return this.place(seq, tokenId);
   }
 
   /**
@@ -288,6 +273,7 @@ export class KvCacheManager {
     if (this.sequences.has(childId)) throw new DuplicateSequenceError(childId, op);
     const blocks = parent.blocks.slice();
     for (let i = 0; i < blocks.length; i++) this.gpu.retain(blocks[i]!);
+    parent.lastMaybeShared = true;
     this.sequences.set(childId, {
       ...parent,
       id: childId,
@@ -349,10 +335,9 @@ export class KvCacheManager {
   /** Whether append() of `numTokens` tokens would succeed now. */
   canAppend(id: SequenceId, numTokens = 1): boolean {
     const seq = this.resident(id, 'canAppend');
-    const bs = this.blockSize;
-    const offset = seq.numTokens % bs;
-    const mustCopy = offset !== 0 && this.gpu.refCounts[seq.blocks[seq.blocks.length - 1]!]! > 1;
-    const needed = Math.ceil((seq.numTokens + numTokens) / bs) - seq.blocks.length + (mustCopy ? 1 : 0);
+    const mustCopy = this.lastBlockShared(seq);
+    const needed =
+      Math.ceil((seq.numTokens + numTokens) / this.blockSize) - seq.blocks.length + (mustCopy ? 1 : 0);
     return needed <= this.gpu.availableBlocks;
   }
 
@@ -484,6 +469,60 @@ export class KvCacheManager {
     const seq = this.get(id, op);
     if (seq.location !== 'gpu') throw new SequenceLocationError(id, seq.location, op);
     return seq;
+  }
+
+  private ensureAvailable(needed: number, seq: SequenceState, op: string): void {
+    if (needed > this.gpu.availableBlocks) {
+      throw new KvCacheExhaustedError(
+        'gpu',
+        needed,
+        this.gpu.availableBlocks,
+        this.numBlocks,
+        `${op}(${String(seq.id)})`,
+      );
+    }
+  }
+
+  /** Whether the next token would land in a block another sequence also holds. */
+  private lastBlockShared(seq: SequenceState): boolean {
+    // Reading the refcount is a cache miss per call on a large pool: skip it unless a fork may
+    // have shared the last block since it was last found private. Swapping keeps or narrows
+    // sharing (the copies are shared only inside the swapped group), so it needs no flag.
+    if (!seq.lastMaybeShared || seq.numTokens % this.blockSize === 0) return false;
+    if (this.gpu.refCounts[seq.blocks[seq.blocks.length - 1]!]! > 1) return true;
+    seq.lastMaybeShared = false;
+    return false;
+  }
+
+  /** Copy-on-write: gives the sequence a private copy of its shared, partly filled last block. */
+  private splitLastBlock(seq: SequenceState): BlockCopy {
+    const last = seq.blocks.length - 1;
+    const src = seq.blocks[last]!;
+    const dst = this.gpu.acquire();
+    this.gpu.release(src);
+    seq.blocks[last] = dst;
+    seq.lastMaybeShared = false;
+    return { src, dst };
+  }
+
+  /** Reserves the slot of the next position (capacity already checked, last block private). */
+  private place(seq: SequenceState, tokenId: number): number {
+    const bs = this.blockSize;
+    const p = seq.numTokens;
+    const o = p % bs;
+    const blocks = seq.blocks;
+    if (o === 0) {
+      blocks.push(this.gpu.acquire());
+      seq.lastMaybeShared = false;
+    }
+    const index = blocks.length - 1;
+    const tail = seq.tail;
+    if (tail) {
+      tail[o] = tokenId;
+      if (o === bs - 1) this.publishBlock(seq, index, tail, 0);
+    }
+    seq.numTokens = p + 1;
+    return blocks[index]! * bs + o;
   }
 
   /** The longest verified run of cached full blocks at the start of the prompt. */
@@ -647,17 +686,20 @@ export class KvCacheManager {
   }
 }
 
+function isTokenId(t: number): boolean {
+  return Number.isInteger(t) && t >= 0 && t <= 0x7fffffff;
+}
+
+function badToken(op: string, index: number, t: number): InvalidTokensError {
+  return new InvalidTokensError(
+    `${op}: token id at index ${index} is ${t}; token ids must be integers in 0..2^31-1.`,
+  );
+}
+
 function checkTokens(tokens: ArrayLike<number>, op: string): void {
   const n = tokens.length;
   if (n === 0) throw new InvalidTokensError(`${op}: no tokens given; pass at least one token id.`);
-  for (let i = 0; i < n; i++) {
-    const t = tokens[i]!;
-    if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) {
-      throw new InvalidTokensError(
-        `${op}: token id at index ${i} is ${t}; token ids must be integers in 0..2^31-1.`,
-      );
-    }
-  }
+  for (let i = 0; i < n; i++) if (!isTokenId(tokens[i]!)) throw badToken(op, i, tokens[i]!);
 }
 
 function copyTokens(tokens: ArrayLike<number>, start: number, end: number): Int32Array {

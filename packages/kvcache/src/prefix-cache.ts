@@ -1,3 +1,5 @@
+import { KvCacheInvariantError } from './errors.js';
+
 /**
  * The content index of the GPU pool: which physical block holds which full block of tokens.
  *
@@ -8,7 +10,13 @@
  * registered or unregistered, so a child whose parent was evicted can no longer be reached.
  */
 export class PrefixCache {
-  private readonly byHash = new Map<number, number>();
+  // Hash -> block: a chained hash table over block ids in typed arrays. A Map keyed by 53-bit
+  // numbers boxes every key and misses cache on a large pool; this allocates nothing. Load factor
+  // stays <= 1 because only blocks are entries.
+  private readonly buckets: Int32Array;
+  private readonly chainNext: Int32Array;
+  private readonly bucketMask: number;
+  private count = 0;
   private readonly registered: Uint8Array;
   private readonly hashes: Float64Array;
   private readonly generations: Uint32Array;
@@ -21,6 +29,10 @@ export class PrefixCache {
     numBlocks: number,
     private readonly blockSize: number,
   ) {
+    const numBuckets = 2 ** Math.ceil(Math.log2(Math.max(2, numBlocks)));
+    this.buckets = new Int32Array(numBuckets).fill(-1);
+    this.bucketMask = numBuckets - 1;
+    this.chainNext = new Int32Array(numBlocks).fill(-1);
     this.registered = new Uint8Array(numBlocks);
     this.hashes = new Float64Array(numBlocks);
     this.generations = new Uint32Array(numBlocks);
@@ -32,7 +44,7 @@ export class PrefixCache {
 
   /** Registered blocks, in use or not. */
   get size(): number {
-    return this.byHash.size;
+    return this.count;
   }
 
   isRegistered(block: number): boolean {
@@ -45,7 +57,14 @@ export class PrefixCache {
 
   /** The block registered under `hash`, or -1. Not yet verified: see `matches`. */
   find(hash: number): number {
-    return this.byHash.get(hash) ?? -1;
+    let block = this.buckets[this.bucketOf(hash)]!;
+    while (block >= 0 && this.hashes[block] !== hash) block = this.chainNext[block]!;
+    return block;
+  }
+
+  private bucketOf(hash: number): number {
+    // Low 32 bits mixed with the high 21: every bit of the hash picks the bucket.
+    return ((hash >>> 0) ^ Math.floor(hash / 4294967296)) & this.bucketMask;
   }
 
   /** Its parent was evicted or replaced since it was registered: unreachable by any lookup. */
@@ -97,15 +116,28 @@ export class PrefixCache {
     this.rootKeys[block] = parentBlock >= 0 ? '' : rootKey;
     const base = block * this.blockSize;
     for (let i = 0; i < this.blockSize; i++) this.tokens[base + i] = tokens[start + i]!;
-    this.byHash.set(hash, block);
+    const bucket = this.bucketOf(hash);
+    this.chainNext[block] = this.buckets[bucket]!;
+    this.buckets[bucket] = block;
+    this.count++;
   }
 
   unregister(block: number): void {
     this.registered[block] = 0;
     this.generations[block] = (this.generations[block]! + 1) >>> 0;
-    const hash = this.hashes[block]!;
-    if (this.byHash.get(hash) === block) this.byHash.delete(hash);
     this.rootKeys[block] = '';
+    const bucket = this.bucketOf(this.hashes[block]!);
+    let prev = -1;
+    let b = this.buckets[bucket]!;
+    while (b !== block) {
+      if (b < 0) throw new KvCacheInvariantError(`unregister() of block ${block}, which is not registered`);
+      prev = b;
+      b = this.chainNext[b]!;
+    }
+    if (prev < 0) this.buckets[bucket] = this.chainNext[block]!;
+    else this.chainNext[prev] = this.chainNext[block]!;
+    this.chainNext[block] = -1;
+    this.count--;
   }
 
   /** The token ids a registered block holds; for inspection. */

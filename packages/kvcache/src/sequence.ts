@@ -20,6 +20,8 @@ export interface SequenceState {
   chainGeneration: number;
   /** False once the chain broke (parent evicted, hash collision): later blocks stay private. */
   chainOk: boolean;
+  /** False once the last block is known to be private: appends then skip the refcount read. */
+  lastMaybeShared: boolean;
   /** Full blocks already offered to the prefix cache. */
   publishedBlocks: number;
   /** Prompt tokens of full blocks not yet published, starting at block `pendingFirstBlock`. */
