@@ -1,9 +1,9 @@
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 import { PeerUnavailableError } from './errors.js';
 
-// One Llama instance per process, shared by every open peer and disposed with the last one:
-// it owns the native backend and its thread pools, and a live one keeps the process running.
-let shared: { llama: Promise<Llama>; users: number } | undefined;
+// One Llama instance per process, loaded on first use and kept: it owns the native backend and
+// its thread pools, loading it takes about a second, and it does not keep the process alive.
+let shared: Promise<Llama> | undefined;
 
 // llama.cpp reports why a load failed only through its log, and node-llama-cpp's memory estimate
 // logs an expected failure for every vocabulary-only file: errors are kept here, not printed,
@@ -16,26 +16,15 @@ export function takeNativeErrors(): string[] {
   return nativeErrors.splice(0, nativeErrors.length);
 }
 
-export async function acquireLlama(): Promise<Llama> {
-  if (shared === undefined) {
-    shared = { llama: loadLlama(), users: 0 };
-  }
-  shared.users += 1;
+export async function sharedLlama(): Promise<Llama> {
+  shared ??= loadLlama();
   try {
-    return await shared.llama;
+    return await shared;
   } catch (error) {
+    // Not cached: a later call tries again (e.g. after the binary package was installed).
     shared = undefined;
     throw error;
   }
-}
-
-export async function releaseLlama(): Promise<void> {
-  if (shared === undefined) return;
-  shared.users -= 1;
-  if (shared.users > 0) return;
-  const { llama } = shared;
-  shared = undefined;
-  await (await llama).dispose();
 }
 
 async function loadLlama(): Promise<Llama> {

@@ -99,6 +99,28 @@ describe.skipIf(stories === undefined)('llama.cpp peer on stories260K', () => {
   });
 });
 
+const synthetic = modelFile('synthetic/gqa-d128-f32.gguf');
+
+describe.skipIf(synthetic === undefined)('llama.cpp peer on random weights', () => {
+  // Second tokens after which greedy decoding reached EOS within 20 tokens on this machine;
+  // random weights have near-ties, so the test asks only that most of them do.
+  const prompts = [88, 175, 288, 325, 345].map((token) => [1, token]);
+
+  it('stops right after an end-of-generation token and includes it', async () => {
+    const peer = await openPeer(synthetic!, { contextSize: 256, threads: 1 });
+    try {
+      const outputs = await Promise.all(prompts.map((prompt) => peer.greedy(prompt, 64)));
+      for (const ids of outputs) {
+        const eos = ids.indexOf(peer.eosId!);
+        expect(eos === -1 || eos === ids.length - 1).toBe(true);
+      }
+      expect(outputs.filter((ids) => ids.at(-1) === peer.eosId).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await peer.close();
+    }
+  });
+});
+
 describe('opening a peer', () => {
   it('rejects a missing model file with a PeerInputError', async () => {
     await expect(openPeer('/nonexistent/model.gguf')).rejects.toThrow(PeerInputError);

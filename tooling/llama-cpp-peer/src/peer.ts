@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { LlamaCppPeerError, PeerInputError } from './errors.js';
-import { describeFailure, releaseLlama } from './llama-runtime.js';
+import { describeFailure } from './llama-runtime.js';
 import { LlamaCppTokenizer, loadModel, type PeerTokenizer } from './tokenizer.js';
 
 export interface PeerOptions {
@@ -63,7 +63,6 @@ export async function openPeer(ggufPath: string, options: PeerOptions = {}): Pro
     return new LlamaCppPeer(model, context);
   } catch (error) {
     await model.dispose();
-    await releaseLlama();
     throw new LlamaCppPeerError(
       `llama.cpp could not create a context for ${ggufPath}: ${describeFailure(error)}`,
       { cause: error },

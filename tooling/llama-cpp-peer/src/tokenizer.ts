@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { LlamaModel, Token } from 'node-llama-cpp';
 import { LlamaCppPeerError, PeerInputError } from './errors.js';
-import { acquireLlama, describeFailure, releaseLlama, takeNativeErrors } from './llama-runtime.js';
+import { describeFailure, sharedLlama, takeNativeErrors } from './llama-runtime.js';
 
 export interface TokenizeOptions {
   /** Add BOS / EOS as the model's add_bos_token / add_eos_token flags ask (llama.cpp's add_special). */
@@ -30,19 +30,18 @@ export async function openPeerTokenizer(ggufPath: string): Promise<PeerTokenizer
   return new LlamaCppTokenizer(model);
 }
 
-/** Shared by the tokenizer and the full peer: mmap, CPU only, the process-wide runtime held until close(). */
+/** Shared by the tokenizer and the full peer: mmap, CPU only. */
 export async function loadModel(ggufPath: string, vocabOnly: boolean): Promise<LlamaModel> {
   if (!existsSync(ggufPath)) {
     throw new PeerInputError(`model file ${ggufPath} does not exist; pass the path of a GGUF file`);
   }
-  const llama = await acquireLlama();
+  const llama = await sharedLlama();
   takeNativeErrors();
   try {
     const model = await llama.loadModel({ modelPath: ggufPath, useMmap: true, gpuLayers: 0, vocabOnly });
     takeNativeErrors();
     return model;
   } catch (error) {
-    await releaseLlama();
     throw new LlamaCppPeerError(`llama.cpp could not load ${ggufPath}: ${describeFailure(error)}`, {
       cause: error,
     });
@@ -80,7 +79,6 @@ export class LlamaCppTokenizer implements PeerTokenizer {
     if (this.closed) return;
     this.closed = true;
     await this.model.dispose();
-    await releaseLlama();
   }
 
   protected checkOpen(): void {
