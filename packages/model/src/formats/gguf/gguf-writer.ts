@@ -12,9 +12,7 @@ export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
  * file is written without holding it in memory.
  */
 export type TensorData =
-  | Float32Array
-  | Uint16Array
-  | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
+  Float32Array | Uint16Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
 
 export interface GgufTensorToWrite {
   readonly name: string;
@@ -166,9 +164,12 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
     const { name, shape, dtype } = tensor;
     if (names.has(name)) invalid(`tensor ${name} appears twice`);
     names.add(name);
-    if (textEncoder.encode(name).length > maxNameBytes) invalid(`tensor name ${name} is over ${maxNameBytes} bytes`);
-    if (shape.length === 0 || shape.length > maxDims) invalid(`tensor ${name} has ${shape.length} dimensions; 1..4 allowed`);
-    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
+    if (textEncoder.encode(name).length > maxNameBytes)
+      invalid(`tensor name ${name} is over ${maxNameBytes} bytes`);
+    if (shape.length === 0 || shape.length > maxDims)
+      invalid(`tensor ${name} has ${shape.length} dimensions; 1..4 allowed`);
+    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+      invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
     const type = ggmlTypeByName(ggmlTypeNames[dtype]);
     if (type === undefined) return invalid(`dtype ${String(dtype)}`);
     const byteLength = shape.reduce((a, b) => a * b, 1) * type.bytesPerBlock;
@@ -201,7 +202,8 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
         if (!(chunk instanceof expected) && !(chunk instanceof Uint8Array)) {
           invalid(`tensor ${tensor.name} (${tensor.dtype}) got a ${chunk.constructor.name} chunk`);
         }
-        if (out.position + chunk.byteLength > end) invalid(`tensor ${tensor.name} got more than ${byteLength} bytes`);
+        if (out.position + chunk.byteLength > end)
+          invalid(`tensor ${tensor.name} got more than ${byteLength} bytes`);
         await out.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       }
       if (out.position !== end) {
@@ -247,11 +249,13 @@ function encodeValue(out: HeaderBytes, value: GgufValue, key: string, invalid: (
       out.f64(value.value);
       return;
     case 'u64':
-      if (value.value < 0n || value.value >= 1n << 64n) invalid(`metadata ${key} = ${value.value} does not fit a u64`);
+      if (value.value < 0n || value.value >= 1n << 64n)
+        invalid(`metadata ${key} = ${value.value} does not fit a u64`);
       out.u64(value.value);
       return;
     case 'i64':
-      if (value.value < -(1n << 63n) || value.value >= 1n << 63n) invalid(`metadata ${key} does not fit an i64`);
+      if (value.value < -(1n << 63n) || value.value >= 1n << 63n)
+        invalid(`metadata ${key} does not fit an i64`);
       out.i64(value.value);
       return;
     case 'bool':
@@ -282,7 +286,8 @@ function encodeArray(out: HeaderBytes, array: GgufArray, key: string, invalid: (
     default: {
       const size = ggufFixedSizes[array.itemType] ?? 0;
       const typed = array.value;
-      if (typed.byteLength !== typed.length * size) invalid(`metadata ${key} has a malformed ${array.itemType} array`);
+      if (typed.byteLength !== typed.length * size)
+        invalid(`metadata ${key} has a malformed ${array.itemType} array`);
       out.raw(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
     }
   }
