@@ -7,7 +7,12 @@ export type {
   WeightSource,
 } from './formats/weight-source.js';
 
-export { GgufFormatError, Llama2cFormatError, ModelFileError, UnsupportedModelError } from './formats/errors.js';
+export {
+  GgufFormatError,
+  Llama2cFormatError,
+  ModelFileError,
+  UnsupportedModelError,
+} from './formats/errors.js';
 export { ggmlTypeById, ggmlTypeByName, ggmlTypes, type GgmlTypeInfo } from './formats/gguf/ggml-types.js';
 export {
   ggufValue,

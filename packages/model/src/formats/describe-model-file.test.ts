@@ -22,7 +22,12 @@ describe('describeModelFile', () => {
     });
     expect(json.config?.nKvHeads).toBe(4);
     expect(json.tensors).toHaveLength(48);
-    expect(json.tensors[0]).toEqual({ name: 'token_embd.weight', dtype: 'F32', shape: [512, 64], bytes: 131072 });
+    expect(json.tensors[0]).toEqual({
+      name: 'token_embd.weight',
+      dtype: 'F32',
+      shape: [512, 64],
+      bytes: 131072,
+    });
   });
 
   it.runIf(modelFile('stories260K.bin'))('summarises a llama2.c checkpoint', async () => {
@@ -45,7 +50,11 @@ describe('describeModelFile', () => {
       metadata: {
         big: ggufValue.u64(1n << 60n),
         small: ggufValue.i64(-3n),
-        nested: { type: 'array', itemType: 'array', value: [{ type: 'array', itemType: 'u64', value: BigUint64Array.from([5n]) }] },
+        nested: {
+          type: 'array',
+          itemType: 'array',
+          value: [{ type: 'array', itemType: 'u64', value: BigUint64Array.from([5n]) }],
+        },
       },
       tensors: [],
     });

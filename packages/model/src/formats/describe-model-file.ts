@@ -80,7 +80,12 @@ export async function describeModelFile(path: string): Promise<ModelFileSummary>
         metadata: Object.fromEntries([...file.metadata].map(([k, v]) => [k, jsonValue(v)])),
         ...(config ? { config } : {}),
         ...(configError === undefined ? {} : { configError }),
-        tensors: file.tensors.map((t) => ({ name: t.name, dtype: t.ggmlType, shape: [...t.shape], bytes: t.byteLength })),
+        tensors: file.tensors.map((t) => ({
+          name: t.name,
+          dtype: t.ggmlType,
+          shape: [...t.shape],
+          bytes: t.byteLength,
+        })),
       };
     } finally {
       await file.close();

@@ -80,7 +80,10 @@ describe('writeGguf', () => {
   it('writes metadata far larger than its first header buffer', async () => {
     const path = join(dir, 'big-header.gguf');
     const tokens = Array.from({ length: 40000 }, (_, i) => `tok-${i}-${'x'.repeat(i % 13)}`);
-    await writeGguf(path, { metadata: { 'tokenizer.ggml.tokens': ggufValue.stringArray(tokens) }, tensors: [] });
+    await writeGguf(path, {
+      metadata: { 'tokenizer.ggml.tokens': ggufValue.stringArray(tokens) },
+      tensors: [],
+    });
     const f = await openGguf(path);
     expect(f.getStringArray('tokenizer.ggml.tokens')).toEqual(tokens);
     await f.close();

@@ -67,7 +67,14 @@ describe('writeSyntheticLlamaGguf', () => {
 
   it('draws weights at the documented scales', async () => {
     const path = join(dir, 'scales.gguf');
-    await writeSyntheticLlamaGguf(path, { seed: 11, dim: 128, hiddenDim: 256, nHeads: 4, nKvHeads: 4, nLayers: 1 });
+    await writeSyntheticLlamaGguf(path, {
+      seed: 11,
+      dim: 128,
+      hiddenDim: 256,
+      nHeads: 4,
+      nKvHeads: 4,
+      nLayers: 1,
+    });
     const source = await openGgufWeightSource(path);
     try {
       const embedding = stats((await source.read('token_embd.weight')) as Float32Array);
@@ -86,7 +93,13 @@ describe('writeSyntheticLlamaGguf', () => {
 
   it('writes F16 matrices with F32 norms, a tied embedding and a separate head dimension', async () => {
     const path = join(dir, 'f16.gguf');
-    await writeSyntheticLlamaGguf(path, { dtype: 'f16', tiedEmbeddings: true, headDim: 24, nHeads: 4, nKvHeads: 1 });
+    await writeSyntheticLlamaGguf(path, {
+      dtype: 'f16',
+      tiedEmbeddings: true,
+      headDim: 24,
+      nHeads: 4,
+      nKvHeads: 1,
+    });
     const source = await openGgufWeightSource(path);
     try {
       expect(source.config).toMatchObject({ headDim: 24, tiedEmbeddings: true, nKvHeads: 1 });

@@ -22,9 +22,25 @@ export const syntheticLlamaPresets = {
   /** Fast enough for any unit test: about 0.2 M parameters. */
   tiny: { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, contextLength: 256 },
   /** The shape of llama2.c's stories110M. */
-  llama110m: { dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, contextLength: 2048 },
+  llama110m: {
+    dim: 768,
+    hiddenDim: 2048,
+    nLayers: 12,
+    nHeads: 12,
+    nKvHeads: 12,
+    vocabSize: 32000,
+    contextLength: 2048,
+  },
   /** The shape of TinyLlama 1.1B. */
-  llama1b: { dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, contextLength: 2048 },
+  llama1b: {
+    dim: 2048,
+    hiddenDim: 5632,
+    nLayers: 22,
+    nHeads: 32,
+    nKvHeads: 4,
+    vocabSize: 32000,
+    contextLength: 2048,
+  },
 } as const satisfies Record<string, SyntheticLlamaShape>;
 
 export type SyntheticLlamaPreset = keyof typeof syntheticLlamaPresets;
@@ -61,7 +77,11 @@ const progressThresholdBytes = 256 << 20;
  * without a leading "▁", in that order, up to vocabSize. Scores fall with the id so longer pieces
  * merge after the letters they are made of.
  */
-export function syntheticVocabulary(vocabSize: number): { tokens: string[]; scores: Float32Array; types: Int32Array } {
+export function syntheticVocabulary(vocabSize: number): {
+  tokens: string[];
+  scores: Float32Array;
+  types: Int32Array;
+} {
   const tokens = ['<unk>', '<s>', '</s>'];
   const types = [2, 3, 3]; // unknown, control, control
   for (let b = 0; b < 256; b++) {
@@ -134,7 +154,8 @@ export async function writeSyntheticLlamaGguf(
     throw new GgufFormatError(`cannot write synthetic model: ${problem}`, path);
   };
   for (const [name, value] of Object.entries(shape)) {
-    if (!Number.isSafeInteger(value) || value < 1) invalid(`${name} is ${value}; it must be a positive integer`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      invalid(`${name} is ${value}; it must be a positive integer`);
   }
   if (nHeads % nKvHeads !== 0) invalid(`${nHeads} heads cannot share ${nKvHeads} KV heads evenly`);
   if (headDim % 2 !== 0) invalid(`head dimension ${headDim} is odd; RoPE rotates pairs`);
@@ -161,7 +182,8 @@ export async function writeSyntheticLlamaGguf(
 
   const tensors: GgufTensorToWrite[] = [];
   // Each tensor draws from its own stream, so its values do not depend on chunking or order.
-  const streamFor = (): SeededRandom => new SeededRandom((Math.imul(seed, 0x9e3779b1) + tensors.length * 0x632be5ab) >>> 0);
+  const streamFor = (): SeededRandom =>
+    new SeededRandom((Math.imul(seed, 0x9e3779b1) + tensors.length * 0x632be5ab) >>> 0);
   const matrix = (name: string, rows: number, cols: number, std: number): void => {
     const table = tableFor(std);
     const random = streamFor();
@@ -172,7 +194,10 @@ export async function writeSyntheticLlamaGguf(
       shape: [rows, cols],
       data: function* (): Generator<TensorChunk> {
         // One buffer serves every chunk: the writer copies or writes each chunk before asking for the next.
-        const buffer = dtype === 'f16' ? new Uint16Array(Math.min(chunkElements, total)) : new Float32Array(Math.min(chunkElements, total));
+        const buffer =
+          dtype === 'f16'
+            ? new Uint16Array(Math.min(chunkElements, total))
+            : new Float32Array(Math.min(chunkElements, total));
         for (let done = 0; done < total; done += buffer.length) {
           const chunk = buffer.subarray(0, Math.min(buffer.length, total - done));
           random.fillFromTable(chunk, table);
@@ -249,7 +274,8 @@ export async function writeSyntheticLlamaGguf(
 
   const elementBytes = dtype === 'f16' ? 2 : 4;
   const approxBytes =
-    elementBytes * (vocabSize * dim * (tied ? 1 : 2) + nLayers * dim * (2 * qDim + 2 * kvDim + 3 * hiddenDim));
+    elementBytes *
+    (vocabSize * dim * (tied ? 1 : 2) + nLayers * dim * (2 * qDim + 2 * kvDim + 3 * hiddenDim));
   const progress = options.progress ?? approxBytes >= progressThresholdBytes;
   const onProgress =
     typeof progress === 'function'
