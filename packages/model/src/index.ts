@@ -7,7 +7,12 @@ export type {
   WeightSource,
 } from './formats/weight-source.js';
 
-export { GgufFormatError, Llama2cFormatError, ModelFileError, UnsupportedModelError } from './formats/errors.js';
+export {
+  GgufFormatError,
+  Llama2cFormatError,
+  ModelFileError,
+  UnsupportedModelError,
+} from './formats/errors.js';
 export { ggmlTypeById, ggmlTypeByName, ggmlTypes, type GgmlTypeInfo } from './formats/gguf/ggml-types.js';
 export {
   ggufValue,
@@ -18,3 +23,25 @@ export {
 } from './formats/gguf/gguf-value.js';
 export { GgufFile, openGguf, type GgufTensorInfo } from './formats/gguf/gguf-file.js';
 export { readLlama2cTokenizer, type Llama2cTokenizer } from './formats/llama2c/llama2c-tokenizer.js';
+
+export type {
+  DecodeOptions,
+  EncodeOptions,
+  StreamDecoder,
+  StreamDecoderOptions,
+  Tokenizer,
+} from './tokenizer/tokenizer.js';
+export {
+  InvalidVocabularyError,
+  TokenizerError,
+  TokenizerModelMismatchError,
+  UnknownPreTokenizerError,
+  UnsupportedTokenizerError,
+} from './tokenizer/tokenizer-errors.js';
+export { tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
+export { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
+export { HfJsonTokenizer, tokenizerFromJson } from './tokenizer/hf-tokenizer.js';
+export { LlamaCppTokenizer } from './tokenizer/llama-tokenizer.js';
+export { TokenAttr, type LlamaVocabulary, type SpecialTokenIds } from './tokenizer/llama-vocabulary.js';
+export { supportedPreTokenizers } from './tokenizer/pre-tokenizers.js';
+export { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';

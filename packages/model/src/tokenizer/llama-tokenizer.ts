@@ -16,7 +16,13 @@ import type {
   StreamDecoderOptions,
   Tokenizer,
 } from './tokenizer.js';
-import { codepointFlags, codepointsOf, isWhitespace, stringFromCodepoints, toLowerCodepoint } from './unicode-properties.js';
+import {
+  codepointFlags,
+  codepointsOf,
+  isWhitespace,
+  stringFromCodepoints,
+  toLowerCodepoint,
+} from './unicode-properties.js';
 import { wpmEncode } from './wpm-encoder.js';
 
 const ESCAPED_SPACE = '\u2581';
@@ -115,7 +121,8 @@ export class LlamaCppTokenizer implements Tokenizer {
     const lowercase = this.vocabulary.normalizerLowercase;
     let segment: number[] = [];
     const flush = () => {
-      if (segment.length > 0) bpeEncode(this.vocabulary, this.preTokenizer!, stringFromCodepoints(segment), out);
+      if (segment.length > 0)
+        bpeEncode(this.vocabulary, this.preTokenizer!, stringFromCodepoints(segment), out);
       segment = [];
     };
     for (const cpt of codepointsOf(text)) {

@@ -10,7 +10,7 @@ function readVectors(inpPath: string, outPath: string): { text: string; ids: num
   const raw = readFileSync(inpPath, 'utf8');
   const sep = '\n__ggml_vocab_test__\n';
   const inputs: string[] = [];
-  for (let pos = 0; pos < raw.length; ) {
+  for (let pos = 0; pos < raw.length;) {
     const next = raw.indexOf(sep, pos);
     if (next === -1) {
       inputs.push(raw.slice(pos));
@@ -37,7 +37,16 @@ async function loadVocab(name: string): Promise<LlamaCppTokenizer | undefined> {
   }
 }
 
-const withVectors = ['llama-spm', 'phi-3', 'gpt-2', 'deepseek-coder', 'mpt', 'refact', 'starcoder', 'bert-bge'];
+const withVectors = [
+  'llama-spm',
+  'phi-3',
+  'gpt-2',
+  'deepseek-coder',
+  'mpt',
+  'refact',
+  'starcoder',
+  'bert-bge',
+];
 
 describe.each(withVectors)('llama.cpp test vectors: ggml-vocab-%s', (name) => {
   const inp = modelFile(`vocab/ggml-vocab-${name}.gguf.inp`);
@@ -138,7 +147,10 @@ describe('special tokens and end-of-generation sets', () => {
 });
 
 describe('long inputs', () => {
-  const long = Array.from({ length: 4000 }, (_, i) => `Sentence ${i}: the quick brown fox, naïve café 🦙 jumps.`).join(' ');
+  const long = Array.from(
+    { length: 4000 },
+    (_, i) => `Sentence ${i}: the quick brown fox, naïve café 🦙 jumps.`,
+  ).join(' ');
 
   it.skipIf(modelFile('vocab/ggml-vocab-llama-spm.gguf') === undefined)(
     'encodes ~200k characters with SentencePiece in well under a second per 100k',

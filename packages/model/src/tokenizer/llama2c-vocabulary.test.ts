@@ -40,7 +40,26 @@ function runcEncode(file: Llama2cTokenizer, text: string, bos: boolean): number[
 }
 
 const textUnit = fc.oneof(
-  fc.constantFrom(' ', '  ', '\n', '\t', "'", 'Once', ' upon', 'Lily', '1', '42', '.', ',', '!', 'é', '🦙', '中', '\u00a0', 'ß'),
+  fc.constantFrom(
+    ' ',
+    '  ',
+    '\n',
+    '\t',
+    "'",
+    'Once',
+    ' upon',
+    'Lily',
+    '1',
+    '42',
+    '.',
+    ',',
+    '!',
+    'é',
+    '🦙',
+    '中',
+    '\u00a0',
+    'ß',
+  ),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );

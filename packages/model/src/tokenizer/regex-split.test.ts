@@ -11,8 +11,43 @@ const split = (pre: string, text: string): string[] => {
 };
 
 const textUnit = fc.oneof(
-  fc.constantFrom(' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u3000', "'", "'s", "'LL", "'Re", 'a', 'Hello', 'WORLD', 'camelCase'),
-  fc.constantFrom('1', '23', '4567', '.', ',', '?!', '(', '$', '/', 'é', 'e\u0301', 'Ñ', 'ǅ', '中文', '한국', 'カナ', '🦙', '٣'),
+  fc.constantFrom(
+    ' ',
+    '  ',
+    '\n',
+    '\r\n',
+    '\t',
+    '\u00a0',
+    '\u3000',
+    "'",
+    "'s",
+    "'LL",
+    "'Re",
+    'a',
+    'Hello',
+    'WORLD',
+    'camelCase',
+  ),
+  fc.constantFrom(
+    '1',
+    '23',
+    '4567',
+    '.',
+    ',',
+    '?!',
+    '(',
+    '$',
+    '/',
+    'é',
+    'e\u0301',
+    'Ñ',
+    'ǅ',
+    '中文',
+    '한국',
+    'カナ',
+    '🦙',
+    '٣',
+  ),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 2 }),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );
@@ -31,7 +66,15 @@ describe('pre-tokenizers', () => {
   });
 
   it('GPT-2: contractions, letters, digits and punctuation with one optional leading space', () => {
-    expect(split('gpt-2', "Hello world's 123 ...ok  \n")).toEqual(['Hello', ' world', "'s", ' 123', ' ...', 'ok', '  \n']);
+    expect(split('gpt-2', "Hello world's 123 ...ok  \n")).toEqual([
+      'Hello',
+      ' world',
+      "'s",
+      ' 123',
+      ' ...',
+      'ok',
+      '  \n',
+    ]);
     // Case-sensitive contractions in GPT-2's pattern.
     expect(split('gpt-2', "I'M")).toEqual(['I', "'", 'M']);
   });
@@ -59,7 +102,7 @@ describe('pre-tokenizers', () => {
     );
   });
 
-  it('Qwen 2: single digits, runs its expression on llama.cpp\'s collapsed category text', () => {
+  it("Qwen 2: single digits, runs its expression on llama.cpp's collapsed category text", () => {
     expect(split('qwen2', 'abc 123')).toEqual(['abc', ' ', '1', '2', '3']);
     expect(split('qwen2', 'naïve café')).toEqual(['naïve', ' café']);
   });
