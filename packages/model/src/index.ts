@@ -23,6 +23,35 @@ export {
 } from './formats/gguf/gguf-value.js';
 export { GgufFile, openGguf, type GgufTensorInfo } from './formats/gguf/gguf-file.js';
 export { readLlama2cTokenizer, type Llama2cTokenizer } from './formats/llama2c/llama2c-tokenizer.js';
+export {
+  expectedLlamaShapes,
+  ggufWeightSource,
+  llamaConfigFromGguf,
+  openGgufWeightSource,
+} from './formats/gguf/gguf-weight-source.js';
+export {
+  writeGguf,
+  type GgufTensorToWrite,
+  type TensorChunk,
+  type TensorData,
+  type WriteGgufOptions,
+} from './formats/gguf/gguf-writer.js';
+export {
+  bf16BitsToF32,
+  f16ArrayToF32,
+  f16BitsToF32,
+  f32ArrayToF16,
+  f32BitsToF16Bits,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+} from './formats/gguf/half-float.js';
+export {
+  llama2cConfig,
+  openLlama2cCheckpoint,
+  parseLlama2cHeader,
+  type Llama2cCheckpoint,
+  type Llama2cHeader,
+} from './formats/llama2c/llama2c-checkpoint.js';
 
 export type {
   DecodeOptions,

@@ -15,11 +15,11 @@ export class ModelFileError extends Error {
 
 /** A GGUF file that breaks the format: truncated, oversized counts, bad offsets, wrong value types. */
 export class GgufFormatError extends ModelFileError {
-  /** Byte offset in the file where the problem was found. */
-  readonly offset: number;
+  /** Byte offset in the file where the problem was found, when it has one (not for a missing key). */
+  readonly offset: number | undefined;
 
-  constructor(problem: string, path: string, offset: number) {
-    super(`${path}: ${problem} (at byte ${offset})`, path);
+  constructor(problem: string, path: string, offset?: number) {
+    super(offset === undefined ? `${path}: ${problem}` : `${path}: ${problem} (at byte ${offset})`, path);
     this.name = 'GgufFormatError';
     this.offset = offset;
   }
