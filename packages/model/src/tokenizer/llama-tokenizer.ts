@@ -104,7 +104,7 @@ export class LlamaCppTokenizer implements Tokenizer {
         break;
       }
       case 'wpm': {
-        if (addSpecial) out.push(v.special.bos!);
+        if (addSpecial && v.special.bos !== undefined) out.push(v.special.bos);
         for (const f of fragments) {
           if (f.kind === 'token') out.push(f.id);
           else wpmEncode(v, text.slice(f.start, f.end), out);

@@ -449,7 +449,8 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
     }
   }
 
-  const normalizerLowercase = md.bool('tokenizer.ggml.normalizer.lowercase') ?? true;
+  // BertNormalizer options; the whitespace pre-tokenizer (jina-embeddings-v2-base-zh) keeps case.
+  const normalizerLowercase = md.bool('tokenizer.ggml.normalizer.lowercase') ?? preName !== 'whitespace';
   const normalizerStripAccents = md.bool('tokenizer.ggml.normalizer.strip_accents') ?? normalizerLowercase;
 
   const markControl = (id: number) => {
