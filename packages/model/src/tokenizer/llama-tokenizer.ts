@@ -28,6 +28,8 @@ import { wpmEncode } from './wpm-encoder.js';
 const ESCAPED_SPACE = '\u2581';
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+// A leading U+FEFF is text the model produced, not a byte order mark to drop.
+const utf8Decoder = () => new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class LlamaCppTokenizer implements Tokenizer {
   readonly vocabSize: number;
@@ -185,13 +187,13 @@ export class LlamaCppTokenizer implements Tokenizer {
       at += p.length;
     }
     if (options.cleanUpSpaces ?? this.vocabulary.cleanSpaces) joined = cleanUpTokenizationSpaces(joined);
-    return new TextDecoder().decode(joined);
+    return utf8Decoder().decode(joined);
   }
 
   createStreamDecoder(options: StreamDecoderOptions = {}): StreamDecoder {
     const renderSpecial = options.renderSpecial ?? false;
     const stripLeading = options.stripLeadingSpace ?? this.addSpacePrefix;
-    let decoder = new TextDecoder();
+    let decoder = utf8Decoder();
     let prev = options.previousId;
     return {
       push: (id: number) => {
@@ -201,7 +203,7 @@ export class LlamaCppTokenizer implements Tokenizer {
       },
       flush: () => {
         const rest = decoder.decode();
-        decoder = new TextDecoder();
+        decoder = utf8Decoder();
         prev = options.previousId;
         return rest;
       },

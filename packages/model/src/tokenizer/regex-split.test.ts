@@ -7,7 +7,9 @@ import { PreTokenizer } from './regex-split.js';
 const split = (pre: string, text: string): string[] => {
   const entry = PRE_TOKENIZERS.get(pre)!;
   const words = new PreTokenizer(entry.type).split(text);
-  return entry.type.byteEncode ? words.map((w) => new TextDecoder().decode(byteLevelDecode(w))) : words;
+  return entry.type.byteEncode
+    ? words.map((w) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(byteLevelDecode(w)))
+    : words;
 };
 
 const textUnit = fc.oneof(
@@ -19,6 +21,9 @@ const textUnit = fc.oneof(
     '\t',
     '\u00a0',
     '\u3000',
+    '\ufeff',
+    '\u0085',
+    '\u2028',
     "'",
     "'s",
     "'LL",

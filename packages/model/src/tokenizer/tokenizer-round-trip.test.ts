@@ -10,7 +10,21 @@ import { tokenizerFromGguf } from './gguf-tokenizer.js';
 const textUnit = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc.constantFrom(' ', '  ', '   ', '\n', '\r\n', '\n\n', '\t', ' \t ', '\u00a0', '\u3000'),
+    arbitrary: fc.constantFrom(
+      ' ',
+      '  ',
+      '   ',
+      '\n',
+      '\r\n',
+      '\n\n',
+      '\t',
+      ' \t ',
+      '\u00a0',
+      '\u3000',
+      '\ufeff',
+      '\u0085',
+      '\u2028',
+    ),
   },
   {
     weight: 3,
