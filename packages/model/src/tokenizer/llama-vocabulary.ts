@@ -295,9 +295,9 @@ function readMerges(merges: readonly string[], tokenToId: ReadonlyMap<string, nu
         );
       }
     }
-    const key = `${left} ${right}`;
-    // The first rank of a repeated pair wins (std::unordered_map::emplace).
-    if (!ranks.has(key)) ranks.set(key, rank);
+    // The entry itself is the `left + ' ' + right` key; the first rank of a repeated pair wins
+    // (std::unordered_map::emplace).
+    if (!ranks.has(word)) ranks.set(word, rank);
   });
   return ranks;
 }
