@@ -52,6 +52,17 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
+export { normalQuantile, normalTable, SeededRandom } from './formats/synthetic/seeded-random.js';
+export {
+  syntheticLlamaPresets,
+  syntheticVocabulary,
+  writeSyntheticLlamaGguf,
+  type SyntheticLlamaOptions,
+  type SyntheticLlamaPreset,
+  type SyntheticLlamaResult,
+  type SyntheticLlamaShape,
+} from './formats/synthetic/synthetic-llama.js';
+export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';
 
 export type {
   DecodeOptions,

@@ -58,7 +58,8 @@ export class FileCursor {
     let filled = 0;
     while (filled < length) {
       const { bytesRead } = await this.handle.read(buffer, filled, length - filled, this.pos + filled);
-      if (bytesRead === 0) this.fail(`file ends inside ${what} (it shrank while being read)`, this.pos + filled);
+      if (bytesRead === 0)
+        this.fail(`file ends inside ${what} (it shrank while being read)`, this.pos + filled);
       filled += bytesRead;
     }
     this.window = buffer;

@@ -84,15 +84,30 @@ describe('openGguf refuses malformed files with GgufFormatError', () => {
   });
 
   it('a tensor count larger than the file can hold', async () => {
-    await expectFormatError('tensors', (v) => v.setBigUint64(at.tensorCount, 1n << 62n, true), /tensor count is/, 8);
+    await expectFormatError(
+      'tensors',
+      (v) => v.setBigUint64(at.tensorCount, 1n << 62n, true),
+      /tensor count is/,
+      8,
+    );
   });
 
   it('a key/value count larger than the file can hold', async () => {
-    await expectFormatError('kvs', (v) => v.setBigUint64(at.kvCount, 1000n, true), /key\/value count is 1000/, 16);
+    await expectFormatError(
+      'kvs',
+      (v) => v.setBigUint64(at.kvCount, 1000n, true),
+      /key\/value count is 1000/,
+      16,
+    );
   });
 
   it('a string length past the end of the file', async () => {
-    await expectFormatError('key', (v) => v.setBigUint64(at.keyLength, 1n << 40n, true), /length of a metadata key/, 24);
+    await expectFormatError(
+      'key',
+      (v) => v.setBigUint64(at.keyLength, 1n << 40n, true),
+      /length of a metadata key/,
+      24,
+    );
     await expectFormatError(
       'huge',
       (v) => v.setBigUint64(at.keyLength, 0xffff_ffff_ffff_ffffn, true),
@@ -114,12 +129,26 @@ describe('openGguf refuses malformed files with GgufFormatError', () => {
   });
 
   it('a misaligned tensor offset', async () => {
-    await expectFormatError('misaligned', (v) => v.setBigUint64(at.tensorOffset, 4n, true), /not a multiple/, 66);
+    await expectFormatError(
+      'misaligned',
+      (v) => v.setBigUint64(at.tensorOffset, 4n, true),
+      /not a multiple/,
+      66,
+    );
   });
 
   it('tensor data past the end of the file', async () => {
-    await expectFormatError('past', (v) => v.setBigUint64(at.tensorOffset, 32n, true), /runs past the end/, 66);
-    await expectFormatError('shape', (v) => v.setBigUint64(at.ne0, 1n << 40n, true), /more than the whole file/);
+    await expectFormatError(
+      'past',
+      (v) => v.setBigUint64(at.tensorOffset, 32n, true),
+      /runs past the end/,
+      66,
+    );
+    await expectFormatError(
+      'shape',
+      (v) => v.setBigUint64(at.ne0, 1n << 40n, true),
+      /more than the whole file/,
+    );
   });
 
   it('a general.alignment that is not a power of two', async () => {

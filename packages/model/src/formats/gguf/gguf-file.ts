@@ -278,10 +278,15 @@ async function parse(path: string, handle: FileHandle): Promise<GgufFile> {
   await c.need(4, 'the version');
   const version = c.u32();
   if ((version & 0xffff) === 0 && version !== 0) {
-    fail(`big-endian GGUF (version bytes ${version.toString(16)}) is not supported; use a little-endian file`, 4);
+    fail(
+      `big-endian GGUF (version bytes ${version.toString(16)}) is not supported; use a little-endian file`,
+      4,
+    );
   }
-  if (version === 1) fail('GGUF version 1 is not supported (it predates 64-bit counts); re-convert the model', 4);
-  if (version !== 2 && version !== 3) fail(`GGUF version ${version} is not supported; versions 2 and 3 are`, 4);
+  if (version === 1)
+    fail('GGUF version 1 is not supported (it predates 64-bit counts); re-convert the model', 4);
+  if (version !== 2 && version !== 3)
+    fail(`GGUF version ${version} is not supported; versions 2 and 3 are`, 4);
 
   await c.need(16, 'the header counts');
   const tensorCount = c.u64Bounded(Math.floor((c.remaining - 8) / minTensorInfoBytes), 'tensor count');
@@ -304,7 +309,8 @@ async function parse(path: string, handle: FileHandle): Promise<GgufFile> {
   const alignmentValue = metadata.get('general.alignment');
   if (alignmentValue !== undefined) {
     const at = valueOffsets.get('general.alignment') ?? 0;
-    if (alignmentValue.type !== 'u32') fail(`general.alignment must be a u32, found ${alignmentValue.type}`, at);
+    if (alignmentValue.type !== 'u32')
+      fail(`general.alignment must be a u32, found ${alignmentValue.type}`, at);
     const a = alignmentValue.value;
     if (a === 0 || (a & (a - 1)) !== 0) fail(`general.alignment must be a power of two, found ${a}`, at);
     alignment = a;
@@ -321,14 +327,16 @@ async function parse(path: string, handle: FileHandle): Promise<GgufFile> {
     seen.add(name);
     await c.need(4, `the dimension count of tensor ${name}`);
     const nDims = c.u32();
-    if (nDims > maxDims) fail(`tensor ${name} has ${nDims} dimensions; ggml allows at most ${maxDims}`, c.position - 4);
+    if (nDims > maxDims)
+      fail(`tensor ${name} has ${nDims} dimensions; ggml allows at most ${maxDims}`, c.position - 4);
     await c.need(nDims * 8 + 4 + 8, `the shape, type and offset of tensor ${name}`);
     const dims: number[] = [];
     let elements = 1n;
     for (let d = 0; d < nDims; d++) {
       const dimOffset = c.position;
       const dim = c.u64();
-      if (dim > BigInt(Number.MAX_SAFE_INTEGER)) fail(`tensor ${name} dimension ${d} is ${dim}, too large`, dimOffset);
+      if (dim > BigInt(Number.MAX_SAFE_INTEGER))
+        fail(`tensor ${name} dimension ${d} is ${dim}, too large`, dimOffset);
       dims.push(Number(dim));
       elements *= dim;
     }
@@ -349,9 +357,13 @@ async function parse(path: string, handle: FileHandle): Promise<GgufFile> {
     }
     const offsetAt = c.position;
     const relative = c.u64();
-    if (relative > BigInt(fileSize)) fail(`tensor ${name} data offset ${relative} lies past the end of the file`, offsetAt);
+    if (relative > BigInt(fileSize))
+      fail(`tensor ${name} data offset ${relative} lies past the end of the file`, offsetAt);
     if (Number(relative) % alignment !== 0) {
-      fail(`tensor ${name} data offset ${relative} is not a multiple of the alignment ${alignment}`, offsetAt);
+      fail(
+        `tensor ${name} data offset ${relative} is not a multiple of the alignment ${alignment}`,
+        offsetAt,
+      );
     }
     relativeOffsets.push(Number(relative));
     infoOffsets.push(offsetAt);
@@ -453,12 +465,7 @@ async function readValue(
   }
 }
 
-async function readArray(
-  c: FileCursor,
-  fail: FormatFailure,
-  key: string,
-  depth: number,
-): Promise<GgufArray> {
+async function readArray(c: FileCursor, fail: FormatFailure, key: string, depth: number): Promise<GgufArray> {
   if (depth >= maxArrayDepth) fail(`metadata ${key} nests arrays deeper than ${maxArrayDepth}`, c.position);
   await c.need(12, `the array header of ${key}`);
   const itemType = readValueType(c, fail, key);

@@ -130,7 +130,14 @@ describe('ggufWeightSource', () => {
   it.runIf(modelFile('synthetic/gqa-d128-f32.gguf'))('loads a GGUF from an independent writer', async () => {
     const source = await openGgufWeightSource(modelFile('synthetic/gqa-d128-f32.gguf')!);
     try {
-      expect(source.config).toMatchObject({ dim: 128, nHeads: 4, nKvHeads: 2, headDim: 32, hiddenDim: 384, nLayers: 2 });
+      expect(source.config).toMatchObject({
+        dim: 128,
+        nHeads: 4,
+        nKvHeads: 2,
+        headDim: 32,
+        hiddenDim: 384,
+        nLayers: 2,
+      });
       expect(source.config.contextLength).toBe(1024);
       expect((await source.read('blk.1.attn_k.weight')).length).toBe(64 * 128);
     } finally {
@@ -138,11 +145,14 @@ describe('ggufWeightSource', () => {
     }
   });
 
-  it.runIf(modelFile('synthetic/gqa-d128-q8_0.gguf'))('refuses quantized tensors when the source is made', async () => {
-    await expect(openGgufWeightSource(modelFile('synthetic/gqa-d128-q8_0.gguf')!)).rejects.toThrow(
-      /tensor token_embd.weight has type Q8_0, which is not supported yet; use an F32\/F16\/BF16 GGUF/,
-    );
-  });
+  it.runIf(modelFile('synthetic/gqa-d128-q8_0.gguf'))(
+    'refuses quantized tensors when the source is made',
+    async () => {
+      await expect(openGgufWeightSource(modelFile('synthetic/gqa-d128-q8_0.gguf')!)).rejects.toThrow(
+        /tensor token_embd.weight has type Q8_0, which is not supported yet; use an F32\/F16\/BF16 GGUF/,
+      );
+    },
+  );
 
   it('maps qwen2 to half-split RoPE with QKV biases', async () => {
     const source = await openGgufWeightSource(await tinyModel({ arch: 'qwen2', bias: true, tied: true }));
@@ -204,11 +214,15 @@ describe('ggufWeightSource', () => {
   });
 
   it('accepts per-layer hyperparameter arrays when every layer agrees', async () => {
-    const path = await tinyModel({ extraMetadata: { 'llama.feed_forward_length': ggufValue.i32Array([24, 24]) } });
+    const path = await tinyModel({
+      extraMetadata: { 'llama.feed_forward_length': ggufValue.i32Array([24, 24]) },
+    });
     const f = await openGguf(path);
     expect(llamaConfigFromGguf(f).hiddenDim).toBe(24);
     await f.close();
-    const uneven = await tinyModel({ extraMetadata: { 'llama.feed_forward_length': ggufValue.i32Array([24, 32]) } });
+    const uneven = await tinyModel({
+      extraMetadata: { 'llama.feed_forward_length': ggufValue.i32Array([24, 32]) },
+    });
     await expect(openGgufWeightSource(uneven)).rejects.toThrow(UnsupportedModelError);
   });
 
@@ -217,16 +231,22 @@ describe('ggufWeightSource', () => {
       /architecture gpt2 is not supported/,
     );
     await expect(
-      openGgufWeightSource(await tinyModel({ extraMetadata: { 'llama.rope.scaling.type': ggufValue.string('longrope') } })),
+      openGgufWeightSource(
+        await tinyModel({ extraMetadata: { 'llama.rope.scaling.type': ggufValue.string('longrope') } }),
+      ),
     ).rejects.toThrow(UnsupportedModelError);
     await expect(openGgufWeightSource(await tinyModel({ drop: 'blk.1.ffn_down.weight' }))).rejects.toThrow(
       /tensor blk.1.ffn_down.weight is missing/,
     );
     await expect(
-      openGgufWeightSource(await tinyModel({ extraMetadata: { 'llama.feed_forward_length': ggufValue.u32(20) } })),
+      openGgufWeightSource(
+        await tinyModel({ extraMetadata: { 'llama.feed_forward_length': ggufValue.u32(20) } }),
+      ),
     ).rejects.toThrow(/blk.0.ffn_gate.weight has shape \[24, 16\], expected \[20, 16\]/);
     await expect(
-      openGgufWeightSource(await tinyModel({ extraMetadata: { 'llama.block_count': ggufValue.string('2') } })),
+      openGgufWeightSource(
+        await tinyModel({ extraMetadata: { 'llama.block_count': ggufValue.string('2') } }),
+      ),
     ).rejects.toThrow(GgufFormatError);
   });
 });

@@ -1,5 +1,12 @@
 import { GgufFormatError, UnsupportedModelError } from '../errors.js';
-import type { LlamaConfig, RopeLayout, RopeScaling, TensorDtype, TensorInfo, WeightSource } from '../weight-source.js';
+import type {
+  LlamaConfig,
+  RopeLayout,
+  RopeScaling,
+  TensorDtype,
+  TensorInfo,
+  WeightSource,
+} from '../weight-source.js';
 import { openGguf, type GgufFile } from './gguf-file.js';
 
 /**
@@ -26,7 +33,10 @@ function uniformPerLayer(file: GgufFile, key: string): number | undefined {
   const values = Array.from(file.getInt32Array(key) ?? []);
   const first = values[0];
   if (first === undefined || values.some((v) => v !== first)) {
-    throw new UnsupportedModelError(`${key} differs between layers (${values.join(', ')}); not supported`, file.path);
+    throw new UnsupportedModelError(
+      `${key} differs between layers (${values.join(', ')}); not supported`,
+      file.path,
+    );
   }
   return first;
 }
@@ -40,14 +50,19 @@ function ropeScaling(file: GgufFile, arch: string): RopeScaling {
   if (type === undefined) {
     // Files converted before rope.scaling.* existed carry a bare linear factor.
     const linear = file.getF32(`${arch}.rope.scale_linear`);
-    return linear === undefined || linear === 1 ? { type: 'none', factor: 1 } : { type: 'linear', factor: linear };
+    return linear === undefined || linear === 1
+      ? { type: 'none', factor: 1 }
+      : { type: 'linear', factor: linear };
   }
   if (type === 'none') return { type: 'none', factor: 1 };
   if (type === 'linear' || type === 'yarn') {
     // llama.cpp reads a factor of 0 as "no scaling".
     return withOriginal({ type, factor: factor === undefined || factor === 0 ? 1 : factor });
   }
-  throw new UnsupportedModelError(`RoPE scaling type ${type} is not supported (none, linear and yarn are)`, file.path);
+  throw new UnsupportedModelError(
+    `RoPE scaling type ${type} is not supported (none, linear and yarn are)`,
+    file.path,
+  );
 }
 
 /** Maps a GGUF's `{arch}.*` hyperparameters onto LlamaConfig, checking them against each other. */
@@ -66,24 +81,40 @@ export function llamaConfigFromGguf(file: GgufFile): LlamaConfig {
   const dim = required('embedding_length');
   const nLayers = required('block_count');
   const contextLength = required('context_length');
-  const hiddenDim = uniformPerLayer(file, key('feed_forward_length')) ?? missing(file, key('feed_forward_length'));
-  const nHeads = uniformPerLayer(file, key('attention.head_count')) ?? missing(file, key('attention.head_count'));
+  const hiddenDim =
+    uniformPerLayer(file, key('feed_forward_length')) ?? missing(file, key('feed_forward_length'));
+  const nHeads =
+    uniformPerLayer(file, key('attention.head_count')) ?? missing(file, key('attention.head_count'));
   const nKvHeads = uniformPerLayer(file, key('attention.head_count_kv')) ?? nHeads;
   const rmsNormEps =
-    file.getF32(key('attention.layer_norm_rms_epsilon')) ?? missing(file, key('attention.layer_norm_rms_epsilon'));
+    file.getF32(key('attention.layer_norm_rms_epsilon')) ??
+    missing(file, key('attention.layer_norm_rms_epsilon'));
   const bad = (problem: string): never => {
     throw new GgufFormatError(problem, file.path);
   };
-  if (dim === 0 || nLayers === 0 || nHeads === 0 || nKvHeads === 0 || hiddenDim === 0 || contextLength === 0) {
-    bad(`a hyperparameter is zero (dim ${dim}, layers ${nLayers}, heads ${nHeads}/${nKvHeads}, hidden ${hiddenDim})`);
+  if (
+    dim === 0 ||
+    nLayers === 0 ||
+    nHeads === 0 ||
+    nKvHeads === 0 ||
+    hiddenDim === 0 ||
+    contextLength === 0
+  ) {
+    bad(
+      `a hyperparameter is zero (dim ${dim}, layers ${nLayers}, heads ${nHeads}/${nKvHeads}, hidden ${hiddenDim})`,
+    );
   }
   if (nHeads % nKvHeads !== 0) bad(`${nHeads} query heads cannot share ${nKvHeads} KV heads evenly`);
   const keyLength = file.getU32(key('attention.key_length'));
   const valueLength = file.getU32(key('attention.value_length'));
-  if (keyLength === undefined && dim % nHeads !== 0) bad(`embedding_length ${dim} is not a multiple of ${nHeads} heads`);
+  if (keyLength === undefined && dim % nHeads !== 0)
+    bad(`embedding_length ${dim} is not a multiple of ${nHeads} heads`);
   const headDim = keyLength ?? dim / nHeads;
   if (valueLength !== undefined && valueLength !== headDim) {
-    throw new UnsupportedModelError(`key length ${headDim} differs from value length ${valueLength}`, file.path);
+    throw new UnsupportedModelError(
+      `key length ${headDim} differs from value length ${valueLength}`,
+      file.path,
+    );
   }
   if (headDim % 2 !== 0) bad(`head dimension ${headDim} is odd; RoPE rotates pairs`);
   const ropeDims = file.getU32(key('rope.dimension_count'));

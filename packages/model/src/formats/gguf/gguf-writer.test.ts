@@ -77,6 +77,18 @@ describe('writeGguf', () => {
     });
   }
 
+  it('writes metadata far larger than its first header buffer', async () => {
+    const path = join(dir, 'big-header.gguf');
+    const tokens = Array.from({ length: 40000 }, (_, i) => `tok-${i}-${'x'.repeat(i % 13)}`);
+    await writeGguf(path, {
+      metadata: { 'tokenizer.ggml.tokens': ggufValue.stringArray(tokens) },
+      tensors: [],
+    });
+    const f = await openGguf(path);
+    expect(f.getStringArray('tokenizer.ggml.tokens')).toEqual(tokens);
+    await f.close();
+  });
+
   it('writes f32, f16 and bf16 tensors that read back bit for bit at their aligned offsets', async () => {
     const path = join(dir, 'tensors.gguf');
     const a = seededFloats(3 * 5, 1);
@@ -142,24 +154,36 @@ describe('writeGguf', () => {
   it('refuses data of the wrong length and leaves no file behind', async () => {
     const path = join(dir, 'short.gguf');
     await expect(
-      writeGguf(path, { metadata: {}, tensors: [{ name: 'x', dtype: 'f32', shape: [4], data: new Float32Array(3) }] }),
+      writeGguf(path, {
+        metadata: {},
+        tensors: [{ name: 'x', dtype: 'f32', shape: [4], data: new Float32Array(3) }],
+      }),
     ).rejects.toThrow(/tensor x got 12 of its 16 bytes/);
     await expect(stat(path)).rejects.toThrow();
     await expect(
-      writeGguf(path, { metadata: {}, tensors: [{ name: 'x', dtype: 'f32', shape: [2], data: new Float32Array(3) }] }),
+      writeGguf(path, {
+        metadata: {},
+        tensors: [{ name: 'x', dtype: 'f32', shape: [2], data: new Float32Array(3) }],
+      }),
     ).rejects.toThrow(GgufFormatError);
   });
 
   it('refuses chunks of the wrong element type, out-of-range integers and long names', async () => {
     const path = join(dir, 'bad.gguf');
     await expect(
-      writeGguf(path, { metadata: {}, tensors: [{ name: 'x', dtype: 'f16', shape: [2], data: new Float32Array(1) }] }),
+      writeGguf(path, {
+        metadata: {},
+        tensors: [{ name: 'x', dtype: 'f16', shape: [2], data: new Float32Array(1) }],
+      }),
     ).rejects.toThrow(/got a Float32Array chunk/);
     await expect(writeGguf(path, { metadata: { k: ggufValue.u8(256) }, tensors: [] })).rejects.toThrow(
       /does not fit a u8/,
     );
     await expect(
-      writeGguf(path, { metadata: {}, tensors: [{ name: 'n'.repeat(64), dtype: 'f32', shape: [1], data: new Float32Array(1) }] }),
+      writeGguf(path, {
+        metadata: {},
+        tensors: [{ name: 'n'.repeat(64), dtype: 'f32', shape: [1], data: new Float32Array(1) }],
+      }),
     ).rejects.toThrow(/over 63 bytes/);
   });
 

@@ -12,9 +12,7 @@ export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
  * file is written without holding it in memory.
  */
 export type TensorData =
-  | Float32Array
-  | Uint16Array
-  | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
+  Float32Array | Uint16Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
 
 export interface GgufTensorToWrite {
   readonly name: string;
@@ -50,6 +48,7 @@ class HeaderBytes {
   private view = new DataView(this.bytes.buffer);
   length = 0;
 
+  /** Claims n bytes; call it before touching `view` or `bytes`, which it may replace. */
   private reserve(n: number): number {
     if (this.length + n > this.bytes.length) {
       const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + n));
@@ -63,37 +62,48 @@ class HeaderBytes {
   }
 
   u8(v: number): void {
-    this.view.setUint8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
   }
   i8(v: number): void {
-    this.view.setInt8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setInt8(at, v);
   }
   u16(v: number): void {
-    this.view.setUint16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v, true);
   }
   i16(v: number): void {
-    this.view.setInt16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setInt16(at, v, true);
   }
   u32(v: number): void {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number): void {
-    this.view.setInt32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
   }
   f32(v: number): void {
-    this.view.setFloat32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setFloat32(at, v, true);
   }
   f64(v: number): void {
-    this.view.setFloat64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v, true);
   }
   u64(v: bigint | number): void {
-    this.view.setBigUint64(this.reserve(8), BigInt(v), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   i64(v: bigint): void {
-    this.view.setBigInt64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, v, true);
   }
   raw(b: Uint8Array): void {
-    this.bytes.set(b, this.reserve(b.length));
+    const at = this.reserve(b.length);
+    this.bytes.set(b, at);
   }
   string(s: string): void {
     const b = textEncoder.encode(s);
@@ -154,9 +164,12 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
     const { name, shape, dtype } = tensor;
     if (names.has(name)) invalid(`tensor ${name} appears twice`);
     names.add(name);
-    if (textEncoder.encode(name).length > maxNameBytes) invalid(`tensor name ${name} is over ${maxNameBytes} bytes`);
-    if (shape.length === 0 || shape.length > maxDims) invalid(`tensor ${name} has ${shape.length} dimensions; 1..4 allowed`);
-    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
+    if (textEncoder.encode(name).length > maxNameBytes)
+      invalid(`tensor name ${name} is over ${maxNameBytes} bytes`);
+    if (shape.length === 0 || shape.length > maxDims)
+      invalid(`tensor ${name} has ${shape.length} dimensions; 1..4 allowed`);
+    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+      invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
     const type = ggmlTypeByName(ggmlTypeNames[dtype]);
     if (type === undefined) return invalid(`dtype ${String(dtype)}`);
     const byteLength = shape.reduce((a, b) => a * b, 1) * type.bytesPerBlock;
@@ -189,7 +202,8 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
         if (!(chunk instanceof expected) && !(chunk instanceof Uint8Array)) {
           invalid(`tensor ${tensor.name} (${tensor.dtype}) got a ${chunk.constructor.name} chunk`);
         }
-        if (out.position + chunk.byteLength > end) invalid(`tensor ${tensor.name} got more than ${byteLength} bytes`);
+        if (out.position + chunk.byteLength > end)
+          invalid(`tensor ${tensor.name} got more than ${byteLength} bytes`);
         await out.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       }
       if (out.position !== end) {
@@ -235,11 +249,13 @@ function encodeValue(out: HeaderBytes, value: GgufValue, key: string, invalid: (
       out.f64(value.value);
       return;
     case 'u64':
-      if (value.value < 0n || value.value >= 1n << 64n) invalid(`metadata ${key} = ${value.value} does not fit a u64`);
+      if (value.value < 0n || value.value >= 1n << 64n)
+        invalid(`metadata ${key} = ${value.value} does not fit a u64`);
       out.u64(value.value);
       return;
     case 'i64':
-      if (value.value < -(1n << 63n) || value.value >= 1n << 63n) invalid(`metadata ${key} does not fit an i64`);
+      if (value.value < -(1n << 63n) || value.value >= 1n << 63n)
+        invalid(`metadata ${key} does not fit an i64`);
       out.i64(value.value);
       return;
     case 'bool':
@@ -270,7 +286,8 @@ function encodeArray(out: HeaderBytes, array: GgufArray, key: string, invalid: (
     default: {
       const size = ggufFixedSizes[array.itemType] ?? 0;
       const typed = array.value;
-      if (typed.byteLength !== typed.length * size) invalid(`metadata ${key} has a malformed ${array.itemType} array`);
+      if (typed.byteLength !== typed.length * size)
+        invalid(`metadata ${key} has a malformed ${array.itemType} array`);
       out.raw(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
     }
   }

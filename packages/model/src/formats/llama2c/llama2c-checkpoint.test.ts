@@ -53,7 +53,10 @@ describe.runIf(bin)('openLlama2cCheckpoint on stories260K.bin', () => {
         const a = new Uint32Array((await ckpt.read(name)).buffer);
         const b = new Uint32Array((await source.read(name)).buffer);
         expect(b.length, name).toBe(a.length);
-        expect(b.every((x, i) => x === a[i]), name).toBe(true);
+        expect(
+          b.every((x, i) => x === a[i]),
+          name,
+        ).toBe(true);
       }
       // The .gguf spells the shared classifier out as output.weight.
       const embedding = new Uint32Array((await ckpt.read('token_embd.weight')).buffer);
@@ -70,7 +73,9 @@ describe.runIf(bin)('openLlama2cCheckpoint on stories260K.bin', () => {
     const bytes = await readFile(bin!);
     const short = join(dir, 'short.bin');
     await writeFile(short, bytes.subarray(0, bytes.length - 4));
-    await expect(openLlama2cCheckpoint(short)).rejects.toThrow(/has 1056536 bytes but its header .* implies 1056540/);
+    await expect(openLlama2cCheckpoint(short)).rejects.toThrow(
+      /has 1056536 bytes but its header .* implies 1056540/,
+    );
     const unshared = join(dir, 'unshared.bin');
     const copy = new Uint8Array(bytes);
     new DataView(copy.buffer).setInt32(20, -512, true);

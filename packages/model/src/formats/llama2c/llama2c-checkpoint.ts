@@ -33,7 +33,10 @@ interface Placement {
 /** Parses the 28-byte header and checks that its fields make a plausible model. */
 export function parseLlama2cHeader(bytes: Uint8Array, path: string): Llama2cHeader {
   if (bytes.length < llama2cHeaderBytes) {
-    throw new Llama2cFormatError(`only ${bytes.length} bytes; a llama2.c header needs ${llama2cHeaderBytes}`, path);
+    throw new Llama2cFormatError(
+      `only ${bytes.length} bytes; a llama2.c header needs ${llama2cHeaderBytes}`,
+      path,
+    );
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, llama2cHeaderBytes);
   if (v.getUint32(0, true) === exportMagic) {
@@ -134,7 +137,12 @@ export interface Llama2cCheckpoint extends WeightSource {
   readonly header: Llama2cHeader;
 }
 
-async function readExactly(handle: FileHandle, out: Uint8Array, position: number, path: string): Promise<void> {
+async function readExactly(
+  handle: FileHandle,
+  out: Uint8Array,
+  position: number,
+  path: string,
+): Promise<void> {
   let filled = 0;
   while (filled < out.length) {
     // FileHandle.read takes at most 2 GiB - 1 per call.

@@ -38,10 +38,16 @@ export async function readLlama2cTokenizer(
     await c.need(4, 'the max_token_length header');
     const maxTokenLength = c.i32();
     if (maxTokenLength < 1 || maxTokenLength > maxSaneTokenLength) {
-      fail(`max_token_length is ${maxTokenLength}; expected 1..${maxSaneTokenLength}: not a llama2.c tokenizer`, 0);
+      fail(
+        `max_token_length is ${maxTokenLength}; expected 1..${maxSaneTokenLength}: not a llama2.c tokenizer`,
+        0,
+      );
     }
     const { vocabSize } = options;
-    if (vocabSize !== undefined && (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > maxSaneVocab)) {
+    if (
+      vocabSize !== undefined &&
+      (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > maxSaneVocab)
+    ) {
       throw new Llama2cFormatError(`vocabSize ${vocabSize} is not a plausible vocabulary size`, path);
     }
     const tokens: string[] = [];
