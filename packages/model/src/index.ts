@@ -90,3 +90,25 @@ export {
   type SyntheticLlamaShape,
 } from './formats/synthetic/synthetic-llama.js';
 export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';
+
+export type {
+  DecodeOptions,
+  EncodeOptions,
+  StreamDecoder,
+  StreamDecoderOptions,
+  Tokenizer,
+} from './tokenizer/tokenizer.js';
+export {
+  InvalidVocabularyError,
+  TokenizerError,
+  TokenizerModelMismatchError,
+  UnknownPreTokenizerError,
+  UnsupportedTokenizerError,
+} from './tokenizer/tokenizer-errors.js';
+export { tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
+export { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
+export { HfJsonTokenizer, tokenizerFromJson } from './tokenizer/hf-tokenizer.js';
+export { LlamaCppTokenizer } from './tokenizer/llama-tokenizer.js';
+export { TokenAttr, type LlamaVocabulary, type SpecialTokenIds } from './tokenizer/llama-vocabulary.js';
+export { supportedPreTokenizers } from './tokenizer/pre-tokenizers.js';
+export { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';

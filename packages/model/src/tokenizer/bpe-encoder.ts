@@ -88,7 +88,12 @@ function encodeWord(vocab: LlamaVocabulary, word: string, byteEncoded: boolean, 
 }
 
 /** Encodes one text fragment and appends its ids to `out`. */
-export function bpeEncode(vocab: LlamaVocabulary, preTokenizer: PreTokenizer, text: string, out: number[]): void {
+export function bpeEncode(
+  vocab: LlamaVocabulary,
+  preTokenizer: PreTokenizer,
+  text: string,
+  out: number[],
+): void {
   const byteEncoded = preTokenizer.type.byteEncode;
   for (const word of preTokenizer.split(text)) encodeWord(vocab, word, byteEncoded, out);
 }

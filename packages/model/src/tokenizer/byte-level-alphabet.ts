@@ -8,7 +8,8 @@ const byteToChar: string[] = new Array<string>(256);
 const charToByte = new Map<number, number>();
 
 {
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   let next = 0x100;
   for (let b = 0; b < 256; b++) {
     const cpt = printable(b) ? b : next++;

@@ -6,7 +6,13 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { EOG_TEXTS } from './llama-vocabulary.js';
-import type { DecodeOptions, EncodeOptions, StreamDecoder, StreamDecoderOptions, Tokenizer } from './tokenizer.js';
+import type {
+  DecodeOptions,
+  EncodeOptions,
+  StreamDecoder,
+  StreamDecoderOptions,
+  Tokenizer,
+} from './tokenizer.js';
 import { InvalidVocabularyError } from './tokenizer-errors.js';
 
 const addedTokenSchema = z.looseObject({
@@ -88,7 +94,11 @@ export class HfJsonTokenizer implements Tokenizer {
 
   constructor(jsonInput: unknown, configInput: unknown = {}) {
     const json = check(tokenizerJsonSchema, parseJson(jsonInput, 'tokenizer.json'), 'tokenizer.json');
-    const config = check(tokenizerConfigSchema, parseJson(configInput, 'tokenizer_config.json'), 'tokenizer_config.json');
+    const config = check(
+      tokenizerConfigSchema,
+      parseJson(configInput, 'tokenizer_config.json'),
+      'tokenizer_config.json',
+    );
     const added = json.added_tokens ?? [];
     this.full = build({ ...json, added_tokens: added }, config);
     this.plain = build({ ...json, added_tokens: added.filter((t) => t.special !== true) }, config);
@@ -109,7 +119,8 @@ export class HfJsonTokenizer implements Tokenizer {
     const bos = settingText(config.bos_token);
     const eos = settingText(config.eos_token);
     const bosId = (bos !== undefined ? this.full.token_to_id(bos) : undefined) ?? this.prefix[0];
-    const eosId = (eos !== undefined ? this.full.token_to_id(eos) : undefined) ?? this.suffix[this.suffix.length - 1];
+    const eosId =
+      (eos !== undefined ? this.full.token_to_id(eos) : undefined) ?? this.suffix[this.suffix.length - 1];
     if (bosId !== undefined) this.bosId = bosId;
     if (eosId !== undefined) this.eosId = eosId;
     this.addBos = bosId !== undefined && this.prefix.includes(bosId);
@@ -135,7 +146,11 @@ export class HfJsonTokenizer implements Tokenizer {
     return options.addSpecial === false ? ids : [...this.prefix, ...ids, ...this.suffix];
   }
 
-  private decodeRaw(ids: readonly number[], renderSpecial: boolean, cleanUpSpaces: boolean | undefined): string {
+  private decodeRaw(
+    ids: readonly number[],
+    renderSpecial: boolean,
+    cleanUpSpaces: boolean | undefined,
+  ): string {
     if (ids.length === 0) return '';
     return this.full.decode([...ids], {
       skip_special_tokens: !renderSpecial,

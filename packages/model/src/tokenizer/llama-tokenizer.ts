@@ -16,12 +16,20 @@ import type {
   StreamDecoderOptions,
   Tokenizer,
 } from './tokenizer.js';
-import { codepointFlags, codepointsOf, isWhitespace, stringFromCodepoints, toLowerCodepoint } from './unicode-properties.js';
+import {
+  codepointFlags,
+  codepointsOf,
+  isWhitespace,
+  stringFromCodepoints,
+  toLowerCodepoint,
+} from './unicode-properties.js';
 import { wpmEncode } from './wpm-encoder.js';
 
 const ESCAPED_SPACE = '\u2581';
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+// A leading U+FEFF is text the model produced, not a byte order mark to drop.
+const utf8Decoder = () => new TextDecoder('utf-8', { ignoreBOM: true });
 
 export class LlamaCppTokenizer implements Tokenizer {
   readonly vocabSize: number;
@@ -98,7 +106,7 @@ export class LlamaCppTokenizer implements Tokenizer {
         break;
       }
       case 'wpm': {
-        if (addSpecial) out.push(v.special.bos!);
+        if (addSpecial && v.special.bos !== undefined) out.push(v.special.bos);
         for (const f of fragments) {
           if (f.kind === 'token') out.push(f.id);
           else wpmEncode(v, text.slice(f.start, f.end), out);
@@ -115,7 +123,8 @@ export class LlamaCppTokenizer implements Tokenizer {
     const lowercase = this.vocabulary.normalizerLowercase;
     let segment: number[] = [];
     const flush = () => {
-      if (segment.length > 0) bpeEncode(this.vocabulary, this.preTokenizer!, stringFromCodepoints(segment), out);
+      if (segment.length > 0)
+        bpeEncode(this.vocabulary, this.preTokenizer!, stringFromCodepoints(segment), out);
       segment = [];
     };
     for (const cpt of codepointsOf(text)) {
@@ -178,13 +187,13 @@ export class LlamaCppTokenizer implements Tokenizer {
       at += p.length;
     }
     if (options.cleanUpSpaces ?? this.vocabulary.cleanSpaces) joined = cleanUpTokenizationSpaces(joined);
-    return new TextDecoder().decode(joined);
+    return utf8Decoder().decode(joined);
   }
 
   createStreamDecoder(options: StreamDecoderOptions = {}): StreamDecoder {
     const renderSpecial = options.renderSpecial ?? false;
     const stripLeading = options.stripLeadingSpace ?? this.addSpacePrefix;
-    let decoder = new TextDecoder();
+    let decoder = utf8Decoder();
     let prev = options.previousId;
     return {
       push: (id: number) => {
@@ -194,7 +203,7 @@ export class LlamaCppTokenizer implements Tokenizer {
       },
       flush: () => {
         const rest = decoder.decode();
-        decoder = new TextDecoder();
+        decoder = utf8Decoder();
         prev = options.previousId;
         return rest;
       },

@@ -10,7 +10,7 @@ function readVectors(inpPath: string, outPath: string): { text: string; ids: num
   const raw = readFileSync(inpPath, 'utf8');
   const sep = '\n__ggml_vocab_test__\n';
   const inputs: string[] = [];
-  for (let pos = 0; pos < raw.length; ) {
+  for (let pos = 0; pos < raw.length;) {
     const next = raw.indexOf(sep, pos);
     if (next === -1) {
       inputs.push(raw.slice(pos));
@@ -26,18 +26,37 @@ function readVectors(inpPath: string, outPath: string): { text: string; ids: num
   });
 }
 
-async function loadVocab(name: string): Promise<LlamaCppTokenizer | undefined> {
-  const path = modelFile(`vocab/ggml-vocab-${name}.gguf`);
-  if (path === undefined) return undefined;
-  const file = await openGguf(path);
-  try {
-    return tokenizerFromGguf(file.metadata);
-  } finally {
-    await file.close();
+const loaded = new Map<string, Promise<LlamaCppTokenizer | undefined>>();
+
+/** Each vocabulary is read once per file: loading the larger merge tables takes a few hundred ms. */
+function loadVocab(name: string): Promise<LlamaCppTokenizer | undefined> {
+  let tokenizer = loaded.get(name);
+  if (tokenizer === undefined) {
+    tokenizer = (async () => {
+      const path = modelFile(`vocab/ggml-vocab-${name}.gguf`);
+      if (path === undefined) return undefined;
+      const file = await openGguf(path);
+      try {
+        return tokenizerFromGguf(file.metadata);
+      } finally {
+        await file.close();
+      }
+    })();
+    loaded.set(name, tokenizer);
   }
+  return tokenizer;
 }
 
-const withVectors = ['llama-spm', 'phi-3', 'gpt-2', 'deepseek-coder', 'mpt', 'refact', 'starcoder', 'bert-bge'];
+const withVectors = [
+  'llama-spm',
+  'phi-3',
+  'gpt-2',
+  'deepseek-coder',
+  'mpt',
+  'refact',
+  'starcoder',
+  'bert-bge',
+];
 
 describe.each(withVectors)('llama.cpp test vectors: ggml-vocab-%s', (name) => {
   const inp = modelFile(`vocab/ggml-vocab-${name}.gguf.inp`);
@@ -138,17 +157,21 @@ describe('special tokens and end-of-generation sets', () => {
 });
 
 describe('long inputs', () => {
-  const long = Array.from({ length: 4000 }, (_, i) => `Sentence ${i}: the quick brown fox, naïve café 🦙 jumps.`).join(' ');
+  const long = Array.from(
+    { length: 4000 },
+    (_, i) => `Sentence ${i}: the quick brown fox, naïve café 🦙 jumps.`,
+  ).join(' ');
 
   it.skipIf(modelFile('vocab/ggml-vocab-llama-spm.gguf') === undefined)(
-    'encodes ~200k characters with SentencePiece in well under a second per 100k',
+    'encodes ~200k characters with SentencePiece in linear-ish time',
     async () => {
       const t = (await loadVocab('llama-spm'))!;
       const t0 = performance.now();
       const ids = t.encode(long);
       const ms = performance.now() - t0;
       expect(t.decode(ids)).toBe(long);
-      expect(ms).toBeLessThan(4000);
+      // A quadratic merge loop would take minutes here; the bound leaves room for a loaded machine.
+      expect(ms).toBeLessThan(10_000);
     },
   );
 
@@ -161,7 +184,7 @@ describe('long inputs', () => {
       expect(t.decode(ids, { cleanUpSpaces: false })).toBe(long);
       const word = 'ab'.repeat(10_000);
       expect(t.decode(t.encode(word))).toBe(word);
-      expect(performance.now() - t0).toBeLessThan(4000);
+      expect(performance.now() - t0).toBeLessThan(10_000);
     },
   );
 });

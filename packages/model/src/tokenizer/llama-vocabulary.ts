@@ -5,7 +5,11 @@
  */
 
 import { PRE_TOKENIZERS, supportedPreTokenizers, type PreTokenizerEntry } from './pre-tokenizers.js';
-import { InvalidVocabularyError, UnknownPreTokenizerError, UnsupportedTokenizerError } from './tokenizer-errors.js';
+import {
+  InvalidVocabularyError,
+  UnknownPreTokenizerError,
+  UnsupportedTokenizerError,
+} from './tokenizer-errors.js';
 
 /** llama.cpp's llama_token_attr bits. */
 export const TokenAttr = {
@@ -102,7 +106,8 @@ class MetadataView {
   string(key: string): string | undefined {
     const v = unwrap(this.metadata.get(key));
     if (v === undefined) return undefined;
-    if (typeof v !== 'string') throw new InvalidVocabularyError(`${key} must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string')
+      throw new InvalidVocabularyError(`${key} must be a string, got ${describe(v)}`);
     return v;
   }
 
@@ -136,7 +141,11 @@ class MetadataView {
   numbers(key: string): ArrayLike<number> | undefined {
     const v = unwrap(this.metadata.get(key));
     if (v === undefined) return undefined;
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array || v instanceof BigUint64Array)) {
+    if (
+      ArrayBuffer.isView(v) &&
+      !(v instanceof DataView) &&
+      !(v instanceof BigInt64Array || v instanceof BigUint64Array)
+    ) {
       return v as unknown as ArrayLike<number>;
     }
     if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
@@ -165,9 +174,36 @@ const EOT_TEXTS = [
   '<end_of_utterance>',
 ];
 const EOM_TEXTS = ['<|eom_id|>'];
-const FIM_PRE_TEXTS = ['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<｜fim▁begin｜>', '<PRE>', '▁<PRE>', '<|code_prefix|>', '<|prefix|>'];
-const FIM_SUF_TEXTS = ['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<｜fim▁hole｜>', '<SUF>', '▁<SUF>', '<|code_suffix|>', '<|suffix|>'];
-const FIM_MID_TEXTS = ['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<｜fim▁end｜>', '<MID>', '▁<MID>', '<|code_middle|>', '<|middle|>'];
+const FIM_PRE_TEXTS = [
+  '<|fim_prefix|>',
+  '<fim-prefix>',
+  '<fim_prefix>',
+  '<｜fim▁begin｜>',
+  '<PRE>',
+  '▁<PRE>',
+  '<|code_prefix|>',
+  '<|prefix|>',
+];
+const FIM_SUF_TEXTS = [
+  '<|fim_suffix|>',
+  '<fim-suffix>',
+  '<fim_suffix>',
+  '<｜fim▁hole｜>',
+  '<SUF>',
+  '▁<SUF>',
+  '<|code_suffix|>',
+  '<|suffix|>',
+];
+const FIM_MID_TEXTS = [
+  '<|fim_middle|>',
+  '<fim-middle>',
+  '<fim_middle>',
+  '<｜fim▁end｜>',
+  '<MID>',
+  '▁<MID>',
+  '<|code_middle|>',
+  '<|middle|>',
+];
 const FIM_PAD_TEXTS = ['<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<PAD>', '[PAD]'];
 const FIM_REP_TEXTS = ['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>'];
 const FIM_SEP_TEXTS = ['<|file_sep|>'];
@@ -246,7 +282,9 @@ function readMerges(merges: readonly string[], tokenToId: ReadonlyMap<string, nu
     // llama.cpp splits at the first space after the first character.
     const pos = word.indexOf(' ', 1);
     if (pos === -1) {
-      throw new InvalidVocabularyError(`tokenizer.ggml.merges[${rank}] ${JSON.stringify(word)} has no space between its two parts`);
+      throw new InvalidVocabularyError(
+        `tokenizer.ggml.merges[${rank}] ${JSON.stringify(word)} has no space between its two parts`,
+      );
     }
     const left = word.slice(0, pos);
     const right = word.slice(pos + 1);
@@ -257,9 +295,9 @@ function readMerges(merges: readonly string[], tokenToId: ReadonlyMap<string, nu
         );
       }
     }
-    const key = `${left} ${right}`;
-    // The first rank of a repeated pair wins (std::unordered_map::emplace).
-    if (!ranks.has(key)) ranks.set(key, rank);
+    // The entry itself is the `left + ' ' + right` key; the first rank of a repeated pair wins
+    // (std::unordered_map::emplace).
+    if (!ranks.has(word)) ranks.set(word, rank);
   });
   return ranks;
 }
@@ -360,13 +398,16 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
     const word = tokensIn[i] === '' ? `[EMPTY_${i}]` : tokensIn[i]!;
     const prev = tokenToId.get(word);
     if (prev !== undefined) {
-      throw new InvalidVocabularyError(`duplicate token in vocabulary: ${JSON.stringify(word)} has ids ${prev} and ${i}`);
+      throw new InvalidVocabularyError(
+        `duplicate token in vocabulary: ${JSON.stringify(word)} has ids ${prev} and ${i}`,
+      );
     }
     tokenToId.set(word, i);
     tokens[i] = word;
     maxTokenLength = Math.max(maxTokenLength, utf8Length(word));
     scores[i] = scoresIn?.[i] ?? 0;
-    attrs[i] = typesIn === undefined ? TokenAttr.normal : (TOKEN_TYPE_ATTR[typesIn[i]!] ?? TokenAttr.undefined);
+    attrs[i] =
+      typesIn === undefined ? TokenAttr.normal : (TOKEN_TYPE_ATTR[typesIn[i]!] ?? TokenAttr.undefined);
   }
 
   let bpeRanks = new Map<string, number>();
@@ -374,7 +415,9 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
     const merges = md.strings('tokenizer.ggml.merges');
     if (merges === undefined) {
       if (mergesRequired) {
-        throw new InvalidVocabularyError('tokenizer.ggml.merges is missing: a BPE vocabulary needs its merge list');
+        throw new InvalidVocabularyError(
+          'tokenizer.ggml.merges is missing: a BPE vocabulary needs its merge list',
+        );
       }
     } else {
       bpeRanks = readMerges(merges, tokenToId);
@@ -400,11 +443,14 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
     ['add_sep_token', addSep, special.sep, 'seperator_token_id'],
   ] as const) {
     if (on && id === undefined) {
-      throw new InvalidVocabularyError(`tokenizer.ggml.${flag} is true, but tokenizer.ggml.${what} is not set`);
+      throw new InvalidVocabularyError(
+        `tokenizer.ggml.${flag} is true, but tokenizer.ggml.${what} is not set`,
+      );
     }
   }
 
-  const normalizerLowercase = md.bool('tokenizer.ggml.normalizer.lowercase') ?? true;
+  // BertNormalizer options; the whitespace pre-tokenizer (jina-embeddings-v2-base-zh) keeps case.
+  const normalizerLowercase = md.bool('tokenizer.ggml.normalizer.lowercase') ?? preName !== 'whitespace';
   const normalizerStripAccents = md.bool('tokenizer.ggml.normalizer.strip_accents') ?? normalizerLowercase;
 
   const markControl = (id: number) => {
@@ -434,7 +480,8 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
 
   // Control tokens named "unused" are unused.
   for (let id = 0; id < nTokens; id++) {
-    if (attrs[id]! & TokenAttr.control && tokens[id]!.includes('unused')) attrs[id] = attrs[id]! | TokenAttr.unused;
+    if (attrs[id]! & TokenAttr.control && tokens[id]!.includes('unused'))
+      attrs[id] = attrs[id]! | TokenAttr.unused;
   }
 
   const eog = new Set<number>();
@@ -521,7 +568,10 @@ function applyModelAttrFixups(
     if (id === undefined) return;
     attrs[id] = on ? attrs[id]! | attr : attrs[id]! & ~attr;
   };
-  if (containsAny(preName, ['jina-v2-de', 'jina-v2-es', 'jina-v2-code']) || containsAny(arch, ['nomic-bert-moe', 'jina-bert-v3'])) {
+  if (
+    containsAny(preName, ['jina-v2-de', 'jina-v2-es', 'jina-v2-code']) ||
+    containsAny(arch, ['nomic-bert-moe', 'jina-bert-v3'])
+  ) {
     set(tokenToId.get('<mask>'), TokenAttr.lstrip, true);
   } else if (containsAny(modelName, ['phi-3', 'phi3'])) {
     for (const id of specialTokens) set(id, TokenAttr.rstrip, true);

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { openGguf } from '../formats/gguf/gguf-file.js';
 import { readLlama2cTokenizer, type Llama2cTokenizer } from '../formats/llama2c/llama2c-tokenizer.js';
 import { modelFile } from '../testing/index.js';
+import { tokenizerFromGguf } from './gguf-tokenizer.js';
 import { tokenizerFromLlama2c } from './llama2c-vocabulary.js';
 import { InvalidVocabularyError } from './tokenizer-errors.js';
 
@@ -40,7 +42,26 @@ function runcEncode(file: Llama2cTokenizer, text: string, bos: boolean): number[
 }
 
 const textUnit = fc.oneof(
-  fc.constantFrom(' ', '  ', '\n', '\t', "'", 'Once', ' upon', 'Lily', '1', '42', '.', ',', '!', 'é', '🦙', '中', '\u00a0', 'ß'),
+  fc.constantFrom(
+    ' ',
+    '  ',
+    '\n',
+    '\t',
+    "'",
+    'Once',
+    ' upon',
+    'Lily',
+    '1',
+    '42',
+    '.',
+    ',',
+    '!',
+    'é',
+    '🦙',
+    '中',
+    '\u00a0',
+    'ß',
+  ),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );
@@ -126,6 +147,20 @@ describe.skipIf(tok512Path === undefined)('tok512.bin (stories260K tokenizer)', 
       { numRuns: 300 },
     );
   });
+
+  it.skipIf(modelFile('stories260K.gguf') === undefined)(
+    'reads the same vocabulary as its GGUF conversion (stories260K.gguf): texts, types, scores',
+    async () => {
+      const { tokenizer: fromBin } = await load();
+      const file = await openGguf(modelFile('stories260K.gguf')!);
+      const fromGguf = tokenizerFromGguf(file.metadata);
+      await file.close();
+      expect(fromGguf.vocabulary.tokens).toEqual(fromBin.vocabulary.tokens);
+      expect(fromGguf.vocabulary.attrs).toEqual(fromBin.vocabulary.attrs);
+      expect(fromGguf.vocabulary.scores).toEqual(fromBin.vocabulary.scores);
+      expect([...fromGguf.eogIds]).toEqual([...fromBin.eogIds]);
+    },
+  );
 
   it('rejects a vocabulary whose score table does not match its tokens', () => {
     expect(() => tokenizerFromLlama2c({ tokens: ['<unk>', '<s>', '</s>', 'a'], scores: [0, 0, 0] })).toThrow(

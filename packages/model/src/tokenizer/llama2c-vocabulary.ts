@@ -22,10 +22,14 @@ export function tokenizerFromLlama2c(tokenizer: {
 }): LlamaCppTokenizer {
   const { tokens, scores } = tokenizer;
   if (tokens.length < 3) {
-    throw new InvalidVocabularyError(`a llama2.c vocabulary needs <unk>, BOS and EOS; this one has ${tokens.length} tokens`);
+    throw new InvalidVocabularyError(
+      `a llama2.c vocabulary needs <unk>, BOS and EOS; this one has ${tokens.length} tokens`,
+    );
   }
   if (scores.length !== tokens.length) {
-    throw new InvalidVocabularyError(`llama2.c vocabulary has ${tokens.length} tokens but ${scores.length} scores`);
+    throw new InvalidVocabularyError(
+      `llama2.c vocabulary has ${tokens.length} tokens but ${scores.length} scores`,
+    );
   }
   const pieces = tokens.map((t, id) => {
     if (id === 1 && t === '\n<s>\n') return '<s>';

@@ -57,7 +57,7 @@ const T = {
   'deepseek-llm': preType('deepseek-llm', [
     re('[\r\n]'),
     re(
-      String.raw`\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+`,
+      String.raw`\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+`,
     ),
     re(String.raw`\s?[!-/:-~！-／：-～‘-‟　-。]+`),
     re(String.raw`\s+$`),
@@ -75,7 +75,10 @@ const T = {
   'spark2-5': preType('spark2-5', [
     re(String.raw`\p{N}{1,3}`),
     re(CJK_KANA),
-    re(ASCII_PUNCT_WORD + String.raw`|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+|[\r\n]|\s+(?!\S)|\s+`),
+    re(
+      ASCII_PUNCT_WORD +
+        String.raw`|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+|[\r\n]|\s+(?!\S)|\s+`,
+    ),
     re(String.raw`\p{N}`),
   ]),
   youtu: preType('youtu', [
@@ -154,7 +157,7 @@ const T = {
   ]),
   afmoe: preType('afmoe', [
     { kind: 'afmoe-digits' },
-    re('[一-鿿㐀-䶿豈-﫿぀-ゟ゠-ヿ･-ﾟ⼀-⿟เ-๿຀-໿ក-៿က-႟ꩠ-ꩿꧠ-꧿가-힯ᄀ-ᇿ]+'),
+    re('[一-鿿㐀-䶿\uF900-﫿぀-ゟ゠-ヿ･-ﾟ⼀-⿟เ-๿຀-໿ក-៿က-႟ꩠ-ꩿꧠ-꧿가-힯ᄀ-ᇿ]+'),
     re(
       ASCII_PUNCT_WORD +
         String.raw`|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
@@ -206,9 +209,17 @@ const keepSpaces = { cleanSpaces: false } as const;
 export const PRE_TOKENIZERS: ReadonlyMap<string, PreTokenizerEntry> = new Map<string, PreTokenizerEntry>([
   ['default', entry(T.default)],
   ['minicpm5', entry(T.minicpm5, { ignoreMerges: true })],
-  ...['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm-2.0', 'lfm2', 'jina-v5-nano'].map(
-    (n) => [n, entry(T.llama3, { ignoreMerges: true, addBos: true })] as const,
-  ),
+  ...[
+    'llama3',
+    'llama-v3',
+    'llama-bpe',
+    'falcon3',
+    'falcon-h1',
+    'pixtral',
+    'midm-2.0',
+    'lfm2',
+    'jina-v5-nano',
+  ].map((n) => [n, entry(T.llama3, { ignoreMerges: true, addBos: true })] as const),
   ['deepseek-llm', entry(T['deepseek-llm'], keepSpaces)],
   ['deepseek-coder', entry(T['deepseek-coder'], keepSpaces)],
   ['deepseek-v3', entry(T['deepseek3-llm'], keepSpaces)],
@@ -230,7 +241,9 @@ export const PRE_TOKENIZERS: ReadonlyMap<string, PreTokenizerEntry> = new Map<st
     'modern-bert',
   ].map((n) => [n, entry(T.gpt2)] as const),
   ['jais-2', entry(T.jais2)],
-  ...['gemma4', 'granite-embed-multi-311m'].map((n) => [n, entry(T.gemma4, { escapeWhitespaces: true })] as const),
+  ...['gemma4', 'granite-embed-multi-311m'].map(
+    (n) => [n, entry(T.gemma4, { escapeWhitespaces: true })] as const,
+  ),
   ['sarvam-moe', entry(T['sarvam-moe'], { escapeWhitespaces: true, cleanSpaces: false })],
   ...['jina-v1-en', 'jina-v2-code', 'roberta-bpe'].map((n) => [n, entry(T.gpt2, { addSep: true })] as const),
   ['whitespace', entry(T.whitespace)],

@@ -99,7 +99,7 @@ const splitGpt2: Splitter = (cpts, offsets) => {
   const out: number[] = [];
   forEachPiece(offsets, (ini, end) => {
     const c = new PieceCursor(cpts, ini, end, out);
-    for (let pos = ini; pos < end; ) {
+    for (let pos = ini; pos < end;) {
       const cpt = c.cpt(pos);
       const flags = c.flags(pos);
       if (cpt === APOSTROPHE) {
@@ -208,7 +208,7 @@ const splitLlama3: Splitter = (cpts, offsets) => {
   const out: number[] = [];
   forEachPiece(offsets, (ini, end) => {
     const c = new PieceCursor(cpts, ini, end, out);
-    for (let pos = ini; pos < end; ) {
+    for (let pos = ini; pos < end;) {
       const cpt = c.cpt(pos);
       const flags = c.flags(pos);
       if (cpt === APOSTROPHE) {
@@ -240,7 +240,7 @@ const splitKimiK2: Splitter = (cpts, offsets) => {
   forEachPiece(offsets, (ini, end) => {
     const c = new PieceCursor(cpts, ini, end, out);
     const nonHanLetter = (pos: number) => isLetter(c.flags(pos)) && !isHan(c.cpt(pos));
-    for (let pos = ini; pos < end; ) {
+    for (let pos = ini; pos < end;) {
       const cpt = c.cpt(pos);
       const flags = c.flags(pos);
       if (isHan(cpt)) {
@@ -281,7 +281,7 @@ const splitAfmoeDigits: Splitter = (cpts, offsets) => {
   const out: number[] = [];
   forEachPiece(offsets, (ini, end) => {
     const c = new PieceCursor(cpts, ini, end, out);
-    for (let pos = ini; pos < end; ) {
+    for (let pos = ini; pos < end;) {
       if (isNumber(c.flags(pos))) {
         const digitStart = pos;
         let digitCount = 0;
@@ -418,7 +418,11 @@ function compileStep(step: SplitStep): CompiledStep {
       // llama.cpp's `\-`-style identity escapes). Real text needs u for astral ranges.
       return usesCategories(step.source)
         ? { kind: 'regex', collapsed: true, regex: new RegExp(collapseExpression(step.source), 'g') }
-        : { kind: 'regex', collapsed: false, regex: new RegExp(asciiWhitespaceExpression(step.source), 'gu') };
+        : {
+            kind: 'regex',
+            collapsed: false,
+            regex: new RegExp(asciiWhitespaceExpression(step.source), 'gu'),
+          };
   }
 }
 

@@ -30,7 +30,8 @@ function splitFragment(
     const match = text.indexOf(tokenText, base);
     if (match === -1 || match + tokenText.length > end) break;
     let leftEnd = match;
-    if (attr & TokenAttr.lstrip) while (leftEnd > base && isAsciiSpace(text.charCodeAt(leftEnd - 1))) leftEnd--;
+    if (attr & TokenAttr.lstrip)
+      while (leftEnd > base && isAsciiSpace(text.charCodeAt(leftEnd - 1))) leftEnd--;
     if (leftEnd > base) out.push({ kind: 'text', start: base, end: leftEnd });
     out.push({ kind: 'token', id });
     base = match + tokenText.length;
@@ -39,7 +40,11 @@ function splitFragment(
   if (base < end) out.push({ kind: 'text', start: base, end });
 }
 
-export function partitionSpecialTokens(vocab: LlamaVocabulary, text: string, parseSpecial: boolean): Fragment[] {
+export function partitionSpecialTokens(
+  vocab: LlamaVocabulary,
+  text: string,
+  parseSpecial: boolean,
+): Fragment[] {
   let fragments: Fragment[] = text.length > 0 ? [{ kind: 'text', start: 0, end: text.length }] : [];
   for (const id of vocab.specialTokens) {
     const attr = vocab.attrs[id]!;

@@ -52,7 +52,7 @@ export class ByteTokens {
 export function spmEncode(vocab: LlamaVocabulary, byteTokens: ByteTokens, text: string, out: number[]): void {
   // Symbols are code points, addressed by UTF-16 start and length in `text`.
   const starts: number[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     starts.push(i);
     const c = text.charCodeAt(i);
     i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
