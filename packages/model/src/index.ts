@@ -52,19 +52,6 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
-export {
-  InvalidVocabularyError,
-  TokenizerError,
-  TokenizerModelMismatchError,
-  UnknownPreTokenizerError,
-  UnsupportedTokenizerError,
-} from './tokenizer/tokenizer-errors.js';
-export type { DecodeOptions, EncodeOptions, StreamDecoder, StreamDecoderOptions, Tokenizer } from './tokenizer/tokenizer.js';
-export { tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
-export { tokenizerFromJson } from './tokenizer/hf-tokenizer.js';
-export { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
-export { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';
-export { supportedPreTokenizers } from './tokenizer/pre-tokenizers.js';
 export { openHfFolder } from './formats/hf/hf-weight-source.js';
 export { openSafetensors } from './formats/safetensors/safetensors-reader.js';
 export { writeSafetensors } from './formats/safetensors/safetensors-writer.js';
