@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { modelFile } from '@llm/model/testing';
 import { describe, expect, it } from 'vitest';
 import { runLlm } from './run-llm.test-support.js';
@@ -24,6 +27,22 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
       expect(run.stdout).toBe(KNOWN_TEXT);
     });
   }
+
+  it('gives the known text from a Hugging Face folder written by llm convert (half-split RoPE)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'llm-hf-'));
+    try {
+      const hf = join(dir, 'stories260K-hf');
+      const convert = await runLlm(['convert', bin!, hf, '--tokenizer', tok!]);
+      expect(convert.code, convert.stderr).toBe(0);
+      const run = await runLlm([
+        'generate', '--model', hf, '--tokenizer', tok!, '--max-tokens', '256', '--temperature', '0', '--backend', 'webgpu',
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toBe(KNOWN_TEXT);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('reports backend, adapter, tokens and timings with --json', async () => {
     const run = await runLlm([

@@ -1,30 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openGguf } from '../formats/gguf/gguf-file.js';
-import { modelFile } from '../testing/index.js';
+import { modelFile, readVocabVectors } from '../testing/index.js';
 import { tokenizerFromGguf } from './gguf-tokenizer.js';
 import type { LlamaCppTokenizer } from './llama-tokenizer.js';
-
-/** llama.cpp's tests/test-tokenizer-0 reading of NAME.gguf.inp / NAME.gguf.out. */
-function readVectors(inpPath: string, outPath: string): { text: string; ids: number[] }[] {
-  const raw = readFileSync(inpPath, 'utf8');
-  const sep = '\n__ggml_vocab_test__\n';
-  const inputs: string[] = [];
-  for (let pos = 0; pos < raw.length;) {
-    const next = raw.indexOf(sep, pos);
-    if (next === -1) {
-      inputs.push(raw.slice(pos));
-      break;
-    }
-    inputs.push(raw.slice(pos, next));
-    pos = next + sep.length;
-  }
-  const lines = readFileSync(outPath, 'utf8').split('\n');
-  return inputs.map((text, i) => {
-    const line = (lines[i] ?? '').trim();
-    return { text, ids: line === '' ? [] : line.split(' ').map(Number) };
-  });
-}
 
 const loaded = new Map<string, Promise<LlamaCppTokenizer | undefined>>();
 
@@ -66,7 +44,7 @@ describe.each(withVectors)('llama.cpp test vectors: ggml-vocab-%s', (name) => {
     'tokenizes every string exactly as llama.cpp (no BOS/EOS, special text not parsed)',
     async () => {
       const tokenizer = (await loadVocab(name))!;
-      const vectors = readVectors(inp!, out!);
+      const vectors = readVocabVectors(inp!, out!);
       expect(vectors.length).toBe(46);
       const failures = vectors
         .map(({ text, ids }) => ({ text, expected: ids, got: tokenizer.encode(text, { addSpecial: false }) }))
