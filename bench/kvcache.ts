@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '../packages/kvcache/src/index.js';
+import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
 
 const DEFAULT_SEED = 20250101;
 const NUM_REQUESTS = 2000;
