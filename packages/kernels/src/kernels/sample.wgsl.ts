@@ -164,7 +164,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let e = exp((l - max_logit) / rp.temperature);
       if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p) { z += e; }
     }
-    let target = rp.top_p * sum_f32(lid, z);
+    let goal = rp.top_p * sum_f32(lid, z);
     var lo = 0u;
     var hi = 0x3f800001u;
     while (hi - lo > 1u) {
@@ -175,7 +175,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let e = exp((l - max_logit) / rp.temperature);
         if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= mid) { m += e; }
       }
-      if (sum_f32(lid, m) >= target) { lo = mid; } else { hi = mid; }
+      if (sum_f32(lid, m) >= goal) { lo = mid; } else { hi = mid; }
     }
     p_bits = lo;
   }
@@ -208,9 +208,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     wg_params.u = rp.u * acc;
   }
   workgroupBarrier();
-  let target = wg_params.u;
+  let goal = wg_params.u;
   let prefix = red_f[lid];
-  if (partial > 0.0 && prefix <= target && target < prefix + partial) {
+  if (partial > 0.0 && prefix <= goal && goal < prefix + partial) {
     var acc = prefix;
     var chosen = last_kept;
     for (var i = start; i < end; i++) {
@@ -218,7 +218,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let e = exp((l - max_logit) / rp.temperature);
       if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
         acc += e;
-        if (acc > target) {
+        if (acc > goal) {
           chosen = i;
           break;
         }
