@@ -3,7 +3,7 @@
 // Usage: tsx packages/kernels/bench/compile-times.ts   stdout: one JSON line per kernel.
 import { GpuContext } from '../src/index.js';
 import { argmaxWgsl } from '../src/kernels/argmax.wgsl.js';
-import { matmulWgsl, matvecWgsl } from '../src/kernels/linear.wgsl.js';
+import { matmulWgsl, matvecShape, matvecWgsl } from '../src/kernels/linear.wgsl.js';
 import { pagedAttentionNaiveWgsl } from '../src/kernels/paged-attention-naive.wgsl.js';
 import { rmsNormWgsl } from '../src/kernels/rms-norm.wgsl.js';
 import { ropeWgsl } from '../src/kernels/rope.wgsl.js';
@@ -12,9 +12,9 @@ import { sampleWgsl } from '../src/kernels/sample.wgsl.js';
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
 const ctx = await GpuContext.create();
 const kernels: Array<[string, string]> = [
-  ['matvec f32 rows1', matvecWgsl({ read: 'f32', bias: false, residual: false }, 1)],
-  ['matvec f32 rows8', matvecWgsl({ read: 'f32', bias: false, residual: false }, 8)],
-  ['matvec f16 rows1', matvecWgsl({ read: 'f16-native', bias: false, residual: false }, 1)],
+  ['matvec f32 rows1', matvecWgsl({ read: 'f32', bias: false, residual: false }, 1, matvecShape(true))],
+  ['matvec f32 rows8', matvecWgsl({ read: 'f32', bias: false, residual: false }, 8, matvecShape(true))],
+  ['matvec f16 rows1', matvecWgsl({ read: 'f16-native', bias: false, residual: false }, 1, matvecShape(true))],
   ['matmul f32', matmulWgsl({ read: 'f32', bias: false, residual: false })],
   ['rms-norm', rmsNormWgsl()],
   ['rope', ropeWgsl({ layout: 'adjacent', freqFactors: false, fused: false })],

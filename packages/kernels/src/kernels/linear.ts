@@ -4,12 +4,12 @@ import { kernelSource } from './kernel-cache.js';
 import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
-  MATVEC_WORKGROUP,
   matmulWgsl,
+  matvecShape,
   matvecWgsl,
   weightRead,
 } from './linear.wgsl.js';
-import type { LinearVariant } from './linear.wgsl.js';
+import type { LinearVariant, MatvecShape } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
 
 export interface LinearArgs {
@@ -24,11 +24,19 @@ export interface LinearArgs {
   bias?: BufferBindingLike | undefined;
   /** f32 [m, N], added to the result (a separate buffer from out). */
   residual?: BufferBindingLike | undefined;
+  /** Workgroup shape of the matvec path; by default chosen for the adapter (see matvecShape). */
+  matvecShape?: MatvecShape | undefined;
+  /**
+   * 'matvec' runs m > 8 as passes of 8 rows; 'matmul' tiles in workgroup memory. By default
+   * matvec for m <= 8, and for every m on a CPU adapter, where broadcast x loads and one weight
+   * gather per 4 columns beat workgroup-memory tiles, whose every read is a per-lane gather.
+   */
+  path?: 'matvec' | 'matmul' | undefined;
 }
 
 /**
- * Rows handled by the matvec kernel in one pass over the weights; more rows go to the tiled
- * kernel. Up to 8 the weight read dominates, so one pass for all rows costs about one matvec.
+ * Rows handled by the matvec kernel in one pass over the weights. Up to 8 the weight read
+ * dominates, so one pass for all rows costs about one matvec.
  */
 export const MATVEC_MAX_ROWS = 8;
 
@@ -56,20 +64,32 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     residual: a.residual !== undefined,
   };
   const key = `${variant.read}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}`;
-  const tiled = m > MATVEC_MAX_ROWS;
-  const source = tiled
-    ? kernelSource('matmul', key, () => matmulWgsl(variant))
-    : kernelSource('matvec', `${key}/rows${matvecRows(m)}`, () => matvecWgsl(variant, matvecRows(m)));
-  const pipeline = ctx.pipeline(source);
   const extra: BufferBindingLike[] = [];
   if (a.bias) extra.push(a.bias);
   if (a.residual) extra.push(a.residual);
-  for (const part of w.parts) {
-    const cols4 = part.paddedCols / 4;
-    const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
-    const groups: [number, number] = tiled
-      ? [Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)), Math.ceil(m / MATMUL_TILE_ROWS)]
-      : [Math.ceil(cols4 / MATVEC_WORKGROUP), 1];
-    rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
+  const path = a.path ?? (m <= MATVEC_MAX_ROWS || ctx.isCpuAdapter ? 'matvec' : 'matmul');
+  if (path === 'matmul') {
+    const pipeline = ctx.pipeline(kernelSource('matmul', key, () => matmulWgsl(variant)));
+    for (const part of w.parts) {
+      const cols4 = part.paddedCols / 4;
+      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
+      const groups: [number, number] = [Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)), Math.ceil(m / MATMUL_TILE_ROWS)];
+      rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
+    }
+    return;
+  }
+  const shape = a.matvecShape ?? matvecShape(ctx.isCpuAdapter);
+  for (let row0 = 0; row0 < m; row0 += MATVEC_MAX_ROWS) {
+    const rows = Math.min(MATVEC_MAX_ROWS, m - row0);
+    const compiledRows = matvecRows(rows);
+    const source = kernelSource('matvec', `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}`, () =>
+      matvecWgsl(variant, compiledRows, shape),
+    );
+    const pipeline = ctx.pipeline(source);
+    for (const part of w.parts) {
+      const cols4 = part.paddedCols / 4;
+      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, row0, rows]);
+      rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], [Math.ceil(cols4 / shape.columnGroups), 1]);
+    }
   }
 }
