@@ -14,7 +14,10 @@ const ctx = await GpuContext.create();
 const kernels: Array<[string, string]> = [
   ['matvec f32 rows1', matvecWgsl({ read: 'f32', bias: false, residual: false }, 1, matvecShape(true))],
   ['matvec f32 rows8', matvecWgsl({ read: 'f32', bias: false, residual: false }, 8, matvecShape(true))],
-  ['matvec f16 rows1', matvecWgsl({ read: 'f16-native', bias: false, residual: false }, 1, matvecShape(true))],
+  [
+    'matvec f16 rows1',
+    matvecWgsl({ read: 'f16-native', bias: false, residual: false }, 1, matvecShape(true)),
+  ],
   ['matmul f32', matmulWgsl({ read: 'f32', bias: false, residual: false })],
   ['rms-norm', rmsNormWgsl()],
   ['rope', ropeWgsl({ layout: 'adjacent', freqFactors: false, fused: false })],

@@ -55,7 +55,16 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const biasB = bias && ctx.upload(bias, 'bias');
   const resB = residual && ctx.upload(residual, 'residual');
   const rec = ctx.recorder();
-  linear(rec, { x: xb, w: matrix, out, m: c.m, bias: biasB, residual: resB, matvecShape: c.matvecShape, path: c.path });
+  linear(rec, {
+    x: xb,
+    w: matrix,
+    out,
+    m: c.m,
+    bias: biasB,
+    residual: resB,
+    matvecShape: c.matvecShape,
+    path: c.path,
+  });
   rec.submit();
   const got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
   const want = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
@@ -100,7 +109,15 @@ describe.skipIf(!gpu)('linear', () => {
 
   it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
     for (const c of [
-      { m: 2, n: 200, k: 131, dtype: 'f32', bias: true, residual: true, matvecShape: { columnGroups: 16, kSlices: 16 } },
+      {
+        m: 2,
+        n: 200,
+        k: 131,
+        dtype: 'f32',
+        bias: true,
+        residual: true,
+        matvecShape: { columnGroups: 16, kSlices: 16 },
+      },
       { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4 } },
     ] as const) {
       await check(ctx, c, seed + 2);

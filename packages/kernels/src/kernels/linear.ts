@@ -73,7 +73,10 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     for (const part of w.parts) {
       const cols4 = part.paddedCols / 4;
       const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
-      const groups: [number, number] = [Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)), Math.ceil(m / MATMUL_TILE_ROWS)];
+      const groups: [number, number] = [
+        Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)),
+        Math.ceil(m / MATMUL_TILE_ROWS),
+      ];
       rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
     }
     return;
@@ -82,14 +85,21 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   for (let row0 = 0; row0 < m; row0 += MATVEC_MAX_ROWS) {
     const rows = Math.min(MATVEC_MAX_ROWS, m - row0);
     const compiledRows = matvecRows(rows);
-    const source = kernelSource('matvec', `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}`, () =>
-      matvecWgsl(variant, compiledRows, shape),
+    const source = kernelSource(
+      'matvec',
+      `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}`,
+      () => matvecWgsl(variant, compiledRows, shape),
     );
     const pipeline = ctx.pipeline(source);
     for (const part of w.parts) {
       const cols4 = part.paddedCols / 4;
       const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, row0, rows]);
-      rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], [Math.ceil(cols4 / shape.columnGroups), 1]);
+      rec.dispatch(
+        pipeline,
+        params,
+        [a.x, part.buffer, a.out, ...extra],
+        [Math.ceil(cols4 / shape.columnGroups), 1],
+      );
     }
   }
 }
