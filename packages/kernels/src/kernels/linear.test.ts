@@ -116,9 +116,9 @@ describe.skipIf(!gpu)('linear', () => {
         dtype: 'f32',
         bias: true,
         residual: true,
-        matvecShape: { columnGroups: 16, kSlices: 16 },
+        matvecShape: { columnGroups: 16, kSlices: 16, xSubgroup: 0 },
       },
-      { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4 } },
+      { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4, xSubgroup: 0 } },
     ] as const) {
       await check(ctx, c, seed + 2);
     }

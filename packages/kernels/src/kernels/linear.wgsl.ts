@@ -75,6 +75,13 @@ fn store4(row: u32, c4: u32, acc: vec4<f32>) {
 export interface MatvecShape {
   columnGroups: number;
   kSlices: number;
+  /**
+   * Subgroup size for subgroup-shared x loads, or 0. A CPU driver turns every per-invocation
+   * load into a per-lane gather, even at a uniform address, so with several rows the x loads
+   * cost more than the weights; with this set, each lane loads one vec4 of x for the next
+   * 4 * size K rows and the others read it with subgroupShuffle. Needs K % 4 == 0 and kSlices 1.
+   */
+  xSubgroup: number;
 }
 
 /**
@@ -84,7 +91,7 @@ export interface MatvecShape {
  * warps still read 256 contiguous bytes per weight row.
  */
 export function matvecShape(cpuAdapter: boolean): MatvecShape {
-  return cpuAdapter ? { columnGroups: 64, kSlices: 1 } : { columnGroups: 16, kSlices: 16 };
+  return cpuAdapter ? { columnGroups: 64, kSlices: 1, xSubgroup: 0 } : { columnGroups: 16, kSlices: 16, xSubgroup: 0 };
 }
 
 /**
@@ -97,7 +104,36 @@ export function matvecShape(cpuAdapter: boolean): MatvecShape {
 export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): string {
   const r = Array.from({ length: rows }, (_, i) => i);
   const lines = (f: (i: number) => string, sep = '\n  ') => r.map(f).join(sep);
-  const { columnGroups: cg, kSlices: ks } = shape;
+  const { columnGroups: cg, kSlices: ks, xSubgroup: sg } = shape;
+  const xDecl = sg > 0 ? 'array<vec4<f32>>' : 'array<f32>';
+  // One x element: scalar, or a component of the vec4 array.
+  const xAt = (i: string): string => (sg > 0 ? `x[(${i}) / 4u][(${i}) % 4u]` : `x[${i}]`);
+  const mainLoop =
+    sg > 0
+      ? `let k4 = k / 4u;
+  let k_full = (k / (4u * SG)) * 4u * SG;
+  for (var kk = 0u; kk < k_full; kk += 4u * SG) {
+    // Lane l holds x[row, kk + 4l .. kk + 4l + 3]; row starts are vec4-aligned since K % 4 == 0.
+    ${lines((i) => `let xl${i} = x[xb${i} / 4u + kk / 4u + lane];`, '\n    ')}
+    for (var j = 0u; j < SG; j++) {
+      let i0 = (kk + 4u * j) * stride + col;
+      let w0 = load_w(i0);
+      let w1 = load_w(i0 + stride);
+      let w2 = load_w(i0 + 2u * stride);
+      let w3 = load_w(i0 + 3u * stride);
+      ${lines((i) => `let xv${i} = subgroupShuffle(xl${i}, j);
+      acc${i} += xv${i}.x * w0 + xv${i}.y * w1 + xv${i}.z * w2 + xv${i}.w * w3;`, '\n      ')}
+    }
+  }`
+      : `let k_full = k & ~3u;
+  for (var kk = slice * 4u; kk < k_full; kk += KS * 4u) {
+    let i0 = kk * stride + col;
+    let w0 = load_w(i0);
+    let w1 = load_w(i0 + stride);
+    let w2 = load_w(i0 + 2u * stride);
+    let w3 = load_w(i0 + 3u * stride);
+    ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0 + ${xAt(`xb${i} + kk + 1u`)} * w1 + ${xAt(`xb${i} + kk + 2u`)} * w2 + ${xAt(`xb${i} + kk + 3u`)} * w3;`, '\n    ')}
+  }`;
   const reduce =
     ks === 1
       ? ''
@@ -113,17 +149,19 @@ export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): 
   acc${i} = partial[group];
   workgroupBarrier();`,
   )}`;
-  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${sg > 0 ? 'enable subgroups;\n' : ''}${PARAMS}
+@group(0) @binding(1) var<storage, read> x: ${xDecl};
 ${weightDecl(v.read, 2)}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;${epilogueDecls(v)}
 ${storeFn(v)}
 
 const CG = ${cg}u;
-const KS = ${ks}u;${ks === 1 ? '' : '\nvar<workgroup> partial: array<vec4<f32>, CG * KS>;'}
+const KS = ${ks}u;${ks === 1 ? '' : '\nvar<workgroup> partial: array<vec4<f32>, CG * KS>;'}${sg > 0 ? `\nconst SG = ${sg}u;` : ''}
 
 @compute @workgroup_size(CG * KS)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>${
+    sg > 0 ? ',\n        @builtin(subgroup_invocation_id) lane: u32' : ''
+  }) {
   let group = li % CG;
   // With one slice the constant keeps k (and so every x address) visibly uniform: a CPU driver
   // then loads x once per SIMD batch instead of gathering it per lane.
@@ -136,19 +174,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   // Rows past params.rows (the variant's row count rounded up) re-read the last row and are not stored.
   ${lines((i) => `let xb${i} = (params.row0 + min(${i}u, params.rows - 1u)) * k;`)}
   ${lines((i) => `var acc${i} = vec4<f32>();`)}
-  let k_full = k & ~3u;
-  for (var kk = slice * 4u; kk < k_full; kk += KS * 4u) {
-    let i0 = kk * stride + col;
-    let w0 = load_w(i0);
-    let w1 = load_w(i0 + stride);
-    let w2 = load_w(i0 + 2u * stride);
-    let w3 = load_w(i0 + 3u * stride);
-    ${lines((i) => `acc${i} += x[xb${i} + kk] * w0 + x[xb${i} + kk + 1u] * w1 + x[xb${i} + kk + 2u] * w2 + x[xb${i} + kk + 3u] * w3;`, '\n    ')}
-  }
+  ${mainLoop}
   if (slice == 0u) {
     for (var kk = k_full; kk < k; kk++) {
       let w0 = load_w(kk * stride + col);
-      ${lines((i) => `acc${i} += x[xb${i} + kk] * w0;`, '\n      ')}
+      ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0;`, '\n      ')}
     }
   }${reduce}
   if (slice != 0u || c4 >= params.padded_cols4) { return; }
