@@ -25,5 +25,10 @@ export function add(rec: StepRecorder, args: AddArgs): void {
   requireDistinct(name, args.out, { a: args.a, b: args.b });
   const pipeline = rec.ctx.pipeline(kernelSource('add', '', addWgsl));
   const groups = Math.ceil(args.length / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([args.length]), [args.a, args.b, args.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([args.length]),
+    [args.a, args.b, args.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

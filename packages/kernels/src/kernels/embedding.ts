@@ -25,9 +25,15 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
   requireBytes(name, 'out', a.out, a.count * table.cols * 4);
   requireDistinct(name, a.out, { ids: a.ids });
   const pipeline = rec.ctx.pipeline(kernelSource('embedding', table.dtype, () => embeddingWgsl(table.dtype)));
-  const groups = grid1d(Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
+  const groups = grid1d(
+    Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP),
+    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
   table.parts.forEach((part, i) => {
-    const params = packParams([a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0], [Number.NaN]);
+    const params = packParams(
+      [a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0],
+      [Number.NaN],
+    );
     rec.dispatch(pipeline, params, [a.ids, part.buffer, a.out], groups);
   });
 }

@@ -29,5 +29,10 @@ export function gatherRows(rec: StepRecorder, a: GatherRowsArgs): void {
   requireDistinct(name, a.out, { src: a.src, rows: a.rows });
   const pipeline = rec.ctx.pipeline(kernelSource('gather-rows', '', gatherRowsWgsl));
   const groups = Math.ceil((a.count * a.dim) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([a.count, a.dim, a.srcRows], [Number.NaN]), [a.src, a.rows, a.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.count, a.dim, a.srcRows], [Number.NaN]),
+    [a.src, a.rows, a.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

@@ -13,6 +13,7 @@ import {
 } from '../testing/index.js';
 import { linear } from './linear.js';
 import { uploadMatrix } from './matrix.js';
+import type { MatvecShape } from './linear.wgsl.js';
 import type { MatrixDtype } from './matrix.js';
 
 const gpu = await gpuForTests();
@@ -29,6 +30,8 @@ interface Case {
   bias?: boolean;
   residual?: boolean;
   maxPartBytes?: number;
+  matvecShape?: MatvecShape;
+  path?: 'matvec' | 'matmul';
 }
 
 async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
@@ -52,7 +55,16 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const biasB = bias && ctx.upload(bias, 'bias');
   const resB = residual && ctx.upload(residual, 'residual');
   const rec = ctx.recorder();
-  linear(rec, { x: xb, w: matrix, out, m: c.m, bias: biasB, residual: resB });
+  linear(rec, {
+    x: xb,
+    w: matrix,
+    out,
+    m: c.m,
+    bias: biasB,
+    residual: resB,
+    matvecShape: c.matvecShape,
+    path: c.path,
+  });
   rec.submit();
   const got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
   const want = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
@@ -66,16 +78,17 @@ describe.skipIf(!gpu)('linear', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
+  // Each distinct variant (dtype, bias/residual, rows, path) costs a shader compile, which is
+  // slow on a CPU adapter, so the cases share variants where they can.
   it.each<Case>([
     { m: 1, n: 37, k: 53, dtype: 'f32' },
     { m: 1, n: 256, k: 128, dtype: 'f32' },
     { m: 3, n: 130, k: 100, dtype: 'f32', bias: true, residual: true },
-    { m: 4, n: 67, k: 9, dtype: 'f32', bias: true, residual: true },
-    { m: 6, n: 67, k: 9, dtype: 'f32', residual: true },
-    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true },
-    { m: 129, n: 200, k: 67, dtype: 'f32', bias: true, residual: true },
+    { m: 20, n: 67, k: 9, dtype: 'f32', bias: true, residual: true },
+    { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, path: 'matvec' },
+    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, path: 'matmul' },
     { m: 1, n: 99, k: 61, dtype: 'f16' },
-    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true },
+    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, path: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);
   });
@@ -94,9 +107,26 @@ describe.skipIf(!gpu)('linear', () => {
     m.destroy();
   });
 
+  it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
+    for (const c of [
+      {
+        m: 2,
+        n: 200,
+        k: 131,
+        dtype: 'f32',
+        bias: true,
+        residual: true,
+        matvecShape: { columnGroups: 16, kSlices: 16, xSubgroup: 0 },
+      },
+      { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4, xSubgroup: 0 } },
+    ] as const) {
+      await check(ctx, c, seed + 2);
+    }
+  });
+
   it.skipIf(!portable)('reads f16 weights without shader-f16', async () => {
     await check(portable!, { m: 1, n: 77, k: 41, dtype: 'f16' }, seed);
-    await check(portable!, { m: 33, n: 77, k: 41, dtype: 'f16' }, seed);
+    await check(portable!, { m: 4, n: 77, k: 41, dtype: 'f16' }, seed);
   });
 
   it('rejects shapes that do not fit with KernelShapeError', () => {

@@ -1,15 +1,16 @@
+import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
-  MATVEC_WORKGROUP,
   matmulWgsl,
+  matvecShape,
   matvecWgsl,
   weightRead,
 } from './linear.wgsl.js';
-import type { LinearVariant } from './linear.wgsl.js';
+import type { LinearVariant, MatvecShape } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
 
 export interface LinearArgs {
@@ -24,11 +25,19 @@ export interface LinearArgs {
   bias?: BufferBindingLike | undefined;
   /** f32 [m, N], added to the result (a separate buffer from out). */
   residual?: BufferBindingLike | undefined;
+  /** Workgroup shape of the matvec path; by default chosen for the adapter (see matvecShape). */
+  matvecShape?: MatvecShape | undefined;
+  /**
+   * 'matvec' runs m > 8 as passes of 8 rows; 'matmul' tiles in workgroup memory. By default
+   * matvec for m <= 8, and for every m on a CPU adapter, where broadcast x loads and one weight
+   * gather per 4 columns beat workgroup-memory tiles, whose every read is a per-lane gather.
+   */
+  path?: 'matvec' | 'matmul' | undefined;
 }
 
 /**
- * Rows handled by the matvec kernel in one pass over the weights; more rows go to the tiled
- * kernel. Up to 8 the weight read dominates, so one pass for all rows costs about one matvec.
+ * Rows handled by the matvec kernel in one pass over the weights. Up to 8 the weight read
+ * dominates, so one pass for all rows costs about one matvec.
  */
 export const MATVEC_MAX_ROWS = 8;
 
@@ -36,6 +45,19 @@ export const MATVEC_MAX_ROWS = 8;
 // pipelines (each costs a shader compile) at a small cost for the padding rows.
 function matvecRows(m: number): number {
   return m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+}
+
+/**
+ * Subgroup size for shared x loads (see MatvecShape.xSubgroup) when they pay off: a CPU adapter
+ * with a fixed subgroup size, K % 4 == 0, and more than one row (measured on lavapipe, 4096x4096
+ * f32: 8 rows go from 1.3 to 5 GB/s; a single row is faster without).
+ */
+function subgroupXLoads(ctx: GpuContext, shape: MatvecShape, k: number, rows: number, explicit: MatvecShape | undefined): number {
+  if (explicit) return explicit.xSubgroup;
+  const size = ctx.subgroupSize;
+  if (!ctx.isCpuAdapter || !ctx.features.subgroups || size === undefined || shape.kSlices !== 1) return 0;
+  if (k % 4 !== 0 || rows < 2 || shape.columnGroups % size !== 0) return 0;
+  return size;
 }
 
 /** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual). */
@@ -56,20 +78,43 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     residual: a.residual !== undefined,
   };
   const key = `${variant.read}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}`;
-  const tiled = m > MATVEC_MAX_ROWS;
-  const source = tiled
-    ? kernelSource('matmul', key, () => matmulWgsl(variant))
-    : kernelSource('matvec', `${key}/rows${matvecRows(m)}`, () => matvecWgsl(variant, matvecRows(m)));
-  const pipeline = ctx.pipeline(source);
   const extra: BufferBindingLike[] = [];
   if (a.bias) extra.push(a.bias);
   if (a.residual) extra.push(a.residual);
-  for (const part of w.parts) {
-    const cols4 = part.paddedCols / 4;
-    const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
-    const groups: [number, number] = tiled
-      ? [Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)), Math.ceil(m / MATMUL_TILE_ROWS)]
-      : [Math.ceil(cols4 / MATVEC_WORKGROUP), 1];
-    rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
+  const path = a.path ?? (m <= MATVEC_MAX_ROWS || ctx.isCpuAdapter ? 'matvec' : 'matmul');
+  if (path === 'matmul') {
+    const pipeline = ctx.pipeline(kernelSource('matmul', key, () => matmulWgsl(variant)));
+    for (const part of w.parts) {
+      const cols4 = part.paddedCols / 4;
+      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
+      const groups: [number, number] = [
+        Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)),
+        Math.ceil(m / MATMUL_TILE_ROWS),
+      ];
+      rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
+    }
+    return;
+  }
+  const baseShape = a.matvecShape ?? matvecShape(ctx.isCpuAdapter);
+  for (let row0 = 0; row0 < m; row0 += MATVEC_MAX_ROWS) {
+    const rows = Math.min(MATVEC_MAX_ROWS, m - row0);
+    const compiledRows = matvecRows(rows);
+    const shape = { ...baseShape, xSubgroup: subgroupXLoads(ctx, baseShape, w.cols, compiledRows, a.matvecShape) };
+    const source = kernelSource(
+      'matvec',
+      `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}/sg${shape.xSubgroup}`,
+      () => matvecWgsl(variant, compiledRows, shape),
+    );
+    const pipeline = ctx.pipeline(source);
+    for (const part of w.parts) {
+      const cols4 = part.paddedCols / 4;
+      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, row0, rows]);
+      rec.dispatch(
+        pipeline,
+        params,
+        [a.x, part.buffer, a.out, ...extra],
+        [Math.ceil(cols4 / shape.columnGroups), 1],
+      );
+    }
   }
 }

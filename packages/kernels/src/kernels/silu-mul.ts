@@ -23,5 +23,10 @@ export function siluMul(rec: StepRecorder, a: SiluMulArgs): void {
   requireDistinct(name, a.out, { gateUp: a.gateUp });
   const pipeline = rec.ctx.pipeline(kernelSource('silu-mul', '', siluMulWgsl));
   const groups = Math.ceil((a.tokens * a.hidden) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([a.tokens, a.hidden]), [a.gateUp, a.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.tokens, a.hidden]),
+    [a.gateUp, a.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

@@ -96,6 +96,13 @@ export class GpuContext {
   readonly features: GpuFeatures;
   readonly limits: GPUSupportedLimits;
   readonly adapterName: string;
+  /**
+   * The adapter runs on the CPU (lavapipe/llvmpipe, SwiftShader): one core per workgroup and one
+   * SIMD lane per invocation, so kernels prefer few, wide workgroups without reductions.
+   */
+  readonly isCpuAdapter: boolean;
+  /** The adapter's subgroup size when it is fixed (subgroupMinSize == subgroupMaxSize), else undefined. */
+  readonly subgroupSize: number | undefined;
   /** Errors the device reported outside any error scope, surfaced by read() and sync(). */
   private readonly pendingErrors: string[] = [];
   private readonly pipelines = new Map<string, Map<string, GPUComputePipeline>>();
@@ -114,6 +121,8 @@ export class GpuContext {
     readonly device: GPUDevice,
     features: GpuFeatures,
     adapterName: string,
+    isCpuAdapter: boolean,
+    subgroupSize: number | undefined,
     // The object that owns the native instance: when it is garbage-collected while a device
     // lives, Dawn aborts the process, so the context holds it for its whole life.
     private readonly instance: unknown,
@@ -121,6 +130,8 @@ export class GpuContext {
     this.features = features;
     this.limits = device.limits;
     this.adapterName = adapterName;
+    this.isCpuAdapter = isCpuAdapter;
+    this.subgroupSize = subgroupSize;
     this.uniformAlignment = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     device.addEventListener('uncapturederror', (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
@@ -166,7 +177,16 @@ export class GpuContext {
     }
     const info = adapter.info;
     const adapterName = info.description || info.device || info.vendor || 'unknown adapter';
-    return new GpuContext(device, features, adapterName, instance);
+    const cpu = /llvmpipe|lavapipe|swiftshader|software/i.test(
+      [info.description, info.device, info.architecture, info.vendor].join(' '),
+    );
+    // subgroupMinSize/MaxSize are recent additions to GPUAdapterInfo; older implementations lack them.
+    const sizes = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const subgroupSize =
+      features.subgroups && sizes.subgroupMinSize !== undefined && sizes.subgroupMinSize === sizes.subgroupMaxSize
+        ? sizes.subgroupMinSize
+        : undefined;
+    return new GpuContext(device, features, adapterName, cpu, subgroupSize, instance);
   }
 
   /** A compute pipeline for `kernel`, created once per (code, constants) and cached. */
