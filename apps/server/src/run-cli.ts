@@ -1,4 +1,4 @@
-import { ModelFileError, TokenizerError } from '@llm/model';
+import { BatchShapeError, KvPoolError, ModelFileError, TokenizerError } from '@llm/model';
 import { EngineRequestError } from '@llm/engine';
 import { KvCacheError } from '@llm/kvcache';
 import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';
@@ -56,6 +56,8 @@ function isBadInput(error: unknown): boolean {
   return (
     error instanceof CliUsageError ||
     error instanceof ModelFileError ||
+    error instanceof KvPoolError ||
+    error instanceof BatchShapeError ||
     error instanceof TokenizerError ||
     error instanceof EngineRequestError ||
     error instanceof KvCacheError ||

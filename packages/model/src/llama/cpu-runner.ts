@@ -1,9 +1,10 @@
 import { fromF16Array, reference } from '@llm/kernels';
 import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
-import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
-import { layerTensor, readF32, readMatrix, type HostMatrix } from './load-weights.js';
+import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { readHostModel } from './layer-weights.js';
+import type { HostMatrix } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
-import { KvPoolError, resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
+import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
   attnNorm: Float32Array;
@@ -35,7 +36,7 @@ export class CpuModelRunner implements ModelRunner {
   readonly blockSize: number;
   readonly numBlocks: number;
   readonly maxStepTokens: number;
-  private readonly maxSeqs: number;
+  readonly maxSeqs: number;
 
   private constructor(
     readonly config: LlamaConfig,
@@ -59,41 +60,29 @@ export class CpuModelRunner implements ModelRunner {
   ): Promise<CpuModelRunner> {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
-    const matrix = async (name: string) => f32(await readMatrix(source, name));
-    const optional = async (name: string) => (source.tensors.has(name) ? readF32(source, name) : undefined);
     const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
-    const total = config.nLayers + 2;
-    const tokenEmbedding = await matrix('token_embd.weight');
-    onProgress?.(1, total);
-    const layers: CpuLayer[] = [];
-    for (let l = 0; l < config.nLayers; l++) {
-      const t = (name: string) => layerTensor(l, name);
-      const gate = await matrix(t('ffn_gate.weight'));
-      const up = await matrix(t('ffn_up.weight'));
-      const gateUp = new Float32Array(gate.length + up.length);
-      gateUp.set(gate);
-      gateUp.set(up, gate.length);
-      layers.push({
-        attnNorm: await readF32(source, t('attn_norm.weight')),
-        wq: await matrix(t('attn_q.weight')),
-        wk: await matrix(t('attn_k.weight')),
-        wv: await matrix(t('attn_v.weight')),
-        bq: await optional(t('attn_q.bias')),
-        bk: await optional(t('attn_k.bias')),
-        bv: await optional(t('attn_v.bias')),
-        wo: await matrix(t('attn_output.weight')),
-        ffnNorm: await readF32(source, t('ffn_norm.weight')),
-        gateUp,
-        down: await matrix(t('ffn_down.weight')),
+    const { model, layers } = await readHostModel(
+      source,
+      (w): CpuLayer => ({
+        attnNorm: w.attnNorm,
+        wq: f32(w.wq),
+        wk: f32(w.wk),
+        wv: f32(w.wv),
+        bq: w.bq,
+        bk: w.bk,
+        bv: w.bv,
+        wo: f32(w.wo),
+        ffnNorm: w.ffnNorm,
+        gateUp: f32(w.gateUp),
+        down: f32(w.down),
         kCache: new Float32Array(kvFloats),
         vCache: new Float32Array(kvFloats),
-      });
-      onProgress?.(l + 2, total);
-    }
-    const output = config.tiedEmbeddings ? tokenEmbedding : await matrix('output.weight');
-    const outputNorm = await readF32(source, 'output_norm.weight');
-    const ropeFactors = await optional('rope_freqs.weight');
-    onProgress?.(total, total);
+      }),
+      onProgress,
+    );
+    const tokenEmbedding = f32(model.tokenEmbedding);
+    const output = model.output ? f32(model.output) : tokenEmbedding;
+    const { outputNorm, ropeFactors } = model;
     return new CpuModelRunner(config, tokenEmbedding, output, outputNorm, ropeFactors, layers, opts);
   }
 
@@ -125,18 +114,7 @@ export class CpuModelRunner implements ModelRunner {
   dispose(): void {}
 
   private pack(chunks: readonly SequenceChunk[]): PackedBatch {
-    const batch = packBatch(chunks, this.blockSize);
-    if (batch.numTokens > this.maxStepTokens) {
-      throw new RangeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${this.maxStepTokens}`);
-    }
-    if (batch.numSeqs > this.maxSeqs) throw new RangeError(`a step of ${batch.numSeqs} sequences exceeds maxSeqs ${this.maxSeqs}`);
-    for (const id of batch.tokenIds) {
-      if (id >= this.config.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.config.vocabSize}`);
-    }
-    for (const b of batch.blockTables) {
-      if (b >= this.numBlocks) throw new KvPoolError(`a block table names KV block ${b}; the pool has ${this.numBlocks}`);
-    }
-    return batch;
+    return packBatchWithin(chunks, this);
   }
 
   private forward(batch: PackedBatch): Float32Array {

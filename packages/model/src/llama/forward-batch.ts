@@ -1,3 +1,5 @@
+import type { ModelRunner } from './model-runner.js';
+
 /**
  * One step's work for the model: the new tokens of each scheduled sequence, where they start in
  * the sequence, and the sequence's block table. Everything else the kernels need (positions,
@@ -92,4 +94,27 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
     maxBlocksPerSeq,
     maxContextLen,
   };
+}
+
+/** What a runner can take in one step. */
+export type StepLimits = Pick<ModelRunner, 'blockSize' | 'numBlocks' | 'maxStepTokens' | 'maxSeqs' | 'config'>;
+
+/** packBatch, refusing what does not fit the runner: too many tokens or sequences, unknown ids or blocks. */
+export function packBatchWithin(chunks: readonly SequenceChunk[], limits: StepLimits): PackedBatch {
+  const batch = packBatch(chunks, limits.blockSize);
+  if (batch.numTokens > limits.maxStepTokens) {
+    throw new BatchShapeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${limits.maxStepTokens}`);
+  }
+  if (batch.numSeqs > limits.maxSeqs) {
+    throw new BatchShapeError(`a step of ${batch.numSeqs} sequences exceeds maxSeqs ${limits.maxSeqs}`);
+  }
+  for (const id of batch.tokenIds) {
+    if (id >= limits.config.vocabSize) {
+      throw new BatchShapeError(`token id ${id} is outside the vocabulary of ${limits.config.vocabSize}`);
+    }
+  }
+  for (const b of batch.blockTables) {
+    if (b >= limits.numBlocks) throw new BatchShapeError(`a block table names KV block ${b}; the pool has ${limits.numBlocks}`);
+  }
+  return batch;
 }

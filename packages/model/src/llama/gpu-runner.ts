@@ -18,8 +18,9 @@ import {
   type StepRecorder,
 } from '@llm/kernels';
 import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
-import { packBatch, type PackedBatch, type SequenceChunk } from './forward-batch.js';
-import { layerTensor, readF32, readMatrix, stackRows } from './load-weights.js';
+import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { readHostModel } from './layer-weights.js';
+import type { HostMatrix } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
 import { KvPoolError, resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -71,7 +72,7 @@ export class GpuModelRunner implements ModelRunner {
   readonly blockSize: number;
   readonly numBlocks: number;
   readonly maxStepTokens: number;
-  private readonly maxSeqs: number;
+  readonly maxSeqs: number;
   private readonly maxBlocksPerSeq: number;
   private disposed = false;
 
@@ -109,45 +110,32 @@ export class GpuModelRunner implements ModelRunner {
           `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower the context or block count`,
       );
     }
-    const upload = async (name: string): Promise<GpuMatrix> => {
-      const m = await readMatrix(source, name);
-      return uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype);
-    };
-    const vector = async (name: string): Promise<GPUBuffer> => ctx.upload(await readF32(source, name), name);
-    const optionalVector = async (name: string): Promise<GPUBuffer | undefined> =>
-      source.tensors.has(name) ? vector(name) : undefined;
-
-    const total = config.nLayers + 2;
-    const tokenEmbedding = await upload('token_embd.weight');
-    onProgress?.(1, total);
-    const layers: GpuLayer[] = [];
-    for (let l = 0; l < config.nLayers; l++) {
-      const t = (name: string) => layerTensor(l, name);
-      const gate = await readMatrix(source, t('ffn_gate.weight'));
-      const up = await readMatrix(source, t('ffn_up.weight'));
-      const gateUp = stackRows([gate, up]);
-      const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
-      layers.push({
-        attnNorm: await vector(t('attn_norm.weight')),
-        wq: await upload(t('attn_q.weight')),
-        wk: await upload(t('attn_k.weight')),
-        wv: await upload(t('attn_v.weight')),
-        bq: await optionalVector(t('attn_q.bias')),
-        bk: await optionalVector(t('attn_k.bias')),
-        bv: await optionalVector(t('attn_v.bias')),
-        wo: await upload(t('attn_output.weight')),
-        ffnNorm: await vector(t('ffn_norm.weight')),
-        gateUp: uploadMatrix(ctx, gateUp.data, gateUp.rows, gateUp.cols, gateUp.dtype),
-        down: await upload(t('ffn_down.weight')),
+    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+    const upload = (m: HostMatrix, label: string) => uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label });
+    const vector = (data: Float32Array | undefined, label: string) => (data ? ctx.upload(data, label) : undefined);
+    const { model, layers } = await readHostModel(
+      source,
+      (w, l): GpuLayer => ({
+        attnNorm: ctx.upload(w.attnNorm, `blk.${l}.attn_norm`),
+        wq: upload(w.wq, `blk.${l}.attn_q`),
+        wk: upload(w.wk, `blk.${l}.attn_k`),
+        wv: upload(w.wv, `blk.${l}.attn_v`),
+        bq: vector(w.bq, `blk.${l}.attn_q.bias`),
+        bk: vector(w.bk, `blk.${l}.attn_k.bias`),
+        bv: vector(w.bv, `blk.${l}.attn_v.bias`),
+        wo: upload(w.wo, `blk.${l}.attn_output`),
+        ffnNorm: ctx.upload(w.ffnNorm, `blk.${l}.ffn_norm`),
+        gateUp: upload(w.gateUp, `blk.${l}.ffn_gate_up`),
+        down: upload(w.down, `blk.${l}.ffn_down`),
         kCache: ctx.createBuffer(kvFloats * 4, `kv.k.${l}`),
         vCache: ctx.createBuffer(kvFloats * 4, `kv.v.${l}`),
-      });
-      onProgress?.(l + 2, total);
-    }
-    const output = config.tiedEmbeddings ? tokenEmbedding : await upload('output.weight');
-    const outputNorm = await vector('output_norm.weight');
-    const ropeFactors = await optionalVector('rope_freqs.weight');
-    onProgress?.(total, total);
+      }),
+      onProgress,
+    );
+    const tokenEmbedding = upload(model.tokenEmbedding, 'token_embd');
+    const output = model.output ? upload(model.output, 'output') : tokenEmbedding;
+    const outputNorm = ctx.upload(model.outputNorm, 'output_norm');
+    const ropeFactors = vector(model.ropeFactors, 'rope_freqs');
     const scratch = createScratch(ctx, config, opts.maxStepTokens, opts.maxSeqs, Math.ceil(config.contextLength / opts.blockSize));
     return new GpuModelRunner(ctx, config, tokenEmbedding, output, outputNorm, ropeFactors, layers, scratch, opts);
   }
@@ -206,21 +194,7 @@ export class GpuModelRunner implements ModelRunner {
   }
 
   private pack(chunks: readonly SequenceChunk[]): PackedBatch {
-    const batch = packBatch(chunks, this.blockSize);
-    if (batch.numTokens > this.maxStepTokens) {
-      throw new RangeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${this.maxStepTokens}`);
-    }
-    if (batch.numSeqs > this.maxSeqs) {
-      throw new RangeError(`a step of ${batch.numSeqs} sequences exceeds maxSeqs ${this.maxSeqs}`);
-    }
-    for (const id of batch.tokenIds) {
-      if (id >= this.config.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary of ${this.config.vocabSize}`);
-    }
-    for (const [s, c] of chunks.entries()) {
-      for (const b of c.blockTable) {
-        if (b >= this.numBlocks) throw new KvPoolError(`sequence ${s} names KV block ${b}; the pool has ${this.numBlocks}`);
-      }
-    }
+    const batch = packBatchWithin(chunks, this);
     const s = this.scratch;
     const ctx = this.ctx;
     ctx.write(s.ids, batch.tokenIds);

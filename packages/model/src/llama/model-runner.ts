@@ -30,6 +30,8 @@ export interface ModelRunner {
   readonly numBlocks: number;
   /** Most tokens one step may carry (longer prefills are chunked by the caller). */
   readonly maxStepTokens: number;
+  /** Most sequences one step may carry. */
+  readonly maxSeqs: number;
   /** Runs one step and returns one sampled token per sequence; only these ids are read back. */
   step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array>;
   /** Runs one step and reads back the last-position logits, [numSeqs, vocabSize] (tests, logprobs). */
