@@ -1,4 +1,5 @@
 import { Generator } from '@llm/engine';
+import { KvCacheManager } from '@llm/kvcache';
 import type { GpuContext } from '@llm/kernels';
 import { CpuModelRunner, GpuModelRunner, GREEDY, openModel, type ModelRunner, type OpenedModel } from '@llm/model';
 
@@ -28,4 +29,39 @@ export async function loadModel(path: string, ctx: GpuContext | undefined, token
 export async function greedyIds(loaded: LoadedModel, promptIds: readonly number[], maxTokens: number): Promise<number[]> {
   const result = await loaded.generator.generate({ promptIds, maxTokens, sampling: GREEDY });
   return result.tokenIds;
+}
+
+/**
+ * Greedy generation for several prompts at once: all prompts are prefilled in one step, then every
+ * step decodes one token of each sequence still running, K/V blocks from a paged allocator. This
+ * is the packed variable-length batch path (prefill and decode attention over ragged sequences).
+ */
+export async function batchedGreedyIds(runner: ModelRunner, prompts: readonly number[][], maxTokens: number, eog: ReadonlySet<number>): Promise<number[][]> {
+  const kv = new KvCacheManager({ numBlocks: runner.numBlocks, blockSize: runner.blockSize, enablePrefixCaching: false });
+  const outputs = prompts.map(() => [] as number[]);
+  prompts.forEach((p, i) => kv.allocate(i, p));
+  const sampling = (n: number) => Array.from({ length: n }, () => ({ params: GREEDY, u: 0 }));
+  let next = await runner.step(
+    prompts.map((p, i) => ({ tokens: p, startPos: 0, blockTable: kv.blockTable(i) })),
+    sampling(prompts.length),
+  );
+  let running = prompts.map((_, i) => i);
+  for (;;) {
+    const still: number[] = [];
+    running.forEach((seq, j) => {
+      const token = next[j]!;
+      outputs[seq]!.push(token);
+      if (!eog.has(token) && outputs[seq]!.length < maxTokens) still.push(seq);
+    });
+    if (still.length === 0) break;
+    const chunks = still.map((seq) => {
+      const token = outputs[seq]!.at(-1)!;
+      const start = kv.numTokens(seq);
+      kv.append(seq, [token]);
+      return { tokens: [token], startPos: start, blockTable: kv.blockTable(seq) };
+    });
+    next = await runner.step(chunks, sampling(chunks.length));
+    running = still;
+  }
+  return outputs;
 }

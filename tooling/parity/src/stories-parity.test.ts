@@ -6,7 +6,7 @@ import { openPeer, type Peer } from '@llm/llama-cpp-peer';
 import { convertModel } from '@llm/model';
 import { modelFile } from '@llm/model/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { greedyIds, loadModel, type LoadedModel } from './engine-runs.js';
+import { batchedGreedyIds, greedyIds, loadModel, type LoadedModel } from './engine-runs.js';
 
 const gguf = modelFile('stories260K.gguf');
 const bin = modelFile('stories260K.bin');
@@ -67,4 +67,17 @@ describe.skipIf(!gguf || !bin || !tok || !gpu)('stories260K matches llama.cpp to
       }
     });
   }
+
+  it('generates the same ids for all prompts batched in one step (ragged prefill, then batched decode)', { timeout: 600_000 }, async () => {
+    const ours = await loadModel(gguf!, gpu);
+    try {
+      const prompts = PROMPTS.map((p) => ours.model.tokenizer.encode(p, { addSpecial: true }));
+      const batched = await batchedGreedyIds(ours.runner, prompts, 32, ours.model.tokenizer.eogIds);
+      for (const [i, prompt] of prompts.entries()) {
+        expect(batched[i], `prompt ${i}`).toEqual(await peer.greedy(prompt, 32));
+      }
+    } finally {
+      await ours.close();
+    }
+  });
 });
