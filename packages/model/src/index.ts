@@ -7,7 +7,12 @@ export type {
   WeightSource,
 } from './formats/weight-source.js';
 
-export { GgufFormatError, Llama2cFormatError, ModelFileError, UnsupportedModelError } from './formats/errors.js';
+export {
+  GgufFormatError,
+  Llama2cFormatError,
+  ModelFileError,
+  UnsupportedModelError,
+} from './formats/errors.js';
 export { ggmlTypeById, ggmlTypeByName, ggmlTypes, type GgmlTypeInfo } from './formats/gguf/ggml-types.js';
 export {
   ggufValue,
@@ -47,3 +52,14 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
+export { normalQuantile, normalTable, SeededRandom } from './formats/synthetic/seeded-random.js';
+export {
+  syntheticLlamaPresets,
+  syntheticVocabulary,
+  writeSyntheticLlamaGguf,
+  type SyntheticLlamaOptions,
+  type SyntheticLlamaPreset,
+  type SyntheticLlamaResult,
+  type SyntheticLlamaShape,
+} from './formats/synthetic/synthetic-llama.js';
+export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';

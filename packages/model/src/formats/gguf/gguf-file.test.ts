@@ -1,7 +1,11 @@
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelFile } from '../../testing/index.js';
 import { UnsupportedModelError } from '../errors.js';
 import { openGguf } from './gguf-file.js';
+import { writeGguf } from './gguf-writer.js';
 
 const stories = modelFile('stories260K.gguf');
 const q4 = modelFile('synthetic/gqa-d128-q4_0.gguf');
@@ -71,6 +75,54 @@ describe.runIf(q4)('quantized tensors', () => {
       expect((await f.readTensorBytes('blk.0.attn_q.weight')).length).toBe(t.byteLength);
     } finally {
       await f.close();
+    }
+  });
+});
+
+describe('files larger than 4 GiB', () => {
+  it('reads a tensor that lies past 2^32 bytes (sparse file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gguf-large-'));
+    const path = join(dir, 'large.gguf');
+    try {
+      const tail = Float32Array.from([1.25, -2.5, 3.75, 7]);
+      await writeGguf(path, {
+        metadata: {},
+        tensors: [
+          { name: 'big', dtype: 'f32', shape: [8], data: new Float32Array(8).fill(0.5) },
+          { name: 'tail', dtype: 'f32', shape: [4], data: tail },
+        ],
+      });
+      // Grow 'big' to 2^30 + 8 floats (just over 4 GiB) by patching its ne0 and the offset of
+      // 'tail', then extend the file sparsely and put tail's data at its new place.
+      const small = await openGguf(path);
+      const dataOffset = small.dataOffset;
+      await small.close();
+      const bytes = new Uint8Array(await readFile(path));
+      const view = new DataView(bytes.buffer);
+      const bigElements = 2 ** 30 + 8;
+      const tailRelative = bigElements * 4;
+      const ne0At = 24 + 8 + 3 + 4; // after header, name length and "big", n_dims
+      const tailOffsetAt = ne0At + 8 + 4 + 8 + 8 + 4 + 4 + 8 + 4; // big: ne0, type, offset; tail: name, n_dims, ne0, type
+      expect(view.getBigUint64(ne0At, true)).toBe(8n);
+      expect(view.getBigUint64(tailOffsetAt, true)).toBe(32n);
+      view.setBigUint64(ne0At, BigInt(bigElements), true);
+      view.setBigUint64(tailOffsetAt, BigInt(tailRelative), true);
+      const handle = await open(path, 'r+');
+      await handle.write(bytes.subarray(0, dataOffset), 0, dataOffset, 0);
+      await handle.truncate(dataOffset + tailRelative + 32);
+      await handle.write(new Uint8Array(tail.buffer), 0, 16, dataOffset + tailRelative);
+      await handle.close();
+
+      const f = await openGguf(path);
+      try {
+        expect(f.tensor('big')?.byteLength).toBe(bigElements * 4);
+        expect(f.tensor('tail')?.offset).toBeGreaterThan(2 ** 32);
+        expect(await f.readTensor('tail')).toEqual(tail);
+      } finally {
+        await f.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

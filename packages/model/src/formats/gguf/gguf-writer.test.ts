@@ -77,6 +77,18 @@ describe('writeGguf', () => {
     });
   }
 
+  it('writes metadata far larger than its first header buffer', async () => {
+    const path = join(dir, 'big-header.gguf');
+    const tokens = Array.from({ length: 40000 }, (_, i) => `tok-${i}-${'x'.repeat(i % 13)}`);
+    await writeGguf(path, {
+      metadata: { 'tokenizer.ggml.tokens': ggufValue.stringArray(tokens) },
+      tensors: [],
+    });
+    const f = await openGguf(path);
+    expect(f.getStringArray('tokenizer.ggml.tokens')).toEqual(tokens);
+    await f.close();
+  });
+
   it('writes f32, f16 and bf16 tensors that read back bit for bit at their aligned offsets', async () => {
     const path = join(dir, 'tensors.gguf');
     const a = seededFloats(3 * 5, 1);
