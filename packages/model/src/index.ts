@@ -63,3 +63,26 @@ export {
   type SyntheticLlamaShape,
 } from './formats/synthetic/synthetic-llama.js';
 export { describeModelFile, type JsonValue, type ModelFileSummary } from './formats/describe-model-file.js';
+export {
+  SafetensorsFormatError,
+  type SafetensorsProblem,
+} from './formats/safetensors/safetensors-format-error.js';
+export { safetensorsDtypeBits, type SafetensorsDtype } from './formats/safetensors/safetensors-dtype.js';
+export type { SafetensorsTensor } from './formats/safetensors/safetensors-header.js';
+export { openSafetensors, type SafetensorsFile } from './formats/safetensors/safetensors-reader.js';
+export { writeSafetensors, type SafetensorsTensorSource } from './formats/safetensors/safetensors-writer.js';
+export { HfFormatError, type HfProblem } from './formats/hf/hf-format-error.js';
+export { hfConfigFromLlama, llamaConfigFromHf } from './formats/hf/hf-config.js';
+export { ggufNameOf, hfNameOf } from './formats/hf/hf-tensor-names.js';
+export { openHfFolder } from './formats/hf/hf-weight-source.js';
+export { writeHfFolder, type HfFolderContents } from './formats/hf/hf-folder-writer.js';
+export {
+  convertModel,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertResult,
+} from './formats/convert/convert-model.js';
+export { detectModelFormat, type DetectedModel, type ModelFormat } from './formats/convert/detect-format.js';
+export { ModelConvertError } from './formats/convert/model-convert-error.js';
+export { permuteRopeRows } from './formats/convert/rope-permutation.js';
+export { castTensor, type TensorArray } from './formats/convert/tensor-cast.js';
