@@ -73,7 +73,7 @@ export function llama2cTokenizerMetadata(tokenizer: Llama2cTokenizer): Map<strin
     else if (id === bosId) [text, type] = ['<s>', tokenType.control];
     else if (id === eosId) [text, type] = ['</s>', tokenType.control];
     else if (piece === '') type = tokenType.control;
-    else if (/^<0x[0-9A-Fa-f]{2}>$/.test(piece)) type = tokenType.byte;
+    else if (/^<0x[0-9A-Fa-f]{1,2}>$/.test(piece)) type = tokenType.byte;
     tokens.push(text.replaceAll(' ', '\u2581'));
     types.push(type);
   });
