@@ -96,7 +96,7 @@ describe('llama2cTokenizerMetadata', () => {
       '<0x1>',
     ]);
     expect([...(metadata.get('tokenizer.ggml.token_type')!.value as Int32Array)]).toEqual([
-      2, 3, 3, 6, 3, 1, 1, 1,
+      2, 3, 3, 6, 3, 1, 1, 6,
     ]);
     expect([...(metadata.get('tokenizer.ggml.scores')!.value as Float32Array)]).toEqual([
       0, 0, 0, 0, 0, -1, -2, -3,
