@@ -115,7 +115,7 @@ export async function convertModel(
     // llama.cpp rotates `llama` adjacent pairs and `qwen2` halves (NEOX); Hugging Face always halves.
     const ropeLayout: RopeLayout = to === 'gguf' && architecture === 'llama' ? 'adjacent' : 'halfSplit';
     const outConfig: LlamaConfig = { ...config, architecture, ropeLayout };
-    const tensors = planTensors(input, outConfig, options, inputPath);
+    const tensors = planTensors(input, outConfig, to, options, inputPath);
     const total = tensors.length;
     let done = 0;
     const report = (name: string): void => options.onProgress?.({ tensor: name, done: ++done, total });
@@ -187,6 +187,7 @@ async function openInput(path: string): Promise<OpenedInput> {
 function planTensors(
   input: OpenedInput,
   out: LlamaConfig,
+  to: 'gguf' | 'hf',
   options: ConvertOptions,
   inputPath: string,
 ): PlannedTensor[] {
@@ -214,6 +215,8 @@ function planTensors(
       },
     });
   }
+  // Hugging Face keeps Llama 3 scaling in config.json alone.
+  if (to === 'hf') return plan;
   const ropeFreqs = source.tensors.get(ropeFreqsTensor);
   if (ropeFreqs !== undefined) {
     plan.push({
