@@ -84,8 +84,9 @@ class ProtoReader {
   }
 
   string(): string {
+    const bytes = this.bytesField();
     try {
-      return utf8.decode(this.bytesField());
+      return utf8.decode(bytes);
     } catch {
       return this.fail('a piece is not valid UTF-8');
     }
