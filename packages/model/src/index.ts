@@ -52,15 +52,7 @@ export {
   type Llama2cCheckpoint,
   type Llama2cHeader,
 } from './formats/llama2c/llama2c-checkpoint.js';
-export { openHfFolder } from './formats/hf/hf-weight-source.js';
-export { openSafetensors } from './formats/safetensors/safetensors-reader.js';
-export { writeSafetensors } from './formats/safetensors/safetensors-writer.js';
-export { SafetensorsFormatError } from './formats/safetensors/safetensors-format-error.js';
-export { HfFormatError } from './formats/hf/hf-format-error.js';
 export { openModel, openTokenizer, type OpenedModel, type OpenModelOptions } from './open-model.js';
-export { detectModelFormat, type DetectedModel, type ModelFormat } from './formats/convert/detect-format.js';
-export { convertModel, type ConvertOptions, type ConvertProgress, type ConvertResult } from './formats/convert/convert-model.js';
-export { ModelConvertError } from './formats/convert/model-convert-error.js';
 export { packBatch, BatchShapeError, type PackedBatch, type SequenceChunk } from './llama/forward-batch.js';
 export { GREEDY, type ModelRunner, type SamplingParams, type SamplingRequest } from './llama/model-runner.js';
 export { KvPoolError, type RunnerOptions } from './llama/runner-options.js';
@@ -99,3 +91,27 @@ export { LlamaCppTokenizer } from './tokenizer/llama-tokenizer.js';
 export { TokenAttr, type LlamaVocabulary, type SpecialTokenIds } from './tokenizer/llama-vocabulary.js';
 export { supportedPreTokenizers } from './tokenizer/pre-tokenizers.js';
 export { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';
+
+export {
+  SafetensorsFormatError,
+  type SafetensorsProblem,
+} from './formats/safetensors/safetensors-format-error.js';
+export { safetensorsDtypeBits, type SafetensorsDtype } from './formats/safetensors/safetensors-dtype.js';
+export type { SafetensorsTensor } from './formats/safetensors/safetensors-header.js';
+export { openSafetensors, type SafetensorsFile } from './formats/safetensors/safetensors-reader.js';
+export { writeSafetensors, type SafetensorsTensorSource } from './formats/safetensors/safetensors-writer.js';
+export { HfFormatError, type HfProblem } from './formats/hf/hf-format-error.js';
+export { hfConfigFromLlama, llamaConfigFromHf } from './formats/hf/hf-config.js';
+export { ggufNameOf, hfNameOf } from './formats/hf/hf-tensor-names.js';
+export { openHfFolder } from './formats/hf/hf-weight-source.js';
+export { writeHfFolder, type HfFolderContents } from './formats/hf/hf-folder-writer.js';
+export {
+  convertModel,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertResult,
+} from './formats/convert/convert-model.js';
+export { detectModelFormat, type DetectedModel, type ModelFormat } from './formats/convert/detect-format.js';
+export { ModelConvertError } from './formats/convert/model-convert-error.js';
+export { permuteRopeRows } from './formats/convert/rope-permutation.js';
+export { castTensor, type TensorArray } from './formats/convert/tensor-cast.js';

@@ -6,7 +6,9 @@ import type { GgufValue } from '../gguf/gguf-value.js';
 import { expectedLlamaShapes, ggufWeightSource } from '../gguf/gguf-weight-source.js';
 import { writeGguf, type GgufTensorToWrite } from '../gguf/gguf-writer.js';
 import { writeHfFolder } from '../hf/hf-folder-writer.js';
+import { readHfSentencePieceTokenizer, type HfSentencePieceTokenizer } from '../hf/hf-tokenizer-files.js';
 import { openHfFolder } from '../hf/hf-weight-source.js';
+import { readSentencePieceModel } from '../hf/sentencepiece-model.js';
 import { openLlama2cCheckpoint } from '../llama2c/llama2c-checkpoint.js';
 import { readLlama2cTokenizer } from '../llama2c/llama2c-tokenizer.js';
 import type { LlamaConfig, RopeLayout, TensorDtype, WeightSource } from '../weight-source.js';
@@ -16,6 +18,7 @@ import {
   llama2cTokenizerMetadata,
   llama3RopeFactors,
   llamaGgufMetadata,
+  sentencePieceTokenizerMetadata,
   tokenizerVocabSize,
 } from './gguf-llama-metadata.js';
 import { ModelConvertError } from './model-convert-error.js';
@@ -34,8 +37,9 @@ export interface ConvertOptions {
   /** f32 keeps every tensor f32; f16 stores 2-D weight matrices as f16 and keeps 1-D tensors (norms, biases) f32, as llama.cpp does. */
   readonly type: 'f32' | 'f16';
   /**
-   * Vocabulary for GGUF output: a llama2.c tokenizer.bin, or a GGUF whose tokenizer.* metadata is
-   * copied. A GGUF input supplies its own when this is absent.
+   * Vocabulary for GGUF output: a llama2.c tokenizer.bin, a SentencePiece .model, or a GGUF whose
+   * tokenizer.* metadata is copied. Without it a GGUF input keeps its own, and a Hugging Face folder
+   * supplies its tokenizer.model (with tokenizer_config.json's settings).
    */
   readonly tokenizerPath?: string;
   /** general.name of a GGUF output; defaults to the input's file name. */
@@ -53,6 +57,8 @@ export interface ConvertResult {
 
 interface OpenedInput {
   readonly format: ModelFormat;
+  /** The file, or the Hugging Face folder. */
+  readonly path: string;
   readonly source: WeightSource;
   /** Set for GGUF input, whose tokenizer metadata can be carried over. */
   readonly gguf?: GgufFile;
@@ -109,7 +115,7 @@ export async function convertModel(
     // llama.cpp rotates `llama` adjacent pairs and `qwen2` halves (NEOX); Hugging Face always halves.
     const ropeLayout: RopeLayout = to === 'gguf' && architecture === 'llama' ? 'adjacent' : 'halfSplit';
     const outConfig: LlamaConfig = { ...config, architecture, ropeLayout };
-    const tensors = planTensors(input, outConfig, options, inputPath);
+    const tensors = planTensors(input, outConfig, to, options, inputPath);
     const total = tensors.length;
     let done = 0;
     const report = (name: string): void => options.onProgress?.({ tensor: name, done: ++done, total });
@@ -162,13 +168,13 @@ async function openInput(path: string): Promise<OpenedInput> {
   const detected = await detectModelFormat(path);
   switch (detected.format) {
     case 'hf':
-      return { format: 'hf', source: await openHfFolder(detected.path) };
+      return { format: 'hf', path: detected.path, source: await openHfFolder(detected.path) };
     case 'llama2c':
-      return { format: 'llama2c', source: await openLlama2cCheckpoint(detected.path) };
+      return { format: 'llama2c', path: detected.path, source: await openLlama2cCheckpoint(detected.path) };
     case 'gguf': {
       const file = await openGguf(detected.path);
       try {
-        return { format: 'gguf', source: ggufWeightSource(file), gguf: file };
+        return { format: 'gguf', path: detected.path, source: ggufWeightSource(file), gguf: file };
       } catch (error) {
         await file.close();
         throw error;
@@ -181,6 +187,7 @@ async function openInput(path: string): Promise<OpenedInput> {
 function planTensors(
   input: OpenedInput,
   out: LlamaConfig,
+  to: 'gguf' | 'hf',
   options: ConvertOptions,
   inputPath: string,
 ): PlannedTensor[] {
@@ -208,6 +215,8 @@ function planTensors(
       },
     });
   }
+  // Hugging Face keeps Llama 3 scaling in config.json alone.
+  if (to === 'hf') return plan;
   const ropeFreqs = source.tensors.get(ropeFreqsTensor);
   if (ropeFreqs !== undefined) {
     plan.push({
@@ -229,31 +238,7 @@ async function tokenizerMetadata(
   tokenizerPath: string | undefined,
   inputPath: string,
 ): Promise<Map<string, GgufValue>> {
-  let metadata: Map<string, GgufValue>;
-  let from: string;
-  if (tokenizerPath !== undefined) {
-    from = tokenizerPath;
-    if (await isGgufFile(tokenizerPath)) {
-      const file = await openGguf(tokenizerPath);
-      try {
-        metadata = ggufTokenizerMetadata(file);
-      } finally {
-        await file.close();
-      }
-    } else {
-      metadata = llama2cTokenizerMetadata(
-        await readLlama2cTokenizer(tokenizerPath, { vocabSize: config.vocabSize }),
-      );
-    }
-  } else if (input.gguf !== undefined) {
-    from = inputPath;
-    metadata = ggufTokenizerMetadata(input.gguf);
-  } else {
-    throw new ModelConvertError(
-      'GGUF output needs a vocabulary for llama.cpp to load it: pass a tokenizer (a llama2.c tokenizer.bin or a GGUF to copy it from)',
-      inputPath,
-    );
-  }
+  const { metadata, from } = await findTokenizer(input, config, tokenizerPath, inputPath);
   const count = tokenizerVocabSize(metadata);
   if (count !== config.vocabSize) {
     throw new ModelConvertError(
@@ -262,4 +247,44 @@ async function tokenizerMetadata(
     );
   }
   return metadata;
+}
+
+async function findTokenizer(
+  input: OpenedInput,
+  config: LlamaConfig,
+  tokenizerPath: string | undefined,
+  inputPath: string,
+): Promise<{ metadata: Map<string, GgufValue>; from: string }> {
+  const fromSentencePiece = (tokenizer: HfSentencePieceTokenizer, from: string) => {
+    // Fewer pieces than rows are padded (as llama.cpp pads), more cannot be represented.
+    if (tokenizer.model.pieces.length > config.vocabSize) {
+      throw new ModelConvertError(
+        `${tokenizer.model.pieces.length} SentencePiece pieces do not fit the model's ${config.vocabSize}-row embedding`,
+        from,
+      );
+    }
+    return { metadata: sentencePieceTokenizerMetadata(tokenizer, config.vocabSize), from };
+  };
+  if (tokenizerPath !== undefined) {
+    if (await isGgufFile(tokenizerPath)) {
+      const file = await openGguf(tokenizerPath);
+      try {
+        return { metadata: ggufTokenizerMetadata(file), from: tokenizerPath };
+      } finally {
+        await file.close();
+      }
+    }
+    if (extname(tokenizerPath) === '.model') {
+      return fromSentencePiece({ model: await readSentencePieceModel(tokenizerPath) }, tokenizerPath);
+    }
+    const tokenizer = await readLlama2cTokenizer(tokenizerPath, { vocabSize: config.vocabSize });
+    return { metadata: llama2cTokenizerMetadata(tokenizer), from: tokenizerPath };
+  }
+  if (input.gguf !== undefined) return { metadata: ggufTokenizerMetadata(input.gguf), from: inputPath };
+  const spm = input.format === 'hf' ? await readHfSentencePieceTokenizer(input.path) : undefined;
+  if (spm !== undefined) return fromSentencePiece(spm, input.path);
+  throw new ModelConvertError(
+    'GGUF output needs a vocabulary for llama.cpp to load it: pass a tokenizer (a llama2.c tokenizer.bin, a SentencePiece .model, or a GGUF to copy it from); a Hugging Face folder supplies its own only through tokenizer.model',
+    inputPath,
+  );
 }

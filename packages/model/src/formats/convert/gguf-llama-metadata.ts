@@ -1,5 +1,7 @@
 import type { GgufFile } from '../gguf/gguf-file.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
+import type { HfSentencePieceTokenizer } from '../hf/hf-tokenizer-files.js';
+import { pieceType } from '../hf/sentencepiece-model.js';
 import type { Llama2cTokenizer } from '../llama2c/llama2c-tokenizer.js';
 import type { LlamaConfig } from '../weight-source.js';
 
@@ -71,7 +73,7 @@ export function llama2cTokenizerMetadata(tokenizer: Llama2cTokenizer): Map<strin
     else if (id === bosId) [text, type] = ['<s>', tokenType.control];
     else if (id === eosId) [text, type] = ['</s>', tokenType.control];
     else if (piece === '') type = tokenType.control;
-    else if (/^<0x[0-9A-Fa-f]{2}>$/.test(piece)) type = tokenType.byte;
+    else if (/^<0x[0-9A-Fa-f]{1,2}>$/.test(piece)) type = tokenType.byte;
     tokens.push(text.replaceAll(' ', '\u2581'));
     types.push(type);
   });
@@ -84,6 +86,45 @@ export function llama2cTokenizerMetadata(tokenizer: Llama2cTokenizer): Map<strin
     ['tokenizer.ggml.bos_token_id', ggufValue.u32(bosId)],
     ['tokenizer.ggml.eos_token_id', ggufValue.u32(eosId)],
   ]);
+}
+
+/**
+ * SentencePiece vocabulary metadata from a Hugging Face folder's tokenizer.model, as
+ * convert_hf_to_gguf.py writes it: pieces, scores and types as stored, padded with unused
+ * "[PADn]" pieces (score -10000) up to the embedding's row count or cut to it; special ids from
+ * config.json, else the model's trainer spec.
+ */
+export function sentencePieceTokenizerMetadata(
+  tokenizer: HfSentencePieceTokenizer,
+  vocabSize: number,
+): Map<string, GgufValue> {
+  const { model } = tokenizer;
+  const tokens = Array.from({ length: vocabSize }, (_, id) => model.pieces[id] ?? `[PAD${id}]`);
+  const scores = Float32Array.from({ length: vocabSize }, (_, id) => model.scores[id] ?? -10000);
+  const types = Int32Array.from({ length: vocabSize }, (_, id) => model.types[id] ?? pieceType.unused);
+  const metadata = new Map<string, GgufValue>([
+    ['tokenizer.ggml.model', ggufValue.string('llama')],
+    ['tokenizer.ggml.pre', ggufValue.string('default')],
+    ['tokenizer.ggml.tokens', ggufValue.stringArray(tokens)],
+    ['tokenizer.ggml.scores', ggufValue.f32Array(scores)],
+    ['tokenizer.ggml.token_type', ggufValue.i32Array(types)],
+  ]);
+  const special = (key: string, id: number | undefined): void => {
+    if (id !== undefined && id >= 0 && id < vocabSize)
+      metadata.set(`tokenizer.ggml.${key}`, ggufValue.u32(id));
+  };
+  special('bos_token_id', tokenizer.bosId ?? model.bosId);
+  special('eos_token_id', tokenizer.eosId ?? model.eosId);
+  special('unknown_token_id', model.unkId);
+  special('padding_token_id', model.padId);
+  if (tokenizer.addBosToken !== undefined)
+    metadata.set('tokenizer.ggml.add_bos_token', ggufValue.bool(tokenizer.addBosToken));
+  if (tokenizer.addEosToken !== undefined)
+    metadata.set('tokenizer.ggml.add_eos_token', ggufValue.bool(tokenizer.addEosToken));
+  if (!model.addDummyPrefix) metadata.set('tokenizer.ggml.add_space_prefix', ggufValue.bool(false));
+  if (tokenizer.chatTemplate !== undefined)
+    metadata.set('tokenizer.chat_template', ggufValue.string(tokenizer.chatTemplate));
+  return metadata;
 }
 
 /** Every tokenizer.* key of a GGUF (vocabulary, merges, special ids, chat template), unchanged. */

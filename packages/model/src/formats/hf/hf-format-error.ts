@@ -8,7 +8,8 @@ export type HfProblem =
   | 'index-invalid'
   | 'tensor-missing'
   | 'tensor-shape'
-  | 'unknown-tensor';
+  | 'unknown-tensor'
+  | 'tokenizer-invalid';
 
 /** A Hugging Face folder whose config.json, index or tensors are missing or disagree. */
 export class HfFormatError extends ModelFileError {

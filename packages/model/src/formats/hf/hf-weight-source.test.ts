@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom } from '../synthetic/seeded-random.js';
 import { writeSafetensors, type SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
 import { ModelFileError, UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
@@ -32,13 +32,9 @@ const baseConfig = {
   torch_dtype: 'float32',
 };
 
-function randomF32(count: number, salt: number): Float32Array {
-  return Float32Array.from(
-    fc.sample(
-      fc.noBias(fc.integer({ min: -2e6, max: 2e6 })).map((i) => i / 1e6),
-      { seed: seed + salt, numRuns: count },
-    ),
-  );
+const random = new SeededRandom(seed);
+function randomF32(count: number): Float32Array {
+  return Float32Array.from({ length: count }, () => 4 * random.nextFloat() - 2);
 }
 
 /** Hugging Face tensors, named as transformers names them, for a config shaped like baseConfig. */
@@ -71,14 +67,11 @@ function hfTensors(
   }
   shapes.push(['model.norm.weight', [16]]);
   if (lmHead) shapes.push(['lm_head.weight', [11, 16]]);
-  return shapes.map(([name, shape], i) => ({
+  return shapes.map(([name, shape]) => ({
     name,
     dtype: 'f32',
     shape,
-    data: randomF32(
-      shape.reduce((a, b) => a * b, 1),
-      i,
-    ),
+    data: randomF32(shape.reduce((a, b) => a * b, 1)),
   }));
 }
 
@@ -176,7 +169,7 @@ describe('openHfFolder', () => {
         ? {
             ...t,
             shape: t.shape.length === 2 ? [16, 16] : [16],
-            data: randomF32(t.shape.length === 2 ? 256 : 16, 99),
+            data: randomF32(t.shape.length === 2 ? 256 : 16),
           }
         : t,
     );
