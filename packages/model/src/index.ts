@@ -60,9 +60,13 @@ export { GpuModelRunner } from './llama/gpu-runner.js';
 export { CpuModelRunner } from './llama/cpu-runner.js';
 export { normalQuantile, normalTable, SeededRandom } from './formats/synthetic/seeded-random.js';
 export {
+  llama31RopeFactors,
+  llama3RopeFreqFactors,
   syntheticLlamaPresets,
   syntheticVocabulary,
   writeSyntheticLlamaGguf,
+  type Llama3RopeFactors,
+  type SyntheticArchitecture,
   type SyntheticLlamaOptions,
   type SyntheticLlamaPreset,
   type SyntheticLlamaResult,

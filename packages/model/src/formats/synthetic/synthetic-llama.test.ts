@@ -7,7 +7,12 @@ import { openGguf } from '../gguf/gguf-file.js';
 import { openGgufWeightSource } from '../gguf/gguf-weight-source.js';
 import { f16ArrayToF32 } from '../gguf/half-float.js';
 import { normalQuantile, SeededRandom } from './seeded-random.js';
-import { syntheticVocabulary, writeSyntheticLlamaGguf } from './synthetic-llama.js';
+import {
+  llama31RopeFactors,
+  llama3RopeFreqFactors,
+  syntheticVocabulary,
+  writeSyntheticLlamaGguf,
+} from './synthetic-llama.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -117,8 +122,80 @@ describe('writeSyntheticLlamaGguf', () => {
     await f.close();
   });
 
+  it('writes qwen2 with qwen2.* keys, F32 Q/K/V biases and half-split RoPE', async () => {
+    const path = join(dir, 'qwen2.gguf');
+    const result = await writeSyntheticLlamaGguf(path, { architecture: 'qwen2', dtype: 'f16', seed: 5 });
+    expect(result.config).toMatchObject({ architecture: 'qwen2', ropeLayout: 'halfSplit', qkvBias: true });
+    const source = await openGgufWeightSource(path);
+    try {
+      expect(source.config).toEqual(result.config);
+      expect(source.tensors.get('blk.1.attn_q.bias')).toMatchObject({ dtype: 'f32', shape: [64] });
+      expect(source.tensors.get('blk.1.attn_k.bias')).toMatchObject({ dtype: 'f32', shape: [32] });
+      expect(source.tensors.get('blk.1.attn_v.bias')).toMatchObject({ dtype: 'f32', shape: [32] });
+      const bias = stats((await source.read('blk.0.attn_q.bias')) as Float32Array);
+      expect(bias.std).toBeGreaterThan(0.3);
+      expect(bias.std).toBeLessThan(0.7);
+    } finally {
+      await source.close();
+    }
+    const f = await openGguf(path);
+    try {
+      expect(f.getString('general.architecture')).toBe('qwen2');
+      expect(f.getU32('qwen2.embedding_length')).toBe(64);
+      expect(f.getU32('llama.embedding_length')).toBeUndefined();
+      expect(f.getString('tokenizer.ggml.model')).toBe('llama');
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('writes linear RoPE scaling as rope.scaling.type and factor', async () => {
+    const path = join(dir, 'linear.gguf');
+    const result = await writeSyntheticLlamaGguf(path, { ropeScaling: { type: 'linear', factor: 4 } });
+    expect(result.config.ropeScaling).toEqual({ type: 'linear', factor: 4 });
+    const source = await openGgufWeightSource(path);
+    expect(source.config).toEqual(result.config);
+    await source.close();
+    const f = await openGguf(path);
+    expect(f.getString('llama.rope.scaling.type')).toBe('linear');
+    expect(f.getF32('llama.rope.scaling.factor')).toBe(4);
+    await f.close();
+  });
+
+  it('appends rope_freqs.weight without changing the other tensors', async () => {
+    const plain = join(dir, 'plain.gguf');
+    const withFactors = join(dir, 'factors.gguf');
+    await writeSyntheticLlamaGguf(plain, { seed: 9, ropeTheta: 500000 });
+    const result = await writeSyntheticLlamaGguf(withFactors, {
+      seed: 9,
+      ropeTheta: 500000,
+      ropeFreqFactors: llama31RopeFactors,
+    });
+    const [a, b] = await Promise.all([openGgufWeightSource(plain), openGgufWeightSource(withFactors)]);
+    try {
+      expect(b.config).toEqual(result.config);
+      expect(b.tensors.get('rope_freqs.weight')).toMatchObject({ dtype: 'f32', shape: [8] });
+      expect(await b.read('rope_freqs.weight')).toEqual(
+        llama3RopeFreqFactors(16, 500000, llama31RopeFactors),
+      );
+      expect(await b.read('blk.1.ffn_down.weight')).toEqual(await a.read('blk.1.ffn_down.weight'));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('refuses impossible shapes with a typed error', async () => {
     const path = join(dir, 'bad.gguf');
+    await expect(writeSyntheticLlamaGguf(path, { architecture: 'qwen2', headDim: 32 })).rejects.toThrow(
+      /qwen2 needs/,
+    );
+    await expect(
+      writeSyntheticLlamaGguf(path, { architecture: 'qwen2', ropeFreqFactors: llama31RopeFactors }),
+    ).rejects.toThrow(/llama.cpp's qwen2 loads none/);
+    await expect(
+      writeSyntheticLlamaGguf(path, { ropeScaling: { type: 'linear', factor: 0 } }),
+    ).rejects.toThrow(GgufFormatError);
     await expect(writeSyntheticLlamaGguf(path, { nHeads: 4, nKvHeads: 3 })).rejects.toThrow(GgufFormatError);
     await expect(writeSyntheticLlamaGguf(path, { dim: 60, nHeads: 8 })).rejects.toThrow(/headDim is 7.5/);
     await expect(writeSyntheticLlamaGguf(path, { vocabSize: 100 })).rejects.toThrow(/vocabSize 100/);
@@ -137,6 +214,18 @@ describe('syntheticVocabulary', () => {
     expect(Array.from(types.slice(0, 4))).toEqual([2, 3, 3, 6]);
     expect(types[259]).toBe(1);
     expect(scores[259]).toBeGreaterThan(scores[31999]!);
+  });
+});
+
+describe('llama3RopeFreqFactors', () => {
+  it("reproduces Llama 3.1 8B's divisors: 1 below wavelength 2048, 8 above 8192, rising between", () => {
+    const factors = Array.from(llama3RopeFreqFactors(128, 500000, llama31RopeFactors));
+    expect(factors).toHaveLength(64);
+    // 2 pi 500000^(i/64) crosses 2048 between i = 28 and 29 and 8192 between i = 34 and 35.
+    expect(factors.slice(0, 29).every((f) => f === 1)).toBe(true);
+    expect(factors.slice(35).every((f) => f === 8)).toBe(true);
+    const blended = factors.slice(29, 35);
+    expect(blended.every((f, i) => f > 1 && f < 8 && (i === 0 || f > blended[i - 1]!))).toBe(true);
   });
 });
 

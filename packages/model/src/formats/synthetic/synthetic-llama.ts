@@ -2,7 +2,7 @@ import { GgufFormatError } from '../errors.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
 import { writeGguf, type GgufTensorToWrite, type TensorChunk } from '../gguf/gguf-writer.js';
 import { f32ArrayToF16 } from '../gguf/half-float.js';
-import type { LlamaConfig } from '../weight-source.js';
+import type { LlamaConfig, RopeLayout } from '../weight-source.js';
 import { normalTable, SeededRandom } from './seeded-random.js';
 
 export interface SyntheticLlamaShape {
@@ -45,6 +45,61 @@ export const syntheticLlamaPresets = {
 
 export type SyntheticLlamaPreset = keyof typeof syntheticLlamaPresets;
 
+/**
+ * Architectures the generator writes, with what llama.cpp does differently for each: llama rotates
+ * adjacent pairs; qwen2 adds biases to Q, K and V and rotates half-split pairs (NEOX RoPE).
+ */
+export type SyntheticArchitecture = 'llama' | 'qwen2';
+
+const ropeLayouts: Readonly<Record<SyntheticArchitecture, RopeLayout>> = {
+  llama: 'adjacent',
+  qwen2: 'halfSplit',
+};
+
+/**
+ * Llama 3.1's frequency-dependent RoPE scaling, as its Hugging Face config spells it
+ * (`rope_scaling.rope_type = "llama3"`). llama.cpp's converter bakes it into a `rope_freqs.weight`
+ * tensor of per-frequency divisors, which is what the generator writes.
+ */
+export interface Llama3RopeFactors {
+  /** Divisor of the lowest frequencies. */
+  readonly factor: number;
+  readonly lowFreqFactor: number;
+  readonly highFreqFactor: number;
+  /** Context the frequencies were trained for: wavelengths are measured against it. */
+  readonly originalContextLength: number;
+}
+
+/** Llama 3.1's own values (config.json of Llama-3.1-8B). */
+export const llama31RopeFactors: Llama3RopeFactors = {
+  factor: 8,
+  lowFreqFactor: 1,
+  highFreqFactor: 4,
+  originalContextLength: 8192,
+};
+
+/**
+ * The `rope_freqs.weight` values of llama.cpp's Llama 3.1 converter: 1 for wavelengths shorter than
+ * originalContextLength / highFreqFactor, `factor` for those longer than
+ * originalContextLength / lowFreqFactor, and a smooth blend between.
+ */
+export function llama3RopeFreqFactors(
+  headDim: number,
+  ropeTheta: number,
+  s: Llama3RopeFactors,
+): Float32Array {
+  const lowFreqWavelength = s.originalContextLength / s.lowFreqFactor;
+  const highFreqWavelength = s.originalContextLength / s.highFreqFactor;
+  return Float32Array.from({ length: headDim / 2 }, (_, i) => {
+    const wavelength = 2 * Math.PI * ropeTheta ** ((2 * i) / headDim);
+    if (wavelength < highFreqWavelength) return 1;
+    if (wavelength > lowFreqWavelength) return s.factor;
+    const smooth =
+      (s.originalContextLength / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return 1 / ((1 - smooth) / s.factor + smooth);
+  });
+}
+
 export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
   /** Shape to start from (default `tiny`); explicit shape fields override it. */
   readonly preset?: SyntheticLlamaPreset;
@@ -52,7 +107,13 @@ export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
   /** Storage type of the matrices; norms are always F32, as llama.cpp's converters write them. */
   readonly dtype?: 'f32' | 'f16';
   readonly tiedEmbeddings?: boolean;
+  /** Default `llama`. qwen2 needs nHeads * headDim = dim, as llama.cpp's qwen2 loader does. */
+  readonly architecture?: SyntheticArchitecture;
   readonly ropeTheta?: number;
+  /** Linear RoPE scaling: llama.cpp multiplies positions by 1 / factor. */
+  readonly ropeScaling?: { readonly type: 'linear'; readonly factor: number };
+  /** Writes Llama 3.1-style `rope_freqs.weight` divisors (llama only: llama.cpp's qwen2 has none). */
+  readonly ropeFreqFactors?: Llama3RopeFactors;
   readonly rmsNormEps?: number;
   /**
    * Progress reporting: a callback, `true` for lines on stderr, `false` for none. Default: lines
@@ -123,8 +184,10 @@ function stderrProgress(label: string): (written: number, total: number) => void
 }
 
 /**
- * Writes a deterministic random-weight Llama GGUF that llama.cpp loads: all llama.* keys, a
- * SentencePiece vocabulary, F32 norms and F32 or F16 matrices, streamed to disk.
+ * Writes a deterministic random-weight Llama-family GGUF that llama.cpp loads: all `{arch}.*` keys,
+ * a SentencePiece vocabulary (llama.cpp picks the tokenizer by tokenizer.ggml.model, not by
+ * architecture), F32 norms and biases and F32 or F16 matrices, streamed to disk. Variants: qwen2
+ * (Q/K/V biases, NEOX RoPE), Llama 3.1 RoPE frequency factors, linear RoPE scaling.
  *
  * Weight scales keep activations well conditioned at any width and depth: inputs to every
  * projection are RMS-normalised, so Q/K/V/gate/up use std 1/sqrt(fan_in) (outputs of unit scale,
@@ -166,8 +229,31 @@ export async function writeSyntheticLlamaGguf(
   const tied = options.tiedEmbeddings ?? false;
   const ropeTheta = options.ropeTheta ?? 10000;
   const rmsNormEps = options.rmsNormEps ?? 1e-5;
+  const arch = options.architecture ?? 'llama';
+  const qkvBias = arch === 'qwen2';
+  const linearFactor = options.ropeScaling?.factor;
+  const freqFactors = options.ropeFreqFactors;
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
+  if (!Object.hasOwn(ropeLayouts, arch))
+    invalid(`architecture ${arch} is not one of ${Object.keys(ropeLayouts).join(', ')}`);
+  // llama.cpp's qwen2 loader shapes attn_q as [dim, dim] and its bias as [dim].
+  if (arch === 'qwen2' && qDim !== dim) invalid(`qwen2 needs nHeads * headDim (${qDim}) = dim (${dim})`);
+  if (linearFactor !== undefined && !(linearFactor > 0 && Number.isFinite(linearFactor)))
+    invalid(`linear RoPE scaling factor ${linearFactor} must be a positive number`);
+  if (freqFactors !== undefined) {
+    if (arch !== 'llama')
+      invalid(`RoPE frequency factors are a llama tensor; llama.cpp's ${arch} loads none`);
+    const { factor, lowFreqFactor, highFreqFactor, originalContextLength } = freqFactors;
+    if (
+      ![factor, lowFreqFactor, highFreqFactor, originalContextLength].every(
+        (v) => v > 0 && Number.isFinite(v),
+      )
+    )
+      invalid('RoPE frequency factors must be positive numbers');
+    if (!(highFreqFactor > lowFreqFactor))
+      invalid(`highFreqFactor ${highFreqFactor} must exceed lowFreqFactor ${lowFreqFactor}`);
+  }
 
   const tables = new Map<number, Float32Array | Uint16Array>();
   const tableFor = (std: number): Float32Array | Uint16Array => {
@@ -215,6 +301,16 @@ export async function writeSyntheticLlamaGguf(
     });
     tensors.push({ name, dtype: 'f32', shape: [dim], data });
   };
+  // Biases stay F32 like norms (1-D tensors).
+  const bias = (name: string, length: number, std: number): void => {
+    const random = streamFor();
+    tensors.push({
+      name,
+      dtype: 'f32',
+      shape: [length],
+      data: Float32Array.from({ length }, () => std * random.nextNormal()),
+    });
+  };
 
   const embeddingStd = 6 / Math.sqrt(dim);
   // Branch inputs (attention mix, SiLU(gate) * up) have RMS near 0.5, so each branch adds about a
@@ -232,34 +328,52 @@ export async function writeSyntheticLlamaGguf(
     matrix(`${b}attn_q.weight`, qDim, dim, 1 / Math.sqrt(dim));
     matrix(`${b}attn_k.weight`, kvDim, dim, 1 / Math.sqrt(dim));
     matrix(`${b}attn_v.weight`, kvDim, dim, 1 / Math.sqrt(dim));
+    if (qkvBias) {
+      // Half the std of a projected element: large enough that a runner dropping a bias, or
+      // rotating it with the wrong pairing, moves the logits far past any tolerance.
+      bias(`${b}attn_q.bias`, qDim, 0.5);
+      bias(`${b}attn_k.bias`, kvDim, 0.5);
+      bias(`${b}attn_v.bias`, kvDim, 0.5);
+    }
     matrix(`${b}attn_output.weight`, dim, qDim, branchStd(qDim));
     norm(`${b}ffn_norm.weight`);
     matrix(`${b}ffn_gate.weight`, hiddenDim, dim, 1 / Math.sqrt(dim));
     matrix(`${b}ffn_up.weight`, hiddenDim, dim, 1 / Math.sqrt(dim));
     matrix(`${b}ffn_down.weight`, dim, hiddenDim, branchStd(hiddenDim));
   }
+  // Last, so the random tensors keep the streams they have without it.
+  if (freqFactors !== undefined) {
+    const data = llama3RopeFreqFactors(headDim, ropeTheta, freqFactors);
+    tensors.push({ name: 'rope_freqs.weight', dtype: 'f32', shape: [headDim / 2], data });
+  }
 
   const vocab = syntheticVocabulary(vocabSize);
   const metadata: Record<string, GgufValue> = {
-    'general.architecture': ggufValue.string('llama'),
-    'general.name': ggufValue.string(`synthetic-llama-${dim}x${nLayers}-seed${seed}`),
+    'general.architecture': ggufValue.string(arch),
+    'general.name': ggufValue.string(`synthetic-${arch}-${dim}x${nLayers}-seed${seed}`),
     // llama_ftype: 0 = all F32, 1 = mostly F16 (1-D tensors stay F32).
     'general.file_type': ggufValue.u32(dtype === 'f16' ? 1 : 0),
-    'llama.vocab_size': ggufValue.u32(vocabSize),
-    'llama.context_length': ggufValue.u32(contextLength),
-    'llama.embedding_length': ggufValue.u32(dim),
-    'llama.block_count': ggufValue.u32(nLayers),
-    'llama.feed_forward_length': ggufValue.u32(hiddenDim),
-    'llama.attention.head_count': ggufValue.u32(nHeads),
-    'llama.attention.head_count_kv': ggufValue.u32(nKvHeads),
-    'llama.attention.layer_norm_rms_epsilon': ggufValue.f32(rmsNormEps),
-    'llama.rope.freq_base': ggufValue.f32(ropeTheta),
-    'llama.rope.dimension_count': ggufValue.u32(headDim),
+    [`${arch}.vocab_size`]: ggufValue.u32(vocabSize),
+    [`${arch}.context_length`]: ggufValue.u32(contextLength),
+    [`${arch}.embedding_length`]: ggufValue.u32(dim),
+    [`${arch}.block_count`]: ggufValue.u32(nLayers),
+    [`${arch}.feed_forward_length`]: ggufValue.u32(hiddenDim),
+    [`${arch}.attention.head_count`]: ggufValue.u32(nHeads),
+    [`${arch}.attention.head_count_kv`]: ggufValue.u32(nKvHeads),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: ggufValue.f32(rmsNormEps),
+    [`${arch}.rope.freq_base`]: ggufValue.f32(ropeTheta),
+    [`${arch}.rope.dimension_count`]: ggufValue.u32(headDim),
     ...(qDim === dim
       ? {}
       : {
-          'llama.attention.key_length': ggufValue.u32(headDim),
-          'llama.attention.value_length': ggufValue.u32(headDim),
+          [`${arch}.attention.key_length`]: ggufValue.u32(headDim),
+          [`${arch}.attention.value_length`]: ggufValue.u32(headDim),
+        }),
+    ...(linearFactor === undefined
+      ? {}
+      : {
+          [`${arch}.rope.scaling.type`]: ggufValue.string('linear'),
+          [`${arch}.rope.scaling.factor`]: ggufValue.f32(linearFactor),
         }),
     'tokenizer.ggml.model': ggufValue.string('llama'),
     'tokenizer.ggml.tokens': ggufValue.stringArray(vocab.tokens),
@@ -289,7 +403,7 @@ export async function writeSyntheticLlamaGguf(
     path,
     bytes,
     config: {
-      architecture: 'llama',
+      architecture: arch,
       vocabSize,
       dim,
       hiddenDim,
@@ -300,10 +414,13 @@ export async function writeSyntheticLlamaGguf(
       contextLength,
       rmsNormEps: Math.fround(rmsNormEps),
       ropeTheta: Math.fround(ropeTheta),
-      ropeLayout: 'adjacent',
-      ropeScaling: { type: 'none', factor: 1 },
+      ropeLayout: ropeLayouts[arch],
+      ropeScaling:
+        linearFactor === undefined
+          ? { type: 'none', factor: 1 }
+          : { type: 'linear', factor: Math.fround(linearFactor) },
       tiedEmbeddings: tied,
-      qkvBias: false,
+      qkvBias,
     },
   };
 }
