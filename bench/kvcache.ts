@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
+import { SeededRandom } from '@llm/model';
 
 const DEFAULT_SEED = 20250101;
 const NUM_REQUESTS = 2000;
@@ -33,16 +34,10 @@ const BEAM_REQUESTS = 500;
 const OPS_LIVE_SEQUENCES = 10_000;
 const OPS_COUNT = 2_000_000;
 
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG; deterministic across platforms. */
+/** Uniform draws in [0, 1) from the project's seeded generator: deterministic across platforms. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.nextFloat();
 }
 
 function normal(rand: () => number): number {
