@@ -32,6 +32,7 @@ interface Case {
   maxPartBytes?: number;
   matvecShape?: MatvecShape;
   path?: 'matvec' | 'matmul';
+  f16Native?: boolean;
 }
 
 async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
@@ -122,6 +123,11 @@ describe.skipIf(!gpu)('linear', () => {
     ] as const) {
       await check(ctx, c, seed + 2);
     }
+  });
+
+  it.skipIf(!gpu?.features.shaderF16)('reads f16 weights as native f16 with shader-f16', async () => {
+    await check(ctx, { m: 1, n: 77, k: 41, dtype: 'f16', f16Native: true }, seed);
+    await check(ctx, { m: 40, n: 77, k: 41, dtype: 'f16', f16Native: true, path: 'matmul' }, seed);
   });
 
   it.skipIf(!portable)('reads f16 weights without shader-f16', async () => {

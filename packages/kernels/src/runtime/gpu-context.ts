@@ -183,7 +183,9 @@ export class GpuContext {
     // subgroupMinSize/MaxSize are recent additions to GPUAdapterInfo; older implementations lack them.
     const sizes = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     const subgroupSize =
-      features.subgroups && sizes.subgroupMinSize !== undefined && sizes.subgroupMinSize === sizes.subgroupMaxSize
+      features.subgroups &&
+      sizes.subgroupMinSize !== undefined &&
+      sizes.subgroupMinSize === sizes.subgroupMaxSize
         ? sizes.subgroupMinSize
         : undefined;
     return new GpuContext(device, features, adapterName, cpu, subgroupSize, instance);
