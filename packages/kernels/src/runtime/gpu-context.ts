@@ -106,6 +106,7 @@ export class GpuContext {
   /** Errors the device reported outside any error scope, surfaced by read() and sync(). */
   private readonly pendingErrors: string[] = [];
   private readonly pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  private pipelinesBySource = new WeakMap<KernelSource, Map<string, GPUComputePipeline>>();
   private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
@@ -193,10 +194,16 @@ export class GpuContext {
 
   /** A compute pipeline for `kernel`, created once per (code, constants) and cached. */
   pipeline(kernel: KernelSource, constants?: Record<string, number>): GPUComputePipeline {
-    let byConstants = this.pipelines.get(kernel.code);
+    // By source object first (kernels reuse one object per variant, so this is the hot path),
+    // then by code text.
+    let byConstants = this.pipelinesBySource.get(kernel);
     if (!byConstants) {
-      byConstants = new Map();
-      this.pipelines.set(kernel.code, byConstants);
+      byConstants = this.pipelines.get(kernel.code);
+      if (!byConstants) {
+        byConstants = new Map();
+        this.pipelines.set(kernel.code, byConstants);
+      }
+      this.pipelinesBySource.set(kernel, byConstants);
     }
     const constKey = constants ? JSON.stringify(constants) : '';
     let pipeline = byConstants.get(constKey);
@@ -279,6 +286,7 @@ export class GpuContext {
     this.uniformArena?.destroy();
     this.bindGroups.clear();
     this.pipelines.clear();
+    this.pipelinesBySource = new WeakMap();
     this.device.destroy();
   }
 
