@@ -89,6 +89,7 @@ describe.skipIf(!gpu)('linear', () => {
     { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, path: 'matvec' },
     { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, path: 'matmul' },
     { m: 1, n: 99, k: 61, dtype: 'f16' },
+    { m: 6, n: 99, k: 72, dtype: 'f16', bias: true, residual: true },
     { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, path: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);

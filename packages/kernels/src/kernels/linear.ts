@@ -36,8 +36,8 @@ export interface LinearArgs {
   path?: 'matvec' | 'matmul' | undefined;
   /**
    * Read f16 weights as native f16 (needs shader-f16) rather than unpacking u32 pairs. By
-   * default native on GPUs with shader-f16; on a CPU adapter unpacking costs ~20% less
-   * (lavapipe, 4096x4096 matvec: 12.4 vs 15.4 ms of CPU time).
+   * default native with shader-f16, except for single-row matvecs on a CPU adapter, where
+   * unpacking is about twice as fast.
    */
   f16Native?: boolean | undefined;
 }
@@ -88,17 +88,20 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   if (a.f16Native && !ctx.features.shaderF16) {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
   }
-  const variant: LinearVariant = {
-    read: weightRead(w.dtype, a.f16Native ?? (ctx.features.shaderF16 && !ctx.isCpuAdapter)),
-    bias: a.bias !== undefined,
-    residual: a.residual !== undefined,
+  const variantFor = (nativeF16: boolean): [LinearVariant, string] => {
+    const v: LinearVariant = {
+      read: weightRead(w.dtype, a.f16Native ?? nativeF16),
+      bias: a.bias !== undefined,
+      residual: a.residual !== undefined,
+    };
+    return [v, `${v.read}${v.bias ? '+bias' : ''}${v.residual ? '+residual' : ''}`];
   };
-  const key = `${variant.read}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}`;
   const extra: BufferBindingLike[] = [];
   if (a.bias) extra.push(a.bias);
   if (a.residual) extra.push(a.residual);
   const path = a.path ?? (m <= MATVEC_MAX_ROWS || ctx.isCpuAdapter ? 'matvec' : 'matmul');
   if (path === 'matmul') {
+    const [variant, key] = variantFor(ctx.features.shaderF16);
     const pipeline = ctx.pipeline(kernelSource('matmul', key, () => matmulWgsl(variant)));
     for (const part of w.parts) {
       const cols4 = part.paddedCols / 4;
@@ -119,6 +122,9 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     // form that is 3x slower on lavapipe than the 4-row kernel.
     const compiledRows = xSubgroup > 0 ? Math.max(4, matvecRows(rows)) : matvecRows(rows);
     const shape = { ...baseShape, xSubgroup };
+    // f16 on a CPU adapter: unpacking u32 pairs is 2x cheaper for one row, native f16 1.5x
+    // cheaper for 4-8 rows with shared x loads (lavapipe, 4096x4096, CPU time).
+    const [variant, key] = variantFor(ctx.features.shaderF16 && (!ctx.isCpuAdapter || xSubgroup > 0));
     const source = kernelSource(
       'matvec',
       `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}/sg${shape.xSubgroup}`,
