@@ -109,6 +109,30 @@ describe.skipIf(!gpu)('linear', () => {
     m.destroy();
   });
 
+  // Only where the limit is small enough to exceed cheaply (lavapipe: 128 MiB).
+  it.skipIf(!gpu || gpu.limits.maxStorageBufferBindingSize > 256 * 2 ** 20)(
+    'splits a weight larger than maxStorageBufferBindingSize at the device limit',
+    async () => {
+      const k = 2048;
+      const n = Math.floor(ctx.limits.maxStorageBufferBindingSize / (k * 4)) + 37;
+      const rand = seededRandom(seed + 3);
+      const w = randomFloats(rand, n * k);
+      const x = randomFloats(rand, 2 * k);
+      const matrix = uploadMatrix(ctx, w, n, k, 'f32');
+      expect(matrix.parts.length).toBe(2);
+      for (const part of matrix.parts)
+        expect(part.buffer.size).toBeLessThanOrEqual(ctx.limits.maxStorageBufferBindingSize);
+      const out = ctx.upload(poisonF32(2 * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: ctx.upload(x, 'x'), w: matrix, out, m: 2 });
+      rec.submit();
+      const got = new Float32Array(await ctx.read(out, 0, 2 * n * 4));
+      matrix.destroy();
+      const err = relativeL2(got, reference.linear({ x, w, m: 2, n, k }));
+      expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+    },
+  );
+
   it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
     for (const c of [
       {
