@@ -73,6 +73,36 @@ function subgroupXLoads(
   return size;
 }
 
+function checkShape(ctx: GpuContext, shape: MatvecShape, k: number): void {
+  const { columnGroups, kSlices, xSubgroup } = shape;
+  const pow2 = (v: number): boolean => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
+  const invocations = columnGroups * kSlices;
+  if (
+    !pow2(kSlices) ||
+    !Number.isInteger(columnGroups) ||
+    columnGroups < 1 ||
+    invocations > ctx.limits.maxComputeInvocationsPerWorkgroup
+  ) {
+    throw new KernelShapeError(
+      'linear',
+      `matvecShape ${columnGroups}x${kSlices}: kSlices must be a power of two and columnGroups * kSlices at most ${ctx.limits.maxComputeInvocationsPerWorkgroup}`,
+    );
+  }
+  if (
+    xSubgroup > 0 &&
+    (kSlices !== 1 ||
+      k % 4 !== 0 ||
+      !ctx.features.subgroups ||
+      xSubgroup !== ctx.subgroupSize ||
+      columnGroups % xSubgroup !== 0)
+  ) {
+    throw new KernelShapeError(
+      'linear',
+      `matvecShape.xSubgroup ${xSubgroup} needs the subgroups feature with that fixed size (${String(ctx.subgroupSize)}), kSlices 1, K % 4 == 0 (K = ${k}) and columnGroups a multiple of it`,
+    );
+  }
+}
+
 /** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual). */
 export function linear(rec: StepRecorder, a: LinearArgs): void {
   const name = 'linear';
@@ -115,6 +145,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     return;
   }
   const baseShape = a.matvecShape ?? matvecShape(ctx.isCpuAdapter);
+  if (a.matvecShape) checkShape(ctx, a.matvecShape, w.cols);
   for (let row0 = 0; row0 < m; row0 += MATVEC_MAX_ROWS) {
     const rows = Math.min(MATVEC_MAX_ROWS, m - row0);
     const xSubgroup = subgroupXLoads(ctx, baseShape, w.cols, rows, a.matvecShape);

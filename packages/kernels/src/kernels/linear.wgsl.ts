@@ -41,7 +41,7 @@ struct Params {
   col0: u32,         // first output column of this part
   out_stride: u32,   // N: row stride of out and residual
   row0: u32,         // first row of x / out in this dispatch
-  rows: u32,         // rows in this dispatch (tiled kernel)
+  rows: u32,         // real rows in this dispatch
 }
 @group(0) @binding(0) var<uniform> params: Params;`;
 
@@ -168,9 +168,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     sg > 0 ? ',\n        @builtin(subgroup_invocation_id) lane: u32' : ''
   }) {
   let group = li % CG;
-  // With one slice the constant keeps k (and so every x address) visibly uniform: a CPU driver
-  // then loads x once per SIMD batch instead of gathering it per lane.
-  let slice = ${ks === 1 ? '0u' : 'li / CG'};
+  ${
+    ks === 1
+      ? `// One slice: a constant keeps k, and so every x address, visibly uniform.
+  let slice = 0u;`
+      : 'let slice = li / CG;'
+  }
   let c4 = wid.x * CG + group;
   // Invocations past the last column group read a valid one and write nothing.
   let col = min(c4, params.padded_cols4 - 1u);
