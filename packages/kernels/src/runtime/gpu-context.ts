@@ -177,7 +177,11 @@ export class GpuContext {
       throw new GpuUnavailableError(`WebGPU device request failed: ${String(cause)}`);
     }
     const info = adapter.info;
-    const adapterName = info.description || info.device || info.vendor || 'unknown adapter';
+    const adapterName =
+      info.description ||
+      info.device ||
+      [info.vendor, info.architecture].filter(Boolean).join(' ') ||
+      'unknown adapter';
     const cpu = /llvmpipe|lavapipe|swiftshader|software/i.test(
       [info.description, info.device, info.architecture, info.vendor].join(' '),
     );
