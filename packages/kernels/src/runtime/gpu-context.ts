@@ -68,9 +68,9 @@ interface WebGpuModule {
   globals: Record<string, unknown>;
 }
 
-async function acquireGpu(): Promise<{ gpu: GPU; instance: unknown }> {
+async function acquireGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return { gpu: nav.gpu, instance: nav.gpu };
+  if (nav?.gpu) return nav.gpu;
   // A variable specifier keeps browser bundlers from trying to resolve the Node-only package.
   const specifier = 'webgpu';
   let mod: WebGpuModule;
@@ -84,8 +84,7 @@ async function acquireGpu(): Promise<{ gpu: GPU; instance: unknown }> {
   }
   const g = globalThis as Record<string, unknown>;
   if (g['GPUBufferUsage'] === undefined) Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
-  return { gpu, instance: gpu };
+  return mod.create([]);
 }
 
 /**
@@ -126,7 +125,7 @@ export class GpuContext {
     subgroupSize: number | undefined,
     // The object that owns the native instance: when it is garbage-collected while a device
     // lives, Dawn aborts the process, so the context holds it for its whole life.
-    private readonly instance: unknown,
+    private readonly gpu: GPU,
   ) {
     this.features = features;
     this.limits = device.limits;
@@ -144,7 +143,7 @@ export class GpuContext {
   }
 
   static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
-    const { gpu, instance } = await acquireGpu();
+    const gpu = await acquireGpu();
     const adapterOptions: GPURequestAdapterOptions = {};
     if (opts.powerPreference) adapterOptions.powerPreference = opts.powerPreference;
     const adapter = await gpu.requestAdapter(adapterOptions);
@@ -193,7 +192,7 @@ export class GpuContext {
       sizes.subgroupMinSize === sizes.subgroupMaxSize
         ? sizes.subgroupMinSize
         : undefined;
-    return new GpuContext(device, features, adapterName, cpu, subgroupSize, instance);
+    return new GpuContext(device, features, adapterName, cpu, subgroupSize, gpu);
   }
 
   /** A compute pipeline for `kernel`, created once per (code, constants) and cached. */
@@ -292,11 +291,6 @@ export class GpuContext {
     this.pipelines.clear();
     this.pipelinesBySource = new WeakMap();
     this.device.destroy();
-  }
-
-  /** Keeps the native instance reachable; see the constructor. */
-  get nativeInstance(): unknown {
-    return this.instance;
   }
 
   // ---- used by StepRecorder ------------------------------------------------------------------
