@@ -1,16 +1,19 @@
 // Matvec / matmul throughput of `linear` on the current adapter.
-// Usage: tsx packages/kernels/bench/linear.ts [N] [K] [m...]
+// Usage: tsx packages/kernels/bench/linear.ts [--portable] [N] [K] [m...]
+//   --portable: leave shader-f16 and subgroups off (the paths that work on every adapter)
 // stdout: one JSON line per configuration; progress on stderr.
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
 import type { MatrixDtype } from '../src/index.js';
 
-const [nArg, kArg, ...mArgs] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const portable = args.includes('--portable');
+const [nArg, kArg, ...mArgs] = args.filter((a) => a !== '--portable');
 const N = Number(nArg ?? 4096);
 const K = Number(kArg ?? 4096);
 const ms = mArgs.length > 0 ? mArgs.map(Number) : [1, 4, 8, 64];
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
-const ctx = await GpuContext.create();
+const ctx = await GpuContext.create(portable ? { disableFeatures: ['shaderF16', 'subgroups'] } : {});
 process.stderr.write(`adapter: ${ctx.adapterName}\n`);
 const values = new Float32Array(N * K);
 for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
@@ -52,6 +55,7 @@ for (const dtype of ['f32', 'f16'] as MatrixDtype[]) {
       weightGBps: Number((bytes / ms1 / 1e6).toFixed(2)),
       gflops: Number(((2 * m * N * K) / ms1 / 1e6).toFixed(2)),
       shaderF16: ctx.features.shaderF16,
+      subgroups: ctx.features.subgroups,
       cpuMs: Number(cpuMs.toFixed(3)),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -2,8 +2,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { addWgsl } from './add.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface AddArgs {
   /** f32 [length]. */

@@ -3,8 +3,7 @@ import { embeddingWgsl } from './embedding.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import type { GpuMatrix } from './matrix.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface EmbeddingArgs {
   /** u32 [count] token ids; an id >= vocab gives a NaN row. */

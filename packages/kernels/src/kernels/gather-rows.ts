@@ -2,8 +2,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { gatherRowsWgsl } from './gather-rows.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface GatherRowsArgs {
   /** f32 [srcRows, dim]. */

@@ -3,8 +3,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { kvWriteWgsl } from './kv-write.wgsl.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface KvWriteArgs {
   /** f32 [tokens, numKvHeads, headDim] (or rows of kStride elements, see kOffset). */

@@ -32,6 +32,7 @@ interface Case {
   maxPartBytes?: number;
   matvecShape?: MatvecShape;
   path?: 'matvec' | 'matmul';
+  f16Native?: boolean;
 }
 
 async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
@@ -88,6 +89,7 @@ describe.skipIf(!gpu)('linear', () => {
     { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, path: 'matvec' },
     { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, path: 'matmul' },
     { m: 1, n: 99, k: 61, dtype: 'f16' },
+    { m: 6, n: 99, k: 72, dtype: 'f16', bias: true, residual: true },
     { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, path: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);
@@ -107,6 +109,30 @@ describe.skipIf(!gpu)('linear', () => {
     m.destroy();
   });
 
+  // Only where the limit is small enough to exceed cheaply (lavapipe: 128 MiB).
+  it.skipIf(!gpu || gpu.limits.maxStorageBufferBindingSize > 256 * 2 ** 20)(
+    'splits a weight larger than maxStorageBufferBindingSize at the device limit',
+    async () => {
+      const k = 2048;
+      const n = Math.floor(ctx.limits.maxStorageBufferBindingSize / (k * 4)) + 37;
+      const rand = seededRandom(seed + 3);
+      const w = randomFloats(rand, n * k);
+      const x = randomFloats(rand, 2 * k);
+      const matrix = uploadMatrix(ctx, w, n, k, 'f32');
+      expect(matrix.parts.length).toBe(2);
+      for (const part of matrix.parts)
+        expect(part.buffer.size).toBeLessThanOrEqual(ctx.limits.maxStorageBufferBindingSize);
+      const out = ctx.upload(poisonF32(2 * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: ctx.upload(x, 'x'), w: matrix, out, m: 2 });
+      rec.submit();
+      const got = new Float32Array(await ctx.read(out, 0, 2 * n * 4));
+      matrix.destroy();
+      const err = relativeL2(got, reference.linear({ x, w, m: 2, n, k }));
+      expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+    },
+  );
+
   it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
     for (const c of [
       {
@@ -122,6 +148,11 @@ describe.skipIf(!gpu)('linear', () => {
     ] as const) {
       await check(ctx, c, seed + 2);
     }
+  });
+
+  it.skipIf(!gpu?.features.shaderF16)('reads f16 weights as native f16 with shader-f16', async () => {
+    await check(ctx, { m: 1, n: 77, k: 41, dtype: 'f16', f16Native: true }, seed);
+    await check(ctx, { m: 40, n: 77, k: 41, dtype: 'f16', f16Native: true, path: 'matmul' }, seed);
   });
 
   it.skipIf(!portable)('reads f16 weights without shader-f16', async () => {

@@ -3,9 +3,9 @@ import type { MatrixDtype } from './matrix.js';
 /** How a weight is read in WGSL: f32 vec4s, f16 packed in u32 pairs, or native f16 vec4s. */
 export type WeightRead = 'f32' | 'f16-packed' | 'f16-native';
 
-export function weightRead(dtype: MatrixDtype, shaderF16: boolean): WeightRead {
+export function weightRead(dtype: MatrixDtype, nativeF16: boolean): WeightRead {
   if (dtype === 'f32') return 'f32';
-  return shaderF16 ? 'f16-native' : 'f16-packed';
+  return nativeF16 ? 'f16-native' : 'f16-packed';
 }
 
 /** Declaration of binding `w` and `load_w(i)`: the vec4 of 4 consecutive output columns at index i. */
@@ -41,7 +41,7 @@ struct Params {
   col0: u32,         // first output column of this part
   out_stride: u32,   // N: row stride of out and residual
   row0: u32,         // first row of x / out in this dispatch
-  rows: u32,         // rows in this dispatch (tiled kernel)
+  rows: u32,         // real rows in this dispatch
 }
 @group(0) @binding(0) var<uniform> params: Params;`;
 
@@ -91,7 +91,9 @@ export interface MatvecShape {
  * warps still read 256 contiguous bytes per weight row.
  */
 export function matvecShape(cpuAdapter: boolean): MatvecShape {
-  return cpuAdapter ? { columnGroups: 64, kSlices: 1, xSubgroup: 0 } : { columnGroups: 16, kSlices: 16, xSubgroup: 0 };
+  return cpuAdapter
+    ? { columnGroups: 64, kSlices: 1, xSubgroup: 0 }
+    : { columnGroups: 16, kSlices: 16, xSubgroup: 0 };
 }
 
 /**
@@ -121,8 +123,11 @@ export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): 
       let w1 = load_w(i0 + stride);
       let w2 = load_w(i0 + 2u * stride);
       let w3 = load_w(i0 + 3u * stride);
-      ${lines((i) => `let xv${i} = subgroupShuffle(xl${i}, j);
-      acc${i} += xv${i}.x * w0 + xv${i}.y * w1 + xv${i}.z * w2 + xv${i}.w * w3;`, '\n      ')}
+      ${lines(
+        (i) => `let xv${i} = subgroupShuffle(xl${i}, j);
+      acc${i} += xv${i}.x * w0 + xv${i}.y * w1 + xv${i}.z * w2 + xv${i}.w * w3;`,
+        '\n      ',
+      )}
     }
   }`
       : `let k_full = k & ~3u;
@@ -163,9 +168,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     sg > 0 ? ',\n        @builtin(subgroup_invocation_id) lane: u32' : ''
   }) {
   let group = li % CG;
-  // With one slice the constant keeps k (and so every x address) visibly uniform: a CPU driver
-  // then loads x once per SIMD batch instead of gathering it per lane.
-  let slice = ${ks === 1 ? '0u' : 'li / CG'};
+  ${
+    ks === 1
+      ? `// One slice: a constant keeps k, and so every x address, visibly uniform.
+  let slice = 0u;`
+      : 'let slice = li / CG;'
+  }
   let c4 = wid.x * CG + group;
   // Invocations past the last column group read a valid one and write nothing.
   let col = min(c4, params.padded_cols4 - 1u);

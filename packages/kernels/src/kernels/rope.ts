@@ -4,8 +4,7 @@ import { bufferOf, packParams, requireBytes, requireInt, sameRange } from './ker
 import { kernelSource } from './kernel-cache.js';
 import { ropeWgsl } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface RopeArgs {
   /**

@@ -1,4 +1,4 @@
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * Which elements form a rotated pair: 'adjacent' rotates (2i, 2i+1) (GGUF Llama, whose q/k

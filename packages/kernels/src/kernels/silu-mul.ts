@@ -1,8 +1,8 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP, siluMulWgsl } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { siluMulWgsl } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface SiluMulArgs {
   /** f32 [tokens, 2 * hidden]: gate in columns [0, hidden), up in [hidden, 2 * hidden). */
