@@ -9,7 +9,16 @@ export type {
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
-export { f16BitsToF32, f32ToF16Bits, fromF16Array, toF16Array } from './runtime/half-float.js';
+export {
+  bf16ArrayToF32,
+  bf16BitsToF32,
+  f16ArrayToF32,
+  f16BitsToF32,
+  f32ArrayToF16,
+  f32BitsToF16Bits,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+} from './runtime/half-float.js';
 
 export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, MatrixDtype, UploadMatrixOptions } from './kernels/matrix.js';

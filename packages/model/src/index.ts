@@ -37,15 +37,6 @@ export {
   type WriteGgufOptions,
 } from './formats/gguf/gguf-writer.js';
 export {
-  bf16BitsToF32,
-  f16ArrayToF32,
-  f16BitsToF32,
-  f32ArrayToF16,
-  f32BitsToF16Bits,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-} from './formats/gguf/half-float.js';
-export {
   llama2cConfig,
   openLlama2cCheckpoint,
   parseLlama2cHeader,

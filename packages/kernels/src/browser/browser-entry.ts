@@ -6,11 +6,11 @@
 import {
   GpuContext,
   argmax,
-  fromF16Array,
+  f16ArrayToF32,
   linear,
   reference,
   rmsNorm,
-  toF16Array,
+  f32ArrayToF16,
   uploadMatrix,
 } from '../index.js';
 import type { GpuFeatures, MatrixDtype } from '../index.js';
@@ -120,10 +120,10 @@ async function checkLinear(
   const x = randomFloats(rand, m * k);
   let w = randomFloats(rand, n * k);
   // The reference multiplies the same f16-rounded weights the GPU reads.
-  if (dtype === 'f16') w = fromF16Array(toF16Array(w));
+  if (dtype === 'f16') w = f16ArrayToF32(f32ArrayToF16(w));
   const bias = c.biasAndResidual ? randomFloats(rand, n) : undefined;
   const residual = c.biasAndResidual ? randomFloats(rand, m * n) : undefined;
-  const matrix = uploadMatrix(ctx, dtype === 'f16' ? toF16Array(w) : w, n, k, dtype);
+  const matrix = uploadMatrix(ctx, dtype === 'f16' ? f32ArrayToF16(w) : w, n, k, dtype);
   const xb = ctx.upload(x, 'x');
   const out = ctx.upload(poisonF32(m * n), 'out');
   const biasB = bias && ctx.upload(bias, 'bias');

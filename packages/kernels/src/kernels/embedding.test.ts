@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromF16Array, toF16Array } from '../runtime/half-float.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '../runtime/half-float.js';
 import * as reference from '../reference/index.js';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { embedding } from './embedding.js';
@@ -23,7 +23,7 @@ describe.skipIf(!gpu)('embedding', () => {
       const vocab = 103;
       const dim = 37;
       let table = randomFloats(rand, vocab * dim);
-      if (dtype === 'f16') table = fromF16Array(toF16Array(table));
+      if (dtype === 'f16') table = f16ArrayToF32(f32ArrayToF16(table));
       const matrix = uploadMatrix(ctx, table, vocab, dim, dtype, maxPartBytes ? { maxPartBytes } : {});
       if (maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
       const ids = new Uint32Array([0, 102, 5, 5, 64, 999, 31]);

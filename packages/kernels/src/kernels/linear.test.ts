@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { fromF16Array, toF16Array } from '../runtime/half-float.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '../runtime/half-float.js';
 import * as reference from '../reference/index.js';
 import {
   extraGpuForTests,
@@ -40,12 +40,12 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const x = randomFloats(rand, c.m * c.k);
   let w = randomFloats(rand, c.n * c.k);
   // f16 weights: the reference multiplies by the same rounded values the GPU reads.
-  if (c.dtype === 'f16') w = fromF16Array(toF16Array(w));
+  if (c.dtype === 'f16') w = f16ArrayToF32(f32ArrayToF16(w));
   const bias = c.bias ? randomFloats(rand, c.n) : undefined;
   const residual = c.residual ? randomFloats(rand, c.m * c.n) : undefined;
   const matrix = uploadMatrix(
     ctx,
-    c.dtype === 'f16' ? toF16Array(w) : w,
+    c.dtype === 'f16' ? f32ArrayToF16(w) : w,
     c.n,
     c.k,
     c.dtype,

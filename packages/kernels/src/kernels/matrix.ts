@@ -1,6 +1,6 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { f32ToF16Bits, fromF16Array } from '../runtime/half-float.js';
+import { f32ToF16Bits, f16ArrayToF32 } from '../runtime/half-float.js';
 
 export type MatrixDtype = 'f32' | 'f16';
 
@@ -123,7 +123,7 @@ function transposePart(
   const B = 64;
   if (dtype === 'f32') {
     const out = new Float32Array(k * paddedCols);
-    const values = srcIsF32 ? src : fromF16Array(src.subarray(colStart * k, (colStart + partCols) * k));
+    const values = srcIsF32 ? src : f16ArrayToF32(src.subarray(colStart * k, (colStart + partCols) * k));
     const base = srcIsF32 ? colStart * k : 0;
     for (let n0 = 0; n0 < partCols; n0 += B) {
       const n1 = Math.min(n0 + B, partCols);

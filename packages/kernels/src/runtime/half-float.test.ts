@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits, fromF16Array, toF16Array } from './half-float.js';
+import { f16BitsToF32, f32ToF16Bits, f16ArrayToF32, f32ArrayToF16 } from './half-float.js';
 
 describe('half floats', () => {
   it('round-trips every finite half value exactly', () => {
@@ -21,6 +21,6 @@ describe('half floats', () => {
     expect(f32ToF16Bits(2 ** -24)).toBe(1);
     expect(f32ToF16Bits(2 ** -26)).toBe(0);
     expect(f32ToF16Bits(-0)).toBe(0x8000);
-    expect([...fromF16Array(toF16Array([0.5, -2, 1000]))]).toEqual([0.5, -2, 1000]);
+    expect([...f16ArrayToF32(f32ArrayToF16([0.5, -2, 1000]))]).toEqual([0.5, -2, 1000]);
   });
 });

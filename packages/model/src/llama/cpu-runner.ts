@@ -1,4 +1,4 @@
-import { fromF16Array, reference } from '@llm/kernels';
+import { f16ArrayToF32, reference } from '@llm/kernels';
 import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -23,7 +23,7 @@ interface CpuLayer {
 }
 
 function f32(m: HostMatrix): Float32Array {
-  return m.dtype === 'f32' ? (m.data as Float32Array) : fromF16Array(m.data as Uint16Array);
+  return m.dtype === 'f32' ? (m.data as Float32Array) : f16ArrayToF32(m.data as Uint16Array);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { bf16BitsToF32, f16ArrayToF32 } from '../formats/gguf/half-float.js';
+import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/kernels';
 import type { TensorInfo, WeightSource } from '../formats/weight-source.js';
 import { UnsupportedModelError } from '../formats/errors.js';
 
@@ -25,10 +25,7 @@ export async function readF32(source: WeightSource, name: string): Promise<Float
   const data = await source.read(name);
   if (info.dtype === 'f32') return data as Float32Array;
   if (info.dtype === 'f16') return f16ArrayToF32(data as Uint16Array);
-  const bits = data as Uint16Array;
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = bf16BitsToF32(bits[i]!);
-  return out;
+  return bf16ArrayToF32(data as Uint16Array);
 }
 
 /**

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GgufFormatError } from '../errors.js';
 import { openGguf } from '../gguf/gguf-file.js';
 import { openGgufWeightSource } from '../gguf/gguf-weight-source.js';
-import { f16ArrayToF32 } from '../gguf/half-float.js';
+import { f16ArrayToF32 } from '@llm/kernels';
 import { normalQuantile, SeededRandom } from './seeded-random.js';
 import {
   llama31RopeFactors,

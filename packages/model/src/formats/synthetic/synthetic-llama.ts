@@ -1,7 +1,7 @@
 import { GgufFormatError } from '../errors.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
 import { writeGguf, type GgufTensorToWrite, type TensorChunk } from '../gguf/gguf-writer.js';
-import { f32ArrayToF16 } from '../gguf/half-float.js';
+import { f32ArrayToF16 } from '@llm/kernels';
 import type { LlamaConfig, RopeLayout } from '../weight-source.js';
 import { normalTable, SeededRandom } from './seeded-random.js';
 
