@@ -1,37 +1,32 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh Debian 12 machine (as root):
-# Mesa's lavapipe Vulkan driver from bookworm-backports (a real WebGPU adapter on the CPU),
-# Chromium for the browser tests, pnpm, and the workspace's npm packages.
+# Installs everything the project needs on a fresh Debian 12 machine (as root): pnpm and the
+# workspace's packages, Chromium for the browser test, and, when Dawn finds no WebGPU adapter,
+# Mesa's lavapipe Vulkan driver from bookworm-backports (a real WebGPU adapter on the CPU).
+# Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=10.34.9
+# vite/vitest need Node ^20.19 or >= 22.12.
+NODE_MIN_MAJOR=20
+NODE_MIN_MINOR=19
 
 log() { printf '[setup] %s\n' "$*" >&2; }
-
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() { DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2; }
+apt_updated=0
+apt_update() { if [ $apt_updated = 0 ]; then as_root apt-get update -qq >&2; apt_updated=1; fi; }
 
-if command -v apt-get >/dev/null 2>&1; then
-  if ! dpkg -s mesa-vulkan-drivers 2>/dev/null | grep -q '^Version: 25'; then
-    log "installing the lavapipe Vulkan driver (Mesa 25, bookworm-backports)"
-    if [ ! -f /etc/apt/sources.list.d/backports.sources ]; then
-      as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null <<'X'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-X
-    fi
-    as_root apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libvulkan1 >&2
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >&2
-  fi
-  if [ "${LLM_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
-    log "installing chromium (browser tests)"
-    as_root apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >&2
-  fi
+if ! command -v node >/dev/null 2>&1; then
+  log "installing Node.js"
+  apt_update
+  apt_install nodejs npm
+fi
+node_version=$(node -p 'process.versions.node')
+IFS=. read -r node_major node_minor _ <<<"$node_version"
+if [ "$node_major" -lt "$NODE_MIN_MAJOR" ] || { [ "$node_major" = "$NODE_MIN_MAJOR" ] && [ "$node_minor" -lt "$NODE_MIN_MINOR" ]; }; then
+  log "Node $node_version is too old: this project needs Node >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR"
+  exit 1
 fi
 
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
@@ -40,5 +35,30 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION"
 fi
 
 log "installing workspace packages"
-pnpm install --frozen-lockfile >&2 || pnpm install >&2
+pnpm install --frozen-lockfile >&2
+
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+if ! node tooling/probe-adapter.mjs; then
+  log "installing the lavapipe Vulkan driver (Mesa 25, bookworm-backports)"
+  if [ ! -f /etc/apt/sources.list.d/backports.sources ]; then
+    as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null <<'X'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+X
+  fi
+  apt_updated=0
+  apt_update
+  apt_install libvulkan1
+  apt_install -t bookworm-backports mesa-vulkan-drivers
+  node tooling/probe-adapter.mjs || { log "still no WebGPU adapter after installing lavapipe"; exit 1; }
+fi
+
+if [ "${LLM_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (browser test)"
+  apt_update
+  apt_install chromium
+fi
 log "done"
