@@ -1,12 +1,37 @@
 export { GpuContext, BufferUsage } from './runtime/gpu-context.js';
-export type {
-  GpuContextOptions,
-  GpuFeatureName,
-  GpuFeatures,
-  GpuRequiredLimits,
-  KernelSource,
-} from './runtime/gpu-context.js';
+export type { GpuContextOptions, GpuFeatureName, GpuFeatures, GpuRequiredLimits, KernelSource } from './runtime/gpu-context.js';
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
+export { f16BitsToF32, f32ToF16Bits, fromF16Array, toF16Array } from './runtime/half-float.js';
+
+export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
+export type { GpuMatrixPart, MatrixDtype, UploadMatrixOptions } from './kernels/matrix.js';
+export { linear, MATVEC_MAX_ROWS } from './kernels/linear.js';
+export type { LinearArgs } from './kernels/linear.js';
+export { embedding } from './kernels/embedding.js';
+export type { EmbeddingArgs } from './kernels/embedding.js';
+export { rmsNorm } from './kernels/rms-norm.js';
+export type { RmsNormArgs } from './kernels/rms-norm.js';
+export { rope } from './kernels/rope.js';
+export type { RopeArgs } from './kernels/rope.js';
+export type { RopeLayout } from './kernels/rope.wgsl.js';
+export { siluMul } from './kernels/silu-mul.js';
+export type { SiluMulArgs } from './kernels/silu-mul.js';
+export { add } from './kernels/add.js';
+export type { AddArgs } from './kernels/add.js';
+export { gatherRows } from './kernels/gather-rows.js';
+export type { GatherRowsArgs } from './kernels/gather-rows.js';
+export { argmax } from './kernels/argmax.js';
+export type { ArgmaxArgs } from './kernels/argmax.js';
+export { packSamplingParams, sample } from './kernels/sample.js';
+export type { SampleArgs, SamplingRowParams } from './kernels/sample.js';
+export { SAMPLING_PARAMS_WORDS } from './kernels/sample.wgsl.js';
+export { kvWrite } from './kernels/kv-write.js';
+export type { KvWriteArgs } from './kernels/kv-write.js';
+export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';
 export type { PagedAttentionBatch } from './kernels/paged-attention-batch.js';
+export { packParams } from './kernels/kernel-args.js';
+export { grid1d } from './kernels/workgroup-grid.js';
+
+export * as reference from './reference/index.js';

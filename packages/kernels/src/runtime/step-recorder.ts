@@ -52,7 +52,7 @@ export class StepRecorder {
   private submitted = false;
 
   constructor(
-    private readonly ctx: GpuContext,
+    readonly ctx: GpuContext,
     readonly label: string,
   ) {}
 

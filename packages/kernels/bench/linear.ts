@@ -1,0 +1,53 @@
+// Matvec / matmul throughput of `linear` on the current adapter.
+// Usage: tsx packages/kernels/bench/linear.ts [N] [K] [m...]
+// stdout: one JSON line per configuration; progress on stderr.
+import { GpuContext, linear, uploadMatrix } from '../src/index.js';
+import type { MatrixDtype } from '../src/index.js';
+
+const [nArg, kArg, ...mArgs] = process.argv.slice(2);
+const N = Number(nArg ?? 4096);
+const K = Number(kArg ?? 4096);
+const ms = mArgs.length > 0 ? mArgs.map(Number) : [1, 4, 8, 64];
+
+process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
+const ctx = await GpuContext.create();
+process.stderr.write(`adapter: ${ctx.adapterName}\n`);
+const values = new Float32Array(N * K);
+for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
+
+for (const dtype of ['f32', 'f16'] as MatrixDtype[]) {
+  const w = uploadMatrix(ctx, values, N, K, dtype);
+  for (const m of ms) {
+    const x = ctx.upload(new Float32Array(m * K).fill(0.5), 'x');
+    const out = ctx.createBuffer(m * N * 4, 'out');
+    const run = async (reps: number): Promise<number> => {
+      const rec = ctx.recorder();
+      for (let i = 0; i < reps; i++) linear(rec, { x, w, out, m });
+      const t0 = performance.now();
+      rec.submit();
+      await ctx.sync();
+      return (performance.now() - t0) / reps;
+    };
+    await run(1);
+    // Best of several: the machine may be shared, and the minimum is the kernel's own time.
+    let ms1 = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < 7; t++) ms1 = Math.min(ms1, await run(3));
+    const bytes = w.byteLength;
+    const result = {
+      adapter: ctx.adapterName,
+      dtype,
+      N,
+      K,
+      m,
+      ms: Number(ms1.toFixed(3)),
+      weightGBps: Number((bytes / ms1 / 1e6).toFixed(2)),
+      gflops: Number(((2 * m * N * K) / ms1 / 1e6).toFixed(2)),
+      shaderF16: ctx.features.shaderF16,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    x.destroy();
+    out.destroy();
+  }
+  w.destroy();
+}
+ctx.destroy();

@@ -1,0 +1,29 @@
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import { addWgsl } from './add.wgsl.js';
+import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { kernelSource } from './kernel-cache.js';
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { grid1d } from './workgroup-grid.js';
+
+export interface AddArgs {
+  /** f32 [length]. */
+  a: BufferBindingLike;
+  /** f32 [length]. */
+  b: BufferBindingLike;
+  /** f32 [length]; a different buffer from a and b. */
+  out: BufferBindingLike;
+  length: number;
+}
+
+/** out = a + b, elementwise. */
+export function add(rec: StepRecorder, args: AddArgs): void {
+  const name = 'add';
+  requireInt(name, 'length', args.length, 1);
+  requireBytes(name, 'a', args.a, args.length * 4);
+  requireBytes(name, 'b', args.b, args.length * 4);
+  requireBytes(name, 'out', args.out, args.length * 4);
+  requireDistinct(name, args.out, { a: args.a, b: args.b });
+  const pipeline = rec.ctx.pipeline(kernelSource('add', '', addWgsl));
+  const groups = Math.ceil(args.length / ELEMENTWISE_WORKGROUP);
+  rec.dispatch(pipeline, packParams([args.length]), [args.a, args.b, args.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+}

@@ -1,0 +1,33 @@
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import { embeddingWgsl } from './embedding.wgsl.js';
+import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { kernelSource } from './kernel-cache.js';
+import type { GpuMatrix } from './matrix.js';
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { grid1d } from './workgroup-grid.js';
+
+export interface EmbeddingArgs {
+  /** u32 [count] token ids; an id >= vocab gives a NaN row. */
+  ids: BufferBindingLike;
+  /** [vocab, dim] from uploadMatrix (rows = vocab, cols = dim). */
+  table: GpuMatrix;
+  /** f32 [count, dim]. */
+  out: BufferBindingLike;
+  count: number;
+}
+
+/** out[t] = table[ids[t]]. */
+export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
+  const name = 'embedding';
+  const { table } = a;
+  requireInt(name, 'count', a.count, 1);
+  requireBytes(name, 'ids', a.ids, a.count * 4);
+  requireBytes(name, 'out', a.out, a.count * table.cols * 4);
+  requireDistinct(name, a.out, { ids: a.ids });
+  const pipeline = rec.ctx.pipeline(kernelSource('embedding', table.dtype, () => embeddingWgsl(table.dtype)));
+  const groups = grid1d(Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
+  table.parts.forEach((part, i) => {
+    const params = packParams([a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0], [Number.NaN]);
+    rec.dispatch(pipeline, params, [a.ids, part.buffer, a.out], groups);
+  });
+}

@@ -1,0 +1,33 @@
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import { gatherRowsWgsl } from './gather-rows.wgsl.js';
+import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { kernelSource } from './kernel-cache.js';
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { grid1d } from './workgroup-grid.js';
+
+export interface GatherRowsArgs {
+  /** f32 [srcRows, dim]. */
+  src: BufferBindingLike;
+  /** u32 [count]: row of src for each output row (an index >= srcRows gives a NaN row). */
+  rows: BufferBindingLike;
+  /** f32 [count, dim]. */
+  out: BufferBindingLike;
+  srcRows: number;
+  count: number;
+  dim: number;
+}
+
+/** out[r] = src[rows[r]]: e.g. the last position of each sequence before the LM head. */
+export function gatherRows(rec: StepRecorder, a: GatherRowsArgs): void {
+  const name = 'gatherRows';
+  requireInt(name, 'srcRows', a.srcRows, 1);
+  requireInt(name, 'count', a.count, 1);
+  requireInt(name, 'dim', a.dim, 1);
+  requireBytes(name, 'src', a.src, a.srcRows * a.dim * 4);
+  requireBytes(name, 'rows', a.rows, a.count * 4);
+  requireBytes(name, 'out', a.out, a.count * a.dim * 4);
+  requireDistinct(name, a.out, { src: a.src, rows: a.rows });
+  const pipeline = rec.ctx.pipeline(kernelSource('gather-rows', '', gatherRowsWgsl));
+  const groups = Math.ceil((a.count * a.dim) / ELEMENTWISE_WORKGROUP);
+  rec.dispatch(pipeline, packParams([a.count, a.dim, a.srcRows], [Number.NaN]), [a.src, a.rows, a.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+}

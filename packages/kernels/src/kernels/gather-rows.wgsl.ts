@@ -1,0 +1,34 @@
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+
+/**
+ * out[r, :] = src[rows[r], :]; a row index >= srcRows yields a row of NaN so the mistake shows
+ * downstream instead of reading another buffer's data.
+ */
+export function gatherRowsWgsl(): string {
+  return /* wgsl */ `
+struct Params {
+  count: u32,    // rows gathered
+  dim: u32,
+  src_rows: u32,
+  nan: f32,      // a NaN from the host: WGSL constant expressions cannot produce one
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  if (i >= params.count * params.dim) { return; }
+  let r = i / params.dim;
+  let d = i - r * params.dim;
+  let s = rows[r];
+  if (s < params.src_rows) {
+    out[i] = src[s * params.dim + d];
+  } else {
+    out[i] = params.nan;
+  }
+}
+`;
+}

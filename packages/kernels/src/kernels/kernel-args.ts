@@ -1,0 +1,68 @@
+import { KernelShapeError } from '../runtime/errors.js';
+import type { BufferBindingLike } from '../runtime/step-recorder.js';
+
+/**
+ * A params struct for one dispatch: the u32 fields first, then the f32 fields, matching a WGSL
+ * struct declared in the same order.
+ */
+export function packParams(u32: readonly number[], f32: readonly number[] = []): Uint32Array {
+  const out = new Uint32Array(u32.length + f32.length);
+  out.set(u32);
+  const floats = new Float32Array(out.buffer);
+  for (let i = 0; i < f32.length; i++) floats[u32.length + i] = f32[i]!;
+  return out;
+}
+
+/** Bytes visible through a binding. */
+export function bindingBytes(b: BufferBindingLike): number {
+  if ('buffer' in b) return b.size ?? b.buffer.size - (b.offset ?? 0);
+  return b.size;
+}
+
+/** Throws a KernelShapeError unless `b` holds at least `bytes` bytes. */
+export function requireBytes(kernel: string, name: string, b: BufferBindingLike, bytes: number): void {
+  const have = bindingBytes(b);
+  if (have < bytes) {
+    throw new KernelShapeError(kernel, `${name} holds ${have} bytes but the shape needs ${bytes}`);
+  }
+}
+
+/** Throws a KernelShapeError unless `value` is an integer in [min, max]. */
+export function requireInt(
+  kernel: string,
+  name: string,
+  value: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new KernelShapeError(kernel, `${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+export function bufferOf(b: BufferBindingLike): GPUBuffer {
+  return 'buffer' in b ? b.buffer : b;
+}
+
+/** Whether two bindings cover the same bytes of the same buffer. */
+export function sameRange(a: BufferBindingLike, b: BufferBindingLike): boolean {
+  const offset = (x: BufferBindingLike): number => ('buffer' in x ? (x.offset ?? 0) : 0);
+  return bufferOf(a) === bufferOf(b) && offset(a) === offset(b) && bindingBytes(a) === bindingBytes(b);
+}
+
+/** WebGPU forbids binding one buffer as both read-only and writable storage in a dispatch. */
+export function requireDistinct(
+  kernel: string,
+  written: BufferBindingLike,
+  read: Record<string, BufferBindingLike | undefined>,
+): void {
+  const target = bufferOf(written);
+  for (const [name, b] of Object.entries(read)) {
+    if (b && bufferOf(b) === target) {
+      throw new KernelShapeError(
+        kernel,
+        `the output must not be the same buffer as ${name}; use a separate buffer`,
+      );
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { KernelShapeError } from '../runtime/errors.js';
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { kernelSource } from './kernel-cache.js';
+import { kvWriteWgsl } from './kv-write.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { grid1d } from './workgroup-grid.js';
+
+export interface KvWriteArgs {
+  /** f32 [tokens, numKvHeads, headDim] (or rows of kStride elements, see kOffset). */
+  k: BufferBindingLike;
+  /** f32 [tokens, numKvHeads, headDim] (or rows of vStride elements, see vOffset). */
+  v: BufferBindingLike;
+  /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
+  slots: BufferBindingLike;
+  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  kCache: BufferBindingLike;
+  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  vCache: BufferBindingLike;
+  tokens: number;
+  numKvHeads: number;
+  headDim: number;
+  numBlocks: number;
+  blockSize: number;
+  /** Elements between consecutive tokens of k (a fused QKV row); default numKvHeads * headDim. */
+  kStride?: number;
+  /** Elements before a token's K inside its row; default 0. */
+  kOffset?: number;
+  vStride?: number;
+  vOffset?: number;
+}
+
+/** Writes each new token's K and V into its slot of the paged pool. */
+export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
+  const name = 'kvWrite';
+  requireInt(name, 'tokens', a.tokens, 1);
+  requireInt(name, 'numKvHeads', a.numKvHeads, 1);
+  requireInt(name, 'headDim', a.headDim, 1);
+  requireInt(name, 'numBlocks', a.numBlocks, 1);
+  requireInt(name, 'blockSize', a.blockSize, 1);
+  const rowLen = a.numKvHeads * a.headDim;
+  const kStride = a.kStride ?? rowLen;
+  const kOffset = a.kOffset ?? 0;
+  const vStride = a.vStride ?? rowLen;
+  const vOffset = a.vOffset ?? 0;
+  for (const [n, stride, offset] of [['k', kStride, kOffset], ['v', vStride, vOffset]] as const) {
+    requireInt(name, `${n}Offset`, offset, 0);
+    if (!Number.isInteger(stride) || offset + rowLen > stride) {
+      throw new KernelShapeError(name, `${n}Stride ${stride} must hold ${n}Offset ${offset} + numKvHeads * headDim ${rowLen}`);
+    }
+  }
+  requireBytes(name, 'k', a.k, ((a.tokens - 1) * kStride + kOffset + rowLen) * 4);
+  requireBytes(name, 'v', a.v, ((a.tokens - 1) * vStride + vOffset + rowLen) * 4);
+  requireBytes(name, 'slots', a.slots, a.tokens * 4);
+  const numSlots = a.numBlocks * a.blockSize;
+  requireBytes(name, 'kCache', a.kCache, numSlots * rowLen * 4);
+  requireBytes(name, 'vCache', a.vCache, numSlots * rowLen * 4);
+  requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });
+  requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
+  requireDistinct(name, a.kCache, { vCache: a.vCache });
+  const pipeline = rec.ctx.pipeline(kernelSource('kv-write', '', kvWriteWgsl));
+  const groups = grid1d(Math.ceil((a.tokens * rowLen) / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
+  const params = packParams([a.tokens, rowLen, kStride, kOffset, vStride, vOffset, numSlots]);
+  rec.dispatch(pipeline, params, [a.k, a.v, a.slots, a.kCache, a.vCache], groups);
+}

@@ -1,0 +1,40 @@
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+
+/**
+ * Scatters new K and V rows into the paged pool: cache[slots[t], h, d] = src[t, h, d] for the
+ * pool layout [numBlocks, blockSize, numKvHeads, headDim] (a slot is block * blockSize + offset).
+ * Source rows may sit inside a wider row (a fused QKV output): element (t, h, d) is read at
+ * t * row_stride + offset + h * headDim + d. Slot 0xFFFFFFFF skips a token (padding).
+ */
+export function kvWriteWgsl(): string {
+  return /* wgsl */ `
+struct Params {
+  tokens: u32,
+  row_len: u32,      // numKvHeads * headDim
+  k_stride: u32,     // elements between tokens in k
+  k_offset: u32,
+  v_stride: u32,
+  v_offset: u32,
+  num_slots: u32,    // numBlocks * blockSize
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> slots: array<u32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  if (i >= params.tokens * params.row_len) { return; }
+  let t = i / params.row_len;
+  let e = i - t * params.row_len;
+  let slot = slots[t];
+  if (slot >= params.num_slots) { return; }
+  let dst = slot * params.row_len + e;
+  k_cache[dst] = k[t * params.k_stride + params.k_offset + e];
+  v_cache[dst] = v[t * params.v_stride + params.v_offset + e];
+}
+`;
+}

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { KernelShapeError } from '../runtime/errors.js';
+import * as reference from '../reference/index.js';
+import { gpuForTests, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
+import { rope } from './rope.js';
+import type { RopeLayout } from './rope.wgsl.js';
+
+const gpu = await gpuForTests();
+
+interface Case {
+  tokens: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  theta: number;
+  layout: RopeLayout;
+  maxPosition: number;
+  factors?: boolean;
+  positionScale?: number;
+}
+
+describe.skipIf(!gpu)('rope', () => {
+  const ctx = gpu!;
+  const seed = Date.now() % 1e6;
+
+  // f32 angles (as llama.cpp computes them) against f64 ones: the angle p * inv_freq carries a
+  // relative rounding error near 2^-24, i.e. about 2.4e-4 rad at position 4096, so the bound
+  // scales with the largest position.
+  const tolerance = (maxPosition: number): number => Math.max(2e-6, maxPosition * 2 ** -22);
+
+  it.each<Case>([
+    { tokens: 5, nHeads: 4, nKvHeads: 2, headDim: 16, theta: 10000, layout: 'adjacent', maxPosition: 10 },
+    { tokens: 9, nHeads: 3, nKvHeads: 1, headDim: 64, theta: 10000, layout: 'halfSplit', maxPosition: 4096 },
+    { tokens: 7, nHeads: 2, nKvHeads: 2, headDim: 128, theta: 500000, layout: 'adjacent', maxPosition: 4096, factors: true },
+    { tokens: 4, nHeads: 2, nKvHeads: 1, headDim: 6, theta: 10000, layout: 'halfSplit', maxPosition: 2000, positionScale: 0.25 },
+  ])('matches the f64 reference: %o', async (c) => {
+    const rand = seededRandom(seed);
+    const q = randomFloats(rand, c.tokens * c.nHeads * c.headDim);
+    const k = randomFloats(rand, c.tokens * c.nKvHeads * c.headDim);
+    const positions = new Uint32Array(c.tokens).map(() => Math.floor(rand() * (c.maxPosition + 1)));
+    positions[0] = c.maxPosition;
+    const factors = c.factors ? randomFloats(rand, c.headDim / 2, 1, 8) : undefined;
+    const qb = ctx.upload(q, 'q');
+    const kb = ctx.upload(k, 'k');
+    const rec = ctx.recorder();
+    rope(rec, {
+      q: qb,
+      k: kb,
+      positions: ctx.upload(positions, 'positions'),
+      tokens: c.tokens,
+      nHeads: c.nHeads,
+      nKvHeads: c.nKvHeads,
+      headDim: c.headDim,
+      theta: c.theta,
+      layout: c.layout,
+      freqFactors: factors && ctx.upload(factors, 'factors'),
+      positionScale: c.positionScale,
+    });
+    rec.submit();
+    const gotQ = new Float32Array(await ctx.read(qb, 0, q.byteLength));
+    const gotK = new Float32Array(await ctx.read(kb, 0, k.byteLength));
+    reference.rope({ ...c, q, k, positions, freqFactors: factors });
+    const err = Math.max(relativeL2(gotQ, q), relativeL2(gotK, k));
+    expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(tolerance(c.maxPosition));
+  });
+
+  it('rotates q and k in place inside one fused QKV buffer', async () => {
+    const rand = seededRandom(seed + 1);
+    const [tokens, nHeads, nKvHeads, headDim] = [3, 4, 2, 8];
+    const row = (nHeads + 2 * nKvHeads) * headDim;
+    const qkv = randomFloats(rand, tokens * row);
+    const positions = new Uint32Array([0, 1, 77]);
+    const buf = ctx.upload(qkv, 'qkv');
+    const rec = ctx.recorder();
+    rope(rec, {
+      q: buf,
+      k: buf,
+      positions: ctx.upload(positions, 'positions'),
+      tokens,
+      nHeads,
+      nKvHeads,
+      headDim,
+      theta: 10000,
+      layout: 'adjacent',
+      qStride: row,
+      kStride: row,
+      kOffset: nHeads * headDim,
+    });
+    rec.submit();
+    const got = new Float32Array(await ctx.read(buf, 0, qkv.byteLength));
+    const q = new Float32Array(tokens * nHeads * headDim);
+    const k = new Float32Array(tokens * nKvHeads * headDim);
+    const v = new Float32Array(tokens * nKvHeads * headDim);
+    const split = (src: Float32Array) => {
+      for (let t = 0; t < tokens; t++) {
+        q.set(src.subarray(t * row, t * row + nHeads * headDim), t * nHeads * headDim);
+        k.set(src.subarray(t * row + nHeads * headDim, t * row + (nHeads + nKvHeads) * headDim), t * nKvHeads * headDim);
+        v.set(src.subarray(t * row + (nHeads + nKvHeads) * headDim, (t + 1) * row), t * nKvHeads * headDim);
+      }
+      return [q.slice(), k.slice(), v.slice()] as const;
+    };
+    const [q0, k0, v0] = split(qkv);
+    reference.rope({ q: q0, k: k0, positions, tokens, nHeads, nKvHeads, headDim, theta: 10000, layout: 'adjacent' });
+    const [q1, k1, v1] = split(got);
+    expect(relativeL2(q1, q0)).toBeLessThan(1e-5);
+    expect(relativeL2(k1, k0)).toBeLessThan(1e-5);
+    expect(v1).toEqual(v0);
+  });
+
+  it('rejects an odd head dim', () => {
+    const b = ctx.createBuffer(1024, 'b');
+    expect(() =>
+      rope(ctx.recorder(), { q: b, k: ctx.createBuffer(1024, 'k'), positions: ctx.createBuffer(16, 'p'), tokens: 1, nHeads: 1, nKvHeads: 1, headDim: 7, theta: 1e4, layout: 'adjacent' }),
+    ).toThrow(KernelShapeError);
+  });
+});

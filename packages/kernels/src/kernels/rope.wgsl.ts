@@ -1,0 +1,103 @@
+import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+
+/**
+ * Which elements form a rotated pair: 'adjacent' rotates (2i, 2i+1) (GGUF Llama, whose q/k
+ * weights were permuted at conversion); 'halfSplit' rotates (i, i + headDim/2) (Hugging Face
+ * checkpoints, GPT-NeoX).
+ */
+export type RopeLayout = 'adjacent' | 'halfSplit';
+
+export interface RopeVariant {
+  layout: RopeLayout;
+  /** Llama 3 rope_freqs: per-pair divisors of the inverse frequency. */
+  freqFactors: boolean;
+  /**
+   * q and k live in one buffer (a fused QKV output), bound once: WebGPU forbids two writable
+   * bindings of the same buffer in one dispatch.
+   */
+  fused: boolean;
+}
+
+/**
+ * Rotary position embedding in place on q and k. Pair i of a head at position p turns by
+ * p * positionScale * theta^(-2i/headDim) / factor_i radians, computed in f32 as llama.cpp does.
+ * The angle is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos
+ * inside [-pi, pi] where WGSL bounds their error, at any position.
+ */
+export function ropeWgsl(v: RopeVariant): string {
+  const pair =
+    v.layout === 'adjacent'
+      ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;'
+      : 'let i0 = i;\n  let i1 = i + half;';
+  const b = v.freqFactors ? 3 : 2;
+  const qName = v.fused ? 'qk' : 'q';
+  const kName = v.fused ? 'qk' : 'k';
+  return /* wgsl */ `
+struct Params {
+  tokens: u32,
+  num_heads: u32,
+  num_kv_heads: u32,
+  head_dim: u32,
+  q_stride: u32,     // elements between tokens in q
+  q_offset: u32,
+  k_stride: u32,
+  k_offset: u32,
+  log2_theta: f32,
+  position_scale: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> positions: array<u32>;${
+    v.freqFactors ? '\n@group(0) @binding(2) var<storage, read> freq_factors: array<f32>;' : ''
+  }
+${
+    v.fused
+      ? `@group(0) @binding(${b}) var<storage, read_write> qk: array<f32>;`
+      : `@group(0) @binding(${b}) var<storage, read_write> q: array<f32>;
+@group(0) @binding(${b + 1}) var<storage, read_write> k: array<f32>;`
+  }
+
+const TWO_PI = 6.283185307179586;
+// log2(2*pi): folds the radians-to-turns division into the exponent.
+const LOG2_TWO_PI = 2.651496129472319;
+
+fn rotate_q(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
+  let x0 = ${qName}[base + i0];
+  let x1 = ${qName}[base + i1];
+  ${qName}[base + i0] = x0 * c - x1 * s;
+  ${qName}[base + i1] = x0 * s + x1 * c;
+}
+
+fn rotate_k(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
+  let x0 = ${kName}[base + i0];
+  let x1 = ${kName}[base + i1];
+  ${kName}[base + i0] = x0 * c - x1 * s;
+  ${kName}[base + i1] = x0 * s + x1 * c;
+}
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  let half = params.head_dim / 2u;
+  let heads = params.num_heads + params.num_kv_heads;
+  if (idx >= params.tokens * heads * half) { return; }
+  let i = idx % half;
+  let th = idx / half;
+  let h = th % heads;
+  let t = th / heads;
+  // Turns per unit position: theta^(-2i/d) / (2 pi) [/ factor_i].
+  var turns_per_pos = exp2(-(f32(2u * i) / f32(params.head_dim)) * params.log2_theta - LOG2_TWO_PI);${
+    v.freqFactors ? '\n  turns_per_pos = turns_per_pos / freq_factors[i];' : ''
+  }
+  let turns = f32(positions[t]) * params.position_scale * turns_per_pos;
+  let angle = (turns - round(turns)) * TWO_PI;
+  let c = cos(angle);
+  let s = sin(angle);
+  ${pair}
+  if (h < params.num_heads) {
+    rotate_q(t * params.q_stride + params.q_offset + h * params.head_dim, i0, i1, c, s);
+  } else {
+    rotate_k(t * params.k_stride + params.k_offset + (h - params.num_heads) * params.head_dim, i0, i1, c, s);
+  }
+}
+`;
+}

@@ -1,0 +1,234 @@
+import { ROW_WORKGROUP, WGSL_ORDERED_KEY } from './argmax.wgsl.js';
+
+/** u32 words per row in the sampling params buffer (see packSamplingParams). */
+export const SAMPLING_PARAMS_WORDS = 8;
+
+/**
+ * Sampling, one workgroup per row. With e_i = exp((l_i - max l) / temperature) (so the top token
+ * has e = 1 and p_i = e_i / sum e):
+ * - greedy when temperature <= 0 or topK == 1 (largest logit, lowest index on ties);
+ * - top-k keeps logits >= the k-th largest logit, found exactly by bisection over the logits'
+ *   ordered u32 keys (ties at the threshold are all kept);
+ * - min-p keeps e_i >= minP (p_i >= minP * p_max);
+ * - top-p, over what top-k and min-p kept, keeps e_i >= the largest threshold whose kept mass is
+ *   still >= topP * (kept mass), found by bisection over the bits of e (non-negative floats
+ *   order like their bits): the smallest most-probable set reaching topP, ties included;
+ * - the token is the first index (ascending) whose running kept mass exceeds u * (kept mass).
+ * NaN logits are never kept; a row of only NaN gives token 0.
+ */
+export function sampleWgsl(): string {
+  return /* wgsl */ `
+struct Params {
+  rows: u32,
+  vocab: u32,
+}
+struct RowParams {
+  temperature: f32,
+  top_p: f32,
+  top_k: u32,   // 0 = off
+  min_p: f32,   // 0 = off
+  u: f32,       // uniform random in [0, 1)
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> row_params: array<RowParams>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+${WGSL_ORDERED_KEY}
+
+const WG = ${ROW_WORKGROUP}u;
+const NONE = 0xffffffffu;
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
+var<workgroup> red_i: array<u32, WG>;
+var<workgroup> wg_params: RowParams;
+var<workgroup> claimed: u32;
+
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn key_to_f32(key: u32) -> f32 {
+  if ((key >> 31u) == 1u) { return bitcast<f32>(key & 0x7fffffffu); }
+  return bitcast<f32>(~key);
+}
+
+// Reductions over the workgroup; results are uniform. The leading barrier keeps a new
+// reduction from overwriting the previous one's result before every invocation has read it.
+fn sum_f32(lid: u32, v: f32) -> f32 {
+  workgroupBarrier();
+  red_f[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { red_f[lid] += red_f[lid + s]; }
+  }
+  return workgroupUniformLoad(&red_f[0]);
+}
+
+fn sum_u32(lid: u32, v: u32) -> u32 {
+  workgroupBarrier();
+  red_u[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { red_u[lid] += red_u[lid + s]; }
+  }
+  return workgroupUniformLoad(&red_u[0]);
+}
+
+fn max_u32(lid: u32, v: u32) -> u32 {
+  workgroupBarrier();
+  red_u[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { red_u[lid] = max(red_u[lid], red_u[lid + s]); }
+  }
+  return workgroupUniformLoad(&red_u[0]);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= params.rows) { return; }
+  if (lid == 0u) {
+    wg_params = row_params[row];
+    claimed = 0u;
+  }
+  let rp = workgroupUniformLoad(&wg_params);
+  let vocab = params.vocab;
+  let base = row * vocab;
+
+  // Largest non-NaN logit and its lowest index.
+  var key = 0u;
+  var index = NONE;
+  for (var i = lid; i < vocab; i += WG) {
+    let l = logits[base + i];
+    if (!is_nan(l)) {
+      let k = ordered_key(l);
+      if (index == NONE || k > key) {
+        key = k;
+        index = i;
+      }
+    }
+  }
+  red_u[lid] = key;
+  red_i[lid] = index;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      let ok = red_u[lid + s];
+      let oi = red_i[lid + s];
+      if (oi != NONE && (red_i[lid] == NONE || ok > red_u[lid] || (ok == red_u[lid] && oi < red_i[lid]))) {
+        red_u[lid] = ok;
+        red_i[lid] = oi;
+      }
+    }
+  }
+  let best_key = workgroupUniformLoad(&red_u[0]);
+  let best_index = workgroupUniformLoad(&red_i[0]);
+  if (best_index == NONE) {
+    if (lid == 0u) { out[row] = 0u; }
+    return;
+  }
+  if (rp.temperature <= 0.0 || rp.top_k == 1u) {
+    if (lid == 0u) { out[row] = best_index; }
+    return;
+  }
+  let max_logit = key_to_f32(best_key);
+
+  // Top-k: the largest key t with count(key >= t) >= k is the k-th largest logit's key.
+  var k_thresh = 0u;
+  if (rp.top_k > 0u && rp.top_k < vocab) {
+    var lo = 0u;
+    var hi = best_key + 1u;
+    while (hi - lo > 1u) {
+      let mid = lo + (hi - lo) / 2u;
+      var c = 0u;
+      for (var i = lid; i < vocab; i += WG) {
+        let l = logits[base + i];
+        if (!is_nan(l) && ordered_key(l) >= mid) { c += 1u; }
+      }
+      if (sum_u32(lid, c) >= rp.top_k) { lo = mid; } else { hi = mid; }
+    }
+    k_thresh = lo;
+  }
+
+  // Top-p threshold over the bits of e, among tokens kept by top-k and min-p.
+  var p_bits = 0u;
+  if (rp.top_p < 1.0) {
+    var z = 0.0;
+    for (var i = lid; i < vocab; i += WG) {
+      let l = logits[base + i];
+      let e = exp((l - max_logit) / rp.temperature);
+      if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p) { z += e; }
+    }
+    let target = rp.top_p * sum_f32(lid, z);
+    var lo = 0u;
+    var hi = 0x3f800001u;
+    while (hi - lo > 1u) {
+      let mid = lo + (hi - lo) / 2u;
+      var m = 0.0;
+      for (var i = lid; i < vocab; i += WG) {
+        let l = logits[base + i];
+        let e = exp((l - max_logit) / rp.temperature);
+        if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= mid) { m += e; }
+      }
+      if (sum_f32(lid, m) >= target) { lo = mid; } else { hi = mid; }
+    }
+    p_bits = lo;
+  }
+
+  // Inverse CDF in index order: invocation lid owns a contiguous chunk.
+  let chunk = (vocab + WG - 1u) / WG;
+  let start = min(lid * chunk, vocab);
+  let end = min(start + chunk, vocab);
+  var partial = 0.0;
+  var last_kept = NONE;
+  for (var i = start; i < end; i++) {
+    let l = logits[base + i];
+    let e = exp((l - max_logit) / rp.temperature);
+    if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
+      partial += e;
+      if (e > 0.0) { last_kept = i; }
+    }
+  }
+  let fallback = max_u32(lid, select(last_kept, 0u, last_kept == NONE));
+  workgroupBarrier();
+  red_f[lid] = partial;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = 0.0;
+    for (var t = 0u; t < WG; t++) {
+      let p = red_f[t];
+      red_f[t] = acc;
+      acc += p;
+    }
+    wg_params.u = rp.u * acc;
+  }
+  workgroupBarrier();
+  let target = wg_params.u;
+  let prefix = red_f[lid];
+  if (partial > 0.0 && prefix <= target && target < prefix + partial) {
+    var acc = prefix;
+    var chosen = last_kept;
+    for (var i = start; i < end; i++) {
+      let l = logits[base + i];
+      let e = exp((l - max_logit) / rp.temperature);
+      if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
+        acc += e;
+        if (acc > target) {
+          chosen = i;
+          break;
+        }
+      }
+    }
+    out[row] = chosen;
+    claimed = 1u;
+  }
+  workgroupBarrier();
+  if (lid == 0u && claimed == 0u) { out[row] = fallback; }
+}
+`;
+}

@@ -1,0 +1,30 @@
+/** Invocations per workgroup of the elementwise kernels. */
+export const ELEMENTWISE_WORKGROUP = 256;
+
+/**
+ * out[t, j] = silu(gateUp[t, j]) * gateUp[t, H + j]: the gate and up projections come from one
+ * fused matrix, gate in columns [0, H) and up in [H, 2H).
+ */
+export function siluMulWgsl(): string {
+  return /* wgsl */ `
+struct Params {
+  tokens: u32,
+  hidden: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> gate_up: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  if (i >= params.tokens * params.hidden) { return; }
+  let t = i / params.hidden;
+  let j = i - t * params.hidden;
+  let g = gate_up[t * 2u * params.hidden + j];
+  let u = gate_up[t * 2u * params.hidden + params.hidden + j];
+  // g / (1 + e^-g): for very negative g, e^-g overflows to inf and the result is -0, not NaN.
+  out[i] = g / (1.0 + exp(-g)) * u;
+}
+`;
+}

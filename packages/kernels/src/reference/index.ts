@@ -1,0 +1,14 @@
+export { linear } from './linear.js';
+export type { LinearReferenceArgs } from './linear.js';
+export { rmsNorm } from './rms-norm.js';
+export type { RmsNormReferenceArgs } from './rms-norm.js';
+export { rope } from './rope.js';
+export type { RopeReferenceArgs } from './rope.js';
+export { add, embedding, gatherRows, siluMul } from './elementwise.js';
+export type { SiluMulReferenceArgs } from './elementwise.js';
+export { argmax, orderedKey } from './argmax.js';
+export { sample, sampleRow } from './sample.js';
+export type { SampleTrace } from './sample.js';
+export { kvWrite } from './kv-write.js';
+export { pagedAttention } from './paged-attention.js';
+export type { PagedAttentionReferenceArgs } from './paged-attention.js';
