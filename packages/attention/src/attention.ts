@@ -1,9 +1,9 @@
+import { KernelShapeError, grid1d, packParams, validatePagedAttentionBatch } from '@llm/kernels';
 import type { GpuContext, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
-import { AttentionShapeError } from './errors.js';
-import { planPrefill, prefillTileCount } from './flash-prefill.wgsl.js';
-import type { PrefillPlan } from './flash-prefill.wgsl.js';
-import { planDecode } from './split-k-decode.wgsl.js';
-import type { DecodePlan } from './split-k-decode.wgsl.js';
+import { PREFILL_PARAMS_U32, checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
+import type { PrefillKernel } from './flash-prefill.wgsl.js';
+import { DECODE_MERGE_WORKGROUP, DECODE_PARAMS_U32, decodeKernels } from './split-k-decode.wgsl.js';
+import type { DecodeKernels } from './split-k-decode.wgsl.js';
 
 export type AttentionMode = 'auto' | 'prefill' | 'decode';
 
@@ -36,8 +36,8 @@ const MIN_DECODE_CHUNK = 64;
 const DECODE_CHUNK_ALIGN = 32;
 
 interface ContextState {
-  prefill: Map<string, PrefillPlan>;
-  decode: Map<string, DecodePlan>;
+  prefill: Map<number, PrefillKernel>;
+  decode: Map<string, DecodeKernels>;
   scratch: { acc: GPUBuffer; stats: GPUBuffer } | undefined;
   peakScratchBytes: number;
 }
@@ -55,7 +55,7 @@ function stateOf(ctx: GpuContext): ContextState {
 
 /**
  * Records attention for a packed variable-length batch over the paged KV pool: causal, MHA, GQA
- * or MQA. The KV pool must already hold the new tokens' K and V (see {@link kvWrite}).
+ * or MQA. The pool must already hold the new tokens' K and V (record {@link kvWrite} first).
  */
 export function attention(
   rec: StepRecorder,
@@ -76,94 +76,120 @@ export function attentionScratchBytes(ctx: GpuContext): number {
 
 function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
   const state = stateOf(ctx);
-  const key = `${b.numHeads}/${b.numKvHeads}/${b.headDim}/${b.blockSize}`;
-  let plan = state.prefill.get(key);
-  if (!plan) {
-    plan = planPrefill({
-      numHeads: b.numHeads,
-      numKvHeads: b.numKvHeads,
-      headDim: b.headDim,
-      blockSize: b.blockSize,
-      workgroupStorageBytes: ctx.limits.maxComputeWorkgroupStorageSize,
-      maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
-    });
-    state.prefill.set(key, plan);
+  let kernel = state.prefill.get(b.headDim);
+  if (!kernel) {
+    kernel = prefillKernel(b.headDim, ctx.limits.maxComputeWorkgroupStorageSize);
+    state.prefill.set(b.headDim, kernel);
   }
-  const tiles = prefillTileCount(plan, b.numTokens, b.numSeqs);
-  const params = new Uint32Array([b.numTokens, b.numSeqs, b.maxBlocksPerSeq, 0]);
-  new Float32Array(params.buffer)[3] = b.scale;
+  const layout = prefillLayout(kernel, b.numHeads, b.numKvHeads);
+  const fields: Record<(typeof PREFILL_PARAMS_U32)[number], number> = {
+    numTokens: b.numTokens,
+    numSeqs: b.numSeqs,
+    maxBlocksPerSeq: b.maxBlocksPerSeq,
+    numHeads: b.numHeads,
+    numKvHeads: b.numKvHeads,
+    headsPerWorkgroup: layout.headsPerWorkgroup,
+    headChunks: layout.headChunks,
+    tileTokens: layout.tileTokens,
+    blockSize: b.blockSize,
+    headDim4: b.headDim / 4,
+    keyTile: kernel.keyTile,
+  };
+  const params = packParams(PREFILL_PARAMS_U32.map((n) => fields[n]), [b.scale]);
   rec.dispatch(
-    ctx.pipeline(plan.kernel),
+    ctx.pipeline(kernel.source),
     params,
     [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.out],
-    [checkGrid(ctx, 'query tiles', tiles), b.numKvHeads * plan.headChunks],
+    [
+      checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
+      checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
+    ],
   );
-  return { kernel: 'prefill', keysPerWorkgroup: plan.keyTile, splits: 1, scratchBytes: 0, usesSubgroups: false };
+  return { kernel: 'prefill', keysPerWorkgroup: kernel.keyTile, splits: 1, scratchBytes: 0, usesSubgroups: false };
 }
 
 function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
   const state = stateOf(ctx);
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
-  const key = `${b.numHeads}/${b.numKvHeads}/${b.headDim}/${b.blockSize}/${subgroupMinSize}`;
-  let plan = state.decode.get(key);
-  if (!plan) {
-    plan = planDecode({
-      numHeads: b.numHeads,
-      numKvHeads: b.numKvHeads,
+  const group = b.numHeads / b.numKvHeads;
+  const key = `${b.headDim}/${2 ** Math.ceil(Math.log2(Math.min(group, 8)))}/${subgroupMinSize}`;
+  let kernels = state.decode.get(key);
+  if (!kernels) {
+    kernels = decodeKernels({
       headDim: b.headDim,
-      blockSize: b.blockSize,
+      group,
       workgroupStorageBytes: ctx.limits.maxComputeWorkgroupStorageSize,
       subgroupMinSize,
     });
-    state.decode.set(key, plan);
+    state.decode.set(key, kernels);
   }
-  const perSplit = b.numTokens * b.numKvHeads * plan.headChunks;
+  const headsPerWorkgroup = Math.min(group, kernels.maxHeads);
+  const headChunks = Math.ceil(group / headsPerWorkgroup);
+  const maxChunk = Math.floor(kernels.scoreFloats / headsPerWorkgroup / kernels.rowsPerPass) * kernels.rowsPerPass;
+  const perSplit = b.numTokens * b.numKvHeads * headChunks;
   const wantedSplits = Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / perSplit));
   let chunk = Math.ceil(Math.ceil(b.maxContextLen / wantedSplits) / DECODE_CHUNK_ALIGN) * DECODE_CHUNK_ALIGN;
-  chunk = Math.min(plan.maxChunk, Math.max(MIN_DECODE_CHUNK, chunk));
+  chunk = Math.min(maxChunk, Math.max(MIN_DECODE_CHUNK, chunk));
   let splits = Math.ceil(b.maxContextLen / chunk);
   // Per-split partial rows must fit one binding: take longer chunks, up to what one holds.
   const rowBytes = b.numTokens * b.numHeads * b.headDim * 4;
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  while (splits > 1 && rowBytes * splits > maxBinding && chunk < plan.maxChunk) {
-    chunk = Math.min(plan.maxChunk, chunk * 2);
+  while (splits > 1 && rowBytes * splits > maxBinding && chunk < maxChunk) {
+    chunk = Math.min(maxChunk, chunk * 2);
     splits = Math.ceil(b.maxContextLen / chunk);
   }
   if (splits > 1 && rowBytes * splits > maxBinding) {
-    throw new AttentionShapeError(
+    throw new KernelShapeError(
       'attention',
       `decode of ${b.numTokens} tokens at context ${b.maxContextLen} needs ${rowBytes * splits} bytes of ` +
         `split partials, more than one binding holds (${maxBinding}); decode fewer tokens per call`,
     );
   }
-  const params = new Uint32Array([b.numTokens, b.maxBlocksPerSeq, chunk, splits, 0]);
-  new Float32Array(params.buffer)[4] = b.scale;
-  const inputs = [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds];
-  const grid: [number, number, number] = [
-    checkGrid(ctx, 'decode tokens', b.numTokens),
-    b.numKvHeads * plan.headChunks,
-    checkGrid(ctx, 'decode splits', splits),
-  ];
-  const info = { kernel: 'decode', keysPerWorkgroup: chunk, splits, usesSubgroups: plan.usesSubgroups } as const;
-  if (splits === 1) {
-    rec.dispatch(ctx.pipeline(plan.single), params, [...inputs, b.out], grid);
-    return { ...info, scratchBytes: 0 };
-  }
-  const accBytes = rowBytes * splits;
-  const statsBytes = b.numTokens * b.numHeads * splits * 8;
+  const direct = splits === 1;
+  const fields: Record<(typeof DECODE_PARAMS_U32)[number], number> = {
+    numTokens: b.numTokens,
+    maxBlocksPerSeq: b.maxBlocksPerSeq,
+    chunkLen: chunk,
+    numSplits: splits,
+    numHeads: b.numHeads,
+    numKvHeads: b.numKvHeads,
+    headsPerWorkgroup,
+    headChunks,
+    blockSize: b.blockSize,
+    headDim4: b.headDim / 4,
+    direct: direct ? 1 : 0,
+  };
+  const params = packParams(DECODE_PARAMS_U32.map((n) => fields[n]), [b.scale]);
+  const accBytes = direct ? 0 : rowBytes * splits;
+  const statsBytes = direct ? 0 : b.numTokens * b.numHeads * splits * 8;
+  // A single split writes `out` directly; the scratch bindings are then unused but still bound.
   const scratch = scratchFor(ctx, state, accBytes, statsBytes);
-  rec.dispatch(ctx.pipeline(plan.partial), params, [...inputs, scratch.acc, scratch.stats], grid);
-  const outputs = b.numTokens * b.numHeads * (b.headDim / 4);
-  const groups = Math.ceil(outputs / plan.mergeInvocations);
-  const maxPerDim = ctx.limits.maxComputeWorkgroupsPerDimension;
-  const y = Math.ceil(groups / maxPerDim);
   rec.dispatch(
-    ctx.pipeline(plan.merge),
+    ctx.pipeline(kernels.decode),
     params,
-    [scratch.acc, scratch.stats, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out],
-    [Math.ceil(groups / y), y],
+    [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out, scratch.acc, scratch.stats],
+    [
+      checkGrid(ctx, 'decode tokens', b.numTokens),
+      checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * headChunks),
+      checkGrid(ctx, 'decode splits', splits),
+    ],
   );
-  return { ...info, scratchBytes: accBytes + statsBytes };
+  if (!direct) {
+    const groups = Math.ceil((b.numTokens * b.numHeads * (b.headDim / 4)) / DECODE_MERGE_WORKGROUP);
+    rec.dispatch(
+      ctx.pipeline(kernels.merge),
+      params,
+      [scratch.acc, scratch.stats, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out],
+      grid1d(groups, ctx.limits.maxComputeWorkgroupsPerDimension),
+    );
+  }
+  return {
+    kernel: 'decode',
+    keysPerWorkgroup: chunk,
+    splits,
+    scratchBytes: accBytes + statsBytes,
+    usesSubgroups: kernels.usesSubgroups,
+  };
 }
 
 /**
@@ -185,68 +211,22 @@ function scratchFor(ctx: GpuContext, state: ContextState, accBytes: number, stat
 function checkGrid(ctx: GpuContext, what: string, count: number): number {
   const max = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (count > max) {
-    throw new AttentionShapeError('attention', `${count} ${what} exceed ${max} workgroups per dimension; split the batch`);
+    throw new KernelShapeError('attention', `${count} ${what} exceed ${max} workgroups per dimension; split the batch`);
   }
   return count;
 }
 
 function checkBatch(ctx: GpuContext, b: PagedAttentionBatch): void {
-  const ints: Array<[string, number, number]> = [
-    ['numTokens', b.numTokens, 1],
-    ['numSeqs', b.numSeqs, 1],
-    ['maxBlocksPerSeq', b.maxBlocksPerSeq, 1],
-    ['maxContextLen', b.maxContextLen, 1],
-    ['numHeads', b.numHeads, 1],
-    ['numKvHeads', b.numKvHeads, 1],
-    ['headDim', b.headDim, 4],
-    ['blockSize', b.blockSize, 1],
-  ];
-  for (const [name, value, min] of ints) {
-    if (!Number.isInteger(value) || value < min) {
-      throw new AttentionShapeError('attention', `${name} must be an integer >= ${min}, got ${value}`);
-    }
-  }
-  if (b.numSeqs > b.numTokens) {
-    throw new AttentionShapeError('attention', `numSeqs ${b.numSeqs} exceeds numTokens ${b.numTokens}: every sequence needs a query token`);
-  }
-  if (b.maxContextLen > b.maxBlocksPerSeq * b.blockSize) {
-    throw new AttentionShapeError(
-      'attention',
-      `maxContextLen ${b.maxContextLen} exceeds maxBlocksPerSeq ${b.maxBlocksPerSeq} x blockSize ${b.blockSize}`,
-    );
-  }
-  if (!Number.isFinite(b.scale)) {
-    throw new AttentionShapeError('attention', `scale must be finite, got ${b.scale}`);
-  }
-  const rowBytes = b.numHeads * b.headDim * 4;
-  const kvRowBytes = b.blockSize * b.numKvHeads * b.headDim * 4;
+  validatePagedAttentionBatch('attention', b);
+  checkHeads(b.numHeads, b.numKvHeads, b.headDim);
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  const need: Array<[string, GPUBuffer, number]> = [
-    ['q', b.q, b.numTokens * rowBytes],
-    ['out', b.out, b.numTokens * rowBytes],
-    ['kCache', b.kCache, kvRowBytes],
-    ['vCache', b.vCache, kvRowBytes],
-    ['blockTables', b.blockTables, b.numSeqs * b.maxBlocksPerSeq * 4],
-    ['queryStarts', b.queryStarts, (b.numSeqs + 1) * 4],
-    ['contextLens', b.contextLens, b.numSeqs * 4],
-    ['tokenSeqIds', b.tokenSeqIds, b.numTokens * 4],
-  ];
-  for (const [name, buffer, bytes] of need) {
-    if (buffer.size < bytes) {
-      throw new AttentionShapeError('attention', `${name} holds ${buffer.size} bytes but the batch needs ${bytes}`);
-    }
+  for (const [name, buffer] of Object.entries({ q: b.q, out: b.out, kCache: b.kCache, vCache: b.vCache })) {
     if (buffer.size > maxBinding) {
-      throw new AttentionShapeError(
+      throw new KernelShapeError(
         'attention',
         `${name} is ${buffer.size} bytes, more than one storage binding holds on this adapter ` +
           `(${maxBinding}); use a smaller KV pool per layer or fewer tokens per step`,
       );
     }
-  }
-  if (b.kCache.size !== b.vCache.size) {
-    throw new AttentionShapeError('attention', `kCache (${b.kCache.size} bytes) and vCache (${b.vCache.size} bytes) differ in size`);
-  }
-  if (b.out === b.q) {
-    throw new AttentionShapeError('attention', 'out must not be the same buffer as q');
   }
 }

@@ -1,5 +1,4 @@
-import { seededRandom } from '@llm/kernels/testing';
-import type { HostAttentionInputs } from '../attention-reference.js';
+import { reference } from '@llm/kernels';
 
 /** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
 export interface SequenceShape {
@@ -15,7 +14,6 @@ export interface AttentionCaseSpec {
   blockSize: number;
   /** Unused physical blocks mixed into the pool (filled with NaN), so stray reads show. */
   spareBlocks?: number;
-  seed: number;
 }
 
 /**
@@ -23,7 +21,8 @@ export interface AttentionCaseSpec {
  * included (what the reference reads); `newK`/`newV` and `slotMapping` are what a KV write must
  * scatter into the pool. Slots past a sequence's context and spare blocks hold NaN.
  */
-export interface HostAttentionCase extends HostAttentionInputs {
+export interface HostAttentionCase extends reference.PagedAttentionReferenceArgs {
+  numSeqs: number;
   numTokens: number;
   maxContextLen: number;
   numBlocks: number;
@@ -39,9 +38,9 @@ export interface HostAttentionCase extends HostAttentionInputs {
 // scale: peaked enough that a wrong running max or rescale shows, without overflow.
 const QK_RANGE = 2.5;
 
-export function buildAttentionCase(spec: AttentionCaseSpec): HostAttentionCase {
+/** A random batch drawn from `rand` (uniform in [0, 1); a seeded one in tests). */
+export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number): HostAttentionCase {
   const { seqs, numHeads, numKvHeads, headDim: d, blockSize } = spec;
-  const rand = seededRandom(spec.seed);
   const numSeqs = seqs.length;
   const blocksPerSeq = seqs.map((s) => Math.ceil(s.contextLen / blockSize));
   const maxBlocksPerSeq = Math.max(1, ...blocksPerSeq);
@@ -119,4 +118,26 @@ export function buildAttentionCase(spec: AttentionCaseSpec): HostAttentionCase {
     blockSize,
     scale: 1 / Math.sqrt(d),
   };
+}
+
+/**
+ * The float64 reference output (rounded to f32) of the packed tokens `tokens`, as
+ * `[tokens.length, numHeads, headDim]`. Each listed token becomes a one-token sequence whose
+ * context ends at its position, over the same block table, so long cases can check sampled rows.
+ */
+export function referenceRows(c: HostAttentionCase, tokens: readonly number[]): Float32Array {
+  const n = tokens.length;
+  const rowLen = c.numHeads * c.headDim;
+  const q = new Float32Array(n * rowLen);
+  const blockTables = new Uint32Array(n * c.maxBlocksPerSeq);
+  const queryStarts = new Uint32Array(n + 1);
+  const contextLens = new Uint32Array(n);
+  tokens.forEach((t, i) => {
+    const seq = c.tokenSeqIds[t]!;
+    q.set(c.q.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen);
+    blockTables.set(c.blockTables.subarray(seq * c.maxBlocksPerSeq, (seq + 1) * c.maxBlocksPerSeq), i * c.maxBlocksPerSeq);
+    queryStarts[i + 1] = i + 1;
+    contextLens[i] = c.contextLens[seq]! - (c.queryStarts[seq + 1]! - t) + 1;
+  });
+  return reference.pagedAttention({ ...c, q, blockTables, queryStarts, contextLens, out: undefined });
 }
