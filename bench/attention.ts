@@ -1,0 +1,307 @@
+/**
+ * Attention benchmark: paged decode bandwidth against the adapter's measured read bandwidth, and
+ * flash prefill against the naive paged attention kernel. Writes bench/results/attention.json
+ * and prints a table; progress goes to stderr.
+ *
+ *   pnpm tsx bench/attention.ts [--quick] [--only=decode|prefill]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { attention } from '../packages/attention/src/index.js';
+import { buildAttentionCase, uploadAttentionCase } from '../packages/attention/src/testing/index.js';
+import { GpuContext, pagedAttentionNaive } from '../packages/kernels/src/index.js';
+import type { PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
+
+// TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
+// 32 x context 4096 its per-layer K pool is exactly 128 MiB, lavapipe's largest storage binding.
+const SHAPE = { numHeads: 32, numKvHeads: 4, headDim: 64, blockSize: 16 } as const;
+const DECODE_BATCHES = [1, 4, 16, 32];
+const CONTEXTS = [512, 1024, 2048, 4096];
+const DECODE_TARGET_FRACTION = 0.5;
+
+export interface DecodePoint {
+  batch: number;
+  context: number;
+  ms: number;
+  gbPerS: number;
+  fractionOfMeasuredBandwidth: number;
+  splits: number;
+}
+
+export interface PrefillPoint {
+  context: number;
+  ms: number;
+  naiveMs: number;
+  speedupVsNaive: number;
+  peakScratchBytes: number;
+}
+
+export interface AttentionBenchResult {
+  adapter: string;
+  shape: typeof SHAPE & { note: string };
+  decodeKernel: { usesSubgroups: boolean };
+  timing: string;
+  measuredCopyGBps: number;
+  measuredReadGBps: number;
+  readKernels: Record<string, number>;
+  decode: DecodePoint[];
+  prefill: PrefillPoint[];
+  targets: {
+    decodeBestFraction: number;
+    decodeReachesHalfOfMeasuredRead: boolean;
+    prefillBeatsNaiveFrom1024: boolean;
+    prefillNeverAllocatesScoreMatrix: boolean;
+  };
+}
+
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+/** Mean wall time of `iters` repetitions recorded into one step, after `warmup` unmeasured steps. */
+async function timeSteps(ctx: GpuContext, record: (rec: StepRecorder) => void, iters: number, warmup = 1): Promise<number> {
+  for (let i = 0; i < warmup; i++) {
+    const rec = ctx.recorder('warm-up');
+    record(rec);
+    rec.submit();
+    await ctx.sync();
+  }
+  const rec = ctx.recorder('timed');
+  for (let i = 0; i < iters; i++) record(rec);
+  const t0 = performance.now();
+  rec.submit();
+  await ctx.sync();
+  return (performance.now() - t0) / iters;
+}
+
+function itersFor(bytesOrWork: number, budget: number): number {
+  return Math.max(1, Math.min(20, Math.round(budget / bytesOrWork)));
+}
+
+// ---- bandwidth references ----------------------------------------------------------------------
+
+const READ_KERNELS: Record<string, string> = {
+  // Each invocation sums vec4s i, i + stride, ...: consecutive invocations, consecutive addresses.
+  'grid-stride-vec4': /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let stride = nwg.x * 256u;
+  var acc = vec4<f32>(0.0);
+  for (var i = gid.x; i < arrayLength(&src); i += stride) {
+    acc += src[i];
+  }
+  dst[gid.x] = acc.x + acc.y + acc.z + acc.w;
+}`,
+  // Each workgroup sums one contiguous slab, its invocations reading consecutive vec4s.
+  'slab-vec4': /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let slab = arrayLength(&src) / nwg.x;
+  let start = wid.x * slab;
+  var acc = vec4<f32>(0.0);
+  for (var i = lid; i < slab; i += 64u) {
+    acc += src[start + i];
+  }
+  dst[wid.x * 64u + lid] = acc.x + acc.y + acc.z + acc.w;
+}`,
+  // As slab-vec4 with four independent loads in flight per iteration.
+  'slab-vec4-x4': /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let slab = arrayLength(&src) / nwg.x;
+  let start = wid.x * slab;
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  var c = vec4<f32>(0.0);
+  var d = vec4<f32>(0.0);
+  for (var i = lid; i + 192u < slab; i += 256u) {
+    a += src[start + i];
+    b += src[start + i + 64u];
+    c += src[start + i + 128u];
+    d += src[start + i + 192u];
+  }
+  let acc = a + b + c + d;
+  dst[wid.x * 64u + lid] = acc.x + acc.y + acc.z + acc.w;
+}`,
+};
+
+async function measureBandwidth(ctx: GpuContext, quick: boolean) {
+  const bytes = Math.min(ctx.limits.maxStorageBufferBindingSize, quick ? 32 << 20 : 128 << 20);
+  const src = ctx.createBuffer(bytes, 'bandwidth source');
+  const dst = ctx.createBuffer(bytes, 'bandwidth copy target');
+  // Non-zero data: some drivers special-case zero pages.
+  const fill = new Float32Array(1 << 20).map((_, i) => (i % 97) * 0.01 + 1);
+  for (let off = 0; off < bytes; off += fill.byteLength) ctx.write(src, fill.subarray(0, Math.min(fill.length, (bytes - off) / 4)), off);
+  const iters = quick ? 2 : 5;
+  const copyMs = await timeSteps(ctx, (rec) => rec.copy(src, 0, dst, 0, bytes), iters);
+  const measuredCopyGBps = (2 * bytes) / (copyMs * 1e6);
+  log(`copy ${(bytes / 2 ** 20).toFixed(0)} MiB: ${copyMs.toFixed(2)} ms, ${measuredCopyGBps.toFixed(2)} GB/s (read + written)`);
+  const readKernels: Record<string, number> = {};
+  const sums = ctx.createBuffer(1 << 20, 'bandwidth sums');
+  for (const [name, code] of Object.entries(READ_KERNELS)) {
+    const pipeline = ctx.pipeline({ name: `bandwidth-${name}`, code });
+    const groups = name === 'grid-stride-vec4' ? 1024 : 4096;
+    const ms = await timeSteps(ctx, (rec) => rec.dispatch(pipeline, null, [src, sums], [groups]), iters);
+    readKernels[name] = bytes / (ms * 1e6);
+    log(`read ${name}: ${ms.toFixed(2)} ms, ${readKernels[name]!.toFixed(2)} GB/s`);
+  }
+  src.destroy();
+  dst.destroy();
+  sums.destroy();
+  return { measuredCopyGBps, measuredReadGBps: Math.max(...Object.values(readKernels)), readKernels };
+}
+
+// ---- decode ------------------------------------------------------------------------------------
+
+async function benchDecode(ctx: GpuContext, measuredReadGBps: number, quick: boolean) {
+  const points: DecodePoint[] = [];
+  let usesSubgroups = false;
+  const batches = quick ? [1, 32] : DECODE_BATCHES;
+  const contexts = quick ? [512, 4096] : CONTEXTS;
+  const maxContext = Math.max(...contexts);
+  for (const batch of batches) {
+    log(`decode: building a pool for batch ${batch} x context ${maxContext}`);
+    const host = buildAttentionCase(
+      { ...SHAPE, seqs: Array.from({ length: batch }, () => ({ queryLen: 1, contextLen: maxContext })) },
+      Math.random,
+    );
+    const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
+    for (const context of contexts) {
+      const contextLens = ctx.upload(new Uint32Array(batch).fill(context), 'context lens');
+      const b: PagedAttentionBatch = { ...g.batch, contextLens, maxContextLen: context };
+      const kvBytes = 2 * batch * context * SHAPE.numKvHeads * SHAPE.headDim * 4;
+      const qoBytes = 2 * batch * SHAPE.numHeads * SHAPE.headDim * 4;
+      let splits = 1;
+      const ms = await timeSteps(
+        ctx,
+        (rec) => {
+          const info = attention(rec, b, { mode: 'decode' });
+          splits = info.splits;
+          usesSubgroups = info.usesSubgroups;
+        },
+        itersFor(kvBytes, quick ? 64 << 20 : 1 << 30),
+      );
+      const gbPerS = (kvBytes + qoBytes) / (ms * 1e6);
+      const point = { batch, context, ms, gbPerS, fractionOfMeasuredBandwidth: gbPerS / measuredReadGBps, splits };
+      points.push(point);
+      log(`decode batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s (${(100 * point.fractionOfMeasuredBandwidth).toFixed(0)}%), ${splits} splits`);
+      contextLens.destroy();
+    }
+    g.destroy();
+  }
+  return { points, usesSubgroups };
+}
+
+// ---- prefill -----------------------------------------------------------------------------------
+
+async function benchPrefill(ctx: GpuContext, quick: boolean) {
+  const points: PrefillPoint[] = [];
+  const contexts = quick ? [512, 1024] : CONTEXTS;
+  // Compile both pipelines on a small batch so the big runs time only the kernels.
+  const small = buildAttentionCase({ ...SHAPE, seqs: [{ queryLen: 8, contextLen: 8 }] }, Math.random);
+  const gs = uploadAttentionCase(ctx, small, { newTokensWritten: true });
+  await timeSteps(ctx, (rec) => (attention(rec, gs.batch, { mode: 'prefill' }), pagedAttentionNaive(rec, gs.batch)), 1, 0);
+  gs.destroy();
+  for (const context of contexts) {
+    const host = buildAttentionCase({ ...SHAPE, seqs: [{ queryLen: context, contextLen: context }] }, Math.random);
+    const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
+    // Causal multiply-adds: about context^2 / 2 per head, for Q K and for P V.
+    const work = context * context * SHAPE.numHeads;
+    let scratch = 0;
+    const ms = await timeSteps(
+      ctx,
+      (rec) => {
+        scratch = Math.max(scratch, attention(rec, g.batch, { mode: 'prefill' }).scratchBytes);
+      },
+      itersFor(work, quick ? 2 ** 28 : 2 ** 30),
+      0,
+    );
+    const naiveMs = await timeSteps(ctx, (rec) => pagedAttentionNaive(rec, g.batch), 1, 0);
+    const point = { context, ms, naiveMs, speedupVsNaive: naiveMs / ms, peakScratchBytes: scratch };
+    points.push(point);
+    log(`prefill context ${context}: ${ms.toFixed(1)} ms, naive ${naiveMs.toFixed(1)} ms, ${point.speedupVsNaive.toFixed(2)}x`);
+    g.destroy();
+  }
+  return points;
+}
+
+function table(result: AttentionBenchResult): string {
+  const lines = [
+    `adapter: ${result.adapter}`,
+    `shape: ${result.shape.note}`,
+    `measured copy ${result.measuredCopyGBps.toFixed(2)} GB/s, measured read ${result.measuredReadGBps.toFixed(2)} GB/s`,
+    '',
+    'decode  batch  context        ms     GB/s  of read  splits',
+    ...result.decode.map(
+      (p) =>
+        `        ${String(p.batch).padStart(5)}  ${String(p.context).padStart(7)}  ${p.ms.toFixed(2).padStart(8)}  ${p.gbPerS.toFixed(2).padStart(7)}  ${(100 * p.fractionOfMeasuredBandwidth).toFixed(0).padStart(6)}%  ${String(p.splits).padStart(6)}`,
+    ),
+    '',
+    'prefill  context        ms   naive ms  speedup  scratch bytes',
+    ...result.prefill.map(
+      (p) =>
+        `         ${String(p.context).padStart(7)}  ${p.ms.toFixed(1).padStart(8)}  ${p.naiveMs.toFixed(1).padStart(9)}  ${p.speedupVsNaive.toFixed(2).padStart(6)}x  ${String(p.peakScratchBytes).padStart(13)}`,
+    ),
+    '',
+    `targets: ${JSON.stringify(result.targets)}`,
+  ];
+  return lines.join('\n');
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<AttentionBenchResult> {
+  const quick = argv.includes('--quick');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
+  const ctx = await GpuContext.create();
+  try {
+    log(`adapter: ${ctx.adapterName}`);
+    const bandwidth = await measureBandwidth(ctx, quick);
+    const decode = only === 'prefill' ? { points: [], usesSubgroups: false } : await benchDecode(ctx, bandwidth.measuredReadGBps, quick);
+    const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick);
+    const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
+    const result: AttentionBenchResult = {
+      adapter: ctx.adapterName,
+      shape: {
+        ...SHAPE,
+        note: `${SHAPE.numHeads} query heads, ${SHAPE.numKvHeads} KV heads, head dim ${SHAPE.headDim}, block size ${SHAPE.blockSize} (TinyLlama-1.1B), f32; decode: one query token per sequence, every sequence at the given context; prefill: one sequence, the whole context as new tokens`,
+      },
+      decodeKernel: { usesSubgroups: decode.usesSubgroups },
+      timing: 'wall time of several iterations recorded into one submit, after a warm-up, waiting on queue.onSubmittedWorkDone',
+      ...bandwidth,
+      decode: decode.points,
+      prefill,
+      targets: {
+        decodeBestFraction: bestFraction,
+        decodeReachesHalfOfMeasuredRead: bestFraction >= DECODE_TARGET_FRACTION,
+        prefillBeatsNaiveFrom1024: prefill.filter((p) => p.context >= 1024).every((p) => p.speedupVsNaive > 1),
+        prefillNeverAllocatesScoreMatrix: prefill.every((p) => p.peakScratchBytes < p.context * p.context * 4),
+      },
+    };
+    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'attention.json');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    log(`wrote ${out}`);
+    process.stdout.write(`${table(result)}\n`);
+    return result;
+  } finally {
+    ctx.destroy();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // Dawn may keep the process alive after the device is gone: exit explicitly.
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      log(String(error instanceof Error ? (error.stack ?? error.message) : error));
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,203 @@
+import { KernelShapeError, kvWrite } from '@llm/kernels';
+import type { GpuContext } from '@llm/kernels';
+import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
+import { describe, expect, it } from 'vitest';
+import { attention, attentionScratchBytes } from './index.js';
+import type { AttentionMode } from './index.js';
+import { buildAttentionCase, referenceRows, uploadAttentionCase } from './testing/index.js';
+import type { HostAttentionCase, SequenceShape } from './testing/index.js';
+import { pairwiseRows, uncoveredPairs } from './testing/pairwise.js';
+
+const gpu = await gpuForTests();
+// The portable path: no subgroups, no shader-f16.
+const portableGpu = gpu ? await extraGpuForTests({ disableFeatures: ['subgroups', 'shaderF16'] }) : undefined;
+
+const F32_TOLERANCE = 1e-4;
+
+const FACTORS = {
+  headDim: [8, 16, 32, 64, 80, 96, 128, 256],
+  // query heads : KV heads of 1, 4, 8 and all-to-one (12 query heads, a group that is not a
+  // power of two and, at large head dims, more heads than one decode workgroup takes).
+  heads: ['1:1', '4:1', '8:1', 'all:1'],
+  numSeqs: [1, 3, 11, 32],
+  // Ragged context lengths drawn from 1..maxLen; the first sequence gets maxLen exactly.
+  maxLen: [16, 300, 2048],
+  blockSize: [8, 16, 32],
+  // decode: one query each; prefill: the whole context is new; chunked: a chunk that starts
+  // mid-sequence (context longer than the query count); mixed: each sequence picks one.
+  queries: ['decode', 'prefill', 'chunked', 'mixed'],
+  features: ['adapter', 'portable'],
+  // auto: the kernel attention() picks; other: the other kernel forced on the same batch.
+  kernel: ['auto', 'other'],
+} as const;
+
+const HEADS: Record<(typeof FACTORS.heads)[number], [number, number]> = {
+  '1:1': [3, 3],
+  '4:1': [8, 2],
+  '8:1': [8, 1],
+  'all:1': [12, 1],
+};
+
+// Multiply-adds of one case (Q·K and P·V each) are capped so the file stays within a couple of
+// minutes on lavapipe; larger chunks are halved, which turns a full prefill into a chunk.
+const MAX_CASE_MACS = 24e6;
+// Above this, the reference checks sampled rows: every sequence's first and last token plus some.
+const MAX_REFERENCE_MACS = 6e6;
+
+const DESIGN = pairwiseRows(FACTORS, seededRandom(20261122));
+
+type DesignRow = (typeof DESIGN)[number];
+
+function sequences(row: DesignRow, rand: () => number, numHeads: number): SequenceShape[] {
+  const seqs: SequenceShape[] = [];
+  for (let s = 0; s < row.numSeqs; s++) {
+    const contextLen = s === 0 ? row.maxLen : 1 + Math.floor(rand() * row.maxLen);
+    const kind = row.queries === 'mixed' ? (['decode', 'prefill', 'chunked'] as const)[s % 3]! : row.queries;
+    const queryLen =
+      kind === 'decode' ? 1 : kind === 'prefill' ? contextLen : Math.max(1, Math.min(contextLen - 1, 1 + Math.floor(rand() * contextLen)));
+    seqs.push({ queryLen, contextLen });
+  }
+  const macs = () => seqs.reduce((sum, s) => sum + s.queryLen * (s.contextLen - s.queryLen / 2), 0) * numHeads * row.headDim;
+  while (macs() > MAX_CASE_MACS && seqs.some((s) => s.queryLen > 1)) {
+    const longest = seqs.reduce((a, b) => (b.queryLen > a.queryLen ? b : a));
+    longest.queryLen = Math.ceil(longest.queryLen / 2);
+  }
+  return seqs;
+}
+
+function checkedTokens(c: HostAttentionCase, rand: () => number): number[] | undefined {
+  let macs = 0;
+  for (let s = 0; s < c.numSeqs; s++) {
+    const q = c.queryStarts[s + 1]! - c.queryStarts[s]!;
+    macs += q * (c.contextLens[s]! - q / 2) * c.numHeads * c.headDim;
+  }
+  if (macs <= MAX_REFERENCE_MACS) return undefined;
+  const tokens = new Set<number>();
+  for (let s = 0; s < c.numSeqs; s++) {
+    tokens.add(c.queryStarts[s]!);
+    tokens.add(c.queryStarts[s + 1]! - 1);
+  }
+  for (let i = 0; i < 48; i++) tokens.add(Math.floor(rand() * c.numTokens));
+  return [...tokens].sort((a, b) => a - b);
+}
+
+/** Runs kvWrite of the new tokens and attention in one step, and compares with the reference. */
+async function runCase(ctx: GpuContext, c: HostAttentionCase, mode: AttentionMode, rand: () => number) {
+  const g = uploadAttentionCase(ctx, c, { newTokensWritten: false });
+  try {
+    const rec = ctx.recorder('attention test');
+    kvWrite(rec, {
+      k: g.newK,
+      v: g.newV,
+      slots: g.slotMapping,
+      kCache: g.batch.kCache,
+      vCache: g.batch.vCache,
+      tokens: c.numTokens,
+      numKvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      numBlocks: c.numBlocks,
+      blockSize: c.blockSize,
+    });
+    const info = attention(rec, g.batch, { mode });
+    const read = rec.read(g.batch.out);
+    rec.submit();
+    const all = new Float32Array(await read);
+    const tokens = checkedTokens(c, rand);
+    const rowLen = c.numHeads * c.headDim;
+    const list = tokens ?? Array.from({ length: c.numTokens }, (_, t) => t);
+    const got = new Float32Array(list.length * rowLen);
+    list.forEach((t, i) => got.set(all.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen));
+    const expected = referenceRows(c, list);
+    // Every row, checked or not, must have been written: out starts as NaN.
+    const unwritten = all.findIndex((x) => Number.isNaN(x));
+    return { info, error: relativeL2(got, expected), unwritten };
+  } finally {
+    g.destroy();
+  }
+}
+
+describe('pairwise design', () => {
+  it('covers every pair of factor levels in far fewer cases than the full product', () => {
+    expect(uncoveredPairs(FACTORS, DESIGN)).toEqual([]);
+    expect(DESIGN.length).toBeLessThan(48);
+  });
+});
+
+describe.skipIf(!gpu)('attention matches the float64 reference', () => {
+  DESIGN.forEach((row, index) => {
+    const seed = 1000 + index;
+    const name =
+      `d${row.headDim} heads ${row.heads} seqs ${row.numSeqs} len<=${row.maxLen} block ${row.blockSize} ` +
+      `${row.queries} ${row.features} kernel=${row.kernel} (seed ${seed})`;
+    it(name, async () => {
+      const rand = seededRandom(seed);
+      const [numHeads, numKvHeads] = HEADS[row.heads];
+      const seqs = sequences(row, rand, numHeads);
+      const c = buildAttentionCase({ seqs, numHeads, numKvHeads, headDim: row.headDim, blockSize: row.blockSize, spareBlocks: 3 }, rand);
+      const decodeBatch = c.numTokens === c.numSeqs;
+      const mode: AttentionMode = row.kernel === 'auto' ? 'auto' : decodeBatch ? 'prefill' : 'decode';
+      const ctx = row.features === 'portable' ? portableGpu! : gpu!;
+      const { info, error, unwritten } = await runCase(ctx, c, mode, rand);
+      expect(info.kernel).toBe(mode === 'auto' ? (decodeBatch ? 'decode' : 'prefill') : mode);
+      if (row.features === 'portable') expect(info.usesSubgroups).toBe(false);
+      expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
+      expect(error, `seed ${seed}: relative L2 error`).toBeLessThan(F32_TOLERANCE);
+    });
+  });
+
+  it('prefills a 4096-token context in one chunk (sampled rows)', async () => {
+    const seed = 4096;
+    const rand = seededRandom(seed);
+    const c = buildAttentionCase({ seqs: [{ queryLen: 4096, contextLen: 4096 }], numHeads: 4, numKvHeads: 1, headDim: 64, blockSize: 16 }, rand);
+    const { info, error, unwritten } = await runCase(gpu!, c, 'auto', rand);
+    expect(info.kernel).toBe('prefill');
+    expect(unwritten).toBe(-1);
+    expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+  });
+
+  it('decodes at context 4096 with split-K and a log-sum-exp merge', async () => {
+    const seed = 4097;
+    const rand = seededRandom(seed);
+    const seqs = [4096, 4000, 1, 2500].map((contextLen) => ({ queryLen: 1, contextLen }));
+    const c = buildAttentionCase({ seqs, numHeads: 32, numKvHeads: 4, headDim: 128, blockSize: 16, spareBlocks: 5 }, rand);
+    const { info, error, unwritten } = await runCase(gpu!, c, 'auto', rand);
+    expect(info.kernel).toBe('decode');
+    expect(info.splits).toBeGreaterThan(1);
+    expect(info.scratchBytes).toBeGreaterThan(0);
+    expect(unwritten).toBe(-1);
+    expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+  });
+});
+
+describe.skipIf(!gpu)('attention', () => {
+  it('never allocates scratch for prefill: the score matrix does not exist', async () => {
+    const ctx = await extraGpuForTests({});
+    const c = buildAttentionCase({ seqs: [{ queryLen: 300, contextLen: 700 }], numHeads: 8, numKvHeads: 2, headDim: 64, blockSize: 16 }, seededRandom(7));
+    const g = uploadAttentionCase(ctx!, c, { newTokensWritten: true });
+    const rec = ctx!.recorder();
+    const info = attention(rec, g.batch);
+    rec.submit();
+    await ctx!.sync();
+    expect(info).toMatchObject({ kernel: 'prefill', scratchBytes: 0 });
+    expect(attentionScratchBytes(ctx!)).toBe(0);
+    g.destroy();
+  });
+
+  it('rejects a head dim that is not a multiple of 4 with a KernelShapeError', () => {
+    const c = buildAttentionCase({ seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 }, seededRandom(8));
+    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+    const rec = gpu!.recorder();
+    expect(() => attention(rec, { ...g.batch, headDim: 6 })).toThrow(KernelShapeError);
+    expect(() => attention(rec, { ...g.batch, headDim: 6 })).toThrow(/multiple of 4/);
+    g.destroy();
+  });
+
+  it('rejects an output buffer smaller than the batch', () => {
+    const c = buildAttentionCase({ seqs: [{ queryLen: 3, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 }, seededRandom(9));
+    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+    const small = gpu!.createBuffer(16, 'small out');
+    expect(() => attention(gpu!.recorder(), { ...g.batch, out: small })).toThrow(/out holds 16 bytes/);
+    small.destroy();
+    g.destroy();
+  });
+});

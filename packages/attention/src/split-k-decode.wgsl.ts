@@ -1,0 +1,463 @@
+import { KernelShapeError } from '@llm/kernels';
+import type { KernelSource } from '@llm/kernels';
+import { unroll } from './wgsl-unroll.js';
+
+/**
+ * Paged decode with split-K (flash-decoding). A workgroup takes one query token, one KV head and
+ * a chunk of that token's keys, and serves the query heads of the KV head's group from one read
+ * of each K and V row:
+ *
+ * 1. scores: segments of ROW_LANES invocations each take a K row, lane l reading vec4s l, l + L,
+ *    ... (consecutive invocations, consecutive addresses), with the queries of a block of heads
+ *    in registers. The segment's partial dot products are summed by a reduce-scatter butterfly
+ *    of subgroup shuffles (each lane ends with the totals of some heads), or through workgroup
+ *    memory on the portable path. The chunk's scores stay in workgroup memory.
+ * 2. softmax numerators and (max, sum) of the chunk, per head.
+ * 3. P V: invocations across headDim read each V row of the chunk once and accumulate a block of
+ *    heads in registers. With headDim >= 64 every invocation visits the same key at the same
+ *    time, so the numerators are workgroup-uniform loads (broadcasts).
+ *
+ * With one split the kernel writes the normalised output; with several it writes unnormalised
+ * partial rows and (max, sum) per split, and a second kernel merges them by log-sum-exp.
+ *
+ * Specialised on headDim, the head blocks (from the group size) and the reduction; head counts,
+ * block size, chunk length and the batch are runtime parameters.
+ */
+export interface DecodeKernels {
+  decode: KernelSource;
+  merge: KernelSource;
+  /** Most query heads one workgroup takes; larger groups are split across workgroups. */
+  maxHeads: number;
+  /** Workgroup memory for scores: heads per workgroup x chunk length must fit. */
+  scoreFloats: number;
+  /** Keys scored per pass of the workgroup (chunks are multiples of this). */
+  rowsPerPass: number;
+  usesSubgroups: boolean;
+  workgroupBytes: number;
+}
+
+export interface DecodeKernelShape {
+  headDim: number;
+  /** Query heads per KV head. */
+  group: number;
+  workgroupStorageBytes: number;
+  /**
+   * Smallest subgroup size the adapter may use, or 0 to reduce through workgroup memory (the
+   * portable path). Segments of lanes are consecutive invocations and never straddle a
+   * subgroup, which holds where subgroups are consecutive invocations (every current driver).
+   */
+  subgroupMinSize: number;
+}
+
+// Lanes per K row: a power of two dividing headDim / 4, at most this (lavapipe's SIMD width).
+const MAX_ROW_LANES = 8;
+// Heads one invocation accumulates in registers in P V.
+const MAX_PV_HEADS = 8;
+// Query vec4s one invocation holds in registers while scoring (heads x its slice of the row).
+const MAX_QUERY_REGISTERS = 16;
+// P V needs headDim / 4 invocations; small head dims still get this many, split over keys.
+const MIN_WORKGROUP = 16;
+const MAX_HEADS = 64;
+const MERGE_WORKGROUP = 64;
+const CHUNK_INFO_BYTES = 16;
+
+export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
+  const { headDim, group } = shape;
+  const d4 = headDim / 4;
+  const workgroup = Math.max(d4, MIN_WORKGROUP);
+  const usesSubgroups = shape.subgroupMinSize >= 4;
+  const laneCap = usesSubgroups ? Math.min(MAX_ROW_LANES, shape.subgroupMinSize) : MAX_ROW_LANES;
+  let lanes = 1;
+  while (lanes * 2 <= laneCap && d4 % (lanes * 2) === 0) lanes *= 2;
+  const perLane = d4 / lanes;
+  const pvHeads = Math.min(MAX_PV_HEADS, 2 ** Math.ceil(Math.log2(group)));
+  const scoreHeads = Math.min(pvHeads, Math.max(1, pow2Floor(MAX_QUERY_REGISTERS / perLane)));
+  const keyGroups = workgroup / d4 >= 2 ? Math.floor(workgroup / d4) : 1;
+  const reduceFloats = usesSubgroups ? 0 : workgroup * scoreHeads;
+  const pvReduceVec4s = keyGroups > 1 ? workgroup * pvHeads : 0;
+  const fixedBytes = 4 * (reduceFloats + workgroup + 2 * MAX_HEADS) + 16 * pvReduceVec4s + CHUNK_INFO_BYTES;
+  const scoreFloats = Math.floor((shape.workgroupStorageBytes - fixedBytes) / 4);
+  const rowsPerPass = workgroup / lanes;
+  const maxHeads = Math.min(MAX_HEADS, Math.floor(scoreFloats / rowsPerPass));
+  if (maxHeads < 1) {
+    throw new KernelShapeError(
+      'attention',
+      `headDim ${headDim} does not fit the decode kernel in ${shape.workgroupStorageBytes} bytes of workgroup memory`,
+    );
+  }
+  const c: DecodeConsts = { d4, workgroup, lanes, perLane, pvHeads, scoreHeads, keyGroups, scoreFloats, reduceFloats, pvReduceVec4s, usesSubgroups };
+  return {
+    decode: {
+      name: `attention-decode-d${headDim}-h${pvHeads}${usesSubgroups ? `-sg${lanes}` : ''}`,
+      code: decodeWgsl(c),
+    },
+    merge: { name: 'attention-decode-merge', code: MERGE_WGSL },
+    maxHeads,
+    scoreFloats,
+    rowsPerPass,
+    usesSubgroups,
+    workgroupBytes: fixedBytes + 4 * scoreFloats,
+  };
+}
+
+function pow2Floor(x: number): number {
+  return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
+}
+
+/** Params struct of both kernels, u32 fields in this order, then `scale: f32`. */
+export const DECODE_PARAMS_U32 = [
+  'numTokens',
+  'maxBlocksPerSeq',
+  'chunkLen',
+  'numSplits',
+  'numHeads',
+  'numKvHeads',
+  'headsPerWorkgroup',
+  'headChunks',
+  'blockSize',
+  'headDim4',
+  // 1: a single split, write the normalised output; 0: write split partials.
+  'direct',
+] as const;
+
+const PARAMS_STRUCT = `struct Params {
+${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
+  scale: f32,
+}`;
+
+interface DecodeConsts {
+  d4: number;
+  workgroup: number;
+  lanes: number;
+  perLane: number;
+  pvHeads: number;
+  scoreHeads: number;
+  keyGroups: number;
+  scoreFloats: number;
+  reduceFloats: number;
+  pvReduceVec4s: number;
+  usesSubgroups: boolean;
+}
+
+/**
+ * Sums `count` per-lane values over groups of `lanes` lanes with subgroup shuffles, halving the
+ * values each step while more than one is left (a reduce-scatter: count - 1 shuffles instead of
+ * count x log2(lanes)). Returns the code, the names of the totals left in each lane, the WGSL
+ * expression of the head offset of the first total, and the condition for the one lane of each
+ * group of identical totals that stores them.
+ */
+function reduceScatter(values: string[], lanes: number, indent: string) {
+  let names = values;
+  const lines: string[] = [];
+  const offsetTerms: string[] = [];
+  const ownerBits: number[] = [];
+  for (let o = lanes / 2; o >= 1; o /= 2) {
+    if (names.length > 1) {
+      const half = names.length / 2;
+      const bit = `((lane & ${o}u) != 0u)`;
+      const next = names.slice(0, half).map((_, i) => `r${o}_${i}`);
+      next.forEach((n, i) => {
+        const lo = names[i]!;
+        const hi = names[i + half]!;
+        lines.push(`let ${n} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${o}u);`);
+      });
+      offsetTerms.push(`select(0u, ${half}u, ${bit})`);
+      names = next;
+    } else {
+      const n = `r${o}_0`;
+      lines.push(`let ${n} = ${names[0]!} + subgroupShuffleXor(${names[0]!}, ${o}u);`);
+      ownerBits.push(o);
+      names = [n];
+    }
+  }
+  return {
+    code: lines.map((l) => indent + l).join('\n'),
+    totals: names,
+    headOffset: offsetTerms.length > 0 ? offsetTerms.join(' + ') : '0u',
+    owner: ownerBits.length > 0 ? `(lane & ${ownerBits.reduce((a, b) => a | b, 0)}u) == 0u` : 'true',
+  };
+}
+
+function decodeWgsl(c: DecodeConsts): string {
+  const sh = c.scoreHeads;
+  const ph = c.pvHeads;
+  const parts = Array.from({ length: sh }, (_, h) => `part${h}`);
+  let rowReduce: string;
+  if (c.usesSubgroups) {
+    const r = reduceScatter(parts, c.lanes, '      ');
+    rowReduce = `
+${r.code}
+      let firstTotal = hb + ${r.headOffset};
+      if (live && ${r.owner}) {
+${unroll(r.totals.length, (i) => `storeScore(firstTotal + ${i}u, heads, j - chunkStart, ${r.totals[i]!});`, '        ')}
+      }`;
+  } else {
+    rowReduce = `
+${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      ')}
+      workgroupBarrier();
+      for (var i = lid; i < ROWS_PER_PASS * SCORE_HEADS; i += WG) {
+        let r = i / SCORE_HEADS;
+        var sum = 0.0;
+        for (var l = 0u; l < ROW_LANES; l++) {
+          sum += reduceBuf[(r * ROW_LANES + l) * SCORE_HEADS + i % SCORE_HEADS];
+        }
+        if (base + r < blockEnd) {
+          storeScore(hb + i % SCORE_HEADS, heads, base + r - chunkStart, sum);
+        }
+      }
+      workgroupBarrier();`;
+  }
+  const uniformKeys = c.keyGroups === 1;
+  const pvLoop = uniformKeys
+    ? `    // Every invocation visits the same key: the numerators are uniform loads.
+    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
+      for (var j = blockStart; j < blockEnd; j++) {
+        let v = vCache[kvRow(j, kvHead) + col];
+        let sb = j - chunkStart;
+${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
+      }
+      blockStart = blockEnd;
+    }`
+    : `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
+      for (var j = blockStart + keyGroup; j < blockEnd; j += KEY_GROUPS) {
+        let v = vCache[kvRow(j, kvHead) + col];
+        let sb = j - chunkStart;
+${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
+      }
+      blockStart = blockEnd;
+    }`;
+  const storeRow = (sum: string, h: string, colExpr: string, indent: string) => `${indent}if (${h} < heads) {
+${indent}  let at = token * params.numHeads + kvHead * group + firstHead + ${h};
+${indent}  let st = stats[${h}];
+${indent}  if (params.direct == 1u) {
+${indent}    out[at * D4 + ${colExpr}] = ${sum} / st.y;
+${indent}  } else {
+${indent}    let slot = at * params.numSplits + split;
+${indent}    partialAcc[slot * D4 + ${colExpr}] = ${sum};
+${indent}    if (${colExpr} == 0u) {
+${indent}      partialStats[slot] = st;
+${indent}    }
+${indent}  }
+${indent}}`;
+  const pvStore = uniformKeys
+    ? unroll(ph, (h) => storeRow(`acc${h}`, `hb + ${h}u`, 'col', '    ').trimStart(), '    ')
+    : `${unroll(ph, (h) => `pvReduce[(keyGroup * PV_HEADS + ${h}u) * D4 + col] = acc${h};`, '    ')}
+    workgroupBarrier();
+    for (var i = lid; i < PV_HEADS * D4; i += WG) {
+      var sum = vec4<f32>(0.0);
+      for (var g = 0u; g < KEY_GROUPS; g++) {
+        sum += pvReduce[g * PV_HEADS * D4 + i];
+      }
+${storeRow('sum', 'hb + i / D4', 'i % D4', '      ')}
+    }
+    workgroupBarrier();`;
+
+  return /* wgsl */ `${c.usesSubgroups ? 'enable subgroups;\n' : ''}
+// Split-K paged decode (see split-k-decode.wgsl.ts).
+${PARAMS_STRUCT}
+
+const D4 = ${c.d4}u;
+const WG = ${c.workgroup}u;
+const ROW_LANES = ${c.lanes}u;
+const ROWS_PER_PASS = ${c.workgroup / c.lanes}u;
+// Heads scored per pass over the chunk's K rows, and accumulated per pass over its V rows.
+const SCORE_HEADS = ${sh}u;
+const PV_HEADS = ${ph}u;
+// P V: invocation (column lid % D4, key group lid / D4).
+const KEY_GROUPS = ${c.keyGroups}u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> blockTables: array<u32>;
+@group(0) @binding(5) var<storage, read> queryStarts: array<u32>;
+@group(0) @binding(6) var<storage, read> contextLens: array<u32>;
+@group(0) @binding(7) var<storage, read> tokenSeqIds: array<u32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
+// [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
+@group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
+
+// Scores, then softmax numerators, [heads, chunkLen].
+var<workgroup> scores: array<f32, ${c.scoreFloats}>;
+${c.usesSubgroups ? '' : `// Partial dot products of a pass, [WG, SCORE_HEADS].\nvar<workgroup> reduceBuf: array<f32, ${c.reduceFloats}>;\n`}${c.pvReduceVec4s > 0 ? `// Key groups' P V sums, [KEY_GROUPS, PV_HEADS, D4].\nvar<workgroup> pvReduce: array<vec4<f32>, ${c.pvReduceVec4s}>;\n` : ''}var<workgroup> partials: array<f32, WG>;
+// (max, sum of exponentials) of the chunk per head.
+var<workgroup> stats: array<vec2<f32>, ${MAX_HEADS}>;
+// sequence, chunk start, chunk end (0 when the chunk is past this token's context).
+var<workgroup> chunkInfo: vec3<u32>;
+
+// Keys are visited block by block, so the block table is read (and a position divided by the
+// block size) once per block, not once per key: slotShift + j is the slot of position j of the
+// current block.
+var<private> slotShift: u32;
+
+// Looks up the block holding position \`start\` and returns the end of its run of positions
+// (the block's end or \`end\`, whichever comes first).
+fn blockRun(tableBase: u32, start: u32, end: u32) -> u32 {
+  let block = start / params.blockSize;
+  let first = block * params.blockSize;
+  slotShift = blockTables[tableBase + block] * params.blockSize - first;
+  return min(first + params.blockSize, end);
+}
+
+fn kvRow(j: u32, kvHead: u32) -> u32 {
+  return ((slotShift + j) * params.numKvHeads + kvHead) * D4;
+}
+
+fn storeScore(h: u32, heads: u32, at: u32, s: f32) {
+  if (h < heads) {
+    scores[h * params.chunkLen + at] = s;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${c.usesSubgroups ? ',\n        @builtin(subgroup_invocation_id) sgLane: u32' : ''}) {
+  let token = wid.x;
+  let split = wid.z;
+  if (lid == 0u) {
+    let seq = tokenSeqIds[token];
+    // Keys 0..pos for the token at pos = ctx - (tokens of the sequence from this one onwards).
+    let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
+    let start = split * params.chunkLen;
+    chunkInfo = vec3<u32>(seq, start, select(0u, min(start + params.chunkLen, kvLen), start < kvLen));
+  }
+  let info = workgroupUniformLoad(&chunkInfo);
+  let chunkStart = info.y;
+  let chunkEnd = info.z;
+  if (chunkEnd == 0u) {
+    return;
+  }
+  let group = params.numHeads / params.numKvHeads;
+  let kvHead = wid.y / params.headChunks;
+  let firstHead = (wid.y % params.headChunks) * params.headsPerWorkgroup;
+  let heads = min(params.headsPerWorkgroup, group - firstHead);
+  let tableBase = info.x * params.maxBlocksPerSeq;
+  let qRow = token * params.numHeads + kvHead * group + firstHead;
+
+  // ---- scores, SCORE_HEADS heads per pass over the chunk's K rows ----
+  let lane = ${c.usesSubgroups ? 'sgLane % ROW_LANES' : 'lid % ROW_LANES'};
+  let segment = lid / ROW_LANES;
+  for (var hb = 0u; hb < heads; hb += SCORE_HEADS) {
+    // This lane's slice of each head's query row; heads past the group's end are zero.
+${unroll(sh * c.perLane, (i) => {
+  const h = Math.floor(i / c.perLane);
+  const v = i % c.perLane;
+  return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + lane + ${v * c.lanes}u] * params.scale, hb + ${h}u < heads);`;
+}, '    ')}
+    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+    let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
+    for (var base = blockStart; base < blockEnd; base += ROWS_PER_PASS) {
+      let j = base + segment;
+      let live = j < blockEnd;
+      let row = select(0u, kvRow(j, kvHead), live) + lane;
+${unroll(c.perLane, (v) => `let k${v} = select(vec4<f32>(0.0), kCache[row + ${v * c.lanes}u], live);`, '      ')}
+${unroll(sh, (h) => `let part${h} = ${Array.from({ length: c.perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '      ')}${rowReduce}
+    }
+    blockStart = blockEnd;
+    }
+  }
+  workgroupBarrier();
+
+  // ---- softmax numerators and (max, sum) of the chunk, per head ----
+  let n = chunkEnd - chunkStart;
+  let threadsPerHead = max(1u, WG / heads);
+  let headsPerRound = WG / threadsPerHead;
+  let sub = lid % threadsPerHead;
+  for (var h0 = 0u; h0 < heads; h0 += headsPerRound) {
+    let h = h0 + lid / threadsPerHead;
+    let rowOk = h < heads && lid / threadsPerHead < headsPerRound;
+    var localMax = -3.0e38;
+    if (rowOk) {
+      for (var j = sub; j < n; j += threadsPerHead) {
+        localMax = max(localMax, scores[h * params.chunkLen + j]);
+      }
+    }
+    partials[lid] = localMax;
+    workgroupBarrier();
+    var headMax = -3.0e38;
+    if (rowOk) {
+      for (var i = 0u; i < threadsPerHead; i++) {
+        headMax = max(headMax, partials[(lid / threadsPerHead) * threadsPerHead + i]);
+      }
+    }
+    workgroupBarrier();
+    var localSum = 0.0;
+    if (rowOk) {
+      for (var j = sub; j < n; j += threadsPerHead) {
+        let p = exp(scores[h * params.chunkLen + j] - headMax);
+        scores[h * params.chunkLen + j] = p;
+        localSum += p;
+      }
+    }
+    partials[lid] = localSum;
+    workgroupBarrier();
+    if (rowOk && sub == 0u) {
+      var sum = 0.0;
+      for (var i = 0u; i < threadsPerHead; i++) {
+        sum += partials[(lid / threadsPerHead) * threadsPerHead + i];
+      }
+      stats[h] = vec2<f32>(headMax, sum);
+    }
+    workgroupBarrier();
+  }
+
+  // ---- P V, PV_HEADS heads per pass over the chunk's V rows ----
+  let col = lid % D4;
+  let keyGroup = lid / D4;
+  for (var hb = 0u; hb < heads; hb += PV_HEADS) {
+${unroll(ph, (h) => `var acc${h} = vec4<f32>(0.0);`, '    ')}
+${pvLoop}
+${pvStore}
+  }
+}
+`;
+}
+
+const MERGE_WGSL = /* wgsl */ `
+// Log-sum-exp merge of split-K decode partials (see split-k-decode.wgsl.ts).
+${PARAMS_STRUCT}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partialAcc: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> partialStats: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> queryStarts: array<u32>;
+@group(0) @binding(4) var<storage, read> contextLens: array<u32>;
+@group(0) @binding(5) var<storage, read> tokenSeqIds: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
+
+@compute @workgroup_size(${MERGE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  // Invocation i: vec4 column i % D4 of (token, head) i / D4; consecutive invocations read
+  // consecutive vec4s of a split's partial row.
+  let i = gid.y * nwg.x * ${MERGE_WORKGROUP}u + gid.x;
+  let d4 = params.headDim4;
+  if (i >= params.numTokens * params.numHeads * d4) {
+    return;
+  }
+  let th = i / d4;
+  let col = i % d4;
+  let token = th / params.numHeads;
+  let seq = tokenSeqIds[token];
+  let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
+  let splits = (kvLen + params.chunkLen - 1u) / params.chunkLen;
+  let base = th * params.numSplits;
+  var m = -3.0e38;
+  for (var s = 0u; s < splits; s++) {
+    m = max(m, partialStats[base + s].x);
+  }
+  var num = vec4<f32>(0.0);
+  var den = 0.0;
+  for (var s = 0u; s < splits; s++) {
+    let st = partialStats[base + s];
+    let w = exp(st.x - m);
+    num = fma(vec4<f32>(w), partialAcc[(base + s) * d4 + col], num);
+    den = fma(w, st.y, den);
+  }
+  out[th * d4 + col] = num / den;
+}
+`;
+
+export const DECODE_MERGE_WORKGROUP = MERGE_WORKGROUP;

@@ -1,0 +1,143 @@
+import { reference } from '@llm/kernels';
+
+/** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
+export interface SequenceShape {
+  queryLen: number;
+  contextLen: number;
+}
+
+export interface AttentionCaseSpec {
+  seqs: readonly SequenceShape[];
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  blockSize: number;
+  /** Unused physical blocks mixed into the pool (filled with NaN), so stray reads show. */
+  spareBlocks?: number;
+}
+
+/**
+ * A random batch on the host. `kCache`/`vCache` hold every position, the new tokens' K/V
+ * included (what the reference reads); `newK`/`newV` and `slotMapping` are what a KV write must
+ * scatter into the pool. Slots past a sequence's context and spare blocks hold NaN.
+ */
+export interface HostAttentionCase extends reference.PagedAttentionReferenceArgs {
+  numSeqs: number;
+  numTokens: number;
+  maxContextLen: number;
+  numBlocks: number;
+  tokenSeqIds: Uint32Array;
+  /** [numTokens]: slot (physicalBlock * blockSize + offset) of each new token. */
+  slotMapping: Uint32Array;
+  /** [numTokens, numKvHeads, headDim] */
+  newK: Float32Array;
+  newV: Float32Array;
+}
+
+// Q and K in [-2.5, 2.5] give scores with a standard deviation near 2 after the 1/sqrt(d)
+// scale: peaked enough that a wrong running max or rescale shows, without overflow.
+const QK_RANGE = 2.5;
+
+/** A random batch drawn from `rand` (uniform in [0, 1); a seeded one in tests). */
+export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number): HostAttentionCase {
+  const { seqs, numHeads, numKvHeads, headDim: d, blockSize } = spec;
+  const numSeqs = seqs.length;
+  const blocksPerSeq = seqs.map((s) => Math.ceil(s.contextLen / blockSize));
+  const maxBlocksPerSeq = Math.max(1, ...blocksPerSeq);
+  const usedBlocks = blocksPerSeq.reduce((a, b) => a + b, 0);
+  const numBlocks = usedBlocks + (spec.spareBlocks ?? 0);
+
+  // Physical blocks in shuffled order, as a pool that has served many requests looks.
+  const physical = Array.from({ length: numBlocks }, (_, i) => i);
+  for (let i = numBlocks - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [physical[i], physical[j]] = [physical[j]!, physical[i]!];
+  }
+  const blockTables = new Uint32Array(numSeqs * maxBlocksPerSeq).fill(0xffffffff);
+  let next = 0;
+  seqs.forEach((_, s) => {
+    for (let b = 0; b < blocksPerSeq[s]!; b++) blockTables[s * maxBlocksPerSeq + b] = physical[next++]!;
+  });
+
+  const queryStarts = new Uint32Array(numSeqs + 1);
+  const contextLens = new Uint32Array(numSeqs);
+  seqs.forEach((s, i) => {
+    if (!(s.queryLen >= 1 && s.queryLen <= s.contextLen)) {
+      throw new RangeError(`sequence ${i}: need 1 <= queryLen (${s.queryLen}) <= contextLen (${s.contextLen})`);
+    }
+    queryStarts[i + 1] = queryStarts[i]! + s.queryLen;
+    contextLens[i] = s.contextLen;
+  });
+  const numTokens = queryStarts[numSeqs]!;
+  const tokenSeqIds = new Uint32Array(numTokens);
+  seqs.forEach((_, s) => tokenSeqIds.fill(s, queryStarts[s]!, queryStarts[s + 1]!));
+
+  const rowLen = numKvHeads * d;
+  const kCache = new Float32Array(numBlocks * blockSize * rowLen).fill(Number.NaN);
+  const vCache = new Float32Array(numBlocks * blockSize * rowLen).fill(Number.NaN);
+  const slotMapping = new Uint32Array(numTokens);
+  const newK = new Float32Array(numTokens * rowLen);
+  const newV = new Float32Array(numTokens * rowLen);
+  seqs.forEach((s, i) => {
+    for (let pos = 0; pos < s.contextLen; pos++) {
+      const slot = blockTables[i * maxBlocksPerSeq + Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
+      for (let x = 0; x < rowLen; x++) {
+        kCache[slot * rowLen + x] = QK_RANGE * (2 * rand() - 1);
+        vCache[slot * rowLen + x] = 2 * rand() - 1;
+      }
+      const t = queryStarts[i + 1]! - (s.contextLen - pos);
+      if (t >= queryStarts[i]!) {
+        slotMapping[t] = slot;
+        newK.set(kCache.subarray(slot * rowLen, (slot + 1) * rowLen), t * rowLen);
+        newV.set(vCache.subarray(slot * rowLen, (slot + 1) * rowLen), t * rowLen);
+      }
+    }
+  });
+  const q = new Float32Array(numTokens * numHeads * d);
+  for (let i = 0; i < q.length; i++) q[i] = QK_RANGE * (2 * rand() - 1);
+
+  return {
+    q,
+    kCache,
+    vCache,
+    blockTables,
+    queryStarts,
+    contextLens,
+    tokenSeqIds,
+    slotMapping,
+    newK,
+    newV,
+    numSeqs,
+    numTokens,
+    numBlocks,
+    maxBlocksPerSeq,
+    maxContextLen: Math.max(...seqs.map((s) => s.contextLen)),
+    numHeads,
+    numKvHeads,
+    headDim: d,
+    blockSize,
+    scale: 1 / Math.sqrt(d),
+  };
+}
+
+/**
+ * The float64 reference output (rounded to f32) of the packed tokens `tokens`, as
+ * `[tokens.length, numHeads, headDim]`. Each listed token becomes a one-token sequence whose
+ * context ends at its position, over the same block table, so long cases can check sampled rows.
+ */
+export function referenceRows(c: HostAttentionCase, tokens: readonly number[]): Float32Array {
+  const n = tokens.length;
+  const rowLen = c.numHeads * c.headDim;
+  const q = new Float32Array(n * rowLen);
+  const blockTables = new Uint32Array(n * c.maxBlocksPerSeq);
+  const queryStarts = new Uint32Array(n + 1);
+  const contextLens = new Uint32Array(n);
+  tokens.forEach((t, i) => {
+    const seq = c.tokenSeqIds[t]!;
+    q.set(c.q.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen);
+    blockTables.set(c.blockTables.subarray(seq * c.maxBlocksPerSeq, (seq + 1) * c.maxBlocksPerSeq), i * c.maxBlocksPerSeq);
+    queryStarts[i + 1] = i + 1;
+    contextLens[i] = c.contextLens[seq]! - (c.queryStarts[seq + 1]! - t) + 1;
+  });
+  return reference.pagedAttention({ ...c, q, blockTables, queryStarts, contextLens, out: undefined });
+}

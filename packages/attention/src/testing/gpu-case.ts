@@ -1,0 +1,67 @@
+import type { GpuContext, PagedAttentionBatch } from '@llm/kernels';
+import type { HostAttentionCase } from './attention-case.js';
+
+/** A host case on the GPU: the batch plus what a KV write of the new tokens needs. */
+export interface GpuAttentionCase {
+  batch: PagedAttentionBatch;
+  /** u32 [numTokens] */
+  slotMapping: GPUBuffer;
+  /** f32 [numTokens, numKvHeads, headDim] */
+  newK: GPUBuffer;
+  newV: GPUBuffer;
+  destroy(): void;
+}
+
+/**
+ * Uploads a case with `out` poisoned with NaN. With `newTokensWritten: false` the new tokens'
+ * slots in the pool hold NaN as well, so attention is only right after a KV write fills them.
+ */
+export function uploadAttentionCase(
+  ctx: GpuContext,
+  c: HostAttentionCase,
+  opts: { newTokensWritten: boolean },
+): GpuAttentionCase {
+  let kCache = c.kCache;
+  let vCache = c.vCache;
+  if (!opts.newTokensWritten) {
+    kCache = kCache.slice();
+    vCache = vCache.slice();
+    const rowLen = c.numKvHeads * c.headDim;
+    for (const slot of c.slotMapping) {
+      kCache.fill(Number.NaN, slot * rowLen, (slot + 1) * rowLen);
+      vCache.fill(Number.NaN, slot * rowLen, (slot + 1) * rowLen);
+    }
+  }
+  const buffers: GPUBuffer[] = [];
+  const up = (data: ArrayBufferView, label: string) => {
+    const b = ctx.upload(data, label);
+    buffers.push(b);
+    return b;
+  };
+  const batch: PagedAttentionBatch = {
+    q: up(c.q, 'q'),
+    out: up(new Float32Array(c.q.length).fill(Number.NaN), 'attention out'),
+    kCache: up(kCache, 'k cache'),
+    vCache: up(vCache, 'v cache'),
+    blockTables: up(c.blockTables, 'block tables'),
+    queryStarts: up(c.queryStarts, 'query starts'),
+    contextLens: up(c.contextLens, 'context lens'),
+    tokenSeqIds: up(c.tokenSeqIds, 'token seq ids'),
+    numTokens: c.numTokens,
+    numSeqs: c.numSeqs,
+    maxBlocksPerSeq: c.maxBlocksPerSeq,
+    maxContextLen: c.maxContextLen,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    blockSize: c.blockSize,
+    scale: c.scale,
+  };
+  return {
+    batch,
+    slotMapping: up(c.slotMapping, 'slot mapping'),
+    newK: up(c.newK, 'new k'),
+    newV: up(c.newV, 'new v'),
+    destroy: () => buffers.forEach((b) => b.destroy()),
+  };
+}
