@@ -4,7 +4,6 @@ import {
   gatherRows,
   kvWrite,
   linear,
-  pagedAttentionNaive,
   rmsNorm,
   rope,
   SAMPLING_PARAMS_WORDS,
@@ -17,6 +16,7 @@ import {
   type PagedAttentionBatch,
   type StepRecorder,
 } from '@llm/kernels';
+import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -252,7 +252,7 @@ export class GpuModelRunner implements ModelRunner {
         numBlocks: this.numBlocks,
         blockSize: this.blockSize,
       });
-      const attention: PagedAttentionBatch = {
+      const batchAttention: PagedAttentionBatch = {
         q: s.q,
         out: s.attn,
         kCache: layer.kCache,
@@ -271,7 +271,8 @@ export class GpuModelRunner implements ModelRunner {
         blockSize: this.blockSize,
         scale: 1 / Math.sqrt(c.headDim),
       };
-      pagedAttentionNaive(rec, attention);
+      // Flash prefill for chunks, split-K paged decode when every sequence brings one token.
+      attention(rec, batchAttention);
       linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       linear(rec, { x: s.xb, w: layer.gateUp, out: s.gateUp, m });
