@@ -55,26 +55,34 @@ const MAX_ROW_LANES = 8;
 const MAX_PV_HEADS = 8;
 // Query vec4s one invocation holds in registers while scoring (heads x its slice of the row).
 const MAX_QUERY_REGISTERS = 16;
-// P V needs headDim / 4 invocations; small head dims still get this many, split over keys.
+// P V needs headDim / 4 invocations; small head dims still get this many.
 const MIN_WORKGROUP = 16;
 const MAX_HEADS = 64;
+// Keys per numerator broadcast group (at most the subgroup size).
+const MAX_NUMERATOR_GROUP = 8;
 const MERGE_WORKGROUP = 64;
 const CHUNK_INFO_BYTES = 16;
 
 export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
   const { headDim, group } = shape;
   const d4 = headDim / 4;
-  const workgroup = Math.max(d4, MIN_WORKGROUP);
   const usesSubgroups = shape.subgroupMinSize >= 4;
+  const numeratorGroup = Math.min(MAX_NUMERATOR_GROUP, Math.max(1, shape.subgroupMinSize));
+  // The portable path splits keys over groups of headDim / 4 invocations in P V. The subgroup
+  // path keeps every invocation on the same keys (measured faster on lavapipe than key groups:
+  // divergent loops there cost more than idle lanes), in a workgroup with no partial subgroup.
+  const keyGroups = usesSubgroups ? 1 : Math.max(1, Math.floor(MIN_WORKGROUP / d4));
+  const workgroup = usesSubgroups
+    ? Math.ceil(Math.max(d4, MIN_WORKGROUP) / numeratorGroup) * numeratorGroup
+    : Math.max(d4, MIN_WORKGROUP);
   const laneCap = usesSubgroups ? Math.min(MAX_ROW_LANES, shape.subgroupMinSize) : MAX_ROW_LANES;
   let lanes = 1;
   while (lanes * 2 <= laneCap && d4 % (lanes * 2) === 0) lanes *= 2;
   const perLane = d4 / lanes;
   const pvHeads = Math.min(MAX_PV_HEADS, 2 ** Math.ceil(Math.log2(group)));
   const scoreHeads = Math.min(pvHeads, Math.max(1, pow2Floor(MAX_QUERY_REGISTERS / perLane)));
-  const keyGroups = workgroup / d4 >= 2 ? Math.floor(workgroup / d4) : 1;
   const reduceFloats = usesSubgroups ? 0 : workgroup * scoreHeads;
-  const pvReduceVec4s = keyGroups > 1 ? workgroup * pvHeads : 0;
+  const pvReduceVec4s = keyGroups > 1 ? keyGroups * pvHeads * d4 : 0;
   const fixedBytes = 4 * (reduceFloats + workgroup + 2 * MAX_HEADS) + 16 * pvReduceVec4s + CHUNK_INFO_BYTES;
   const scoreFloats = Math.floor((shape.workgroupStorageBytes - fixedBytes) / 4);
   const rowsPerPass = workgroup / lanes;
@@ -85,7 +93,20 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       `headDim ${headDim} does not fit the decode kernel in ${shape.workgroupStorageBytes} bytes of workgroup memory`,
     );
   }
-  const c: DecodeConsts = { d4, workgroup, lanes, perLane, pvHeads, scoreHeads, keyGroups, scoreFloats, reduceFloats, pvReduceVec4s, usesSubgroups };
+  const c: DecodeConsts = {
+    d4,
+    workgroup,
+    lanes,
+    perLane,
+    pvHeads,
+    scoreHeads,
+    keyGroups,
+    scoreFloats,
+    reduceFloats,
+    pvReduceVec4s,
+    usesSubgroups,
+    numeratorGroup,
+  };
   return {
     decode: {
       name: `attention-decode-d${headDim}-h${pvHeads}${usesSubgroups ? `-sg${lanes}` : ''}`,
@@ -137,6 +158,7 @@ interface DecodeConsts {
   reduceFloats: number;
   pvReduceVec4s: number;
   usesSubgroups: boolean;
+  numeratorGroup: number;
 }
 
 /**
@@ -208,29 +230,51 @@ ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      '
       workgroupBarrier();`;
   }
   const uniformKeys = c.keyGroups === 1;
-  const pvLoop = uniformKeys
-    ? `    // Every invocation visits the same key: the numerators are uniform loads.
-    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+  const pvKey = (j: string, p: (h: number) => string, indent: string) => `${indent}let v = vCache[kvRow(${j}, kvHead) + col];
+${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(${p(h)}), v, acc${h});`, indent)}`;
+  const sharedNumerator = (h: number) => `scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]`;
+  const pvGroupKey = (k: number, indent: string) => `${indent}{
+${unroll(ph, (h) => `let p${h}_${k} = subgroupBroadcast(p${h}, ${k}u);`, `${indent}  `)}
+${unroll(ph, (h) => `sum${h} += p${h}_${k};`, `${indent}  `)}
+${indent}  let v = vCache[row0 + ${k}u * rowStride];
+${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(p${h}_${k}), v, acc${h});`, `${indent}  `)}
+${indent}}`;
+  let pvLoop: string;
+  if (c.usesSubgroups) {
+    // Numerators of P_GROUP keys at a time: lane l of each subgroup computes those of key j0 + l
+    // (one load and exp per head), then every lane takes key k's from lane k by broadcast, so
+    // the V loop itself reads no workgroup memory.
+    const pg = c.numeratorGroup;
+    pvLoop = `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
       let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
-      for (var j = blockStart; j < blockEnd; j++) {
-        let v = vCache[kvRow(j, kvHead) + col];
-        let sb = j - chunkStart;
-${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
-      }
-      blockStart = blockEnd;
-    }`
-    : `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
-      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
-      for (var j = blockStart + keyGroup; j < blockEnd; j += KEY_GROUPS) {
-        let v = vCache[kvRow(j, kvHead) + col];
-        let sb = j - chunkStart;
-${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
+      for (var j0 = blockStart; j0 < blockEnd; j0 += P_GROUP) {
+        let sb = min(j0 + sgLane % P_GROUP, blockEnd - 1u) - chunkStart;
+${unroll(ph, (h) => `let p${h} = exp(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb] - stats[min(hb + ${h}u, heads - 1u)].x);`, '        ')}
+        // Row of key j0 in the pool; the group's keys follow at rowStride (same block).
+        let row0 = kvRow(j0, kvHead) + col;
+        if (j0 + P_GROUP <= blockEnd) {
+${Array.from({ length: pg }, (_, k) => pvGroupKey(k, '          ')).join('\n')}
+        } else {
+${Array.from({ length: pg }, (_, k) => `          if (j0 + ${k}u < blockEnd) {
+${pvGroupKey(k, '            ')}
+          }`).join('\n')}
+        }
       }
       blockStart = blockEnd;
     }`;
-  const storeRow = (sum: string, h: string, colExpr: string, indent: string) => `${indent}if (${h} < heads) {
+  } else {
+    pvLoop = `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
+      for (var j = blockStart${uniformKeys ? '' : ' + keyGroup'}; j < blockEnd; j += ${uniformKeys ? '1u' : 'KEY_GROUPS'}) {
+        let sb = j - chunkStart;
+${pvKey('j', sharedNumerator, '        ')}
+      }
+      blockStart = blockEnd;
+    }`;
+  }
+  const storeRow = (sum: string, h: string, colExpr: string, indent: string, total?: string) => `${indent}if (${h} < heads) {
 ${indent}  let at = token * params.numHeads + kvHead * group + firstHead + ${h};
-${indent}  let st = stats[${h}];
+${indent}  let st = ${total ? `vec2<f32>(stats[${h}].x, ${total})` : `stats[${h}]`};
 ${indent}  if (params.direct == 1u) {
 ${indent}    out[at * D4 + ${colExpr}] = ${sum} / st.y;
 ${indent}  } else {
@@ -241,7 +285,9 @@ ${indent}      partialStats[slot] = st;
 ${indent}    }
 ${indent}  }
 ${indent}}`;
-  const pvStore = uniformKeys
+  const pvStore = c.usesSubgroups
+    ? unroll(ph, (h) => storeRow(`acc${h}`, `hb + ${h}u`, 'col', '    ', `sum${h}`).trimStart(), '    ')
+    : uniformKeys
     ? unroll(ph, (h) => storeRow(`acc${h}`, `hb + ${h}u`, 'col', '    ').trimStart(), '    ')
     : `${unroll(ph, (h) => `pvReduce[(keyGroup * PV_HEADS + ${h}u) * D4 + col] = acc${h};`, '    ')}
     workgroupBarrier();
@@ -267,6 +313,7 @@ const SCORE_HEADS = ${sh}u;
 const PV_HEADS = ${ph}u;
 // P V: invocation (column lid % D4, key group lid / D4).
 const KEY_GROUPS = ${c.keyGroups}u;
+${c.usesSubgroups ? `// Keys whose numerators one subgroup computes at a time (lane k: key j0 + k).\nconst P_GROUP = ${c.numeratorGroup}u;` : ''}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
@@ -336,6 +383,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let heads = min(params.headsPerWorkgroup, group - firstHead);
   let tableBase = info.x * params.maxBlocksPerSeq;
   let qRow = token * params.numHeads + kvHead * group + firstHead;
+  // vec4s between consecutive slots of the pool.
+  let rowStride = params.numKvHeads * D4;
 
   // ---- scores, SCORE_HEADS heads per pass over the chunk's K rows ----
   let lane = ${c.usesSubgroups ? 'sgLane % ROW_LANES' : 'lid % ROW_LANES'};
@@ -361,7 +410,7 @@ ${unroll(sh, (h) => `let part${h} = ${Array.from({ length: c.perLane }, (_, v) =
   }
   workgroupBarrier();
 
-  // ---- softmax numerators and (max, sum) of the chunk, per head ----
+  // ---- the chunk's max score per head (and, on the portable path, its numerators and sum) ----
   let n = chunkEnd - chunkStart;
   let threadsPerHead = max(1u, WG / heads);
   let headsPerRound = WG / threadsPerHead;
@@ -383,7 +432,12 @@ ${unroll(sh, (h) => `let part${h} = ${Array.from({ length: c.perLane }, (_, v) =
         headMax = max(headMax, partials[(lid / threadsPerHead) * threadsPerHead + i]);
       }
     }
+${c.usesSubgroups ? `    if (rowOk && sub == 0u) {
+      stats[h] = vec2<f32>(headMax, 0.0);
+    }
     workgroupBarrier();
+  }
+` : `    workgroupBarrier();
     var localSum = 0.0;
     if (rowOk) {
       for (var j = sub; j < n; j += threadsPerHead) {
@@ -403,12 +457,13 @@ ${unroll(sh, (h) => `let part${h} = ${Array.from({ length: c.perLane }, (_, v) =
     }
     workgroupBarrier();
   }
-
+`}
   // ---- P V, PV_HEADS heads per pass over the chunk's V rows ----
   let col = lid % D4;
   let keyGroup = lid / D4;
   for (var hb = 0u; hb < heads; hb += PV_HEADS) {
 ${unroll(ph, (h) => `var acc${h} = vec4<f32>(0.0);`, '    ')}
+${c.usesSubgroups ? unroll(ph, (h) => `var sum${h} = 0.0;`, '    ') : ''}
 ${pvLoop}
 ${pvStore}
   }
