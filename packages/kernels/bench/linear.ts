@@ -1,16 +1,19 @@
 // Matvec / matmul throughput of `linear` on the current adapter.
-// Usage: tsx packages/kernels/bench/linear.ts [N] [K] [m...]
+// Usage: tsx packages/kernels/bench/linear.ts [--portable] [N] [K] [m...]
+//   --portable: leave shader-f16 and subgroups off (the paths that work on every adapter)
 // stdout: one JSON line per configuration; progress on stderr.
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
 import type { MatrixDtype } from '../src/index.js';
 
-const [nArg, kArg, ...mArgs] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const portable = args.includes('--portable');
+const [nArg, kArg, ...mArgs] = args.filter((a) => a !== '--portable');
 const N = Number(nArg ?? 4096);
 const K = Number(kArg ?? 4096);
 const ms = mArgs.length > 0 ? mArgs.map(Number) : [1, 4, 8, 64];
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
-const ctx = await GpuContext.create();
+const ctx = await GpuContext.create(portable ? { disableFeatures: ['shaderF16', 'subgroups'] } : {});
 process.stderr.write(`adapter: ${ctx.adapterName}\n`);
 const values = new Float32Array(N * K);
 for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
@@ -20,18 +23,27 @@ for (const dtype of ['f32', 'f16'] as MatrixDtype[]) {
   for (const m of ms) {
     const x = ctx.upload(new Float32Array(m * K).fill(0.5), 'x');
     const out = ctx.createBuffer(m * N * 4, 'out');
-    const run = async (reps: number): Promise<number> => {
+    const run = async (reps: number): Promise<[number, number]> => {
       const rec = ctx.recorder();
       for (let i = 0; i < reps; i++) linear(rec, { x, w, out, m });
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       rec.submit();
       await ctx.sync();
-      return (performance.now() - t0) / reps;
+      const cpu = process.cpuUsage(cpu0);
+      return [(performance.now() - t0) / reps, (cpu.user + cpu.system) / 1000 / reps];
     };
     await run(1);
-    // Best of several: the machine may be shared, and the minimum is the kernel's own time.
+    // Best of several: the machine may be shared, and the minimum is the kernel's own time. On a
+    // CPU adapter the process's CPU time per run is reported too: divided by the cores it used,
+    // it estimates the wall time on an otherwise idle machine.
     let ms1 = Number.POSITIVE_INFINITY;
-    for (let t = 0; t < 7; t++) ms1 = Math.min(ms1, await run(3));
+    let cpuMs = Number.POSITIVE_INFINITY;
+    for (let t = 0; t < 7; t++) {
+      const [wall, cpu] = await run(3);
+      ms1 = Math.min(ms1, wall);
+      cpuMs = Math.min(cpuMs, cpu);
+    }
     const bytes = w.byteLength;
     const result = {
       adapter: ctx.adapterName,
@@ -43,6 +55,8 @@ for (const dtype of ['f32', 'f16'] as MatrixDtype[]) {
       weightGBps: Number((bytes / ms1 / 1e6).toFixed(2)),
       gflops: Number(((2 * m * N * K) / ms1 / 1e6).toFixed(2)),
       shaderF16: ctx.features.shaderF16,
+      subgroups: ctx.features.subgroups,
+      cpuMs: Number(cpuMs.toFixed(3)),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
     x.destroy();

@@ -1,5 +1,11 @@
 export { GpuContext, BufferUsage } from './runtime/gpu-context.js';
-export type { GpuContextOptions, GpuFeatureName, GpuFeatures, GpuRequiredLimits, KernelSource } from './runtime/gpu-context.js';
+export type {
+  GpuContextOptions,
+  GpuFeatureName,
+  GpuFeatures,
+  GpuRequiredLimits,
+  KernelSource,
+} from './runtime/gpu-context.js';
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
@@ -9,6 +15,8 @@ export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, MatrixDtype, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearArgs } from './kernels/linear.js';
+export { matvecShape } from './kernels/linear.wgsl.js';
+export type { MatvecShape } from './kernels/linear.wgsl.js';
 export { embedding } from './kernels/embedding.js';
 export type { EmbeddingArgs } from './kernels/embedding.js';
 export { rmsNorm } from './kernels/rms-norm.js';

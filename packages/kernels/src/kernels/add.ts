@@ -2,8 +2,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { addWgsl } from './add.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface AddArgs {
   /** f32 [length]. */
@@ -25,5 +24,10 @@ export function add(rec: StepRecorder, args: AddArgs): void {
   requireDistinct(name, args.out, { a: args.a, b: args.b });
   const pipeline = rec.ctx.pipeline(kernelSource('add', '', addWgsl));
   const groups = Math.ceil(args.length / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([args.length]), [args.a, args.b, args.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([args.length]),
+    [args.a, args.b, args.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

@@ -1,4 +1,4 @@
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /** out[i] = a[i] + b[i]. */
 export function addWgsl(): string {

@@ -25,5 +25,10 @@ export function argmax(rec: StepRecorder, a: ArgmaxArgs): void {
   requireBytes(name, 'out', a.out, a.rows * 4);
   requireDistinct(name, a.out, { logits: a.logits });
   const pipeline = rec.ctx.pipeline(kernelSource('argmax', '', argmaxWgsl));
-  rec.dispatch(pipeline, packParams([a.rows, a.vocab]), [a.logits, a.out], grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.rows, a.vocab]),
+    [a.logits, a.out],
+    grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

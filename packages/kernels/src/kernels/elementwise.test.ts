@@ -14,7 +14,10 @@ describe.skipIf(!gpu)('elementwise kernels', () => {
 
   it('siluMul matches the reference, with gate and up from one fused row', async () => {
     const rand = seededRandom(seed);
-    for (const [tokens, hidden] of [[1, 5], [7, 333]] as const) {
+    for (const [tokens, hidden] of [
+      [1, 5],
+      [7, 333],
+    ] as const) {
       const gateUp = randomFloats(rand, tokens * 2 * hidden, -12, 12);
       gateUp[0] = -200; // e^200 overflows f32: silu must give -0, not NaN
       const gb = ctx.upload(gateUp, 'gateUp');
@@ -48,7 +51,14 @@ describe.skipIf(!gpu)('elementwise kernels', () => {
     const rows = new Uint32Array([8, 0, 3, 3, 42]);
     const out = ctx.upload(poisonF32(rows.length * dim), 'out');
     const rec = ctx.recorder();
-    gatherRows(rec, { src: ctx.upload(src, 'src'), rows: ctx.upload(rows, 'rows'), out, srcRows, count: rows.length, dim });
+    gatherRows(rec, {
+      src: ctx.upload(src, 'src'),
+      rows: ctx.upload(rows, 'rows'),
+      out,
+      srcRows,
+      count: rows.length,
+      dim,
+    });
     rec.submit();
     const got = new Float32Array(await ctx.read(out, 0, rows.length * dim * 4));
     expect(got).toEqual(reference.gatherRows(src, rows, dim));
@@ -57,6 +67,8 @@ describe.skipIf(!gpu)('elementwise kernels', () => {
 
   it('rejects an output that aliases an input', () => {
     const a = ctx.createBuffer(64, 'a');
-    expect(() => add(ctx.recorder(), { a, b: ctx.createBuffer(64, 'b'), out: a, length: 16 })).toThrow(KernelShapeError);
+    expect(() => add(ctx.recorder(), { a, b: ctx.createBuffer(64, 'b'), out: a, length: 16 })).toThrow(
+      KernelShapeError,
+    );
   });
 });

@@ -3,8 +3,7 @@ import { embeddingWgsl } from './embedding.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import type { GpuMatrix } from './matrix.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface EmbeddingArgs {
   /** u32 [count] token ids; an id >= vocab gives a NaN row. */
@@ -25,9 +24,15 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
   requireBytes(name, 'out', a.out, a.count * table.cols * 4);
   requireDistinct(name, a.out, { ids: a.ids });
   const pipeline = rec.ctx.pipeline(kernelSource('embedding', table.dtype, () => embeddingWgsl(table.dtype)));
-  const groups = grid1d(Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
+  const groups = grid1d(
+    Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP),
+    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
   table.parts.forEach((part, i) => {
-    const params = packParams([a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0], [Number.NaN]);
+    const params = packParams(
+      [a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0],
+      [Number.NaN],
+    );
     rec.dispatch(pipeline, params, [a.ids, part.buffer, a.out], groups);
   });
 }

@@ -1,5 +1,5 @@
 import type { MatrixDtype } from './matrix.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * out[t, d] = table[ids[t], d] from one K-major part of a [vocab, dim] GpuMatrix (the same

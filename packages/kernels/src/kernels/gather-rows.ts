@@ -2,8 +2,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { gatherRowsWgsl } from './gather-rows.wgsl.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface GatherRowsArgs {
   /** f32 [srcRows, dim]. */
@@ -29,5 +28,10 @@ export function gatherRows(rec: StepRecorder, a: GatherRowsArgs): void {
   requireDistinct(name, a.out, { src: a.src, rows: a.rows });
   const pipeline = rec.ctx.pipeline(kernelSource('gather-rows', '', gatherRowsWgsl));
   const groups = Math.ceil((a.count * a.dim) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([a.count, a.dim, a.srcRows], [Number.NaN]), [a.src, a.rows, a.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.count, a.dim, a.srcRows], [Number.NaN]),
+    [a.src, a.rows, a.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

@@ -1,4 +1,4 @@
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * out[r, :] = src[rows[r], :]; a row index >= srcRows yields a row of NaN so the mistake shows

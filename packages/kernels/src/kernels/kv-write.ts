@@ -3,8 +3,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { kvWriteWgsl } from './kv-write.wgsl.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface KvWriteArgs {
   /** f32 [tokens, numKvHeads, headDim] (or rows of kStride elements, see kOffset). */
@@ -43,10 +42,16 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   const kOffset = a.kOffset ?? 0;
   const vStride = a.vStride ?? rowLen;
   const vOffset = a.vOffset ?? 0;
-  for (const [n, stride, offset] of [['k', kStride, kOffset], ['v', vStride, vOffset]] as const) {
+  for (const [n, stride, offset] of [
+    ['k', kStride, kOffset],
+    ['v', vStride, vOffset],
+  ] as const) {
     requireInt(name, `${n}Offset`, offset, 0);
     if (!Number.isInteger(stride) || offset + rowLen > stride) {
-      throw new KernelShapeError(name, `${n}Stride ${stride} must hold ${n}Offset ${offset} + numKvHeads * headDim ${rowLen}`);
+      throw new KernelShapeError(
+        name,
+        `${n}Stride ${stride} must hold ${n}Offset ${offset} + numKvHeads * headDim ${rowLen}`,
+      );
     }
   }
   requireBytes(name, 'k', a.k, ((a.tokens - 1) * kStride + kOffset + rowLen) * 4);
@@ -59,7 +64,10 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.kCache, { vCache: a.vCache });
   const pipeline = rec.ctx.pipeline(kernelSource('kv-write', '', kvWriteWgsl));
-  const groups = grid1d(Math.ceil((a.tokens * rowLen) / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
+  const groups = grid1d(
+    Math.ceil((a.tokens * rowLen) / ELEMENTWISE_WORKGROUP),
+    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
   const params = packParams([a.tokens, rowLen, kStride, kOffset, vStride, vOffset, numSlots]);
   rec.dispatch(pipeline, params, [a.k, a.v, a.slots, a.kCache, a.vCache], groups);
 }

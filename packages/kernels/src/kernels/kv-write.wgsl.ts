@@ -1,4 +1,4 @@
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * Scatters new K and V rows into the paged pool: cache[slots[t], h, d] = src[t, h, d] for the

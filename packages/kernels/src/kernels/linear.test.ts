@@ -13,6 +13,7 @@ import {
 } from '../testing/index.js';
 import { linear } from './linear.js';
 import { uploadMatrix } from './matrix.js';
+import type { MatvecShape } from './linear.wgsl.js';
 import type { MatrixDtype } from './matrix.js';
 
 const gpu = await gpuForTests();
@@ -29,6 +30,9 @@ interface Case {
   bias?: boolean;
   residual?: boolean;
   maxPartBytes?: number;
+  matvecShape?: MatvecShape;
+  path?: 'matvec' | 'matmul';
+  f16Native?: boolean;
 }
 
 async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
@@ -52,7 +56,16 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const biasB = bias && ctx.upload(bias, 'bias');
   const resB = residual && ctx.upload(residual, 'residual');
   const rec = ctx.recorder();
-  linear(rec, { x: xb, w: matrix, out, m: c.m, bias: biasB, residual: resB });
+  linear(rec, {
+    x: xb,
+    w: matrix,
+    out,
+    m: c.m,
+    bias: biasB,
+    residual: resB,
+    matvecShape: c.matvecShape,
+    path: c.path,
+  });
   rec.submit();
   const got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
   const want = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
@@ -66,16 +79,18 @@ describe.skipIf(!gpu)('linear', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
+  // Each distinct variant (dtype, bias/residual, rows, path) costs a shader compile, which is
+  // slow on a CPU adapter, so the cases share variants where they can.
   it.each<Case>([
     { m: 1, n: 37, k: 53, dtype: 'f32' },
     { m: 1, n: 256, k: 128, dtype: 'f32' },
     { m: 3, n: 130, k: 100, dtype: 'f32', bias: true, residual: true },
-    { m: 4, n: 67, k: 9, dtype: 'f32', bias: true, residual: true },
-    { m: 6, n: 67, k: 9, dtype: 'f32', residual: true },
-    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true },
-    { m: 129, n: 200, k: 67, dtype: 'f32', bias: true, residual: true },
+    { m: 20, n: 67, k: 9, dtype: 'f32', bias: true, residual: true },
+    { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, path: 'matvec' },
+    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, path: 'matmul' },
     { m: 1, n: 99, k: 61, dtype: 'f16' },
-    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true },
+    { m: 6, n: 99, k: 72, dtype: 'f16', bias: true, residual: true },
+    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, path: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);
   });
@@ -94,9 +109,55 @@ describe.skipIf(!gpu)('linear', () => {
     m.destroy();
   });
 
+  // Only where the limit is small enough to exceed cheaply (lavapipe: 128 MiB).
+  it.skipIf(!gpu || gpu.limits.maxStorageBufferBindingSize > 256 * 2 ** 20)(
+    'splits a weight larger than maxStorageBufferBindingSize at the device limit',
+    async () => {
+      const k = 2048;
+      const n = Math.floor(ctx.limits.maxStorageBufferBindingSize / (k * 4)) + 37;
+      const rand = seededRandom(seed + 3);
+      const w = randomFloats(rand, n * k);
+      const x = randomFloats(rand, 2 * k);
+      const matrix = uploadMatrix(ctx, w, n, k, 'f32');
+      expect(matrix.parts.length).toBe(2);
+      for (const part of matrix.parts)
+        expect(part.buffer.size).toBeLessThanOrEqual(ctx.limits.maxStorageBufferBindingSize);
+      const out = ctx.upload(poisonF32(2 * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: ctx.upload(x, 'x'), w: matrix, out, m: 2 });
+      rec.submit();
+      const got = new Float32Array(await ctx.read(out, 0, 2 * n * 4));
+      matrix.destroy();
+      const err = relativeL2(got, reference.linear({ x, w, m: 2, n, k }));
+      expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+    },
+  );
+
+  it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
+    for (const c of [
+      {
+        m: 2,
+        n: 200,
+        k: 131,
+        dtype: 'f32',
+        bias: true,
+        residual: true,
+        matvecShape: { columnGroups: 16, kSlices: 16, xSubgroup: 0 },
+      },
+      { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4, xSubgroup: 0 } },
+    ] as const) {
+      await check(ctx, c, seed + 2);
+    }
+  });
+
+  it.skipIf(!gpu?.features.shaderF16)('reads f16 weights as native f16 with shader-f16', async () => {
+    await check(ctx, { m: 1, n: 77, k: 41, dtype: 'f16', f16Native: true }, seed);
+    await check(ctx, { m: 40, n: 77, k: 41, dtype: 'f16', f16Native: true, path: 'matmul' }, seed);
+  });
+
   it.skipIf(!portable)('reads f16 weights without shader-f16', async () => {
     await check(portable!, { m: 1, n: 77, k: 41, dtype: 'f16' }, seed);
-    await check(portable!, { m: 33, n: 77, k: 41, dtype: 'f16' }, seed);
+    await check(portable!, { m: 4, n: 77, k: 41, dtype: 'f16' }, seed);
   });
 
   it('rejects shapes that do not fit with KernelShapeError', () => {

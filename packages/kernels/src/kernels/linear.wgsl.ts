@@ -3,9 +3,9 @@ import type { MatrixDtype } from './matrix.js';
 /** How a weight is read in WGSL: f32 vec4s, f16 packed in u32 pairs, or native f16 vec4s. */
 export type WeightRead = 'f32' | 'f16-packed' | 'f16-native';
 
-export function weightRead(dtype: MatrixDtype, shaderF16: boolean): WeightRead {
+export function weightRead(dtype: MatrixDtype, nativeF16: boolean): WeightRead {
   if (dtype === 'f32') return 'f32';
-  return shaderF16 ? 'f16-native' : 'f16-packed';
+  return nativeF16 ? 'f16-native' : 'f16-packed';
 }
 
 /** Declaration of binding `w` and `load_w(i)`: the vec4 of 4 consecutive output columns at index i. */
@@ -41,7 +41,7 @@ struct Params {
   col0: u32,         // first output column of this part
   out_stride: u32,   // N: row stride of out and residual
   row0: u32,         // first row of x / out in this dispatch
-  rows: u32,         // rows in this dispatch (tiled kernel)
+  rows: u32,         // real rows in this dispatch
 }
 @group(0) @binding(0) var<uniform> params: Params;`;
 
@@ -67,28 +67,114 @@ fn store4(row: u32, c4: u32, acc: vec4<f32>) {
 }`;
 }
 
-/** Workgroup size of the matvec kernel; one invocation per 4 output columns. */
-export const MATVEC_WORKGROUP = 64;
+/**
+ * Workgroup shape of the matvec kernel: `columnGroups` invocations side by side, each owning 4
+ * output columns, times `kSlices` invocations that split K between them and add up their partial
+ * sums in workgroup memory at the end.
+ */
+export interface MatvecShape {
+  columnGroups: number;
+  kSlices: number;
+  /**
+   * Subgroup size for subgroup-shared x loads, or 0. A CPU driver turns every per-invocation
+   * load into a per-lane gather, even at a uniform address, so with several rows the x loads
+   * cost more than the weights; with this set, each lane loads one vec4 of x for the next
+   * 4 * size K rows and the others read it with subgroupShuffle. Needs K % 4 == 0 and kSlices 1.
+   */
+  xSubgroup: number;
+}
 
 /**
- * Matrix-vector product for a few rows (decode): out[r, n] = sum_k x[r, k] * W[n, k], for
- * up to `rows` rows at once (params.rows of them are real) so each weight element is read once
- * per dispatch. Bandwidth-bound:
- * invocation i owns output columns 4i..4i+3 and walks K, so a workgroup reads consecutive vec4s
- * of each K-major weight row.
+ * On a CPU adapter (lavapipe runs a workgroup on one core, an invocation per SIMD lane) 64 column
+ * groups and no K split read the weights at full speed with no reduction. A GPU needs many more
+ * workgroups in flight than N/256: 16 column groups x 16 K slices gives N/64 workgroups whose
+ * warps still read 256 contiguous bytes per weight row.
  */
-export function matvecWgsl(v: LinearVariant, rows: number): string {
+export function matvecShape(cpuAdapter: boolean): MatvecShape {
+  return cpuAdapter
+    ? { columnGroups: 64, kSlices: 1, xSubgroup: 0 }
+    : { columnGroups: 16, kSlices: 16, xSubgroup: 0 };
+}
+
+/**
+ * Matrix-vector product for a few rows (decode): out[r, n] = sum_k x[r, k] * W[n, k], for up to
+ * `rows` rows at once (params.rows of them are real) so each weight element is read once per
+ * dispatch. Bandwidth-bound: invocation (g, s) owns output columns 4g..4g+3 of its workgroup's
+ * block and every kSlices-th group of 4 K rows from 4s, so neighbouring invocations read
+ * neighbouring vec4s of each K-major weight row.
+ */
+export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): string {
   const r = Array.from({ length: rows }, (_, i) => i);
   const lines = (f: (i: number) => string, sep = '\n  ') => r.map(f).join(sep);
-  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+  const { columnGroups: cg, kSlices: ks, xSubgroup: sg } = shape;
+  const xDecl = sg > 0 ? 'array<vec4<f32>>' : 'array<f32>';
+  // One x element: scalar, or a component of the vec4 array.
+  const xAt = (i: string): string => (sg > 0 ? `x[(${i}) / 4u][(${i}) % 4u]` : `x[${i}]`);
+  const mainLoop =
+    sg > 0
+      ? `let k4 = k / 4u;
+  let k_full = (k / (4u * SG)) * 4u * SG;
+  for (var kk = 0u; kk < k_full; kk += 4u * SG) {
+    // Lane l holds x[row, kk + 4l .. kk + 4l + 3]; row starts are vec4-aligned since K % 4 == 0.
+    ${lines((i) => `let xl${i} = x[xb${i} / 4u + kk / 4u + lane];`, '\n    ')}
+    for (var j = 0u; j < SG; j++) {
+      let i0 = (kk + 4u * j) * stride + col;
+      let w0 = load_w(i0);
+      let w1 = load_w(i0 + stride);
+      let w2 = load_w(i0 + 2u * stride);
+      let w3 = load_w(i0 + 3u * stride);
+      ${lines(
+        (i) => `let xv${i} = subgroupShuffle(xl${i}, j);
+      acc${i} += xv${i}.x * w0 + xv${i}.y * w1 + xv${i}.z * w2 + xv${i}.w * w3;`,
+        '\n      ',
+      )}
+    }
+  }`
+      : `let k_full = k & ~3u;
+  for (var kk = slice * 4u; kk < k_full; kk += KS * 4u) {
+    let i0 = kk * stride + col;
+    let w0 = load_w(i0);
+    let w1 = load_w(i0 + stride);
+    let w2 = load_w(i0 + 2u * stride);
+    let w3 = load_w(i0 + 3u * stride);
+    ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0 + ${xAt(`xb${i} + kk + 1u`)} * w1 + ${xAt(`xb${i} + kk + 2u`)} * w2 + ${xAt(`xb${i} + kk + 3u`)} * w3;`, '\n    ')}
+  }`;
+  const reduce =
+    ks === 1
+      ? ''
+      : `
+  // Partial sums of the K slices, one row at a time: kSlices x columnGroups vec4s.
+  ${lines(
+    (i) => `partial[li] = acc${i};
+  for (var half = KS / 2u; half > 0u; half >>= 1u) {
+    workgroupBarrier();
+    if (slice < half) { partial[li] += partial[li + half * CG]; }
+  }
+  workgroupBarrier();
+  acc${i} = partial[group];
+  workgroupBarrier();`,
+  )}`;
+  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${sg > 0 ? 'enable subgroups;\n' : ''}${PARAMS}
+@group(0) @binding(1) var<storage, read> x: ${xDecl};
 ${weightDecl(v.read, 2)}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;${epilogueDecls(v)}
 ${storeFn(v)}
 
-@compute @workgroup_size(${MATVEC_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c4 = gid.x;
+const CG = ${cg}u;
+const KS = ${ks}u;${ks === 1 ? '' : '\nvar<workgroup> partial: array<vec4<f32>, CG * KS>;'}${sg > 0 ? `\nconst SG = ${sg}u;` : ''}
+
+@compute @workgroup_size(CG * KS)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>${
+    sg > 0 ? ',\n        @builtin(subgroup_invocation_id) lane: u32' : ''
+  }) {
+  let group = li % CG;
+  ${
+    ks === 1
+      ? `// One slice: a constant keeps k, and so every x address, visibly uniform.
+  let slice = 0u;`
+      : 'let slice = li / CG;'
+  }
+  let c4 = wid.x * CG + group;
   // Invocations past the last column group read a valid one and write nothing.
   let col = min(c4, params.padded_cols4 - 1u);
   let stride = params.padded_cols4;
@@ -96,20 +182,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Rows past params.rows (the variant's row count rounded up) re-read the last row and are not stored.
   ${lines((i) => `let xb${i} = (params.row0 + min(${i}u, params.rows - 1u)) * k;`)}
   ${lines((i) => `var acc${i} = vec4<f32>();`)}
-  var kk = 0u;
-  for (; kk + 4u <= k; kk += 4u) {
-    let i0 = kk * stride + col;
-    let w0 = load_w(i0);
-    let w1 = load_w(i0 + stride);
-    let w2 = load_w(i0 + 2u * stride);
-    let w3 = load_w(i0 + 3u * stride);
-    ${lines((i) => `acc${i} += x[xb${i} + kk] * w0 + x[xb${i} + kk + 1u] * w1 + x[xb${i} + kk + 2u] * w2 + x[xb${i} + kk + 3u] * w3;`, '\n    ')}
-  }
-  for (; kk < k; kk++) {
-    let w0 = load_w(kk * stride + col);
-    ${lines((i) => `acc${i} += x[xb${i} + kk] * w0;`, '\n    ')}
-  }
-  if (c4 >= params.padded_cols4) { return; }
+  ${mainLoop}
+  if (slice == 0u) {
+    for (var kk = k_full; kk < k; kk++) {
+      let w0 = load_w(kk * stride + col);
+      ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0;`, '\n      ')}
+    }
+  }${reduce}
+  if (slice != 0u || c4 >= params.padded_cols4) { return; }
   ${lines((i) => (i === 0 ? '' : `if (${i}u < params.rows) { `) + `store4(params.row0 + ${i}u, c4, acc${i});` + (i === 0 ? '' : ' }'))}
 }
 `;

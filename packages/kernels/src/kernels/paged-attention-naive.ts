@@ -9,7 +9,11 @@ import { pagedAttentionNaiveWgsl } from './paged-attention-naive.wgsl.js';
  * Checks a batch's shapes and buffer sizes against each other (shared by every attention kernel
  * that takes a PagedAttentionBatch). Returns the number of KV slots the caches hold.
  */
-export function validatePagedAttentionBatch(kernel: string, b: PagedAttentionBatch, maxHeadDim = 256): number {
+export function validatePagedAttentionBatch(
+  kernel: string,
+  b: PagedAttentionBatch,
+  maxHeadDim = 256,
+): number {
   requireInt(kernel, 'numTokens', b.numTokens, 1);
   requireInt(kernel, 'numSeqs', b.numSeqs, 1, b.numTokens);
   requireInt(kernel, 'maxBlocksPerSeq', b.maxBlocksPerSeq, 1);
@@ -19,7 +23,10 @@ export function validatePagedAttentionBatch(kernel: string, b: PagedAttentionBat
   requireInt(kernel, 'numKvHeads', b.numKvHeads, 1, b.numHeads);
   requireInt(kernel, 'headDim', b.headDim, 1, maxHeadDim);
   if (b.numHeads % b.numKvHeads !== 0) {
-    throw new KernelShapeError(kernel, `numHeads ${b.numHeads} must be a multiple of numKvHeads ${b.numKvHeads}`);
+    throw new KernelShapeError(
+      kernel,
+      `numHeads ${b.numHeads} must be a multiple of numKvHeads ${b.numKvHeads}`,
+    );
   }
   if (!Number.isFinite(b.scale)) throw new KernelShapeError(kernel, `scale must be finite, got ${b.scale}`);
   const qBytes = b.numTokens * b.numHeads * b.headDim * 4;
@@ -28,7 +35,10 @@ export function validatePagedAttentionBatch(kernel: string, b: PagedAttentionBat
   const slotBytes = b.numKvHeads * b.headDim * 4;
   const slots = Math.floor(Math.min(b.kCache.size, b.vCache.size) / slotBytes);
   if (slots < b.blockSize) {
-    throw new KernelShapeError(kernel, `kCache/vCache hold ${slots} slots, less than one block of ${b.blockSize}`);
+    throw new KernelShapeError(
+      kernel,
+      `kCache/vCache hold ${slots} slots, less than one block of ${b.blockSize}`,
+    );
   }
   requireBytes(kernel, 'blockTables', b.blockTables, b.numSeqs * b.maxBlocksPerSeq * 4);
   requireBytes(kernel, 'queryStarts', b.queryStarts, (b.numSeqs + 1) * 4);
@@ -49,6 +59,14 @@ export function pagedAttentionNaive(rec: StepRecorder, b: PagedAttentionBatch): 
   const y = Math.min(b.numTokens, maxDim);
   const z = Math.ceil(b.numTokens / y);
   const pipeline = rec.ctx.pipeline(kernelSource('paged-attention-naive', '', pagedAttentionNaiveWgsl));
-  const params = packParams([b.numTokens, b.numHeads, b.numKvHeads, b.headDim, b.blockSize, b.maxBlocksPerSeq], [b.scale]);
-  rec.dispatch(pipeline, params, [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out], [b.numHeads, y, z]);
+  const params = packParams(
+    [b.numTokens, b.numHeads, b.numKvHeads, b.headDim, b.blockSize, b.maxBlocksPerSeq],
+    [b.scale],
+  );
+  rec.dispatch(
+    pipeline,
+    params,
+    [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out],
+    [b.numHeads, y, z],
+  );
 }

@@ -32,6 +32,15 @@ describe.skipIf(!gpu)('rmsNorm', () => {
   it('rejects a weight shorter than dim', () => {
     const rec = ctx.recorder();
     const x = ctx.createBuffer(64 * 4, 'x');
-    expect(() => rmsNorm(rec, { x, weight: ctx.createBuffer(16, 'w'), out: ctx.createBuffer(64 * 4, 'o'), rows: 1, dim: 64, eps: 1e-5 })).toThrow(KernelShapeError);
+    expect(() =>
+      rmsNorm(rec, {
+        x,
+        weight: ctx.createBuffer(16, 'w'),
+        out: ctx.createBuffer(64 * 4, 'o'),
+        rows: 1,
+        dim: 64,
+        eps: 1e-5,
+      }),
+    ).toThrow(KernelShapeError);
   });
 });

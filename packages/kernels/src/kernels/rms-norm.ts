@@ -27,5 +27,10 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
   requireBytes(name, 'out', a.out, a.rows * a.dim * 4);
   requireDistinct(name, a.out, { x: a.x, weight: a.weight });
   const pipeline = rec.ctx.pipeline(kernelSource('rms-norm', '', rmsNormWgsl));
-  rec.dispatch(pipeline, packParams([a.rows, a.dim], [a.eps]), [a.x, a.weight, a.out], grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.rows, a.dim], [a.eps]),
+    [a.x, a.weight, a.out],
+    grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

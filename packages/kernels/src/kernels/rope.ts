@@ -4,8 +4,7 @@ import { bufferOf, packParams, requireBytes, requireInt, sameRange } from './ker
 import { kernelSource } from './kernel-cache.js';
 import { ropeWgsl } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface RopeArgs {
   /**
@@ -46,17 +45,24 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   if (a.headDim % 2 !== 0) throw new KernelShapeError(name, `headDim must be even, got ${a.headDim}`);
   if (!(a.theta > 1)) throw new KernelShapeError(name, `theta must be > 1, got ${a.theta}`);
   const positionScale = a.positionScale ?? 1;
-  if (!(positionScale > 0)) throw new KernelShapeError(name, `positionScale must be > 0, got ${positionScale}`);
+  if (!(positionScale > 0))
+    throw new KernelShapeError(name, `positionScale must be > 0, got ${positionScale}`);
   const qLen = a.nHeads * a.headDim;
   const kLen = a.nKvHeads * a.headDim;
   const qStride = a.qStride ?? qLen;
   const qOffset = a.qOffset ?? 0;
   const kStride = a.kStride ?? kLen;
   const kOffset = a.kOffset ?? 0;
-  for (const [n, stride, offset, len] of [['q', qStride, qOffset, qLen], ['k', kStride, kOffset, kLen]] as const) {
+  for (const [n, stride, offset, len] of [
+    ['q', qStride, qOffset, qLen],
+    ['k', kStride, kOffset, kLen],
+  ] as const) {
     requireInt(name, `${n}Offset`, offset, 0);
     if (!Number.isInteger(stride) || offset + len > stride) {
-      throw new KernelShapeError(name, `${n}Stride ${stride} must hold ${n}Offset ${offset} + heads * headDim ${len}`);
+      throw new KernelShapeError(
+        name,
+        `${n}Stride ${stride} must hold ${n}Offset ${offset} + heads * headDim ${len}`,
+      );
     }
   }
   requireBytes(name, 'q', a.q, ((a.tokens - 1) * qStride + qOffset + qLen) * 4);
@@ -65,14 +71,23 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   if (a.freqFactors) requireBytes(name, 'freqFactors', a.freqFactors, (a.headDim / 2) * 4);
   const fused = bufferOf(a.q) === bufferOf(a.k);
   if (fused && !sameRange(a.q, a.k)) {
-    throw new KernelShapeError(name, 'q and k share a buffer through different ranges; pass the same binding for both and place k with kOffset');
+    throw new KernelShapeError(
+      name,
+      'q and k share a buffer through different ranges; pass the same binding for both and place k with kOffset',
+    );
   }
   const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined, fused };
   const key = `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}`;
   const pipeline = rec.ctx.pipeline(kernelSource('rope', key, () => ropeWgsl(variant)));
   const invocations = a.tokens * (a.nHeads + a.nKvHeads) * (a.headDim / 2);
-  const groups = grid1d(Math.ceil(invocations / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension);
-  const params = packParams([a.tokens, a.nHeads, a.nKvHeads, a.headDim, qStride, qOffset, kStride, kOffset], [Math.log2(a.theta), positionScale]);
+  const groups = grid1d(
+    Math.ceil(invocations / ELEMENTWISE_WORKGROUP),
+    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
+  const params = packParams(
+    [a.tokens, a.nHeads, a.nKvHeads, a.headDim, qStride, qOffset, kStride, kOffset],
+    [Math.log2(a.theta), positionScale],
+  );
   const buffers = [a.positions];
   if (a.freqFactors) buffers.push(a.freqFactors);
   buffers.push(a.q);

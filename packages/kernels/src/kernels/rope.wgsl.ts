@@ -1,4 +1,4 @@
-import { ELEMENTWISE_WORKGROUP } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * Which elements form a rotated pair: 'adjacent' rotates (2i, 2i+1) (GGUF Llama, whose q/k
@@ -26,9 +26,7 @@ export interface RopeVariant {
  */
 export function ropeWgsl(v: RopeVariant): string {
   const pair =
-    v.layout === 'adjacent'
-      ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;'
-      : 'let i0 = i;\n  let i1 = i + half;';
+    v.layout === 'adjacent' ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;' : 'let i0 = i;\n  let i1 = i + half;';
   const b = v.freqFactors ? 3 : 2;
   const qName = v.fused ? 'qk' : 'q';
   const kName = v.fused ? 'qk' : 'k';
@@ -50,11 +48,11 @@ struct Params {
     v.freqFactors ? '\n@group(0) @binding(2) var<storage, read> freq_factors: array<f32>;' : ''
   }
 ${
-    v.fused
-      ? `@group(0) @binding(${b}) var<storage, read_write> qk: array<f32>;`
-      : `@group(0) @binding(${b}) var<storage, read_write> q: array<f32>;
+  v.fused
+    ? `@group(0) @binding(${b}) var<storage, read_write> qk: array<f32>;`
+    : `@group(0) @binding(${b}) var<storage, read_write> q: array<f32>;
 @group(0) @binding(${b + 1}) var<storage, read_write> k: array<f32>;`
-  }
+}
 
 const TWO_PI = 6.283185307179586;
 // log2(2*pi): folds the radians-to-turns division into the exponent.

@@ -57,5 +57,10 @@ export function sample(rec: StepRecorder, a: SampleArgs): void {
   requireBytes(name, 'out', a.out, a.rows * 4);
   requireDistinct(name, a.out, { logits: a.logits, params: a.params });
   const pipeline = rec.ctx.pipeline(kernelSource('sample', '', sampleWgsl));
-  rec.dispatch(pipeline, packParams([a.rows, a.vocab]), [a.logits, a.params, a.out], grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.rows, a.vocab]),
+    [a.logits, a.params, a.out],
+    grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

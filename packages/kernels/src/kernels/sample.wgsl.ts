@@ -44,6 +44,8 @@ var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> red_i: array<u32, WG>;
 var<workgroup> wg_params: RowParams;
+var<workgroup> wg_goal: f32;
+var<workgroup> wg_fallback: u32;
 var<workgroup> claimed: u32;
 
 fn is_nan(v: f32) -> bool {
@@ -55,8 +57,8 @@ fn key_to_f32(key: u32) -> f32 {
   return bitcast<f32>(~key);
 }
 
-// Reductions over the workgroup; results are uniform. The leading barrier keeps a new
-// reduction from overwriting the previous one's result before every invocation has read it.
+// Workgroup sum with a uniform result. The leading barrier keeps a new sum from overwriting the
+// previous result before every invocation has read it. Counts go through it too (exact below 2^24).
 fn sum_f32(lid: u32, v: f32) -> f32 {
   workgroupBarrier();
   red_f[lid] = v;
@@ -67,25 +69,12 @@ fn sum_f32(lid: u32, v: f32) -> f32 {
   return workgroupUniformLoad(&red_f[0]);
 }
 
-fn sum_u32(lid: u32, v: u32) -> u32 {
-  workgroupBarrier();
-  red_u[lid] = v;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red_u[lid] += red_u[lid + s]; }
-  }
-  return workgroupUniformLoad(&red_u[0]);
-}
-
-fn max_u32(lid: u32, v: u32) -> u32 {
-  workgroupBarrier();
-  red_u[lid] = v;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red_u[lid] = max(red_u[lid], red_u[lid + s]); }
-  }
-  return workgroupUniformLoad(&red_u[0]);
-}
+// Bisection phases. One loop with one reduction serves them all: every barrier site multiplies
+// the code a CPU driver generates, and its compile time with it.
+const TOP_K = 0u;   // bisect logit keys: largest t with count(key >= t) >= top_k
+const MASS = 1u;    // mass kept by top-k and min-p, which sets the top-p goal
+const TOP_P = 2u;   // bisect bits of e: largest t with kept mass of e >= t still >= goal
+const DONE = 3u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -138,46 +127,47 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   let max_logit = key_to_f32(best_key);
 
-  // Top-k: the largest key t with count(key >= t) >= k is the k-th largest logit's key.
+  var phase = DONE;
+  if (rp.top_p < 1.0) { phase = MASS; }
+  if (rp.top_k > 1u && rp.top_k < vocab) { phase = TOP_K; }
+  var lo = 0u;
+  var hi = best_key + 1u;
   var k_thresh = 0u;
-  if (rp.top_k > 0u && rp.top_k < vocab) {
-    var lo = 0u;
-    var hi = best_key + 1u;
-    while (hi - lo > 1u) {
-      let mid = lo + (hi - lo) / 2u;
-      var c = 0u;
-      for (var i = lid; i < vocab; i += WG) {
-        let l = logits[base + i];
-        if (!is_nan(l) && ordered_key(l) >= mid) { c += 1u; }
-      }
-      if (sum_u32(lid, c) >= rp.top_k) { lo = mid; } else { hi = mid; }
-    }
-    k_thresh = lo;
-  }
-
-  // Top-p threshold over the bits of e, among tokens kept by top-k and min-p.
   var p_bits = 0u;
-  if (rp.top_p < 1.0) {
-    var z = 0.0;
+  var goal = 0.0;
+  loop {
+    if (phase == DONE) { break; }
+    let mid = select(lo + (hi - lo) / 2u, 0u, phase == MASS);
+    var part = 0.0;
     for (var i = lid; i < vocab; i += WG) {
       let l = logits[base + i];
-      let e = exp((l - max_logit) / rp.temperature);
-      if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p) { z += e; }
-    }
-    let target = rp.top_p * sum_f32(lid, z);
-    var lo = 0u;
-    var hi = 0x3f800001u;
-    while (hi - lo > 1u) {
-      let mid = lo + (hi - lo) / 2u;
-      var m = 0.0;
-      for (var i = lid; i < vocab; i += WG) {
-        let l = logits[base + i];
+      let k = ordered_key(l);
+      if (phase == TOP_K) {
+        if (!is_nan(l) && k >= mid) { part += 1.0; }
+      } else {
         let e = exp((l - max_logit) / rp.temperature);
-        if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= mid) { m += e; }
+        if (!is_nan(l) && k >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= mid) { part += e; }
       }
-      if (sum_f32(lid, m) >= target) { lo = mid; } else { hi = mid; }
     }
-    p_bits = lo;
+    let total = sum_f32(lid, part);
+    if (phase == TOP_K) {
+      if (total >= f32(rp.top_k)) { lo = mid; } else { hi = mid; }
+      if (hi - lo <= 1u) {
+        k_thresh = lo;
+        phase = select(DONE, MASS, rp.top_p < 1.0);
+      }
+    } else if (phase == MASS) {
+      goal = rp.top_p * total;
+      lo = 0u;
+      hi = 0x3f800001u; // e <= 1: bits up to those of 1.0
+      phase = TOP_P;
+    } else {
+      if (total >= goal) { lo = mid; } else { hi = mid; }
+      if (hi - lo <= 1u) {
+        p_bits = lo;
+        phase = DONE;
+      }
+    }
   }
 
   // Inverse CDF in index order: invocation lid owns a contiguous chunk.
@@ -194,23 +184,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       if (e > 0.0) { last_kept = i; }
     }
   }
-  let fallback = max_u32(lid, select(last_kept, 0u, last_kept == NONE));
   workgroupBarrier();
   red_f[lid] = partial;
+  red_u[lid] = last_kept;
   workgroupBarrier();
   if (lid == 0u) {
+    // Exclusive prefix of the chunk masses, and the last kept token as a fallback for a goal
+    // that rounding puts past the total.
     var acc = 0.0;
+    var fallback = 0u;
     for (var t = 0u; t < WG; t++) {
       let p = red_f[t];
       red_f[t] = acc;
       acc += p;
+      if (red_u[t] != NONE) { fallback = red_u[t]; }
     }
-    wg_params.u = rp.u * acc;
+    wg_goal = rp.u * acc;
+    wg_fallback = fallback;
   }
   workgroupBarrier();
-  let target = wg_params.u;
+  let goal_u = wg_goal;
   let prefix = red_f[lid];
-  if (partial > 0.0 && prefix <= target && target < prefix + partial) {
+  if (partial > 0.0 && prefix <= goal_u && goal_u < prefix + partial) {
     var acc = prefix;
     var chosen = last_kept;
     for (var i = start; i < end; i++) {
@@ -218,7 +213,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let e = exp((l - max_logit) / rp.temperature);
       if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
         acc += e;
-        if (acc > target) {
+        if (acc > goal_u) {
           chosen = i;
           break;
         }
@@ -228,7 +223,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     claimed = 1u;
   }
   workgroupBarrier();
-  if (lid == 0u && claimed == 0u) { out[row] = fallback; }
+  if (lid == 0u && claimed == 0u) { out[row] = wg_fallback; }
 }
 `;
 }

@@ -1,8 +1,8 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ELEMENTWISE_WORKGROUP, siluMulWgsl } from './silu-mul.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { siluMulWgsl } from './silu-mul.wgsl.js';
+import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface SiluMulArgs {
   /** f32 [tokens, 2 * hidden]: gate in columns [0, hidden), up in [hidden, 2 * hidden). */
@@ -23,5 +23,10 @@ export function siluMul(rec: StepRecorder, a: SiluMulArgs): void {
   requireDistinct(name, a.out, { gateUp: a.gateUp });
   const pipeline = rec.ctx.pipeline(kernelSource('silu-mul', '', siluMulWgsl));
   const groups = Math.ceil((a.tokens * a.hidden) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(pipeline, packParams([a.tokens, a.hidden]), [a.gateUp, a.out], grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension));
+  rec.dispatch(
+    pipeline,
+    packParams([a.tokens, a.hidden]),
+    [a.gateUp, a.out],
+    grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
 }

@@ -1,5 +1,4 @@
-/** Invocations per workgroup of the elementwise kernels. */
-export const ELEMENTWISE_WORKGROUP = 256;
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * out[t, j] = silu(gateUp[t, j]) * gateUp[t, H + j]: the gate and up projections come from one

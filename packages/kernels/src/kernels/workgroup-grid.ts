@@ -1,3 +1,6 @@
+/** Invocations per workgroup of the elementwise kernels (one invocation per element). */
+export const ELEMENTWISE_WORKGROUP = 256;
+
 /**
  * Workgroup counts for `count` workgroups in a 1-D sense, folded into 2-D when they exceed the
  * per-dimension limit (65535 on most adapters). Shaders recover the linear index as

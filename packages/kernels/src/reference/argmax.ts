@@ -11,7 +11,12 @@ export function orderedKey(value: number): number {
 }
 
 /** Index of the largest value per row; ties to the lowest index; NaN counts as largest. */
-export function argmax(logits: Float32Array, rows: number, vocab: number, out: Uint32Array = new Uint32Array(rows)): Uint32Array {
+export function argmax(
+  logits: Float32Array,
+  rows: number,
+  vocab: number,
+  out: Uint32Array = new Uint32Array(rows),
+): Uint32Array {
   for (let r = 0; r < rows; r++) {
     let best = 0;
     let bestKey = orderedKey(logits[r * vocab]!);

@@ -21,13 +21,22 @@ export function siluMul(a: SiluMulReferenceArgs): Float32Array {
 }
 
 /** out = a + b. */
-export function add(a: Float32Array, b: Float32Array, out: Float32Array = new Float32Array(a.length)): Float32Array {
+export function add(
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array = new Float32Array(a.length),
+): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
   return out;
 }
 
 /** out[r] = src[rows[r]] for rows of `dim`; an index >= the source row count gives NaN. */
-export function gatherRows(src: Float32Array, rows: Uint32Array, dim: number, out: Float32Array = new Float32Array(rows.length * dim)): Float32Array {
+export function gatherRows(
+  src: Float32Array,
+  rows: Uint32Array,
+  dim: number,
+  out: Float32Array = new Float32Array(rows.length * dim),
+): Float32Array {
   const srcRows = Math.floor(src.length / dim);
   for (let r = 0; r < rows.length; r++) {
     const s = rows[r]!;
@@ -41,6 +50,11 @@ export function gatherRows(src: Float32Array, rows: Uint32Array, dim: number, ou
  * out[t] = table[ids[t]] for a row-major [vocab, dim] table; an id >= vocab gives NaN.
  * (The same function serves the CPU embedding lookup.)
  */
-export function embedding(table: Float32Array, ids: Uint32Array, dim: number, out: Float32Array = new Float32Array(ids.length * dim)): Float32Array {
+export function embedding(
+  table: Float32Array,
+  ids: Uint32Array,
+  dim: number,
+  out: Float32Array = new Float32Array(ids.length * dim),
+): Float32Array {
   return gatherRows(table, ids, dim, out);
 }

@@ -22,7 +22,18 @@ export interface PagedAttentionReferenceArgs {
 
 /** Causal paged attention with f64 scores, softmax and accumulation. */
 export function pagedAttention(a: PagedAttentionReferenceArgs): Float32Array {
-  const { q, kCache, vCache, blockTables, queryStarts, contextLens, numHeads, numKvHeads, headDim, blockSize } = a;
+  const {
+    q,
+    kCache,
+    vCache,
+    blockTables,
+    queryStarts,
+    contextLens,
+    numHeads,
+    numKvHeads,
+    headDim,
+    blockSize,
+  } = a;
   const numSeqs = contextLens.length;
   const numTokens = queryStarts[numSeqs]!;
   const out = a.out ?? new Float32Array(numTokens * numHeads * headDim);

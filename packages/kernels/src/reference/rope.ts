@@ -20,7 +20,8 @@ export function rope(a: RopeReferenceArgs): void {
   const scale = a.positionScale ?? 1;
   const half = headDim / 2;
   const invFreq = new Float64Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = theta ** (-(2 * i) / headDim) / (freqFactors ? freqFactors[i]! : 1);
+  for (let i = 0; i < half; i++)
+    invFreq[i] = theta ** (-(2 * i) / headDim) / (freqFactors ? freqFactors[i]! : 1);
   const cos = new Float64Array(half);
   const sin = new Float64Array(half);
   const rotate = (x: Float32Array, base: number): void => {

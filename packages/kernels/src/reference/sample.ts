@@ -60,9 +60,11 @@ export function sampleRow(logits: Float32Array, p: SamplingRowParams): SampleTra
     let z = 0;
     for (let i = 0; i < vocab; i++) z += e[i]!;
     const target = Math.fround(p.topP) * z;
-    const sorted = Array.from(e).filter((v) => v > 0).sort((a, b) => b - a);
+    const sorted = Array.from(e)
+      .filter((v) => v > 0)
+      .sort((a, b) => b - a);
     let mass = 0;
-    for (let i = 0; i < sorted.length; ) {
+    for (let i = 0; i < sorted.length;) {
       const v = sorted[i]!;
       while (i < sorted.length && sorted[i] === v) mass += sorted[i++]!;
       threshold = v;
@@ -88,7 +90,14 @@ export function sampleRow(logits: Float32Array, p: SamplingRowParams): SampleTra
 }
 
 /** `sample` over rows of `vocab` logits, one params entry per row. */
-export function sample(logits: Float32Array, rows: number, vocab: number, params: readonly SamplingRowParams[], out: Uint32Array = new Uint32Array(rows)): Uint32Array {
-  for (let r = 0; r < rows; r++) out[r] = sampleRow(logits.subarray(r * vocab, (r + 1) * vocab), params[r]!).token;
+export function sample(
+  logits: Float32Array,
+  rows: number,
+  vocab: number,
+  params: readonly SamplingRowParams[],
+  out: Uint32Array = new Uint32Array(rows),
+): Uint32Array {
+  for (let r = 0; r < rows; r++)
+    out[r] = sampleRow(logits.subarray(r * vocab, (r + 1) * vocab), params[r]!).token;
   return out;
 }

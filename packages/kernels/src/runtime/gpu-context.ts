@@ -68,9 +68,9 @@ interface WebGpuModule {
   globals: Record<string, unknown>;
 }
 
-async function acquireGpu(): Promise<{ gpu: GPU; instance: unknown }> {
+async function acquireGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return { gpu: nav.gpu, instance: nav.gpu };
+  if (nav?.gpu) return nav.gpu;
   // A variable specifier keeps browser bundlers from trying to resolve the Node-only package.
   const specifier = 'webgpu';
   let mod: WebGpuModule;
@@ -84,8 +84,7 @@ async function acquireGpu(): Promise<{ gpu: GPU; instance: unknown }> {
   }
   const g = globalThis as Record<string, unknown>;
   if (g['GPUBufferUsage'] === undefined) Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
-  return { gpu, instance: gpu };
+  return mod.create([]);
 }
 
 /**
@@ -96,9 +95,17 @@ export class GpuContext {
   readonly features: GpuFeatures;
   readonly limits: GPUSupportedLimits;
   readonly adapterName: string;
+  /**
+   * The adapter runs on the CPU (lavapipe/llvmpipe, SwiftShader): one core per workgroup and one
+   * SIMD lane per invocation, so kernels prefer few, wide workgroups without reductions.
+   */
+  readonly isCpuAdapter: boolean;
+  /** The adapter's subgroup size when it is fixed (subgroupMinSize == subgroupMaxSize), else undefined. */
+  readonly subgroupSize: number | undefined;
   /** Errors the device reported outside any error scope, surfaced by read() and sync(). */
   private readonly pendingErrors: string[] = [];
   private readonly pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  private pipelinesBySource = new WeakMap<KernelSource, Map<string, GPUComputePipeline>>();
   private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
@@ -114,13 +121,17 @@ export class GpuContext {
     readonly device: GPUDevice,
     features: GpuFeatures,
     adapterName: string,
+    isCpuAdapter: boolean,
+    subgroupSize: number | undefined,
     // The object that owns the native instance: when it is garbage-collected while a device
     // lives, Dawn aborts the process, so the context holds it for its whole life.
-    private readonly instance: unknown,
+    private readonly gpu: GPU,
   ) {
     this.features = features;
     this.limits = device.limits;
     this.adapterName = adapterName;
+    this.isCpuAdapter = isCpuAdapter;
+    this.subgroupSize = subgroupSize;
     this.uniformAlignment = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     device.addEventListener('uncapturederror', (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
@@ -132,7 +143,7 @@ export class GpuContext {
   }
 
   static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
-    const { gpu, instance } = await acquireGpu();
+    const gpu = await acquireGpu();
     const adapterOptions: GPURequestAdapterOptions = {};
     if (opts.powerPreference) adapterOptions.powerPreference = opts.powerPreference;
     const adapter = await gpu.requestAdapter(adapterOptions);
@@ -165,16 +176,37 @@ export class GpuContext {
       throw new GpuUnavailableError(`WebGPU device request failed: ${String(cause)}`);
     }
     const info = adapter.info;
-    const adapterName = info.description || info.device || info.vendor || 'unknown adapter';
-    return new GpuContext(device, features, adapterName, instance);
+    const adapterName =
+      info.description ||
+      info.device ||
+      [info.vendor, info.architecture].filter(Boolean).join(' ') ||
+      'unknown adapter';
+    const cpu = /llvmpipe|lavapipe|swiftshader|software/i.test(
+      [info.description, info.device, info.architecture, info.vendor].join(' '),
+    );
+    // subgroupMinSize/MaxSize are recent additions to GPUAdapterInfo; older implementations lack them.
+    const sizes = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const subgroupSize =
+      features.subgroups &&
+      sizes.subgroupMinSize !== undefined &&
+      sizes.subgroupMinSize === sizes.subgroupMaxSize
+        ? sizes.subgroupMinSize
+        : undefined;
+    return new GpuContext(device, features, adapterName, cpu, subgroupSize, gpu);
   }
 
   /** A compute pipeline for `kernel`, created once per (code, constants) and cached. */
   pipeline(kernel: KernelSource, constants?: Record<string, number>): GPUComputePipeline {
-    let byConstants = this.pipelines.get(kernel.code);
+    // By source object first (kernels reuse one object per variant, so this is the hot path),
+    // then by code text.
+    let byConstants = this.pipelinesBySource.get(kernel);
     if (!byConstants) {
-      byConstants = new Map();
-      this.pipelines.set(kernel.code, byConstants);
+      byConstants = this.pipelines.get(kernel.code);
+      if (!byConstants) {
+        byConstants = new Map();
+        this.pipelines.set(kernel.code, byConstants);
+      }
+      this.pipelinesBySource.set(kernel, byConstants);
     }
     const constKey = constants ? JSON.stringify(constants) : '';
     let pipeline = byConstants.get(constKey);
@@ -257,12 +289,8 @@ export class GpuContext {
     this.uniformArena?.destroy();
     this.bindGroups.clear();
     this.pipelines.clear();
+    this.pipelinesBySource = new WeakMap();
     this.device.destroy();
-  }
-
-  /** Keeps the native instance reachable; see the constructor. */
-  get nativeInstance(): unknown {
-    return this.instance;
   }
 
   // ---- used by StepRecorder ------------------------------------------------------------------

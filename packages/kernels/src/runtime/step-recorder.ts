@@ -56,12 +56,6 @@ export class StepRecorder {
     readonly label: string,
   ) {}
 
-  get dispatchCount(): number {
-    let n = 0;
-    for (const op of this.ops) if (op.kind === 'dispatch') n++;
-    return n;
-  }
-
   dispatch(
     pipeline: GPUComputePipeline,
     params: ArrayBufferView | null,

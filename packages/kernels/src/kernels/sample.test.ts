@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import * as reference from '../reference/index.js';
+import { gpuForTests, poisonU32, randomFloats, seededRandom } from '../testing/index.js';
+import { packSamplingParams, sample } from './sample.js';
+import type { SamplingRowParams } from './sample.js';
+
+const gpu = await gpuForTests();
+
+async function runSample(
+  logits: Float32Array,
+  rows: number,
+  vocab: number,
+  params: SamplingRowParams[],
+): Promise<Uint32Array> {
+  const ctx = gpu!;
+  const out = ctx.upload(poisonU32(rows), 'out');
+  const rec = ctx.recorder();
+  sample(rec, {
+    logits: ctx.upload(logits, 'logits'),
+    params: ctx.upload(packSamplingParams(params), 'params'),
+    out,
+    rows,
+    vocab,
+  });
+  rec.submit();
+  return new Uint32Array(await ctx.read(out, 0, rows * 4));
+}
+
+/** The same logits row repeated `rows` times. */
+function repeatRow(row: Float32Array, rows: number): Float32Array {
+  const out = new Float32Array(rows * row.length);
+  for (let r = 0; r < rows; r++) out.set(row, r * row.length);
+  return out;
+}
+
+describe.skipIf(!gpu)('sample', () => {
+  const seed = Date.now() % 1e6;
+  const vocab = 1003;
+  const rows = 128;
+
+  it.each<Omit<SamplingRowParams, 'u'>>([
+    { temperature: 0.7, topP: 1, topK: 0, minP: 0 },
+    { temperature: 1.3, topP: 1, topK: 40, minP: 0 },
+    { temperature: 1, topP: 0.9, topK: 0, minP: 0 },
+    { temperature: 0.8, topP: 1, topK: 0, minP: 0.05 },
+    { temperature: 1, topP: 0.8, topK: 50, minP: 0.02 },
+    { temperature: 0.5, topP: 0.5, topK: 1000, minP: 0 },
+  ])('picks the same token as the reference for evenly spaced u: %o', async (p) => {
+    const rand = seededRandom(seed);
+    const row = randomFloats(rand, vocab, -4, 4);
+    const params = Array.from({ length: rows }, (_, i) => ({ ...p, u: (i + 0.5) / rows }));
+    const got = await runSample(repeatRow(row, rows), rows, vocab, params);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < rows; i++) {
+      const trace = reference.sampleRow(row, params[i]!);
+      const tok = got[i]!;
+      counts.set(tok, (counts.get(tok) ?? 0) + 1);
+      if (tok === trace.token) continue;
+      // Only a u whose target lies on a boundary of the cumulative mass may round differently.
+      let before = 0;
+      for (let j = 0; j < tok; j++) before += trace.kept[j]!;
+      const after = before + trace.kept[tok]!;
+      const eps = 1e-5 * trace.total;
+      expect(
+        trace.kept[tok],
+        `seed ${seed}: row ${i} token ${tok} was filtered out by the reference`,
+      ).toBeGreaterThan(0);
+      expect(
+        trace.target >= before - eps && trace.target <= after + eps,
+        `seed ${seed}: row ${i} GPU ${tok}, reference ${trace.token}`,
+      ).toBe(true);
+    }
+    // Evenly spaced u over an inverse CDF: each token is drawn p_i * rows times, give or take one.
+    const trace = reference.sampleRow(row, { ...p, u: 0 });
+    for (let j = 0; j < vocab; j++) {
+      const expected = (trace.kept[j]! / trace.total) * rows;
+      expect(Math.abs((counts.get(j) ?? 0) - expected), `seed ${seed}: token ${j}`).toBeLessThanOrEqual(1.01);
+    }
+  });
+
+  it('is greedy at temperature 0 or top-k 1, and never picks NaN logits', async () => {
+    const rand = seededRandom(seed + 1);
+    const logits = randomFloats(rand, 4 * vocab, -4, 4);
+    logits[17] = 9;
+    logits[vocab + 33] = 9;
+    logits[vocab + 34] = 9;
+    logits.fill(Number.NaN, 2 * vocab, 3 * vocab);
+    logits[3 * vocab + 5] = Number.NaN;
+    logits[3 * vocab + 6] = 50;
+    const params: SamplingRowParams[] = [
+      { temperature: 0, topP: 1, topK: 0, minP: 0, u: 0.9 },
+      { temperature: 1, topP: 1, topK: 1, minP: 0, u: 0.9 },
+      { temperature: 1, topP: 1, topK: 0, minP: 0, u: 0.5 },
+      { temperature: 1, topP: 1, topK: 0, minP: 0, u: 0.5 },
+    ];
+    const got = await runSample(logits, 4, vocab, params);
+    expect([...got]).toEqual([17, 33, 0, 6]);
+    expect([...reference.sample(logits, 4, vocab, params)]).toEqual([17, 33, 0, 6]);
+  });
+});
