@@ -2,7 +2,8 @@ import { KernelShapeError, grid1d, packParams, validatePagedAttentionBatch } fro
 import type { GpuContext, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
 import { PREFILL_PARAMS_U32, checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
-import { DECODE_MERGE_WORKGROUP, DECODE_PARAMS_U32, decodeKernels } from './split-k-decode.wgsl.js';
+import { DECODE_PARAMS_U32 } from './decode-params.wgsl.js';
+import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
 import type { DecodeKernels } from './split-k-decode.wgsl.js';
 
 export type AttentionMode = 'auto' | 'prefill' | 'decode';
@@ -125,7 +126,7 @@ function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch
   }
   const headsPerWorkgroup = Math.min(group, kernels.maxHeads);
   const headChunks = Math.ceil(group / headsPerWorkgroup);
-  const maxChunk = Math.floor(kernels.scoreFloats / headsPerWorkgroup / kernels.rowsPerPass) * kernels.rowsPerPass;
+  const maxChunk = kernels.maxChunk(headsPerWorkgroup);
   const perSplit = b.numTokens * b.numKvHeads * headChunks;
   const wantedSplits = Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / perSplit));
   let chunk = Math.ceil(Math.ceil(b.maxContextLen / wantedSplits) / DECODE_CHUNK_ALIGN) * DECODE_CHUNK_ALIGN;
