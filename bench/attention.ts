@@ -61,7 +61,12 @@ export interface AttentionBenchResult {
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
 /** Mean wall time of `iters` repetitions recorded into one step, after `warmup` unmeasured steps. */
-async function timeSteps(ctx: GpuContext, record: (rec: StepRecorder) => void, iters: number, warmup = 1): Promise<number> {
+async function timeSteps(
+  ctx: GpuContext,
+  record: (rec: StepRecorder) => void,
+  iters: number,
+  warmup = 1,
+): Promise<number> {
   for (let i = 0; i < warmup; i++) {
     const rec = ctx.recorder('warm-up');
     record(rec);
@@ -141,11 +146,14 @@ async function measureBandwidth(ctx: GpuContext, quick: boolean) {
   const dst = ctx.createBuffer(bytes, 'bandwidth copy target');
   // Non-zero data: some drivers special-case zero pages.
   const fill = new Float32Array(1 << 20).map((_, i) => (i % 97) * 0.01 + 1);
-  for (let off = 0; off < bytes; off += fill.byteLength) ctx.write(src, fill.subarray(0, Math.min(fill.length, (bytes - off) / 4)), off);
+  for (let off = 0; off < bytes; off += fill.byteLength)
+    ctx.write(src, fill.subarray(0, Math.min(fill.length, (bytes - off) / 4)), off);
   const iters = quick ? 2 : 5;
   const copyMs = await timeSteps(ctx, (rec) => rec.copy(src, 0, dst, 0, bytes), iters);
   const measuredCopyGBps = (2 * bytes) / (copyMs * 1e6);
-  log(`copy ${(bytes / 2 ** 20).toFixed(0)} MiB: ${copyMs.toFixed(2)} ms, ${measuredCopyGBps.toFixed(2)} GB/s (read + written)`);
+  log(
+    `copy ${(bytes / 2 ** 20).toFixed(0)} MiB: ${copyMs.toFixed(2)} ms, ${measuredCopyGBps.toFixed(2)} GB/s (read + written)`,
+  );
   const readKernels: Record<string, number> = {};
   const sums = ctx.createBuffer(1 << 20, 'bandwidth sums');
   for (const [name, code] of Object.entries(READ_KERNELS)) {
@@ -192,9 +200,18 @@ async function benchDecode(ctx: GpuContext, measuredReadGBps: number, quick: boo
         itersFor(kvBytes, quick ? 64 << 20 : 1 << 30),
       );
       const gbPerS = (kvBytes + qoBytes) / (ms * 1e6);
-      const point = { batch, context, ms, gbPerS, fractionOfMeasuredBandwidth: gbPerS / measuredReadGBps, splits };
+      const point = {
+        batch,
+        context,
+        ms,
+        gbPerS,
+        fractionOfMeasuredBandwidth: gbPerS / measuredReadGBps,
+        splits,
+      };
       points.push(point);
-      log(`decode batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s (${(100 * point.fractionOfMeasuredBandwidth).toFixed(0)}%), ${splits} splits`);
+      log(
+        `decode batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s (${(100 * point.fractionOfMeasuredBandwidth).toFixed(0)}%), ${splits} splits`,
+      );
       contextLens.destroy();
     }
     g.destroy();
@@ -237,10 +254,18 @@ async function benchPrefill(ctx: GpuContext, quick: boolean) {
   // Compile both pipelines on a small batch so the big runs time only the kernels.
   const small = buildAttentionCase({ ...SHAPE, seqs: [{ queryLen: 8, contextLen: 8 }] }, Math.random);
   const gs = uploadAttentionCase(ctx, small, { newTokensWritten: true });
-  await timeSteps(ctx, (rec) => (attention(rec, gs.batch, { mode: 'prefill' }), pagedAttentionNaive(rec, gs.batch)), 1, 0);
+  await timeSteps(
+    ctx,
+    (rec) => (attention(rec, gs.batch, { mode: 'prefill' }), pagedAttentionNaive(rec, gs.batch)),
+    1,
+    0,
+  );
   gs.destroy();
   for (const context of contexts) {
-    const host = buildAttentionCase({ ...SHAPE, seqs: [{ queryLen: context, contextLen: context }] }, Math.random);
+    const host = buildAttentionCase(
+      { ...SHAPE, seqs: [{ queryLen: context, contextLen: context }] },
+      Math.random,
+    );
     const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
     // Causal multiply-adds: about context^2 / 2 per head, for Q K and for P V.
     const work = context * context * SHAPE.numHeads;
@@ -264,7 +289,9 @@ async function benchPrefill(ctx: GpuContext, quick: boolean) {
       peakScratchBytes: scratch,
     };
     points.push(point);
-    log(`prefill context ${context}: ${ms.toFixed(1)} ms, naive ${naive.ms.toFixed(1)} ms (${naive.measured}), ${point.speedupVsNaive.toFixed(2)}x`);
+    log(
+      `prefill context ${context}: ${ms.toFixed(1)} ms, naive ${naive.ms.toFixed(1)} ms (${naive.measured}), ${point.speedupVsNaive.toFixed(2)}x`,
+    );
     g.destroy();
   }
   return points;
@@ -301,7 +328,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     log(`adapter: ${ctx.adapterName}`);
     const bandwidth = await measureBandwidth(ctx, quick);
-    const decode = only === 'prefill' ? { points: [], usesSubgroups: false } : await benchDecode(ctx, bandwidth.measuredReadGBps, quick);
+    const decode =
+      only === 'prefill'
+        ? { points: [], usesSubgroups: false }
+        : await benchDecode(ctx, bandwidth.measuredReadGBps, quick);
     const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick);
     const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
     const result: AttentionBenchResult = {
@@ -311,15 +341,20 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         note: `${SHAPE.numHeads} query heads, ${SHAPE.numKvHeads} KV heads, head dim ${SHAPE.headDim}, block size ${SHAPE.blockSize} (TinyLlama-1.1B), f32; decode: one query token per sequence, every sequence at the given context; prefill: one sequence, the whole context as new tokens`,
       },
       decodeKernel: { usesSubgroups: decode.usesSubgroups },
-      timing: 'wall time of several iterations recorded into one submit, after a warm-up, waiting on queue.onSubmittedWorkDone',
+      timing:
+        'wall time of several iterations recorded into one submit, after a warm-up, waiting on queue.onSubmittedWorkDone',
       ...bandwidth,
       decode: decode.points,
       prefill,
       targets: {
         decodeBestFraction: bestFraction,
         decodeReachesHalfOfMeasuredRead: bestFraction >= DECODE_TARGET_FRACTION,
-        prefillBeatsNaiveFrom1024: prefill.filter((p) => p.context >= 1024).every((p) => p.speedupVsNaive > 1),
-        prefillNeverAllocatesScoreMatrix: prefill.every((p) => p.peakScratchBytes < p.context * p.context * 4),
+        prefillBeatsNaiveFrom1024: prefill
+          .filter((p) => p.context >= 1024)
+          .every((p) => p.speedupVsNaive > 1),
+        prefillNeverAllocatesScoreMatrix: prefill.every(
+          (p) => p.peakScratchBytes < p.context * p.context * 4,
+        ),
       },
     };
     const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'attention.json');

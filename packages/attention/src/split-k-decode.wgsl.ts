@@ -27,6 +27,8 @@ export interface DecodeKernels {
   merge: KernelSource;
   /** Most query heads one workgroup takes; larger groups are split across workgroups. */
   maxHeads: number;
+  /** KV heads one workgroup takes (workgroups along y: KV head groups x head chunks). */
+  kvHeadsPerWorkgroup: number;
   /** Longest chunk (keys per split) for a workgroup of `heads` query heads. */
   maxChunk: (heads: number) => number;
   usesSubgroups: boolean;
@@ -37,16 +39,17 @@ export interface DecodeKernelShape {
   headDim: number;
   /** Query heads per KV head. */
   group: number;
+  numKvHeads: number;
   workgroupStorageBytes: number;
+  maxInvocations: number;
   /**
-   * Smallest subgroup size the adapter may use, or 0 to reduce through workgroup memory (the
-   * portable path). Segments of lanes are consecutive invocations and never straddle a
-   * subgroup, which holds where subgroups are consecutive invocations (every current driver).
+   * Smallest subgroup size the adapter may use (4 or more selects the subgroup kernel), or 0
+   * for the portable kernel.
    */
   subgroupMinSize: number;
 }
 
-// Lanes per K row: a power of two dividing headDim / 4, at most this (lavapipe's SIMD width).
+// Portable kernel. Lanes per K row: a power of two dividing headDim / 4, at most this.
 const MAX_ROW_LANES = 8;
 // Heads one invocation accumulates in registers in P V.
 const MAX_PV_HEADS = 8;
@@ -65,9 +68,16 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
   const d4 = headDim / 4;
   const merge = { name: 'attention-decode-merge', code: MERGE_WGSL };
   if (shape.subgroupMinSize >= 4) {
-    const kernel = subgroupDecodeKernel(headDim, group, shape.subgroupMinSize);
+    const kernel = subgroupDecodeKernel(
+      headDim,
+      group,
+      shape.numKvHeads,
+      shape.subgroupMinSize,
+      shape.maxInvocations,
+    );
     return {
       decode: kernel.source,
+      kvHeadsPerWorkgroup: kernel.kvHeadsPerWorkgroup,
       merge,
       maxHeads: MAX_HEADS,
       maxChunk: () => MAX_STREAMED_CHUNK,
@@ -95,9 +105,21 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       `headDim ${headDim} does not fit the decode kernel in ${shape.workgroupStorageBytes} bytes of workgroup memory`,
     );
   }
-  const c: DecodeConsts = { d4, workgroup, lanes, perLane, pvHeads, scoreHeads, keyGroups, scoreFloats, reduceFloats, pvReduceVec4s };
+  const c: DecodeConsts = {
+    d4,
+    workgroup,
+    lanes,
+    perLane,
+    pvHeads,
+    scoreHeads,
+    keyGroups,
+    scoreFloats,
+    reduceFloats,
+    pvReduceVec4s,
+  };
   return {
     decode: { name: `attention-decode-d${headDim}-h${pvHeads}`, code: decodeWgsl(c) },
+    kvHeadsPerWorkgroup: 1,
     merge,
     maxHeads,
     // The chunk's scores of every head fit workgroup memory; whole passes of the segments.
@@ -127,7 +149,6 @@ interface DecodeConsts {
 function decodeWgsl(c: DecodeConsts): string {
   const sh = c.scoreHeads;
   const ph = c.pvHeads;
-  const parts = Array.from({ length: sh }, (_, h) => `part${h}`);
   const rowReduce = `
 ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      ')}
       workgroupBarrier();
@@ -143,7 +164,11 @@ ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      '
       }
       workgroupBarrier();`;
   const uniformKeys = c.keyGroups === 1;
-  const pvKey = (j: string, p: (h: number) => string, indent: string) => `${indent}let v = vCache[kvRow(${j}, kvHead) + col];
+  const pvKey = (
+    j: string,
+    p: (h: number) => string,
+    indent: string,
+  ) => `${indent}let v = vCache[kvRow(${j}, kvHead) + col];
 ${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(${p(h)}), v, acc${h});`, indent)}`;
   const sharedNumerator = (h: number) => `scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]`;
   const pvLoop = `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
@@ -254,11 +279,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let segment = lid / ROW_LANES;
   for (var hb = 0u; hb < heads; hb += SCORE_HEADS) {
     // This lane's slice of each head's query row; heads past the group's end are zero.
-${unroll(sh * c.perLane, (i) => {
-  const h = Math.floor(i / c.perLane);
-  const v = i % c.perLane;
-  return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + lane + ${v * c.lanes}u] * params.scale, hb + ${h}u < heads);`;
-}, '    ')}
+${unroll(
+  sh * c.perLane,
+  (i) => {
+    const h = Math.floor(i / c.perLane);
+    const v = i % c.perLane;
+    return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + lane + ${v * c.lanes}u] * params.scale, hb + ${h}u < heads);`;
+  },
+  '    ',
+)}
     for (var blockStart = chunkStart; blockStart < chunkEnd;) {
     let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
     for (var base = blockStart; base < blockEnd; base += ROWS_PER_PASS) {

@@ -3,8 +3,11 @@ import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js
 import { unroll } from './wgsl-unroll.js';
 
 /**
- * Streaming split-K decode on one subgroup (the subgroups variant of split-k-decode.wgsl.ts).
- * The workgroup is ROW_LANES invocations of one subgroup; lane l holds vec4 columns l, l + L,
+ * Streaming split-K decode on subgroups (the subgroups variant of split-k-decode.wgsl.ts). A
+ * segment of ROW_LANES invocations (within one subgroup) takes one KV head; a workgroup holds the
+ * segments of KV_PER_WG adjacent KV heads, so together they read each slot's contiguous rows
+ * (with one KV head per workgroup, lavapipe streams half as fast: each core reads a quarter of
+ * every kilobyte). In a segment, lane l holds vec4 columns l, l + L,
  * ... of the head block's query rows and output accumulators, so every K and V row is read as
  * consecutive vec4s by consecutive invocations, once for all heads of the block. Per group of
  * GROUP_ROWS keys:
@@ -20,6 +23,8 @@ import { unroll } from './wgsl-unroll.js';
  */
 export interface SubgroupDecodeKernel {
   source: KernelSource;
+  /** KV heads side by side in one workgroup (one segment of lanes each). */
+  kvHeadsPerWorkgroup: number;
   workgroupBytes: number;
 }
 
@@ -33,19 +38,34 @@ const MAX_REGISTERS = 16;
 const MAX_GROUP_ROWS = 8;
 const MAX_GROUP_VEC4S = 8;
 
-export function subgroupDecodeKernel(headDim: number, group: number, subgroupMinSize: number): SubgroupDecodeKernel {
+export function subgroupDecodeKernel(
+  headDim: number,
+  group: number,
+  numKvHeads: number,
+  subgroupMinSize: number,
+  maxInvocations: number,
+): SubgroupDecodeKernel {
   const d4 = headDim / 4;
   let lanes = 1;
   while (lanes * 2 <= Math.min(MAX_ROW_LANES, subgroupMinSize) && d4 % (lanes * 2) === 0) lanes *= 2;
   const perLane = d4 / lanes;
   // At most one head per lane after the reduce-scatter, and bounded registers.
-  const headBlock = Math.min(lanes, 2 ** Math.ceil(Math.log2(group)), Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))));
-  const groupRows = Math.max(2, Math.min(MAX_GROUP_ROWS, 2 ** Math.floor(Math.log2(MAX_GROUP_VEC4S / perLane))));
+  const headBlock = Math.min(
+    lanes,
+    2 ** Math.ceil(Math.log2(group)),
+    Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))),
+  );
+  const kvPerWorkgroup = Math.max(1, Math.min(numKvHeads, Math.floor(maxInvocations / lanes)));
+  const groupRows = Math.max(
+    2,
+    Math.min(MAX_GROUP_ROWS, 2 ** Math.floor(Math.log2(MAX_GROUP_VEC4S / perLane))),
+  );
   return {
     source: {
-      name: `attention-decode-d${headDim}-h${headBlock}-sg${lanes}`,
-      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, groupRows),
+      name: `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}`,
+      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, groupRows, kvPerWorkgroup),
     },
+    kvHeadsPerWorkgroup: kvPerWorkgroup,
     // The chunk bounds only.
     workgroupBytes: 16,
   };
@@ -68,7 +88,9 @@ function reduceScatter(values: string[], lanes: number, indent: string): { code:
       next.forEach((n, i) => {
         const lo = names[i]!;
         const hi = names[i + half]!;
-        lines.push(`let ${n} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${o}u);`);
+        lines.push(
+          `let ${n} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${o}u);`,
+        );
       });
       names = next;
     } else {
@@ -80,7 +102,14 @@ function reduceScatter(values: string[], lanes: number, indent: string): { code:
   return { code: lines.map((l) => indent + l).join('\n'), total: names[0]! };
 }
 
-function subgroupDecodeWgsl(d4: number, lanes: number, perLane: number, hb: number, groupRows: number): string {
+function subgroupDecodeWgsl(
+  d4: number,
+  lanes: number,
+  perLane: number,
+  hb: number,
+  groupRows: number,
+  kvPerWorkgroup: number,
+): string {
   const owner = (h: number) => h * (lanes / hb);
   const col = (v: number) => `lane + ${v * lanes}u`;
   const scoreRow = (r: number) => {
@@ -95,13 +124,17 @@ ${reduced.code}
       }`;
   };
   const valueRow = (r: number) => `      if (j0 + ${r}u < blockEnd) {
-${unroll(hb, (h) => `let p${r}h${h} = vec4<f32>(subgroupBroadcast(p${r}, ${owner(h)}u));`, '        ')}
+${unroll(hb, (h) => `let p${r}h${h} = vec4<f32>(subgroupShuffle(p${r}, segment + ${owner(h)}u));`, '        ')}
 ${unroll(perLane, (v) => `let v${v} = vCache[row0 + ${r}u * rowStride + ${v * lanes}u];`, '        ')}
-${unroll(hb * perLane, (i) => {
-  const h = Math.floor(i / perLane);
-  const v = i % perLane;
-  return `acc${h}_${v} = fma(p${r}h${h}, v${v}, acc${h}_${v});`;
-}, '        ')}
+${unroll(
+  hb * perLane,
+  (i) => {
+    const h = Math.floor(i / perLane);
+    const v = i % perLane;
+    return `acc${h}_${v} = fma(p${r}h${h}, v${v}, acc${h}_${v});`;
+  },
+  '        ',
+)}
       }`;
   const rows = Array.from({ length: groupRows }, (_, r) => r);
   return /* wgsl */ `enable subgroups;
@@ -110,6 +143,7 @@ ${DECODE_PARAMS_STRUCT}
 
 const D4 = ${d4}u;
 const ROW_LANES = ${lanes}u;
+const KV_PER_WG = ${kvPerWorkgroup}u;
 const HEAD_BLOCK = ${hb}u;
 const GROUP_ROWS = ${groupRows}u;
 // Masked scores: exp(MASKED - m) is exactly 0 for any finite running max m.
@@ -133,7 +167,7 @@ var<workgroup> chunkInfo: vec3<u32>;
 
 ${DECODE_BLOCK_WALK}
 
-@compute @workgroup_size(ROW_LANES)
+@compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) sgLane: u32) {
   let token = wid.x;
@@ -152,23 +186,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
   let group = params.numHeads / params.numKvHeads;
-  let kvHead = wid.y / params.headChunks;
+  // KV_PER_WG KV heads side by side, one segment of ROW_LANES lanes each: together they read a
+  // slot's rows of all those heads, which are adjacent in the pool. Segments past the last KV
+  // head shadow the last one and store nothing.
+  let kvHeadLive = (wid.y / params.headChunks) * KV_PER_WG + lid / ROW_LANES;
+  let kvHead = min(kvHeadLive, params.numKvHeads - 1u);
   let firstHead = (wid.y % params.headChunks) * params.headsPerWorkgroup;
   let heads = min(params.headsPerWorkgroup, group - firstHead);
   let tableBase = info.x * params.maxBlocksPerSeq;
   let qRow = token * params.numHeads + kvHead * group + firstHead;
   // vec4s between consecutive slots of the pool.
   let rowStride = params.numKvHeads * D4;
-  // The workgroup is (part of) one subgroup.
+  // A segment lies within one subgroup; \`segment\` is its first lane there.
   let lane = sgLane % ROW_LANES;
+  let segment = sgLane - lane;
 
   for (var hb = 0u; hb < heads; hb += HEAD_BLOCK) {
     // This lane's columns of each head's query row; heads past the group's end are zero.
-${unroll(hb * perLane, (i) => {
-  const h = Math.floor(i / perLane);
-  const v = i % perLane;
-  return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + ${col(v)}] * params.scale, hb + ${h}u < heads);`;
-}, '    ')}
+${unroll(
+  hb * perLane,
+  (i) => {
+    const h = Math.floor(i / perLane);
+    const v = i % perLane;
+    return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + ${col(v)}] * params.scale, hb + ${h}u < heads);`;
+  },
+  '    ',
+)}
 ${unroll(hb * perLane, (i) => `var acc${Math.floor(i / perLane)}_${i % perLane} = vec4<f32>(0.0);`, '    ')}
     // Running max and sum of the head whose scores this lane holds.
     var m = MASKED;
@@ -183,14 +226,16 @@ ${rows.map(scoreRow).join('\n')}
 ${unroll(groupRows, (r) => `let p${r} = exp(s${r} - mNew);`, '      ')}
       l = l * alpha + ${rows.map((r) => `p${r}`).join(' + ')};
       m = mNew;
-${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupBroadcast(alpha, ${owner(h)}u));`, '      ')}
+${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '      ')}
 ${unroll(hb * perLane, (i) => `acc${Math.floor(i / perLane)}_${i % perLane} *= alpha${Math.floor(i / perLane)};`, '      ')}
 ${rows.map(valueRow).join('\n')}
       }
       blockStart = blockEnd;
     }
-${unroll(hb, (h) => `let stats${h} = vec2<f32>(subgroupBroadcast(m, ${owner(h)}u), subgroupBroadcast(l, ${owner(h)}u));`, '    ')}
-${unroll(hb, (h) => `    if (hb + ${h}u < heads) {
+${unroll(hb, (h) => `let stats${h} = vec2<f32>(subgroupShuffle(m, segment + ${owner(h)}u), subgroupShuffle(l, segment + ${owner(h)}u));`, '    ')}
+${unroll(
+  hb,
+  (h) => `    if (hb + ${h}u < heads) {
       let at = qRow + hb + ${h}u;
       if (params.direct == 1u) {
 ${unroll(perLane, (v) => `out[at * D4 + ${col(v)}] = acc${h}_${v} / stats${h}.y;`, '        ')}
@@ -201,7 +246,9 @@ ${unroll(perLane, (v) => `partialAcc[slot * D4 + ${col(v)}] = acc${h}_${v};`, ' 
           partialStats[slot] = stats${h};
         }
       }
-    }`, '')}
+    }`,
+  '',
+)}
   }
 }
 `;
