@@ -54,10 +54,15 @@ function sequences(row: DesignRow, rand: () => number, numHeads: number): Sequen
     const contextLen = s === 0 ? row.maxLen : 1 + Math.floor(rand() * row.maxLen);
     const kind = row.queries === 'mixed' ? (['decode', 'prefill', 'chunked'] as const)[s % 3]! : row.queries;
     const queryLen =
-      kind === 'decode' ? 1 : kind === 'prefill' ? contextLen : Math.max(1, Math.min(contextLen - 1, 1 + Math.floor(rand() * contextLen)));
+      kind === 'decode'
+        ? 1
+        : kind === 'prefill'
+          ? contextLen
+          : Math.max(1, Math.min(contextLen - 1, 1 + Math.floor(rand() * contextLen)));
     seqs.push({ queryLen, contextLen });
   }
-  const macs = () => seqs.reduce((sum, s) => sum + s.queryLen * (s.contextLen - s.queryLen / 2), 0) * numHeads * row.headDim;
+  const macs = () =>
+    seqs.reduce((sum, s) => sum + s.queryLen * (s.contextLen - s.queryLen / 2), 0) * numHeads * row.headDim;
   while (macs() > MAX_CASE_MACS && seqs.some((s) => s.queryLen > 1)) {
     const longest = seqs.reduce((a, b) => (b.queryLen > a.queryLen ? b : a));
     longest.queryLen = Math.ceil(longest.queryLen / 2);
@@ -133,7 +138,10 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
       const rand = seededRandom(seed);
       const [numHeads, numKvHeads] = HEADS[row.heads];
       const seqs = sequences(row, rand, numHeads);
-      const c = buildAttentionCase({ seqs, numHeads, numKvHeads, headDim: row.headDim, blockSize: row.blockSize, spareBlocks: 3 }, rand);
+      const c = buildAttentionCase(
+        { seqs, numHeads, numKvHeads, headDim: row.headDim, blockSize: row.blockSize, spareBlocks: 3 },
+        rand,
+      );
       const decodeBatch = c.numTokens === c.numSeqs;
       const mode: AttentionMode = row.kernel === 'auto' ? 'auto' : decodeBatch ? 'prefill' : 'decode';
       const ctx = row.features === 'portable' ? portableGpu! : gpu!;
@@ -148,7 +156,16 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
   it('prefills a 4096-token context in one chunk (sampled rows)', async () => {
     const seed = 4096;
     const rand = seededRandom(seed);
-    const c = buildAttentionCase({ seqs: [{ queryLen: 4096, contextLen: 4096 }], numHeads: 4, numKvHeads: 1, headDim: 64, blockSize: 16 }, rand);
+    const c = buildAttentionCase(
+      {
+        seqs: [{ queryLen: 4096, contextLen: 4096 }],
+        numHeads: 4,
+        numKvHeads: 1,
+        headDim: 64,
+        blockSize: 16,
+      },
+      rand,
+    );
     const { info, error, unwritten } = await runCase(gpu!, c, 'auto', rand);
     expect(info.kernel).toBe('prefill');
     expect(unwritten).toBe(-1);
@@ -159,7 +176,10 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
     const seed = 4097;
     const rand = seededRandom(seed);
     const seqs = [4096, 4000, 1, 2500].map((contextLen) => ({ queryLen: 1, contextLen }));
-    const c = buildAttentionCase({ seqs, numHeads: 32, numKvHeads: 4, headDim: 128, blockSize: 16, spareBlocks: 5 }, rand);
+    const c = buildAttentionCase(
+      { seqs, numHeads: 32, numKvHeads: 4, headDim: 128, blockSize: 16, spareBlocks: 5 },
+      rand,
+    );
     const { info, error, unwritten } = await runCase(gpu!, c, 'auto', rand);
     expect(info.kernel).toBe('decode');
     expect(info.splits).toBeGreaterThan(1);
@@ -172,7 +192,10 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
 describe.skipIf(!gpu)('attention', () => {
   it('never allocates scratch for prefill: the score matrix does not exist', async () => {
     const ctx = await extraGpuForTests({});
-    const c = buildAttentionCase({ seqs: [{ queryLen: 300, contextLen: 700 }], numHeads: 8, numKvHeads: 2, headDim: 64, blockSize: 16 }, seededRandom(7));
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 300, contextLen: 700 }], numHeads: 8, numKvHeads: 2, headDim: 64, blockSize: 16 },
+      seededRandom(7),
+    );
     const g = uploadAttentionCase(ctx!, c, { newTokensWritten: true });
     const rec = ctx!.recorder();
     const info = attention(rec, g.batch);
@@ -184,7 +207,10 @@ describe.skipIf(!gpu)('attention', () => {
   });
 
   it('rejects a head dim that is not a multiple of 4 with a KernelShapeError', () => {
-    const c = buildAttentionCase({ seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 }, seededRandom(8));
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
+      seededRandom(8),
+    );
     const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
     const rec = gpu!.recorder();
     expect(() => attention(rec, { ...g.batch, headDim: 6 })).toThrow(KernelShapeError);
@@ -193,7 +219,10 @@ describe.skipIf(!gpu)('attention', () => {
   });
 
   it('rejects an output buffer smaller than the batch', () => {
-    const c = buildAttentionCase({ seqs: [{ queryLen: 3, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 }, seededRandom(9));
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 3, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
+      seededRandom(9),
+    );
     const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
     const small = gpu!.createBuffer(16, 'small out');
     expect(() => attention(gpu!.recorder(), { ...g.batch, out: small })).toThrow(/out holds 16 bytes/);

@@ -1,8 +1,15 @@
 import { KernelShapeError, grid1d, packParams, validatePagedAttentionBatch } from '@llm/kernels';
 import type { GpuContext, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
-import { PREFILL_PARAMS_U32, checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
+import {
+  PREFILL_PARAMS_U32,
+  checkHeads,
+  prefillKernel,
+  prefillLayout,
+  prefillTileCount,
+} from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
-import { DECODE_MERGE_WORKGROUP, DECODE_PARAMS_U32, decodeKernels } from './split-k-decode.wgsl.js';
+import { DECODE_PARAMS_U32 } from './decode-params.wgsl.js';
+import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
 import type { DecodeKernels } from './split-k-decode.wgsl.js';
 
 export type AttentionMode = 'auto' | 'prefill' | 'decode';
@@ -95,7 +102,10 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
     headDim4: b.headDim / 4,
     keyTile: kernel.keyTile,
   };
-  const params = packParams(PREFILL_PARAMS_U32.map((n) => fields[n]), [b.scale]);
+  const params = packParams(
+    PREFILL_PARAMS_U32.map((n) => fields[n]),
+    [b.scale],
+  );
   rec.dispatch(
     ctx.pipeline(kernel.source),
     params,
@@ -105,28 +115,40 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
       checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
     ],
   );
-  return { kernel: 'prefill', keysPerWorkgroup: kernel.keyTile, splits: 1, scratchBytes: 0, usesSubgroups: false };
+  return {
+    kernel: 'prefill',
+    keysPerWorkgroup: kernel.keyTile,
+    splits: 1,
+    scratchBytes: 0,
+    usesSubgroups: false,
+  };
 }
 
 function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
   const state = stateOf(ctx);
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
   const group = b.numHeads / b.numKvHeads;
-  const key = `${b.headDim}/${2 ** Math.ceil(Math.log2(Math.min(group, 8)))}/${subgroupMinSize}`;
+  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}`;
   let kernels = state.decode.get(key);
   if (!kernels) {
     kernels = decodeKernels({
       headDim: b.headDim,
       group,
+      numKvHeads: b.numKvHeads,
       workgroupStorageBytes: ctx.limits.maxComputeWorkgroupStorageSize,
+      maxInvocations: Math.min(
+        ctx.limits.maxComputeInvocationsPerWorkgroup,
+        ctx.limits.maxComputeWorkgroupSizeX,
+      ),
       subgroupMinSize,
     });
     state.decode.set(key, kernels);
   }
   const headsPerWorkgroup = Math.min(group, kernels.maxHeads);
   const headChunks = Math.ceil(group / headsPerWorkgroup);
-  const maxChunk = Math.floor(kernels.scoreFloats / headsPerWorkgroup / kernels.rowsPerPass) * kernels.rowsPerPass;
-  const perSplit = b.numTokens * b.numKvHeads * headChunks;
+  const maxChunk = kernels.maxChunk(headsPerWorkgroup);
+  const kvGroups = Math.ceil(b.numKvHeads / kernels.kvHeadsPerWorkgroup);
+  const perSplit = b.numTokens * kvGroups * headChunks;
   const wantedSplits = Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / perSplit));
   let chunk = Math.ceil(Math.ceil(b.maxContextLen / wantedSplits) / DECODE_CHUNK_ALIGN) * DECODE_CHUNK_ALIGN;
   chunk = Math.min(maxChunk, Math.max(MIN_DECODE_CHUNK, chunk));
@@ -159,7 +181,10 @@ function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch
     headDim4: b.headDim / 4,
     direct: direct ? 1 : 0,
   };
-  const params = packParams(DECODE_PARAMS_U32.map((n) => fields[n]), [b.scale]);
+  const params = packParams(
+    DECODE_PARAMS_U32.map((n) => fields[n]),
+    [b.scale],
+  );
   const accBytes = direct ? 0 : rowBytes * splits;
   const statsBytes = direct ? 0 : b.numTokens * b.numHeads * splits * 8;
   // A single split writes `out` directly; the scratch bindings are then unused but still bound.
@@ -167,10 +192,21 @@ function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch
   rec.dispatch(
     ctx.pipeline(kernels.decode),
     params,
-    [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out, scratch.acc, scratch.stats],
+    [
+      b.q,
+      b.kCache,
+      b.vCache,
+      b.blockTables,
+      b.queryStarts,
+      b.contextLens,
+      b.tokenSeqIds,
+      b.out,
+      scratch.acc,
+      scratch.stats,
+    ],
     [
       checkGrid(ctx, 'decode tokens', b.numTokens),
-      checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * headChunks),
+      checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
       checkGrid(ctx, 'decode splits', splits),
     ],
   );
@@ -211,7 +247,10 @@ function scratchFor(ctx: GpuContext, state: ContextState, accBytes: number, stat
 function checkGrid(ctx: GpuContext, what: string, count: number): number {
   const max = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (count > max) {
-    throw new KernelShapeError('attention', `${count} ${what} exceed ${max} workgroups per dimension; split the batch`);
+    throw new KernelShapeError(
+      'attention',
+      `${count} ${what} exceed ${max} workgroups per dimension; split the batch`,
+    );
   }
   return count;
 }

@@ -49,14 +49,16 @@ export function prefillKernel(headDim: number, workgroupStorageBytes: number): P
   let rowGroups = 1;
   while (rowGroups * 2 * d4 <= WORKGROUP) rowGroups *= 2;
   // Output rows, one K or V tile, scores, and two floats per row.
-  const bytes = (rows: number, keys: number) => 4 * (rows * headDim + keys * headDim + rows * keys + 2 * rows) + TILE_INFO_BYTES;
+  const bytes = (rows: number, keys: number) =>
+    4 * (rows * headDim + keys * headDim + rows * keys + 2 * rows) + TILE_INFO_BYTES;
   let best: { rows: number; keyTile: number } | undefined;
   for (const rows of [64, 32, 16, 8]) {
     if (rows / Math.min(rowGroups, rows) > MAX_ACC_REGISTERS) continue;
     // One to MAX_KEYS_PER_INVOCATION keys per invocation in the S phase.
     const keyGroups = WORKGROUP / rows;
     const keyTile = [32, 16, 8].find(
-      (k) => k >= keyGroups && k / keyGroups <= MAX_KEYS_PER_INVOCATION && bytes(rows, k) <= workgroupStorageBytes,
+      (k) =>
+        k >= keyGroups && k / keyGroups <= MAX_KEYS_PER_INVOCATION && bytes(rows, k) <= workgroupStorageBytes,
     );
     if (keyTile) {
       best = { rows, keyTile };
@@ -72,7 +74,10 @@ export function prefillKernel(headDim: number, workgroupStorageBytes: number): P
   }
   const { rows, keyTile } = best;
   return {
-    source: { name: `attention-prefill-d${headDim}`, code: prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows)) },
+    source: {
+      name: `attention-prefill-d${headDim}`,
+      code: prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows)),
+    },
     rows,
     keyTile,
     workgroupBytes: bytes(rows, keyTile),
@@ -251,10 +256,14 @@ ${unroll(keysPerThread, (i) => `var s${i} = 0.0;`, '    ')}
       let qv = q[qBase + c];
 ${unroll(keysPerThread, (i) => `s${i} += dot(qv, kvTile[(keyGroup + ${i * keyGroups}u) * D4 + c]);`, '      ')}
     }
-${unroll(keysPerThread, (i) => {
-  const kk = `keyGroup + ${i * keyGroups}u`;
-  return `sTile[(lid % ROWS) * KEY_TILE + ${kk}] = select(MASKED, s${i} * params.scale, kt + ${kk} <= sRow.pos);`;
-}, '    ')}
+${unroll(
+  keysPerThread,
+  (i) => {
+    const kk = `keyGroup + ${i * keyGroups}u`;
+    return `sTile[(lid % ROWS) * KEY_TILE + ${kk}] = select(MASKED, s${i} * params.scale, kt + ${kk} <= sRow.pos);`;
+  },
+  '    ',
+)}
     workgroupBarrier();
 
     loadKv(tableBase, kt, kvEnd, kvHead, lid, true);
@@ -303,9 +312,15 @@ ${unroll(rowsPerThread, (i) => `oTile[${oIndex(i)}] = acc${i};`, '      ')}
 
 export function checkHeads(numHeads: number, numKvHeads: number, headDim: number): void {
   if (!(Number.isInteger(numKvHeads) && numKvHeads >= 1 && numHeads % numKvHeads === 0)) {
-    throw new KernelShapeError('attention', `numHeads ${numHeads} must be a positive multiple of numKvHeads ${numKvHeads}`);
+    throw new KernelShapeError(
+      'attention',
+      `numHeads ${numHeads} must be a positive multiple of numKvHeads ${numKvHeads}`,
+    );
   }
   if (!(Number.isInteger(headDim) && headDim >= 4 && headDim % 4 === 0 && headDim <= 256)) {
-    throw new KernelShapeError('attention', `headDim ${headDim} must be a multiple of 4 in 4..256 (rows are read as vec4)`);
+    throw new KernelShapeError(
+      'attention',
+      `headDim ${headDim} must be a multiple of 4 in 4..256 (rows are read as vec4)`,
+    );
   }
 }

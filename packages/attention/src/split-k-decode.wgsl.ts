@@ -1,37 +1,36 @@
 import { KernelShapeError } from '@llm/kernels';
 import type { KernelSource } from '@llm/kernels';
+import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { subgroupDecodeKernel } from './subgroup-decode.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
  * Paged decode with split-K (flash-decoding). A workgroup takes one query token, one KV head and
  * a chunk of that token's keys, and serves the query heads of the KV head's group from one read
- * of each K and V row:
+ * of each K and V row, with invocations across headDim (consecutive invocations read
+ * consecutive vec4s of a row). Two variants:
  *
- * 1. scores: segments of ROW_LANES invocations each take a K row, lane l reading vec4s l, l + L,
- *    ... (consecutive invocations, consecutive addresses), with the queries of a block of heads
- *    in registers. The segment's partial dot products are summed by a reduce-scatter butterfly
- *    of subgroup shuffles (each lane ends with the totals of some heads), or through workgroup
- *    memory on the portable path. The chunk's scores stay in workgroup memory.
- * 2. softmax numerators and (max, sum) of the chunk, per head.
- * 3. P V: invocations across headDim read each V row of the chunk once and accumulate a block of
- *    heads in registers. With headDim >= 64 every invocation visits the same key at the same
- *    time, so the numerators are workgroup-uniform loads (broadcasts).
+ * - subgroups (subgroup-decode.wgsl.ts): one subgroup streams the chunk with an online softmax
+ *   in registers; nothing goes through workgroup memory.
+ * - portable (this file): segments of invocations score K rows and sum their partial dot
+ *   products through workgroup memory; the chunk's scores stay in workgroup memory for the
+ *   softmax; then invocations across headDim read each V row once and accumulate a block of
+ *   heads in registers.
  *
- * With one split the kernel writes the normalised output; with several it writes unnormalised
+ * With one split a kernel writes the normalised output; with several it writes unnormalised
  * partial rows and (max, sum) per split, and a second kernel merges them by log-sum-exp.
- *
- * Specialised on headDim, the head blocks (from the group size) and the reduction; head counts,
- * block size, chunk length and the batch are runtime parameters.
+ * Both are specialised on headDim and the head blocks (from the group size); head counts, block
+ * size, chunk length and the batch are runtime parameters.
  */
 export interface DecodeKernels {
   decode: KernelSource;
   merge: KernelSource;
   /** Most query heads one workgroup takes; larger groups are split across workgroups. */
   maxHeads: number;
-  /** Workgroup memory for scores: heads per workgroup x chunk length must fit. */
-  scoreFloats: number;
-  /** Keys scored per pass of the workgroup (chunks are multiples of this). */
-  rowsPerPass: number;
+  /** KV heads one workgroup takes (workgroups along y: KV head groups x head chunks). */
+  kvHeadsPerWorkgroup: number;
+  /** Longest chunk (keys per split) for a workgroup of `heads` query heads. */
+  maxChunk: (heads: number) => number;
   usesSubgroups: boolean;
   workgroupBytes: number;
 }
@@ -40,41 +39,62 @@ export interface DecodeKernelShape {
   headDim: number;
   /** Query heads per KV head. */
   group: number;
+  numKvHeads: number;
   workgroupStorageBytes: number;
+  maxInvocations: number;
   /**
-   * Smallest subgroup size the adapter may use, or 0 to reduce through workgroup memory (the
-   * portable path). Segments of lanes are consecutive invocations and never straddle a
-   * subgroup, which holds where subgroups are consecutive invocations (every current driver).
+   * Smallest subgroup size the adapter may use (4 or more selects the subgroup kernel), or 0
+   * for the portable kernel.
    */
   subgroupMinSize: number;
 }
 
-// Lanes per K row: a power of two dividing headDim / 4, at most this (lavapipe's SIMD width).
+// Portable kernel. Lanes per K row: a power of two dividing headDim / 4, at most this.
 const MAX_ROW_LANES = 8;
 // Heads one invocation accumulates in registers in P V.
 const MAX_PV_HEADS = 8;
 // Query vec4s one invocation holds in registers while scoring (heads x its slice of the row).
 const MAX_QUERY_REGISTERS = 16;
-// P V needs headDim / 4 invocations; small head dims still get this many, split over keys.
+// P V needs headDim / 4 invocations; small head dims still get this many.
 const MIN_WORKGROUP = 16;
 const MAX_HEADS = 64;
+// Keys per split for the streaming (subgroup) kernel, which keeps no per-key state.
+const MAX_STREAMED_CHUNK = 1 << 20;
 const MERGE_WORKGROUP = 64;
 const CHUNK_INFO_BYTES = 16;
 
 export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
   const { headDim, group } = shape;
   const d4 = headDim / 4;
+  const merge = { name: 'attention-decode-merge', code: MERGE_WGSL };
+  if (shape.subgroupMinSize >= 4) {
+    const kernel = subgroupDecodeKernel(
+      headDim,
+      group,
+      shape.numKvHeads,
+      shape.subgroupMinSize,
+      shape.maxInvocations,
+    );
+    return {
+      decode: kernel.source,
+      kvHeadsPerWorkgroup: kernel.kvHeadsPerWorkgroup,
+      merge,
+      maxHeads: MAX_HEADS,
+      maxChunk: () => MAX_STREAMED_CHUNK,
+      usesSubgroups: true,
+      workgroupBytes: kernel.workgroupBytes,
+    };
+  }
+  // Key groups side by side in P V when headDim / 4 is smaller than the workgroup.
+  const keyGroups = Math.max(1, Math.floor(MIN_WORKGROUP / d4));
   const workgroup = Math.max(d4, MIN_WORKGROUP);
-  const usesSubgroups = shape.subgroupMinSize >= 4;
-  const laneCap = usesSubgroups ? Math.min(MAX_ROW_LANES, shape.subgroupMinSize) : MAX_ROW_LANES;
   let lanes = 1;
-  while (lanes * 2 <= laneCap && d4 % (lanes * 2) === 0) lanes *= 2;
+  while (lanes * 2 <= MAX_ROW_LANES && d4 % (lanes * 2) === 0) lanes *= 2;
   const perLane = d4 / lanes;
   const pvHeads = Math.min(MAX_PV_HEADS, 2 ** Math.ceil(Math.log2(group)));
   const scoreHeads = Math.min(pvHeads, Math.max(1, pow2Floor(MAX_QUERY_REGISTERS / perLane)));
-  const keyGroups = workgroup / d4 >= 2 ? Math.floor(workgroup / d4) : 1;
-  const reduceFloats = usesSubgroups ? 0 : workgroup * scoreHeads;
-  const pvReduceVec4s = keyGroups > 1 ? workgroup * pvHeads : 0;
+  const reduceFloats = workgroup * scoreHeads;
+  const pvReduceVec4s = keyGroups > 1 ? keyGroups * pvHeads * d4 : 0;
   const fixedBytes = 4 * (reduceFloats + workgroup + 2 * MAX_HEADS) + 16 * pvReduceVec4s + CHUNK_INFO_BYTES;
   const scoreFloats = Math.floor((shape.workgroupStorageBytes - fixedBytes) / 4);
   const rowsPerPass = workgroup / lanes;
@@ -85,17 +105,26 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       `headDim ${headDim} does not fit the decode kernel in ${shape.workgroupStorageBytes} bytes of workgroup memory`,
     );
   }
-  const c: DecodeConsts = { d4, workgroup, lanes, perLane, pvHeads, scoreHeads, keyGroups, scoreFloats, reduceFloats, pvReduceVec4s, usesSubgroups };
-  return {
-    decode: {
-      name: `attention-decode-d${headDim}-h${pvHeads}${usesSubgroups ? `-sg${lanes}` : ''}`,
-      code: decodeWgsl(c),
-    },
-    merge: { name: 'attention-decode-merge', code: MERGE_WGSL },
-    maxHeads,
+  const c: DecodeConsts = {
+    d4,
+    workgroup,
+    lanes,
+    perLane,
+    pvHeads,
+    scoreHeads,
+    keyGroups,
     scoreFloats,
-    rowsPerPass,
-    usesSubgroups,
+    reduceFloats,
+    pvReduceVec4s,
+  };
+  return {
+    decode: { name: `attention-decode-d${headDim}-h${pvHeads}`, code: decodeWgsl(c) },
+    kvHeadsPerWorkgroup: 1,
+    merge,
+    maxHeads,
+    // The chunk's scores of every head fit workgroup memory; whole passes of the segments.
+    maxChunk: (heads) => Math.floor(scoreFloats / heads / rowsPerPass) * rowsPerPass,
+    usesSubgroups: false,
     workgroupBytes: fixedBytes + 4 * scoreFloats,
   };
 }
@@ -103,27 +132,6 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
 function pow2Floor(x: number): number {
   return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
 }
-
-/** Params struct of both kernels, u32 fields in this order, then `scale: f32`. */
-export const DECODE_PARAMS_U32 = [
-  'numTokens',
-  'maxBlocksPerSeq',
-  'chunkLen',
-  'numSplits',
-  'numHeads',
-  'numKvHeads',
-  'headsPerWorkgroup',
-  'headChunks',
-  'blockSize',
-  'headDim4',
-  // 1: a single split, write the normalised output; 0: write split partials.
-  'direct',
-] as const;
-
-const PARAMS_STRUCT = `struct Params {
-${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
-  scale: f32,
-}`;
 
 interface DecodeConsts {
   d4: number;
@@ -136,63 +144,12 @@ interface DecodeConsts {
   scoreFloats: number;
   reduceFloats: number;
   pvReduceVec4s: number;
-  usesSubgroups: boolean;
-}
-
-/**
- * Sums `count` per-lane values over groups of `lanes` lanes with subgroup shuffles, halving the
- * values each step while more than one is left (a reduce-scatter: count - 1 shuffles instead of
- * count x log2(lanes)). Returns the code, the names of the totals left in each lane, the WGSL
- * expression of the head offset of the first total, and the condition for the one lane of each
- * group of identical totals that stores them.
- */
-function reduceScatter(values: string[], lanes: number, indent: string) {
-  let names = values;
-  const lines: string[] = [];
-  const offsetTerms: string[] = [];
-  const ownerBits: number[] = [];
-  for (let o = lanes / 2; o >= 1; o /= 2) {
-    if (names.length > 1) {
-      const half = names.length / 2;
-      const bit = `((lane & ${o}u) != 0u)`;
-      const next = names.slice(0, half).map((_, i) => `r${o}_${i}`);
-      next.forEach((n, i) => {
-        const lo = names[i]!;
-        const hi = names[i + half]!;
-        lines.push(`let ${n} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${o}u);`);
-      });
-      offsetTerms.push(`select(0u, ${half}u, ${bit})`);
-      names = next;
-    } else {
-      const n = `r${o}_0`;
-      lines.push(`let ${n} = ${names[0]!} + subgroupShuffleXor(${names[0]!}, ${o}u);`);
-      ownerBits.push(o);
-      names = [n];
-    }
-  }
-  return {
-    code: lines.map((l) => indent + l).join('\n'),
-    totals: names,
-    headOffset: offsetTerms.length > 0 ? offsetTerms.join(' + ') : '0u',
-    owner: ownerBits.length > 0 ? `(lane & ${ownerBits.reduce((a, b) => a | b, 0)}u) == 0u` : 'true',
-  };
 }
 
 function decodeWgsl(c: DecodeConsts): string {
   const sh = c.scoreHeads;
   const ph = c.pvHeads;
-  const parts = Array.from({ length: sh }, (_, h) => `part${h}`);
-  let rowReduce: string;
-  if (c.usesSubgroups) {
-    const r = reduceScatter(parts, c.lanes, '      ');
-    rowReduce = `
-${r.code}
-      let firstTotal = hb + ${r.headOffset};
-      if (live && ${r.owner}) {
-${unroll(r.totals.length, (i) => `storeScore(firstTotal + ${i}u, heads, j - chunkStart, ${r.totals[i]!});`, '        ')}
-      }`;
-  } else {
-    rowReduce = `
+  const rowReduce = `
 ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      ')}
       workgroupBarrier();
       for (var i = lid; i < ROWS_PER_PASS * SCORE_HEADS; i += WG) {
@@ -206,25 +163,19 @@ ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      '
         }
       }
       workgroupBarrier();`;
-  }
   const uniformKeys = c.keyGroups === 1;
-  const pvLoop = uniformKeys
-    ? `    // Every invocation visits the same key: the numerators are uniform loads.
-    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
+  const pvKey = (
+    j: string,
+    p: (h: number) => string,
+    indent: string,
+  ) => `${indent}let v = vCache[kvRow(${j}, kvHead) + col];
+${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(${p(h)}), v, acc${h});`, indent)}`;
+  const sharedNumerator = (h: number) => `scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]`;
+  const pvLoop = `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
       let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
-      for (var j = blockStart; j < blockEnd; j++) {
-        let v = vCache[kvRow(j, kvHead) + col];
+      for (var j = blockStart${uniformKeys ? '' : ' + keyGroup'}; j < blockEnd; j += ${uniformKeys ? '1u' : 'KEY_GROUPS'}) {
         let sb = j - chunkStart;
-${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
-      }
-      blockStart = blockEnd;
-    }`
-    : `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
-      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
-      for (var j = blockStart + keyGroup; j < blockEnd; j += KEY_GROUPS) {
-        let v = vCache[kvRow(j, kvHead) + col];
-        let sb = j - chunkStart;
-${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]), v, acc${h});`, '        ')}
+${pvKey('j', sharedNumerator, '        ')}
       }
       blockStart = blockEnd;
     }`;
@@ -254,9 +205,9 @@ ${storeRow('sum', 'hb + i / D4', 'i % D4', '      ')}
     }
     workgroupBarrier();`;
 
-  return /* wgsl */ `${c.usesSubgroups ? 'enable subgroups;\n' : ''}
+  return /* wgsl */ `
 // Split-K paged decode (see split-k-decode.wgsl.ts).
-${PARAMS_STRUCT}
+${DECODE_PARAMS_STRUCT}
 
 const D4 = ${c.d4}u;
 const WG = ${c.workgroup}u;
@@ -283,29 +234,15 @@ const KEY_GROUPS = ${c.keyGroups}u;
 
 // Scores, then softmax numerators, [heads, chunkLen].
 var<workgroup> scores: array<f32, ${c.scoreFloats}>;
-${c.usesSubgroups ? '' : `// Partial dot products of a pass, [WG, SCORE_HEADS].\nvar<workgroup> reduceBuf: array<f32, ${c.reduceFloats}>;\n`}${c.pvReduceVec4s > 0 ? `// Key groups' P V sums, [KEY_GROUPS, PV_HEADS, D4].\nvar<workgroup> pvReduce: array<vec4<f32>, ${c.pvReduceVec4s}>;\n` : ''}var<workgroup> partials: array<f32, WG>;
+// Partial dot products of a pass, [WG, SCORE_HEADS].
+var<workgroup> reduceBuf: array<f32, ${c.reduceFloats}>;
+${c.pvReduceVec4s > 0 ? `// Key groups' P V sums, [KEY_GROUPS, PV_HEADS, D4].\nvar<workgroup> pvReduce: array<vec4<f32>, ${c.pvReduceVec4s}>;\n` : ''}var<workgroup> partials: array<f32, WG>;
 // (max, sum of exponentials) of the chunk per head.
 var<workgroup> stats: array<vec2<f32>, ${MAX_HEADS}>;
 // sequence, chunk start, chunk end (0 when the chunk is past this token's context).
 var<workgroup> chunkInfo: vec3<u32>;
 
-// Keys are visited block by block, so the block table is read (and a position divided by the
-// block size) once per block, not once per key: slotShift + j is the slot of position j of the
-// current block.
-var<private> slotShift: u32;
-
-// Looks up the block holding position \`start\` and returns the end of its run of positions
-// (the block's end or \`end\`, whichever comes first).
-fn blockRun(tableBase: u32, start: u32, end: u32) -> u32 {
-  let block = start / params.blockSize;
-  let first = block * params.blockSize;
-  slotShift = blockTables[tableBase + block] * params.blockSize - first;
-  return min(first + params.blockSize, end);
-}
-
-fn kvRow(j: u32, kvHead: u32) -> u32 {
-  return ((slotShift + j) * params.numKvHeads + kvHead) * D4;
-}
+${DECODE_BLOCK_WALK}
 
 fn storeScore(h: u32, heads: u32, at: u32, s: f32) {
   if (h < heads) {
@@ -314,7 +251,7 @@ fn storeScore(h: u32, heads: u32, at: u32, s: f32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${c.usesSubgroups ? ',\n        @builtin(subgroup_invocation_id) sgLane: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let token = wid.x;
   let split = wid.z;
   if (lid == 0u) {
@@ -338,15 +275,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let qRow = token * params.numHeads + kvHead * group + firstHead;
 
   // ---- scores, SCORE_HEADS heads per pass over the chunk's K rows ----
-  let lane = ${c.usesSubgroups ? 'sgLane % ROW_LANES' : 'lid % ROW_LANES'};
+  let lane = lid % ROW_LANES;
   let segment = lid / ROW_LANES;
   for (var hb = 0u; hb < heads; hb += SCORE_HEADS) {
     // This lane's slice of each head's query row; heads past the group's end are zero.
-${unroll(sh * c.perLane, (i) => {
-  const h = Math.floor(i / c.perLane);
-  const v = i % c.perLane;
-  return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + lane + ${v * c.lanes}u] * params.scale, hb + ${h}u < heads);`;
-}, '    ')}
+${unroll(
+  sh * c.perLane,
+  (i) => {
+    const h = Math.floor(i / c.perLane);
+    const v = i % c.perLane;
+    return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + lane + ${v * c.lanes}u] * params.scale, hb + ${h}u < heads);`;
+  },
+  '    ',
+)}
     for (var blockStart = chunkStart; blockStart < chunkEnd;) {
     let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
     for (var base = blockStart; base < blockEnd; base += ROWS_PER_PASS) {
@@ -418,7 +359,7 @@ ${pvStore}
 
 const MERGE_WGSL = /* wgsl */ `
 // Log-sum-exp merge of split-K decode partials (see split-k-decode.wgsl.ts).
-${PARAMS_STRUCT}
+${DECODE_PARAMS_STRUCT}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> partialAcc: array<vec4<f32>>;

@@ -63,7 +63,9 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
   const contextLens = new Uint32Array(numSeqs);
   seqs.forEach((s, i) => {
     if (!(s.queryLen >= 1 && s.queryLen <= s.contextLen)) {
-      throw new RangeError(`sequence ${i}: need 1 <= queryLen (${s.queryLen}) <= contextLen (${s.contextLen})`);
+      throw new RangeError(
+        `sequence ${i}: need 1 <= queryLen (${s.queryLen}) <= contextLen (${s.contextLen})`,
+      );
     }
     queryStarts[i + 1] = queryStarts[i]! + s.queryLen;
     contextLens[i] = s.contextLen;
@@ -80,7 +82,8 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
   const newV = new Float32Array(numTokens * rowLen);
   seqs.forEach((s, i) => {
     for (let pos = 0; pos < s.contextLen; pos++) {
-      const slot = blockTables[i * maxBlocksPerSeq + Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
+      const slot =
+        blockTables[i * maxBlocksPerSeq + Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
       for (let x = 0; x < rowLen; x++) {
         kCache[slot * rowLen + x] = QK_RANGE * (2 * rand() - 1);
         vCache[slot * rowLen + x] = 2 * rand() - 1;
@@ -135,7 +138,10 @@ export function referenceRows(c: HostAttentionCase, tokens: readonly number[]): 
   tokens.forEach((t, i) => {
     const seq = c.tokenSeqIds[t]!;
     q.set(c.q.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen);
-    blockTables.set(c.blockTables.subarray(seq * c.maxBlocksPerSeq, (seq + 1) * c.maxBlocksPerSeq), i * c.maxBlocksPerSeq);
+    blockTables.set(
+      c.blockTables.subarray(seq * c.maxBlocksPerSeq, (seq + 1) * c.maxBlocksPerSeq),
+      i * c.maxBlocksPerSeq,
+    );
     queryStarts[i + 1] = i + 1;
     contextLens[i] = c.contextLens[seq]! - (c.queryStarts[seq + 1]! - t) + 1;
   });

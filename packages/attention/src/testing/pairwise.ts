@@ -13,7 +13,8 @@ export function pairwiseRows<F extends Record<string, readonly unknown[]>>(
   const pairKey = (a: number, la: number, b: number, lb: number) => `${a}:${la}|${b}:${lb}`;
   for (let a = 0; a < names.length; a++) {
     for (let b = a + 1; b < names.length; b++) {
-      for (let la = 0; la < sizes[a]!; la++) for (let lb = 0; lb < sizes[b]!; lb++) uncovered.add(pairKey(a, la, b, lb));
+      for (let la = 0; la < sizes[a]!; la++)
+        for (let lb = 0; lb < sizes[b]!; lb++) uncovered.add(pairKey(a, la, b, lb));
     }
   }
   const rows: number[][] = [];
@@ -26,7 +27,10 @@ export function pairwiseRows<F extends Record<string, readonly unknown[]>>(
     for (let c = 0; c < CANDIDATES; c++) {
       const row = new Array<number>(names.length).fill(-1);
       const seed = [...uncovered][Math.floor(rand() * uncovered.size)]!;
-      const [[fa, la], [fb, lb]] = seed.split('|').map((p) => p.split(':').map(Number)) as [[number, number], [number, number]];
+      const [[fa, la], [fb, lb]] = seed.split('|').map((p) => p.split(':').map(Number)) as [
+        [number, number],
+        [number, number],
+      ];
       row[fa] = la;
       row[fb] = lb;
       const order = names.map((_, i) => i).filter((i) => row[i] === -1);
@@ -60,17 +64,24 @@ export function pairwiseRows<F extends Record<string, readonly unknown[]>>(
     for (const k of coveredBy(best!)) uncovered.delete(k);
     rows.push(best!);
   }
-  return rows.map((row) => Object.fromEntries(names.map((n, i) => [n, factors[n]![row[i]!]])) as { [K in keyof F]: F[K][number] });
+  return rows.map(
+    (row) =>
+      Object.fromEntries(names.map((n, i) => [n, factors[n]![row[i]!]])) as { [K in keyof F]: F[K][number] },
+  );
 
   function coveredBy(row: number[]): string[] {
     const keys: string[] = [];
-    for (let a = 0; a < row.length; a++) for (let b = a + 1; b < row.length; b++) keys.push(pairKey(a, row[a]!, b, row[b]!));
+    for (let a = 0; a < row.length; a++)
+      for (let b = a + 1; b < row.length; b++) keys.push(pairKey(a, row[a]!, b, row[b]!));
     return keys;
   }
 }
 
 /** Pairs of factor levels that no row covers (empty for a covering design). */
-export function uncoveredPairs(factors: Record<string, readonly unknown[]>, rows: ReadonlyArray<Record<string, unknown>>): string[] {
+export function uncoveredPairs(
+  factors: Record<string, readonly unknown[]>,
+  rows: ReadonlyArray<Record<string, unknown>>,
+): string[] {
   const names = Object.keys(factors);
   const missing: string[] = [];
   for (let a = 0; a < names.length; a++) {
@@ -79,7 +90,8 @@ export function uncoveredPairs(factors: Record<string, readonly unknown[]>, rows
       const nb = names[b]!;
       for (const la of factors[na]!) {
         for (const lb of factors[nb]!) {
-          if (!rows.some((r) => r[na] === la && r[nb] === lb)) missing.push(`${na}=${String(la)} ${nb}=${String(lb)}`);
+          if (!rows.some((r) => r[na] === la && r[nb] === lb))
+            missing.push(`${na}=${String(la)} ${nb}=${String(lb)}`);
         }
       }
     }

@@ -1,0 +1,45 @@
+/**
+ * What the decode kernels share: their params struct and the walk over a chunk's keys block by
+ * block through the block table.
+ */
+
+/** Params struct of the decode kernels, u32 fields in this order, then `scale: f32`. */
+export const DECODE_PARAMS_U32 = [
+  'numTokens',
+  'maxBlocksPerSeq',
+  'chunkLen',
+  'numSplits',
+  'numHeads',
+  'numKvHeads',
+  'headsPerWorkgroup',
+  'headChunks',
+  'blockSize',
+  'headDim4',
+  // 1: a single split, write the normalised output; 0: write split partials.
+  'direct',
+] as const;
+
+export const DECODE_PARAMS_STRUCT = /* wgsl */ `struct Params {
+${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
+  scale: f32,
+}`;
+
+/** Needs `params`, `blockTables` and the constant `D4` in the module. */
+export const DECODE_BLOCK_WALK = /* wgsl */ `// Keys are visited block by block, so the block table is read (and a position divided by the
+// block size) once per block, not once per key: slotShift + j is the slot of position j of the
+// current block.
+var<private> slotShift: u32;
+
+// Looks up the block holding position \`start\` and returns the end of its run of positions
+// (the block's end or \`end\`, whichever comes first).
+fn blockRun(tableBase: u32, start: u32, end: u32) -> u32 {
+  let block = start / params.blockSize;
+  let first = block * params.blockSize;
+  slotShift = blockTables[tableBase + block] * params.blockSize - first;
+  return min(first + params.blockSize, end);
+}
+
+// vec4 index of the row of position j (in the current block) and KV head kvHead in the pool.
+fn kvRow(j: u32, kvHead: u32) -> u32 {
+  return ((slotShift + j) * params.numKvHeads + kvHead) * D4;
+}`;
