@@ -35,7 +35,7 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION"
 fi
 
 log "installing workspace packages"
-pnpm install --frozen-lockfile >&2
+pnpm install --frozen-lockfile --reporter=default >&2
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 if ! node tooling/probe-adapter.mjs; then
