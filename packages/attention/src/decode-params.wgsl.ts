@@ -26,20 +26,21 @@ ${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
 
 /** Needs `params`, `blockTables` and the constant `D4` in the module. */
 export const DECODE_BLOCK_WALK = /* wgsl */ `// Keys are visited block by block, so the block table is read (and a position divided by the
-// block size) once per block, not once per key: slotShift + j is the slot of position j of the
-// current block.
-var<private> slotShift: u32;
+// block size) once per block, not once per key. The pool holds each (block, KV head) as one
+// contiguous blockSize x headDim tile: rowShift + kvHead * blockSize + j is the row of position j
+// of the current block (u32 wrap-around cancels the subtraction of the block's first position).
+var<private> rowShift: u32;
 
 // Looks up the block holding position \`start\` and returns the end of its run of positions
 // (the block's end or \`end\`, whichever comes first).
 fn blockRun(tableBase: u32, start: u32, end: u32) -> u32 {
   let block = start / params.blockSize;
   let first = block * params.blockSize;
-  slotShift = blockTables[tableBase + block] * params.blockSize - first;
+  rowShift = blockTables[tableBase + block] * params.numKvHeads * params.blockSize - first;
   return min(first + params.blockSize, end);
 }
 
 // vec4 index of the row of position j (in the current block) and KV head kvHead in the pool.
 fn kvRow(j: u32, kvHead: u32) -> u32 {
-  return ((slotShift + j) * params.numKvHeads + kvHead) * D4;
+  return (rowShift + kvHead * params.blockSize + j) * D4;
 }`;

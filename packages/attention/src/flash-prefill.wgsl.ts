@@ -189,8 +189,9 @@ fn loadKv(tableBase: u32, kt: u32, kvEnd: u32, kvHead: u32, lid: u32, fromV: boo
     let j = kt + i / D4;
     var x = vec4<f32>(0.0);
     if (j < kvEnd) {
-      let slot = blockTables[tableBase + j / params.blockSize] * params.blockSize + j % params.blockSize;
-      let at = (slot * params.numKvHeads + kvHead) * D4 + i % D4;
+      let block = blockTables[tableBase + j / params.blockSize];
+      let row = (block * params.numKvHeads + kvHead) * params.blockSize + j % params.blockSize;
+      let at = row * D4 + i % D4;
       if (fromV) {
         x = vCache[at];
       } else {

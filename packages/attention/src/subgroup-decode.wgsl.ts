@@ -5,9 +5,8 @@ import { unroll } from './wgsl-unroll.js';
 /**
  * Streaming split-K decode on subgroups (the subgroups variant of split-k-decode.wgsl.ts). A
  * segment of ROW_LANES invocations (within one subgroup) takes one KV head; a workgroup holds the
- * segments of KV_PER_WG adjacent KV heads, so together they read each slot's contiguous rows
- * (with one KV head per workgroup, lavapipe streams half as fast: each core reads a quarter of
- * every kilobyte). In a segment, lane l holds vec4 columns l, l + L,
+ * segments of KV_PER_WG adjacent KV heads, and each segment streams its head's contiguous
+ * blockSize x headDim tile of every block. In a segment, lane l holds vec4 columns l, l + L,
  * ... of the head block's query rows and output accumulators, so every K and V row is read as
  * consecutive vec4s by consecutive invocations, once for all heads of the block. Per group of
  * GROUP_ROWS keys:
@@ -117,7 +116,7 @@ function subgroupDecodeWgsl(
     const reduced = reduceScatter(parts, lanes, '        ');
     return `      var s${r} = MASKED;
       if (j0 + ${r}u < blockEnd) {
-${unroll(perLane, (v) => `let k${v} = kCache[row0 + ${r}u * rowStride + ${v * lanes}u];`, '        ')}
+${unroll(perLane, (v) => `let k${v} = kCache[row0 + ${r}u * D4 + ${v * lanes}u];`, '        ')}
 ${unroll(hb, (h) => `let part${r}h${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
 ${reduced.code}
         s${r} = ${reduced.total};
@@ -125,7 +124,7 @@ ${reduced.code}
   };
   const valueRow = (r: number) => `      if (j0 + ${r}u < blockEnd) {
 ${unroll(hb, (h) => `let p${r}h${h} = vec4<f32>(subgroupShuffle(p${r}, segment + ${owner(h)}u));`, '        ')}
-${unroll(perLane, (v) => `let v${v} = vCache[row0 + ${r}u * rowStride + ${v * lanes}u];`, '        ')}
+${unroll(perLane, (v) => `let v${v} = vCache[row0 + ${r}u * D4 + ${v * lanes}u];`, '        ')}
 ${unroll(
   hb * perLane,
   (i) => {
@@ -186,17 +185,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
   let group = params.numHeads / params.numKvHeads;
-  // KV_PER_WG KV heads side by side, one segment of ROW_LANES lanes each: together they read a
-  // slot's rows of all those heads, which are adjacent in the pool. Segments past the last KV
-  // head shadow the last one and store nothing.
+  // KV_PER_WG KV heads side by side, one segment of ROW_LANES lanes each; a segment streams its
+  // head's contiguous blockSize x headDim tile of each block, consecutive keys one row apart.
+  // Segments past the last KV head shadow the last one and store nothing.
   let kvHeadLive = (wid.y / params.headChunks) * KV_PER_WG + lid / ROW_LANES;
   let kvHead = min(kvHeadLive, params.numKvHeads - 1u);
   let firstHead = (wid.y % params.headChunks) * params.headsPerWorkgroup;
   let heads = min(params.headsPerWorkgroup, group - firstHead);
   let tableBase = info.x * params.maxBlocksPerSeq;
   let qRow = token * params.numHeads + kvHead * group + firstHead;
-  // vec4s between consecutive slots of the pool.
-  let rowStride = params.numKvHeads * D4;
   // A segment lies within one subgroup; \`segment\` is its first lane there.
   let lane = sgLane % ROW_LANES;
   let segment = sgLane - lane;

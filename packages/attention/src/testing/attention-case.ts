@@ -75,6 +75,7 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
   seqs.forEach((_, s) => tokenSeqIds.fill(s, queryStarts[s]!, queryStarts[s + 1]!));
 
   const rowLen = numKvHeads * d;
+  const poolShape = { numKvHeads, headDim: d, blockSize };
   const kCache = new Float32Array(numBlocks * blockSize * rowLen).fill(Number.NaN);
   const vCache = new Float32Array(numBlocks * blockSize * rowLen).fill(Number.NaN);
   const slotMapping = new Uint32Array(numTokens);
@@ -84,15 +85,21 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
     for (let pos = 0; pos < s.contextLen; pos++) {
       const slot =
         blockTables[i * maxBlocksPerSeq + Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
-      for (let x = 0; x < rowLen; x++) {
-        kCache[slot * rowLen + x] = QK_RANGE * (2 * rand() - 1);
-        vCache[slot * rowLen + x] = 2 * rand() - 1;
+      for (let h = 0; h < numKvHeads; h++) {
+        const at = reference.kvPoolOffset(poolShape, slot, h);
+        for (let x = 0; x < d; x++) {
+          kCache[at + x] = QK_RANGE * (2 * rand() - 1);
+          vCache[at + x] = 2 * rand() - 1;
+        }
       }
       const t = queryStarts[i + 1]! - (s.contextLen - pos);
       if (t >= queryStarts[i]!) {
         slotMapping[t] = slot;
-        newK.set(kCache.subarray(slot * rowLen, (slot + 1) * rowLen), t * rowLen);
-        newV.set(vCache.subarray(slot * rowLen, (slot + 1) * rowLen), t * rowLen);
+        for (let h = 0; h < numKvHeads; h++) {
+          const at = reference.kvPoolOffset(poolShape, slot, h);
+          newK.set(kCache.subarray(at, at + d), t * rowLen + h * d);
+          newV.set(vCache.subarray(at, at + d), t * rowLen + h * d);
+        }
       }
     }
   });

@@ -1,4 +1,4 @@
-import type { GpuContext, PagedAttentionBatch } from '@llm/kernels';
+import { reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
 import type { HostAttentionCase } from './attention-case.js';
 
 /** A host case on the GPU: the batch plus what a KV write of the new tokens needs. */
@@ -26,10 +26,13 @@ export function uploadAttentionCase(
   if (!opts.newTokensWritten) {
     kCache = kCache.slice();
     vCache = vCache.slice();
-    const rowLen = c.numKvHeads * c.headDim;
+    const shape = { numKvHeads: c.numKvHeads, headDim: c.headDim, blockSize: c.blockSize };
     for (const slot of c.slotMapping) {
-      kCache.fill(Number.NaN, slot * rowLen, (slot + 1) * rowLen);
-      vCache.fill(Number.NaN, slot * rowLen, (slot + 1) * rowLen);
+      for (let h = 0; h < c.numKvHeads; h++) {
+        const at = reference.kvPoolOffset(shape, slot, h);
+        kCache.fill(Number.NaN, at, at + c.headDim);
+        vCache.fill(Number.NaN, at, at + c.headDim);
+      }
     }
   }
   const buffers: GPUBuffer[] = [];

@@ -37,7 +37,7 @@ describe.skipIf(!gpu)('kvWrite', () => {
     rec.submit();
     const gotK = new Float32Array(await ctx.read(kb, 0, kCache.byteLength));
     const gotV = new Float32Array(await ctx.read(vb, 0, vCache.byteLength));
-    reference.kvWrite(k, v, slots, rowLen, kCache, vCache);
+    reference.kvWrite(k, v, slots, { numKvHeads, headDim, blockSize }, kCache, vCache);
     expect(gotK).toEqual(kCache);
     expect(gotV).toEqual(vCache);
   });
@@ -75,8 +75,13 @@ describe.skipIf(!gpu)('kvWrite', () => {
     for (let t = 0; t < tokens; t++) {
       const kRow = qkv.subarray(t * row + numHeads * headDim, t * row + (numHeads + numKvHeads) * headDim);
       const vRow = qkv.subarray(t * row + (numHeads + numKvHeads) * headDim, (t + 1) * row);
-      expect(gotK.subarray(slots[t]! * rowLen, (slots[t]! + 1) * rowLen)).toEqual(kRow);
-      expect(gotV.subarray(slots[t]! * rowLen, (slots[t]! + 1) * rowLen)).toEqual(vRow);
+      for (let h = 0; h < numKvHeads; h++) {
+        // The pool holds each (block, KV head) as one contiguous blockSize x headDim tile.
+        const block = Math.floor(slots[t]! / blockSize);
+        const at = ((block * numKvHeads + h) * blockSize + (slots[t]! % blockSize)) * headDim;
+        expect(gotK.subarray(at, at + headDim)).toEqual(kRow.subarray(h * headDim, (h + 1) * headDim));
+        expect(gotV.subarray(at, at + headDim)).toEqual(vRow.subarray(h * headDim, (h + 1) * headDim));
+      }
     }
     expect(Number.isNaN(gotK[0]!)).toBe(true);
   });

@@ -12,9 +12,9 @@ export interface KvWriteArgs {
   v: BufferBindingLike;
   /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
   slots: BufferBindingLike;
-  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
   kCache: BufferBindingLike;
-  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: BufferBindingLike;
   tokens: number;
   numKvHeads: number;
@@ -68,6 +68,16 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
     Math.ceil((a.tokens * rowLen) / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
-  const params = packParams([a.tokens, rowLen, kStride, kOffset, vStride, vOffset, numSlots]);
+  const params = packParams([
+    a.tokens,
+    rowLen,
+    kStride,
+    kOffset,
+    vStride,
+    vOffset,
+    numSlots,
+    a.headDim,
+    a.blockSize,
+  ]);
   rec.dispatch(pipeline, params, [a.k, a.v, a.slots, a.kCache, a.vCache], groups);
 }

@@ -1,8 +1,9 @@
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
- * Scatters new K and V rows into the paged pool: cache[slots[t], h, d] = src[t, h, d] for the
- * pool layout [numBlocks, blockSize, numKvHeads, headDim] (a slot is block * blockSize + offset).
+ * Scatters new K and V rows into the paged pool: cache[block, h, offset, d] = src[t, h, d] for the
+ * pool layout [numBlocks, numKvHeads, blockSize, headDim], where slots[t] = block * blockSize +
+ * offset.
  * Source rows may sit inside a wider row (a fused QKV output): element (t, h, d) is read at
  * t * row_stride + offset + h * headDim + d. Slot 0xFFFFFFFF skips a token (padding).
  */
@@ -16,6 +17,8 @@ struct Params {
   v_stride: u32,
   v_offset: u32,
   num_slots: u32,    // numBlocks * blockSize
+  head_dim: u32,
+  block_size: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -32,7 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let e = i - t * params.row_len;
   let slot = slots[t];
   if (slot >= params.num_slots) { return; }
-  let dst = slot * params.row_len + e;
+  let h = e / params.head_dim;
+  let d = e - h * params.head_dim;
+  let block = slot / params.block_size;
+  let offset = slot - block * params.block_size;
+  let heads = params.row_len / params.head_dim;
+  let dst = ((block * heads + h) * params.block_size + offset) * params.head_dim + d;
   k_cache[dst] = k[t * params.k_stride + params.k_offset + e];
   v_cache[dst] = v[t * params.v_stride + params.v_offset + e];
 }

@@ -2,8 +2,11 @@
  * One step's attention work over the paged KV pool: packed variable-length sequences, no padding.
  * Every attention kernel (the naive reference kernel here and the fast ones) takes this shape.
  *
- * KV pool layout, per layer: K and V each f32 `[numBlocks, blockSize, numKvHeads, headDim]`;
- * a token's slot is `physicalBlock * blockSize + offsetInBlock`.
+ * KV pool layout, per layer: K and V each f32 `[numBlocks, numKvHeads, blockSize, headDim]`, so
+ * each (block, KV head) is one contiguous blockSize x headDim tile that attention streams without
+ * striding over the other heads. A token's slot is `physicalBlock * blockSize + offsetInBlock`;
+ * element (slot, h, d) lives at `((physicalBlock * numKvHeads + h) * blockSize + offsetInBlock) *
+ * headDim + d`.
  *
  * Causality: the token at packed index t of sequence s has position
  * `p = contextLens[s] - (queryStarts[s + 1] - t)` and attends KV positions 0..p.
@@ -14,9 +17,9 @@ export interface PagedAttentionBatch {
   q: GPUBuffer;
   /** f32 [numTokens, numHeads, headDim]. */
   out: GPUBuffer;
-  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
   kCache: GPUBuffer;
-  /** f32 [numBlocks, blockSize, numKvHeads, headDim]. */
+  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: GPUBuffer;
   /** u32 [numSeqs, maxBlocksPerSeq]: physical block of each logical block. */
   blockTables: GPUBuffer;

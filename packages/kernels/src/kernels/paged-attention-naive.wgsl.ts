@@ -38,8 +38,8 @@ var<workgroup> wg_pos: u32;
 // Offset of (slot of KV position j, kv head) in the pool.
 fn kv_base(seq: u32, j: u32, kvh: u32) -> u32 {
   let block = block_tables[seq * params.max_blocks_per_seq + j / params.block_size];
-  let slot = block * params.block_size + j % params.block_size;
-  return (slot * params.num_kv_heads + kvh) * params.head_dim;
+  let offset = j % params.block_size;
+  return ((block * params.num_kv_heads + kvh) * params.block_size + offset) * params.head_dim;
 }
 
 @compute @workgroup_size(WG)

@@ -9,6 +9,8 @@ export type { SiluMulReferenceArgs } from './elementwise.js';
 export { argmax, orderedKey } from './argmax.js';
 export { sample, sampleRow } from './sample.js';
 export type { SampleTrace } from './sample.js';
+export { kvPoolOffset } from './kv-pool-layout.js';
+export type { KvPoolShape } from './kv-pool-layout.js';
 export { kvWrite } from './kv-write.js';
 export { pagedAttention } from './paged-attention.js';
 export type { PagedAttentionReferenceArgs } from './paged-attention.js';

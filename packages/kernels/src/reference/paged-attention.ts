@@ -1,8 +1,10 @@
+import { kvPoolOffset } from './kv-pool-layout.js';
+
 /** The CPU-side contents of a PagedAttentionBatch (same layouts, same semantics). */
 export interface PagedAttentionReferenceArgs {
   /** [numTokens, numHeads, headDim]. */
   q: Float32Array;
-  /** [numBlocks, blockSize, numKvHeads, headDim]. */
+  /** [numBlocks, numKvHeads, blockSize, headDim]. */
   kCache: Float32Array;
   vCache: Float32Array;
   /** [numSeqs, maxBlocksPerSeq]. */
@@ -38,16 +40,17 @@ export function pagedAttention(a: PagedAttentionReferenceArgs): Float32Array {
   const numTokens = queryStarts[numSeqs]!;
   const out = a.out ?? new Float32Array(numTokens * numHeads * headDim);
   const group = numHeads / numKvHeads;
+  const shape = { numKvHeads, headDim, blockSize };
   const maxLen = Math.max(...contextLens);
   const scores = new Float64Array(maxLen);
   const acc = new Float64Array(headDim);
-  // Pool offset of each KV position of the current sequence, resolved once per sequence.
-  const slotBase = new Uint32Array(maxLen);
+  // Pool slot of each KV position of the current sequence, resolved once per sequence.
+  const slotOf = new Uint32Array(maxLen);
   for (let s = 0; s < numSeqs; s++) {
     const len = contextLens[s]!;
     for (let j = 0; j < len; j++) {
       const block = blockTables[s * a.maxBlocksPerSeq + Math.floor(j / blockSize)]!;
-      slotBase[j] = block * blockSize + (j % blockSize);
+      slotOf[j] = block * blockSize + (j % blockSize);
     }
     const end = queryStarts[s + 1]!;
     for (let t = queryStarts[s]!; t < end; t++) {
@@ -57,7 +60,7 @@ export function pagedAttention(a: PagedAttentionReferenceArgs): Float32Array {
         const qb = (t * numHeads + h) * headDim;
         let max = Number.NEGATIVE_INFINITY;
         for (let j = 0; j <= pos; j++) {
-          const kb = (slotBase[j]! * numKvHeads + kvh) * headDim;
+          const kb = kvPoolOffset(shape, slotOf[j]!, kvh);
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += q[qb + d]! * kCache[kb + d]!;
           scores[j] = dot * a.scale;
@@ -68,7 +71,7 @@ export function pagedAttention(a: PagedAttentionReferenceArgs): Float32Array {
         for (let j = 0; j <= pos; j++) {
           const p = Math.exp(scores[j]! - max);
           sum += p;
-          const vb = (slotBase[j]! * numKvHeads + kvh) * headDim;
+          const vb = kvPoolOffset(shape, slotOf[j]!, kvh);
           for (let d = 0; d < headDim; d++) acc[d] = acc[d]! + p * vCache[vb + d]!;
         }
         for (let d = 0; d < headDim; d++) out[qb + d] = acc[d]! / sum;

@@ -149,7 +149,14 @@ export class CpuModelRunner implements ModelRunner {
         freqFactors: this.ropeFactors,
         positionScale: c.ropeScaling.type === 'linear' ? 1 / c.ropeScaling.factor : undefined,
       });
-      reference.kvWrite(k, v, batch.slots, kvDim, layer.kCache, layer.vCache);
+      reference.kvWrite(
+        k,
+        v,
+        batch.slots,
+        { numKvHeads: c.nKvHeads, headDim: c.headDim, blockSize: this.blockSize },
+        layer.kCache,
+        layer.vCache,
+      );
       reference.pagedAttention({
         q,
         kCache: layer.kCache,
