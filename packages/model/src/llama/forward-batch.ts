@@ -99,9 +99,17 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
 /** What a runner can take in one step. */
 export type StepLimits = Pick<ModelRunner, 'blockSize' | 'numBlocks' | 'maxStepTokens' | 'maxSeqs' | 'config'>;
 
-/** packBatch, refusing what does not fit the runner: too many tokens or sequences, unknown ids or blocks. */
+/**
+ * packBatch, refusing what does not fit the runner: too many tokens or sequences, a sequence past
+ * the model's context, unknown ids or blocks.
+ */
 export function packBatchWithin(chunks: readonly SequenceChunk[], limits: StepLimits): PackedBatch {
   const batch = packBatch(chunks, limits.blockSize);
+  if (batch.maxContextLen > limits.config.contextLength) {
+    throw new BatchShapeError(
+      `a sequence reaches ${batch.maxContextLen} tokens, past the model's context of ${limits.config.contextLength}`,
+    );
+  }
   if (batch.numTokens > limits.maxStepTokens) {
     throw new BatchShapeError(`a step of ${batch.numTokens} tokens exceeds maxStepTokens ${limits.maxStepTokens}`);
   }

@@ -73,7 +73,6 @@ export class GpuModelRunner implements ModelRunner {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  private readonly maxBlocksPerSeq: number;
   private disposed = false;
 
   private constructor(
@@ -92,7 +91,6 @@ export class GpuModelRunner implements ModelRunner {
     this.numBlocks = options.numBlocks;
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
-    this.maxBlocksPerSeq = Math.ceil(config.contextLength / options.blockSize);
   }
 
   static async load(
@@ -103,14 +101,14 @@ export class GpuModelRunner implements ModelRunner {
   ): Promise<GpuModelRunner> {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
-    const kvBytes = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim * 4;
+    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+    const kvBytes = kvFloats * 4;
     if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
       throw new KvPoolError(
         `a KV pool of ${opts.numBlocks} blocks needs ${kvBytes} bytes per layer, over this adapter's ` +
           `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower the context or block count`,
       );
     }
-    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
     const upload = (m: HostMatrix, label: string) => uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label });
     const vector = (data: Float32Array | undefined, label: string) => (data ? ctx.upload(data, label) : undefined);
     const { model, layers } = await readHostModel(
@@ -204,15 +202,9 @@ export class GpuModelRunner implements ModelRunner {
     ctx.write(s.contextLens, batch.contextLens);
     ctx.write(s.tokenSeqIds, batch.tokenSeqIds);
     ctx.write(s.lastRows, batch.lastRows);
-    // Block tables are laid out with this runner's fixed row stride so the buffer never regrows.
-    const tables = new Uint32Array(batch.numSeqs * this.maxBlocksPerSeq);
-    for (let i = 0; i < batch.numSeqs; i++) {
-      tables.set(
-        batch.blockTables.subarray(i * batch.maxBlocksPerSeq, (i + 1) * batch.maxBlocksPerSeq),
-        i * this.maxBlocksPerSeq,
-      );
-    }
-    ctx.write(s.blockTables, tables);
+    // The packed tables' row stride (batch.maxBlocksPerSeq) is what the kernels are given; the
+    // buffer is sized for maxSeqs rows of the longest context the step check allows.
+    ctx.write(s.blockTables, batch.blockTables);
     return batch;
   }
 
@@ -263,7 +255,7 @@ export class GpuModelRunner implements ModelRunner {
         tokenSeqIds: s.tokenSeqIds,
         numTokens: m,
         numSeqs: batch.numSeqs,
-        maxBlocksPerSeq: this.maxBlocksPerSeq,
+        maxBlocksPerSeq: batch.maxBlocksPerSeq,
         maxContextLen: batch.maxContextLen,
         numHeads: c.nHeads,
         numKvHeads: c.nKvHeads,
