@@ -3,7 +3,7 @@ import type { GpuContext } from '@llm/kernels';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
-import type { AttentionMode } from './index.js';
+import type { AttentionMode, AttentionOptions } from './index.js';
 import { buildAttentionCase, referenceRows, uploadAttentionCase } from './testing/index.js';
 import type { HostAttentionCase, SequenceShape } from './testing/index.js';
 import { pairwiseRows, uncoveredPairs } from './testing/pairwise.js';
@@ -87,7 +87,13 @@ function checkedTokens(c: HostAttentionCase, rand: () => number): number[] | und
 }
 
 /** Runs kvWrite of the new tokens and attention in one step, and compares with the reference. */
-async function runCase(ctx: GpuContext, c: HostAttentionCase, mode: AttentionMode, rand: () => number) {
+async function runCase(
+  ctx: GpuContext,
+  c: HostAttentionCase,
+  mode: AttentionMode,
+  rand: () => number,
+  opts: AttentionOptions = {},
+) {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false });
   try {
     const rec = ctx.recorder('attention test');
@@ -103,7 +109,7 @@ async function runCase(ctx: GpuContext, c: HostAttentionCase, mode: AttentionMod
       numBlocks: c.numBlocks,
       blockSize: c.blockSize,
     });
-    const info = attention(rec, g.batch, { mode });
+    const info = attention(rec, g.batch, { ...opts, mode });
     const read = rec.read(g.batch.out);
     rec.submit();
     const all = new Float32Array(await read);
@@ -172,6 +178,23 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
     expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
   });
 
+  it.each([2, 4])(
+    'decodes with %i KV heads side by side per workgroup, segments past the last KV head idle',
+    async (kvHeadsPerWorkgroup) => {
+      const seed = 4100 + kvHeadsPerWorkgroup;
+      const rand = seededRandom(seed);
+      const seqs = [700, 33, 1, 260].map((contextLen) => ({ queryLen: 1, contextLen }));
+      const c = buildAttentionCase(
+        { seqs, numHeads: 15, numKvHeads: 5, headDim: 64, blockSize: 16, spareBlocks: 3 },
+        rand,
+      );
+      const { info, error, unwritten } = await runCase(gpu!, c, 'decode', rand, { kvHeadsPerWorkgroup });
+      expect(info.usesSubgroups).toBe(gpu!.features.subgroups);
+      expect(unwritten).toBe(-1);
+      expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+    },
+  );
+
   it('decodes at context 4096 with split-K and a log-sum-exp merge', async () => {
     const seed = 4097;
     const rand = seededRandom(seed);
@@ -215,6 +238,21 @@ describe.skipIf(!gpu)('attention', () => {
     const rec = gpu!.recorder();
     expect(() => attention(rec, { ...g.batch, headDim: 6 })).toThrow(KernelShapeError);
     expect(() => attention(rec, { ...g.batch, headDim: 6 })).toThrow(/multiple of 4/);
+    g.destroy();
+  });
+
+  it.skipIf(!gpu?.features.subgroups)('rejects an impossible kvHeadsPerWorkgroup with a KernelShapeError', () => {
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
+      seededRandom(10),
+    );
+    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+    const rec = gpu!.recorder();
+    for (const kvHeadsPerWorkgroup of [0, 1.5, 1 << 20]) {
+      expect(() => attention(rec, g.batch, { mode: 'decode', kvHeadsPerWorkgroup })).toThrow(
+        /kvHeadsPerWorkgroup must be an integer/,
+      );
+    }
     g.destroy();
   });
 

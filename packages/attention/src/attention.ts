@@ -20,6 +20,11 @@ export interface AttentionOptions {
    * the flash prefill kernel otherwise. Both kernels accept any batch.
    */
   mode?: AttentionMode;
+  /**
+   * Decode on subgroups: KV heads side by side in one workgroup (default: as many as fill the
+   * adapter's smallest subgroup, one on lavapipe). For tuning and tests.
+   */
+  kvHeadsPerWorkgroup?: number;
 }
 
 /** What {@link attention} recorded. */
@@ -73,7 +78,7 @@ export function attention(
   checkBatch(ctx, batch);
   const mode = opts.mode ?? 'auto';
   const decode = mode === 'decode' || (mode === 'auto' && batch.numTokens === batch.numSeqs);
-  return decode ? recordDecode(ctx, rec, batch) : recordPrefill(ctx, rec, batch);
+  return decode ? recordDecode(ctx, rec, batch, opts.kvHeadsPerWorkgroup) : recordPrefill(ctx, rec, batch);
 }
 
 /** Largest split-K scratch (bytes) attention has held on this context. */
@@ -124,11 +129,16 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
   };
 }
 
-function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
+function recordDecode(
+  ctx: GpuContext,
+  rec: StepRecorder,
+  b: PagedAttentionBatch,
+  kvHeadsPerWorkgroup: number | undefined,
+): AttentionDispatch {
   const state = stateOf(ctx);
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
   const group = b.numHeads / b.numKvHeads;
-  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}`;
+  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}/${kvHeadsPerWorkgroup ?? ''}`;
   let kernels = state.decode.get(key);
   if (!kernels) {
     kernels = decodeKernels({
@@ -141,6 +151,7 @@ function recordDecode(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch
         ctx.limits.maxComputeWorkgroupSizeX,
       ),
       subgroupMinSize,
+      kvHeadsPerWorkgroup,
     });
     state.decode.set(key, kernels);
   }

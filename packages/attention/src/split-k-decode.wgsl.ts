@@ -47,6 +47,8 @@ export interface DecodeKernelShape {
    * for the portable kernel.
    */
   subgroupMinSize: number;
+  /** Subgroup kernel: KV heads per workgroup instead of one subgroup's worth. */
+  kvHeadsPerWorkgroup?: number | undefined;
 }
 
 // Portable kernel. Lanes per K row: a power of two dividing headDim / 4, at most this.
@@ -74,6 +76,7 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       shape.numKvHeads,
       shape.subgroupMinSize,
       shape.maxInvocations,
+      shape.kvHeadsPerWorkgroup,
     );
     return {
       decode: kernel.source,

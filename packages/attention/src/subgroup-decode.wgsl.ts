@@ -1,24 +1,26 @@
+import { KernelShapeError } from '@llm/kernels';
 import type { KernelSource } from '@llm/kernels';
-import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
  * Streaming split-K decode on subgroups (the subgroups variant of split-k-decode.wgsl.ts). A
- * segment of ROW_LANES invocations (within one subgroup) takes one KV head; a workgroup holds the
- * segments of KV_PER_WG adjacent KV heads, and each segment streams its head's contiguous
- * blockSize x headDim tile of every block. In a segment, lane l holds vec4 columns l, l + L,
- * ... of the head block's query rows and output accumulators, so every K and V row is read as
- * consecutive vec4s by consecutive invocations, once for all heads of the block. Per group of
- * GROUP_ROWS keys:
+ * segment of ROW_LANES invocations (within one subgroup) takes one KV head and streams its
+ * contiguous blockSize x headDim tile of every block of the chunk, key by key. In a segment, lane
+ * l holds vec4 columns l, l + L, ... of the head block's query rows and output accumulators, so
+ * every K and V row is read as consecutive vec4s by consecutive invocations, once for all heads
+ * of the block. Per key:
  *
- * 1. each K row's partial dot products are summed over the lanes by a reduce-scatter butterfly
- *    of subgroup shuffles, which leaves head h's score in lane h * (L / HEAD_BLOCK);
- * 2. that lane updates the head's running max and sum (online softmax) once per group;
- * 3. every lane rescales its accumulators and adds each V row weighted by the numerators it
- *    takes from the owning lanes by broadcast.
+ * 1. the K row's partial dot products are summed over the lanes by a reduce-scatter butterfly of
+ *    subgroup shuffles, which leaves head h's score in lane h * (L / HEAD_BLOCK);
+ * 2. that lane updates the head's running max and sum (online softmax) with one exponential;
+ * 3. every lane rescales its accumulators and adds the V row weighted by the numerators it takes
+ *    from the owning lanes by broadcast.
  *
- * Nothing goes through workgroup memory and the only barrier is the one that shares the chunk's
- * bounds, so scores of any number of keys cost no memory: chunks are sized for parallelism only.
+ * A workgroup is one subgroup's worth of segments and nothing goes through workgroup memory: no
+ * barrier at all, so scores of any number of keys cost no memory and chunks are sized for
+ * parallelism only. The loop body is one key and free of divisions: on CPU adapters (lavapipe)
+ * a short body without barriers runs several times faster than a longer unrolled one.
  */
 export interface SubgroupDecodeKernel {
   source: KernelSource;
@@ -32,10 +34,6 @@ export interface SubgroupDecodeKernel {
 const MAX_ROW_LANES = 8;
 // Query (and accumulator) vec4s per lane: heads of the block x the lane's columns.
 const MAX_REGISTERS = 16;
-// Keys per online-softmax update (one max, one rescale per group rather than per key), fewer for
-// wide rows: the group is unrolled, and lavapipe's compile time grows steeply with its size.
-const MAX_GROUP_ROWS = 8;
-const MAX_GROUP_VEC4S = 8;
 
 export function subgroupDecodeKernel(
   headDim: number,
@@ -43,6 +41,7 @@ export function subgroupDecodeKernel(
   numKvHeads: number,
   subgroupMinSize: number,
   maxInvocations: number,
+  kvHeadsPerWorkgroup?: number,
 ): SubgroupDecodeKernel {
   const d4 = headDim / 4;
   let lanes = 1;
@@ -54,19 +53,21 @@ export function subgroupDecodeKernel(
     2 ** Math.ceil(Math.log2(group)),
     Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))),
   );
-  const kvPerWorkgroup = Math.max(1, Math.min(numKvHeads, Math.floor(maxInvocations / lanes)));
-  const groupRows = Math.max(
-    2,
-    Math.min(MAX_GROUP_ROWS, 2 ** Math.floor(Math.log2(MAX_GROUP_VEC4S / perLane))),
-  );
+  // One subgroup per workgroup by default: segments of adjacent KV heads fill it.
+  const kvPerWorkgroup = kvHeadsPerWorkgroup ?? Math.max(1, Math.min(numKvHeads, Math.floor(subgroupMinSize / lanes)));
+  if (!Number.isInteger(kvPerWorkgroup) || kvPerWorkgroup < 1 || kvPerWorkgroup * lanes > maxInvocations) {
+    throw new KernelShapeError(
+      'attention',
+      `kvHeadsPerWorkgroup must be an integer from 1 to ${Math.floor(maxInvocations / lanes)}, got ${kvPerWorkgroup}`,
+    );
+  }
   return {
     source: {
       name: `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}`,
-      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, groupRows, kvPerWorkgroup),
+      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup),
     },
     kvHeadsPerWorkgroup: kvPerWorkgroup,
-    // The chunk bounds only.
-    workgroupBytes: 16,
+    workgroupBytes: 0,
   };
 }
 
@@ -106,36 +107,17 @@ function subgroupDecodeWgsl(
   lanes: number,
   perLane: number,
   hb: number,
-  groupRows: number,
   kvPerWorkgroup: number,
 ): string {
   const owner = (h: number) => h * (lanes / hb);
   const col = (v: number) => `lane + ${v * lanes}u`;
-  const scoreRow = (r: number) => {
-    const parts = Array.from({ length: hb }, (_, h) => `part${r}h${h}`);
-    const reduced = reduceScatter(parts, lanes, '        ');
-    return `      var s${r} = MASKED;
-      if (j0 + ${r}u < blockEnd) {
-${unroll(perLane, (v) => `let k${v} = kCache[row0 + ${r}u * D4 + ${v * lanes}u];`, '        ')}
-${unroll(hb, (h) => `let part${r}h${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
-${reduced.code}
-        s${r} = ${reduced.total};
-      }`;
-  };
-  const valueRow = (r: number) => `      if (j0 + ${r}u < blockEnd) {
-${unroll(hb, (h) => `let p${r}h${h} = vec4<f32>(subgroupShuffle(p${r}, segment + ${owner(h)}u));`, '        ')}
-${unroll(perLane, (v) => `let v${v} = vCache[row0 + ${r}u * D4 + ${v * lanes}u];`, '        ')}
-${unroll(
-  hb * perLane,
-  (i) => {
-    const h = Math.floor(i / perLane);
-    const v = i % perLane;
-    return `acc${h}_${v} = fma(p${r}h${h}, v${v}, acc${h}_${v});`;
-  },
-  '        ',
-)}
-      }`;
-  const rows = Array.from({ length: groupRows }, (_, r) => r);
+  const heads = Array.from({ length: hb }, (_, h) => h);
+  const reg = (i: number) => `${Math.floor(i / perLane)}_${i % perLane}`;
+  const reduced = reduceScatter(
+    heads.map((h) => `part${h}`),
+    lanes,
+    '        ',
+  );
   return /* wgsl */ `enable subgroups;
 // Streaming split-K decode on one subgroup (see subgroup-decode.wgsl.ts).
 ${DECODE_PARAMS_STRUCT}
@@ -144,8 +126,7 @@ const D4 = ${d4}u;
 const ROW_LANES = ${lanes}u;
 const KV_PER_WG = ${kvPerWorkgroup}u;
 const HEAD_BLOCK = ${hb}u;
-const GROUP_ROWS = ${groupRows}u;
-// Masked scores: exp(MASKED - m) is exactly 0 for any finite running max m.
+// Initial running max: exp(MASKED - s) is exactly 0 for any finite score s.
 const MASKED = -3.0e38;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -161,29 +142,20 @@ const MASKED = -3.0e38;
 @group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
 
-// sequence, chunk start, chunk end (0 when the chunk is past this token's context).
-var<workgroup> chunkInfo: vec3<u32>;
-
-${DECODE_BLOCK_WALK}
-
 @compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) sgLane: u32) {
   let token = wid.x;
   let split = wid.z;
-  if (lid == 0u) {
-    let seq = tokenSeqIds[token];
-    // Keys 0..pos for the token at pos = ctx - (tokens of the sequence from this one onwards).
-    let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
-    let start = split * params.chunkLen;
-    chunkInfo = vec3<u32>(seq, start, select(0u, min(start + params.chunkLen, kvLen), start < kvLen));
-  }
-  let info = workgroupUniformLoad(&chunkInfo);
-  let chunkStart = info.y;
-  let chunkEnd = info.z;
-  if (chunkEnd == 0u) {
+  // Every invocation derives the chunk's bounds itself: sharing them would take a barrier.
+  let seq = tokenSeqIds[token];
+  // Keys 0..pos for the token at pos = ctx - (tokens of the sequence from this one onwards).
+  let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
+  let chunkStart = split * params.chunkLen;
+  if (chunkStart >= kvLen) {
     return;
   }
+  let chunkEnd = min(chunkStart + params.chunkLen, kvLen);
   let group = params.numHeads / params.numKvHeads;
   // KV_PER_WG KV heads side by side, one segment of ROW_LANES lanes each; a segment streams its
   // head's contiguous blockSize x headDim tile of each block, consecutive keys one row apart.
@@ -192,42 +164,48 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kvHead = min(kvHeadLive, params.numKvHeads - 1u);
   let firstHead = (wid.y % params.headChunks) * params.headsPerWorkgroup;
   let heads = min(params.headsPerWorkgroup, group - firstHead);
-  let tableBase = info.x * params.maxBlocksPerSeq;
+  let tableBase = seq * params.maxBlocksPerSeq;
   let qRow = token * params.numHeads + kvHead * group + firstHead;
   // A segment lies within one subgroup; \`segment\` is its first lane there.
   let lane = sgLane % ROW_LANES;
   let segment = sgLane - lane;
 
   for (var hb = 0u; hb < heads; hb += HEAD_BLOCK) {
-    // This lane's columns of each head's query row; heads past the group's end are zero.
-${unroll(
-  hb * perLane,
-  (i) => {
-    const h = Math.floor(i / perLane);
-    const v = i % perLane;
-    return `let q${h}_${v} = select(vec4<f32>(0.0), q[(qRow + min(hb + ${h}u, heads - 1u)) * D4 + ${col(v)}] * params.scale, hb + ${h}u < heads);`;
-  },
-  '    ',
-)}
-${unroll(hb * perLane, (i) => `var acc${Math.floor(i / perLane)}_${i % perLane} = vec4<f32>(0.0);`, '    ')}
+    // This lane's columns of each head's query row; heads past the group's end repeat the last
+    // head and are not stored.
+${unroll(hb * perLane, (i) => `let q${reg(i)} = q[(qRow + min(hb + ${Math.floor(i / perLane)}u, heads - 1u)) * D4 + ${col(i % perLane)}] * params.scale;`, '    ')}
+${unroll(hb * perLane, (i) => `var acc${reg(i)} = vec4<f32>(0.0);`, '    ')}
     // Running max and sum of the head whose scores this lane holds.
     var m = MASKED;
     var l = 0.0;
+    // The block and the offset in it advance with the keys: a division per key would cost about
+    // as much as the key's arithmetic.
+    var block = chunkStart / params.blockSize;
+    var offset = chunkStart - block * params.blockSize;
     for (var blockStart = chunkStart; blockStart < chunkEnd;) {
-      let blockEnd = blockRun(tableBase, blockStart, chunkEnd);
-      for (var j0 = blockStart; j0 < blockEnd; j0 += GROUP_ROWS) {
-      let row0 = kvRow(j0, kvHead) + lane;
-${rows.map(scoreRow).join('\n')}
-      let mNew = max(m, max(${rows.map((r) => `s${r}`).reduce((a, b) => `max(${a}, ${b})`)}, MASKED));
-      let alpha = exp(m - mNew);
-${unroll(groupRows, (r) => `let p${r} = exp(s${r} - mNew);`, '      ')}
-      l = l * alpha + ${rows.map((r) => `p${r}`).join(' + ')};
-      m = mNew;
-${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '      ')}
-${unroll(hb * perLane, (i) => `acc${Math.floor(i / perLane)}_${i % perLane} *= alpha${Math.floor(i / perLane)};`, '      ')}
-${rows.map(valueRow).join('\n')}
+      let rows = min(params.blockSize - offset, chunkEnd - blockStart);
+      var row = ((blockTables[tableBase + block] * params.numKvHeads + kvHead) * params.blockSize + offset) * D4 + lane;
+      for (var i = 0u; i < rows; i++) {
+${unroll(perLane, (v) => `let k${v} = kCache[row + ${v * lanes}u];`, '        ')}
+${unroll(hb, (h) => `let part${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
+${reduced.code}
+        let s = ${reduced.total};
+        // One exponential: the larger of m and s gets weight 1, the other exp(-|s - m|).
+        let grew = s > m;
+        let e = exp(-abs(s - m));
+        let alpha = select(1.0, e, grew);
+        let p = select(e, 1.0, grew);
+        l = l * alpha + p;
+        m = max(m, s);
+${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '        ')}
+${unroll(hb, (h) => `let p${h} = vec4<f32>(subgroupShuffle(p, segment + ${owner(h)}u));`, '        ')}
+${unroll(perLane, (v) => `let v${v} = vCache[row + ${v * lanes}u];`, '        ')}
+${unroll(hb * perLane, (i) => `acc${reg(i)} = fma(p${Math.floor(i / perLane)}, v${i % perLane}, acc${reg(i)} * alpha${Math.floor(i / perLane)});`, '        ')}
+        row += D4;
       }
-      blockStart = blockEnd;
+      blockStart += rows;
+      block += 1u;
+      offset = 0u;
     }
 ${unroll(hb, (h) => `let stats${h} = vec2<f32>(subgroupShuffle(m, segment + ${owner(h)}u), subgroupShuffle(l, segment + ${owner(h)}u));`, '    ')}
 ${unroll(
