@@ -7,9 +7,10 @@ import { unroll } from './wgsl-unroll.js';
  * Streaming split-K decode on subgroups (the subgroups variant of split-k-decode.wgsl.ts). A
  * segment of ROW_LANES invocations (within one subgroup) takes one KV head and streams its
  * contiguous blockSize x headDim tile of every block of the chunk, key by key. In a segment, lane
- * l holds vec4 columns l, l + L, ... of the head block's query rows and output accumulators, so
- * every K and V row is read as consecutive vec4s by consecutive invocations, once for all heads
- * of the block. Per key:
+ * l holds the P = headDim / 4L adjacent vec4 columns lP .. lP + P - 1 of the head block's query
+ * rows and output accumulators, so a K or V row is read once for all heads of the block, its
+ * first vec4 load already touching every cache line of the row (on lavapipe, whose loads are
+ * per-lane scalar sequences, the row's lines are then in flight together). Per key:
  *
  * 1. the K row's partial dot products are summed over the lanes by a reduce-scatter butterfly of
  *    subgroup shuffles, which leaves head h's score in lane h * (L / HEAD_BLOCK);
@@ -110,7 +111,7 @@ function subgroupDecodeWgsl(
   kvPerWorkgroup: number,
 ): string {
   const owner = (h: number) => h * (lanes / hb);
-  const col = (v: number) => `lane + ${v * lanes}u`;
+  const col = (v: number) => `lane * PER_LANE + ${v}u`;
   const heads = Array.from({ length: hb }, (_, h) => h);
   const reg = (i: number) => `${Math.floor(i / perLane)}_${i % perLane}`;
   const reduced = reduceScatter(
@@ -124,6 +125,7 @@ ${DECODE_PARAMS_STRUCT}
 
 const D4 = ${d4}u;
 const ROW_LANES = ${lanes}u;
+const PER_LANE = ${perLane}u;
 const KV_PER_WG = ${kvPerWorkgroup}u;
 const HEAD_BLOCK = ${hb}u;
 // Initial running max: exp(MASKED - s) is exactly 0 for any finite score s.
@@ -184,9 +186,9 @@ ${unroll(hb * perLane, (i) => `var acc${reg(i)} = vec4<f32>(0.0);`, '    ')}
     var offset = chunkStart - block * params.blockSize;
     for (var blockStart = chunkStart; blockStart < chunkEnd;) {
       let rows = min(params.blockSize - offset, chunkEnd - blockStart);
-      var row = ((blockTables[tableBase + block] * params.numKvHeads + kvHead) * params.blockSize + offset) * D4 + lane;
+      var row = ((blockTables[tableBase + block] * params.numKvHeads + kvHead) * params.blockSize + offset) * D4 + lane * PER_LANE;
       for (var i = 0u; i < rows; i++) {
-${unroll(perLane, (v) => `let k${v} = kCache[row + ${v * lanes}u];`, '        ')}
+${unroll(perLane, (v) => `let k${v} = kCache[row + ${v}u];`, '        ')}
 ${unroll(hb, (h) => `let part${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
 ${reduced.code}
         let s = ${reduced.total};
@@ -199,7 +201,7 @@ ${reduced.code}
         m = max(m, s);
 ${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '        ')}
 ${unroll(hb, (h) => `let p${h} = vec4<f32>(subgroupShuffle(p, segment + ${owner(h)}u));`, '        ')}
-${unroll(perLane, (v) => `let v${v} = vCache[row + ${v * lanes}u];`, '        ')}
+${unroll(perLane, (v) => `let v${v} = vCache[row + ${v}u];`, '        ')}
 ${unroll(hb * perLane, (i) => `acc${reg(i)} = fma(p${Math.floor(i / perLane)}, v${i % perLane}, acc${reg(i)} * alpha${Math.floor(i / perLane)});`, '        ')}
         row += D4;
       }
