@@ -31,6 +31,8 @@ export interface DecodePoint {
   gbPerS: number;
   fractionOfMeasuredBandwidth: number;
   splits: number;
+  /** Copies of the pool the timed iterations rotate through (see ROTATION_BYTES). */
+  poolCopies: number;
 }
 
 export interface PrefillPoint {
@@ -116,33 +118,60 @@ async function measureBandwidth(ctx: GpuContext) {
 
 // ---- decode ------------------------------------------------------------------------------------
 
+// Decode iterations rotate through copies of the pool until they cover this many bytes, as many
+// as the read kernels stream: a small pool read again and again would be served from the
+// last-level cache, which the read bandwidth it is compared with never is.
+const ROTATION_BYTES = 128 << 20;
+const MAX_POOL_COPIES = 128;
+
 async function benchDecode(ctx: GpuContext, measuredReadGBps: number, quick: boolean) {
   const points: DecodePoint[] = [];
   let usesSubgroups = false;
   const batches = quick ? [1, 32] : DECODE_BATCHES;
   const contexts = quick ? [512, 4096] : CONTEXTS;
-  const maxContext = Math.max(...contexts);
   for (const batch of batches) {
-    log(`decode: building a pool for batch ${batch} x context ${maxContext}`);
-    const host = buildAttentionCase(
-      { ...SHAPE, seqs: Array.from({ length: batch }, () => ({ queryLen: 1, contextLen: maxContext })) },
-      Math.random,
-    );
-    const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
     for (const context of contexts) {
-      const contextLens = ctx.upload(new Uint32Array(batch).fill(context), 'context lens');
-      const b: PagedAttentionBatch = { ...g.batch, contextLens, maxContextLen: context };
       const kvBytes = 2 * batch * context * SHAPE.numKvHeads * SHAPE.headDim * 4;
       const qoBytes = 2 * batch * SHAPE.numHeads * SHAPE.headDim * 4;
+      const copies = Math.max(1, Math.min(MAX_POOL_COPIES, Math.ceil(ROTATION_BYTES / kvBytes)));
+      log(`decode batch ${batch} context ${context}: building ${copies} pool cop${copies > 1 ? 'ies' : 'y'}`);
+      // One pool holding every copy's blocks (shuffled together); copy c is sequences
+      // c * batch .. (c + 1) * batch, with a block table of its own.
+      const host = buildAttentionCase(
+        {
+          ...SHAPE,
+          seqs: Array.from({ length: batch * copies }, () => ({ queryLen: 1, contextLen: context })),
+        },
+        Math.random,
+      );
+      const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
+      const tableLen = batch * host.maxBlocksPerSeq;
+      const shared = {
+        queryStarts: ctx.upload(Uint32Array.from({ length: batch + 1 }, (_, i) => i), 'query starts'),
+        contextLens: ctx.upload(new Uint32Array(batch).fill(context), 'context lens'),
+        tokenSeqIds: ctx.upload(Uint32Array.from({ length: batch }, (_, i) => i), 'token seq ids'),
+      };
+      const tables = Array.from({ length: copies }, (_, c) =>
+        ctx.upload(host.blockTables.subarray(c * tableLen, (c + 1) * tableLen), `block tables ${c}`),
+      );
+      const batches: PagedAttentionBatch[] = tables.map((blockTables) => ({
+        ...g.batch,
+        ...shared,
+        blockTables,
+        numTokens: batch,
+        numSeqs: batch,
+        maxContextLen: context,
+      }));
+      let next = 0;
       let splits = 1;
       const ms = await timeSteps(
         ctx,
         (rec) => {
-          const info = attention(rec, b, { mode: 'decode' });
+          const info = attention(rec, batches[next++ % copies]!, { mode: 'decode' });
           splits = info.splits;
           usesSubgroups = info.usesSubgroups;
         },
-        itersFor(kvBytes, quick ? 32 << 20 : 128 << 20),
+        Math.max(copies, itersFor(kvBytes, quick ? 32 << 20 : 128 << 20)),
         1,
         DECODE_RUNS,
       );
@@ -154,14 +183,16 @@ async function benchDecode(ctx: GpuContext, measuredReadGBps: number, quick: boo
         gbPerS,
         fractionOfMeasuredBandwidth: gbPerS / measuredReadGBps,
         splits,
+        poolCopies: copies,
       };
       points.push(point);
       log(
         `decode batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s (${(100 * point.fractionOfMeasuredBandwidth).toFixed(0)}%), ${splits} splits`,
       );
-      contextLens.destroy();
+      for (const t of tables) t.destroy();
+      for (const x of Object.values(shared)) x.destroy();
+      g.destroy();
     }
-    g.destroy();
   }
   return { points, usesSubgroups };
 }
