@@ -241,20 +241,23 @@ describe.skipIf(!gpu)('attention', () => {
     g.destroy();
   });
 
-  it.skipIf(!gpu?.features.subgroups)('rejects an impossible kvHeadsPerWorkgroup with a KernelShapeError', () => {
-    const c = buildAttentionCase(
-      { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
-      seededRandom(10),
-    );
-    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
-    const rec = gpu!.recorder();
-    for (const kvHeadsPerWorkgroup of [0, 1.5, 1 << 20]) {
-      expect(() => attention(rec, g.batch, { mode: 'decode', kvHeadsPerWorkgroup })).toThrow(
-        /kvHeadsPerWorkgroup must be an integer/,
+  it.skipIf(!gpu?.features.subgroups)(
+    'rejects an impossible kvHeadsPerWorkgroup with a KernelShapeError',
+    () => {
+      const c = buildAttentionCase(
+        { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
+        seededRandom(10),
       );
-    }
-    g.destroy();
-  });
+      const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+      const rec = gpu!.recorder();
+      for (const kvHeadsPerWorkgroup of [0, 1.5, 1 << 20]) {
+        expect(() => attention(rec, g.batch, { mode: 'decode', kvHeadsPerWorkgroup })).toThrow(
+          /kvHeadsPerWorkgroup must be an integer/,
+        );
+      }
+      g.destroy();
+    },
+  );
 
   it('rejects an output buffer smaller than the batch', () => {
     const c = buildAttentionCase(

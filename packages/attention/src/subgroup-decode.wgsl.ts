@@ -55,7 +55,8 @@ export function subgroupDecodeKernel(
     Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))),
   );
   // One subgroup per workgroup by default: segments of adjacent KV heads fill it.
-  const kvPerWorkgroup = kvHeadsPerWorkgroup ?? Math.max(1, Math.min(numKvHeads, Math.floor(subgroupMinSize / lanes)));
+  const kvPerWorkgroup =
+    kvHeadsPerWorkgroup ?? Math.max(1, Math.min(numKvHeads, Math.floor(subgroupMinSize / lanes)));
   if (!Number.isInteger(kvPerWorkgroup) || kvPerWorkgroup < 1 || kvPerWorkgroup * lanes > maxInvocations) {
     throw new KernelShapeError(
       'attention',
