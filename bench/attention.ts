@@ -12,7 +12,7 @@ import { attention } from '../packages/attention/src/index.js';
 import { buildAttentionCase, uploadAttentionCase } from '../packages/attention/src/testing/index.js';
 import type { HostAttentionCase } from '../packages/attention/src/testing/index.js';
 import { GpuContext, pagedAttentionNaive } from '../packages/kernels/src/index.js';
-import { adapterMethod, measureAdapter } from './roofline.js';
+import { adapterMethod, measureAdapter, measureRead } from './roofline.js';
 import type { PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
 
 // TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
@@ -54,8 +54,8 @@ export interface AttentionBenchResult {
   measuredReadGBps: number;
   readKernel: string;
   readKernels: Record<string, number>;
-  /** measuredReadGBps is the higher of these two measurements. */
-  readBeforeAndAfterDecodeGBps: [number, number];
+  /** Read bandwidth measured before the decode points and after each batch; measuredReadGBps is the highest. */
+  readSamplesGBps: number[];
   readMethod: string;
   decode: DecodePoint[];
   prefill: PrefillPoint[];
@@ -126,7 +126,7 @@ async function measureBandwidth(ctx: GpuContext) {
 const ROTATION_BYTES = 128 << 20;
 const MAX_POOL_COPIES = 128;
 
-async function benchDecode(ctx: GpuContext, quick: boolean) {
+async function benchDecode(ctx: GpuContext, quick: boolean, afterBatch: () => Promise<void>) {
   const points: DecodePoint[] = [];
   let usesSubgroups = false;
   const batches = quick ? [1, 32] : DECODE_BATCHES;
@@ -202,6 +202,7 @@ async function benchDecode(ctx: GpuContext, quick: boolean) {
       for (const x of Object.values(shared)) x.destroy();
       g.destroy();
     }
+    await afterBatch();
   }
   return { points, usesSubgroups };
 }
@@ -314,13 +315,26 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const ctx = await GpuContext.create();
   try {
     log(`adapter: ${ctx.adapterName}`);
-    const before = await measureBandwidth(ctx);
-    const decode = only === 'prefill' ? { points: [], usesSubgroups: false } : await benchDecode(ctx, quick);
-    // The machine's speed drifts during a run: the read bandwidth is measured again after the
-    // decode points and the higher of the two kept, so a slow phase during one measurement
-    // cannot inflate the fractions.
-    const after = only === 'prefill' ? before : await measureBandwidth(ctx);
-    const bandwidth = after.measuredReadGBps > before.measuredReadGBps ? after : before;
+    const bandwidth = await measureBandwidth(ctx);
+    // The machine's speed drifts during a run: the read bandwidth is measured again after each
+    // batch's decode points and the highest kept, so a slow phase during one measurement cannot
+    // inflate the fractions.
+    const readSamples = [bandwidth.measuredReadGBps];
+    const decode =
+      only === 'prefill'
+        ? { points: [], usesSubgroups: false }
+        : await benchDecode(ctx, quick, async () => {
+            const read = await measureRead(ctx.device);
+            log(`read again: ${read.readGBps.toFixed(2)} GB/s (${read.readKernel})`);
+            readSamples.push(read.readGBps);
+            if (read.readGBps > bandwidth.measuredReadGBps) {
+              Object.assign(bandwidth, {
+                measuredReadGBps: read.readGBps,
+                readKernel: read.readKernel,
+                readKernels: read.readKernels,
+              });
+            }
+          });
     for (const p of decode.points) p.fractionOfMeasuredBandwidth = p.gbPerS / bandwidth.measuredReadGBps;
     const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick);
     const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
@@ -333,7 +347,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       decodeKernel: { usesSubgroups: decode.usesSubgroups },
       timing: `wall time per iteration of several iterations recorded into one submit, waiting on queue.onSubmittedWorkDone, after a warm-up; decode: fastest of ${DECODE_RUNS} such submits; prefill: one`,
       ...bandwidth,
-      readBeforeAndAfterDecodeGBps: [before.measuredReadGBps, after.measuredReadGBps],
+      readSamplesGBps: readSamples,
       readMethod: adapterMethod,
       decode: decode.points,
       prefill,
