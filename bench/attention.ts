@@ -13,6 +13,7 @@ import { buildAttentionCase, uploadAttentionCase } from '../packages/attention/s
 import type { HostAttentionCase } from '../packages/attention/src/testing/index.js';
 import { GpuContext, pagedAttentionNaive } from '../packages/kernels/src/index.js';
 import { adapterMethod, measureAdapter, measureRead } from './roofline.js';
+import type { AdapterRead } from './roofline.js';
 import type { PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
 
 // TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
@@ -104,18 +105,11 @@ function itersFor(bytesOrWork: number, budget: number): number {
 
 // ---- bandwidth references ----------------------------------------------------------------------
 
-/** The roofline's adapter measurement: copy bandwidth and the best of its simple read kernels. */
-async function measureBandwidth(ctx: GpuContext) {
-  const roofline = await measureAdapter(ctx.device);
-  log(
-    `copy ${roofline.copyGBps.toFixed(2)} GB/s (read + written), read ${roofline.readGBps.toFixed(2)} GB/s (${roofline.readKernel})`,
-  );
-  return {
-    measuredCopyGBps: roofline.copyGBps,
-    measuredReadGBps: roofline.readGBps,
-    readKernel: roofline.readKernel,
-    readKernels: roofline.readKernels,
-  };
+/** The roofline's read measurement (the best of its simple read kernels), logged. */
+async function measureReadLogged(ctx: GpuContext): Promise<AdapterRead> {
+  const read = await measureRead(ctx.device);
+  log(`read ${read.readGBps.toFixed(2)} GB/s (${read.readKernel})`);
+  return read;
 }
 
 // ---- decode ------------------------------------------------------------------------------------
@@ -162,7 +156,7 @@ async function benchDecode(ctx: GpuContext, quick: boolean, afterBatch: () => Pr
       const tables = Array.from({ length: copies }, (_, c) =>
         ctx.upload(host.blockTables.subarray(c * tableLen, (c + 1) * tableLen), `block tables ${c}`),
       );
-      const batches: PagedAttentionBatch[] = tables.map((blockTables) => ({
+      const pools: PagedAttentionBatch[] = tables.map((blockTables) => ({
         ...g.batch,
         ...shared,
         blockTables,
@@ -175,7 +169,7 @@ async function benchDecode(ctx: GpuContext, quick: boolean, afterBatch: () => Pr
       const ms = await timeSteps(
         ctx,
         (rec) => {
-          const info = attention(rec, batches[next++ % copies]!, { mode: 'decode' });
+          const info = attention(rec, pools[next++ % copies]!, { mode: 'decode' });
           splits = info.splits;
           usesSubgroups = info.usesSubgroups;
         },
@@ -315,27 +309,22 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const ctx = await GpuContext.create();
   try {
     log(`adapter: ${ctx.adapterName}`);
-    const bandwidth = await measureBandwidth(ctx);
+    const roofline = await measureAdapter(ctx.device);
+    log(
+      `copy ${roofline.copyGBps.toFixed(2)} GB/s (read + written), read ${roofline.readGBps.toFixed(2)} GB/s (${roofline.readKernel})`,
+    );
     // The machine's speed drifts during a run: the read bandwidth is measured again after each
     // batch's decode points and the highest kept, so a slow phase during one measurement cannot
     // inflate the fractions.
-    const readSamples = [bandwidth.measuredReadGBps];
+    const reads: AdapterRead[] = [roofline];
     const decode =
       only === 'prefill'
         ? { points: [], usesSubgroups: false }
         : await benchDecode(ctx, quick, async () => {
-            const read = await measureRead(ctx.device);
-            log(`read again: ${read.readGBps.toFixed(2)} GB/s (${read.readKernel})`);
-            readSamples.push(read.readGBps);
-            if (read.readGBps > bandwidth.measuredReadGBps) {
-              Object.assign(bandwidth, {
-                measuredReadGBps: read.readGBps,
-                readKernel: read.readKernel,
-                readKernels: read.readKernels,
-              });
-            }
+            reads.push(await measureReadLogged(ctx));
           });
-    for (const p of decode.points) p.fractionOfMeasuredBandwidth = p.gbPerS / bandwidth.measuredReadGBps;
+    const read = reads.reduce((a, b) => (b.readGBps > a.readGBps ? b : a));
+    for (const p of decode.points) p.fractionOfMeasuredBandwidth = p.gbPerS / read.readGBps;
     const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick);
     const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
     const result: AttentionBenchResult = {
@@ -346,8 +335,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       },
       decodeKernel: { usesSubgroups: decode.usesSubgroups },
       timing: `wall time per iteration of several iterations recorded into one submit, waiting on queue.onSubmittedWorkDone, after a warm-up; decode: fastest of ${DECODE_RUNS} such submits; prefill: one`,
-      ...bandwidth,
-      readSamplesGBps: readSamples,
+      measuredCopyGBps: roofline.copyGBps,
+      measuredReadGBps: read.readGBps,
+      readKernel: read.readKernel,
+      readKernels: read.readKernels,
+      readSamplesGBps: reads.map((r) => r.readGBps),
       readMethod: adapterMethod,
       decode: decode.points,
       prefill,

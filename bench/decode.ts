@@ -13,7 +13,14 @@ import { parseArgs } from 'node:util';
 import { Generator } from '@llm/engine';
 import { GpuContext } from '@llm/kernels';
 import { openPeer } from '@llm/llama-cpp-peer';
-import { GREEDY, GpuModelRunner, openModel, writeSyntheticLlamaGguf, type LlamaConfig, type SyntheticLlamaPreset } from '@llm/model';
+import {
+  GREEDY,
+  GpuModelRunner,
+  openModel,
+  writeSyntheticLlamaGguf,
+  type LlamaConfig,
+  type SyntheticLlamaPreset,
+} from '@llm/model';
 import { printTable, progress, writeResult } from './report.js';
 import { adapterMethod, machineMethod, measureAdapter, measureMachine } from './roofline.js';
 
@@ -88,7 +95,10 @@ async function measurePeer(path: string, prompt: number[], tokens: number) {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { tokens: { type: 'string' }, 'skip-1b': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: { tokens: { type: 'string' }, 'skip-1b': { type: 'boolean' } },
+  });
   const tokens = Number(values.tokens ?? 32);
   progress('measuring machine memory bandwidth');
   const machine = await measureMachine();

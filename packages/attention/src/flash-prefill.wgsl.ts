@@ -1,5 +1,6 @@
 import { KernelShapeError } from '@llm/kernels';
 import type { KernelSource } from '@llm/kernels';
+import { PAGED_INPUT_BINDINGS } from './paged-bindings.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -22,7 +23,6 @@ export interface PrefillKernel {
   rows: number;
   /** Keys per K/V tile. */
   keyTile: number;
-  workgroupBytes: number;
 }
 
 export interface PrefillLayout {
@@ -80,7 +80,6 @@ export function prefillKernel(headDim: number, workgroupStorageBytes: number): P
     },
     rows,
     keyTile,
-    workgroupBytes: bytes(rows, keyTile),
   };
 }
 
@@ -141,13 +140,7 @@ const ROW_GROUPS = ${rowGroups}u;
 // Masked scores: exp(MASKED - m) is exactly 0 for any finite running max m.
 const MASKED = -3.0e38;
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(5) var<storage, read> queryStarts: array<u32>;
-@group(0) @binding(6) var<storage, read> contextLens: array<u32>;
+${PAGED_INPUT_BINDINGS}
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
 
 // Unnormalised output rows, [ROWS, D4].

@@ -1,6 +1,6 @@
 import { KernelShapeError } from '@llm/kernels';
 import type { KernelSource } from '@llm/kernels';
-import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { DECODE_BINDINGS, DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
 import { subgroupDecodeKernel } from './subgroup-decode.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
@@ -32,7 +32,6 @@ export interface DecodeKernels {
   /** Longest chunk (keys per split) for a workgroup of `heads` query heads. */
   maxChunk: (heads: number) => number;
   usesSubgroups: boolean;
-  workgroupBytes: number;
 }
 
 export interface DecodeKernelShape {
@@ -85,7 +84,6 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       maxHeads: MAX_HEADS,
       maxChunk: () => MAX_STREAMED_CHUNK,
       usesSubgroups: true,
-      workgroupBytes: kernel.workgroupBytes,
     };
   }
   // Key groups side by side in P V when headDim / 4 is smaller than the workgroup.
@@ -128,7 +126,6 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
     // The chunk's scores of every head fit workgroup memory; whole passes of the segments.
     maxChunk: (heads) => Math.floor(scoreFloats / heads / rowsPerPass) * rowsPerPass,
     usesSubgroups: false,
-    workgroupBytes: fixedBytes + 4 * scoreFloats,
   };
 }
 
@@ -222,18 +219,7 @@ const PV_HEADS = ${ph}u;
 // P V: invocation (column lid % D4, key group lid / D4).
 const KEY_GROUPS = ${c.keyGroups}u;
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(5) var<storage, read> queryStarts: array<u32>;
-@group(0) @binding(6) var<storage, read> contextLens: array<u32>;
-@group(0) @binding(7) var<storage, read> tokenSeqIds: array<u32>;
-@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
-// [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
-@group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
+${DECODE_BINDINGS}
 
 // Scores, then softmax numerators, [heads, chunkLen].
 var<workgroup> scores: array<f32, ${c.scoreFloats}>;

@@ -1,6 +1,6 @@
 import { KernelShapeError } from '@llm/kernels';
 import type { KernelSource } from '@llm/kernels';
-import { DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { DECODE_BINDINGS, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -28,7 +28,6 @@ export interface SubgroupDecodeKernel {
   source: KernelSource;
   /** KV heads side by side in one workgroup (one segment of lanes each). */
   kvHeadsPerWorkgroup: number;
-  workgroupBytes: number;
 }
 
 // Lanes per K row: a power of two dividing headDim / 4, at most the subgroup's minimum size and
@@ -70,7 +69,6 @@ export function subgroupDecodeKernel(
       code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup),
     },
     kvHeadsPerWorkgroup: kvPerWorkgroup,
-    workgroupBytes: 0,
   };
 }
 
@@ -133,18 +131,7 @@ const HEAD_BLOCK = ${hb}u;
 // Initial running max: exp(MASKED - s) is exactly 0 for any finite score s.
 const MASKED = -3.0e38;
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vCache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(5) var<storage, read> queryStarts: array<u32>;
-@group(0) @binding(6) var<storage, read> contextLens: array<u32>;
-@group(0) @binding(7) var<storage, read> tokenSeqIds: array<u32>;
-@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
-// [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
-@group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
+${DECODE_BINDINGS}
 
 @compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
