@@ -3,7 +3,10 @@
  * flash prefill against the naive paged attention kernel. Writes bench/results/attention.json
  * and prints a table; progress goes to stderr.
  *
- *   pnpm tsx bench/attention.ts [--quick] [--only=decode|prefill]
+ *   pnpm tsx bench/attention.ts [--quick] [--only=decode|prefill] [--kv-dtype=f32|f16]
+ *
+ * With --kv-dtype=f16 the pool is f16 (bytes counted as stored) and the results go to
+ * bench/results/attention-kv16.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,10 +14,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { attention } from '../packages/attention/src/index.js';
 import { buildAttentionCase, uploadAttentionCase } from '../packages/attention/src/testing/index.js';
 import type { HostAttentionCase } from '../packages/attention/src/testing/index.js';
-import { GpuContext, pagedAttentionNaive } from '../packages/kernels/src/index.js';
+import { GpuContext, kvDtypeBytes, pagedAttentionNaive } from '../packages/kernels/src/index.js';
 import { adapterMethod, measureAdapter, measureRead } from './roofline.js';
 import type { AdapterRead } from './roofline.js';
-import type { PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
+import type { KvDtype, PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
 
 // TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
 // 32 x context 4096 its per-layer K pool is exactly 128 MiB, lavapipe's largest storage binding.
@@ -48,7 +51,7 @@ export interface PrefillPoint {
 
 export interface AttentionBenchResult {
   adapter: string;
-  shape: typeof SHAPE & { note: string };
+  shape: typeof SHAPE & { kvDtype: KvDtype; note: string };
   decodeKernel: { usesSubgroups: boolean };
   timing: string;
   measuredCopyGBps: number;
@@ -120,14 +123,19 @@ async function measureReadLogged(ctx: GpuContext): Promise<AdapterRead> {
 const ROTATION_BYTES = 128 << 20;
 const MAX_POOL_COPIES = 128;
 
-async function benchDecode(ctx: GpuContext, quick: boolean, afterBatch: () => Promise<void>) {
+async function benchDecode(
+  ctx: GpuContext,
+  quick: boolean,
+  kvDtype: KvDtype,
+  afterBatch: () => Promise<void>,
+) {
   const points: DecodePoint[] = [];
   let usesSubgroups = false;
   const batches = quick ? [1, 32] : DECODE_BATCHES;
   const contexts = quick ? [512, 4096] : CONTEXTS;
   for (const batch of batches) {
     for (const context of contexts) {
-      const kvBytes = 2 * batch * context * SHAPE.numKvHeads * SHAPE.headDim * 4;
+      const kvBytes = 2 * batch * context * SHAPE.numKvHeads * SHAPE.headDim * kvDtypeBytes(kvDtype);
       const qoBytes = 2 * batch * SHAPE.numHeads * SHAPE.headDim * 4;
       const copies = Math.max(1, Math.min(MAX_POOL_COPIES, Math.ceil(ROTATION_BYTES / kvBytes)));
       log(`decode batch ${batch} context ${context}: building ${copies} pool cop${copies > 1 ? 'ies' : 'y'}`);
@@ -140,7 +148,7 @@ async function benchDecode(ctx: GpuContext, quick: boolean, afterBatch: () => Pr
         },
         Math.random,
       );
-      const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
+      const g = uploadAttentionCase(ctx, host, { newTokensWritten: true, kvDtype });
       const tableLen = batch * host.maxBlocksPerSeq;
       const shared = {
         queryStarts: ctx.upload(
@@ -230,12 +238,12 @@ async function timeNaive(ctx: GpuContext, host: HostAttentionCase, b: PagedAtten
 
 // ---- prefill -----------------------------------------------------------------------------------
 
-async function benchPrefill(ctx: GpuContext, quick: boolean) {
+async function benchPrefill(ctx: GpuContext, quick: boolean, kvDtype: KvDtype) {
   const points: PrefillPoint[] = [];
   const contexts = quick ? [512, 1024] : CONTEXTS;
   // Compile both pipelines on a small batch so the big runs time only the kernels.
   const small = buildAttentionCase({ ...SHAPE, seqs: [{ queryLen: 8, contextLen: 8 }] }, Math.random);
-  const gs = uploadAttentionCase(ctx, small, { newTokensWritten: true });
+  const gs = uploadAttentionCase(ctx, small, { newTokensWritten: true, kvDtype });
   await timeSteps(
     ctx,
     (rec) => (attention(rec, gs.batch, { mode: 'prefill' }), pagedAttentionNaive(rec, gs.batch)),
@@ -248,7 +256,7 @@ async function benchPrefill(ctx: GpuContext, quick: boolean) {
       { ...SHAPE, seqs: [{ queryLen: context, contextLen: context }] },
       Math.random,
     );
-    const g = uploadAttentionCase(ctx, host, { newTokensWritten: true });
+    const g = uploadAttentionCase(ctx, host, { newTokensWritten: true, kvDtype });
     // Causal multiply-adds: about context^2 / 2 per head, for Q K and for P V.
     const work = context * context * SHAPE.numHeads;
     let scratch = 0;
@@ -305,6 +313,9 @@ function table(result: AttentionBenchResult): string {
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<AttentionBenchResult> {
   const quick = argv.includes('--quick');
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const kvArg = argv.find((a) => a.startsWith('--kv-dtype='))?.slice('--kv-dtype='.length) ?? 'f32';
+  if (kvArg !== 'f32' && kvArg !== 'f16') throw new Error(`--kv-dtype must be f32 or f16, got '${kvArg}'`);
+  const kvDtype: KvDtype = kvArg;
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
   const ctx = await GpuContext.create();
   try {
@@ -320,18 +331,19 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const decode =
       only === 'prefill'
         ? { points: [], usesSubgroups: false }
-        : await benchDecode(ctx, quick, async () => {
+        : await benchDecode(ctx, quick, kvDtype, async () => {
             reads.push(await measureReadLogged(ctx));
           });
     const read = reads.reduce((a, b) => (b.readGBps > a.readGBps ? b : a));
     for (const p of decode.points) p.fractionOfMeasuredBandwidth = p.gbPerS / read.readGBps;
-    const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick);
+    const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick, kvDtype);
     const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
     const result: AttentionBenchResult = {
       adapter: ctx.adapterName,
       shape: {
         ...SHAPE,
-        note: `${SHAPE.numHeads} query heads, ${SHAPE.numKvHeads} KV heads, head dim ${SHAPE.headDim}, block size ${SHAPE.blockSize} (TinyLlama-1.1B), f32; decode: one query token per sequence, every sequence at the given context; prefill: one sequence, the whole context as new tokens`,
+        kvDtype,
+        note: `${SHAPE.numHeads} query heads, ${SHAPE.numKvHeads} KV heads, head dim ${SHAPE.headDim}, block size ${SHAPE.blockSize} (TinyLlama-1.1B), ${kvDtype} KV pool, f32 compute; decode: one query token per sequence, every sequence at the given context; prefill: one sequence, the whole context as new tokens`,
       },
       decodeKernel: { usesSubgroups: decode.usesSubgroups },
       timing: `wall time per iteration of several iterations recorded into one submit, waiting on queue.onSubmittedWorkDone, after a warm-up; decode: fastest of ${DECODE_RUNS} such submits; prefill: one`,
@@ -354,7 +366,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         ),
       },
     };
-    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'attention.json');
+    const name = kvDtype === 'f32' ? 'attention.json' : 'attention-kv16.json';
+    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', name);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     log(`wrote ${out}`);

@@ -28,6 +28,15 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
     });
   }
 
+  it('prints the known text with an f16 KV cache on the webgpu backend', async () => {
+    const run = await runLlm([
+      'generate', '--model', bin!, '--tokenizer', tok!, '--max-tokens', '256', '--temperature', '0', '--backend', 'webgpu',
+      '--kv-dtype', 'f16',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(KNOWN_TEXT);
+  });
+
   it('gives the known text from a Hugging Face folder written by llm convert (half-split RoPE)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'llm-hf-'));
     try {

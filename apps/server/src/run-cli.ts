@@ -10,7 +10,7 @@ const USAGE = `usage: llm <command> [options]
 commands:
   generate --model PATH [--tokenizer PATH] [--prompt TEXT | --prompt-ids 1,2,3] [--max-tokens N]
            [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S]
-           [--backend auto|webgpu|cpu] [--json]
+           [--backend auto|webgpu|cpu] [--kv-dtype f32|f16] [--json]
   tokenize --model PATH [--tokenizer PATH] [--add-special]   (stdin: one JSON string per line)
   convert IN OUT [--tokenizer PATH] [--type f32|f16]
   info PATH`;

@@ -1,10 +1,10 @@
 import { KernelShapeError, kvWrite } from '@llm/kernels';
-import type { GpuContext } from '@llm/kernels';
+import type { GpuContext, KvDtype } from '@llm/kernels';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
 import type { AttentionMode, AttentionOptions } from './index.js';
-import { buildAttentionCase, referenceRows, uploadAttentionCase } from './testing/index.js';
+import { buildAttentionCase, referenceRows, roundKvToF16, uploadAttentionCase } from './testing/index.js';
 import type { HostAttentionCase, SequenceShape } from './testing/index.js';
 import { pairwiseRows, uncoveredPairs } from './testing/pairwise.js';
 
@@ -13,6 +13,8 @@ const gpu = await gpuForTests();
 const portableGpu = gpu ? await extraGpuForTests({ disableFeatures: ['subgroups', 'shaderF16'] }) : undefined;
 
 const F32_TOLERANCE = 1e-4;
+// An f16 pool against the reference of the unrounded K/V (see the f16 bound test).
+const F16_TOLERANCE = 1e-3;
 
 const FACTORS = {
   headDim: [8, 16, 32, 64, 80, 96, 128, 256],
@@ -29,6 +31,8 @@ const FACTORS = {
   features: ['adapter', 'portable'],
   // auto: the kernel attention() picks; other: the other kernel forced on the same batch.
   kernel: ['auto', 'other'],
+  // Element type of the KV pool.
+  kv: ['f32', 'f16'],
 } as const;
 
 const HEADS: Record<(typeof FACTORS.heads)[number], [number, number]> = {
@@ -93,8 +97,9 @@ async function runCase(
   mode: AttentionMode,
   rand: () => number,
   opts: AttentionOptions = {},
+  kvDtype: KvDtype = 'f32',
 ) {
-  const g = uploadAttentionCase(ctx, c, { newTokensWritten: false });
+  const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
   try {
     const rec = ctx.recorder('attention test');
     kvWrite(rec, {
@@ -108,6 +113,7 @@ async function runCase(
       headDim: c.headDim,
       numBlocks: c.numBlocks,
       blockSize: c.blockSize,
+      kvDtype,
     });
     const info = attention(rec, g.batch, { ...opts, mode });
     const read = rec.read(g.batch.out);
@@ -139,19 +145,21 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
     const seed = 1000 + index;
     const name =
       `d${row.headDim} heads ${row.heads} seqs ${row.numSeqs} len<=${row.maxLen} block ${row.blockSize} ` +
-      `${row.queries} ${row.features} kernel=${row.kernel} (seed ${seed})`;
+      `${row.queries} ${row.features} kernel=${row.kernel} kv ${row.kv} (seed ${seed})`;
     it(name, async () => {
       const rand = seededRandom(seed);
       const [numHeads, numKvHeads] = HEADS[row.heads];
       const seqs = sequences(row, rand, numHeads);
-      const c = buildAttentionCase(
+      const built = buildAttentionCase(
         { seqs, numHeads, numKvHeads, headDim: row.headDim, blockSize: row.blockSize, spareBlocks: 3 },
         rand,
       );
+      // An f16 pool is checked against the reference of the values it holds.
+      const c = row.kv === 'f16' ? roundKvToF16(built) : built;
       const decodeBatch = c.numTokens === c.numSeqs;
       const mode: AttentionMode = row.kernel === 'auto' ? 'auto' : decodeBatch ? 'prefill' : 'decode';
       const ctx = row.features === 'portable' ? portableGpu! : gpu!;
-      const { info, error, unwritten } = await runCase(ctx, c, mode, rand);
+      const { info, error, unwritten } = await runCase(ctx, c, mode, rand, {}, row.kv);
       expect(info.kernel).toBe(mode === 'auto' ? (decodeBatch ? 'decode' : 'prefill') : mode);
       if (row.features === 'portable') expect(info.usesSubgroups).toBe(false);
       expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
@@ -192,6 +200,38 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
       expect(info.usesSubgroups).toBe(gpu!.features.subgroups);
       expect(unwritten).toBe(-1);
       expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+    },
+  );
+
+  // The f16 bound: against the reference of the unrounded K/V, an f16 pool adds the rounding of
+  // each element (relative 2^-11 at most, about 3e-4 on average) to the kernels' own error.
+  it.each(['decode', 'prefill'] as const)(
+    'keeps %s on an f16 pool within F16_TOLERANCE of the unrounded reference',
+    async (mode) => {
+      const seed = mode === 'decode' ? 4200 : 4201;
+      const rand = seededRandom(seed);
+      const seqs = [1500, 40, 700].map((contextLen) => ({
+        queryLen: mode === 'decode' ? 1 : 24,
+        contextLen,
+      }));
+      const exact = buildAttentionCase(
+        { seqs, numHeads: 16, numKvHeads: 2, headDim: 64, blockSize: 16, spareBlocks: 2 },
+        rand,
+      );
+      // The pool holds the rounded values, the reference reads the exact ones.
+      const rounded = roundKvToF16(exact);
+      const { error: ownError } = await runCase(gpu!, rounded, mode, seededRandom(seed), {}, 'f16');
+      const { error, unwritten } = await runCase(
+        gpu!,
+        { ...rounded, kCache: exact.kCache, vCache: exact.vCache },
+        mode,
+        seededRandom(seed),
+        {},
+        'f16',
+      );
+      expect(unwritten).toBe(-1);
+      expect(ownError, `seed ${seed}: against the rounded reference`).toBeLessThan(F32_TOLERANCE);
+      expect(error, `seed ${seed}: against the unrounded reference`).toBeLessThan(F16_TOLERANCE);
     },
   );
 

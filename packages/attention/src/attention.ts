@@ -1,5 +1,5 @@
-import { KernelShapeError, grid1d, packParams, validatePagedAttentionBatch } from '@llm/kernels';
-import type { GpuContext, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
+import { KernelShapeError, grid1d, kvPoolTag, packParams, validatePagedAttentionBatch } from '@llm/kernels';
+import type { GpuContext, KvPoolFormat, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
 import {
   PREFILL_PARAMS_U32,
   checkHeads,
@@ -48,7 +48,7 @@ const MIN_DECODE_CHUNK = 64;
 const DECODE_CHUNK_ALIGN = 32;
 
 interface ContextState {
-  prefill: Map<number, PrefillKernel>;
+  prefill: Map<string, PrefillKernel>;
   decode: Map<string, DecodeKernels>;
   scratch: { acc: GPUBuffer; stats: GPUBuffer } | undefined;
   peakScratchBytes: number;
@@ -88,10 +88,12 @@ export function attentionScratchBytes(ctx: GpuContext): number {
 
 function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
   const state = stateOf(ctx);
-  let kernel = state.prefill.get(b.headDim);
+  const pool = poolFormat(ctx, b);
+  const key = `${b.headDim}/${kvPoolTag(pool)}`;
+  let kernel = state.prefill.get(key);
   if (!kernel) {
-    kernel = prefillKernel(b.headDim, ctx.limits.maxComputeWorkgroupStorageSize);
-    state.prefill.set(b.headDim, kernel);
+    kernel = prefillKernel(b.headDim, ctx.limits.maxComputeWorkgroupStorageSize, pool);
+    state.prefill.set(key, kernel);
   }
   const layout = prefillLayout(kernel, b.numHeads, b.numKvHeads);
   const fields: Record<(typeof PREFILL_PARAMS_U32)[number], number> = {
@@ -138,7 +140,8 @@ function recordDecode(
   const state = stateOf(ctx);
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
   const group = b.numHeads / b.numKvHeads;
-  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}/${kvHeadsPerWorkgroup ?? ''}`;
+  const pool = poolFormat(ctx, b);
+  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}/${kvHeadsPerWorkgroup ?? ''}/${kvPoolTag(pool)}`;
   let kernels = state.decode.get(key);
   if (!kernels) {
     kernels = decodeKernels({
@@ -152,6 +155,7 @@ function recordDecode(
       ),
       subgroupMinSize,
       kvHeadsPerWorkgroup,
+      pool,
     });
     state.decode.set(key, kernels);
   }
@@ -253,6 +257,11 @@ function scratchFor(ctx: GpuContext, state: ContextState, accBytes: number, stat
   state.scratch = scratch;
   state.peakScratchBytes = Math.max(state.peakScratchBytes, scratch.acc.size + scratch.stats.size);
   return scratch;
+}
+
+/** The batch's pool, read through f16 types where the device has shader-f16. */
+function poolFormat(ctx: GpuContext, b: PagedAttentionBatch): KvPoolFormat {
+  return { dtype: b.kvDtype ?? 'f32', shaderF16: ctx.features.shaderF16 };
 }
 
 function checkGrid(ctx: GpuContext, what: string, count: number): number {

@@ -1,4 +1,5 @@
-import { PAGED_INPUT_BINDINGS } from './paged-bindings.wgsl.js';
+import type { KvPoolFormat } from '@llm/kernels';
+import { pagedInputBindings } from './paged-bindings.wgsl.js';
 
 /**
  * What the decode kernels share: their params struct and bindings (attention.ts binds them in
@@ -28,13 +29,15 @@ ${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
 }`;
 
 /** The decode kernels' bindings (needs the params struct before it). */
-export const DECODE_BINDINGS = /* wgsl */ `${PAGED_INPUT_BINDINGS}
+export function decodeBindings(pool: KvPoolFormat): string {
+  return /* wgsl */ `${pagedInputBindings(pool)}
 @group(0) @binding(7) var<storage, read> tokenSeqIds: array<u32>;
 @group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
 // [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
 @group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
 `;
+}
 
 /** Needs `params`, `blockTables` and the constant `D4` in the module. */
 export const DECODE_BLOCK_WALK = /* wgsl */ `// Keys are visited block by block, so the block table is read (and a position divided by the

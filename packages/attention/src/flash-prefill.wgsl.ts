@@ -1,6 +1,7 @@
 import { KernelShapeError } from '@llm/kernels';
-import type { KernelSource } from '@llm/kernels';
-import { PAGED_INPUT_BINDINGS } from './paged-bindings.wgsl.js';
+import { kvPoolEnable, kvPoolTag } from '@llm/kernels';
+import type { KernelSource, KvPoolFormat } from '@llm/kernels';
+import { pagedInputBindings } from './paged-bindings.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -43,7 +44,11 @@ const MAX_ACC_REGISTERS = 8;
 const MAX_KEYS_PER_INVOCATION = 8;
 const TILE_INFO_BYTES = 16;
 
-export function prefillKernel(headDim: number, workgroupStorageBytes: number): PrefillKernel {
+export function prefillKernel(
+  headDim: number,
+  workgroupStorageBytes: number,
+  pool: KvPoolFormat,
+): PrefillKernel {
   const d4 = headDim / 4;
   // PV: invocations across the row's vec4 columns, ROW_GROUPS of them side by side.
   let rowGroups = 1;
@@ -75,8 +80,8 @@ export function prefillKernel(headDim: number, workgroupStorageBytes: number): P
   const { rows, keyTile } = best;
   return {
     source: {
-      name: `attention-prefill-d${headDim}`,
-      code: prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows)),
+      name: `attention-prefill-d${headDim}-${kvPoolTag(pool)}`,
+      code: prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows), pool),
     },
     rows,
     keyTile,
@@ -117,12 +122,18 @@ export const PREFILL_PARAMS_U32 = [
   'keyTile',
 ] as const;
 
-function prefillWgsl(d4: number, rows: number, keyTile: number, rowGroups: number): string {
+function prefillWgsl(
+  d4: number,
+  rows: number,
+  keyTile: number,
+  rowGroups: number,
+  pool: KvPoolFormat,
+): string {
   const keyGroups = WORKGROUP / rows;
   const keysPerThread = keyTile / keyGroups;
   const rowsPerThread = rows / rowGroups;
   const oIndex = (i: number) => `(rowGroup + ${i * rowGroups}u) * D4 + col`;
-  return /* wgsl */ `
+  return /* wgsl */ `${kvPoolEnable(pool)}
 // Flash-attention prefill over a paged KV pool (see flash-prefill.wgsl.ts).
 struct Params {
 ${PREFILL_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
@@ -140,7 +151,7 @@ const ROW_GROUPS = ${rowGroups}u;
 // Masked scores: exp(MASKED - m) is exactly 0 for any finite running max m.
 const MASKED = -3.0e38;
 
-${PAGED_INPUT_BINDINGS}
+${pagedInputBindings(pool)}
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
 
 // Unnormalised output rows, [ROWS, D4].
@@ -186,9 +197,9 @@ fn loadKv(tableBase: u32, kt: u32, kvEnd: u32, kvHead: u32, lid: u32, fromV: boo
       let row = (block * params.numKvHeads + kvHead) * params.blockSize + j % params.blockSize;
       let at = row * D4 + i % D4;
       if (fromV) {
-        x = vCache[at];
+        x = vCacheAt(at);
       } else {
-        x = kCache[at];
+        x = kCacheAt(at);
       }
     }
     kvTile[i] = x;

@@ -1,6 +1,7 @@
 import { KernelShapeError } from '@llm/kernels';
-import type { KernelSource } from '@llm/kernels';
-import { DECODE_BINDINGS, DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { kvPoolEnable, kvPoolTag } from '@llm/kernels';
+import type { KernelSource, KvPoolFormat } from '@llm/kernels';
+import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT, decodeBindings } from './decode-params.wgsl.js';
 import { subgroupDecodeKernel } from './subgroup-decode.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
@@ -48,6 +49,7 @@ export interface DecodeKernelShape {
   subgroupMinSize: number;
   /** Subgroup kernel: KV heads per workgroup instead of one subgroup's worth. */
   kvHeadsPerWorkgroup?: number | undefined;
+  pool: KvPoolFormat;
 }
 
 // Portable kernel. Lanes per K row: a power of two dividing headDim / 4, at most this.
@@ -75,6 +77,7 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       shape.numKvHeads,
       shape.subgroupMinSize,
       shape.maxInvocations,
+      shape.pool,
       shape.kvHeadsPerWorkgroup,
     );
     return {
@@ -117,9 +120,13 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
     scoreFloats,
     reduceFloats,
     pvReduceVec4s,
+    pool: shape.pool,
   };
   return {
-    decode: { name: `attention-decode-d${headDim}-h${pvHeads}`, code: decodeWgsl(c) },
+    decode: {
+      name: `attention-decode-d${headDim}-h${pvHeads}-${kvPoolTag(shape.pool)}`,
+      code: decodeWgsl(c),
+    },
     kvHeadsPerWorkgroup: 1,
     merge,
     maxHeads,
@@ -144,6 +151,7 @@ interface DecodeConsts {
   scoreFloats: number;
   reduceFloats: number;
   pvReduceVec4s: number;
+  pool: KvPoolFormat;
 }
 
 function decodeWgsl(c: DecodeConsts): string {
@@ -168,7 +176,7 @@ ${unroll(sh, (h) => `reduceBuf[lid * SCORE_HEADS + ${h}u] = part${h};`, '      '
     j: string,
     p: (h: number) => string,
     indent: string,
-  ) => `${indent}let v = vCache[kvRow(${j}, kvHead) + col];
+  ) => `${indent}let v = vCacheAt(kvRow(${j}, kvHead) + col);
 ${unroll(ph, (h) => `acc${h} = fma(vec4<f32>(${p(h)}), v, acc${h});`, indent)}`;
   const sharedNumerator = (h: number) => `scores[min(hb + ${h}u, heads - 1u) * params.chunkLen + sb]`;
   const pvLoop = `    for (var blockStart = chunkStart; blockStart < chunkEnd;) {
@@ -205,7 +213,7 @@ ${storeRow('sum', 'hb + i / D4', 'i % D4', '      ')}
     }
     workgroupBarrier();`;
 
-  return /* wgsl */ `
+  return /* wgsl */ `${kvPoolEnable(c.pool)}
 // Split-K paged decode (see split-k-decode.wgsl.ts).
 ${DECODE_PARAMS_STRUCT}
 
@@ -219,7 +227,7 @@ const PV_HEADS = ${ph}u;
 // P V: invocation (column lid % D4, key group lid / D4).
 const KEY_GROUPS = ${c.keyGroups}u;
 
-${DECODE_BINDINGS}
+${decodeBindings(c.pool)}
 
 // Scores, then softmax numerators, [heads, chunkLen].
 var<workgroup> scores: array<f32, ${c.scoreFloats}>;
@@ -283,7 +291,7 @@ ${unroll(
       let j = base + segment;
       let live = j < blockEnd;
       let row = select(0u, kvRow(j, kvHead), live) + lane;
-${unroll(c.perLane, (v) => `let k${v} = select(vec4<f32>(0.0), kCache[row + ${v * c.lanes}u], live);`, '      ')}
+${unroll(c.perLane, (v) => `let k${v} = select(vec4<f32>(0.0), kCacheAt(row + ${v * c.lanes}u), live);`, '      ')}
 ${unroll(sh, (h) => `let part${h} = ${Array.from({ length: c.perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '      ')}${rowReduce}
     }
     blockStart = blockEnd;

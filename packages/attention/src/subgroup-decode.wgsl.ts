@@ -1,6 +1,6 @@
-import { KernelShapeError } from '@llm/kernels';
-import type { KernelSource } from '@llm/kernels';
-import { DECODE_BINDINGS, DECODE_PARAMS_STRUCT } from './decode-params.wgsl.js';
+import { KernelShapeError, kvPoolEnable, kvPoolTag } from '@llm/kernels';
+import type { KernelSource, KvPoolFormat } from '@llm/kernels';
+import { DECODE_PARAMS_STRUCT, decodeBindings } from './decode-params.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -42,6 +42,7 @@ export function subgroupDecodeKernel(
   numKvHeads: number,
   subgroupMinSize: number,
   maxInvocations: number,
+  pool: KvPoolFormat,
   kvHeadsPerWorkgroup?: number,
 ): SubgroupDecodeKernel {
   const d4 = headDim / 4;
@@ -65,8 +66,8 @@ export function subgroupDecodeKernel(
   }
   return {
     source: {
-      name: `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}`,
-      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup),
+      name: `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}-${kvPoolTag(pool)}`,
+      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup, pool),
     },
     kvHeadsPerWorkgroup: kvPerWorkgroup,
   };
@@ -109,6 +110,7 @@ function subgroupDecodeWgsl(
   perLane: number,
   hb: number,
   kvPerWorkgroup: number,
+  pool: KvPoolFormat,
 ): string {
   const owner = (h: number) => h * (lanes / hb);
   const col = (v: number) => `lane * PER_LANE + ${v}u`;
@@ -120,6 +122,7 @@ function subgroupDecodeWgsl(
     '        ',
   );
   return /* wgsl */ `enable subgroups;
+${kvPoolEnable(pool)}
 // Streaming split-K decode on one subgroup (see subgroup-decode.wgsl.ts).
 ${DECODE_PARAMS_STRUCT}
 
@@ -131,7 +134,7 @@ const HEAD_BLOCK = ${hb}u;
 // Initial running max: exp(MASKED - s) is exactly 0 for any finite score s.
 const MASKED = -3.0e38;
 
-${DECODE_BINDINGS}
+${decodeBindings(pool)}
 
 @compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
@@ -177,7 +180,7 @@ ${unroll(hb * perLane, (i) => `var acc${reg(i)} = vec4<f32>(0.0);`, '    ')}
       let rows = min(params.blockSize - offset, chunkEnd - blockStart);
       var row = ((blockTables[tableBase + block] * params.numKvHeads + kvHead) * params.blockSize + offset) * D4 + lane * PER_LANE;
       for (var i = 0u; i < rows; i++) {
-${unroll(perLane, (v) => `let k${v} = kCache[row + ${v}u];`, '        ')}
+${unroll(perLane, (v) => `let k${v} = kCacheAt(row + ${v}u);`, '        ')}
 ${unroll(hb, (h) => `let part${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
 ${reduced.code}
         let s = ${reduced.total};
@@ -190,7 +193,7 @@ ${reduced.code}
         m = max(m, s);
 ${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '        ')}
 ${unroll(hb, (h) => `let p${h} = vec4<f32>(subgroupShuffle(p, segment + ${owner(h)}u));`, '        ')}
-${unroll(perLane, (v) => `let v${v} = vCache[row + ${v}u];`, '        ')}
+${unroll(perLane, (v) => `let v${v} = vCacheAt(row + ${v}u);`, '        ')}
 ${unroll(hb * perLane, (i) => `acc${reg(i)} = fma(p${Math.floor(i / perLane)}, v${i % perLane}, acc${reg(i)} * alpha${Math.floor(i / perLane)});`, '        ')}
         row += D4;
       }

@@ -48,6 +48,14 @@ export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';
 export type { PagedAttentionBatch } from './kernels/paged-attention-batch.js';
+export {
+  KV_DTYPES,
+  kvDtypeBytes,
+  kvPoolEnable,
+  kvPoolReadWgsl,
+  kvPoolTag,
+} from './kernels/kv-pool-format.js';
+export type { KvDtype, KvPoolFormat } from './kernels/kv-pool-format.js';
 export { packParams } from './kernels/kernel-args.js';
 export { grid1d } from './kernels/workgroup-grid.js';
 

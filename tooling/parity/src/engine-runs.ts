@@ -1,7 +1,15 @@
 import { Generator } from '@llm/engine';
 import { KvCacheManager } from '@llm/kvcache';
 import type { GpuContext } from '@llm/kernels';
-import { CpuModelRunner, GpuModelRunner, GREEDY, openModel, type ModelRunner, type OpenedModel } from '@llm/model';
+import {
+  CpuModelRunner,
+  GpuModelRunner,
+  GREEDY,
+  openModel,
+  type ModelRunner,
+  type OpenedModel,
+  type RunnerOptions,
+} from '@llm/model';
 
 export interface LoadedModel {
   readonly model: OpenedModel;
@@ -11,9 +19,16 @@ export interface LoadedModel {
 }
 
 /** Opens a model file on the WebGPU backend (ctx given) or the CPU reference backend. */
-export async function loadModel(path: string, ctx: GpuContext | undefined, tokenizerPath?: string): Promise<LoadedModel> {
+export async function loadModel(
+  path: string,
+  ctx: GpuContext | undefined,
+  tokenizerPath?: string,
+  runnerOptions: RunnerOptions = {},
+): Promise<LoadedModel> {
   const model = await openModel(path, tokenizerPath === undefined ? {} : { tokenizerPath });
-  const runner = ctx ? await GpuModelRunner.load(ctx, model.source) : await CpuModelRunner.load(model.source);
+  const runner = ctx
+    ? await GpuModelRunner.load(ctx, model.source, runnerOptions)
+    : await CpuModelRunner.load(model.source, runnerOptions);
   const generator = new Generator(runner, model.tokenizer);
   return {
     model,
@@ -26,7 +41,11 @@ export async function loadModel(path: string, ctx: GpuContext | undefined, token
   };
 }
 
-export async function greedyIds(loaded: LoadedModel, promptIds: readonly number[], maxTokens: number): Promise<number[]> {
+export async function greedyIds(
+  loaded: LoadedModel,
+  promptIds: readonly number[],
+  maxTokens: number,
+): Promise<number[]> {
   const result = await loaded.generator.generate({ promptIds, maxTokens, sampling: GREEDY });
   return result.tokenIds;
 }
@@ -36,8 +55,17 @@ export async function greedyIds(loaded: LoadedModel, promptIds: readonly number[
  * step decodes one token of each sequence still running, K/V blocks from a paged allocator. This
  * is the packed variable-length batch path (prefill and decode attention over ragged sequences).
  */
-export async function batchedGreedyIds(runner: ModelRunner, prompts: readonly number[][], maxTokens: number, eog: ReadonlySet<number>): Promise<number[][]> {
-  const kv = new KvCacheManager({ numBlocks: runner.numBlocks, blockSize: runner.blockSize, enablePrefixCaching: false });
+export async function batchedGreedyIds(
+  runner: ModelRunner,
+  prompts: readonly number[][],
+  maxTokens: number,
+  eog: ReadonlySet<number>,
+): Promise<number[][]> {
+  const kv = new KvCacheManager({
+    numBlocks: runner.numBlocks,
+    blockSize: runner.blockSize,
+    enablePrefixCaching: false,
+  });
   const outputs = prompts.map(() => [] as number[]);
   prompts.forEach((p, i) => kv.allocate(i, p));
   const sampling = (n: number) => Array.from({ length: n }, () => ({ params: GREEDY, u: 0 }));

@@ -1,6 +1,6 @@
 import { Generator } from '@llm/engine';
 import { GpuContext } from '@llm/kernels';
-import { CpuModelRunner, GpuModelRunner, openModel, type ModelRunner } from '@llm/model';
+import { CpuModelRunner, GpuModelRunner, openModel, type ModelRunner, type RunnerOptions } from '@llm/model';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
 import { intOption, numberOption, parseOptions } from './parse-options.js';
@@ -18,6 +18,7 @@ export async function generateCommand(args: string[]): Promise<void> {
     'min-p': { type: 'string' },
     seed: { type: 'string' },
     backend: { type: 'string' },
+    'kv-dtype': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (!values.model) throw new CliUsageError('--model PATH is required');
@@ -27,6 +28,10 @@ export async function generateCommand(args: string[]): Promise<void> {
   const backend = values.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'webgpu' && backend !== 'cpu') {
     throw new CliUsageError(`--backend must be auto, webgpu or cpu, got '${backend}'`);
+  }
+  const kvDtype = values['kv-dtype'] ?? 'f32';
+  if (kvDtype !== 'f32' && kvDtype !== 'f16') {
+    throw new CliUsageError(`--kv-dtype must be f32 or f16, got '${kvDtype}'`);
   }
   const maxTokens = intOption('max-tokens', values['max-tokens'], 256, 1);
   const temperature = numberOption('temperature', values.temperature, 0.8);
@@ -39,7 +44,10 @@ export async function generateCommand(args: string[]): Promise<void> {
   const seed = intOption('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
 
-  const model = await openModel(values.model, values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer });
+  const model = await openModel(
+    values.model,
+    values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer },
+  );
   try {
     const tokenizer = model.tokenizer;
     let prompt: number[];
@@ -48,7 +56,7 @@ export async function generateCommand(args: string[]): Promise<void> {
     else if (tokenizer.bosId !== undefined) prompt = [tokenizer.bosId];
     else throw new CliUsageError('this tokenizer has no BOS token: give --prompt or --prompt-ids');
 
-    const runner = await createRunner(backend, model.source);
+    const runner = await createRunner(backend, model.source, { kvDtype });
     try {
       const generator = new Generator(runner, tokenizer);
       const streamText = !values.json;
@@ -98,6 +106,7 @@ function parseIds(text: string): number[] {
 async function createRunner(
   backend: 'auto' | 'webgpu' | 'cpu',
   source: Parameters<typeof GpuModelRunner.load>[1],
+  options: RunnerOptions,
 ): Promise<ModelRunner> {
   if (backend !== 'cpu') {
     let ctx: GpuContext | undefined;
@@ -107,7 +116,7 @@ async function createRunner(
       if (backend === 'webgpu') throw error;
       process.stderr.write(`[llm] warning: no WebGPU adapter (${String(error)}); using the cpu backend\n`);
     }
-    if (ctx) return GpuModelRunner.load(ctx, source, {}, progressLine('loading weights'));
+    if (ctx) return GpuModelRunner.load(ctx, source, options, progressLine('loading weights'));
   }
-  return CpuModelRunner.load(source, {}, progressLine('loading weights'));
+  return CpuModelRunner.load(source, options, progressLine('loading weights'));
 }

@@ -1,4 +1,4 @@
-import { reference } from '@llm/kernels';
+import { f16ArrayToF32, f32ArrayToF16, reference } from '@llm/kernels';
 
 /** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
 export interface SequenceShape {
@@ -135,6 +135,15 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
  * `[tokens.length, numHeads, headDim]`. Each listed token becomes a one-token sequence whose
  * context ends at its position, over the same block table, so long cases can check sampled rows.
  */
+/**
+ * The case with every K and V value rounded to f16 (NaN stays NaN): what an f16 pool holds, so
+ * the reference of the rounded case isolates the kernels' own error from the pool's rounding.
+ */
+export function roundKvToF16(c: HostAttentionCase): HostAttentionCase {
+  const round = (x: Float32Array) => f16ArrayToF32(f32ArrayToF16(x));
+  return { ...c, kCache: round(c.kCache), vCache: round(c.vCache), newK: round(c.newK), newV: round(c.newV) };
+}
+
 export function referenceRows(c: HostAttentionCase, tokens: readonly number[]): Float32Array {
   const n = tokens.length;
   const rowLen = c.numHeads * c.headDim;

@@ -1,4 +1,10 @@
-import { reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
+import {
+  f32ArrayToF16,
+  reference,
+  type GpuContext,
+  type KvDtype,
+  type PagedAttentionBatch,
+} from '@llm/kernels';
 import type { HostAttentionCase } from './attention-case.js';
 
 /** A host case on the GPU: the batch plus what a KV write of the new tokens needs. */
@@ -15,11 +21,12 @@ export interface GpuAttentionCase {
 /**
  * Uploads a case with `out` poisoned with NaN. With `newTokensWritten: false` the new tokens'
  * slots in the pool hold NaN as well, so attention is only right after a KV write fills them.
+ * With `kvDtype: 'f16'` the pool is uploaded as f16 (round the case first, see roundKvToF16).
  */
 export function uploadAttentionCase(
   ctx: GpuContext,
   c: HostAttentionCase,
-  opts: { newTokensWritten: boolean },
+  opts: { newTokensWritten: boolean; kvDtype?: KvDtype },
 ): GpuAttentionCase {
   let kCache = c.kCache;
   let vCache = c.vCache;
@@ -35,6 +42,7 @@ export function uploadAttentionCase(
       }
     }
   }
+  const f16 = opts.kvDtype === 'f16';
   const buffers: GPUBuffer[] = [];
   const up = (data: ArrayBufferView, label: string) => {
     const b = ctx.upload(data, label);
@@ -44,8 +52,9 @@ export function uploadAttentionCase(
   const batch: PagedAttentionBatch = {
     q: up(c.q, 'q'),
     out: up(new Float32Array(c.q.length).fill(Number.NaN), 'attention out'),
-    kCache: up(kCache, 'k cache'),
-    vCache: up(vCache, 'v cache'),
+    kCache: up(f16 ? f32ArrayToF16(kCache) : kCache, 'k cache'),
+    vCache: up(f16 ? f32ArrayToF16(vCache) : vCache, 'v cache'),
+    kvDtype: opts.kvDtype ?? 'f32',
     blockTables: up(c.blockTables, 'block tables'),
     queryStarts: up(c.queryStarts, 'query starts'),
     contextLens: up(c.contextLens, 'context lens'),

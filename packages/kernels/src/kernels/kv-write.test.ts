@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import * as reference from '../reference/index.js';
+import { f32ToF16Bits } from '../runtime/half-float.js';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { kvWrite } from './kv-write.js';
+import { KV_DTYPES, kvDtypeBytes } from './kv-pool-format.js';
 
 const gpu = await gpuForTests();
 
@@ -10,36 +12,68 @@ describe.skipIf(!gpu)('kvWrite', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
-  it('scatters K and V rows into their slots of the paged pool and skips 0xFFFFFFFF', async () => {
-    const rand = seededRandom(seed);
-    const [numBlocks, blockSize, numKvHeads, headDim, tokens] = [5, 4, 3, 7, 6];
-    const rowLen = numKvHeads * headDim;
-    const k = randomFloats(rand, tokens * rowLen);
-    const v = randomFloats(rand, tokens * rowLen);
-    const slots = new Uint32Array([17, 0, 3, 0xffffffff, 8, 19]);
-    const kCache = poisonF32(numBlocks * blockSize * rowLen);
-    const vCache = poisonF32(numBlocks * blockSize * rowLen);
-    const kb = ctx.upload(kCache, 'kCache');
-    const vb = ctx.upload(vCache, 'vCache');
-    const rec = ctx.recorder();
-    kvWrite(rec, {
-      k: ctx.upload(k, 'k'),
-      v: ctx.upload(v, 'v'),
-      slots: ctx.upload(slots, 'slots'),
-      kCache: kb,
-      vCache: vb,
-      tokens,
-      numKvHeads,
-      headDim,
-      numBlocks,
-      blockSize,
-    });
-    rec.submit();
-    const gotK = new Float32Array(await ctx.read(kb, 0, kCache.byteLength));
-    const gotV = new Float32Array(await ctx.read(vb, 0, vCache.byteLength));
-    reference.kvWrite(k, v, slots, { numKvHeads, headDim, blockSize }, kCache, vCache);
-    expect(gotK).toEqual(kCache);
-    expect(gotV).toEqual(vCache);
+  // An f16 pool is compared bit for bit with the reference's values rounded to nearest.
+  it.each(KV_DTYPES)(
+    'scatters K and V rows into their slots of a %s pool and skips 0xFFFFFFFF',
+    async (kvDtype) => {
+      const rand = seededRandom(seed);
+      // An odd head dim where the pool allows one (f16 writes element pairs).
+      const [numBlocks, blockSize, numKvHeads, headDim, tokens] = [5, 4, 3, kvDtype === 'f16' ? 6 : 7, 6];
+      const rowLen = numKvHeads * headDim;
+      const k = randomFloats(rand, tokens * rowLen, -3, 3);
+      const v = randomFloats(rand, tokens * rowLen, -3, 3);
+      const slots = new Uint32Array([17, 0, 3, 0xffffffff, 8, 19]);
+      const elements = numBlocks * blockSize * rowLen;
+      // NaN in every element: what the kernel does not write stays NaN.
+      const kCache = poisonF32(elements);
+      const vCache = poisonF32(elements);
+      const held = (pool: Float32Array) =>
+        kvDtype === 'f16'
+          ? Uint16Array.from(pool, (x) => (Number.isNaN(x) ? 0x7e00 : f32ToF16Bits(x)))
+          : pool;
+      const kb = ctx.upload(held(kCache), 'kCache');
+      const vb = ctx.upload(held(vCache), 'vCache');
+      const rec = ctx.recorder();
+      kvWrite(rec, {
+        k: ctx.upload(k, 'k'),
+        v: ctx.upload(v, 'v'),
+        slots: ctx.upload(slots, 'slots'),
+        kCache: kb,
+        vCache: vb,
+        tokens,
+        numKvHeads,
+        headDim,
+        numBlocks,
+        blockSize,
+        kvDtype,
+      });
+      rec.submit();
+      const bytes = elements * kvDtypeBytes(kvDtype);
+      const view = (b: ArrayBuffer) => (kvDtype === 'f16' ? new Uint16Array(b) : new Float32Array(b));
+      const gotK = view(await ctx.read(kb, 0, bytes));
+      const gotV = view(await ctx.read(vb, 0, bytes));
+      reference.kvWrite(k, v, slots, { numKvHeads, headDim, blockSize }, kCache, vCache);
+      expect(gotK).toEqual(held(kCache));
+      expect(gotV).toEqual(held(vCache));
+    },
+  );
+
+  it('rejects an f16 pool with an odd head dim and an unknown kvDtype', () => {
+    const b = ctx.createBuffer(4096, 'b');
+    const args = {
+      k: b,
+      v: b,
+      slots: b,
+      kCache: ctx.createBuffer(4096, 'kc'),
+      vCache: ctx.createBuffer(4096, 'vc'),
+      tokens: 1,
+      numKvHeads: 1,
+      headDim: 7,
+      numBlocks: 4,
+      blockSize: 16,
+    };
+    expect(() => kvWrite(ctx.recorder(), { ...args, kvDtype: 'f16' })).toThrow(/even headDim/);
+    expect(() => kvWrite(ctx.recorder(), { ...args, kvDtype: 'bf16' as 'f16' })).toThrow(/kvDtype must be/);
   });
 
   it('reads K and V out of a fused QKV row with strides and offsets', async () => {

@@ -2,6 +2,7 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { kvDtypeBytes, type KvDtype } from './kv-pool-format.js';
 import { kvWriteWgsl } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -12,10 +13,12 @@ export interface KvWriteArgs {
   v: BufferBindingLike;
   /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
   slots: BufferBindingLike;
-  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
   kCache: BufferBindingLike;
-  /** f32 [numBlocks, numKvHeads, blockSize, headDim]. */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: BufferBindingLike;
+  /** Element type of the pool; default 'f32'. f16 rounds to nearest and needs an even headDim. */
+  kvDtype?: KvDtype;
   tokens: number;
   numKvHeads: number;
   headDim: number;
@@ -37,6 +40,13 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireInt(name, 'headDim', a.headDim, 1);
   requireInt(name, 'numBlocks', a.numBlocks, 1);
   requireInt(name, 'blockSize', a.blockSize, 1);
+  const dtype = a.kvDtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') {
+    throw new KernelShapeError(name, `kvDtype must be 'f32' or 'f16', got ${String(dtype)}`);
+  }
+  if (dtype === 'f16' && a.headDim % 2 !== 0) {
+    throw new KernelShapeError(name, `an f16 pool needs an even headDim, got ${a.headDim}`);
+  }
   const rowLen = a.numKvHeads * a.headDim;
   const kStride = a.kStride ?? rowLen;
   const kOffset = a.kOffset ?? 0;
@@ -58,14 +68,16 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireBytes(name, 'v', a.v, ((a.tokens - 1) * vStride + vOffset + rowLen) * 4);
   requireBytes(name, 'slots', a.slots, a.tokens * 4);
   const numSlots = a.numBlocks * a.blockSize;
-  requireBytes(name, 'kCache', a.kCache, numSlots * rowLen * 4);
-  requireBytes(name, 'vCache', a.vCache, numSlots * rowLen * 4);
+  const elementBytes = kvDtypeBytes(dtype);
+  requireBytes(name, 'kCache', a.kCache, numSlots * rowLen * elementBytes);
+  requireBytes(name, 'vCache', a.vCache, numSlots * rowLen * elementBytes);
   requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.kCache, { vCache: a.vCache });
-  const pipeline = rec.ctx.pipeline(kernelSource('kv-write', '', kvWriteWgsl));
+  const pipeline = rec.ctx.pipeline(kernelSource('kv-write', dtype, () => kvWriteWgsl(dtype)));
+  const perInvocation = dtype === 'f16' ? 2 : 1;
   const groups = grid1d(
-    Math.ceil((a.tokens * rowLen) / ELEMENTWISE_WORKGROUP),
+    Math.ceil((a.tokens * rowLen) / perInvocation / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
   const params = packParams([

@@ -1,3 +1,4 @@
+import type { KvDtype } from './kv-pool-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
@@ -6,8 +7,17 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * offset.
  * Source rows may sit inside a wider row (a fused QKV output): element (t, h, d) is read at
  * t * row_stride + offset + h * headDim + d. Slot 0xFFFFFFFF skips a token (padding).
+ * An f16 pool is written a pair of elements per invocation (one u32 of two halves, element d in
+ * the low half), so headDim must be even.
  */
-export function kvWriteWgsl(): string {
+export function kvWriteWgsl(dtype: KvDtype): string {
+  const f16 = dtype === 'f16';
+  // Elements per invocation.
+  const n = f16 ? 2 : 1;
+  const store = (cache: string, src: string, stride: string, offset: string) =>
+    f16
+      ? `${cache}[dst / 2u] = pack2x16float(vec2<f32>(${src}[t * params.${stride} + params.${offset} + e], ${src}[t * params.${stride} + params.${offset} + e + 1u]));`
+      : `${cache}[dst] = ${src}[t * params.${stride} + params.${offset} + e];`;
   return /* wgsl */ `
 struct Params {
   tokens: u32,
@@ -24,12 +34,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> slots: array<u32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<${f16 ? 'u32' : 'f32'}>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<${f16 ? 'u32' : 'f32'}>;
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  let i = (gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x) * ${n}u;
   if (i >= params.tokens * params.row_len) { return; }
   let t = i / params.row_len;
   let e = i - t * params.row_len;
@@ -41,8 +51,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let offset = slot - block * params.block_size;
   let heads = params.row_len / params.head_dim;
   let dst = ((block * heads + h) * params.block_size + offset) * params.head_dim + d;
-  k_cache[dst] = k[t * params.k_stride + params.k_offset + e];
-  v_cache[dst] = v[t * params.v_stride + params.v_offset + e];
+  ${store('k_cache', 'k', 'k_stride', 'k_offset')}
+  ${store('v_cache', 'v', 'v_stride', 'v_offset')}
 }
 `;
 }

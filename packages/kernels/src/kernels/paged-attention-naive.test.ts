@@ -1,11 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import * as reference from '../reference/index.js';
-import { gpuForTests, poisonF32, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '../runtime/half-float.js';
+import { KV_DTYPES } from './kv-pool-format.js';
+import {
+  extraGpuForTests,
+  gpuForTests,
+  poisonF32,
+  randomFloats,
+  relativeL2,
+  seededRandom,
+} from '../testing/index.js';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaive } from './paged-attention-naive.js';
 
 const gpu = await gpuForTests();
+// Reads an f16 pool as packed u32 pairs (unpack2x16float) instead of through f16 types.
+const noF16 = gpu ? await extraGpuForTests({ disableFeatures: ['shaderF16'] }) : undefined;
 
 interface Case {
   numHeads: number;
@@ -20,7 +31,7 @@ describe.skipIf(!gpu)('pagedAttentionNaive', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
-  it.each<Case>([
+  const cases: Case[] = [
     // prefill, decode and a chunked prefill in one packed batch; GQA 4:2
     {
       numHeads: 4,
@@ -56,7 +67,12 @@ describe.skipIf(!gpu)('pagedAttentionNaive', () => {
         [17, 17],
       ],
     },
+  ];
+  it.each([
+    ...cases.flatMap((c) => KV_DTYPES.map((kvDtype) => ({ ...c, kvDtype, shaderF16: true }))),
+    ...cases.map((c) => ({ ...c, kvDtype: 'f16' as const, shaderF16: false })),
   ])('matches the f64 reference: %o', async (c) => {
+    const ctx = c.shaderF16 ? gpu! : noF16!;
     const rand = seededRandom(seed);
     const numSeqs = c.seqs.length;
     const maxBlocksPerSeq = Math.max(...c.seqs.map(([, len]) => Math.ceil(len / c.blockSize)));
@@ -76,16 +92,22 @@ describe.skipIf(!gpu)('pagedAttentionNaive', () => {
     c.seqs.forEach(([n], s) => tokenSeqIds.fill(s, queryStarts[s]!, queryStarts[s]! + n));
     const contextLens = new Uint32Array(c.seqs.map(([, len]) => len));
     const slotElems = c.numKvHeads * c.headDim;
-    const kCache = randomFloats(rand, numBlocks * c.blockSize * slotElems);
-    const vCache = randomFloats(rand, numBlocks * c.blockSize * slotElems);
+    // An f16 pool is checked against the reference on the values it holds (rounded to f16).
+    const pool = (x: Float32Array) => (c.kvDtype === 'f16' ? f32ArrayToF16(x) : x);
+    const kHeld = pool(randomFloats(rand, numBlocks * c.blockSize * slotElems));
+    const vHeld = pool(randomFloats(rand, numBlocks * c.blockSize * slotElems));
+    const asF32 = (x: Float32Array | Uint16Array) => (x instanceof Uint16Array ? f16ArrayToF32(x) : x);
+    const kCache = asF32(kHeld);
+    const vCache = asF32(vHeld);
     const q = randomFloats(rand, numTokens * c.numHeads * c.headDim, -2, 2);
     const scale = 1 / Math.sqrt(c.headDim);
     const out = ctx.upload(poisonF32(q.length), 'out');
     const batch: PagedAttentionBatch = {
       q: ctx.upload(q, 'q'),
       out,
-      kCache: ctx.upload(kCache, 'kCache'),
-      vCache: ctx.upload(vCache, 'vCache'),
+      kCache: ctx.upload(kHeld, 'kCache'),
+      vCache: ctx.upload(vHeld, 'vCache'),
+      kvDtype: c.kvDtype,
       blockTables: ctx.upload(blockTables, 'blockTables'),
       queryStarts: ctx.upload(queryStarts, 'queryStarts'),
       contextLens: ctx.upload(contextLens, 'contextLens'),

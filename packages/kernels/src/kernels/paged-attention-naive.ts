@@ -2,6 +2,7 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { StepRecorder } from '../runtime/step-recorder.js';
 import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { kvDtypeBytes, kvPoolTag, type KvPoolFormat } from './kv-pool-format.js';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaiveWgsl } from './paged-attention-naive.wgsl.js';
 
@@ -29,10 +30,17 @@ export function validatePagedAttentionBatch(
     );
   }
   if (!Number.isFinite(b.scale)) throw new KernelShapeError(kernel, `scale must be finite, got ${b.scale}`);
+  const dtype = b.kvDtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') {
+    throw new KernelShapeError(kernel, `kvDtype must be 'f32' or 'f16', got ${String(dtype)}`);
+  }
+  if (dtype === 'f16' && b.headDim % 2 !== 0) {
+    throw new KernelShapeError(kernel, `an f16 pool needs an even headDim, got ${b.headDim}`);
+  }
   const qBytes = b.numTokens * b.numHeads * b.headDim * 4;
   requireBytes(kernel, 'q', b.q, qBytes);
   requireBytes(kernel, 'out', b.out, qBytes);
-  const slotBytes = b.numKvHeads * b.headDim * 4;
+  const slotBytes = b.numKvHeads * b.headDim * kvDtypeBytes(dtype);
   const slots = Math.floor(Math.min(b.kCache.size, b.vCache.size) / slotBytes);
   if (slots < b.blockSize) {
     throw new KernelShapeError(
@@ -58,7 +66,10 @@ export function pagedAttentionNaive(rec: StepRecorder, b: PagedAttentionBatch): 
   const maxDim = rec.ctx.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.min(b.numTokens, maxDim);
   const z = Math.ceil(b.numTokens / y);
-  const pipeline = rec.ctx.pipeline(kernelSource('paged-attention-naive', '', pagedAttentionNaiveWgsl));
+  const pool: KvPoolFormat = { dtype: b.kvDtype ?? 'f32', shaderF16: rec.ctx.features.shaderF16 };
+  const pipeline = rec.ctx.pipeline(
+    kernelSource('paged-attention-naive', kvPoolTag(pool), () => pagedAttentionNaiveWgsl(pool)),
+  );
   const params = packParams(
     [b.numTokens, b.numHeads, b.numKvHeads, b.headDim, b.blockSize, b.maxBlocksPerSeq],
     [b.scale],

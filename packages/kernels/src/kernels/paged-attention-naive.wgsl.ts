@@ -1,3 +1,5 @@
+import { kvPoolEnable, kvPoolReadWgsl, type KvPoolFormat } from './kv-pool-format.js';
+
 /** Invocations per (token, head) of the naive paged attention kernel; also its key chunk. */
 export const NAIVE_ATTENTION_WORKGROUP = 64;
 
@@ -7,8 +9,8 @@ export const NAIVE_ATTENTION_WORKGROUP = 64;
  * (running max and sum) folds each chunk into the output, which invocations own by dimension
  * (d = lid, lid + 64, ...). Correct for head dims up to 256; not tuned.
  */
-export function pagedAttentionNaiveWgsl(): string {
-  return /* wgsl */ `
+export function pagedAttentionNaiveWgsl(pool: KvPoolFormat): string {
+  return /* wgsl */ `${kvPoolEnable(pool)}
 struct Params {
   num_tokens: u32,
   num_heads: u32,
@@ -20,8 +22,8 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+${kvPoolReadWgsl(pool, 2, 'k_cache', 'scalar')}
+${kvPoolReadWgsl(pool, 3, 'v_cache', 'scalar')}
 @group(0) @binding(4) var<storage, read> block_tables: array<u32>;
 @group(0) @binding(5) var<storage, read> query_starts: array<u32>;
 @group(0) @binding(6) var<storage, read> context_lens: array<u32>;
@@ -68,7 +70,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (j <= pos) {
       let kb = kv_base(seq, j, kvh);
       var dot = 0.0;
-      for (var d = 0u; d < hd; d++) { dot += q_tile[d] * k_cache[kb + d]; }
+      for (var d = 0u; d < hd; d++) { dot += q_tile[d] * k_cacheAt(kb + d); }
       s = dot * params.scale;
     }
     scores[lid] = s;
@@ -86,7 +88,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let vb = kv_base(seq, c0 + i, kvh);
       for (var r = 0u; r < MAX_DIMS; r++) {
         let d = lid + r * WG;
-        if (d < hd) { acc[r] += p * v_cache[vb + d]; }
+        if (d < hd) { acc[r] += p * v_cacheAt(vb + d); }
       }
     }
     m = m_new;

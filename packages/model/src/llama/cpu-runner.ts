@@ -1,4 +1,4 @@
-import { f16ArrayToF32, reference } from '@llm/kernels';
+import { f16ArrayToF32, f32ArrayToF16, reference, type KvDtype } from '@llm/kernels';
 import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -37,6 +37,7 @@ export class CpuModelRunner implements ModelRunner {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
+  readonly kvDtype: KvDtype;
 
   private constructor(
     readonly config: LlamaConfig,
@@ -51,6 +52,7 @@ export class CpuModelRunner implements ModelRunner {
     this.numBlocks = options.numBlocks;
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
+    this.kvDtype = options.kvDtype;
   }
 
   static async load(
@@ -94,7 +96,12 @@ export class CpuModelRunner implements ModelRunner {
     const rows = chunks.length;
     const vocab = this.config.vocabSize;
     if (sampling.every((r) => r.params.temperature <= 0)) return reference.argmax(logits, rows, vocab);
-    return reference.sample(logits, rows, vocab, sampling.map((r) => ({ ...r.params, u: r.u })));
+    return reference.sample(
+      logits,
+      rows,
+      vocab,
+      sampling.map((r) => ({ ...r.params, u: r.u })),
+    );
   }
 
   async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
@@ -149,9 +156,11 @@ export class CpuModelRunner implements ModelRunner {
         freqFactors: this.ropeFactors,
         positionScale: c.ropeScaling.type === 'linear' ? 1 / c.ropeScaling.factor : undefined,
       });
+      // An f16 pool holds each K and V element rounded to f16, as the GPU runner's does.
+      const held = (x: Float32Array) => (this.kvDtype === 'f16' ? f16ArrayToF32(f32ArrayToF16(x)) : x);
       reference.kvWrite(
-        k,
-        v,
+        held(k),
+        held(v),
         batch.slots,
         { numKvHeads: c.nKvHeads, headDim: c.headDim, blockSize: this.blockSize },
         layer.kCache,
@@ -179,7 +188,13 @@ export class CpuModelRunner implements ModelRunner {
       reference.linear({ x: hidden, w: layer.down, m, n: c.dim, k: c.hiddenDim, residual: x2, out: x });
     }
     const last = reference.gatherRows(x, batch.lastRows, c.dim);
-    const normed = reference.rmsNorm({ x: last, weight: this.outputNorm, rows: batch.numSeqs, dim: c.dim, eps: c.rmsNormEps });
+    const normed = reference.rmsNorm({
+      x: last,
+      weight: this.outputNorm,
+      rows: batch.numSeqs,
+      dim: c.dim,
+      eps: c.rmsNormEps,
+    });
     return reference.linear({ x: normed, w: this.output, m: batch.numSeqs, n: c.vocabSize, k: c.dim });
   }
 }

@@ -2,6 +2,7 @@ import {
   argmax,
   embedding,
   gatherRows,
+  kvDtypeBytes,
   kvWrite,
   linear,
   rmsNorm,
@@ -13,6 +14,7 @@ import {
   uploadMatrix,
   type GpuContext,
   type GpuMatrix,
+  type KvDtype,
   type PagedAttentionBatch,
   type StepRecorder,
 } from '@llm/kernels';
@@ -22,7 +24,12 @@ import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
-import { KvPoolError, resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
+import {
+  KvPoolError,
+  resolveRunnerOptions,
+  type ResolvedRunnerOptions,
+  type RunnerOptions,
+} from './runner-options.js';
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
@@ -73,6 +80,7 @@ export class GpuModelRunner implements ModelRunner {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
+  readonly kvDtype: KvDtype;
   private disposed = false;
 
   private constructor(
@@ -91,6 +99,7 @@ export class GpuModelRunner implements ModelRunner {
     this.numBlocks = options.numBlocks;
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
+    this.kvDtype = options.kvDtype;
   }
 
   static async load(
@@ -102,15 +111,17 @@ export class GpuModelRunner implements ModelRunner {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
     const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
-    const kvBytes = kvFloats * 4;
+    const kvBytes = kvFloats * kvDtypeBytes(opts.kvDtype);
     if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
       throw new KvPoolError(
         `a KV pool of ${opts.numBlocks} blocks needs ${kvBytes} bytes per layer, over this adapter's ` +
           `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower the context or block count`,
       );
     }
-    const upload = (m: HostMatrix, label: string) => uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label });
-    const vector = (data: Float32Array | undefined, label: string) => (data ? ctx.upload(data, label) : undefined);
+    const upload = (m: HostMatrix, label: string) =>
+      uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label });
+    const vector = (data: Float32Array | undefined, label: string) =>
+      data ? ctx.upload(data, label) : undefined;
     const { model, layers } = await readHostModel(
       source,
       (w, l): GpuLayer => ({
@@ -125,8 +136,8 @@ export class GpuModelRunner implements ModelRunner {
         ffnNorm: ctx.upload(w.ffnNorm, `blk.${l}.ffn_norm`),
         gateUp: upload(w.gateUp, `blk.${l}.ffn_gate_up`),
         down: upload(w.down, `blk.${l}.ffn_down`),
-        kCache: ctx.createBuffer(kvFloats * 4, `kv.k.${l}`),
-        vCache: ctx.createBuffer(kvFloats * 4, `kv.v.${l}`),
+        kCache: ctx.createBuffer(kvBytes, `kv.k.${l}`),
+        vCache: ctx.createBuffer(kvBytes, `kv.v.${l}`),
       }),
       onProgress,
     );
@@ -134,8 +145,24 @@ export class GpuModelRunner implements ModelRunner {
     const output = model.output ? upload(model.output, 'output') : tokenEmbedding;
     const outputNorm = ctx.upload(model.outputNorm, 'output_norm');
     const ropeFactors = vector(model.ropeFactors, 'rope_freqs');
-    const scratch = createScratch(ctx, config, opts.maxStepTokens, opts.maxSeqs, Math.ceil(config.contextLength / opts.blockSize));
-    return new GpuModelRunner(ctx, config, tokenEmbedding, output, outputNorm, ropeFactors, layers, scratch, opts);
+    const scratch = createScratch(
+      ctx,
+      config,
+      opts.maxStepTokens,
+      opts.maxSeqs,
+      Math.ceil(config.contextLength / opts.blockSize),
+    );
+    return new GpuModelRunner(
+      ctx,
+      config,
+      tokenEmbedding,
+      output,
+      outputNorm,
+      ropeFactors,
+      layers,
+      scratch,
+      opts,
+    );
   }
 
   async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
@@ -170,7 +197,8 @@ export class GpuModelRunner implements ModelRunner {
 
   async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
     if (copies.length === 0) return;
-    const blockBytes = this.blockSize * this.config.nKvHeads * this.config.headDim * 4;
+    const blockBytes =
+      this.blockSize * this.config.nKvHeads * this.config.headDim * kvDtypeBytes(this.kvDtype);
     const rec = this.ctx.recorder();
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
@@ -243,12 +271,14 @@ export class GpuModelRunner implements ModelRunner {
         headDim: c.headDim,
         numBlocks: this.numBlocks,
         blockSize: this.blockSize,
+        kvDtype: this.kvDtype,
       });
       const batchAttention: PagedAttentionBatch = {
         q: s.q,
         out: s.attn,
         kCache: layer.kCache,
         vCache: layer.vCache,
+        kvDtype: this.kvDtype,
         blockTables: s.blockTables,
         queryStarts: s.queryStarts,
         contextLens: s.contextLens,
@@ -271,13 +301,33 @@ export class GpuModelRunner implements ModelRunner {
       siluMul(rec, { gateUp: s.gateUp, out: s.hidden, tokens: m, hidden: c.hiddenDim });
       linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
     }
-    gatherRows(rec, { src: s.x, rows: s.lastRows, out: s.last, srcRows: m, count: batch.numSeqs, dim: c.dim });
-    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: batch.numSeqs, dim: c.dim, eps: c.rmsNormEps });
+    gatherRows(rec, {
+      src: s.x,
+      rows: s.lastRows,
+      out: s.last,
+      srcRows: m,
+      count: batch.numSeqs,
+      dim: c.dim,
+    });
+    rmsNorm(rec, {
+      x: s.last,
+      weight: this.outputNorm,
+      out: s.xb,
+      rows: batch.numSeqs,
+      dim: c.dim,
+      eps: c.rmsNormEps,
+    });
     linear(rec, { x: s.xb, w: this.output, out: s.logits, m: batch.numSeqs });
   }
 }
 
-function createScratch(ctx: GpuContext, c: LlamaConfig, maxTokens: number, maxSeqs: number, maxBlocksPerSeq: number): Scratch {
+function createScratch(
+  ctx: GpuContext,
+  c: LlamaConfig,
+  maxTokens: number,
+  maxSeqs: number,
+  maxBlocksPerSeq: number,
+): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   return {
     x: f32(maxTokens * c.dim, 'x'),

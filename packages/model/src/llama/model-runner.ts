@@ -1,3 +1,4 @@
+import type { KvDtype } from '@llm/kernels';
 import type { LlamaConfig } from '../formats/weight-source.js';
 import type { SequenceChunk } from './forward-batch.js';
 
@@ -32,6 +33,8 @@ export interface ModelRunner {
   readonly maxStepTokens: number;
   /** Most sequences one step may carry. */
   readonly maxSeqs: number;
+  /** Element type of the KV pool. */
+  readonly kvDtype: KvDtype;
   /** Runs one step and returns one sampled token per sequence; only these ids are read back. */
   step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array>;
   /** Runs one step and reads back the last-position logits, [numSeqs, vocabSize] (tests, logprobs). */

@@ -1,3 +1,4 @@
+import type { KvDtype } from '@llm/kernels';
 import { z } from 'zod';
 import type { LlamaConfig } from '../formats/weight-source.js';
 
@@ -14,6 +15,11 @@ export const runnerOptionsSchema = z.object({
   maxStepTokens: z.number().int().positive().optional(),
   /** Most sequences in one step. */
   maxSeqs: z.number().int().positive().optional(),
+  /**
+   * Element type of the KV pool: 'f32' (default, exact) or 'f16' (half the memory, what
+   * llama.cpp and vLLM keep; attention still computes in f32).
+   */
+  kvDtype: z.enum(['f32', 'f16']).optional(),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
@@ -23,6 +29,7 @@ export interface ResolvedRunnerOptions {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
+  readonly kvDtype: KvDtype;
 }
 
 export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
@@ -33,5 +40,6 @@ export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions
     numBlocks: o.numBlocks ?? 2 * Math.ceil(config.contextLength / blockSize),
     maxStepTokens: o.maxStepTokens ?? 512,
     maxSeqs: o.maxSeqs ?? 16,
+    kvDtype: o.kvDtype ?? 'f32',
   };
 }
