@@ -1,7 +1,8 @@
 /**
- * Attention benchmark: paged decode bandwidth against the adapter's measured read bandwidth, and
- * flash prefill against the naive paged attention kernel. Writes bench/results/attention.json
- * and prints a table; progress goes to stderr.
+ * Attention benchmark: paged decode bandwidth against the adapter's measured read bandwidth (for
+ * TinyLlama's GQA heads and again for MHA heads), and flash prefill against the naive paged
+ * attention kernel. Writes bench/results/attention.json and prints a table; progress goes to
+ * stderr.
  *
  *   pnpm tsx bench/attention.ts [--quick] [--only=decode|prefill] [--kv-dtype=f32|f16]
  *
@@ -22,6 +23,10 @@ import type { KvDtype, PagedAttentionBatch, StepRecorder } from '../packages/ker
 // TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
 // 32 x context 4096 its per-layer K pool is exactly 128 MiB, lavapipe's largest storage binding.
 const SHAPE = { numHeads: 32, numKvHeads: 4, headDim: 64, blockSize: 16 } as const;
+// The same with a KV head per query head (MHA): each K/V float loaded feeds one head's
+// multiply-adds instead of eight, which shows what the head ratio costs on a compute-bound adapter.
+const MHA_SHAPE = { numHeads: 32, numKvHeads: 32, headDim: 64, blockSize: 16 } as const;
+type DecodeShape = typeof SHAPE | typeof MHA_SHAPE;
 const DECODE_BATCHES = [1, 4, 16, 32];
 const CONTEXTS = [512, 1024, 2048, 4096];
 const DECODE_TARGET_FRACTION = 0.5;
@@ -52,6 +57,7 @@ export interface PrefillPoint {
 export interface AttentionBenchResult {
   adapter: string;
   shape: typeof SHAPE & { kvDtype: KvDtype; note: string };
+  mhaShape: typeof MHA_SHAPE & { note: string };
   decodeKernel: { usesSubgroups: boolean };
   timing: string;
   measuredCopyGBps: number;
@@ -62,10 +68,13 @@ export interface AttentionBenchResult {
   readSamplesGBps: number[];
   readMethod: string;
   decode: DecodePoint[];
+  /** The decode points again for MHA_SHAPE (those whose K pool fits one storage binding). */
+  decodeMha: DecodePoint[];
   prefill: PrefillPoint[];
   targets: {
     decodeBestFraction: number;
     decodeReachesHalfOfMeasuredRead: boolean;
+    decodeMhaBestFraction: number;
     prefillBeatsNaiveFrom1024: boolean;
     prefillNeverAllocatesScoreMatrix: boolean;
   };
@@ -125,6 +134,7 @@ const MAX_POOL_COPIES = 128;
 
 async function benchDecode(
   ctx: GpuContext,
+  shape: DecodeShape,
   quick: boolean,
   kvDtype: KvDtype,
   afterBatch: () => Promise<void>,
@@ -133,17 +143,24 @@ async function benchDecode(
   let usesSubgroups = false;
   const batches = quick ? [1, 32] : DECODE_BATCHES;
   const contexts = quick ? [512, 4096] : CONTEXTS;
+  const label = `decode ${shape.numHeads}/${shape.numKvHeads} heads`;
   for (const batch of batches) {
     for (const context of contexts) {
-      const kvBytes = 2 * batch * context * SHAPE.numKvHeads * SHAPE.headDim * kvDtypeBytes(kvDtype);
-      const qoBytes = 2 * batch * SHAPE.numHeads * SHAPE.headDim * 4;
+      const kvBytes = 2 * batch * context * shape.numKvHeads * shape.headDim * kvDtypeBytes(kvDtype);
+      const qoBytes = 2 * batch * shape.numHeads * shape.headDim * 4;
+      if (kvBytes / 2 > ctx.limits.maxStorageBufferBindingSize) {
+        log(`${label} batch ${batch} context ${context}: K pool exceeds one storage binding, left out`);
+        continue;
+      }
       const copies = Math.max(1, Math.min(MAX_POOL_COPIES, Math.ceil(ROTATION_BYTES / kvBytes)));
-      log(`decode batch ${batch} context ${context}: building ${copies} pool cop${copies > 1 ? 'ies' : 'y'}`);
+      log(
+        `${label} batch ${batch} context ${context}: building ${copies} pool cop${copies > 1 ? 'ies' : 'y'}`,
+      );
       // One pool holding every copy's blocks (shuffled together); copy c is sequences
       // c * batch .. (c + 1) * batch, with a block table of its own.
       const host = buildAttentionCase(
         {
-          ...SHAPE,
+          ...shape,
           seqs: Array.from({ length: batch * copies }, () => ({ queryLen: 1, contextLen: context })),
         },
         Math.random,
@@ -198,7 +215,7 @@ async function benchDecode(
       };
       points.push(point);
       log(
-        `decode batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s, ${splits} splits`,
+        `${label} batch ${batch} context ${context}: ${ms.toFixed(2)} ms, ${gbPerS.toFixed(2)} GB/s, ${splits} splits`,
       );
       for (const t of tables) t.destroy();
       for (const x of Object.values(shared)) x.destroy();
@@ -287,17 +304,26 @@ async function benchPrefill(ctx: GpuContext, quick: boolean, kvDtype: KvDtype) {
   return points;
 }
 
+function decodeRows(points: DecodePoint[]): string[] {
+  return [
+    'decode  batch  context        ms     GB/s  of read  splits',
+    ...points.map(
+      (p) =>
+        `        ${String(p.batch).padStart(5)}  ${String(p.context).padStart(7)}  ${p.ms.toFixed(2).padStart(8)}  ${p.gbPerS.toFixed(2).padStart(7)}  ${(100 * p.fractionOfMeasuredBandwidth).toFixed(0).padStart(6)}%  ${String(p.splits).padStart(6)}`,
+    ),
+  ];
+}
+
 function table(result: AttentionBenchResult): string {
   const lines = [
     `adapter: ${result.adapter}`,
     `shape: ${result.shape.note}`,
     `measured copy ${result.measuredCopyGBps.toFixed(2)} GB/s, measured read ${result.measuredReadGBps.toFixed(2)} GB/s`,
     '',
-    'decode  batch  context        ms     GB/s  of read  splits',
-    ...result.decode.map(
-      (p) =>
-        `        ${String(p.batch).padStart(5)}  ${String(p.context).padStart(7)}  ${p.ms.toFixed(2).padStart(8)}  ${p.gbPerS.toFixed(2).padStart(7)}  ${(100 * p.fractionOfMeasuredBandwidth).toFixed(0).padStart(6)}%  ${String(p.splits).padStart(6)}`,
-    ),
+    ...decodeRows(result.decode),
+    '',
+    `MHA shape: ${result.mhaShape.note}`,
+    ...decodeRows(result.decodeMha),
     '',
     'prefill  context        ms   naive ms  speedup  scratch bytes  naive measured',
     ...result.prefill.map(
@@ -328,22 +354,31 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     // batch's decode points and the highest kept, so a slow phase during one measurement cannot
     // inflate the fractions.
     const reads: AdapterRead[] = [roofline];
-    const decode =
+    const sweep = async (shape: DecodeShape) =>
       only === 'prefill'
         ? { points: [], usesSubgroups: false }
-        : await benchDecode(ctx, quick, kvDtype, async () => {
+        : await benchDecode(ctx, shape, quick, kvDtype, async () => {
             reads.push(await measureReadLogged(ctx));
           });
+    const decode = await sweep(SHAPE);
+    const decodeMha = await sweep(MHA_SHAPE);
     const read = reads.reduce((a, b) => (b.readGBps > a.readGBps ? b : a));
-    for (const p of decode.points) p.fractionOfMeasuredBandwidth = p.gbPerS / read.readGBps;
+    for (const p of [...decode.points, ...decodeMha.points]) {
+      p.fractionOfMeasuredBandwidth = p.gbPerS / read.readGBps;
+    }
     const prefill = only === 'decode' ? [] : await benchPrefill(ctx, quick, kvDtype);
-    const bestFraction = Math.max(...decode.points.map((p) => p.fractionOfMeasuredBandwidth));
+    const best = (points: DecodePoint[]) => Math.max(0, ...points.map((p) => p.fractionOfMeasuredBandwidth));
+    const bestFraction = best(decode.points);
     const result: AttentionBenchResult = {
       adapter: ctx.adapterName,
       shape: {
         ...SHAPE,
         kvDtype,
         note: `${SHAPE.numHeads} query heads, ${SHAPE.numKvHeads} KV heads, head dim ${SHAPE.headDim}, block size ${SHAPE.blockSize} (TinyLlama-1.1B), ${kvDtype} KV pool, f32 compute; decode: one query token per sequence, every sequence at the given context; prefill: one sequence, the whole context as new tokens`,
+      },
+      mhaShape: {
+        ...MHA_SHAPE,
+        note: `${MHA_SHAPE.numHeads} query heads, ${MHA_SHAPE.numKvHeads} KV heads (MHA), head dim ${MHA_SHAPE.headDim}, block size ${MHA_SHAPE.blockSize}, the same decode points except those whose K pool exceeds one storage binding (${ctx.limits.maxStorageBufferBindingSize} bytes here); decode reads each K/V float for one query head instead of eight, so its arithmetic per byte is an eighth of the GQA shape's`,
       },
       decodeKernel: { usesSubgroups: decode.usesSubgroups },
       timing: `wall time per iteration of several iterations recorded into one submit, waiting on queue.onSubmittedWorkDone, after a warm-up; decode: fastest of ${DECODE_RUNS} such submits; prefill: one`,
@@ -354,10 +389,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       readSamplesGBps: reads.map((r) => r.readGBps),
       readMethod: adapterMethod,
       decode: decode.points,
+      decodeMha: decodeMha.points,
       prefill,
       targets: {
         decodeBestFraction: bestFraction,
         decodeReachesHalfOfMeasuredRead: bestFraction >= DECODE_TARGET_FRACTION,
+        decodeMhaBestFraction: best(decodeMha.points),
         prefillBeatsNaiveFrom1024: prefill
           .filter((p) => p.context >= 1024)
           .every((p) => p.speedupVsNaive > 1),
