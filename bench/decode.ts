@@ -44,10 +44,10 @@ const CASES: ModelCase[] = [
 
 /** Bytes of weights one decode step streams: every layer matrix and the LM head (one embedding row is negligible). */
 function weightBytesPerToken(c: LlamaConfig, bytesPerElement: number): number {
-  const q = c.nHeads * c.headDim;
-  const kv = c.nKvHeads * c.headDim;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
   const perLayer = c.dim * (q + 2 * kv) + q * c.dim + 3 * c.dim * c.hiddenDim;
-  return (c.nLayers * perLayer + c.vocabSize * c.dim) * bytesPerElement;
+  return (c.numLayers * perLayer + c.vocabSize * c.dim) * bytesPerElement;
 }
 
 async function ensureModel(m: ModelCase): Promise<string> {

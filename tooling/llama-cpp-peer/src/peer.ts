@@ -32,12 +32,12 @@ export interface Peer extends PeerTokenizer {
   logits(promptIds: readonly number[]): Promise<Float32Array>;
   /**
    * Batch-1 decode speed in tokens per second: evaluates `promptIds` (untimed, except its last
-   * token), then times `nTokens` single-token decode steps of greedy generation by wall clock.
-   * Generation runs past end-of-generation tokens so every measurement decodes `nTokens` steps.
+   * token), then times `numTokens` single-token decode steps of greedy generation by wall clock.
+   * Generation runs past end-of-generation tokens so every measurement decodes `numTokens` steps.
    */
   decodeTokensPerSecond(
     promptIds: readonly number[],
-    nTokens: number,
+    numTokens: number,
     options?: DecodeSpeedOptions,
   ): Promise<number>;
 }
@@ -126,17 +126,17 @@ class LlamaCppPeer extends LlamaCppTokenizer implements Peer {
 
   decodeTokensPerSecond(
     promptIds: readonly number[],
-    nTokens: number,
+    numTokens: number,
     options: DecodeSpeedOptions = {},
   ): Promise<number> {
     const prompt = this.checkPrompt(promptIds);
-    checkCount('nTokens', nTokens, 1);
+    checkCount('numTokens', numTokens, 1);
     const threads = options.threads ?? availableParallelism();
     checkThreads(threads);
     return this.exclusive(async () => {
       // A context of its own: the thread count is fixed per context, and the KV cache starts empty.
       const context = await this.model.createContext({
-        contextSize: prompt.length + nTokens,
+        contextSize: prompt.length + numTokens,
         threads,
         sequences: 1,
       });
@@ -148,10 +148,10 @@ class LlamaCppPeer extends LlamaCppTokenizer implements Peer {
         // prompt's last token, every later one the token generated before it.
         const generation = sequence.evaluate([prompt[last]!], greedyOptions);
         const start = performance.now();
-        for (let decoded = 0; decoded < nTokens; decoded += 1) await generation.next();
+        for (let decoded = 0; decoded < numTokens; decoded += 1) await generation.next();
         const seconds = (performance.now() - start) / 1000;
         await generation.return(undefined);
-        return nTokens / seconds;
+        return numTokens / seconds;
       } finally {
         await context.dispose();
       }

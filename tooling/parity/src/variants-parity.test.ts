@@ -54,8 +54,8 @@ const VARIANTS: Record<string, Variant> = {
     options: {
       architecture: 'qwen2',
       dim: 192,
-      nHeads: 6,
-      nKvHeads: 2,
+      numHeads: 6,
+      numKvHeads: 2,
       hiddenDim: 260,
       ropeTheta: 1e6,
       tiedEmbeddings: true,
@@ -66,8 +66,8 @@ const VARIANTS: Record<string, Variant> = {
     options: {
       architecture: 'qwen2',
       dim: 256,
-      nHeads: 4,
-      nKvHeads: 1,
+      numHeads: 4,
+      numKvHeads: 1,
       hiddenDim: 330,
       ropeTheta: 1e6,
       ropeScaling: { type: 'linear', factor: 4 },
@@ -77,8 +77,8 @@ const VARIANTS: Record<string, Variant> = {
   'llama3 rope freqs': {
     options: {
       dim: 192,
-      nHeads: 4,
-      nKvHeads: 2,
+      numHeads: 4,
+      numKvHeads: 2,
       headDim: 128,
       hiddenDim: 300,
       ropeTheta: 500000,
@@ -87,7 +87,7 @@ const VARIANTS: Record<string, Variant> = {
     ablations: { 'without rope_freqs': withoutFreqFactors },
   },
   'llama linear x4': {
-    options: { dim: 128, nHeads: 4, nKvHeads: 4, hiddenDim: 200, ropeScaling: { type: 'linear', factor: 4 } },
+    options: { dim: 128, numHeads: 4, numKvHeads: 4, hiddenDim: 200, ropeScaling: { type: 'linear', factor: 4 } },
     ablations: { 'without linear scaling': withoutScaling },
   },
 };
@@ -109,7 +109,7 @@ describe.skipIf(!gpu)('Llama-family variants match llama.cpp and the CPU referen
         const path = join(dir, `${name.replaceAll(' ', '-')}-${dtype}.gguf`);
         await writeSyntheticLlamaGguf(path, {
           ...variant.options,
-          nLayers: 2,
+          numLayers: 2,
           vocabSize: 512,
           contextLength: 256,
           dtype,

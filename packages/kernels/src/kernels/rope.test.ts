@@ -9,8 +9,8 @@ const gpu = await gpuForTests();
 
 interface Case {
   tokens: number;
-  nHeads: number;
-  nKvHeads: number;
+  numHeads: number;
+  numKvHeads: number;
   headDim: number;
   theta: number;
   layout: RopeLayout;
@@ -29,12 +29,12 @@ describe.skipIf(!gpu)('rope', () => {
   const tolerance = (maxPosition: number): number => Math.max(1e-6, maxPosition * 2 ** -24);
 
   it.each<Case>([
-    { tokens: 5, nHeads: 4, nKvHeads: 2, headDim: 16, theta: 10000, layout: 'adjacent', maxPosition: 10 },
-    { tokens: 9, nHeads: 3, nKvHeads: 1, headDim: 64, theta: 10000, layout: 'halfSplit', maxPosition: 4096 },
+    { tokens: 5, numHeads: 4, numKvHeads: 2, headDim: 16, theta: 10000, layout: 'adjacent', maxPosition: 10 },
+    { tokens: 9, numHeads: 3, numKvHeads: 1, headDim: 64, theta: 10000, layout: 'halfSplit', maxPosition: 4096 },
     {
       tokens: 7,
-      nHeads: 2,
-      nKvHeads: 2,
+      numHeads: 2,
+      numKvHeads: 2,
       headDim: 128,
       theta: 500000,
       layout: 'adjacent',
@@ -43,8 +43,8 @@ describe.skipIf(!gpu)('rope', () => {
     },
     {
       tokens: 4,
-      nHeads: 2,
-      nKvHeads: 1,
+      numHeads: 2,
+      numKvHeads: 1,
       headDim: 6,
       theta: 10000,
       layout: 'halfSplit',
@@ -53,8 +53,8 @@ describe.skipIf(!gpu)('rope', () => {
     },
   ])('matches the f64 reference: %o', async (c) => {
     const rand = seededRandom(seed);
-    const q = randomFloats(rand, c.tokens * c.nHeads * c.headDim);
-    const k = randomFloats(rand, c.tokens * c.nKvHeads * c.headDim);
+    const q = randomFloats(rand, c.tokens * c.numHeads * c.headDim);
+    const k = randomFloats(rand, c.tokens * c.numKvHeads * c.headDim);
     const positions = new Uint32Array(c.tokens).map(() => Math.floor(rand() * (c.maxPosition + 1)));
     positions[0] = c.maxPosition;
     const factors = c.factors ? randomFloats(rand, c.headDim / 2, 1, 8) : undefined;
@@ -66,8 +66,8 @@ describe.skipIf(!gpu)('rope', () => {
       k: kb,
       positions: ctx.upload(positions, 'positions'),
       tokens: c.tokens,
-      nHeads: c.nHeads,
-      nKvHeads: c.nKvHeads,
+      numHeads: c.numHeads,
+      numKvHeads: c.numKvHeads,
       headDim: c.headDim,
       theta: c.theta,
       layout: c.layout,
@@ -84,8 +84,8 @@ describe.skipIf(!gpu)('rope', () => {
 
   it('rotates q and k in place inside one fused QKV buffer', async () => {
     const rand = seededRandom(seed + 1);
-    const [tokens, nHeads, nKvHeads, headDim] = [3, 4, 2, 8];
-    const row = (nHeads + 2 * nKvHeads) * headDim;
+    const [tokens, numHeads, numKvHeads, headDim] = [3, 4, 2, 8];
+    const row = (numHeads + 2 * numKvHeads) * headDim;
     const qkv = randomFloats(rand, tokens * row);
     const positions = new Uint32Array([0, 1, 77]);
     const buf = ctx.upload(qkv, 'qkv');
@@ -95,28 +95,28 @@ describe.skipIf(!gpu)('rope', () => {
       k: buf,
       positions: ctx.upload(positions, 'positions'),
       tokens,
-      nHeads,
-      nKvHeads,
+      numHeads,
+      numKvHeads,
       headDim,
       theta: 10000,
       layout: 'adjacent',
       qStride: row,
       kStride: row,
-      kOffset: nHeads * headDim,
+      kOffset: numHeads * headDim,
     });
     rec.submit();
     const got = new Float32Array(await ctx.read(buf, 0, qkv.byteLength));
-    const q = new Float32Array(tokens * nHeads * headDim);
-    const k = new Float32Array(tokens * nKvHeads * headDim);
-    const v = new Float32Array(tokens * nKvHeads * headDim);
+    const q = new Float32Array(tokens * numHeads * headDim);
+    const k = new Float32Array(tokens * numKvHeads * headDim);
+    const v = new Float32Array(tokens * numKvHeads * headDim);
     const split = (src: Float32Array) => {
       for (let t = 0; t < tokens; t++) {
-        q.set(src.subarray(t * row, t * row + nHeads * headDim), t * nHeads * headDim);
+        q.set(src.subarray(t * row, t * row + numHeads * headDim), t * numHeads * headDim);
         k.set(
-          src.subarray(t * row + nHeads * headDim, t * row + (nHeads + nKvHeads) * headDim),
-          t * nKvHeads * headDim,
+          src.subarray(t * row + numHeads * headDim, t * row + (numHeads + numKvHeads) * headDim),
+          t * numKvHeads * headDim,
         );
-        v.set(src.subarray(t * row + (nHeads + nKvHeads) * headDim, (t + 1) * row), t * nKvHeads * headDim);
+        v.set(src.subarray(t * row + (numHeads + numKvHeads) * headDim, (t + 1) * row), t * numKvHeads * headDim);
       }
       return [q.slice(), k.slice(), v.slice()] as const;
     };
@@ -126,8 +126,8 @@ describe.skipIf(!gpu)('rope', () => {
       k: k0,
       positions,
       tokens,
-      nHeads,
-      nKvHeads,
+      numHeads,
+      numKvHeads,
       headDim,
       theta: 10000,
       layout: 'adjacent',
@@ -146,8 +146,8 @@ describe.skipIf(!gpu)('rope', () => {
         k: ctx.createBuffer(1024, 'k'),
         positions: ctx.createBuffer(16, 'p'),
         tokens: 1,
-        nHeads: 1,
-        nKvHeads: 1,
+        numHeads: 1,
+        numKvHeads: 1,
         headDim: 7,
         theta: 1e4,
         layout: 'adjacent',

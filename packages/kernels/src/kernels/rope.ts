@@ -17,8 +17,8 @@ export interface RopeArgs {
   /** u32 [tokens]. */
   positions: BufferBindingLike;
   tokens: number;
-  nHeads: number;
-  nKvHeads: number;
+  numHeads: number;
+  numKvHeads: number;
   headDim: number;
   /** rope_theta, e.g. 10000 or 500000. */
   theta: number;
@@ -27,7 +27,7 @@ export interface RopeArgs {
   freqFactors?: BufferBindingLike | undefined;
   /** Multiplies positions (linear RoPE scaling: 1 / scaling factor); default 1. */
   positionScale?: number | undefined;
-  /** Elements between tokens of q (a fused QKV row); default nHeads * headDim. */
+  /** Elements between tokens of q (a fused QKV row); default numHeads * headDim. */
   qStride?: number | undefined;
   /** Elements before a token's q inside its row; default 0. */
   qOffset?: number | undefined;
@@ -39,16 +39,16 @@ export interface RopeArgs {
 export function rope(rec: StepRecorder, a: RopeArgs): void {
   const name = 'rope';
   requireInt(name, 'tokens', a.tokens, 1);
-  requireInt(name, 'nHeads', a.nHeads, 1);
-  requireInt(name, 'nKvHeads', a.nKvHeads, 1);
+  requireInt(name, 'numHeads', a.numHeads, 1);
+  requireInt(name, 'numKvHeads', a.numKvHeads, 1);
   requireInt(name, 'headDim', a.headDim, 2);
   if (a.headDim % 2 !== 0) throw new KernelShapeError(name, `headDim must be even, got ${a.headDim}`);
   if (!(a.theta > 1)) throw new KernelShapeError(name, `theta must be > 1, got ${a.theta}`);
   const positionScale = a.positionScale ?? 1;
   if (!(positionScale > 0))
     throw new KernelShapeError(name, `positionScale must be > 0, got ${positionScale}`);
-  const qLen = a.nHeads * a.headDim;
-  const kLen = a.nKvHeads * a.headDim;
+  const qLen = a.numHeads * a.headDim;
+  const kLen = a.numKvHeads * a.headDim;
   const qStride = a.qStride ?? qLen;
   const qOffset = a.qOffset ?? 0;
   const kStride = a.kStride ?? kLen;
@@ -79,13 +79,13 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined, fused };
   const key = `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}`;
   const pipeline = rec.ctx.pipeline(kernelSource('rope', key, () => ropeWgsl(variant)));
-  const invocations = a.tokens * (a.nHeads + a.nKvHeads) * (a.headDim / 2);
+  const invocations = a.tokens * (a.numHeads + a.numKvHeads) * (a.headDim / 2);
   const groups = grid1d(
     Math.ceil(invocations / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
   const params = packParams(
-    [a.tokens, a.nHeads, a.nKvHeads, a.headDim, qStride, qOffset, kStride, kOffset],
+    [a.tokens, a.numHeads, a.numKvHeads, a.headDim, qStride, qOffset, kStride, kOffset],
     [Math.log2(a.theta), positionScale],
   );
   const buffers = [a.positions];

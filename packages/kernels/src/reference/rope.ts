@@ -1,12 +1,12 @@
 export interface RopeReferenceArgs {
-  /** [tokens, nHeads, headDim], rotated in place. */
+  /** [tokens, numHeads, headDim], rotated in place. */
   q: Float32Array;
-  /** [tokens, nKvHeads, headDim], rotated in place. */
+  /** [tokens, numKvHeads, headDim], rotated in place. */
   k: Float32Array;
   positions: Uint32Array;
   tokens: number;
-  nHeads: number;
-  nKvHeads: number;
+  numHeads: number;
+  numKvHeads: number;
   headDim: number;
   theta: number;
   layout: 'adjacent' | 'halfSplit';
@@ -16,7 +16,7 @@ export interface RopeReferenceArgs {
 
 /** Rotary embedding in place, angles in f64: p * positionScale * theta^(-2i/d) / factor_i. */
 export function rope(a: RopeReferenceArgs): void {
-  const { tokens, nHeads, nKvHeads, headDim, theta, layout, freqFactors } = a;
+  const { tokens, numHeads, numKvHeads, headDim, theta, layout, freqFactors } = a;
   const scale = a.positionScale ?? 1;
   const half = headDim / 2;
   const invFreq = new Float64Array(half);
@@ -40,7 +40,7 @@ export function rope(a: RopeReferenceArgs): void {
       cos[i] = Math.cos(p * invFreq[i]!);
       sin[i] = Math.sin(p * invFreq[i]!);
     }
-    for (let h = 0; h < nHeads; h++) rotate(a.q, (t * nHeads + h) * headDim);
-    for (let h = 0; h < nKvHeads; h++) rotate(a.k, (t * nKvHeads + h) * headDim);
+    for (let h = 0; h < numHeads; h++) rotate(a.q, (t * numHeads + h) * headDim);
+    for (let h = 0; h < numKvHeads; h++) rotate(a.k, (t * numKvHeads + h) * headDim);
   }
 }

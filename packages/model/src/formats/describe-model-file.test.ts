@@ -20,7 +20,7 @@ describe('describeModelFile', () => {
       length: 512,
       items: ['<unk>', '<s>', '</s>', '<0x00>', '<0x01>', '<0x02>', '<0x03>', '<0x04>'],
     });
-    expect(json.config?.nKvHeads).toBe(4);
+    expect(json.config?.numKvHeads).toBe(4);
     expect(json.tensors).toHaveLength(48);
     expect(json.tensors[0]).toEqual({
       name: 'token_embd.weight',

@@ -180,9 +180,9 @@ describe('corrupted model files end in typed errors, never crashes or hangs', ()
     await writeSyntheticLlamaGguf(path, {
       dim: 16,
       hiddenDim: 24,
-      nHeads: 2,
-      nKvHeads: 1,
-      nLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+      numLayers: 1,
       vocabSize: 300,
       progress: false,
     });

@@ -33,9 +33,9 @@ export interface LlamaConfig {
   readonly dim: number;
   /** Feed-forward inner width. */
   readonly hiddenDim: number;
-  readonly nLayers: number;
-  readonly nHeads: number;
-  readonly nKvHeads: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
   readonly headDim: number;
   readonly contextLength: number;
   readonly rmsNormEps: number;

@@ -62,7 +62,7 @@ export class CpuModelRunner implements ModelRunner {
   ): Promise<CpuModelRunner> {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
-    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+    const kvFloats = opts.numBlocks * opts.blockSize * config.numKvHeads * config.headDim;
     const { model, layers } = await readHostModel(
       source,
       (w): CpuLayer => ({
@@ -109,7 +109,7 @@ export class CpuModelRunner implements ModelRunner {
   }
 
   async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
-    const blockFloats = this.blockSize * this.config.nKvHeads * this.config.headDim;
+    const blockFloats = this.blockSize * this.config.numKvHeads * this.config.headDim;
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
         layer.kCache.copyWithin(dst * blockFloats, src * blockFloats, (src + 1) * blockFloats);
@@ -127,8 +127,8 @@ export class CpuModelRunner implements ModelRunner {
   private forward(batch: PackedBatch): Float32Array {
     const c = this.config;
     const m = batch.numTokens;
-    const qDim = c.nHeads * c.headDim;
-    const kvDim = c.nKvHeads * c.headDim;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
     const x = reference.embedding(this.tokenEmbedding, batch.tokenIds, c.dim);
     const xb = new Float32Array(m * c.dim);
     const x2 = new Float32Array(m * c.dim);
@@ -148,8 +148,8 @@ export class CpuModelRunner implements ModelRunner {
         k,
         positions: batch.positions,
         tokens: m,
-        nHeads: c.nHeads,
-        nKvHeads: c.nKvHeads,
+        numHeads: c.numHeads,
+        numKvHeads: c.numKvHeads,
         headDim: c.headDim,
         theta: c.ropeTheta,
         layout: c.ropeLayout,
@@ -162,7 +162,7 @@ export class CpuModelRunner implements ModelRunner {
         held(k),
         held(v),
         batch.slots,
-        { numKvHeads: c.nKvHeads, headDim: c.headDim, blockSize: this.blockSize },
+        { numKvHeads: c.numKvHeads, headDim: c.headDim, blockSize: this.blockSize },
         layer.kCache,
         layer.vCache,
       );
@@ -173,8 +173,8 @@ export class CpuModelRunner implements ModelRunner {
         blockTables: batch.blockTables,
         queryStarts: batch.queryStarts,
         contextLens: batch.contextLens,
-        numHeads: c.nHeads,
-        numKvHeads: c.nKvHeads,
+        numHeads: c.numHeads,
+        numKvHeads: c.numKvHeads,
         headDim: c.headDim,
         blockSize: this.blockSize,
         maxBlocksPerSeq: batch.maxBlocksPerSeq,

@@ -110,7 +110,7 @@ export class GpuModelRunner implements ModelRunner {
   ): Promise<GpuModelRunner> {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
-    const kvFloats = opts.numBlocks * opts.blockSize * config.nKvHeads * config.headDim;
+    const kvFloats = opts.numBlocks * opts.blockSize * config.numKvHeads * config.headDim;
     const kvBytes = kvFloats * kvDtypeBytes(opts.kvDtype);
     if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
       throw new KvPoolError(
@@ -198,7 +198,7 @@ export class GpuModelRunner implements ModelRunner {
   async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
     if (copies.length === 0) return;
     const blockBytes =
-      this.blockSize * this.config.nKvHeads * this.config.headDim * kvDtypeBytes(this.kvDtype);
+      this.blockSize * this.config.numKvHeads * this.config.headDim * kvDtypeBytes(this.kvDtype);
     const rec = this.ctx.recorder();
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
@@ -252,8 +252,8 @@ export class GpuModelRunner implements ModelRunner {
         k: s.k,
         positions: s.positions,
         tokens: m,
-        nHeads: c.nHeads,
-        nKvHeads: c.nKvHeads,
+        numHeads: c.numHeads,
+        numKvHeads: c.numKvHeads,
         headDim: c.headDim,
         theta: c.ropeTheta,
         layout: c.ropeLayout,
@@ -267,7 +267,7 @@ export class GpuModelRunner implements ModelRunner {
         kCache: layer.kCache,
         vCache: layer.vCache,
         tokens: m,
-        numKvHeads: c.nKvHeads,
+        numKvHeads: c.numKvHeads,
         headDim: c.headDim,
         numBlocks: this.numBlocks,
         blockSize: this.blockSize,
@@ -287,8 +287,8 @@ export class GpuModelRunner implements ModelRunner {
         numSeqs: batch.numSeqs,
         maxBlocksPerSeq: batch.maxBlocksPerSeq,
         maxContextLen: batch.maxContextLen,
-        numHeads: c.nHeads,
-        numKvHeads: c.nKvHeads,
+        numHeads: c.numHeads,
+        numKvHeads: c.numKvHeads,
         headDim: c.headDim,
         blockSize: this.blockSize,
         scale: 1 / Math.sqrt(c.headDim),
@@ -333,10 +333,10 @@ function createScratch(
     x: f32(maxTokens * c.dim, 'x'),
     x2: f32(maxTokens * c.dim, 'x2'),
     xb: f32(maxTokens * c.dim, 'xb'),
-    q: f32(maxTokens * c.nHeads * c.headDim, 'q'),
-    k: f32(maxTokens * c.nKvHeads * c.headDim, 'k'),
-    v: f32(maxTokens * c.nKvHeads * c.headDim, 'v'),
-    attn: f32(maxTokens * c.nHeads * c.headDim, 'attn'),
+    q: f32(maxTokens * c.numHeads * c.headDim, 'q'),
+    k: f32(maxTokens * c.numKvHeads * c.headDim, 'k'),
+    v: f32(maxTokens * c.numKvHeads * c.headDim, 'v'),
+    attn: f32(maxTokens * c.numHeads * c.headDim, 'attn'),
     gateUp: f32(maxTokens * 2 * c.hiddenDim, 'gateUp'),
     hidden: f32(maxTokens * c.hiddenDim, 'hidden'),
     last: f32(maxSeqs * c.dim, 'last'),

@@ -57,11 +57,11 @@ export async function readHostModel<L>(
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ model: HostModel; layers: L[] }> {
   const config = source.config;
-  const total = config.nLayers + 2;
+  const total = config.numLayers + 2;
   const tokenEmbedding = await readMatrix(source, 'token_embd.weight');
   onProgress?.(1, total);
   const layers: L[] = [];
-  for (let l = 0; l < config.nLayers; l++) {
+  for (let l = 0; l < config.numLayers; l++) {
     layers.push(takeLayer(await readHostLayer(source, l), l));
     onProgress?.(l + 2, total);
   }

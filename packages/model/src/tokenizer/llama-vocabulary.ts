@@ -314,8 +314,8 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   if (tokensIn === undefined) {
     throw new InvalidVocabularyError('tokenizer.ggml.tokens is missing: the vocabulary has no token list');
   }
-  const nTokens = tokensIn.length;
-  if (nTokens === 0) throw new InvalidVocabularyError('tokenizer.ggml.tokens is empty');
+  const numTokens = tokensIn.length;
+  if (numTokens === 0) throw new InvalidVocabularyError('tokenizer.ggml.tokens is empty');
 
   // Per-family defaults (llama_vocab::impl::load, "determine vocab type").
   let kind: VocabularyKind;
@@ -377,24 +377,24 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   addSpacePrefix = md.bool('tokenizer.ggml.add_space_prefix') ?? addSpacePrefix;
 
   const scoresIn = md.numbers('tokenizer.ggml.scores');
-  if (scoresIn !== undefined && scoresIn.length < nTokens) {
+  if (scoresIn !== undefined && scoresIn.length < numTokens) {
     throw new InvalidVocabularyError(
-      `tokenizer.ggml.scores has ${scoresIn.length} entries for ${nTokens} tokens`,
+      `tokenizer.ggml.scores has ${scoresIn.length} entries for ${numTokens} tokens`,
     );
   }
   const typesIn = md.numbers('tokenizer.ggml.token_type');
-  if (typesIn !== undefined && typesIn.length < nTokens) {
+  if (typesIn !== undefined && typesIn.length < numTokens) {
     throw new InvalidVocabularyError(
-      `tokenizer.ggml.token_type has ${typesIn.length} entries for ${nTokens} tokens`,
+      `tokenizer.ggml.token_type has ${typesIn.length} entries for ${numTokens} tokens`,
     );
   }
 
-  const tokens: string[] = new Array<string>(nTokens);
-  const scores = new Float32Array(nTokens);
-  const attrs = new Uint16Array(nTokens);
+  const tokens: string[] = new Array<string>(numTokens);
+  const scores = new Float32Array(numTokens);
+  const attrs = new Uint16Array(numTokens);
   const tokenToId = new Map<string, number>();
   let maxTokenLength = 0;
-  for (let i = 0; i < nTokens; i++) {
+  for (let i = 0; i < numTokens; i++) {
     const word = tokensIn[i] === '' ? `[EMPTY_${i}]` : tokensIn[i]!;
     const prev = tokenToId.get(word);
     if (prev !== undefined) {
@@ -427,9 +427,9 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   // Special ids: defaults out of range are dropped; file values out of range keep the default.
   for (const [field, key] of SPECIAL_ID_KEYS) {
     const current = special[field];
-    if (current !== undefined && current >= nTokens) special[field] = undefined;
+    if (current !== undefined && current >= numTokens) special[field] = undefined;
     const fromFile = md.id(key);
-    if (fromFile !== undefined && fromFile >= 0 && fromFile < nTokens) special[field] = fromFile;
+    if (fromFile !== undefined && fromFile >= 0 && fromFile < numTokens) special[field] = fromFile;
   }
 
   addBos = md.bool('tokenizer.ggml.add_bos_token') ?? addBos;
@@ -479,7 +479,7 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   detect('fimSep', FIM_SEP_TEXTS);
 
   // Control tokens named "unused" are unused.
-  for (let id = 0; id < nTokens; id++) {
+  for (let id = 0; id < numTokens; id++) {
     if (attrs[id]! & TokenAttr.control && tokens[id]!.includes('unused'))
       attrs[id] = attrs[id]! | TokenAttr.unused;
   }
@@ -519,7 +519,7 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   }
 
   const specialTokens: number[] = [];
-  for (let id = 0; id < nTokens; id++) {
+  for (let id = 0; id < numTokens; id++) {
     if (attrs[id]! & (TokenAttr.control | TokenAttr.userDefined | TokenAttr.unknown)) specialTokens.push(id);
   }
   // Longest first; equal lengths by id so the order does not depend on a hash map.

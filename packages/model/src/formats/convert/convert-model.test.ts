@@ -99,7 +99,7 @@ describe.skipIf(!haveModels)('convertModel on stories260K', () => {
         expect([...hf.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
         for (const [name, info] of hf.tensors) {
           const kind = isQk(name);
-          const heads = kind === 'q' ? hf.config.nHeads : hf.config.nKvHeads;
+          const heads = kind === 'q' ? hf.config.numHeads : hf.config.numKvHeads;
           let data = await hf.read(name);
           if (kind !== undefined) data = permuteRopeRows(data, info.shape, heads, 'halfSplit', 'adjacent');
           expectSameBits(data, await original.read(name), name);
@@ -217,7 +217,7 @@ describe.skipIf(!haveModels)('convertModel on stories260K', () => {
             const kind = isQk(name);
             let hfData = await hf.read(name);
             if (kind !== undefined) {
-              const heads = kind === 'q' ? hf.config.nHeads : hf.config.nKvHeads;
+              const heads = kind === 'q' ? hf.config.numHeads : hf.config.numKvHeads;
               hfData = permuteRopeRows(hfData, info.shape, heads, 'halfSplit', 'adjacent');
             }
             expectSameBits(hfData, expected, name);

@@ -200,9 +200,9 @@ function planTensors(
     // Norms, biases and other 1-D tensors stay f32: llama.cpp's kernels expect them so.
     const dtype: TensorDtype = options.type === 'f16' && shape.length >= 2 ? 'f16' : 'f32';
     const heads = /\.attn_q\.(weight|bias)$/.test(name)
-      ? out.nHeads
+      ? out.numHeads
       : /\.attn_k\.(weight|bias)$/.test(name)
-        ? out.nKvHeads
+        ? out.numKvHeads
         : undefined;
     plan.push({
       name,

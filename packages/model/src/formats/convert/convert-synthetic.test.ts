@@ -20,9 +20,9 @@ const base: LlamaConfig = {
   vocabSize: 512,
   dim: 16,
   hiddenDim: 20,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
   headDim: 6,
   contextLength: 256,
   rmsNormEps: 1e-6,
@@ -138,9 +138,9 @@ describe.skipIf(tokenizer === undefined)('conversions of synthetic Hugging Face 
       await sameTensors(viaGguf, original, (name, data) => {
         const shape = original.tensors.get(name)!.shape;
         if (name.includes('.attn_q.'))
-          return permuteRopeRows(data, shape, base.nHeads, 'halfSplit', 'adjacent');
+          return permuteRopeRows(data, shape, base.numHeads, 'halfSplit', 'adjacent');
         if (name.includes('.attn_k.'))
-          return permuteRopeRows(data, shape, base.nKvHeads, 'halfSplit', 'adjacent');
+          return permuteRopeRows(data, shape, base.numKvHeads, 'halfSplit', 'adjacent');
         return data;
       });
       await sameTensors(roundTrip, original);

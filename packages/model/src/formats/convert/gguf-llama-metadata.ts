@@ -26,15 +26,15 @@ export function llamaGgufMetadata(
     [`${a}.vocab_size`, ggufValue.u32(config.vocabSize)],
     [`${a}.context_length`, ggufValue.u32(config.contextLength)],
     [`${a}.embedding_length`, ggufValue.u32(config.dim)],
-    [`${a}.block_count`, ggufValue.u32(config.nLayers)],
+    [`${a}.block_count`, ggufValue.u32(config.numLayers)],
     [`${a}.feed_forward_length`, ggufValue.u32(config.hiddenDim)],
     [`${a}.rope.dimension_count`, ggufValue.u32(config.headDim)],
     [`${a}.rope.freq_base`, ggufValue.f32(config.ropeTheta)],
-    [`${a}.attention.head_count`, ggufValue.u32(config.nHeads)],
-    [`${a}.attention.head_count_kv`, ggufValue.u32(config.nKvHeads)],
+    [`${a}.attention.head_count`, ggufValue.u32(config.numHeads)],
+    [`${a}.attention.head_count_kv`, ggufValue.u32(config.numKvHeads)],
     [`${a}.attention.layer_norm_rms_epsilon`, ggufValue.f32(config.rmsNormEps)],
   ]);
-  if (config.headDim * config.nHeads !== config.dim) {
+  if (config.headDim * config.numHeads !== config.dim) {
     metadata.set(`${a}.attention.key_length`, ggufValue.u32(config.headDim));
     metadata.set(`${a}.attention.value_length`, ggufValue.u32(config.headDim));
   }

@@ -4,11 +4,11 @@ import { SeededRandom } from '../synthetic/seeded-random.js';
 import { permuteRopeRows } from './rope-permutation.js';
 
 /** llama.cpp's permute written literally as index arithmetic over reshape(n_head, 2, hd/2, cols).swapaxes(1, 2). */
-function llamaCppPermute(w: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
-  const hd2 = rows / nHead / 2;
+function llamaCppPermute(w: Float32Array, rows: number, cols: number, numHeads: number): Float32Array {
+  const hd2 = rows / numHeads / 2;
   const out = new Float32Array(w.length);
   // Output element [h, j, i, c] of shape (n_head, hd/2, 2, cols) reads input [h, i, j, c] of (n_head, 2, hd/2, cols).
-  for (let h = 0; h < nHead; h++)
+  for (let h = 0; h < numHeads; h++)
     for (let j = 0; j < hd2; j++)
       for (let i = 0; i < 2; i++)
         for (let c = 0; c < cols; c++) {
@@ -19,18 +19,18 @@ function llamaCppPermute(w: Float32Array, rows: number, cols: number, nHead: num
 
 const layoutCase = fc
   .record({
-    nHeads: fc.integer({ min: 1, max: 6 }),
+    numHeads: fc.integer({ min: 1, max: 6 }),
     halfHeadDim: fc.integer({ min: 1, max: 5 }),
     cols: fc.integer({ min: 1, max: 7 }),
   })
-  .chain(({ nHeads, halfHeadDim, cols }) =>
+  .chain(({ numHeads, halfHeadDim, cols }) =>
     fc.record({
-      nHeads: fc.constant(nHeads),
-      rows: fc.constant(nHeads * halfHeadDim * 2),
+      numHeads: fc.constant(numHeads),
+      rows: fc.constant(numHeads * halfHeadDim * 2),
       cols: fc.constant(cols),
       values: fc.float32Array({
-        minLength: nHeads * halfHeadDim * 2 * cols,
-        maxLength: nHeads * halfHeadDim * 2 * cols,
+        minLength: numHeads * halfHeadDim * 2 * cols,
+        maxLength: numHeads * halfHeadDim * 2 * cols,
         noDefaultInfinity: true,
       }),
     }),
@@ -39,9 +39,9 @@ const layoutCase = fc
 describe('permuteRopeRows', () => {
   it('matches llama.cpp convert_hf_to_gguf permute for half-split → adjacent', () => {
     fc.assert(
-      fc.property(layoutCase, ({ nHeads, rows, cols, values }) => {
-        expect(permuteRopeRows(values, [rows, cols], nHeads, 'halfSplit', 'adjacent')).toEqual(
-          llamaCppPermute(values, rows, cols, nHeads),
+      fc.property(layoutCase, ({ numHeads, rows, cols, values }) => {
+        expect(permuteRopeRows(values, [rows, cols], numHeads, 'halfSplit', 'adjacent')).toEqual(
+          llamaCppPermute(values, rows, cols, numHeads),
         );
       }),
     );
@@ -49,13 +49,13 @@ describe('permuteRopeRows', () => {
 
   it('adjacent → half-split inverts half-split → adjacent, bit for bit, for matrices and biases', () => {
     fc.assert(
-      fc.property(layoutCase, fc.boolean(), ({ nHeads, rows, cols, values }, asBias) => {
+      fc.property(layoutCase, fc.boolean(), ({ numHeads, rows, cols, values }, asBias) => {
         const data = asBias ? values.slice(0, rows) : values;
         const shape = asBias ? [rows] : [rows, cols];
         const roundTrip = permuteRopeRows(
-          permuteRopeRows(data, shape, nHeads, 'halfSplit', 'adjacent'),
+          permuteRopeRows(data, shape, numHeads, 'halfSplit', 'adjacent'),
           shape,
-          nHeads,
+          numHeads,
           'adjacent',
           'halfSplit',
         );
@@ -64,9 +64,9 @@ describe('permuteRopeRows', () => {
         const halfBits = new Uint16Array(data.buffer);
         const halfShape = asBias ? [rows * 2] : [rows, cols * 2];
         const halfRoundTrip = permuteRopeRows(
-          permuteRopeRows(halfBits, halfShape, nHeads, 'adjacent', 'halfSplit'),
+          permuteRopeRows(halfBits, halfShape, numHeads, 'adjacent', 'halfSplit'),
           halfShape,
-          nHeads,
+          numHeads,
           'halfSplit',
           'adjacent',
         );
@@ -108,8 +108,8 @@ function attentionScores(
   wq: Float32Array,
   wk: Float32Array,
   x: Float32Array,
-  nHeads: number,
-  nKvHeads: number,
+  numHeads: number,
+  numKvHeads: number,
   headDim: number,
   layout: 'adjacent' | 'halfSplit',
 ): number[] {
@@ -118,12 +118,12 @@ function attentionScores(
     for (let r = 0; r < rows; r++) for (let c = 0; c < x.length; c++) out[r]! += w[r * x.length + c]! * x[c]!;
     return out;
   };
-  const q = project(wq, nHeads * headDim);
-  const k = project(wk, nKvHeads * headDim);
+  const q = project(wq, numHeads * headDim);
+  const k = project(wk, numKvHeads * headDim);
   const scores: number[] = [];
-  for (let h = 0; h < nHeads; h++) {
+  for (let h = 0; h < numHeads; h++) {
     const qh = q.slice(h * headDim, (h + 1) * headDim);
-    const kvHead = Math.floor(h / (nHeads / nKvHeads));
+    const kvHead = Math.floor(h / (numHeads / numKvHeads));
     const kh = k.slice(kvHead * headDim, (kvHead + 1) * headDim);
     rope(qh, 3, layout);
     rope(kh, 7, layout);
@@ -135,20 +135,20 @@ function attentionScores(
 describe('permuted weights compute the same attention', () => {
   it('adjacent-pair RoPE on llama2.c/GGUF weights equals half-split RoPE on the permuted weights', () => {
     const seed = 77;
-    const [nHeads, nKvHeads, headDim, dim] = [4, 2, 6, 10];
+    const [numHeads, numKvHeads, headDim, dim] = [4, 2, 6, 10];
     const rng = new SeededRandom(seed);
     const random = (n: number): Float32Array =>
       Float32Array.from({ length: n }, () => 2 * rng.nextFloat() - 1);
-    const wq = random(nHeads * headDim * dim);
-    const wk = random(nKvHeads * headDim * dim);
+    const wq = random(numHeads * headDim * dim);
+    const wk = random(numKvHeads * headDim * dim);
     const x = random(dim);
-    const adjacent = attentionScores(wq, wk, x, nHeads, nKvHeads, headDim, 'adjacent');
-    const wqHalf = permuteRopeRows(wq, [nHeads * headDim, dim], nHeads, 'adjacent', 'halfSplit');
-    const wkHalf = permuteRopeRows(wk, [nKvHeads * headDim, dim], nKvHeads, 'adjacent', 'halfSplit');
-    const halfSplit = attentionScores(wqHalf, wkHalf, x, nHeads, nKvHeads, headDim, 'halfSplit');
+    const adjacent = attentionScores(wq, wk, x, numHeads, numKvHeads, headDim, 'adjacent');
+    const wqHalf = permuteRopeRows(wq, [numHeads * headDim, dim], numHeads, 'adjacent', 'halfSplit');
+    const wkHalf = permuteRopeRows(wk, [numKvHeads * headDim, dim], numKvHeads, 'adjacent', 'halfSplit');
+    const halfSplit = attentionScores(wqHalf, wkHalf, x, numHeads, numKvHeads, headDim, 'halfSplit');
     halfSplit.forEach((score, h) => expect(score, `seed ${seed}, head ${h}`).toBeCloseTo(adjacent[h]!, 10));
     // Without the permutation the layouts disagree: the test can tell them apart.
-    const unpermuted = attentionScores(wq, wk, x, nHeads, nKvHeads, headDim, 'halfSplit');
+    const unpermuted = attentionScores(wq, wk, x, numHeads, numKvHeads, headDim, 'halfSplit');
     expect(unpermuted.some((score, h) => Math.abs(score - adjacent[h]!) > 1e-3)).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import type { RopeLayout } from '../weight-source.js';
 type Rows = Float32Array | Uint16Array;
 
 /**
- * Reorders the rows of a Q or K projection [nHeads·headDim, dim] (or its bias [nHeads·headDim])
+ * Reorders the rows of a Q or K projection [numHeads·headDim, dim] (or its bias [numHeads·headDim])
  * between RoPE layouts, head by head.
  *
  * Within one head, half-split row a·(headDim/2) + b (a ∈ {0,1}) is adjacent row 2b + a. This is
@@ -14,22 +14,22 @@ type Rows = Float32Array | Uint16Array;
 export function permuteRopeRows<T extends Rows>(
   data: T,
   shape: readonly number[],
-  nHeads: number,
+  numHeads: number,
   from: RopeLayout,
   to: RopeLayout,
 ): T {
   if (from === to) return data;
   const rows = shape[0] ?? 0;
   const rowLength = shape.slice(1).reduce((a, b) => a * b, 1);
-  const headDim = rows / nHeads;
+  const headDim = rows / numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0 || rows * rowLength !== data.length) {
     throw new RangeError(
-      `cannot permute [${shape.join(', ')}] (${data.length} elements) into ${nHeads} heads of an even dimension`,
+      `cannot permute [${shape.join(', ')}] (${data.length} elements) into ${numHeads} heads of an even dimension`,
     );
   }
   const half = headDim / 2;
   const out = new (data.constructor as new (length: number) => T)(data.length);
-  for (let head = 0; head < nHeads; head++) {
+  for (let head = 0; head < numHeads; head++) {
     const base = head * headDim;
     for (let a = 0; a < 2; a++) {
       for (let b = 0; b < half; b++) {

@@ -14,7 +14,7 @@ const at = {
   keyLength: 24,
   valueType: 33,
   nameLength: 41,
-  nDims: 50,
+  numDims: 50,
   ne0: 54,
   ggmlType: 62,
   tensorOffset: 66,
@@ -125,7 +125,7 @@ describe('openGguf refuses malformed files with GgufFormatError', () => {
   });
 
   it('too many dimensions', async () => {
-    await expectFormatError('dims', (v) => v.setUint32(at.nDims, 5, true), /5 dimensions/, 50);
+    await expectFormatError('dims', (v) => v.setUint32(at.numDims, 5, true), /5 dimensions/, 50);
   });
 
   it('a misaligned tensor offset', async () => {

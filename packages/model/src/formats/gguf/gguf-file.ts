@@ -326,13 +326,13 @@ async function parse(path: string, handle: FileHandle): Promise<GgufFile> {
     if (seen.has(name)) fail(`duplicate tensor name ${name}`, infoOffset);
     seen.add(name);
     await c.need(4, `the dimension count of tensor ${name}`);
-    const nDims = c.u32();
-    if (nDims > maxDims)
-      fail(`tensor ${name} has ${nDims} dimensions; ggml allows at most ${maxDims}`, c.position - 4);
-    await c.need(nDims * 8 + 4 + 8, `the shape, type and offset of tensor ${name}`);
+    const numDims = c.u32();
+    if (numDims > maxDims)
+      fail(`tensor ${name} has ${numDims} dimensions; ggml allows at most ${maxDims}`, c.position - 4);
+    await c.need(numDims * 8 + 4 + 8, `the shape, type and offset of tensor ${name}`);
     const dims: number[] = [];
     let elements = 1n;
-    for (let d = 0; d < nDims; d++) {
+    for (let d = 0; d < numDims; d++) {
       const dimOffset = c.position;
       const dim = c.u64();
       if (dim > BigInt(Number.MAX_SAFE_INTEGER))

@@ -104,9 +104,9 @@ describe('ggufWeightSource', () => {
         vocabSize: 512,
         dim: 64,
         hiddenDim: 172,
-        nLayers: 5,
-        nHeads: 8,
-        nKvHeads: 4,
+        numLayers: 5,
+        numHeads: 8,
+        numKvHeads: 4,
         headDim: 8,
         contextLength: 2048,
         rmsNormEps: Math.fround(1e-5),
@@ -132,11 +132,11 @@ describe('ggufWeightSource', () => {
     try {
       expect(source.config).toMatchObject({
         dim: 128,
-        nHeads: 4,
-        nKvHeads: 2,
+        numHeads: 4,
+        numKvHeads: 2,
         headDim: 32,
         hiddenDim: 384,
-        nLayers: 2,
+        numLayers: 2,
       });
       expect(source.config.contextLength).toBe(1024);
       expect((await source.read('blk.1.attn_k.weight')).length).toBe(64 * 128);

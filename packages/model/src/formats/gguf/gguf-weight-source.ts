@@ -79,13 +79,13 @@ export function llamaConfigFromGguf(file: GgufFile): LlamaConfig {
   const required = (name: string): number => file.getU32(key(name)) ?? missing(file, key(name));
 
   const dim = required('embedding_length');
-  const nLayers = required('block_count');
+  const numLayers = required('block_count');
   const contextLength = required('context_length');
   const hiddenDim =
     uniformPerLayer(file, key('feed_forward_length')) ?? missing(file, key('feed_forward_length'));
-  const nHeads =
+  const numHeads =
     uniformPerLayer(file, key('attention.head_count')) ?? missing(file, key('attention.head_count'));
-  const nKvHeads = uniformPerLayer(file, key('attention.head_count_kv')) ?? nHeads;
+  const numKvHeads = uniformPerLayer(file, key('attention.head_count_kv')) ?? numHeads;
   const rmsNormEps =
     file.getF32(key('attention.layer_norm_rms_epsilon')) ??
     missing(file, key('attention.layer_norm_rms_epsilon'));
@@ -94,22 +94,22 @@ export function llamaConfigFromGguf(file: GgufFile): LlamaConfig {
   };
   if (
     dim === 0 ||
-    nLayers === 0 ||
-    nHeads === 0 ||
-    nKvHeads === 0 ||
+    numLayers === 0 ||
+    numHeads === 0 ||
+    numKvHeads === 0 ||
     hiddenDim === 0 ||
     contextLength === 0
   ) {
     bad(
-      `a hyperparameter is zero (dim ${dim}, layers ${nLayers}, heads ${nHeads}/${nKvHeads}, hidden ${hiddenDim})`,
+      `a hyperparameter is zero (dim ${dim}, layers ${numLayers}, heads ${numHeads}/${numKvHeads}, hidden ${hiddenDim})`,
     );
   }
-  if (nHeads % nKvHeads !== 0) bad(`${nHeads} query heads cannot share ${nKvHeads} KV heads evenly`);
+  if (numHeads % numKvHeads !== 0) bad(`${numHeads} query heads cannot share ${numKvHeads} KV heads evenly`);
   const keyLength = file.getU32(key('attention.key_length'));
   const valueLength = file.getU32(key('attention.value_length'));
-  if (keyLength === undefined && dim % nHeads !== 0)
-    bad(`embedding_length ${dim} is not a multiple of ${nHeads} heads`);
-  const headDim = keyLength ?? dim / nHeads;
+  if (keyLength === undefined && dim % numHeads !== 0)
+    bad(`embedding_length ${dim} is not a multiple of ${numHeads} heads`);
+  const headDim = keyLength ?? dim / numHeads;
   if (valueLength !== undefined && valueLength !== headDim) {
     throw new UnsupportedModelError(
       `key length ${headDim} differs from value length ${valueLength}`,
@@ -132,9 +132,9 @@ export function llamaConfigFromGguf(file: GgufFile): LlamaConfig {
     vocabSize,
     dim,
     hiddenDim,
-    nLayers,
-    nHeads,
-    nKvHeads,
+    numLayers,
+    numHeads,
+    numKvHeads,
     headDim,
     contextLength,
     rmsNormEps,
@@ -152,15 +152,15 @@ function missingTensor(file: GgufFile, name: string): never {
 
 /** Row-major shapes every Llama-family checkpoint must have, keyed by GGUF tensor name. */
 export function expectedLlamaShapes(config: LlamaConfig): Map<string, readonly number[]> {
-  const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config;
-  const qDim = nHeads * headDim;
-  const kvDim = nKvHeads * headDim;
+  const { dim, hiddenDim, numHeads, numKvHeads, headDim, vocabSize } = config;
+  const qDim = numHeads * headDim;
+  const kvDim = numKvHeads * headDim;
   const shapes = new Map<string, readonly number[]>([
     ['token_embd.weight', [vocabSize, dim]],
     ['output_norm.weight', [dim]],
   ]);
   if (!config.tiedEmbeddings) shapes.set('output.weight', [vocabSize, dim]);
-  for (let layer = 0; layer < config.nLayers; layer++) {
+  for (let layer = 0; layer < config.numLayers; layer++) {
     const b = `blk.${layer}.`;
     shapes.set(`${b}attn_norm.weight`, [dim]);
     shapes.set(`${b}attn_q.weight`, [qDim, dim]);

@@ -63,7 +63,7 @@ const configVariant = fc
 function onlyTypedErrors(json: unknown): void {
   try {
     const config = llamaConfigFromHf(json, 'config.json');
-    expect(Number.isInteger(config.headDim) && config.nHeads % config.nKvHeads === 0).toBe(true);
+    expect(Number.isInteger(config.headDim) && config.numHeads % config.numKvHeads === 0).toBe(true);
   } catch (error) {
     expect(error).toBeInstanceOf(ModelFileError);
   }

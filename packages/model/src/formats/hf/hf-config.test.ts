@@ -17,7 +17,7 @@ const llama2Like = {
 describe('llamaConfigFromHf', () => {
   it('applies transformers defaults: KV heads = heads, head_dim = hidden / heads, rope_theta 10000, untied', () => {
     expect(llamaConfigFromHf(llama2Like, 'config.json')).toMatchObject({
-      nKvHeads: 32,
+      numKvHeads: 32,
       headDim: 128,
       ropeTheta: 10000,
       tiedEmbeddings: false,
@@ -44,7 +44,7 @@ describe('llamaConfigFromHf', () => {
       },
       'config.json',
     );
-    expect(config).toMatchObject({ headDim: 64, nKvHeads: 8, ropeTheta: 500000 });
+    expect(config).toMatchObject({ headDim: 64, numKvHeads: 8, ropeTheta: 500000 });
     expect(config.ropeScaling).toEqual({ type: 'llama3', factor: 32, originalContextLength: 8192 });
   });
 

@@ -98,16 +98,16 @@ export function llamaConfigFromHf(json: unknown, path: string): LlamaConfig {
     throw unsupported('use_sliding_window: true is not supported; attention is over the whole context');
   }
 
-  const nHeads = config.num_attention_heads;
-  const nKvHeads = config.num_key_value_heads ?? nHeads;
-  if (nHeads % nKvHeads !== 0) {
+  const numHeads = config.num_attention_heads;
+  const numKvHeads = config.num_key_value_heads ?? numHeads;
+  if (numHeads % numKvHeads !== 0) {
     throw new HfFormatError(
       path,
       'config-invalid',
-      `num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`,
+      `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
     );
   }
-  const headDim = config.head_dim ?? config.hidden_size / nHeads;
+  const headDim = config.head_dim ?? config.hidden_size / numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
     throw new HfFormatError(
       path,
@@ -130,9 +130,9 @@ export function llamaConfigFromHf(json: unknown, path: string): LlamaConfig {
     vocabSize: config.vocab_size,
     dim: config.hidden_size,
     hiddenDim: config.intermediate_size,
-    nLayers: config.num_hidden_layers,
-    nHeads,
-    nKvHeads,
+    numLayers: config.num_hidden_layers,
+    numHeads,
+    numKvHeads,
     headDim,
     contextLength,
     rmsNormEps: config.rms_norm_eps ?? 1e-6,
@@ -201,9 +201,9 @@ export function hfConfigFromLlama(
     model_type: qwen2 ? 'qwen2' : 'llama',
     hidden_size: config.dim,
     intermediate_size: config.hiddenDim,
-    num_hidden_layers: config.nLayers,
-    num_attention_heads: config.nHeads,
-    num_key_value_heads: config.nKvHeads,
+    num_hidden_layers: config.numLayers,
+    num_attention_heads: config.numHeads,
+    num_key_value_heads: config.numKvHeads,
     head_dim: config.headDim,
     max_position_embeddings: config.contextLength,
     rms_norm_eps: config.rmsNormEps,

@@ -109,9 +109,9 @@ describe('openHfFolder', () => {
         vocabSize: 11,
         dim: 16,
         hiddenDim: 24,
-        nLayers: 2,
-        nHeads: 4,
-        nKvHeads: 2,
+        numLayers: 2,
+        numHeads: 4,
+        numKvHeads: 2,
         headDim: 4,
         contextLength: 128,
         rmsNormEps: 1e-5,
@@ -163,7 +163,7 @@ describe('openHfFolder', () => {
         rope_theta: 1e6,
       },
     };
-    // Qwen2 with 4 KV heads: rebuild k/v shapes for nKvHeads = nHeads.
+    // Qwen2 with 4 KV heads: rebuild k/v shapes for numKvHeads = numHeads.
     const tensors = hfTensors({ qkvBias: true, lmHead: false }).map((t) =>
       /[kv]_proj/.test(t.name)
         ? {
@@ -177,7 +177,7 @@ describe('openHfFolder', () => {
     try {
       expect(source.config).toMatchObject({
         architecture: 'qwen2',
-        nKvHeads: 4,
+        numKvHeads: 4,
         qkvBias: true,
         tiedEmbeddings: true,
         ropeTheta: 1e6,

@@ -17,9 +17,9 @@ describe.runIf(bin)('openLlama2cCheckpoint on stories260K.bin', () => {
       expect(ckpt.header).toEqual({
         dim: 64,
         hiddenDim: 172,
-        nLayers: 5,
-        nHeads: 8,
-        nKvHeads: 4,
+        numLayers: 5,
+        numHeads: 8,
+        numKvHeads: 4,
         vocabSize: 512,
         sharedClassifier: true,
         seqLen: 512,

@@ -6,9 +6,9 @@ import type { LlamaConfig, TensorInfo, WeightSource } from '../weight-source.js'
 export interface Llama2cHeader {
   readonly dim: number;
   readonly hiddenDim: number;
-  readonly nLayers: number;
-  readonly nHeads: number;
-  readonly nKvHeads: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
   readonly vocabSize: number;
   /** A positive vocab_size in the file means the classifier shares the token embedding. */
   readonly sharedClassifier: boolean;
@@ -45,7 +45,7 @@ export function parseLlama2cHeader(bytes: Uint8Array, path: string): Llama2cHead
       path,
     );
   }
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocab, seqLen] = [0, 1, 2, 3, 4, 5, 6].map((i) =>
+  const [dim, hiddenDim, numLayers, numHeads, numKvHeads, vocab, seqLen] = [0, 1, 2, 3, 4, 5, 6].map((i) =>
     v.getInt32(i * 4, true),
   ) as [number, number, number, number, number, number, number];
   const bad = (problem: string): never => {
@@ -56,20 +56,20 @@ export function parseLlama2cHeader(bytes: Uint8Array, path: string): Llama2cHead
   };
   within('dim', dim, maxDim);
   within('hidden_dim', hiddenDim, maxDim * 8);
-  within('n_layers', nLayers, maxLayers);
-  within('n_heads', nHeads, dim);
-  within('n_kv_heads', nKvHeads, nHeads);
+  within('n_layers', numLayers, maxLayers);
+  within('n_heads', numHeads, dim);
+  within('n_kv_heads', numKvHeads, numHeads);
   within('|vocab_size|', Math.abs(vocab), maxVocab);
   within('seq_len', seqLen, maxSeqLen);
-  if (dim % nHeads !== 0) bad(`dim ${dim} is not a multiple of n_heads ${nHeads}`);
-  if (nHeads % nKvHeads !== 0) bad(`n_heads ${nHeads} is not a multiple of n_kv_heads ${nKvHeads}`);
-  if ((dim / nHeads) % 2 !== 0) bad(`head dimension ${dim / nHeads} is odd; RoPE rotates pairs`);
+  if (dim % numHeads !== 0) bad(`dim ${dim} is not a multiple of n_heads ${numHeads}`);
+  if (numHeads % numKvHeads !== 0) bad(`n_heads ${numHeads} is not a multiple of n_kv_heads ${numKvHeads}`);
+  if ((dim / numHeads) % 2 !== 0) bad(`head dimension ${dim / numHeads} is odd; RoPE rotates pairs`);
   return {
     dim,
     hiddenDim,
-    nLayers,
-    nHeads,
-    nKvHeads,
+    numLayers,
+    numHeads,
+    numKvHeads,
     vocabSize: Math.abs(vocab),
     sharedClassifier: vocab > 0,
     seqLen,
@@ -81,10 +81,10 @@ export function parseLlama2cHeader(bytes: Uint8Array, path: string): Llama2cHead
  * and the file size the header implies.
  */
 export function llama2cLayout(header: Llama2cHeader): { placements: Placement[]; fileBytes: number } {
-  const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen } = header;
-  const headDim = dim / nHeads;
-  const qDim = nHeads * headDim;
-  const kvDim = nKvHeads * headDim;
+  const { dim, hiddenDim, numLayers, numHeads, numKvHeads, vocabSize, seqLen } = header;
+  const headDim = dim / numHeads;
+  const qDim = numHeads * headDim;
+  const kvDim = numKvHeads * headDim;
   const placements: Placement[] = [];
   let offset = llama2cHeaderBytes;
   const place = (name: string, shape: readonly number[]): void => {
@@ -93,7 +93,7 @@ export function llama2cLayout(header: Llama2cHeader): { placements: Placement[];
     offset += byteLength;
   };
   const perLayer = (suffix: string, shape: readonly number[]): void => {
-    for (let l = 0; l < nLayers; l++) place(`blk.${l}.${suffix}`, shape);
+    for (let l = 0; l < numLayers; l++) place(`blk.${l}.${suffix}`, shape);
   };
   place('token_embd.weight', [vocabSize, dim]);
   perLayer('attn_norm.weight', [dim]);
@@ -119,10 +119,10 @@ export function llama2cConfig(header: Llama2cHeader): LlamaConfig {
     vocabSize: header.vocabSize,
     dim: header.dim,
     hiddenDim: header.hiddenDim,
-    nLayers: header.nLayers,
-    nHeads: header.nHeads,
-    nKvHeads: header.nKvHeads,
-    headDim: header.dim / header.nHeads,
+    numLayers: header.numLayers,
+    numHeads: header.numHeads,
+    numKvHeads: header.numKvHeads,
+    headDim: header.dim / header.numHeads,
     contextLength: header.seqLen,
     rmsNormEps: 1e-5,
     ropeTheta: 10000,
@@ -168,7 +168,7 @@ export async function openLlama2cCheckpoint(path: string): Promise<Llama2cCheckp
     if (fileBytes !== fileSize) {
       throw new Llama2cFormatError(
         `file has ${fileSize} bytes but its header (dim ${header.dim}, hidden ${header.hiddenDim}, ` +
-          `${header.nLayers} layers, ${header.nHeads}/${header.nKvHeads} heads, vocab ${header.vocabSize}, ` +
+          `${header.numLayers} layers, ${header.numHeads}/${header.numKvHeads} heads, vocab ${header.vocabSize}, ` +
           `seq_len ${header.seqLen}, ${header.sharedClassifier ? 'shared' : 'separate'} classifier) implies ${fileBytes}`,
         path,
       );

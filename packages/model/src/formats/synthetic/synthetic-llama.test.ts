@@ -37,7 +37,7 @@ describe('writeSyntheticLlamaGguf', () => {
     const source = await openGgufWeightSource(path);
     try {
       expect(source.config).toEqual(result.config);
-      expect(source.config).toMatchObject({ dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512 });
+      expect(source.config).toMatchObject({ dim: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 512 });
       expect(source.tensors.get('output.weight')?.dtype).toBe('f32');
     } finally {
       await source.close();
@@ -61,9 +61,9 @@ describe('writeSyntheticLlamaGguf', () => {
     const a = join(dir, 'a.gguf');
     const b = join(dir, 'b.gguf');
     const c = join(dir, 'c.gguf');
-    await writeSyntheticLlamaGguf(a, { seed: 3, nLayers: 1 });
-    await writeSyntheticLlamaGguf(b, { seed: 3, nLayers: 1 });
-    await writeSyntheticLlamaGguf(c, { seed: 4, nLayers: 1 });
+    await writeSyntheticLlamaGguf(a, { seed: 3, numLayers: 1 });
+    await writeSyntheticLlamaGguf(b, { seed: 3, numLayers: 1 });
+    await writeSyntheticLlamaGguf(c, { seed: 4, numLayers: 1 });
     const [ba, bb, bc] = await Promise.all([readFile(a), readFile(b), readFile(c)]);
     expect(ba.equals(bb)).toBe(true);
     expect(ba.equals(bc)).toBe(false);
@@ -76,9 +76,9 @@ describe('writeSyntheticLlamaGguf', () => {
       seed: 11,
       dim: 128,
       hiddenDim: 256,
-      nHeads: 4,
-      nKvHeads: 4,
-      nLayers: 1,
+      numHeads: 4,
+      numKvHeads: 4,
+      numLayers: 1,
     });
     const source = await openGgufWeightSource(path);
     try {
@@ -102,12 +102,12 @@ describe('writeSyntheticLlamaGguf', () => {
       dtype: 'f16',
       tiedEmbeddings: true,
       headDim: 24,
-      nHeads: 4,
-      nKvHeads: 1,
+      numHeads: 4,
+      numKvHeads: 1,
     });
     const source = await openGgufWeightSource(path);
     try {
-      expect(source.config).toMatchObject({ headDim: 24, tiedEmbeddings: true, nKvHeads: 1 });
+      expect(source.config).toMatchObject({ headDim: 24, tiedEmbeddings: true, numKvHeads: 1 });
       expect(source.tensors.has('output.weight')).toBe(false);
       expect(source.tensors.get('blk.1.attn_q.weight')).toMatchObject({ dtype: 'f16', shape: [96, 64] });
       expect(source.tensors.get('blk.1.attn_norm.weight')?.dtype).toBe('f32');
@@ -196,8 +196,8 @@ describe('writeSyntheticLlamaGguf', () => {
     await expect(
       writeSyntheticLlamaGguf(path, { ropeScaling: { type: 'linear', factor: 0 } }),
     ).rejects.toThrow(GgufFormatError);
-    await expect(writeSyntheticLlamaGguf(path, { nHeads: 4, nKvHeads: 3 })).rejects.toThrow(GgufFormatError);
-    await expect(writeSyntheticLlamaGguf(path, { dim: 60, nHeads: 8 })).rejects.toThrow(/headDim is 7.5/);
+    await expect(writeSyntheticLlamaGguf(path, { numHeads: 4, numKvHeads: 3 })).rejects.toThrow(GgufFormatError);
+    await expect(writeSyntheticLlamaGguf(path, { dim: 60, numHeads: 8 })).rejects.toThrow(/headDim is 7.5/);
     await expect(writeSyntheticLlamaGguf(path, { vocabSize: 100 })).rejects.toThrow(/vocabSize 100/);
   });
 });

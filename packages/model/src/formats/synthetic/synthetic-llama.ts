@@ -8,10 +8,10 @@ import { normalTable, SeededRandom } from './seeded-random.js';
 export interface SyntheticLlamaShape {
   readonly dim: number;
   readonly hiddenDim: number;
-  readonly nLayers: number;
-  readonly nHeads: number;
-  readonly nKvHeads: number;
-  /** Defaults to dim / nHeads; written as key_length/value_length when heads * headDim != dim. */
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  /** Defaults to dim / numHeads; written as key_length/value_length when heads * headDim != dim. */
   readonly headDim?: number;
   readonly vocabSize: number;
   readonly contextLength: number;
@@ -20,14 +20,14 @@ export interface SyntheticLlamaShape {
 /** Shapes of well-known models, with random weights. */
 export const syntheticLlamaPresets = {
   /** Fast enough for any unit test: about 0.2 M parameters. */
-  tiny: { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, contextLength: 256 },
+  tiny: { dim: 64, hiddenDim: 172, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 512, contextLength: 256 },
   /** The shape of llama2.c's stories110M. */
   llama110m: {
     dim: 768,
     hiddenDim: 2048,
-    nLayers: 12,
-    nHeads: 12,
-    nKvHeads: 12,
+    numLayers: 12,
+    numHeads: 12,
+    numKvHeads: 12,
     vocabSize: 32000,
     contextLength: 2048,
   },
@@ -35,9 +35,9 @@ export const syntheticLlamaPresets = {
   llama1b: {
     dim: 2048,
     hiddenDim: 5632,
-    nLayers: 22,
-    nHeads: 32,
-    nKvHeads: 4,
+    numLayers: 22,
+    numHeads: 32,
+    numKvHeads: 4,
     vocabSize: 32000,
     contextLength: 2048,
   },
@@ -107,7 +107,7 @@ export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
   /** Storage type of the matrices; norms are always F32, as llama.cpp's converters write them. */
   readonly dtype?: 'f32' | 'f16';
   readonly tiedEmbeddings?: boolean;
-  /** Default `llama`. qwen2 needs nHeads * headDim = dim, as llama.cpp's qwen2 loader does. */
+  /** Default `llama`. qwen2 needs numHeads * headDim = dim, as llama.cpp's qwen2 loader does. */
   readonly architecture?: SyntheticArchitecture;
   readonly ropeTheta?: number;
   /** Linear RoPE scaling: llama.cpp multiplies positions by 1 / factor. */
@@ -205,14 +205,14 @@ export async function writeSyntheticLlamaGguf(
   const shape: Required<SyntheticLlamaShape> = {
     dim: options.dim ?? preset.dim,
     hiddenDim: options.hiddenDim ?? preset.hiddenDim,
-    nLayers: options.nLayers ?? preset.nLayers,
-    nHeads: options.nHeads ?? preset.nHeads,
-    nKvHeads: options.nKvHeads ?? preset.nKvHeads,
-    headDim: options.headDim ?? (options.dim ?? preset.dim) / (options.nHeads ?? preset.nHeads),
+    numLayers: options.numLayers ?? preset.numLayers,
+    numHeads: options.numHeads ?? preset.numHeads,
+    numKvHeads: options.numKvHeads ?? preset.numKvHeads,
+    headDim: options.headDim ?? (options.dim ?? preset.dim) / (options.numHeads ?? preset.numHeads),
     vocabSize: options.vocabSize ?? preset.vocabSize,
     contextLength: options.contextLength ?? preset.contextLength,
   };
-  const { dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize, contextLength } = shape;
+  const { dim, hiddenDim, numLayers, numHeads, numKvHeads, headDim, vocabSize, contextLength } = shape;
   const invalid = (problem: string): never => {
     throw new GgufFormatError(`cannot write synthetic model: ${problem}`, path);
   };
@@ -220,7 +220,7 @@ export async function writeSyntheticLlamaGguf(
     if (!Number.isSafeInteger(value) || value < 1)
       invalid(`${name} is ${value}; it must be a positive integer`);
   }
-  if (nHeads % nKvHeads !== 0) invalid(`${nHeads} heads cannot share ${nKvHeads} KV heads evenly`);
+  if (numHeads % numKvHeads !== 0) invalid(`${numHeads} heads cannot share ${numKvHeads} KV heads evenly`);
   if (headDim % 2 !== 0) invalid(`head dimension ${headDim} is odd; RoPE rotates pairs`);
   if (vocabSize < 260) invalid(`vocabSize ${vocabSize} leaves no room beside 3 special and 256 byte tokens`);
 
@@ -233,12 +233,12 @@ export async function writeSyntheticLlamaGguf(
   const qkvBias = arch === 'qwen2';
   const linearFactor = options.ropeScaling?.factor;
   const freqFactors = options.ropeFreqFactors;
-  const qDim = nHeads * headDim;
-  const kvDim = nKvHeads * headDim;
+  const qDim = numHeads * headDim;
+  const kvDim = numKvHeads * headDim;
   if (!Object.hasOwn(ropeLayouts, arch))
     invalid(`architecture ${arch} is not one of ${Object.keys(ropeLayouts).join(', ')}`);
   // llama.cpp's qwen2 loader shapes attn_q as [dim, dim] and its bias as [dim].
-  if (arch === 'qwen2' && qDim !== dim) invalid(`qwen2 needs nHeads * headDim (${qDim}) = dim (${dim})`);
+  if (arch === 'qwen2' && qDim !== dim) invalid(`qwen2 needs numHeads * headDim (${qDim}) = dim (${dim})`);
   if (linearFactor !== undefined && !(linearFactor > 0 && Number.isFinite(linearFactor)))
     invalid(`linear RoPE scaling factor ${linearFactor} must be a positive number`);
   if (freqFactors !== undefined) {
@@ -322,7 +322,7 @@ export async function writeSyntheticLlamaGguf(
   // input. Random signs on the final norm decorrelate that term without changing any scale.
   norm('output_norm.weight', tied);
   if (!tied) matrix('output.weight', vocabSize, dim, embeddingStd);
-  for (let l = 0; l < nLayers; l++) {
+  for (let l = 0; l < numLayers; l++) {
     const b = `blk.${l}.`;
     norm(`${b}attn_norm.weight`);
     matrix(`${b}attn_q.weight`, qDim, dim, 1 / Math.sqrt(dim));
@@ -350,16 +350,16 @@ export async function writeSyntheticLlamaGguf(
   const vocab = syntheticVocabulary(vocabSize);
   const metadata: Record<string, GgufValue> = {
     'general.architecture': ggufValue.string(arch),
-    'general.name': ggufValue.string(`synthetic-${arch}-${dim}x${nLayers}-seed${seed}`),
+    'general.name': ggufValue.string(`synthetic-${arch}-${dim}x${numLayers}-seed${seed}`),
     // llama_ftype: 0 = all F32, 1 = mostly F16 (1-D tensors stay F32).
     'general.file_type': ggufValue.u32(dtype === 'f16' ? 1 : 0),
     [`${arch}.vocab_size`]: ggufValue.u32(vocabSize),
     [`${arch}.context_length`]: ggufValue.u32(contextLength),
     [`${arch}.embedding_length`]: ggufValue.u32(dim),
-    [`${arch}.block_count`]: ggufValue.u32(nLayers),
+    [`${arch}.block_count`]: ggufValue.u32(numLayers),
     [`${arch}.feed_forward_length`]: ggufValue.u32(hiddenDim),
-    [`${arch}.attention.head_count`]: ggufValue.u32(nHeads),
-    [`${arch}.attention.head_count_kv`]: ggufValue.u32(nKvHeads),
+    [`${arch}.attention.head_count`]: ggufValue.u32(numHeads),
+    [`${arch}.attention.head_count_kv`]: ggufValue.u32(numKvHeads),
     [`${arch}.attention.layer_norm_rms_epsilon`]: ggufValue.f32(rmsNormEps),
     [`${arch}.rope.freq_base`]: ggufValue.f32(ropeTheta),
     [`${arch}.rope.dimension_count`]: ggufValue.u32(headDim),
@@ -389,13 +389,13 @@ export async function writeSyntheticLlamaGguf(
   const elementBytes = dtype === 'f16' ? 2 : 4;
   const approxBytes =
     elementBytes *
-    (vocabSize * dim * (tied ? 1 : 2) + nLayers * dim * (2 * qDim + 2 * kvDim + 3 * hiddenDim));
+    (vocabSize * dim * (tied ? 1 : 2) + numLayers * dim * (2 * qDim + 2 * kvDim + 3 * hiddenDim));
   const progress = options.progress ?? approxBytes >= progressThresholdBytes;
   const onProgress =
     typeof progress === 'function'
       ? progress
       : progress
-        ? stderrProgress(`synthetic llama ${dim}x${nLayers} ${dtype}`)
+        ? stderrProgress(`synthetic llama ${dim}x${numLayers} ${dtype}`)
         : undefined;
   const { bytes } = await writeGguf(path, { metadata, tensors, ...(onProgress ? { onProgress } : {}) });
 
@@ -407,9 +407,9 @@ export async function writeSyntheticLlamaGguf(
       vocabSize,
       dim,
       hiddenDim,
-      nLayers,
-      nHeads,
-      nKvHeads,
+      numLayers,
+      numHeads,
+      numKvHeads,
       headDim,
       contextLength,
       rmsNormEps: Math.fround(rmsNormEps),
