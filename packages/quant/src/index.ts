@@ -1,0 +1,23 @@
+export { ERROR_CODES, errorCodeOf, LlmError, type ErrorCode } from './llm-error.js';
+export {
+  byteLengthOf,
+  bytesPerElement,
+  elementType,
+  elementTypeByGgmlId,
+  elementTypeByGgmlName,
+  elementTypes,
+  findElementType,
+  type ElementKind,
+  type ElementType,
+  type ElementTypeName,
+} from './element-types.js';
+export {
+  dtypeBytes,
+  GPU_DTYPES,
+  isOneOf,
+  KV_DTYPES,
+  WEIGHT_DTYPES,
+  type GpuDtype,
+  type KvDtype,
+  type WeightDtype,
+} from './dtype-sets.js';
