@@ -1,8 +1,13 @@
+import { LlmError, type ErrorCode } from '@llm/quant';
 import type { SequenceId } from './sequence.js';
 
 /** Base class of every error this package throws; `instanceof KvCacheError` catches them all. */
-export class KvCacheError extends Error {
+export class KvCacheError extends LlmError {
   override name = 'KvCacheError';
+
+  constructor(message: string, code: ErrorCode = 'invalid_argument') {
+    super(code, message);
+  }
 }
 
 /** Options or arguments failed validation; the message lists each offending field. */
@@ -33,6 +38,7 @@ export class KvCacheExhaustedError extends KvCacheError {
     super(
       `${operation} needs ${neededBlocks} ${pool} KV blocks but only ${availableBlocks} of ` +
         `${totalBlocks} are available; ${remedy}.`,
+      'resource_exhausted',
     );
   }
 }
@@ -47,6 +53,7 @@ export class UnknownSequenceError extends KvCacheError {
     super(
       `${operation}: sequence ${String(sequenceId)} is not allocated (never allocated, or already ` +
         `freed); allocate() or fork() it first.`,
+      'not_found',
     );
   }
 }
@@ -88,6 +95,10 @@ export class InvalidTokensError extends KvCacheError {
 /** The memory planner cannot produce a usable pool from the given budget and model shape. */
 export class KvPlanError extends KvCacheError {
   override name = 'KvPlanError';
+
+  constructor(message: string) {
+    super(message, 'resource_exhausted');
+  }
 }
 
 /**
@@ -96,4 +107,8 @@ export class KvPlanError extends KvCacheError {
  */
 export class KvCacheInvariantError extends KvCacheError {
   override name = 'KvCacheInvariantError';
+
+  constructor(message: string) {
+    super(message, 'internal');
+  }
 }

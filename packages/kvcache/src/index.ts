@@ -16,7 +16,6 @@ export type { SequenceId } from './sequence.js';
 export {
   planKvCacheMemory,
   kvMemoryPlanInputSchema,
-  type KvDtype,
   type KvMemoryPlan,
   type KvMemoryPlanInput,
   type KvModelShape,

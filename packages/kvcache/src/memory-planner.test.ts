@@ -27,8 +27,8 @@ describe('planKvCacheMemory', () => {
     expect(planKvCacheMemory({ budgetBytes: 8 * GiB, model, kvDtype: 'f32' }).bytesPerToken).toBe(MiB);
   });
 
-  it('counts one f16 scale per quantization group of each token head for int8 and int4', () => {
-    const int8 = planKvCacheMemory({ budgetBytes: 4 * GiB, model: llama3_8b, kvDtype: 'int8' });
+  it('counts one f16 scale per quantization group of each token head for i8 and i4', () => {
+    const int8 = planKvCacheMemory({ budgetBytes: 4 * GiB, model: llama3_8b, kvDtype: 'i8' });
     expect(int8.dataBytesPerBlock).toBe(2 * 32 * 8 * 128 * 16);
     // Default group = headDim: one scale per (K or V, layer, head, token).
     expect(int8.scaleBytesPerBlock).toBe(2 * 32 * 8 * 16 * 2);
@@ -38,7 +38,7 @@ describe('planKvCacheMemory', () => {
     const int4 = planKvCacheMemory({
       budgetBytes: 4 * GiB,
       model: llama3_8b,
-      kvDtype: 'int4',
+      kvDtype: 'i4',
       quantGroupSize: 32,
     });
     expect(int4.dataBytesPerBlock).toBe(2 * 32 * 8 * 128 * 16 * 0.5);
@@ -69,7 +69,7 @@ describe('planKvCacheMemory', () => {
     expect(run).toThrow(/holds 256 blocks .* contextLength 8192 needs 512 blocks/);
     expect(run).toThrow(/raise budgetBytes to at least 1073741824/);
     expect(run).toThrow(/lower contextLength to at most 4096 tokens/);
-    expect(run).toThrow(/smaller kvDtype \(int4 fits\)/);
+    expect(run).toThrow(/smaller kvDtype \(i4 fits\)/);
   });
 
   it('refuses a device budget with the memoryFraction that would fit', () => {
@@ -101,9 +101,9 @@ describe('planKvCacheMemory', () => {
       /apply to deviceBytes/,
     );
     expect(() => planKvCacheMemory({ budgetBytes: GiB, model, quantGroupSize: 32 })).toThrow(
-      /int8\/int4 only/,
+      /i8\/i4 only/,
     );
-    expect(() => planKvCacheMemory({ budgetBytes: GiB, model, kvDtype: 'int8', quantGroupSize: 48 })).toThrow(
+    expect(() => planKvCacheMemory({ budgetBytes: GiB, model, kvDtype: 'i8', quantGroupSize: 48 })).toThrow(
       /must divide headDim 128/,
     );
     expect(() => planKvCacheMemory({ budgetBytes: GiB, model: { ...model, numLayers: 0 } })).toThrow(

@@ -1,11 +1,9 @@
+import { dtypeBytes, elementType, KV_DTYPES, type KvDtype } from '@llm/quant';
 import { z } from 'zod';
 import { KvCacheOptionsError, KvPlanError } from './errors.js';
 
-/** Element type of the K/V pool. int8 and int4 carry one f16 scale per quantization group. */
-export type KvDtype = 'f32' | 'f16' | 'bf16' | 'int8' | 'int4';
-
-const ELEMENT_BYTES: Record<KvDtype, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5 };
-const QUANTIZED: ReadonlySet<KvDtype> = new Set(['int8', 'int4']);
+// i8 and i4 carry one f16 scale per quantization group besides their elements.
+const isQuantized = (dtype: KvDtype): boolean => elementType(dtype).kind === 'integer';
 // Scales are stored as f16: enough range for per-group absmax scales, half the bytes of f32.
 const SCALE_BYTES = 2;
 // Slots are int32 in the kernels; a pool cannot index more tokens than that.
@@ -30,8 +28,8 @@ export const kvMemoryPlanInputSchema = z
     /** Bytes inside that fraction taken by other things (weights, activations, workspace). */
     reservedBytes: z.number().nonnegative().optional(),
     model: modelShapeSchema,
-    kvDtype: z.enum(['f32', 'f16', 'bf16', 'int8', 'int4']).default('f16'),
-    /** int8/int4 only: consecutive head-dim elements of one token sharing a scale; default headDim. */
+    kvDtype: z.enum(KV_DTYPES).default('f16'),
+    /** i8/i4 only: consecutive head-dim elements of one token sharing a scale; default headDim. */
     quantGroupSize: z.int().positive().optional(),
     blockSize: z.int().positive().max(4096).default(16),
     /** Length to report capacity for (maxSequences); default model.contextLength. */
@@ -54,10 +52,10 @@ export const kvMemoryPlanInputSchema = z
       });
     }
     if (o.quantGroupSize !== undefined) {
-      if (!QUANTIZED.has(o.kvDtype)) {
+      if (!isQuantized(o.kvDtype)) {
         ctx.addIssue({
           code: 'custom',
-          message: `quantGroupSize applies to int8/int4 only, not ${o.kvDtype}`,
+          message: `quantGroupSize applies to i8/i4 only, not ${o.kvDtype}`,
           path: ['quantGroupSize'],
         });
       } else if (o.model.headDim % o.quantGroupSize !== 0) {
@@ -83,7 +81,7 @@ export type KvModelShape = z.input<typeof modelShapeSchema>;
 export interface KvMemoryPlan {
   readonly kvDtype: KvDtype;
   readonly blockSize: number;
-  /** Elements per scale (int8/int4), or null for float types. */
+  /** Elements per scale (i8/i4), or null for float types. */
   readonly quantGroupSize: number | null;
   /** Bytes available to the pool. */
   readonly budgetBytes: number;
@@ -115,8 +113,8 @@ function blockBytes(
   quantGroupSize: number,
 ): BlockBytes {
   const elements = 2 * shape.numLayers * shape.numKvHeads * shape.headDim * blockSize;
-  const data = elements * ELEMENT_BYTES[dtype];
-  const scales = QUANTIZED.has(dtype) ? (elements / quantGroupSize) * SCALE_BYTES : 0;
+  const data = elements * dtypeBytes(dtype);
+  const scales = isQuantized(dtype) ? (elements / quantGroupSize) * SCALE_BYTES : 0;
   return { data, scales };
 }
 
@@ -132,7 +130,7 @@ export function planKvCacheMemory(input: KvMemoryPlanInput): KvMemoryPlan {
   }
   const o = parsed.data;
   const { model, kvDtype, blockSize } = o;
-  const quantized = QUANTIZED.has(kvDtype);
+  const quantized = isQuantized(kvDtype);
   const groupSize = o.quantGroupSize ?? model.headDim;
   const reserved = o.reservedBytes ?? 0;
   const fraction = o.memoryFraction ?? 0.9;
@@ -198,8 +196,8 @@ function refusal(
     fixes.push(`raise budgetBytes to at least ${neededBytes} (${formatBytes(neededBytes)})`);
   }
   if (numBlocks > 0) fixes.push(`lower contextLength to at most ${numBlocks * blockSize} tokens`);
-  const smaller = (Object.keys(ELEMENT_BYTES) as KvDtype[]).filter((d) => {
-    if (ELEMENT_BYTES[d] >= ELEMENT_BYTES[kvDtype]) return false;
+  const smaller = KV_DTYPES.filter((d) => {
+    if (dtypeBytes(d) >= dtypeBytes(kvDtype)) return false;
     const b = blockBytes(model, d, blockSize, model.headDim);
     return Math.floor(budgetBytes / (b.data + b.scales)) >= contextBlocks;
   });
