@@ -1,7 +1,3 @@
-import { BatchShapeError, KvPoolError, ModelFileError, TokenizerError } from '@llm/model';
-import { EngineRequestError } from '@llm/engine';
-import { KvCacheError } from '@llm/kvcache';
-import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';
 import { ZodError } from 'zod';
 import { CliUsageError } from './cli-error.js';
 import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
@@ -82,7 +78,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await entry.run(rest);
   } catch (error) {
-    const code = exitCode(error);
+    const code = await exitCode(error);
     const prefix = code === 2 ? `llm ${name}` : `llm ${name}: internal error`;
     process.stderr.write(`${prefix}: ${oneLine(error)}\n`);
     if (code === 1 && process.env['LLM_DEBUG'] && error instanceof Error && error.stack) {
@@ -92,18 +88,28 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-/** 2 for bad input the user can fix, 1 for anything else: the one place errors map to exit codes. */
-function exitCode(error: unknown): 1 | 2 {
+/**
+ * 2 for bad input the user can fix, 1 for anything else: the one place errors map to exit codes.
+ * The packages load here, on the error path only: loading them takes about a second, which
+ * `generate` would otherwise pay twice (here and in its child process).
+ */
+async function exitCode(error: unknown): Promise<1 | 2> {
+  const [model, engine, kvcache, kernels] = await Promise.all([
+    import('@llm/model'),
+    import('@llm/engine'),
+    import('@llm/kvcache'),
+    import('@llm/kernels'),
+  ]);
   const badInput =
     error instanceof CliUsageError ||
-    error instanceof ModelFileError ||
-    error instanceof KvPoolError ||
-    error instanceof BatchShapeError ||
-    error instanceof TokenizerError ||
-    error instanceof EngineRequestError ||
-    error instanceof KvCacheError ||
-    error instanceof GpuUnavailableError ||
-    error instanceof GpuLimitError ||
+    error instanceof model.ModelFileError ||
+    error instanceof model.KvPoolError ||
+    error instanceof model.BatchShapeError ||
+    error instanceof model.TokenizerError ||
+    error instanceof engine.EngineRequestError ||
+    error instanceof kvcache.KvCacheError ||
+    error instanceof kernels.GpuUnavailableError ||
+    error instanceof kernels.GpuLimitError ||
     error instanceof ZodError ||
     isMissingFile(error);
   return badInput ? 2 : 1;
