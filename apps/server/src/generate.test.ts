@@ -12,6 +12,8 @@ const KNOWN_TEXT = [
   'Lily was sad and didn\'t know what to do. She said, "I\'m sorry, Lily. I didn\'t know what to do."',
   'Lily didn\'t want to help her mom, so she said, "I\'m sorry, mom. I didn\'t know what to do." Her mom said, "Don\'t worry, Lily. We can help you.',
 ].join('\n');
+// The CLI ends text output with a newline; the model's text itself has none.
+const KNOWN_OUTPUT = `${KNOWN_TEXT}\n`;
 
 const bin = modelFile('stories260K.bin');
 const tok = modelFile('tok512.bin');
@@ -24,7 +26,9 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
       ]);
       expect(run.stderr).not.toMatch(/internal error/);
       expect(run.code).toBe(0);
-      expect(run.stdout).toBe(KNOWN_TEXT);
+      expect(run.stdout).toBe(KNOWN_OUTPUT);
+      // Dawn's own start-up warnings are not for users of the CLI.
+      expect(run.stderr).not.toMatch(/artificially reduced/);
     });
   }
 
@@ -34,7 +38,7 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
       '--kv-dtype', 'f16',
     ]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toBe(KNOWN_TEXT);
+    expect(run.stdout).toBe(KNOWN_OUTPUT);
   });
 
   it('gives the known text from a Hugging Face folder written by llm convert (half-split RoPE)', async () => {
@@ -47,7 +51,7 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
         'generate', '--model', hf, '--tokenizer', tok!, '--max-tokens', '256', '--temperature', '0', '--backend', 'webgpu',
       ]);
       expect(run.code, run.stderr).toBe(0);
-      expect(run.stdout).toBe(KNOWN_TEXT);
+      expect(run.stdout).toBe(KNOWN_OUTPUT);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -65,6 +69,19 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
     expect(result['tokenIds']).toHaveLength(16);
     expect(KNOWN_TEXT.startsWith(result['text'] as string)).toBe(true);
     expect(result['timings']).toMatchObject({ prefillMs: expect.any(Number), decodeTokensPerSecond: expect.any(Number) });
+  });
+
+  it('caps --max-tokens beyond the context with a warning and generates up to the context', async () => {
+    const ids = Array.from({ length: 500 }, () => '5').join(',');
+    const run = await runLlm([
+      'generate', '--model', bin!, '--tokenizer', tok!, '--prompt-ids', ids, '--max-tokens', '100', '--temperature', '0',
+      '--backend', 'cpu', '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/warning: --max-tokens 100 is beyond the model's context of 512 tokens .*at most 12/);
+    const result = JSON.parse(run.stdout) as { tokenIds: number[]; finishReason: string };
+    if (result.finishReason === 'length') expect(result.tokenIds).toHaveLength(12);
+    else expect(result.tokenIds.length).toBeLessThanOrEqual(12);
   });
 
   it('refuses a prompt longer than the context with exit code 2', async () => {

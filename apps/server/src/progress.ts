@@ -1,6 +1,8 @@
+import { stderrIsTerminal } from './dawn-warnings.js';
+
 /** A progress callback that redraws one line on stderr (a plain line per update when not a TTY). */
 export function progressLine(label: string): (done: number, total: number) => void {
-  const tty = process.stderr.isTTY;
+  const tty = stderrIsTerminal();
   let lastPct = -1;
   return (done, total) => {
     const pct = total > 0 ? Math.floor((done * 100) / total) : 100;

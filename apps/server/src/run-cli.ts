@@ -1,71 +1,118 @@
-import { BatchShapeError, KvPoolError, ModelFileError, TokenizerError } from '@llm/model';
-import { EngineRequestError } from '@llm/engine';
-import { KvCacheError } from '@llm/kvcache';
-import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';
 import { ZodError } from 'zod';
 import { CliUsageError } from './cli-error.js';
+import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
+import { commandSpecs, convertSpec, generateSpec, infoSpec, tokenizeSpec } from './commands/command-specs.js';
+import { formatHelp, parseOptions, usageLine, type CommandSpec, type ParsedOptions } from './commands/parse-options.js';
 
-const USAGE = `usage: llm <command> [options]
+interface Command {
+  spec: CommandSpec;
+  /** Returns the exit code. */
+  run(args: string[]): Promise<number>;
+}
 
-commands:
-  generate --model PATH [--tokenizer PATH] [--prompt TEXT | --prompt-ids 1,2,3] [--max-tokens N]
-           [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S]
-           [--backend auto|webgpu|cpu] [--kv-dtype f32|f16] [--json]
-  tokenize --model PATH [--tokenizer PATH] [--add-special]   (stdin: one JSON string per line)
-  convert IN OUT [--tokenizer PATH] [--type f32|f16]
-  info PATH`;
+/**
+ * Binds a declaration to its implementation, loaded on demand so `info` never pays for the GPU
+ * runtime. A command that starts Dawn runs, once its options parse, in a child process whose
+ * stderr is filtered (see dawn-warnings.ts).
+ */
+function command<S extends CommandSpec>(
+  spec: S,
+  load: () => Promise<(parsed: ParsedOptions<S>) => Promise<void>>,
+  { startsDawn = false } = {},
+): Command {
+  return {
+    spec,
+    run: async (args) => {
+      const parsed = parseOptions(spec, args);
+      if (parsed === 'help') process.stdout.write(formatHelp(spec));
+      else if (startsDawn && !isFilteredChild()) return runWithDawnWarningsHidden([spec.name, ...args]);
+      else await (await load())(parsed);
+      return 0;
+    },
+  };
+}
 
-type Command = (args: string[]) => Promise<void>;
-
-// Loaded on demand: `tokenize` and `info` need not pay for the GPU runtime's start-up.
-const commands: Record<string, () => Promise<Command>> = {
-  generate: async () => (await import('./commands/generate.js')).generateCommand,
-  tokenize: async () => (await import('./commands/tokenize.js')).tokenizeCommand,
-  convert: async () => (await import('./commands/convert.js')).convertCommand,
-  info: async () => (await import('./commands/info.js')).infoCommand,
+const commands: Record<string, Command> = {
+  generate: command(generateSpec, async () => (await import('./commands/generate.js')).generateCommand, {
+    startsDawn: true,
+  }),
+  tokenize: command(tokenizeSpec, async () => (await import('./commands/tokenize.js')).tokenizeCommand),
+  convert: command(convertSpec, async () => (await import('./commands/convert.js')).convertCommand),
+  info: command(infoSpec, async () => (await import('./commands/info.js')).infoCommand),
 };
+
+function usage(): string {
+  const width = Math.max(...commandSpecs.map((s) => s.name.length)) + 2;
+  return [
+    'usage: llm <command> [options]',
+    '',
+    'commands:',
+    ...commandSpecs.map((s) => `  ${s.name.padEnd(width)}${s.summary}`),
+    '',
+    ...commandSpecs.map((s) => `  llm ${usageLine(s)}`),
+    '',
+    "Run 'llm <command> --help' for a command's options and their defaults.",
+    'Stdout carries only results; logs, warnings and progress go to stderr.',
+    'Exit code 0 on success, 2 on bad input, 1 on an internal failure.',
+    '',
+  ].join('\n');
+}
 
 /** Runs one CLI command; returns the exit code (0 ok, 2 bad input, 1 internal failure). */
 export async function runCli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stderr.write(`${USAGE}\n`);
-    return name === undefined ? 2 : 0;
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    process.stdout.write(usage());
+    return 0;
   }
-  const load = commands[name];
-  if (!load) {
-    process.stderr.write(`llm: unknown command '${name}'\n${USAGE}\n`);
+  if (name === 'help') return runCli([rest[0]!, '--help']);
+  if (name === undefined) {
+    process.stderr.write(usage());
+    return 2;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    process.stderr.write(`llm: unknown command '${name}'\n${usage()}`);
     return 2;
   }
   try {
-    const command = await load();
-    await command(rest);
-    return 0;
+    return await entry.run(rest);
   } catch (error) {
-    if (isBadInput(error)) {
-      process.stderr.write(`llm ${name}: ${oneLine(error)}\n`);
-      return 2;
+    const code = await exitCode(error);
+    const prefix = code === 2 ? `llm ${name}` : `llm ${name}: internal error`;
+    process.stderr.write(`${prefix}: ${oneLine(error)}\n`);
+    if (code === 1 && process.env['LLM_DEBUG'] && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`);
     }
-    process.stderr.write(`llm ${name}: internal error: ${oneLine(error)}\n`);
-    if (process.env['LLM_DEBUG'] && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    return 1;
+    return code;
   }
 }
 
-function isBadInput(error: unknown): boolean {
-  return (
+/**
+ * 2 for bad input the user can fix, 1 for anything else: the one place errors map to exit codes.
+ * The packages load here, on the error path only: loading them takes about a second, which
+ * `generate` would otherwise pay twice (here and in its child process).
+ */
+async function exitCode(error: unknown): Promise<1 | 2> {
+  const [model, engine, kvcache, kernels] = await Promise.all([
+    import('@llm/model'),
+    import('@llm/engine'),
+    import('@llm/kvcache'),
+    import('@llm/kernels'),
+  ]);
+  const badInput =
     error instanceof CliUsageError ||
-    error instanceof ModelFileError ||
-    error instanceof KvPoolError ||
-    error instanceof BatchShapeError ||
-    error instanceof TokenizerError ||
-    error instanceof EngineRequestError ||
-    error instanceof KvCacheError ||
-    error instanceof GpuUnavailableError ||
-    error instanceof GpuLimitError ||
+    error instanceof model.ModelFileError ||
+    error instanceof model.KvPoolError ||
+    error instanceof model.BatchShapeError ||
+    error instanceof model.TokenizerError ||
+    error instanceof engine.EngineRequestError ||
+    error instanceof kvcache.KvCacheError ||
+    error instanceof kernels.GpuUnavailableError ||
+    error instanceof kernels.GpuLimitError ||
     error instanceof ZodError ||
-    isMissingFile(error)
-  );
+    isMissingFile(error);
+  return badInput ? 2 : 1;
 }
 
 function isMissingFile(error: unknown): boolean {

@@ -3,45 +3,15 @@ import { GpuContext } from '@llm/kernels';
 import { CpuModelRunner, GpuModelRunner, openModel, type ModelRunner, type RunnerOptions } from '@llm/model';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
-import { intOption, numberOption, parseOptions } from './parse-options.js';
+import type { generateSpec } from './command-specs.js';
+import type { ParsedOptions } from './parse-options.js';
 
-export async function generateCommand(args: string[]): Promise<void> {
-  const { values } = parseOptions(args, {
-    model: { type: 'string' },
-    tokenizer: { type: 'string' },
-    prompt: { type: 'string' },
-    'prompt-ids': { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-p': { type: 'string' },
-    'top-k': { type: 'string' },
-    'min-p': { type: 'string' },
-    seed: { type: 'string' },
-    backend: { type: 'string' },
-    'kv-dtype': { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (!values.model) throw new CliUsageError('--model PATH is required');
+export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
   if (values.prompt !== undefined && values['prompt-ids'] !== undefined) {
     throw new CliUsageError('give either --prompt or --prompt-ids, not both');
   }
-  const backend = values.backend ?? 'auto';
-  if (backend !== 'auto' && backend !== 'webgpu' && backend !== 'cpu') {
-    throw new CliUsageError(`--backend must be auto, webgpu or cpu, got '${backend}'`);
-  }
-  const kvDtype = values['kv-dtype'] ?? 'f32';
-  if (kvDtype !== 'f32' && kvDtype !== 'f16') {
-    throw new CliUsageError(`--kv-dtype must be f32 or f16, got '${kvDtype}'`);
-  }
-  const maxTokens = intOption('max-tokens', values['max-tokens'], 256, 1);
-  const temperature = numberOption('temperature', values.temperature, 0.8);
-  const topP = numberOption('top-p', values['top-p'], 0.95);
-  const topK = intOption('top-k', values['top-k'], 40);
-  const minP = numberOption('min-p', values['min-p'], 0.05);
-  if (temperature < 0) throw new CliUsageError('--temperature must be >= 0');
-  if (!(topP > 0 && topP <= 1)) throw new CliUsageError('--top-p must be in (0, 1]');
-  if (!(minP >= 0 && minP < 1)) throw new CliUsageError('--min-p must be in [0, 1)');
-  const seed = intOption('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
+  const { backend, temperature } = values;
+  const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31);
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
 
   const model = await openModel(
@@ -56,19 +26,20 @@ export async function generateCommand(args: string[]): Promise<void> {
     else if (tokenizer.bosId !== undefined) prompt = [tokenizer.bosId];
     else throw new CliUsageError('this tokenizer has no BOS token: give --prompt or --prompt-ids');
 
-    const runner = await createRunner(backend, model.source, { kvDtype });
+    const maxTokens = capToContext(values['max-tokens'], prompt.length, model.source.config.contextLength);
+    const runner = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
     try {
       const generator = new Generator(runner, tokenizer);
       const streamText = !values.json;
       const result = await generator.generate({
         promptIds: prompt,
         maxTokens,
-        sampling: { temperature, topP, topK, minP },
+        sampling: { temperature, topP: values['top-p'], topK: values['top-k'], minP: values['min-p'] },
         seed,
         ...(streamText ? { onToken: (_id: number, delta: string) => void process.stdout.write(delta) } : {}),
       });
-      // The text ends where the model stopped; a newline only keeps an interactive prompt tidy.
-      if (streamText && process.stdout.isTTY) process.stdout.write('\n');
+      // Text output ends with a newline, as line-oriented tools expect; the model's own text may not.
+      if (streamText && !result.text.endsWith('\n')) process.stdout.write('\n');
       else if (!streamText) {
         process.stdout.write(
           `${JSON.stringify({
@@ -93,6 +64,18 @@ export async function generateCommand(args: string[]): Promise<void> {
   } finally {
     await model.source.close();
   }
+}
+
+/** Tokens the model can still generate after the prompt; a larger --max-tokens is capped with a warning. */
+function capToContext(maxTokens: number, promptLength: number, contextLength: number): number {
+  const room = contextLength - promptLength;
+  // A prompt that fills the context is the generator's error to report, with its own message.
+  if (maxTokens <= room || room < 1) return maxTokens;
+  process.stderr.write(
+    `[llm] warning: --max-tokens ${maxTokens} is beyond the model's context of ${contextLength} tokens ` +
+      `(${promptLength} in the prompt): generating at most ${room}\n`,
+  );
+  return room;
 }
 
 function parseIds(text: string): number[] {

@@ -1,18 +1,14 @@
 import { createInterface } from 'node:readline';
 import { openTokenizer } from '@llm/model';
 import { CliUsageError } from '../cli-error.js';
-import { parseOptions } from './parse-options.js';
+import type { tokenizeSpec } from './command-specs.js';
+import type { ParsedOptions } from './parse-options.js';
 
 /** Reads one JSON string per stdin line; writes one JSON array of token ids per line. */
-export async function tokenizeCommand(args: string[]): Promise<void> {
-  const { values } = parseOptions(args, {
-    model: { type: 'string' },
-    tokenizer: { type: 'string' },
-    'add-special': { type: 'boolean' },
-  });
+export async function tokenizeCommand({ values }: ParsedOptions<typeof tokenizeSpec>): Promise<void> {
   if (!values.model && !values.tokenizer) throw new CliUsageError('--model PATH (or --tokenizer PATH) is required');
   const tokenizer = await openTokenizer(values.model, values.tokenizer);
-  const addSpecial = values['add-special'] ?? false;
+  const addSpecial = values['add-special'];
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   let lineNo = 0;
   for await (const line of lines) {

@@ -1,0 +1,53 @@
+import type { CommandSpec } from './parse-options.js';
+
+// Each command's options, declared once: the parser and the help text both read these.
+
+export const generateSpec = {
+  name: 'generate',
+  summary: 'Generates text from a prompt and streams it on stdout, ending with a newline.',
+  options: {
+    model: { type: 'string', arg: 'PATH', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder' },
+    tokenizer: { type: 'string', arg: 'PATH', description: 'llama2.c tokenizer.bin, tokenizer.json, GGUF file or Hugging Face folder', defaultText: "the model's own" },
+    prompt: { type: 'string', arg: 'TEXT', description: "prompt text; gets BOS when the model's tokenizer adds it", defaultText: 'BOS alone' },
+    'prompt-ids': { type: 'string', arg: '1,2,3', description: 'prompt token ids, used verbatim (instead of --prompt)' },
+    'max-tokens': { type: 'integer', arg: 'N', default: 256, range: { min: 1 }, description: "tokens to generate, capped at what the model's context leaves" },
+    temperature: { type: 'number', arg: 'T', default: 0.8, range: { min: 0 }, description: 'sampling temperature; 0 is greedy' },
+    'top-p': { type: 'number', arg: 'P', default: 0.95, range: { min: 0, max: 1, minExclusive: true }, description: 'nucleus sampling: smallest set of tokens whose probability reaches P' },
+    'top-k': { type: 'integer', arg: 'K', default: 40, range: { min: 0 }, description: 'sample among the K most likely tokens; 0 keeps all' },
+    'min-p': { type: 'number', arg: 'P', default: 0.05, range: { min: 0, max: 1, maxExclusive: true }, description: "drop tokens below P times the top token's probability" },
+    seed: { type: 'integer', arg: 'S', range: { min: 0 }, defaultText: 'random, printed with --json', description: 'random seed' },
+    backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
+    'kv-dtype': { type: 'choice', choices: ['f32', 'f16'], default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
+    json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
+  },
+} as const satisfies CommandSpec;
+
+export const tokenizeSpec = {
+  name: 'tokenize',
+  summary: 'Reads one JSON string per stdin line; writes one JSON array of token ids per line.',
+  options: {
+    model: { type: 'string', arg: 'PATH', description: 'model file whose tokenizer to use (a vocabulary-only GGUF file works)' },
+    tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file, instead of or beside --model' },
+    'add-special': { type: 'boolean', description: 'add BOS/EOS as the tokenizer does (special-token text is never parsed)' },
+  },
+  notes: ['One of --model and --tokenizer is required.'],
+} as const satisfies CommandSpec;
+
+export const convertSpec = {
+  name: 'convert',
+  summary: 'Converts llama2.c or a Hugging Face folder to GGUF (OUT ending in .gguf), or GGUF / llama2.c to a Hugging Face folder.',
+  positionals: ['IN', 'OUT'],
+  options: {
+    tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file to include (a llama2.c checkpoint has none)' },
+    type: { type: 'choice', choices: ['f32', 'f16'], default: 'f32', description: 'element type of the written weights' },
+  },
+} as const satisfies CommandSpec;
+
+export const infoSpec = {
+  name: 'info',
+  summary: "Prints a model file's metadata and tensor table as JSON.",
+  positionals: ['PATH'],
+  options: {},
+} as const satisfies CommandSpec;
+
+export const commandSpecs: readonly CommandSpec[] = [generateSpec, tokenizeSpec, convertSpec, infoSpec];
