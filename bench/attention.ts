@@ -4,21 +4,24 @@
  * attention kernel. Writes bench/results/attention.json and prints a table; progress goes to
  * stderr.
  *
- *   pnpm tsx bench/attention.ts [--quick] [--only=decode|prefill] [--kv-dtype=f32|f16]
+ *   pnpm bench attention [--quick] [--only=decode|prefill] [--kv-dtype=f32|f16]
  *
  * With --kv-dtype=f16 the pool is f16 (bytes counted as stored) and the results go to
  * bench/results/attention-kv16.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { attention } from '../packages/attention/src/index.js';
-import { buildAttentionCase, uploadAttentionCase } from '../packages/attention/src/testing/index.js';
-import type { HostAttentionCase } from '../packages/attention/src/testing/index.js';
-import { GpuContext, kvDtypeBytes, pagedAttentionNaive } from '../packages/kernels/src/index.js';
-import { adapterMethod, measureAdapter, measureRead } from './roofline.js';
-import type { AdapterRead } from './roofline.js';
-import type { KvDtype, PagedAttentionBatch, StepRecorder } from '../packages/kernels/src/index.js';
+import { attention } from '@llm/attention';
+import { buildAttentionCase, uploadAttentionCase, type HostAttentionCase } from '@llm/attention/testing';
+import {
+  GpuContext,
+  kvDtypeBytes,
+  pagedAttentionNaive,
+  type KvDtype,
+  type PagedAttentionBatch,
+  type StepRecorder,
+} from '@llm/kernels';
+import { progress } from './console-report.js';
+import { writeResult } from './result-writer.js';
+import { adapterMethod, measureAdapter, measureRead, type AdapterRead } from './roofline.js';
 
 // TinyLlama-1.1B's attention: 32 query heads sharing 4 KV heads (GQA 8:1), head dim 64. At batch
 // 32 x context 4096 its per-layer K pool is exactly 128 MiB, lavapipe's largest storage binding.
@@ -80,7 +83,7 @@ export interface AttentionBenchResult {
   };
 }
 
-const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const log = progress;
 
 /**
  * Wall time per repetition: `iters` repetitions recorded into one step, after `warmup` unmeasured
@@ -336,7 +339,7 @@ function table(result: AttentionBenchResult): string {
   return lines.join('\n');
 }
 
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<AttentionBenchResult> {
+export async function main(argv: readonly string[]): Promise<AttentionBenchResult> {
   const quick = argv.includes('--quick');
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   const kvArg = argv.find((a) => a.startsWith('--kv-dtype='))?.slice('--kv-dtype='.length) ?? 'f32';
@@ -403,25 +406,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         ),
       },
     };
-    const name = kvDtype === 'f32' ? 'attention.json' : 'attention-kv16.json';
-    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', name);
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const out = await writeResult(kvDtype === 'f32' ? 'attention' : 'attention-kv16', { ...result });
     log(`wrote ${out}`);
     process.stdout.write(`${table(result)}\n`);
     return result;
   } finally {
     ctx.destroy();
   }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // Dawn may keep the process alive after the device is gone: exit explicitly.
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      log(String(error instanceof Error ? (error.stack ?? error.message) : error));
-      process.exit(1);
-    },
-  );
 }

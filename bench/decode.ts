@@ -13,15 +13,10 @@ import { parseArgs } from 'node:util';
 import { Generator } from '@llm/engine';
 import { GpuContext } from '@llm/kernels';
 import { openPeer } from '@llm/llama-cpp-peer';
-import {
-  GREEDY,
-  GpuModelRunner,
-  openModel,
-  writeSyntheticLlamaGguf,
-  type LlamaConfig,
-  type SyntheticLlamaPreset,
-} from '@llm/model';
-import { printTable, progress, writeResult } from './report.js';
+import { GREEDY, GpuModelRunner, openModel, type LlamaConfig } from '@llm/model';
+import { writeSyntheticLlamaGguf, type SyntheticLlamaPreset } from '@llm/model';
+import { printTable, progress } from './console-report.js';
+import { writeResult } from './result-writer.js';
 import { adapterMethod, machineMethod, measureAdapter, measureMachine } from './roofline.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,7 +57,7 @@ async function ensureModel(m: ModelCase): Promise<string> {
 
 async function measureOurs(ctx: GpuContext, path: string, tokens: number) {
   const model = await openModel(path);
-  const runner = await GpuModelRunner.load(ctx, model.source, { numBlocks: 64, maxSeqs: 1 }, (done, total) =>
+  const runner = await GpuModelRunner.load(ctx, model.source, { maxSeqs: 1 }, (done, total) =>
     progress(`  uploading weights ${done}/${total}`),
   );
   try {
@@ -94,9 +89,9 @@ async function measurePeer(path: string, prompt: number[], tokens: number) {
   return best!;
 }
 
-export async function main(args: string[]): Promise<void> {
+export async function main(args: readonly string[]): Promise<void> {
   const { values } = parseArgs({
-    args,
+    args: [...args],
     options: { tokens: { type: 'string' }, 'skip-1b': { type: 'boolean' } },
   });
   const tokens = Number(values.tokens ?? 32);
@@ -153,7 +148,7 @@ export async function main(args: string[]): Promise<void> {
       'adapter read GB/s': adapter.readGBps,
     })),
   );
-  const path = writeResult('decode', {
+  const path = await writeResult('decode', {
     adapter: ctx.adapterName,
     // JavaScript reads the machine's memory slower than llama.cpp's AVX loops do: the measured
     // figure is a lower bound of the memory bandwidth, so llama.cpp can exceed it.

@@ -4,13 +4,12 @@
  * memory waste and concurrency, fork sharing (parallel sampling, beam search), prefix-cache reuse
  * with a shared system prompt, and raw allocator throughput with 10,000 live sequences.
  *
- * Run: pnpm tsx bench/kvcache.ts [--seed N]. Results on stdout, progress on stderr, JSON in
+ * Run: pnpm bench kvcache [--seed N]. Results on stdout, progress on stderr, JSON in
  * bench/results/kvcache.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
 import { SeededRandom } from '@llm/model';
+import { writeResult } from './result-writer.js';
 
 const DEFAULT_SEED = 20250101;
 const NUM_REQUESTS = 2000;
@@ -450,7 +449,7 @@ const blockCounts = ({ savedPct: _, ...counts }: SharingStats): Omit<SharingStat
 
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<KvCacheBenchResult> {
+export async function main(argv: readonly string[]): Promise<KvCacheBenchResult> {
   const seedArg = argv.indexOf('--seed');
   const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) : DEFAULT_SEED;
   if (!Number.isInteger(seed)) throw new Error(`--seed needs an integer, got ${argv[seedArg + 1]}`);
@@ -493,7 +492,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const ops = opsThroughput(seed);
 
   const result: KvCacheBenchResult = {
-    benchmark: 'kvcache',
     seed,
     workload: {
       requests: NUM_REQUESTS,
@@ -577,10 +575,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     durationSeconds: round((performance.now() - started) / 1000, 1),
   };
 
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}kvcache.json`, `${JSON.stringify(result, null, 2)}\n`);
-  log(`wrote ${dir}kvcache.json`);
+  log(`wrote ${await writeResult('kvcache', { ...result })}`);
 
   const rows: [string, string][] = [
     ['paged waste (block 16)', `${result.paged.wastePct.toFixed(2)} %`],
@@ -603,11 +598,4 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.stdout.write(`KV cache benchmark (seed ${seed}, ${NUM_REQUESTS} requests, ${numBlocks} blocks)\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
   return result;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  });
 }

@@ -2,7 +2,8 @@
 // JavaScript, all cores) and a WebGPU adapter actually reach. Kernels are judged against these.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { printTable, progress, writeResult } from './report.js';
+import { printTable, progress } from './console-report.js';
+import { writeResult } from './result-writer.js';
 
 const GB = 1e9;
 const MiB = 1 << 20;
@@ -628,7 +629,7 @@ async function measureDefaultAdapter(): Promise<AdapterEntry> {
   }
 }
 
-export async function main(args: string[]): Promise<void> {
+export async function main(args: readonly string[]): Promise<void> {
   if (args.length > 0) {
     process.stderr.write(`roofline takes no arguments, got: ${args.join(' ')}\n`);
     process.exit(2);
@@ -642,7 +643,7 @@ export async function main(args: string[]): Promise<void> {
   } catch (error) {
     adapter = { available: false, reason: error instanceof Error ? error.message : String(error) };
   }
-  const path = writeResult('roofline', {
+  const path = await writeResult('roofline', {
     cpu: { ...cpu, method: machineMethod },
     adapter: { ...adapter, method: adapterMethod },
   });

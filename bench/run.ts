@@ -1,11 +1,11 @@
-// `pnpm bench <name> [args]`: runs bench/<name>.ts's exported `main(args)`.
+// `pnpm bench <name> [args]`: runs bench/<name>.ts's exported `main(args)`; `pnpm bench` lists them.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { progress } from './report.js';
+import { progress } from './console-report.js';
 
 interface BenchmarkModule {
-  main(args: string[]): Promise<void> | void;
+  main(args: readonly string[]): Promise<unknown>;
 }
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -19,20 +19,27 @@ function availableBenchmarks(): string[] {
     .sort();
 }
 
-function usage(message: string): never {
+const usage = 'usage: pnpm bench <name> [args]';
+const [name, ...args] = process.argv.slice(2);
+if (name === undefined) {
+  process.stdout.write(`${usage}\nbenchmarks: ${availableBenchmarks().join(', ')}\n`);
+  process.exit(0);
+}
+if (!availableBenchmarks().includes(name)) {
   process.stderr.write(
-    `${message}\nusage: pnpm bench <name> [args]\navailable benchmarks: ${availableBenchmarks().join(', ')}\n`,
+    `unknown benchmark "${name}"\n${usage}\nbenchmarks: ${availableBenchmarks().join(', ')}\n`,
   );
   process.exit(2);
 }
 
-const [name, ...args] = process.argv.slice(2);
-if (name === undefined) usage('no benchmark named');
-if (!availableBenchmarks().includes(name)) usage(`unknown benchmark "${name}"`);
-
 const module = (await import(pathToFileURL(join(benchDir, `${name}.ts`)).href)) as BenchmarkModule;
 const started = performance.now();
-await module.main(args);
-progress(`${name} finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+try {
+  await module.main(args);
+  progress(`${name} finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+}
 // A Dawn instance or llama.cpp's thread pool may keep the event loop alive after main returns.
 process.exit(process.exitCode ?? 0);

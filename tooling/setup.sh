@@ -11,6 +11,8 @@ PNPM_VERSION=10.34.9
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19
 
+source tooling/debian-mirror.sh
+
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_install() { DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2; }
@@ -40,14 +42,11 @@ pnpm install --frozen-lockfile --reporter=default >&2
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 if ! node tooling/probe-adapter.mjs; then
   log "installing the lavapipe Vulkan driver (Mesa 25, bookworm-backports)"
-  if [ ! -f /etc/apt/sources.list.d/backports.sources ]; then
-    as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null <<'X'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-X
+  # bookworm-backports from the mirror apt already uses: a machine may reach only that one.
+  backports=$(printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+    "$(debian_mirror /etc/apt)" /usr/share/keyrings/debian-archive-keyring.gpg)
+  if [ "$(cat /etc/apt/sources.list.d/backports.sources 2>/dev/null)" != "$backports" ]; then
+    printf '%s\n' "$backports" | as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null
   fi
   apt_updated=0
   apt_update

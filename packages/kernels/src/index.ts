@@ -5,6 +5,7 @@ export type {
   GpuFeatures,
   GpuRequiredLimits,
   KernelSource,
+  LiveBufferStats,
 } from './runtime/gpu-context.js';
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';

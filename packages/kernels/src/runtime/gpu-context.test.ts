@@ -45,6 +45,18 @@ describe.skipIf(!gpu)('GpuContext', () => {
     buf.destroy();
   });
 
+  it('counts the buffers it created until each is destroyed, once however often destroy() runs', () => {
+    const before = ctx.liveBuffers;
+    const a = ctx.createBuffer(100, 'counted a');
+    const b = ctx.upload(new Float32Array(64), 'counted b');
+    expect(ctx.liveBuffers).toEqual({ count: before.count + 2, bytes: before.bytes + a.size + b.size });
+    a.destroy();
+    a.destroy();
+    expect(ctx.liveBuffers).toEqual({ count: before.count + 1, bytes: before.bytes + b.size });
+    b.destroy();
+    expect(ctx.liveBuffers).toEqual(before);
+  });
+
   it('runs many dispatches with different params in one submit', async () => {
     const n = 1000;
     const src = ctx.upload(

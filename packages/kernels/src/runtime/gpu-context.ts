@@ -25,6 +25,12 @@ export interface GpuContextOptions {
   powerPreference?: GPUPowerPreference;
 }
 
+/** Buffers created through a {@link GpuContext} and not yet destroyed. */
+export interface LiveBufferStats {
+  count: number;
+  bytes: number;
+}
+
 /** A kernel source: `name` labels the pipeline, `code` is the WGSL text. */
 export interface KernelSource {
   name: string;
@@ -112,6 +118,8 @@ export class GpuContext {
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly stagingPool: GPUBuffer[] = [];
   private uniformArena: GPUBuffer | undefined;
+  private liveCount = 0;
+  private liveBytes = 0;
   private lost: string | undefined;
   private destroyed = false;
   /** Uniform offsets must be multiples of this (256 on most GPUs, 16 on lavapipe). */
@@ -227,12 +235,12 @@ export class GpuContext {
     label: string,
     usage: number = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
   ): GPUBuffer {
-    return this.device.createBuffer({ size: roundUp(Math.max(byteLength, 16), 16), usage, label });
+    return this.allocate({ size: roundUp(Math.max(byteLength, 16), 16), usage, label });
   }
 
   /** A new storage buffer holding `data`. */
   upload(data: ArrayBufferView, label: string, usage?: number): GPUBuffer {
-    const buffer = this.device.createBuffer({
+    const buffer = this.allocate({
       size: roundUp(Math.max(data.byteLength, 16), 16),
       usage: usage ?? BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
       label,
@@ -274,6 +282,14 @@ export class GpuContext {
   async sync(): Promise<void> {
     await this.device.queue.onSubmittedWorkDone();
     this.throwPendingErrors();
+  }
+
+  /**
+   * Buffers created through this context (createBuffer, upload, read staging, the uniform arena)
+   * and not yet destroyed: what an owner that disposes its buffers should return to.
+   */
+  get liveBuffers(): LiveBufferStats {
+    return { count: this.liveCount, bytes: this.liveBytes };
   }
 
   /** A recorder for one step: many dispatches, one command buffer, one submit. */
@@ -337,7 +353,7 @@ export class GpuContext {
       // Earlier submits may still read the old arena; destroy() waits for them.
       this.uniformArena?.destroy();
       const size = Math.max(4096, 2 ** Math.ceil(Math.log2(byteLength)));
-      this.uniformArena = this.device.createBuffer({
+      this.uniformArena = this.allocate({
         size,
         usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
         label: 'uniform arena',
@@ -374,6 +390,26 @@ export class GpuContext {
     }
   }
 
+  /** Every buffer of this context is created here, so that liveBuffers counts it until destroy(). */
+  private allocate(descriptor: GPUBufferDescriptor): GPUBuffer {
+    const buffer = this.device.createBuffer(descriptor);
+    const size = buffer.size;
+    this.liveCount++;
+    this.liveBytes += size;
+    const destroy = buffer.destroy;
+    let destroyed = false;
+    // GPUBuffer.destroy() may be called more than once; only the first releases the memory.
+    buffer.destroy = () => {
+      if (!destroyed) {
+        destroyed = true;
+        this.liveCount--;
+        this.liveBytes -= size;
+      }
+      destroy.call(buffer);
+    };
+    return buffer;
+  }
+
   private takeStaging(size: number): GPUBuffer {
     let best = -1;
     for (let i = 0; i < this.stagingPool.length; i++) {
@@ -381,7 +417,7 @@ export class GpuContext {
       if (s >= size && (best < 0 || s < this.stagingPool[best]!.size)) best = i;
     }
     if (best >= 0) return this.stagingPool.splice(best, 1)[0]!;
-    return this.device.createBuffer({
+    return this.allocate({
       size: Math.max(256, 2 ** Math.ceil(Math.log2(size))),
       usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
       label: 'read staging',

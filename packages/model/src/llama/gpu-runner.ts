@@ -2,7 +2,6 @@ import {
   argmax,
   embedding,
   gatherRows,
-  kvDtypeBytes,
   kvWrite,
   linear,
   rmsNorm,
@@ -26,10 +25,15 @@ import type { HostMatrix } from './load-weights.js';
 import type { ModelRunner, SamplingRequest } from './model-runner.js';
 import {
   KvPoolError,
+  kvLayerBlockBytes,
   resolveRunnerOptions,
   type ResolvedRunnerOptions,
   type RunnerOptions,
 } from './runner-options.js';
+
+interface Destroyable {
+  destroy(): void;
+}
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
@@ -78,6 +82,8 @@ export class GpuModelRunner implements ModelRunner {
   readonly adapterName: string;
   readonly blockSize: number;
   readonly numBlocks: number;
+  /** Bytes of the KV pool: K and V buffers of every layer. */
+  readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: KvDtype;
@@ -92,11 +98,13 @@ export class GpuModelRunner implements ModelRunner {
     private readonly ropeFactors: GPUBuffer | undefined,
     private readonly layers: GpuLayer[],
     private readonly scratch: Scratch,
+    private readonly owned: readonly Destroyable[],
     options: ResolvedRunnerOptions,
   ) {
     this.adapterName = ctx.adapterName;
     this.blockSize = options.blockSize;
     this.numBlocks = options.numBlocks;
+    this.kvPoolBytes = options.kvPoolBytes;
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
     this.kvDtype = options.kvDtype;
@@ -110,59 +118,69 @@ export class GpuModelRunner implements ModelRunner {
   ): Promise<GpuModelRunner> {
     const config = source.config;
     const opts = resolveRunnerOptions(config, options);
-    const kvFloats = opts.numBlocks * opts.blockSize * config.numKvHeads * config.headDim;
-    const kvBytes = kvFloats * kvDtypeBytes(opts.kvDtype);
+    const kvBytes = opts.numBlocks * kvLayerBlockBytes(config, opts.blockSize, opts.kvDtype);
     if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
       throw new KvPoolError(
         `a KV pool of ${opts.numBlocks} blocks needs ${kvBytes} bytes per layer, over this adapter's ` +
-          `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower the context or block count`,
+          `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower kvBudgetBytes or the context`,
       );
     }
+    // Everything the runner allocates, so that dispose() (or a failed load) releases all of it.
+    const owned: Destroyable[] = [];
+    const own = <T extends Destroyable>(resource: T): T => (owned.push(resource), resource);
     const upload = (m: HostMatrix, label: string) =>
-      uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label });
-    const vector = (data: Float32Array | undefined, label: string) =>
-      data ? ctx.upload(data, label) : undefined;
-    const { model, layers } = await readHostModel(
-      source,
-      (w, l): GpuLayer => ({
-        attnNorm: ctx.upload(w.attnNorm, `blk.${l}.attn_norm`),
-        wq: upload(w.wq, `blk.${l}.attn_q`),
-        wk: upload(w.wk, `blk.${l}.attn_k`),
-        wv: upload(w.wv, `blk.${l}.attn_v`),
-        bq: vector(w.bq, `blk.${l}.attn_q.bias`),
-        bk: vector(w.bk, `blk.${l}.attn_k.bias`),
-        bv: vector(w.bv, `blk.${l}.attn_v.bias`),
-        wo: upload(w.wo, `blk.${l}.attn_output`),
-        ffnNorm: ctx.upload(w.ffnNorm, `blk.${l}.ffn_norm`),
-        gateUp: upload(w.gateUp, `blk.${l}.ffn_gate_up`),
-        down: upload(w.down, `blk.${l}.ffn_down`),
-        kCache: ctx.createBuffer(kvBytes, `kv.k.${l}`),
-        vCache: ctx.createBuffer(kvBytes, `kv.v.${l}`),
-      }),
-      onProgress,
-    );
-    const tokenEmbedding = upload(model.tokenEmbedding, 'token_embd');
-    const output = model.output ? upload(model.output, 'output') : tokenEmbedding;
-    const outputNorm = ctx.upload(model.outputNorm, 'output_norm');
-    const ropeFactors = vector(model.ropeFactors, 'rope_freqs');
-    const scratch = createScratch(
-      ctx,
-      config,
-      opts.maxStepTokens,
-      opts.maxSeqs,
-      Math.ceil(config.contextLength / opts.blockSize),
-    );
-    return new GpuModelRunner(
-      ctx,
-      config,
-      tokenEmbedding,
-      output,
-      outputNorm,
-      ropeFactors,
-      layers,
-      scratch,
-      opts,
-    );
+      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label }));
+    const vector = (data: Float32Array, label: string) => own(ctx.upload(data, label));
+    const optionalVector = (data: Float32Array | undefined, label: string) =>
+      data ? vector(data, label) : undefined;
+    try {
+      const { model, layers } = await readHostModel(
+        source,
+        (w, l): GpuLayer => ({
+          attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
+          wq: upload(w.wq, `blk.${l}.attn_q`),
+          wk: upload(w.wk, `blk.${l}.attn_k`),
+          wv: upload(w.wv, `blk.${l}.attn_v`),
+          bq: optionalVector(w.bq, `blk.${l}.attn_q.bias`),
+          bk: optionalVector(w.bk, `blk.${l}.attn_k.bias`),
+          bv: optionalVector(w.bv, `blk.${l}.attn_v.bias`),
+          wo: upload(w.wo, `blk.${l}.attn_output`),
+          ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
+          gateUp: upload(w.gateUp, `blk.${l}.ffn_gate_up`),
+          down: upload(w.down, `blk.${l}.ffn_down`),
+          kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
+          vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
+        }),
+        onProgress,
+      );
+      const tokenEmbedding = upload(model.tokenEmbedding, 'token_embd');
+      const output = model.output ? upload(model.output, 'output') : tokenEmbedding;
+      const outputNorm = vector(model.outputNorm, 'output_norm');
+      const ropeFactors = optionalVector(model.ropeFactors, 'rope_freqs');
+      const scratch = createScratch(
+        ctx,
+        config,
+        opts.maxStepTokens,
+        opts.maxSeqs,
+        Math.ceil(config.contextLength / opts.blockSize),
+      );
+      owned.push(...Object.values(scratch));
+      return new GpuModelRunner(
+        ctx,
+        config,
+        tokenEmbedding,
+        output,
+        outputNorm,
+        ropeFactors,
+        layers,
+        scratch,
+        owned,
+        opts,
+      );
+    } catch (error) {
+      for (const resource of owned) resource.destroy();
+      throw error;
+    }
   }
 
   async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
@@ -197,8 +215,7 @@ export class GpuModelRunner implements ModelRunner {
 
   async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
     if (copies.length === 0) return;
-    const blockBytes =
-      this.blockSize * this.config.numKvHeads * this.config.headDim * kvDtypeBytes(this.kvDtype);
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
     const rec = this.ctx.recorder();
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
@@ -210,13 +227,11 @@ export class GpuModelRunner implements ModelRunner {
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
+  /** Destroys every buffer the runner created: weights, KV pool and scratch. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const layer of this.layers) {
-      layer.kCache.destroy();
-      layer.vCache.destroy();
-    }
+    for (const resource of this.owned) resource.destroy();
   }
 
   private pack(chunks: readonly SequenceChunk[]): PackedBatch {

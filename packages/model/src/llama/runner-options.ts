@@ -1,4 +1,5 @@
-import type { KvDtype } from '@llm/kernels';
+import { kvDtypeBytes, type KvDtype } from '@llm/kernels';
+import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import { z } from 'zod';
 import type { LlamaConfig } from '../formats/weight-source.js';
 
@@ -6,11 +7,18 @@ export class KvPoolError extends Error {
   override readonly name = 'KvPoolError';
 }
 
+// Without a budget the pool holds this many sequences of the model's full context, as it always
+// has: one request at full length plus room for the next to start.
+const DEFAULT_FULL_CONTEXT_SEQUENCES = 2;
+
 export const runnerOptionsSchema = z.object({
   // 16 tokens per block: vLLM's default; waste is confined to each sequence's last block.
   blockSize: z.number().int().positive().max(1024).optional(),
-  /** Physical KV blocks; default: room for two sequences of the full context. */
-  numBlocks: z.number().int().positive().optional(),
+  /**
+   * Bytes the KV pool (K and V of every layer) may take; the memory planner turns them into
+   * whole blocks. Default: room for two sequences of the full context.
+   */
+  kvBudgetBytes: z.number().positive().optional(),
   /** Largest step in tokens; longer prompts are prefilled in chunks of this size. */
   maxStepTokens: z.number().int().positive().optional(),
   /** Most sequences in one step. */
@@ -27,19 +35,52 @@ export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
 export interface ResolvedRunnerOptions {
   readonly blockSize: number;
   readonly numBlocks: number;
+  /** What the pool takes: numBlocks x bytes per block (at most the budget). */
+  readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: KvDtype;
 }
 
+/** Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. */
+export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: KvDtype): number {
+  return blockSize * config.numKvHeads * config.headDim * kvDtypeBytes(kvDtype);
+}
+
+/**
+ * Validates runner options and sizes the KV pool from the budget through @llm/kvcache's memory
+ * planner. Throws KvPoolError when the budget cannot hold one sequence of the model's context.
+ */
 export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
   const o = runnerOptionsSchema.parse(options);
   const blockSize = o.blockSize ?? 16;
+  const kvDtype = o.kvDtype ?? 'f32';
+  const contextBlocks = Math.ceil(config.contextLength / blockSize);
+  const blockBytes = 2 * config.numLayers * kvLayerBlockBytes(config, blockSize, kvDtype);
+  const budgetBytes = o.kvBudgetBytes ?? DEFAULT_FULL_CONTEXT_SEQUENCES * contextBlocks * blockBytes;
+  let plan;
+  try {
+    plan = planKvCacheMemory({
+      budgetBytes,
+      model: {
+        numLayers: config.numLayers,
+        numKvHeads: config.numKvHeads,
+        headDim: config.headDim,
+        contextLength: config.contextLength,
+      },
+      kvDtype,
+      blockSize,
+    });
+  } catch (cause) {
+    if (!(cause instanceof KvPlanError)) throw cause;
+    throw new KvPoolError(`kvBudgetBytes is too small for this model: ${cause.message}`, { cause });
+  }
   return {
     blockSize,
-    numBlocks: o.numBlocks ?? 2 * Math.ceil(config.contextLength / blockSize),
+    numBlocks: plan.numBlocks,
+    kvPoolBytes: plan.poolBytes,
     maxStepTokens: o.maxStepTokens ?? 512,
     maxSeqs: o.maxSeqs ?? 16,
-    kvDtype: o.kvDtype ?? 'f32',
+    kvDtype,
   };
 }

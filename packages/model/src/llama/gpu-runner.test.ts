@@ -1,0 +1,57 @@
+import { gpuForTests } from '@llm/kernels/testing';
+import { describe, expect, it } from 'vitest';
+import { openModel } from '../open-model.js';
+import { modelFile } from '../testing/models-dir.js';
+import { GpuModelRunner } from './gpu-runner.js';
+import { GREEDY } from './model-runner.js';
+
+const bin = modelFile('stories260K.bin');
+const tok = modelFile('tok512.bin');
+const gpu = await gpuForTests();
+
+const MiB = 2 ** 20;
+// A pool large enough that leaking it on each of the loop's runners would show in RSS too
+// (lavapipe keeps buffers in host memory), far above the allocator's noise.
+const KV_BUDGET_BYTES = 64 * MiB;
+const RUNS = 8;
+// RSS settles after two runs (the allocator keeps the first runner's freed pages for the second's).
+const WARM_UP_RUNS = 2;
+// The device returns a destroyed buffer's memory a little later, so one sample may still hold the
+// last pool; the least of the final samples may not: leaked pools would add one per run.
+const FINAL_SAMPLES = 3;
+
+describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner.dispose on stories260K', () => {
+  const ctx = gpu!;
+
+  it('releases every buffer it created, run after run, and RSS stays flat', async () => {
+    const model = await openModel(bin!, { tokenizerPath: tok! });
+    try {
+      const prompt = model.tokenizer.encode('Once upon a time', { addSpecial: true });
+      const blockTable = Array.from({ length: Math.ceil(prompt.length / 16) }, (_, i) => i);
+      const liveAfterDispose: number[] = [];
+      const rss: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const before = ctx.liveBuffers.bytes;
+        const runner = await GpuModelRunner.load(ctx, model.source, {
+          kvBudgetBytes: KV_BUDGET_BYTES,
+          maxStepTokens: 64,
+          maxSeqs: 2,
+        });
+        expect(ctx.liveBuffers.bytes - before).toBeGreaterThanOrEqual(runner.kvPoolBytes);
+        await runner.step([{ tokens: prompt, startPos: 0, blockTable }], [{ params: GREEDY, u: 0 }]);
+        runner.dispose();
+        runner.dispose();
+        await ctx.sync();
+        liveAfterDispose.push(ctx.liveBuffers.bytes);
+        rss.push(process.memoryUsage().rss);
+      }
+      // The first run may leave context-wide buffers behind (read staging, attention's split
+      // scratch, the uniform arena), reused by every later run; nothing of the runner's stays.
+      expect(new Set(liveAfterDispose).size).toBe(1);
+      const growth = Math.min(...rss.slice(-FINAL_SAMPLES)) - rss[WARM_UP_RUNS - 1]!;
+      expect(growth).toBeLessThan(KV_BUDGET_BYTES);
+    } finally {
+      await model.source.close();
+    }
+  });
+});
