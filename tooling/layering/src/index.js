@@ -1,6 +1,11 @@
 // @ts-check
 import { layeringRule } from './layering-rule.js';
 
+/**
+ * @typedef {import('./workspace.js').PackageManifest} PackageManifest
+ * @typedef {import('./workspace.js').WorkspacePackage} WorkspacePackage
+ */
+
 export { APPS_LAYER, PACKAGE_LAYERS, SAME_LAYER_IMPORTS, TOOL_PACKAGES } from './layers.js';
 export {
   WorkspaceError,
