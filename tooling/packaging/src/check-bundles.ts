@@ -7,14 +7,14 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findWorkspaceRoot } from '@llm/layering';
 import { checkBrowserBundles, formatBundleTable } from './bundle-check.js';
-import { packAndInstall } from './consumer-setup.js';
+import { packAndInstall, removePackedWorkspace } from './consumer-setup.js';
 
 const root = findWorkspaceRoot(dirname(fileURLToPath(import.meta.url)));
-const { packed, projectDir } = packAndInstall(root);
+const workspace = packAndInstall(root);
 const { bundles, problems } = await checkBrowserBundles(
-  projectDir,
-  packed.map((p) => p.name),
-);
+  workspace.projectDir,
+  workspace.packed.map((p) => p.name),
+).finally(() => removePackedWorkspace(workspace));
 process.stdout.write(`${formatBundleTable(bundles)}\n`);
 for (const problem of problems) process.stderr.write(`${problem}\n`);
 process.exitCode = problems.length > 0 ? 1 : 0;

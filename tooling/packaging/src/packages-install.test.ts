@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findWorkspaceRoot, listPublishablePackages } from '@llm/layering';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBrowserBundles, formatBundleTable } from './bundle-check.js';
 import { CHROMIUM_PATH } from './chromium-load.js';
-import { packAndInstall } from './consumer-setup.js';
+import { packAndInstall, removePackedWorkspace } from './consumer-setup.js';
 import type { PackedWorkspace } from './consumer-setup.js';
 import { workspaceRanges } from './pack.js';
 import { readmeExample } from './readme-example.js';
@@ -22,6 +22,9 @@ let workspace: PackedWorkspace;
 beforeAll(() => {
   workspace = packAndInstall(root);
 }, 600_000);
+afterAll(() => {
+  if (workspace) removePackedWorkspace(workspace);
+});
 
 function packedOf(name: string) {
   const packed = workspace.packed.find((p) => p.name === name);
