@@ -1,12 +1,29 @@
 import tseslint from 'typescript-eslint';
+import { plugin as llm } from '@llm/layering';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'bench/results/**',
+      // Fixture workspaces of the layering rule's tests: some files break the rule on purpose.
+      'tooling/layering/fixtures/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
+    plugins: { llm },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
+      'llm/layering': 'error',
     },
+  },
+  {
+    // TEMPORARY: bench/ is not a workspace package yet and imports packages' src/ by path. Remove
+    // this entry once bench/ has its own package.json and imports packages by name.
+    files: ['bench/**'],
+    rules: { 'llm/layering': 'off' },
   },
 );

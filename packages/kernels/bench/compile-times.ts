@@ -23,7 +23,7 @@ const kernels: Array<[string, string]> = [
   ['rope', ropeWgsl({ layout: 'adjacent', freqFactors: false, fused: false })],
   ['argmax', argmaxWgsl()],
   ['sample', sampleWgsl()],
-  ['paged-attention-naive', pagedAttentionNaiveWgsl()],
+  ['paged-attention-naive', pagedAttentionNaiveWgsl({ dtype: 'f32', shaderF16: false })],
 ];
 // An empty params struct makes every kernel exit at once, so the first dispatch's time is the
 // driver's compile.

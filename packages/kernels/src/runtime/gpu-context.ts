@@ -1,3 +1,6 @@
+// The published declarations use the WebGPU types (GPUBuffer, ...): consumers get them from the
+// @webgpu/types dependency without configuring `types` themselves.
+/// <reference types="@webgpu/types" preserve="true" />
 import { GpuDeviceError, GpuLimitError, GpuUnavailableError } from './errors.js';
 import { StepRecorder } from './step-recorder.js';
 
@@ -83,9 +86,14 @@ async function acquireGpu(): Promise<GPU> {
   try {
     mod = (await import(/* @vite-ignore */ specifier)) as WebGpuModule;
   } catch (cause) {
+    // `webgpu` (Dawn) is an optional peer dependency: browsers have navigator.gpu instead.
+    const missing = (cause as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND';
     throw new GpuUnavailableError(
-      'WebGPU is not available: no navigator.gpu and the `webgpu` package could not be loaded ' +
-        `(${String(cause)}); install \`webgpu\` or run in a browser with WebGPU enabled`,
+      missing
+        ? 'WebGPU is not available: no navigator.gpu, and the `webgpu` package (Dawn for Node, an ' +
+            'optional peer dependency of @llm/kernels) is not installed: run `npm install webgpu`'
+        : 'WebGPU is not available: no navigator.gpu, and the `webgpu` package could not be loaded ' +
+            `(${String(cause)}); reinstall \`webgpu\` or run in a browser with WebGPU enabled`,
     );
   }
   const g = globalThis as Record<string, unknown>;
