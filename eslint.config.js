@@ -20,10 +20,4 @@ export default tseslint.config(
       'llm/layering': 'error',
     },
   },
-  {
-    // TEMPORARY: bench/ is not a workspace package yet and imports packages' src/ by path. Remove
-    // this entry once bench/ has its own package.json and imports packages by name.
-    files: ['bench/**'],
-    rules: { 'llm/layering': 'off' },
-  },
 );
