@@ -1,10 +1,15 @@
+import { LlmError, type ErrorCode } from '@llm/quant';
+
 /** No WebGPU adapter or device could be obtained (no navigator.gpu, no `webgpu` package, no driver). */
-export class GpuUnavailableError extends Error {
+export class GpuUnavailableError extends LlmError {
   override readonly name = 'GpuUnavailableError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('unavailable', message, options);
+  }
 }
 
 /** The adapter cannot grant a device limit the caller asked for. */
-export class GpuLimitError extends Error {
+export class GpuLimitError extends LlmError {
   override readonly name = 'GpuLimitError';
   constructor(
     readonly limit: string,
@@ -12,6 +17,7 @@ export class GpuLimitError extends Error {
     readonly available: number,
   ) {
     super(
+      'resource_exhausted',
       `WebGPU limit ${limit}: ${requested} was requested but the adapter allows at most ${available}; ` +
         `request less (GpuContextOptions.requiredLimits) or use an adapter with a larger limit`,
     );
@@ -19,17 +25,21 @@ export class GpuLimitError extends Error {
 }
 
 /** The device reported a validation, out-of-memory or internal error, or was lost. */
-export class GpuDeviceError extends Error {
+export class GpuDeviceError extends LlmError {
   override readonly name = 'GpuDeviceError';
+  /** `unavailable` for a lost device (a new context may work), `internal` otherwise. */
+  constructor(message: string, code: ErrorCode = 'internal') {
+    super(code, message);
+  }
 }
 
 /** A kernel was called with shapes, buffers or options that do not fit together. */
-export class KernelShapeError extends Error {
+export class KernelShapeError extends LlmError {
   override readonly name = 'KernelShapeError';
   constructor(
     readonly kernel: string,
     message: string,
   ) {
-    super(`${kernel}: ${message}`);
+    super('invalid_argument', `${kernel}: ${message}`);
   }
 }

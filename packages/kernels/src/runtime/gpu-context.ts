@@ -391,7 +391,7 @@ export class GpuContext {
 
   /** @internal */
   throwPendingErrors(): void {
-    if (this.lost !== undefined) throw new GpuDeviceError(`WebGPU device lost (${this.lost})`);
+    if (this.lost !== undefined) throw new GpuDeviceError(`WebGPU device lost (${this.lost})`, 'unavailable');
     if (this.pendingErrors.length > 0) {
       const messages = this.pendingErrors.splice(0);
       throw new GpuDeviceError(`WebGPU reported ${messages.length} error(s):\n${messages.join('\n')}`);
