@@ -13,14 +13,10 @@ import { parseArgs } from 'node:util';
 import { Generator } from '@llm/engine';
 import { GpuContext } from '@llm/kernels';
 import { openPeer } from '@llm/llama-cpp-peer';
-import {
-  GREEDY,
-  GpuModelRunner,
-  openModel,
-  writeSyntheticLlamaGguf,
-  type LlamaConfig,
-  type SyntheticLlamaPreset,
-} from '@llm/model';
+import { GREEDY, GpuModelRunner } from '@llm/model';
+import { openModel } from '@llm/model/node';
+import { writeSyntheticLlamaGguf } from '@llm/formats/node';
+import { type LlamaConfig, type SyntheticLlamaPreset } from '@llm/formats';
 import { printTable, progress, writeResult } from './report.js';
 import { adapterMethod, machineMethod, measureAdapter, measureMachine } from './roofline.js';
 

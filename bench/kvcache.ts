@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
-import { SeededRandom } from '@llm/model';
+import { SeededRandom } from '@llm/kernels';
 
 const DEFAULT_SEED = 20250101;
 const NUM_REQUESTS = 2000;

@@ -1,4 +1,6 @@
-import { BatchShapeError, KvPoolError, ModelFileError, TokenizerError } from '@llm/model';
+import { BatchShapeError, KvPoolError } from '@llm/model';
+import { ModelFileError } from '@llm/formats';
+import { TokenizerError } from '@llm/tokenizer';
 import { EngineRequestError } from '@llm/engine';
 import { KvCacheError } from '@llm/kvcache';
 import { GpuUnavailableError, GpuLimitError } from '@llm/kernels';

@@ -1,4 +1,4 @@
-import { convertModel } from '@llm/model';
+import { convertModel } from '@llm/formats/node';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
 import { parseOptions } from './parse-options.js';

@@ -1,4 +1,4 @@
-import { describeModelFile } from '@llm/model';
+import { describeModelFile } from '@llm/formats/node';
 import { CliUsageError } from '../cli-error.js';
 import { parseOptions } from './parse-options.js';
 

@@ -1,6 +1,6 @@
 import type { KvDtype } from '@llm/kernels';
 import { z } from 'zod';
-import type { LlamaConfig } from '../formats/weight-source.js';
+import type { LlamaConfig } from '@llm/formats';
 
 export class KvPoolError extends Error {
   override readonly name = 'KvPoolError';
