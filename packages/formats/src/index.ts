@@ -60,11 +60,14 @@ export { writeHfFolderTo, type HfFolderContents } from './hf/hf-folder-writer.js
 export {
   HF_SENTENCEPIECE_FILE,
   HF_TOKENIZER_CONFIG_FILE,
+  HF_TOKENIZER_JSON_FILE,
   optionalJson,
   readHfSentencePieceTokenizer,
   type HfSentencePieceTokenizer,
 } from './hf/hf-tokenizer-files.js';
 export { parseSentencePieceModel, type SentencePieceModel } from './hf/sentencepiece-model.js';
+export { encodeSentencePieceModel } from './hf/sentencepiece-writer.js';
+export { hfTokenizerFilesFromGguf } from './convert/hf-tokenizer-from-gguf.js';
 
 export { detectFileFormat, startsWithGgufMagic, type ModelFormat } from './model-format.js';
 export { ModelConvertError } from './convert/model-convert-error.js';

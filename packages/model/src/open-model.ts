@@ -2,6 +2,7 @@ import {
   detectFileFormat,
   ggufWeightSource,
   HF_TOKENIZER_CONFIG_FILE,
+  HF_TOKENIZER_JSON_FILE,
   ModelFileError,
   openGgufSource,
   openHfFolderSource,
@@ -122,7 +123,7 @@ export async function openTokenizerFrom(input: ModelInput): Promise<Tokenizer> {
 }
 
 async function tokenizerFromFolder(folder: ModelFolder): Promise<Tokenizer> {
-  const json = await folder.open('tokenizer.json');
+  const json = await folder.open(HF_TOKENIZER_JSON_FILE);
   if (json !== undefined) {
     let bytes: Uint8Array;
     try {

@@ -5,6 +5,7 @@ import { parseSentencePieceModel, type SentencePieceModel } from './sentencepiec
 
 export const HF_SENTENCEPIECE_FILE = 'tokenizer.model';
 export const HF_TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+export const HF_TOKENIZER_JSON_FILE = 'tokenizer.json';
 
 /** A Hugging Face folder's SentencePiece vocabulary with the settings transformers keeps beside it. */
 export interface HfSentencePieceTokenizer {

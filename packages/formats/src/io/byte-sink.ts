@@ -15,7 +15,7 @@ export interface ByteSink {
 /** A sink that gathers the file in memory, e.g. to hand a browser a Blob to download. */
 export class MemorySink implements ByteSink {
   private readonly parts: Uint8Array[] = [];
-  private committed: Uint8Array | undefined;
+  private committed: Uint8Array<ArrayBuffer> | undefined;
 
   constructor(readonly name: string) {}
 
@@ -39,7 +39,7 @@ export class MemorySink implements ByteSink {
   }
 
   /** The committed file; undefined before `commit`. */
-  get bytes(): Uint8Array | undefined {
+  get bytes(): Uint8Array<ArrayBuffer> | undefined {
     return this.committed;
   }
 }

@@ -16,7 +16,13 @@ import type { GgufFile } from '../gguf/gguf-file.js';
 import type { GgufValue } from '../gguf/gguf-value.js';
 import { expectedLlamaShapes, ggufWeightSource } from '../gguf/gguf-weight-source.js';
 import type { GgufTensorToWrite } from '../gguf/gguf-writer.js';
-import { readHfSentencePieceTokenizer, type HfSentencePieceTokenizer } from '../hf/hf-tokenizer-files.js';
+import { hfTokenizerFilesFromGguf } from '../convert/hf-tokenizer-from-gguf.js';
+import {
+  HF_TOKENIZER_CONFIG_FILE,
+  HF_TOKENIZER_JSON_FILE,
+  readHfSentencePieceTokenizer,
+  type HfSentencePieceTokenizer,
+} from '../hf/hf-tokenizer-files.js';
 import type { ModelFormat } from '../model-format.js';
 import type { LlamaConfig, RopeLayout, TensorDtype, WeightSource } from '../weight-source.js';
 import { detectModelFormat, isGgufFile } from './detect-format.js';
@@ -149,8 +155,10 @@ export async function convertModel(
           inputPath,
         );
       }
+      const extraFiles = await hfTokenizerFiles(input, config, options.tokenizerPath, inputPath);
       await writeHfFolder(outputPath, {
         config: outConfig,
+        extraFiles,
         torchDtype: options.type === 'f16' ? 'float16' : 'float32',
         tensors: tensors.map((t) => ({
           name: t.name,
@@ -244,7 +252,14 @@ async function tokenizerMetadata(
   tokenizerPath: string | undefined,
   inputPath: string,
 ): Promise<Map<string, GgufValue>> {
-  const { metadata, from } = await findTokenizer(input, config, tokenizerPath, inputPath);
+  const found = await findTokenizer(input, config, tokenizerPath, inputPath);
+  if (found === undefined) {
+    throw new ModelConvertError(
+      'GGUF output needs a vocabulary for llama.cpp to load it: give a tokenizer (a llama2.c tokenizer.bin, a SentencePiece .model, or a GGUF to copy it from); a Hugging Face folder supplies its own only through tokenizer.model',
+      inputPath,
+    );
+  }
+  const { metadata, from } = found;
   const count = tokenizerVocabSize(metadata);
   if (count !== config.vocabSize) {
     throw new ModelConvertError(
@@ -260,7 +275,7 @@ async function findTokenizer(
   config: LlamaConfig,
   tokenizerPath: string | undefined,
   inputPath: string,
-): Promise<{ metadata: Map<string, GgufValue>; from: string }> {
+): Promise<{ metadata: Map<string, GgufValue>; from: string } | undefined> {
   const fromSentencePiece = (tokenizer: HfSentencePieceTokenizer, from: string) => {
     // Fewer pieces than rows are padded (as llama.cpp pads), more cannot be represented.
     if (tokenizer.model.pieces.length > config.vocabSize) {
@@ -289,8 +304,34 @@ async function findTokenizer(
   if (input.gguf !== undefined) return { metadata: ggufTokenizerMetadata(input.gguf), from: inputPath };
   const spm = input.format === 'hf' ? await readHfSentencePieceTokenizer(directoryFolder(input.path)) : undefined;
   if (spm !== undefined) return fromSentencePiece(spm, input.path);
-  throw new ModelConvertError(
-    'GGUF output needs a vocabulary for llama.cpp to load it: pass a tokenizer (a llama2.c tokenizer.bin, a SentencePiece .model, or a GGUF to copy it from); a Hugging Face folder supplies its own only through tokenizer.model',
-    inputPath,
-  );
+  return undefined;
+}
+
+/**
+ * Tokenizer files for a Hugging Face output, so the folder carries its tokenizer: tokenizer.model
+ * and tokenizer_config.json from a SentencePiece vocabulary, else a Hugging Face input's own
+ * tokenizer.json and tokenizer_config.json as they are.
+ */
+async function hfTokenizerFiles(
+  input: OpenedInput,
+  config: LlamaConfig,
+  tokenizerPath: string | undefined,
+  inputPath: string,
+): Promise<Map<string, Uint8Array>> {
+  const found = await findTokenizer(input, config, tokenizerPath, inputPath);
+  const files = found === undefined ? undefined : hfTokenizerFilesFromGguf(found.metadata);
+  if (files !== undefined) return files;
+  const copied = new Map<string, Uint8Array>();
+  if (input.format !== 'hf') return copied;
+  const folder = directoryFolder(input.path);
+  for (const name of [HF_TOKENIZER_JSON_FILE, HF_TOKENIZER_CONFIG_FILE]) {
+    const source = await folder.open(name);
+    if (source === undefined) continue;
+    try {
+      copied.set(name, await source.read(0, source.size));
+    } finally {
+      await source.close();
+    }
+  }
+  return copied;
 }
