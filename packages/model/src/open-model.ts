@@ -46,7 +46,13 @@ function isFolder(input: ModelInput): input is ModelFolder {
   return !('read' in input);
 }
 
-const noTokenizer = 'a llama2.c checkpoint carries no tokenizer; give its tokenizer.bin as the tokenizer';
+/** What opening a llama2.c checkpoint without a separate tokenizer raises. */
+export function missingTokenizerError(name: string): ModelFileError {
+  return new ModelFileError(
+    'a llama2.c checkpoint carries no tokenizer; give its tokenizer.bin as the tokenizer',
+    name,
+  );
+}
 
 /**
  * Opens a model and its tokenizer from sources, in Node or a browser. The tokenizer comes from
@@ -55,7 +61,10 @@ const noTokenizer = 'a llama2.c checkpoint carries no tokenizer; give its tokeni
  * not fit the model's vocabulary is refused. Closing `source` closes the model's files; a
  * separate tokenizer source is closed once read.
  */
-export async function openModelFrom(input: ModelInput, options: OpenModelFromOptions = {}): Promise<OpenedModel> {
+export async function openModelFrom(
+  input: ModelInput,
+  options: OpenModelFromOptions = {},
+): Promise<OpenedModel> {
   let format: ModelFormat;
   let source: WeightSource;
   let ownTokenizer: (() => Promise<Tokenizer>) | undefined;
@@ -85,7 +94,7 @@ export async function openModelFrom(input: ModelInput, options: OpenModelFromOpt
     let tokenizer: Tokenizer;
     if (options.tokenizer !== undefined) tokenizer = await openTokenizerFrom(options.tokenizer);
     else if (ownTokenizer) tokenizer = await ownTokenizer();
-    else throw new ModelFileError(noTokenizer, input.name);
+    else throw missingTokenizerError(input.name);
     checkTokenizerFitsModel(tokenizer, source.config.vocabSize);
     return { format, source, tokenizer };
   } catch (error) {
@@ -136,8 +145,12 @@ async function tokenizerFromFolder(folder: ModelFolder): Promise<Tokenizer> {
   }
   // A folder with only tokenizer.model reads as llama.cpp's conversion of it would.
   const spm = await readHfSentencePieceTokenizer(folder);
-  if (spm !== undefined) return tokenizerFromGguf(sentencePieceTokenizerMetadata(spm, spm.model.pieces.length));
-  throw new ModelFileError(`${folder.name} has neither tokenizer.json nor tokenizer.model; give a tokenizer`, folder.name);
+  if (spm !== undefined)
+    return tokenizerFromGguf(sentencePieceTokenizerMetadata(spm, spm.model.pieces.length));
+  throw new ModelFileError(
+    `${folder.name} has neither tokenizer.json nor tokenizer.model; give a tokenizer`,
+    folder.name,
+  );
 }
 
 function parseJson(bytes: Uint8Array, name: string): unknown {

@@ -18,7 +18,12 @@ let base: string;
 let ggufBytes: Uint8Array | undefined;
 const requestedRanges: string[] = [];
 
-function respond(body: Uint8Array, mode: Mode, range: string | undefined, res: import('node:http').ServerResponse): void {
+function respond(
+  body: Uint8Array,
+  mode: Mode,
+  range: string | undefined,
+  res: import('node:http').ServerResponse,
+): void {
   if (mode === 'ignore' || range === undefined) {
     res.writeHead(200, { 'Content-Length': body.length });
     res.end(body);
@@ -87,20 +92,23 @@ describe('httpRangeSource', () => {
     expect(seen).toEqual(['Bearer x', 'Bearer x']);
   });
 
-  it.skipIf(gguf === undefined)('opens a GGUF and reads a tensor without fetching the whole file', async () => {
-    requestedRanges.length = 0;
-    const file = await openGgufSource(await httpRangeSource(`${base}/ranges/model.gguf`));
-    try {
-      expect(file.getString('general.architecture')).toBe('llama');
-      const info = file.tensors.at(-1)!;
-      const data = await file.readTensorBytes(info.name);
-      expect(data).toEqual(ggufBytes!.subarray(info.offset, info.offset + info.byteLength));
-      for (const range of requestedRanges) {
-        const [first, last] = range.slice('bytes='.length).split('-').map(Number) as [number, number];
-        expect(last - first + 1).toBeLessThan(ggufBytes!.length);
+  it.skipIf(gguf === undefined)(
+    'opens a GGUF and reads a tensor without fetching the whole file',
+    async () => {
+      requestedRanges.length = 0;
+      const file = await openGgufSource(await httpRangeSource(`${base}/ranges/model.gguf`));
+      try {
+        expect(file.getString('general.architecture')).toBe('llama');
+        const info = file.tensors.at(-1)!;
+        const data = await file.readTensorBytes(info.name);
+        expect(data).toEqual(ggufBytes!.subarray(info.offset, info.offset + info.byteLength));
+        for (const range of requestedRanges) {
+          const [first, last] = range.slice('bytes='.length).split('-').map(Number) as [number, number];
+          expect(last - first + 1).toBeLessThan(ggufBytes!.length);
+        }
+      } finally {
+        await file.close();
       }
-    } finally {
-      await file.close();
-    }
-  });
+    },
+  );
 });

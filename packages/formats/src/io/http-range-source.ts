@@ -14,7 +14,10 @@ const contentRangePattern = /^bytes (\d+)-(\d+)\/(\d+)$/;
  * header and each tensor as it is read, never the whole file. The server must answer 206 with a
  * Content-Range; one that ignores ranges raises ByteSourceError rather than sending everything.
  */
-export async function httpRangeSource(url: string, options: HttpRangeSourceOptions = {}): Promise<ByteSource> {
+export async function httpRangeSource(
+  url: string,
+  options: HttpRangeSourceOptions = {},
+): Promise<ByteSource> {
   const fetchFn = options.fetch ?? globalThis.fetch;
   const get = async (first: number, last: number): Promise<{ bytes: Uint8Array; range: ContentRange }> => {
     let response: Response;

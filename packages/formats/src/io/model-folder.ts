@@ -23,7 +23,8 @@ export interface ModelFolderSink {
  * file name to Blob, or Files keyed by their own name.
  */
 export function blobFolder(name: string, files: Iterable<File> | ReadonlyMap<string, Blob>): ModelFolder {
-  const byName = files instanceof Map ? new Map(files) : new Map([...(files as Iterable<File>)].map((f) => [f.name, f]));
+  const byName =
+    files instanceof Map ? new Map(files) : new Map([...(files as Iterable<File>)].map((f) => [f.name, f]));
   return {
     name,
     open: async (fileName) => {

@@ -34,7 +34,14 @@ describe.skipIf(gguf === undefined)('GGUF -> Hugging Face folder -> GGUF', () =>
     try {
       const before = ggufTokenizerMetadata(original);
       const after = ggufTokenizerMetadata(converted);
-      for (const key of ['tokens', 'scores', 'token_type', 'bos_token_id', 'eos_token_id', 'unknown_token_id']) {
+      for (const key of [
+        'tokens',
+        'scores',
+        'token_type',
+        'bos_token_id',
+        'eos_token_id',
+        'unknown_token_id',
+      ]) {
         expect(after.get(`tokenizer.ggml.${key}`), key).toEqual(before.get(`tokenizer.ggml.${key}`));
       }
     } finally {

@@ -20,7 +20,11 @@ export async function fileSink(path: string): Promise<ByteSink> {
     write: async (bytes) => {
       let done = 0;
       while (done < bytes.byteLength) {
-        const { bytesWritten } = await handle.write(bytes, done, Math.min(maxWriteBytes, bytes.byteLength - done));
+        const { bytesWritten } = await handle.write(
+          bytes,
+          done,
+          Math.min(maxWriteBytes, bytes.byteLength - done),
+        );
         done += bytesWritten;
       }
     },

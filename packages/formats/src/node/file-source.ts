@@ -26,7 +26,10 @@ export async function fileSource(path: string): Promise<ByteSource> {
         const chunk = Math.min(maxReadBytes, out.length - filled);
         const { bytesRead } = await handle.read(out, filled, chunk, position + filled);
         if (bytesRead === 0) {
-          throw new ByteSourceError(`file ends at byte ${position + filled}, before its size ${size}; it shrank while being read`, path);
+          throw new ByteSourceError(
+            `file ends at byte ${position + filled}, before its size ${size}; it shrank while being read`,
+            path,
+          );
         }
         filled += bytesRead;
       }

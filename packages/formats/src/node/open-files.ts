@@ -36,7 +36,9 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   try {
     source = await fileSource(path);
   } catch (cause) {
-    throw new SafetensorsFormatError(path, 'open', `cannot open file (${(cause as Error).message})`, { cause });
+    throw new SafetensorsFormatError(path, 'open', `cannot open file (${(cause as Error).message})`, {
+      cause,
+    });
   }
   return openSafetensorsSource(source);
 }

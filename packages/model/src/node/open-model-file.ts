@@ -2,7 +2,13 @@ import { ModelFileError } from '@llm/formats';
 import { detectModelFormat, directoryFolder, fileSource } from '@llm/formats/node';
 import type { Tokenizer } from '@llm/tokenizer';
 import { stat } from 'node:fs/promises';
-import { openModelFrom, openTokenizerFrom, type ModelInput, type OpenedModel } from '../open-model.js';
+import {
+  missingTokenizerError,
+  openModelFrom,
+  openTokenizerFrom,
+  type ModelInput,
+  type OpenedModel,
+} from '../open-model.js';
 
 export interface OpenModelOptions {
   /** A tokenizer file to use instead of the model's own: llama2.c tokenizer.bin, tokenizer.json, a GGUF or a folder. */
@@ -16,7 +22,8 @@ export interface OpenModelOptions {
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
   const { format, path: modelPath } = await detectModelFormat(path);
   const input = format === 'hf' ? directoryFolder(modelPath) : await fileSource(modelPath);
-  const tokenizer = options.tokenizerPath === undefined ? undefined : await tokenizerInput(options.tokenizerPath);
+  const tokenizer =
+    options.tokenizerPath === undefined ? undefined : await tokenizerInput(options.tokenizerPath);
   return openModelFrom(input, tokenizer === undefined ? {} : { tokenizer });
 }
 
@@ -29,7 +36,7 @@ export async function openTokenizer(modelPath?: string, tokenizerPath?: string):
   if (modelPath === undefined) throw new ModelFileError('no model or tokenizer path given', '');
   const { format, path } = await detectModelFormat(modelPath);
   if (format === 'llama2c') {
-    throw new ModelFileError('a llama2.c checkpoint carries no tokenizer; give its tokenizer.bin as the tokenizer', modelPath);
+    throw missingTokenizerError(modelPath);
   }
   return openTokenizerFrom(format === 'hf' ? directoryFolder(path) : await fileSource(path));
 }
