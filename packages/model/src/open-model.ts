@@ -73,7 +73,10 @@ export async function openModelFrom(
     source = await openHfFolderSource(input);
     ownTokenizer = () => tokenizerFromFolder(input);
   } else {
-    const detected = await detectFileFormat(input);
+    const detected = await detectFileFormat(input).catch(async (error: unknown) => {
+      await input.close();
+      throw error;
+    });
     if (detected === 'gguf') {
       format = 'gguf';
       const file = await openGgufSource(input);

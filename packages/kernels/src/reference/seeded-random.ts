@@ -1,8 +1,7 @@
-// Uniform draws for sampling (the u of each SamplingRequest) and deterministic test data.
-
 /**
  * xoshiro128** (Blackman and Vigna): 32-bit state words, so it runs on Math.imul without BigInt,
- * seeded through splitmix32 so that nearby seeds give unrelated streams.
+ * seeded through splitmix32 so that nearby seeds give unrelated streams. It draws the uniform `u`
+ * each sampling request carries, and the weights of synthetic models (through `fillFromTable`).
  */
 export class SeededRandom {
   private s0: number;
