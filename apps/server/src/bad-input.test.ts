@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { modelFile } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLlm, type LlmRun } from './run-llm.test-support.js';
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { modelFile } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
 import { describe, expect, it } from 'vitest';
 import { runLlm, type LlmRun } from './run-llm.test-support.js';
 

@@ -1,3 +1,4 @@
+import { errorCodeOf } from '@llm/quant';
 import { ZodError } from 'zod';
 import { CliUsageError } from './cli-error.js';
 import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
@@ -78,7 +79,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await entry.run(rest);
   } catch (error) {
-    const code = await exitCode(error);
+    const code = exitCode(error);
     const prefix = code === 2 ? `llm ${name}` : `llm ${name}: internal error`;
     process.stderr.write(`${prefix}: ${oneLine(error)}\n`);
     if (code === 1 && process.env['LLM_DEBUG'] && error instanceof Error && error.stack) {
@@ -89,30 +90,13 @@ export async function runCli(argv: string[]): Promise<number> {
 }
 
 /**
- * 2 for bad input the user can fix, 1 for anything else: the one place errors map to exit codes.
- * The packages load here, on the error path only: loading them takes about a second, which
- * `generate` would otherwise pay twice (here and in its child process).
+ * 2 for bad input the user can fix (any coded error but `internal`: a bad file or option, a missing
+ * file, an unsupported model, an exhausted budget, no WebGPU adapter), 1 for anything else: the
+ * one place errors map to exit codes.
  */
-async function exitCode(error: unknown): Promise<1 | 2> {
-  const [model, engine, kvcache, kernels] = await Promise.all([
-    import('@llm/model'),
-    import('@llm/engine'),
-    import('@llm/kvcache'),
-    import('@llm/kernels'),
-  ]);
-  const badInput =
-    error instanceof CliUsageError ||
-    error instanceof model.ModelFileError ||
-    error instanceof model.KvPoolError ||
-    error instanceof model.BatchShapeError ||
-    error instanceof model.TokenizerError ||
-    error instanceof engine.EngineRequestError ||
-    error instanceof kvcache.KvCacheError ||
-    error instanceof kernels.GpuUnavailableError ||
-    error instanceof kernels.GpuLimitError ||
-    error instanceof ZodError ||
-    isMissingFile(error);
-  return badInput ? 2 : 1;
+function exitCode(error: unknown): 1 | 2 {
+  if (error instanceof ZodError || isMissingFile(error)) return 2;
+  return errorCodeOf(error) === 'internal' ? 1 : 2;
 }
 
 function isMissingFile(error: unknown): boolean {

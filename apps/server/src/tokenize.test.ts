@@ -1,4 +1,5 @@
-import { modelFile, readVocabVectors, VOCABS_WITH_VECTORS } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
+import { readVocabVectors, VOCABS_WITH_VECTORS } from '@llm/tokenizer/testing';
 import { describe, expect, it } from 'vitest';
 import { runLlm } from './run-llm.test-support.js';
 

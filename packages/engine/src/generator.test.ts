@@ -1,6 +1,7 @@
 import { gpuForTests } from '@llm/kernels/testing';
-import { GpuModelRunner, GREEDY, openModel, type OpenedModel } from '@llm/model';
-import { modelFile } from '@llm/model/testing';
+import { GpuModelRunner, GREEDY, type OpenedModel } from '@llm/model';
+import { openModel } from '@llm/model/node';
+import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextLengthError, EngineRequestError } from './errors.js';
 import { Generator } from './generator.js';

@@ -1,7 +1,8 @@
 import { KvCacheManager, type PrefixCacheStats } from '@llm/kvcache';
-import type { ModelRunner, SamplingParams, SequenceChunk, Tokenizer } from '@llm/model';
+import type { ModelRunner, SamplingParams, SequenceChunk } from '@llm/model';
+import type { Tokenizer } from '@llm/tokenizer';
 import { ContextLengthError, EngineRequestError } from './errors.js';
-import { SeededRandom } from '@llm/model';
+import { SeededRandom } from '@llm/kernels';
 
 export interface GenerateRequest {
   /** Prompt token ids, used verbatim (BOS included if wanted). */

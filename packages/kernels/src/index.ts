@@ -45,6 +45,7 @@ export type { ArgmaxArgs } from './kernels/argmax.js';
 export { packSamplingParams, sample } from './kernels/sample.js';
 export type { SampleArgs, SamplingRowParams } from './kernels/sample.js';
 export { SAMPLING_PARAMS_WORDS } from './kernels/sample.wgsl.js';
+export { SeededRandom } from './reference/seeded-random.js';
 export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';

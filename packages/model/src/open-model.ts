@@ -1,18 +1,29 @@
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { detectModelFormat, isGgufFile, type ModelFormat } from './formats/convert/detect-format.js';
-import { ModelFileError } from './formats/errors.js';
-import { ggufWeightSource } from './formats/gguf/gguf-weight-source.js';
-import { openGguf } from './formats/gguf/gguf-file.js';
-import { openHfFolder } from './formats/hf/hf-weight-source.js';
-import { openLlama2cCheckpoint } from './formats/llama2c/llama2c-checkpoint.js';
-import { readLlama2cTokenizer } from './formats/llama2c/llama2c-tokenizer.js';
-import type { WeightSource } from './formats/weight-source.js';
-import { tokenizerFromGguf } from './tokenizer/gguf-tokenizer.js';
-import { tokenizerFromJson } from './tokenizer/hf-tokenizer.js';
-import { tokenizerFromLlama2c } from './tokenizer/llama2c-vocabulary.js';
-import { checkTokenizerFitsModel } from './tokenizer/tokenizer-model-fit.js';
-import type { Tokenizer } from './tokenizer/tokenizer.js';
+import {
+  detectFileFormat,
+  ggufWeightSource,
+  HF_TOKENIZER_CONFIG_FILE,
+  HF_TOKENIZER_JSON_FILE,
+  ModelFileError,
+  openGgufSource,
+  openHfFolderSource,
+  openLlama2cCheckpointSource,
+  optionalJson,
+  readHfSentencePieceTokenizer,
+  readLlama2cTokenizerSource,
+  sentencePieceTokenizerMetadata,
+  startsWithGgufMagic,
+  type ByteSource,
+  type ModelFolder,
+  type ModelFormat,
+  type WeightSource,
+} from '@llm/formats';
+import {
+  checkTokenizerFitsModel,
+  tokenizerFromGguf,
+  tokenizerFromJson,
+  tokenizerFromLlama2c,
+  type Tokenizer,
+} from '@llm/tokenizer';
 
 export interface OpenedModel {
   readonly format: ModelFormat;
@@ -20,45 +31,73 @@ export interface OpenedModel {
   readonly tokenizer: Tokenizer;
 }
 
-export interface OpenModelOptions {
-  /** A tokenizer file to use instead of the model's own: llama2.c tokenizer.bin, tokenizer.json or a GGUF. */
-  readonly tokenizerPath?: string;
+/** A single-file model (GGUF, llama2.c checkpoint) or the files of a Hugging Face folder. */
+export type ModelInput = ByteSource | ModelFolder;
+
+export interface OpenModelFromOptions {
+  /**
+   * A tokenizer to use instead of the model's own: a llama2.c tokenizer.bin, a tokenizer.json
+   * (told by its name), a GGUF, or a Hugging Face folder.
+   */
+  readonly tokenizer?: ModelInput;
+}
+
+function isFolder(input: ModelInput): input is ModelFolder {
+  return !('read' in input);
+}
+
+/** What opening a llama2.c checkpoint without a separate tokenizer raises. */
+export function missingTokenizerError(name: string): ModelFileError {
+  return new ModelFileError(
+    'a llama2.c checkpoint carries no tokenizer; give its tokenizer.bin as the tokenizer',
+    name,
+  );
 }
 
 /**
- * Opens a model and its tokenizer. The tokenizer comes from `tokenizerPath` when given, else from
- * the model (GGUF metadata, tokenizer.json of a Hugging Face folder); a llama2.c checkpoint carries
- * none. A tokenizer whose ids do not fit the model's vocabulary is refused.
+ * Opens a model and its tokenizer from sources, in Node or a browser. The tokenizer comes from
+ * `options.tokenizer` when given, else from the model (GGUF metadata, a Hugging Face folder's
+ * tokenizer.json or tokenizer.model); a llama2.c checkpoint carries none. A tokenizer whose ids do
+ * not fit the model's vocabulary is refused. Closing `source` closes the model's files; a
+ * separate tokenizer source is closed once read.
  */
-export async function openModel(path: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
-  const { format, path: modelPath } = await detectModelFormat(path);
+export async function openModelFrom(
+  input: ModelInput,
+  options: OpenModelFromOptions = {},
+): Promise<OpenedModel> {
+  let format: ModelFormat;
   let source: WeightSource;
   let ownTokenizer: (() => Promise<Tokenizer>) | undefined;
-  if (format === 'gguf') {
-    const file = await openGguf(modelPath);
-    try {
-      source = ggufWeightSource(file);
-    } catch (error) {
-      await file.close();
-      throw error;
-    }
-    ownTokenizer = async () => tokenizerFromGguf(file.metadata);
-  } else if (format === 'hf') {
-    source = await openHfFolder(modelPath);
-    ownTokenizer = async () => tokenizerFromHfFolder(modelPath);
+  if (isFolder(input)) {
+    format = 'hf';
+    source = await openHfFolderSource(input);
+    ownTokenizer = () => tokenizerFromFolder(input);
   } else {
-    source = await openLlama2cCheckpoint(modelPath);
+    const detected = await detectFileFormat(input).catch(async (error: unknown) => {
+      await input.close();
+      throw error;
+    });
+    if (detected === 'gguf') {
+      format = 'gguf';
+      const file = await openGgufSource(input);
+      try {
+        source = ggufWeightSource(file);
+      } catch (error) {
+        await file.close();
+        throw error;
+      }
+      ownTokenizer = async () => tokenizerFromGguf(file.metadata);
+    } else {
+      // Anything else gets the llama2.c reader's precise complaint.
+      format = 'llama2c';
+      source = await openLlama2cCheckpointSource(input);
+    }
   }
   try {
     let tokenizer: Tokenizer;
-    if (options.tokenizerPath !== undefined) tokenizer = await openTokenizerFile(options.tokenizerPath);
+    if (options.tokenizer !== undefined) tokenizer = await openTokenizerFrom(options.tokenizer);
     else if (ownTokenizer) tokenizer = await ownTokenizer();
-    else {
-      throw new ModelFileError(
-        'a llama2.c checkpoint carries no tokenizer: pass its tokenizer.bin with --tokenizer',
-        path,
-      );
-    }
+    else throw missingTokenizerError(input.name);
     checkTokenizerFitsModel(tokenizer, source.config.vocabSize);
     return { format, source, tokenizer };
   } catch (error) {
@@ -68,49 +107,59 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
 }
 
 /**
- * A tokenizer alone: from `tokenizerPath` when given, else from the model file (a GGUF, also a
- * vocabulary-only one, or a Hugging Face folder with tokenizer.json).
+ * A tokenizer alone, from a GGUF (also a vocabulary-only one), a tokenizer.json, a llama2.c
+ * tokenizer.bin or a Hugging Face folder. A file source is closed once read.
  */
-export async function openTokenizer(modelPath?: string, tokenizerPath?: string): Promise<Tokenizer> {
-  if (tokenizerPath !== undefined) return openTokenizerFile(tokenizerPath);
-  if (modelPath === undefined) throw new ModelFileError('no model or tokenizer path given', '');
-  const { format, path } = await detectModelFormat(modelPath);
-  if (format === 'hf') return tokenizerFromHfFolder(path);
-  if (format === 'gguf') {
-    const file = await openGguf(path);
+export async function openTokenizerFrom(input: ModelInput): Promise<Tokenizer> {
+  if (isFolder(input)) return tokenizerFromFolder(input);
+  const head = await input.read(0, 4).catch(async (error: unknown) => {
+    await input.close();
+    throw error;
+  });
+  if (startsWithGgufMagic(head)) {
+    const file = await openGgufSource(input);
     try {
       return tokenizerFromGguf(file.metadata);
     } finally {
       await file.close();
     }
   }
-  throw new ModelFileError('a llama2.c checkpoint carries no tokenizer: pass its tokenizer.bin with --tokenizer', modelPath);
-}
-
-async function openTokenizerFile(path: string): Promise<Tokenizer> {
-  const info = await stat(path);
-  if (info.isDirectory()) return tokenizerFromHfFolder(path);
-  if (await isGgufFile(path)) return openTokenizer(path);
-  if (path.endsWith('.json')) return tokenizerFromJson(await readJson(path));
-  return tokenizerFromLlama2c(await readLlama2cTokenizer(path));
-}
-
-async function tokenizerFromHfFolder(dir: string): Promise<Tokenizer> {
-  const json = await readJson(join(dir, 'tokenizer.json')).catch((error: unknown) => {
-    if ((error as { code?: string }).code === 'ENOENT') {
-      throw new ModelFileError(`${dir} has no tokenizer.json: pass a tokenizer with --tokenizer`, dir);
+  if (input.name.endsWith('.json')) {
+    try {
+      return tokenizerFromJson(parseJson(await input.read(0, input.size), input.name));
+    } finally {
+      await input.close();
     }
-    throw error;
-  });
-  const config = await readJson(join(dir, 'tokenizer_config.json')).catch(() => undefined);
-  return tokenizerFromJson(json, config);
+  }
+  return tokenizerFromLlama2c(await readLlama2cTokenizerSource(input));
 }
 
-async function readJson(path: string): Promise<unknown> {
-  const text = await readFile(path, 'utf8');
+async function tokenizerFromFolder(folder: ModelFolder): Promise<Tokenizer> {
+  const json = await folder.open(HF_TOKENIZER_JSON_FILE);
+  if (json !== undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await json.read(0, json.size);
+    } finally {
+      await json.close();
+    }
+    const config = await optionalJson(folder, HF_TOKENIZER_CONFIG_FILE).catch(() => undefined);
+    return tokenizerFromJson(parseJson(bytes, json.name), config);
+  }
+  // A folder with only tokenizer.model reads as llama.cpp's conversion of it would.
+  const spm = await readHfSentencePieceTokenizer(folder);
+  if (spm !== undefined)
+    return tokenizerFromGguf(sentencePieceTokenizerMetadata(spm, spm.model.pieces.length));
+  throw new ModelFileError(
+    `${folder.name} has neither tokenizer.json nor tokenizer.model; give a tokenizer`,
+    folder.name,
+  );
+}
+
+function parseJson(bytes: Uint8Array, name: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(new TextDecoder('utf-8').decode(bytes));
   } catch (error) {
-    throw new ModelFileError(`${path} is not valid JSON (${(error as Error).message})`, path);
+    throw new ModelFileError(`${name} is not valid JSON (${(error as Error).message})`, name);
   }
 }

@@ -1,4 +1,4 @@
-import { modelFile } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppPeerError, PeerInputError, openPeer, type Peer } from './index.js';
 

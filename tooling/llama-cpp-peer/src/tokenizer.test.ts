@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { modelFile } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
 import { describe, expect, it } from 'vitest';
 import { PeerInputError, openPeerTokenizer } from './index.js';
 

@@ -5,11 +5,11 @@ import {
   CpuModelRunner,
   GpuModelRunner,
   GREEDY,
-  openModel,
   type ModelRunner,
   type OpenedModel,
   type RunnerOptions,
 } from '@llm/model';
+import { openModel } from '@llm/model/node';
 
 export interface LoadedModel {
   readonly model: OpenedModel;

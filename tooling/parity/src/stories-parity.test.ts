@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuForTests } from '@llm/kernels/testing';
 import { openPeer, type Peer } from '@llm/llama-cpp-peer';
-import { convertModel } from '@llm/model';
-import { modelFile } from '@llm/model/testing';
+import { convertModel } from '@llm/formats/node';
+import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchedGreedyIds, greedyIds, loadModel, type LoadedModel } from './engine-runs.js';
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuForTests, relativeL2 } from '@llm/kernels/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
-import { writeSyntheticLlamaGguf, type SyntheticLlamaOptions } from '@llm/model';
+import { writeSyntheticLlamaGguf } from '@llm/formats/node';
+import { type SyntheticLlamaOptions } from '@llm/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { greedyIds, loadModel } from './engine-runs.js';
 

@@ -3,14 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuForTests, relativeL2 } from '@llm/kernels/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
-import {
-  CpuModelRunner,
-  llama31RopeFactors,
-  writeSyntheticLlamaGguf,
-  type SequenceChunk,
-  type SyntheticLlamaOptions,
-  type WeightSource,
-} from '@llm/model';
+import { CpuModelRunner, type SequenceChunk } from '@llm/model';
+import { llama31RopeFactors, type SyntheticLlamaOptions, type WeightSource } from '@llm/formats';
+import { writeSyntheticLlamaGguf } from '@llm/formats/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { greedyIds, loadModel } from './engine-runs.js';
 

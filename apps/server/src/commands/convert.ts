@@ -1,4 +1,4 @@
-import { convertModel } from '@llm/model';
+import { convertModel } from '@llm/formats/node';
 import { progressLine } from '../progress.js';
 import type { convertSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';

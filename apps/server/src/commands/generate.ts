@@ -1,6 +1,7 @@
 import { Generator } from '@llm/engine';
 import { GpuContext } from '@llm/kernels';
-import { CpuModelRunner, GpuModelRunner, openModel, type ModelRunner, type RunnerOptions } from '@llm/model';
+import { CpuModelRunner, GpuModelRunner, type ModelRunner, type RunnerOptions } from '@llm/model';
+import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
 import type { generateSpec } from './command-specs.js';

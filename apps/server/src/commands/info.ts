@@ -1,4 +1,4 @@
-import { describeModelFile } from '@llm/model';
+import { describeModelFile } from '@llm/formats/node';
 import type { infoSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';
 

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { openTokenizer } from '@llm/model';
+import { openTokenizer } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
 import type { tokenizeSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';

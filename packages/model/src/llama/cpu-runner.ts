@@ -1,5 +1,5 @@
 import { f16ArrayToF32, f32ArrayToF16, reference, type KvDtype } from '@llm/kernels';
-import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
+import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';

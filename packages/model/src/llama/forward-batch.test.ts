@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from '../formats/weight-source.js';
+import type { LlamaConfig } from '@llm/formats';
 import { BatchShapeError, packBatch, packBatchWithin, type StepLimits } from './forward-batch.js';
 
 describe('packBatch', () => {

@@ -18,7 +18,7 @@ import {
   type StepRecorder,
 } from '@llm/kernels';
 import { attention } from '@llm/attention';
-import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
+import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';

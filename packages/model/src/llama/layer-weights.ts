@@ -1,4 +1,4 @@
-import type { LlamaConfig, WeightSource } from '../formats/weight-source.js';
+import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { layerTensor, readF32, readMatrix, stackRows, type HostMatrix } from './load-weights.js';
 
 /** One transformer layer's weights as read from the file, before a backend takes them. */

@@ -1,6 +1,6 @@
 import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/kernels';
-import type { TensorInfo, WeightSource } from '../formats/weight-source.js';
-import { UnsupportedModelError } from '../formats/errors.js';
+import type { TensorInfo, WeightSource } from '@llm/formats';
+import { UnsupportedModelError } from '@llm/formats';
 
 /** A matrix as the backends take it: [rows, cols] row-major, f32 values or f16 bits. */
 // Errors name the weights, not a file: a WeightSource may span several files.

@@ -1,5 +1,5 @@
 import type { KvDtype } from '@llm/kernels';
-import type { LlamaConfig } from '../formats/weight-source.js';
+import type { LlamaConfig } from '@llm/formats';
 import type { SequenceChunk } from './forward-batch.js';
 
 /** Per-sequence sampling settings; temperature 0 means greedy (argmax). */

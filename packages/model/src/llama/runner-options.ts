@@ -1,7 +1,7 @@
 import { kvDtypeBytes, type KvDtype } from '@llm/kernels';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import { z } from 'zod';
-import type { LlamaConfig } from '../formats/weight-source.js';
+import type { LlamaConfig } from '@llm/formats';
 
 export class KvPoolError extends Error {
   override readonly name = 'KvPoolError';

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+import { UnsupportedModelError } from '../errors.js';
+import { readText } from '../io/byte-source.js';
+import type { ModelFolder } from '../io/model-folder.js';
+import { tensorDtypeOf } from '../safetensors/safetensors-dtype.js';
+import { openSafetensorsSource, type SafetensorsFile } from '../safetensors/safetensors-reader.js';
+import type { TensorInfo, WeightSource } from '../weight-source.js';
+import { llamaConfigFromHf } from './hf-config.js';
+import { HfFormatError } from './hf-format-error.js';
+import { ggufNameOf } from './hf-tensor-names.js';
+import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
+
+export const HF_CONFIG_FILE = 'config.json';
+export const HF_WEIGHTS_FILE = 'model.safetensors';
+export const HF_INDEX_FILE = 'model.safetensors.index.json';
+
+const indexSchema = z.looseObject({
+  weight_map: z.record(
+    z.string(),
+    z.string().refine((file) => !file.includes('/') && file !== '..' && !file.includes('\\'), {
+      message: 'shard names must be plain file names inside the folder',
+    }),
+  ),
+});
+
+interface Located {
+  readonly info: TensorInfo;
+  readonly shard: SafetensorsFile;
+  readonly hfName: string;
+}
+
+/**
+ * Opens a Hugging Face Llama / Mistral / Qwen2 folder (config.json plus model.safetensors or a
+ * sharded model.safetensors.index.json) as a WeightSource with GGUF tensor names. Every tensor the
+ * config implies is checked for presence, dtype and shape before this returns.
+ */
+export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSource> {
+  const dir = folder.name;
+  const configPath = `${dir}/${HF_CONFIG_FILE}`;
+  const config = llamaConfigFromHf(
+    await readJson(folder, HF_CONFIG_FILE, 'config-missing', 'config-invalid'),
+    configPath,
+  );
+
+  const shards = new Map<string, SafetensorsFile>();
+  try {
+    const hfNames = await openShards(folder, shards);
+    const expected = expectedLlamaShapes(config);
+    const tensors = new Map<string, Located>();
+    for (const [hfName, shard] of hfNames) {
+      const name = ggufNameOf(hfName);
+      if (name === undefined || !expected.has(name)) continue;
+      const entry = shard.tensors.get(hfName)!;
+      const dtype = tensorDtypeOf(entry.dtype);
+      if (dtype === undefined) {
+        throw new UnsupportedModelError(
+          `${hfName} is ${entry.dtype}; weights must be F32, F16 or BF16`,
+          shard.path,
+        );
+      }
+      const shape = expected.get(name)!;
+      if (shape.length !== entry.shape.length || shape.some((d, i) => d !== entry.shape[i])) {
+        throw new HfFormatError(
+          shard.path,
+          'tensor-shape',
+          `${hfName} has shape [${entry.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`,
+        );
+      }
+      tensors.set(name, {
+        info: { name, dtype, shape: entry.shape, byteLength: entry.byteLength },
+        shard,
+        hfName,
+      });
+    }
+    const missing = [...expected.keys()].filter((name) => !tensors.has(name));
+    if (missing.length > 0) {
+      throw new HfFormatError(
+        dir,
+        'tensor-missing',
+        `${missing.length} tensor(s) that config.json implies are missing, e.g. ${missing.slice(0, 3).join(', ')} (GGUF names)`,
+      );
+    }
+    // Keep the canonical order of expectedLlamaShapes so writers emit tensors in a stable order.
+    const ordered = new Map([...expected.keys()].map((name) => [name, tensors.get(name)!] as const));
+    return {
+      config,
+      tensors: new Map([...ordered].map(([name, located]) => [name, located.info] as const)),
+      read: async (name) => {
+        const located = ordered.get(name);
+        if (located === undefined)
+          throw new HfFormatError(dir, 'unknown-tensor', `no tensor named "${name}"`);
+        return located.shard.read(located.hfName);
+      },
+      close: async () => {
+        await Promise.all([...shards.values()].map((shard) => shard.close()));
+      },
+    };
+  } catch (error) {
+    await Promise.all([...shards.values()].map((shard) => shard.close()));
+    throw error;
+  }
+}
+
+/** Opens model.safetensors, or every shard of the index; returns each Hugging Face tensor name with its shard. */
+async function openShards(
+  folder: ModelFolder,
+  shards: Map<string, SafetensorsFile>,
+): Promise<Map<string, SafetensorsFile>> {
+  const dir = folder.name;
+  const single = await folder.open(HF_WEIGHTS_FILE);
+  if (single !== undefined) {
+    const file = await openSafetensorsSource(single);
+    shards.set(HF_WEIGHTS_FILE, file);
+    return new Map([...file.tensors.keys()].map((name) => [name, file] as const));
+  }
+  const indexPath = `${dir}/${HF_INDEX_FILE}`;
+  const parsed = indexSchema.safeParse(await readJson(folder, HF_INDEX_FILE, 'weights-missing', 'index-invalid'));
+  if (!parsed.success) {
+    throw new HfFormatError(indexPath, 'index-invalid', z.prettifyError(parsed.error));
+  }
+  const located = new Map<string, SafetensorsFile>();
+  for (const [hfName, shardName] of Object.entries(parsed.data.weight_map)) {
+    let shard = shards.get(shardName);
+    if (shard === undefined) {
+      const source = await folder.open(shardName);
+      if (source === undefined) {
+        throw new HfFormatError(indexPath, 'index-invalid', `weight_map names ${shardName}, which is not in the folder`);
+      }
+      shard = await openSafetensorsSource(source);
+      shards.set(shardName, shard);
+    }
+    if (!shard.tensors.has(hfName)) {
+      throw new HfFormatError(
+        indexPath,
+        'index-invalid',
+        `weight_map puts ${hfName} in ${shardName}, which does not hold it`,
+      );
+    }
+    located.set(hfName, shard);
+  }
+  return located;
+}
+
+async function readJson(
+  folder: ModelFolder,
+  fileName: string,
+  missing: 'config-missing' | 'weights-missing',
+  invalid: 'config-invalid' | 'index-invalid',
+): Promise<unknown> {
+  const path = `${folder.name}/${fileName}`;
+  const source = await folder.open(fileName);
+  if (source === undefined) {
+    throw new HfFormatError(
+      missing === 'weights-missing' ? folder.name : path,
+      missing,
+      missing === 'weights-missing'
+        ? `neither ${HF_WEIGHTS_FILE} nor ${HF_INDEX_FILE} is there; only safetensors checkpoints are supported (convert pytorch_model.bin first)`
+        : `cannot read ${fileName}: the folder has none`,
+    );
+  }
+  let text: string;
+  try {
+    text = await readText(source);
+  } finally {
+    await source.close();
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new HfFormatError(path, invalid, `${fileName} is not valid JSON (${(cause as Error).message})`, {
+      cause,
+    });
+  }
+}

@@ -1,0 +1,24 @@
+export { fileSource } from './file-source.js';
+export { directorySink, fileSink } from './file-sink.js';
+export { directoryFolder } from './directory-folder.js';
+export {
+  openGguf,
+  openGgufWeightSource,
+  openHfFolder,
+  openLlama2cCheckpoint,
+  openSafetensors,
+  readLlama2cTokenizer,
+  readSentencePieceModel,
+  writeGguf,
+  writeHfFolder,
+  writeSafetensors,
+  writeSyntheticLlamaGguf,
+} from './open-files.js';
+export { detectModelFormat, isGgufFile, type DetectedModel } from './detect-format.js';
+export { describeModelFile } from './describe-model-file.js';
+export {
+  convertModel,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertResult,
+} from './convert-model.js';

@@ -1,0 +1,1 @@
+export { modelsDir, modelFile } from './models-dir.js';

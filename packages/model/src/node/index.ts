@@ -1,0 +1,1 @@
+export { openModel, openTokenizer, type OpenModelOptions } from './open-model-file.js';
