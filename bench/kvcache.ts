@@ -8,7 +8,7 @@
  * bench/results/kvcache.json.
  */
 import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from '@llm/formats';
 import { writeResult } from './result-writer.js';
 
 const DEFAULT_SEED = 20250101;

@@ -1,4 +1,4 @@
-import { modelFile } from '@llm/model/testing';
+import { modelFile } from '@llm/formats/testing';
 import { describe, expect, it } from 'vitest';
 import { runLlm } from './run-llm.test-support.js';
 

@@ -1,6 +1,5 @@
 import { errorCodeOf } from '@llm/quant';
 import { ZodError } from 'zod';
-import { CliUsageError } from './cli-error.js';
 import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
 import { commandSpecs, convertSpec, generateSpec, infoSpec, tokenizeSpec } from './commands/command-specs.js';
 import { formatHelp, parseOptions, usageLine, type CommandSpec, type ParsedOptions } from './commands/parse-options.js';

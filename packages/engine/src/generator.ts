@@ -2,7 +2,7 @@ import { KvCacheManager, type PrefixCacheStats } from '@llm/kvcache';
 import type { ModelRunner, SamplingParams, SequenceChunk } from '@llm/model';
 import type { Tokenizer } from '@llm/tokenizer';
 import { ContextLengthError, EngineRequestError } from './errors.js';
-import { SeededRandom } from '@llm/kernels';
+import { SamplingRandom } from '@llm/kernels';
 
 export interface GenerateRequest {
   /** Prompt token ids, used verbatim (BOS included if wanted). */
@@ -69,8 +69,8 @@ export class Generator {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       throw new EngineRequestError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
     }
-    const rng = new SeededRandom(request.seed ?? 0);
-    const sample = () => ({ params: request.sampling, u: rng.nextFloat() });
+    const rng = new SamplingRandom(request.seed ?? 0);
+    const sample = () => ({ params: request.sampling, u: rng.nextUniform() });
     const id = this.nextId++;
     const eog = this.tokenizer.eogIds;
     const decoder = this.tokenizer.createStreamDecoder({ previousId: prompt[prompt.length - 1]! });

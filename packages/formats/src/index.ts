@@ -76,6 +76,7 @@ export { permuteRopeRows } from './convert/rope-permutation.js';
 export { castTensor, type TensorArray } from './convert/tensor-cast.js';
 
 export { normalQuantile, normalTable } from './synthetic/normal-table.js';
+export { SeededRandom } from './synthetic/seeded-random.js';
 export {
   llama31RopeFactors,
   llama3RopeFreqFactors,

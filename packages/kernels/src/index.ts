@@ -10,16 +10,6 @@ export type {
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
-export {
-  bf16ArrayToF32,
-  bf16BitsToF32,
-  f16ArrayToF32,
-  f16BitsToF32,
-  f32ArrayToF16,
-  f32BitsToF16Bits,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-} from './runtime/half-float.js';
 
 export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, MatrixDtype, UploadMatrixOptions } from './kernels/matrix.js';
@@ -45,7 +35,7 @@ export type { ArgmaxArgs } from './kernels/argmax.js';
 export { packSamplingParams, sample } from './kernels/sample.js';
 export type { SampleArgs, SamplingRowParams } from './kernels/sample.js';
 export { SAMPLING_PARAMS_WORDS } from './kernels/sample.wgsl.js';
-export { SeededRandom } from './reference/seeded-random.js';
+export { SamplingRandom } from './kernels/sampling-random.js';
 export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';

@@ -21,3 +21,13 @@ export {
   type KvDtype,
   type WeightDtype,
 } from './dtype-sets.js';
+export {
+  bf16ArrayToF32,
+  bf16BitsToF32,
+  f16ArrayToF32,
+  f16BitsToF32,
+  f32ArrayToF16,
+  f32BitsToF16Bits,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+} from './half-float.js';

@@ -1,7 +1,7 @@
 // @ts-check
 import { builtinModules } from 'node:module';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { SAME_LAYER_IMPORTS } from './layers.js';
+import { SAME_LAYER_IMPORTS, SAME_LAYER_TEST_IMPORTS } from './layers.js';
 import { findWorkspaceRoot, layerOf, listWorkspacePackages, readManifest } from './workspace.js';
 
 /**
@@ -155,7 +155,9 @@ export const layeringRule = {
         context.report({ node, messageId: 'upward', data });
       } else if (
         targetLayer === importerLayer &&
-        !SAME_LAYER_IMPORTS.some(([from, to]) => from === importer.name && to === name)
+        ![...SAME_LAYER_IMPORTS, ...(isTest ? SAME_LAYER_TEST_IMPORTS : [])].some(
+          ([from, to]) => from === importer.name && to === name,
+        )
       ) {
         context.report({ node, messageId: 'sameLayer', data });
       }

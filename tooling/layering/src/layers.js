@@ -30,3 +30,13 @@ export const TOOL_PACKAGES = ['@llm/bench'];
  * @type {ReadonlyArray<readonly [string, string]>}
  */
 export const SAME_LAYER_IMPORTS = [];
+
+/**
+ * Same-layer imports allowed in test files only, as [importer, imported], each with its reason.
+ * @type {ReadonlyArray<readonly [string, string]>}
+ */
+export const SAME_LAYER_TEST_IMPORTS = [
+  // The tokenizers' tests build them from real model files (GGUF metadata, llama2.c
+  // tokenizer.bin), which @llm/formats reads; the shipped tokenizers take plain metadata.
+  ['@llm/tokenizer', '@llm/formats'],
+];

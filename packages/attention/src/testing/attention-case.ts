@@ -1,4 +1,5 @@
-import { f16ArrayToF32, f32ArrayToF16, reference } from '@llm/kernels';
+import { reference } from '@llm/kernels';
+import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 
 /** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
 export interface SequenceShape {

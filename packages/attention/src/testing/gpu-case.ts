@@ -1,10 +1,5 @@
-import {
-  f32ArrayToF16,
-  reference,
-  type GpuContext,
-  type KvDtype,
-  type PagedAttentionBatch,
-} from '@llm/kernels';
+import { reference, type GpuContext, type KvDtype, type PagedAttentionBatch } from '@llm/kernels';
+import { f32ArrayToF16 } from '@llm/quant';
 import type { HostAttentionCase } from './attention-case.js';
 
 /** A host case on the GPU: the batch plus what a KV write of the new tokens needs. */

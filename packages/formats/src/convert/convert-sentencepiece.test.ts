@@ -6,7 +6,7 @@ import { modelFile } from '../testing/index.js';
 import { openGguf } from '../node/index.js';
 import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
 import { writeHfFolder } from '../node/index.js';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from '../synthetic/seeded-random.js';
 import type { LlamaConfig } from '../weight-source.js';
 import { convertModel } from '../node/index.js';
 

@@ -8,7 +8,7 @@ import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
 import { openGgufWeightSource } from '../node/index.js';
 import { writeHfFolder } from '../node/index.js';
 import { openHfFolder } from '../node/index.js';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from '../synthetic/seeded-random.js';
 import type { LlamaConfig, WeightSource } from '../weight-source.js';
 import { convertModel } from '../node/index.js';
 import { llama3RopeFactors } from './gguf-llama-metadata.js';

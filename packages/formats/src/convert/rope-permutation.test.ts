@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from '../synthetic/seeded-random.js';
 import { permuteRopeRows } from './rope-permutation.js';
 
 /** llama.cpp's permute written literally as index arithmetic over reshape(n_head, 2, hd/2, cols).swapaxes(1, 2). */

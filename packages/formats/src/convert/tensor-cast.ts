@@ -1,4 +1,4 @@
-import { f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits } from '@llm/kernels';
+import { f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits } from '@llm/quant';
 import type { TensorDtype } from '../weight-source.js';
 
 export type TensorArray = Float32Array | Uint16Array;

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from '../synthetic/seeded-random.js';
 import { writeSafetensors } from '../node/index.js';
 import { type SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
 import { ModelFileError, UnsupportedModelError } from '../errors.js';

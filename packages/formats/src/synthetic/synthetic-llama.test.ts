@@ -5,9 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GgufFormatError } from '../errors.js';
 import { openGguf } from '../node/index.js';
 import { openGgufWeightSource } from '../node/index.js';
-import { f16ArrayToF32 } from '@llm/kernels';
+import { f16ArrayToF32 } from '@llm/quant';
 import { normalQuantile } from './normal-table.js';
-import { SeededRandom } from '@llm/kernels';
+import { SeededRandom } from './seeded-random.js';
 import { llama31RopeFactors, llama3RopeFreqFactors, syntheticVocabulary } from './synthetic-llama.js';
 import { writeSyntheticLlamaGguf } from '../node/index.js';
 

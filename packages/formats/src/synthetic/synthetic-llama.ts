@@ -2,7 +2,8 @@ import { GgufFormatError } from '../errors.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import { writeGgufTo, type GgufTensorToWrite, type TensorChunk } from '../gguf/gguf-writer.js';
-import { f32ArrayToF16, SeededRandom } from '@llm/kernels';
+import { SeededRandom } from './seeded-random.js';
+import { f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, RopeLayout } from '../weight-source.js';
 import { normalTable } from './normal-table.js';
 

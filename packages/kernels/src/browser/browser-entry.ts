@@ -3,16 +3,8 @@
  * CPU references. Bundled for the page by browser-kernels.test.ts; the seed comes from the page's
  * `?seed=` query so a failure seen from Node can be replayed.
  */
-import {
-  GpuContext,
-  argmax,
-  f16ArrayToF32,
-  linear,
-  reference,
-  rmsNorm,
-  f32ArrayToF16,
-  uploadMatrix,
-} from '../index.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
+import { GpuContext, argmax, linear, reference, rmsNorm, uploadMatrix } from '../index.js';
 import type { GpuFeatures, MatrixDtype } from '../index.js';
 // The random helpers alone: the testing index also registers vitest hooks.
 import { poisonF32, poisonU32, randomFloats, relativeL2, seededRandom } from '../testing/random.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { f16ArrayToF32, f32ArrayToF16 } from '../runtime/half-float.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import * as reference from '../reference/index.js';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { embedding } from './embedding.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import * as reference from '../reference/index.js';
-import { f32ToF16Bits } from '../runtime/half-float.js';
+import { f32ToF16Bits } from '@llm/quant';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { kvWrite } from './kv-write.js';
 import { KV_DTYPES, kvDtypeBytes } from './kv-pool-format.js';

@@ -1,6 +1,6 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { f32ToF16Bits, f16ArrayToF32 } from '../runtime/half-float.js';
+import { f32ToF16Bits, f16ArrayToF32 } from '@llm/quant';
 
 export type MatrixDtype = 'f32' | 'f16';
 

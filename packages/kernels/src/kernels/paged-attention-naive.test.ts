@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import * as reference from '../reference/index.js';
-import { f16ArrayToF32, f32ArrayToF16 } from '../runtime/half-float.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import { KV_DTYPES } from './kv-pool-format.js';
 import {
   extraGpuForTests,

@@ -1,4 +1,5 @@
-import { f16ArrayToF32, f32ArrayToF16, reference, type KvDtype } from '@llm/kernels';
+import { reference, type KvDtype } from '@llm/kernels';
+import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';

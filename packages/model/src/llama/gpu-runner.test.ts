@@ -1,7 +1,7 @@
 import { gpuForTests } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
-import { openModel } from '../open-model.js';
-import { modelFile } from '../testing/models-dir.js';
+import { openModel } from '../node/index.js';
+import { modelFile } from '@llm/formats/testing';
 import { GpuModelRunner } from './gpu-runner.js';
 import { GREEDY } from './model-runner.js';
 

@@ -1,4 +1,4 @@
-import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/kernels';
+import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/quant';
 import type { TensorInfo, WeightSource } from '@llm/formats';
 import { UnsupportedModelError } from '@llm/formats';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LlamaConfig } from '../formats/weight-source.js';
+import type { LlamaConfig } from '@llm/formats';
 import { KvPoolError, kvLayerBlockBytes, resolveRunnerOptions } from './runner-options.js';
 
 // TinyLlama-1.1B's shape: 22 layers, 4 KV heads of 64, 2048 tokens of context.

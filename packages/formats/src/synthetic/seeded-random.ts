@@ -1,7 +1,8 @@
 /**
  * xoshiro128** (Blackman and Vigna): 32-bit state words, so it runs on Math.imul without BigInt,
- * seeded through splitmix32 so that nearby seeds give unrelated streams. It draws the uniform `u`
- * each sampling request carries, and the weights of synthetic models (through `fillFromTable`).
+ * seeded through splitmix32 so that nearby seeds give unrelated streams. It draws the weights of
+ * synthetic models (in bulk through `fillFromTable`) and the test data that goes with them; the
+ * same seed always gives the same file.
  */
 export class SeededRandom {
   private s0: number;
