@@ -1,43 +1,59 @@
-import type { KvPoolFormat } from '@llm/kernels';
-import { pagedInputBindings } from './paged-bindings.wgsl.js';
+import { declareKernel } from '@llm/kernels';
+import type { DeclaredKernel, StorageFormat } from '@llm/kernels';
+import { pagedInputBindings } from './paged-bindings.js';
 
 /**
- * What the decode kernels share: their params struct and bindings (attention.ts binds them in
- * this order), and the portable kernel's walk over a chunk's keys block by block (the subgroup
- * kernel advances its block and offset with the keys instead: no division in its key loop).
+ * What the decode kernels share: their params and bindings (the merge kernel takes the same
+ * params), and the portable kernel's walk over a chunk's keys block by block (the subgroup kernel
+ * advances its block and offset with the keys instead: no division in its key loop).
  */
 
-/** Params struct of the decode kernels, u32 fields in this order, then `scale: f32`. */
-export const DECODE_PARAMS_U32 = [
-  'numTokens',
-  'maxBlocksPerSeq',
-  'chunkLen',
-  'numSplits',
-  'numHeads',
-  'numKvHeads',
-  'headsPerWorkgroup',
-  'headChunks',
-  'blockSize',
-  'headDim4',
+export const DECODE_PARAMS = {
+  numTokens: 'u32',
+  maxBlocksPerSeq: 'u32',
+  chunkLen: 'u32',
+  numSplits: 'u32',
+  numHeads: 'u32',
+  numKvHeads: 'u32',
+  headsPerWorkgroup: 'u32',
+  headChunks: 'u32',
+  blockSize: 'u32',
+  headDim4: 'u32',
   // 1: a single split, write the normalised output; 0: write split partials.
-  'direct',
-] as const;
+  direct: 'u32',
+  scale: 'f32',
+} as const;
 
-export const DECODE_PARAMS_STRUCT = /* wgsl */ `struct Params {
-${DECODE_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
-  scale: f32,
-}`;
-
-/** The decode kernels' bindings (needs the params struct before it). */
-export function decodeBindings(pool: KvPoolFormat): string {
-  return /* wgsl */ `${pagedInputBindings(pool)}
-@group(0) @binding(7) var<storage, read> tokenSeqIds: array<u32>;
-@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
-// [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
-@group(0) @binding(9) var<storage, read_write> partialAcc: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> partialStats: array<vec2<f32>>;
-`;
+function decodeBindings(pool: StorageFormat) {
+  return {
+    ...pagedInputBindings(pool),
+    tokenSeqIds: { access: 'read', type: 'u32' },
+    out: { access: 'read_write', type: 'vec4<f32>' },
+    // [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
+    partialAcc: { access: 'read_write', type: 'vec4<f32>' },
+    partialStats: { access: 'read_write', type: 'vec2<f32>' },
+  } as const;
 }
+
+/** The decode kernels' declaration; `enable` adds WGSL extensions the kernel body needs. */
+export function decodeDeclaration(pool: StorageFormat, enable: string[] = []) {
+  return declareKernel({ name: 'attention', params: DECODE_PARAMS, bindings: decodeBindings(pool), enable });
+}
+
+export type DecodeKernel = DeclaredKernel<typeof DECODE_PARAMS, ReturnType<typeof decodeBindings>>;
+
+export const MERGE_DECLARATION = declareKernel({
+  name: 'attention',
+  params: DECODE_PARAMS,
+  bindings: {
+    partialAcc: { access: 'read', type: 'vec4<f32>' },
+    partialStats: { access: 'read', type: 'vec2<f32>' },
+    queryStarts: { access: 'read', type: 'u32' },
+    contextLens: { access: 'read', type: 'u32' },
+    tokenSeqIds: { access: 'read', type: 'u32' },
+    out: { access: 'read_write', type: 'vec4<f32>' },
+  },
+});
 
 /** Needs `params`, `blockTables` and the constant `D4` in the module. */
 export const DECODE_BLOCK_WALK = /* wgsl */ `// Keys are visited block by block, so the block table is read (and a position divided by the

@@ -1,18 +1,17 @@
-import { kvPoolReadWgsl, type KvPoolFormat } from '@llm/kernels';
+import type { StorageFormat } from '@llm/kernels';
 
 /**
- * The bindings every attention kernel starts with, in the order attention.ts binds them: the
- * params struct (each kernel declares its own `Params`), the packed queries, the paged KV pool and
- * the batch's block tables, query starts and context lengths. The pool is read through
- * `kCacheAt(i)` and `vCacheAt(i)` (vec4<f32> i of the pool, whatever its element type); a module
- * reading an f16 pool through f16 types starts with `kvPoolEnable(pool)`.
+ * The bindings every attention kernel starts with (after its params): the packed queries, the
+ * paged KV pool and the batch's block tables, query starts and context lengths. The pool is read
+ * through `kCacheAt(i)` and `vCacheAt(i)` (vec4<f32> i of the pool, whatever its format).
  */
-export function pagedInputBindings(pool: KvPoolFormat): string {
-  return /* wgsl */ `@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-${kvPoolReadWgsl(pool, 2, 'kCache', 'vec4')}
-${kvPoolReadWgsl(pool, 3, 'vCache', 'vec4')}
-@group(0) @binding(4) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(5) var<storage, read> queryStarts: array<u32>;
-@group(0) @binding(6) var<storage, read> contextLens: array<u32>;`;
+export function pagedInputBindings(pool: StorageFormat) {
+  return {
+    q: { access: 'read', type: 'vec4<f32>' },
+    kCache: { access: 'read', format: pool, unit: 'vec4', load: 'kCacheAt' },
+    vCache: { access: 'read', format: pool, unit: 'vec4', load: 'vCacheAt' },
+    blockTables: { access: 'read', type: 'u32' },
+    queryStarts: { access: 'read', type: 'u32' },
+    contextLens: { access: 'read', type: 'u32' },
+  } as const;
 }

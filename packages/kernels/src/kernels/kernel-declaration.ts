@@ -140,6 +140,9 @@ export class KernelDeclaration<
       lines.push(`@group(0) @binding(${next++}) var<uniform> params: Params;`);
     }
     for (const [name, decl] of Object.entries(spec.bindings)) {
+      if (name === 'params') {
+        throw new KernelShapeError(spec.name, 'a binding may not be named params (the uniform struct has that name)');
+      }
       if (decl.present === false) {
         absent.add(name);
         continue;
@@ -166,7 +169,7 @@ export class KernelDeclaration<
 
   /**
    * Checks `values` against the params: every name present, no other name, integers in range
-   * for u32 and i32, finite-length vectors. Throws a KernelShapeError otherwise.
+   * for u32 and i32, vectors of their length. Throws a KernelShapeError otherwise.
    */
   checkParams(values: ParamValues<P>): void {
     const v = values as Record<string, number | readonly number[] | undefined>;
