@@ -113,10 +113,9 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
     out: b.out,
   };
   rec.dispatchKernel(kernel.source, params, buffers, [
-      checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
-      checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
-    ],
-  );
+    checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
+    checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
+  ]);
   return {
     kernel: 'prefill',
     keysPerWorkgroup: kernel.keyTile,
@@ -209,11 +208,10 @@ function recordDecode(
     partialStats: scratch.stats,
   };
   rec.dispatchKernel(kernels.decode, params, buffers, [
-      checkGrid(ctx, 'decode tokens', b.numTokens),
-      checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
-      checkGrid(ctx, 'decode splits', splits),
-    ],
-  );
+    checkGrid(ctx, 'decode tokens', b.numTokens),
+    checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
+    checkGrid(ctx, 'decode splits', splits),
+  ]);
   if (!direct) {
     const groups = Math.ceil((b.numTokens * b.numHeads * (b.headDim / 4)) / DECODE_MERGE_WORKGROUP);
     const merged = {

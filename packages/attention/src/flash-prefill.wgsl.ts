@@ -131,12 +131,7 @@ function prefillBindings(pool: StorageFormat) {
 
 type PrefillBindings = ReturnType<typeof prefillBindings>;
 
-function prefillWgsl(
-  d4: number,
-  rows: number,
-  keyTile: number,
-  rowGroups: number,
-): string {
+function prefillWgsl(d4: number, rows: number, keyTile: number, rowGroups: number): string {
   const keyGroups = WORKGROUP / rows;
   const keysPerThread = keyTile / keyGroups;
   const rowsPerThread = rows / rowGroups;

@@ -71,7 +71,11 @@ describe('declareKernel', () => {
   });
 
   it('pads a struct of scalars to 16 bytes', () => {
-    const decl = declareKernel({ name: 'n', params: { a: 'u32', b: 'u32', c: 'u32', d: 'u32', e: 'f32' }, bindings: {} });
+    const decl = declareKernel({
+      name: 'n',
+      params: { a: 'u32', b: 'u32', c: 'u32', d: 'u32', e: 'f32' },
+      bindings: {},
+    });
     expect(decl.paramsBytes).toBe(32);
     expect(declareKernel({ name: 'one', params: { a: 'u32' }, bindings: {} }).paramsBytes).toBe(16);
   });

@@ -5,15 +5,7 @@ import type { ReadUnit, StorageFormat } from './storage-format.js';
 
 /** Types a params field may have; vec3 is left out (its 12 bytes at 16-byte alignment invite mistakes). */
 export type ParamType =
-  | 'u32'
-  | 'i32'
-  | 'f32'
-  | 'vec2<u32>'
-  | 'vec2<i32>'
-  | 'vec2<f32>'
-  | 'vec4<u32>'
-  | 'vec4<i32>'
-  | 'vec4<f32>';
+  'u32' | 'i32' | 'f32' | 'vec2<u32>' | 'vec2<i32>' | 'vec2<f32>' | 'vec4<u32>' | 'vec4<i32>' | 'vec4<f32>';
 
 export type ParamValue<T extends ParamType> = T extends `vec${string}` ? readonly number[] : number;
 
@@ -120,7 +112,8 @@ export class KernelDeclaration<
     let align = 4;
     for (const [name, type] of Object.entries(spec.params ?? {})) {
       const layout = PARAM_LAYOUT[type];
-      if (!layout) throw new KernelShapeError(spec.name, `param ${name} has unsupported type ${String(type)}`);
+      if (!layout)
+        throw new KernelShapeError(spec.name, `param ${name} has unsupported type ${String(type)}`);
       const offset = roundUp(end, layout.align);
       fields.push({ name, type, offset });
       end = offset + 4 * layout.count;
@@ -141,7 +134,10 @@ export class KernelDeclaration<
     }
     for (const [name, decl] of Object.entries(spec.bindings)) {
       if (name === 'params') {
-        throw new KernelShapeError(spec.name, 'a binding may not be named params (the uniform struct has that name)');
+        throw new KernelShapeError(
+          spec.name,
+          'a binding may not be named params (the uniform struct has that name)',
+        );
       }
       if (decl.present === false) {
         absent.add(name);
@@ -189,14 +185,22 @@ export class KernelDeclaration<
         checkScalar(this.name, f.name, layout.scalar, value);
       } else {
         if (value.length !== layout.count) {
-          throw new KernelShapeError(this.name, `param ${f.name} must be a ${f.type} of ${layout.count} numbers`);
+          throw new KernelShapeError(
+            this.name,
+            `param ${f.name} must be a ${f.type} of ${layout.count} numbers`,
+          );
         }
         for (let i = 0; i < layout.count; i++) checkScalar(this.name, f.name, layout.scalar, value[i]!);
       }
     }
     if (count !== this.params.length) {
-      const extra = Object.keys(v).filter((k) => v[k] !== undefined && !this.params.some((f) => f.name === k));
-      throw new KernelShapeError(this.name, `unknown param ${extra.join(', ')}; it declares ${this.paramNames()}`);
+      const extra = Object.keys(v).filter(
+        (k) => v[k] !== undefined && !this.params.some((f) => f.name === k),
+      );
+      throw new KernelShapeError(
+        this.name,
+        `unknown param ${extra.join(', ')}; it declares ${this.paramNames()}`,
+      );
     }
   }
 
@@ -209,7 +213,8 @@ export class KernelDeclaration<
       if (typeof value === 'number') {
         writeScalar(view, offset + f.offset, scalar, value);
       } else {
-        for (let i = 0; i < value.length; i++) writeScalar(view, offset + f.offset + 4 * i, scalar, value[i]!);
+        for (let i = 0; i < value.length; i++)
+          writeScalar(view, offset + f.offset + 4 * i, scalar, value[i]!);
       }
     }
   }
@@ -263,7 +268,10 @@ function checkScalar(kernel: string, name: string, scalar: 'u32' | 'i32' | 'f32'
   if (scalar === 'f32') return;
   const [min, max] = scalar === 'u32' ? [0, 0xffffffff] : [-0x80000000, 0x7fffffff];
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new KernelShapeError(kernel, `param ${name} must be a ${scalar} (an integer in [${min}, ${max}]), got ${value}`);
+    throw new KernelShapeError(
+      kernel,
+      `param ${name} must be a ${scalar} (an integer in [${min}, ${max}]), got ${value}`,
+    );
   }
 }
 

@@ -3,7 +3,13 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { MATMUL_TILE_COLS, MATMUL_TILE_ROWS, matmulKernel, matvecKernel, matvecShape } from './linear.wgsl.js';
+import {
+  MATMUL_TILE_COLS,
+  MATMUL_TILE_ROWS,
+  matmulKernel,
+  matvecKernel,
+  matvecShape,
+} from './linear.wgsl.js';
 import type { LinearVariant, MatvecShape } from './linear.wgsl.js';
 import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
 import { storageFormat } from './storage-format.js';
