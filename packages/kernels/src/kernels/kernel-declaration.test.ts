@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
-import { declareKernel } from './kernel-declaration.js';
-import { F16_NATIVE_STORAGE, F16_PACKED_STORAGE } from './storage-format.js';
+import { gpuForTests } from '../testing/index.js';
+import { declareKernel, declaredKernel } from './kernel-declaration.js';
+import { F16_NATIVE_STORAGE, F16_PACKED_STORAGE, F32_STORAGE } from './storage-format.js';
+
+const gpu = await gpuForTests();
 
 // Stand-ins for GPU buffers: the declaration only matches them by name.
 const buffer = (label: string) => ({ label, size: 64 }) as unknown as GPUBuffer;
@@ -168,5 +171,49 @@ describe('declareKernel', () => {
     expect(native.header.startsWith('enable subgroups;\nenable f16;\n')).toBe(true);
     expect(native.header).toContain('var<storage, read> kv: array<f16>;');
     expect(native.header).toContain('fn kvAt(i: u32) -> f32 {\n  return f32(kv[i]);\n}');
+  });
+});
+
+describe.skipIf(!gpu)('dispatchKernel', () => {
+  const ctx = gpu!;
+
+  it('packs params where the device reads them and binds buffers by name', async () => {
+    const declaration = declareKernel({
+      name: 'echo',
+      params: { a: 'u32', b: 'vec2<f32>', c: 'f32', d: 'vec4<u32>', e: 'i32' },
+      bindings: {
+        src: { access: 'read', format: F32_STORAGE, unit: 'scalar', load: 'srcAt' },
+        skipped: { access: 'read', type: 'f32', present: false },
+        out: { access: 'read_write', type: 'f32' },
+      },
+    });
+    const kernel = declaredKernel(
+      'echo',
+      declaration,
+      /* wgsl */ `
+@compute @workgroup_size(1)
+fn main() {
+  out[0] = f32(params.a);
+  out[1] = params.b.x;
+  out[2] = params.b.y;
+  out[3] = params.c;
+  for (var i = 0u; i < 4u; i++) { out[4u + i] = f32(params.d[i]); }
+  out[8] = f32(params.e);
+  out[9] = srcAt(1u);
+}`,
+    );
+    const src = ctx.upload(new Float32Array([5, 6]), 'src');
+    const out = ctx.createBuffer(10 * 4, 'out');
+    const rec = ctx.recorder();
+    rec.dispatchKernel(kernel, { a: 7, b: [0.5, -2], c: 3.25, d: [1, 2, 3, 4], e: -5 }, { out, src }, [1]);
+    expect(() => rec.dispatchKernel(kernel, { a: 1 } as never, { out, src }, [1])).toThrow(KernelShapeError);
+    expect(() =>
+      rec.dispatchKernel(kernel, { a: 7, b: [0, 0], c: 0, d: [0, 0, 0, 0], e: 0 }, { out } as never, [1]),
+    ).toThrow(/binding src is missing/);
+    rec.submit();
+    const got = [...new Float32Array(await ctx.read(out, 0, 10 * 4))];
+    expect(got).toEqual([7, 0.5, -2, 3.25, 1, 2, 3, 4, -5, 6]);
+    src.destroy();
+    out.destroy();
   });
 });
