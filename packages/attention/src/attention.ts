@@ -1,14 +1,7 @@
-import { KernelShapeError, grid1d, kvPoolTag, packParams, validatePagedAttentionBatch } from '@llm/kernels';
-import type { GpuContext, KvPoolFormat, PagedAttentionBatch, StepRecorder } from '@llm/kernels';
-import {
-  PREFILL_PARAMS_U32,
-  checkHeads,
-  prefillKernel,
-  prefillLayout,
-  prefillTileCount,
-} from './flash-prefill.wgsl.js';
+import { KernelShapeError, grid1d, storageFormat, validatePagedAttentionBatch } from '@llm/kernels';
+import type { GpuContext, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
+import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
-import { DECODE_PARAMS_U32 } from './decode-params.wgsl.js';
 import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
 import type { DecodeKernels } from './split-k-decode.wgsl.js';
 
@@ -89,14 +82,14 @@ export function attentionScratchBytes(ctx: GpuContext): number {
 function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
   const state = stateOf(ctx);
   const pool = poolFormat(ctx, b);
-  const key = `${b.headDim}/${kvPoolTag(pool)}`;
+  const key = `${b.headDim}/${pool.tag}`;
   let kernel = state.prefill.get(key);
   if (!kernel) {
     kernel = prefillKernel(b.headDim, ctx.limits.maxComputeWorkgroupStorageSize, pool);
     state.prefill.set(key, kernel);
   }
   const layout = prefillLayout(kernel, b.numHeads, b.numKvHeads);
-  const fields: Record<(typeof PREFILL_PARAMS_U32)[number], number> = {
+  const params = {
     numTokens: b.numTokens,
     numSeqs: b.numSeqs,
     maxBlocksPerSeq: b.maxBlocksPerSeq,
@@ -108,20 +101,21 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
     blockSize: b.blockSize,
     headDim4: b.headDim / 4,
     keyTile: kernel.keyTile,
+    scale: b.scale,
   };
-  const params = packParams(
-    PREFILL_PARAMS_U32.map((n) => fields[n]),
-    [b.scale],
-  );
-  rec.dispatch(
-    ctx.pipeline(kernel.source),
-    params,
-    [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.out],
-    [
-      checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
-      checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
-    ],
-  );
+  const buffers = {
+    q: b.q,
+    kCache: b.kCache,
+    vCache: b.vCache,
+    blockTables: b.blockTables,
+    queryStarts: b.queryStarts,
+    contextLens: b.contextLens,
+    out: b.out,
+  };
+  rec.dispatchKernel(kernel.source, params, buffers, [
+    checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
+    checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
+  ]);
   return {
     kernel: 'prefill',
     keysPerWorkgroup: kernel.keyTile,
@@ -141,7 +135,7 @@ function recordDecode(
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
   const group = b.numHeads / b.numKvHeads;
   const pool = poolFormat(ctx, b);
-  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}/${kvHeadsPerWorkgroup ?? ''}/${kvPoolTag(pool)}`;
+  const key = `${b.headDim}/${group}/${b.numKvHeads}/${subgroupMinSize}/${kvHeadsPerWorkgroup ?? ''}/${pool.tag}`;
   let kernels = state.decode.get(key);
   if (!kernels) {
     kernels = decodeKernels({
@@ -183,7 +177,7 @@ function recordDecode(
     );
   }
   const direct = splits === 1;
-  const fields: Record<(typeof DECODE_PARAMS_U32)[number], number> = {
+  const params = {
     numTokens: b.numTokens,
     maxBlocksPerSeq: b.maxBlocksPerSeq,
     chunkLen: chunk,
@@ -195,42 +189,43 @@ function recordDecode(
     blockSize: b.blockSize,
     headDim4: b.headDim / 4,
     direct: direct ? 1 : 0,
+    scale: b.scale,
   };
-  const params = packParams(
-    DECODE_PARAMS_U32.map((n) => fields[n]),
-    [b.scale],
-  );
   const accBytes = direct ? 0 : rowBytes * splits;
   const statsBytes = direct ? 0 : b.numTokens * b.numHeads * splits * 8;
   // A single split writes `out` directly; the scratch bindings are then unused but still bound.
   const scratch = scratchFor(ctx, state, accBytes, statsBytes);
-  rec.dispatch(
-    ctx.pipeline(kernels.decode),
-    params,
-    [
-      b.q,
-      b.kCache,
-      b.vCache,
-      b.blockTables,
-      b.queryStarts,
-      b.contextLens,
-      b.tokenSeqIds,
-      b.out,
-      scratch.acc,
-      scratch.stats,
-    ],
-    [
-      checkGrid(ctx, 'decode tokens', b.numTokens),
-      checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
-      checkGrid(ctx, 'decode splits', splits),
-    ],
-  );
+  const buffers = {
+    q: b.q,
+    kCache: b.kCache,
+    vCache: b.vCache,
+    blockTables: b.blockTables,
+    queryStarts: b.queryStarts,
+    contextLens: b.contextLens,
+    tokenSeqIds: b.tokenSeqIds,
+    out: b.out,
+    partialAcc: scratch.acc,
+    partialStats: scratch.stats,
+  };
+  rec.dispatchKernel(kernels.decode, params, buffers, [
+    checkGrid(ctx, 'decode tokens', b.numTokens),
+    checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
+    checkGrid(ctx, 'decode splits', splits),
+  ]);
   if (!direct) {
     const groups = Math.ceil((b.numTokens * b.numHeads * (b.headDim / 4)) / DECODE_MERGE_WORKGROUP);
-    rec.dispatch(
-      ctx.pipeline(kernels.merge),
+    const merged = {
+      partialAcc: scratch.acc,
+      partialStats: scratch.stats,
+      queryStarts: b.queryStarts,
+      contextLens: b.contextLens,
+      tokenSeqIds: b.tokenSeqIds,
+      out: b.out,
+    };
+    rec.dispatchKernel(
+      kernels.merge,
       params,
-      [scratch.acc, scratch.stats, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out],
+      merged,
       grid1d(groups, ctx.limits.maxComputeWorkgroupsPerDimension),
     );
   }
@@ -260,8 +255,8 @@ function scratchFor(ctx: GpuContext, state: ContextState, accBytes: number, stat
 }
 
 /** The batch's pool, read through f16 types where the device has shader-f16. */
-function poolFormat(ctx: GpuContext, b: PagedAttentionBatch): KvPoolFormat {
-  return { dtype: b.kvDtype ?? 'f32', shaderF16: ctx.features.shaderF16 };
+function poolFormat(ctx: GpuContext, b: PagedAttentionBatch): StorageFormat {
+  return storageFormat(b.kvDtype ?? 'f32', ctx.features.shaderF16);
 }
 
 function checkGrid(ctx: GpuContext, what: string, count: number): number {

@@ -1,7 +1,6 @@
-import { KernelShapeError } from '@llm/kernels';
-import { kvPoolEnable, kvPoolTag } from '@llm/kernels';
-import type { KernelSource, KvPoolFormat } from '@llm/kernels';
-import { pagedInputBindings } from './paged-bindings.wgsl.js';
+import { KernelShapeError, declareKernel, declaredKernel } from '@llm/kernels';
+import type { DeclaredKernel, StorageFormat } from '@llm/kernels';
+import { pagedInputBindings } from './paged-bindings.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -19,7 +18,7 @@ import { unroll } from './wgsl-unroll.js';
  * head counts, block size and the batch are runtime parameters.
  */
 export interface PrefillKernel {
-  source: KernelSource;
+  source: DeclaredKernel<typeof PREFILL_PARAMS, PrefillBindings>;
   /** Query rows (token x head) per workgroup. */
   rows: number;
   /** Keys per K/V tile. */
@@ -47,7 +46,7 @@ const TILE_INFO_BYTES = 16;
 export function prefillKernel(
   headDim: number,
   workgroupStorageBytes: number,
-  pool: KvPoolFormat,
+  pool: StorageFormat,
 ): PrefillKernel {
   const d4 = headDim / 4;
   // PV: invocations across the row's vec4 columns, ROW_GROUPS of them side by side.
@@ -79,10 +78,11 @@ export function prefillKernel(
   }
   const { rows, keyTile } = best;
   return {
-    source: {
-      name: `attention-prefill-d${headDim}-${kvPoolTag(pool)}`,
-      code: prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows), pool),
-    },
+    source: declaredKernel(
+      `attention-prefill-d${headDim}-${pool.tag}`,
+      declareKernel({ name: 'attention', params: PREFILL_PARAMS, bindings: prefillBindings(pool) }),
+      prefillWgsl(d4, rows, keyTile, Math.min(rowGroups, rows)),
+    ),
     rows,
     keyTile,
   };
@@ -105,40 +105,39 @@ export function prefillTileCount(layout: PrefillLayout, numTokens: number, numSe
   return Math.min(numTokens, Math.floor((numTokens + numSeqs * (t - 1)) / t));
 }
 
-/** Params struct, in the order of {@link packPrefillParams}. */
-export const PREFILL_PARAMS_U32 = [
-  'numTokens',
-  'numSeqs',
-  'maxBlocksPerSeq',
-  'numHeads',
-  'numKvHeads',
-  'headsPerWorkgroup',
-  'headChunks',
-  'tileTokens',
-  'blockSize',
+export const PREFILL_PARAMS = {
+  numTokens: 'u32',
+  numSeqs: 'u32',
+  maxBlocksPerSeq: 'u32',
+  numHeads: 'u32',
+  numKvHeads: 'u32',
+  headsPerWorkgroup: 'u32',
+  headChunks: 'u32',
+  tileTokens: 'u32',
+  blockSize: 'u32',
   // The tile sizes again, as loop bounds the compiler cannot unroll: unrolled, the scoring and
   // P V loops multiply the code size and lavapipe's compile time (seconds per pipeline).
-  'headDim4',
-  'keyTile',
-] as const;
+  headDim4: 'u32',
+  keyTile: 'u32',
+  scale: 'f32',
+} as const;
 
-function prefillWgsl(
-  d4: number,
-  rows: number,
-  keyTile: number,
-  rowGroups: number,
-  pool: KvPoolFormat,
-): string {
+function prefillBindings(pool: StorageFormat) {
+  return {
+    ...pagedInputBindings(pool),
+    out: { access: 'read_write', type: 'vec4<f32>' },
+  } as const;
+}
+
+type PrefillBindings = ReturnType<typeof prefillBindings>;
+
+function prefillWgsl(d4: number, rows: number, keyTile: number, rowGroups: number): string {
   const keyGroups = WORKGROUP / rows;
   const keysPerThread = keyTile / keyGroups;
   const rowsPerThread = rows / rowGroups;
   const oIndex = (i: number) => `(rowGroup + ${i * rowGroups}u) * D4 + col`;
-  return /* wgsl */ `${kvPoolEnable(pool)}
+  return /* wgsl */ `
 // Flash-attention prefill over a paged KV pool (see flash-prefill.wgsl.ts).
-struct Params {
-${PREFILL_PARAMS_U32.map((n) => `  ${n}: u32,`).join('\n')}
-  scale: f32,
-}
 
 const D4 = ${d4}u;
 const ROWS = ${rows}u;
@@ -150,9 +149,6 @@ const KEY_GROUPS = ${keyGroups}u;
 const ROW_GROUPS = ${rowGroups}u;
 // Masked scores: exp(MASKED - m) is exactly 0 for any finite running max m.
 const MASKED = -3.0e38;
-
-${pagedInputBindings(pool)}
-@group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
 
 // Unnormalised output rows, [ROWS, D4].
 var<workgroup> oTile: array<vec4<f32>, ${rows * d4}>;

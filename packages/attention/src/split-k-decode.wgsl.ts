@@ -1,7 +1,7 @@
-import { KernelShapeError } from '@llm/kernels';
-import { kvPoolEnable, kvPoolTag } from '@llm/kernels';
-import type { KernelSource, KvPoolFormat } from '@llm/kernels';
-import { DECODE_BLOCK_WALK, DECODE_PARAMS_STRUCT, decodeBindings } from './decode-params.wgsl.js';
+import { KernelShapeError, declaredKernel } from '@llm/kernels';
+import type { StorageFormat } from '@llm/kernels';
+import { DECODE_BLOCK_WALK, MERGE_DECLARATION, decodeDeclaration } from './decode-declaration.js';
+import type { DecodeKernel } from './decode-declaration.js';
 import { subgroupDecodeKernel } from './subgroup-decode.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
@@ -24,8 +24,8 @@ import { unroll } from './wgsl-unroll.js';
  * size, chunk length and the batch are runtime parameters.
  */
 export interface DecodeKernels {
-  decode: KernelSource;
-  merge: KernelSource;
+  decode: DecodeKernel;
+  merge: typeof MERGE_KERNEL;
   /** Most query heads one workgroup takes; larger groups are split across workgroups. */
   maxHeads: number;
   /** KV heads one workgroup takes (workgroups along y: KV head groups x head chunks). */
@@ -49,7 +49,7 @@ export interface DecodeKernelShape {
   subgroupMinSize: number;
   /** Subgroup kernel: KV heads per workgroup instead of one subgroup's worth. */
   kvHeadsPerWorkgroup?: number | undefined;
-  pool: KvPoolFormat;
+  pool: StorageFormat;
 }
 
 // Portable kernel. Lanes per K row: a power of two dividing headDim / 4, at most this.
@@ -69,7 +69,6 @@ const CHUNK_INFO_BYTES = 16;
 export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
   const { headDim, group } = shape;
   const d4 = headDim / 4;
-  const merge = { name: 'attention-decode-merge', code: MERGE_WGSL };
   if (shape.subgroupMinSize >= 4) {
     const kernel = subgroupDecodeKernel(
       headDim,
@@ -83,7 +82,7 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
     return {
       decode: kernel.source,
       kvHeadsPerWorkgroup: kernel.kvHeadsPerWorkgroup,
-      merge,
+      merge: MERGE_KERNEL,
       maxHeads: MAX_HEADS,
       maxChunk: () => MAX_STREAMED_CHUNK,
       usesSubgroups: true,
@@ -120,15 +119,15 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
     scoreFloats,
     reduceFloats,
     pvReduceVec4s,
-    pool: shape.pool,
   };
   return {
-    decode: {
-      name: `attention-decode-d${headDim}-h${pvHeads}-${kvPoolTag(shape.pool)}`,
-      code: decodeWgsl(c),
-    },
+    decode: declaredKernel(
+      `attention-decode-d${headDim}-h${pvHeads}-${shape.pool.tag}`,
+      decodeDeclaration(shape.pool),
+      decodeWgsl(c),
+    ),
     kvHeadsPerWorkgroup: 1,
-    merge,
+    merge: MERGE_KERNEL,
     maxHeads,
     // The chunk's scores of every head fit workgroup memory; whole passes of the segments.
     maxChunk: (heads) => Math.floor(scoreFloats / heads / rowsPerPass) * rowsPerPass,
@@ -151,7 +150,6 @@ interface DecodeConsts {
   scoreFloats: number;
   reduceFloats: number;
   pvReduceVec4s: number;
-  pool: KvPoolFormat;
 }
 
 function decodeWgsl(c: DecodeConsts): string {
@@ -213,9 +211,8 @@ ${storeRow('sum', 'hb + i / D4', 'i % D4', '      ')}
     }
     workgroupBarrier();`;
 
-  return /* wgsl */ `${kvPoolEnable(c.pool)}
+  return /* wgsl */ `
 // Split-K paged decode (see split-k-decode.wgsl.ts).
-${DECODE_PARAMS_STRUCT}
 
 const D4 = ${c.d4}u;
 const WG = ${c.workgroup}u;
@@ -226,8 +223,6 @@ const SCORE_HEADS = ${sh}u;
 const PV_HEADS = ${ph}u;
 // P V: invocation (column lid % D4, key group lid / D4).
 const KEY_GROUPS = ${c.keyGroups}u;
-
-${decodeBindings(c.pool)}
 
 // Scores, then softmax numerators, [heads, chunkLen].
 var<workgroup> scores: array<f32, ${c.scoreFloats}>;
@@ -356,15 +351,6 @@ ${pvStore}
 
 const MERGE_WGSL = /* wgsl */ `
 // Log-sum-exp merge of split-K decode partials (see split-k-decode.wgsl.ts).
-${DECODE_PARAMS_STRUCT}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> partialAcc: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> partialStats: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> queryStarts: array<u32>;
-@group(0) @binding(4) var<storage, read> contextLens: array<u32>;
-@group(0) @binding(5) var<storage, read> tokenSeqIds: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(${MERGE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -399,3 +385,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
 
 export const DECODE_MERGE_WORKGROUP = MERGE_WORKGROUP;
+
+const MERGE_KERNEL = declaredKernel('attention-decode-merge', MERGE_DECLARATION, MERGE_WGSL);

@@ -1,6 +1,7 @@
-import { KernelShapeError, kvPoolEnable, kvPoolTag } from '@llm/kernels';
-import type { KernelSource, KvPoolFormat } from '@llm/kernels';
-import { DECODE_PARAMS_STRUCT, decodeBindings } from './decode-params.wgsl.js';
+import { KernelShapeError, declaredKernel } from '@llm/kernels';
+import type { StorageFormat } from '@llm/kernels';
+import { decodeDeclaration } from './decode-declaration.js';
+import type { DecodeKernel } from './decode-declaration.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -25,7 +26,7 @@ import { unroll } from './wgsl-unroll.js';
  * unrolled keys ran slower; together these halved the kernel's time there.
  */
 export interface SubgroupDecodeKernel {
-  source: KernelSource;
+  source: DecodeKernel;
   /** KV heads side by side in one workgroup (one segment of lanes each). */
   kvHeadsPerWorkgroup: number;
 }
@@ -42,7 +43,7 @@ export function subgroupDecodeKernel(
   numKvHeads: number,
   subgroupMinSize: number,
   maxInvocations: number,
-  pool: KvPoolFormat,
+  pool: StorageFormat,
   kvHeadsPerWorkgroup?: number,
 ): SubgroupDecodeKernel {
   const d4 = headDim / 4;
@@ -65,10 +66,11 @@ export function subgroupDecodeKernel(
     );
   }
   return {
-    source: {
-      name: `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}-${kvPoolTag(pool)}`,
-      code: subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup, pool),
-    },
+    source: declaredKernel(
+      `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}-${pool.tag}`,
+      decodeDeclaration(pool, ['subgroups']),
+      subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup),
+    ),
     kvHeadsPerWorkgroup: kvPerWorkgroup,
   };
 }
@@ -110,7 +112,6 @@ function subgroupDecodeWgsl(
   perLane: number,
   hb: number,
   kvPerWorkgroup: number,
-  pool: KvPoolFormat,
 ): string {
   const owner = (h: number) => h * (lanes / hb);
   const col = (v: number) => `lane * PER_LANE + ${v}u`;
@@ -121,10 +122,8 @@ function subgroupDecodeWgsl(
     lanes,
     '        ',
   );
-  return /* wgsl */ `enable subgroups;
-${kvPoolEnable(pool)}
+  return /* wgsl */ `
 // Streaming split-K decode on one subgroup (see subgroup-decode.wgsl.ts).
-${DECODE_PARAMS_STRUCT}
 
 const D4 = ${d4}u;
 const ROW_LANES = ${lanes}u;
@@ -133,8 +132,6 @@ const KV_PER_WG = ${kvPerWorkgroup}u;
 const HEAD_BLOCK = ${hb}u;
 // Initial running max: exp(MASKED - s) is exactly 0 for any finite score s.
 const MASKED = -3.0e38;
-
-${decodeBindings(pool)}
 
 @compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,

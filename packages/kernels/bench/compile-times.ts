@@ -1,29 +1,32 @@
 // Shader compile time of every kernel variant on the current adapter (lavapipe compiles WGSL to
 // native code with LLVM, so this is the first-use cost of each pipeline).
 // Usage: tsx packages/kernels/bench/compile-times.ts   stdout: one JSON line per kernel.
-import { GpuContext } from '../src/index.js';
-import { argmaxWgsl } from '../src/kernels/argmax.wgsl.js';
-import { matmulWgsl, matvecShape, matvecWgsl } from '../src/kernels/linear.wgsl.js';
-import { pagedAttentionNaiveWgsl } from '../src/kernels/paged-attention-naive.wgsl.js';
-import { rmsNormWgsl } from '../src/kernels/rms-norm.wgsl.js';
-import { ropeWgsl } from '../src/kernels/rope.wgsl.js';
-import { sampleWgsl } from '../src/kernels/sample.wgsl.js';
+import { F16_NATIVE_STORAGE, F32_STORAGE, GpuContext, declaredKernel } from '../src/index.js';
+import type { BindingDecl, ParamType } from '../src/index.js';
+import { argmaxKernel } from '../src/kernels/argmax.wgsl.js';
+import type { KernelParts } from '../src/kernels/kernel-cache.js';
+import { matmulKernel, matvecShape, matvecKernel } from '../src/kernels/linear.wgsl.js';
+import { pagedAttentionNaiveKernel } from '../src/kernels/paged-attention-naive.wgsl.js';
+import { rmsNormKernel } from '../src/kernels/rms-norm.wgsl.js';
+import { ropeKernel } from '../src/kernels/rope.wgsl.js';
+import { sampleKernel } from '../src/kernels/sample.wgsl.js';
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
 const ctx = await GpuContext.create();
+const f32 = { weights: F32_STORAGE, bias: false, residual: false };
+const code = <P extends Record<string, ParamType>, B extends Record<string, BindingDecl>>(
+  parts: KernelParts<P, B>,
+): string => declaredKernel('bench', parts.declaration, parts.body).code;
 const kernels: Array<[string, string]> = [
-  ['matvec f32 rows1', matvecWgsl({ read: 'f32', bias: false, residual: false }, 1, matvecShape(true))],
-  ['matvec f32 rows8', matvecWgsl({ read: 'f32', bias: false, residual: false }, 8, matvecShape(true))],
-  [
-    'matvec f16 rows1',
-    matvecWgsl({ read: 'f16-native', bias: false, residual: false }, 1, matvecShape(true)),
-  ],
-  ['matmul f32', matmulWgsl({ read: 'f32', bias: false, residual: false })],
-  ['rms-norm', rmsNormWgsl()],
-  ['rope', ropeWgsl({ layout: 'adjacent', freqFactors: false, fused: false })],
-  ['argmax', argmaxWgsl()],
-  ['sample', sampleWgsl()],
-  ['paged-attention-naive', pagedAttentionNaiveWgsl({ dtype: 'f32', shaderF16: false })],
+  ['matvec f32 rows1', code(matvecKernel(f32, 1, matvecShape(true)))],
+  ['matvec f32 rows8', code(matvecKernel(f32, 8, matvecShape(true)))],
+  ['matvec f16 rows1', code(matvecKernel({ ...f32, weights: F16_NATIVE_STORAGE }, 1, matvecShape(true)))],
+  ['matmul f32', code(matmulKernel(f32))],
+  ['rms-norm', code(rmsNormKernel())],
+  ['rope', code(ropeKernel({ layout: 'adjacent', freqFactors: false, fused: false }))],
+  ['argmax', code(argmaxKernel())],
+  ['sample', code(sampleKernel())],
+  ['paged-attention-naive', code(pagedAttentionNaiveKernel(F32_STORAGE))],
 ];
 // An empty params struct makes every kernel exit at once, so the first dispatch's time is the
 // driver's compile.

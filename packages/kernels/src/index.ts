@@ -40,15 +40,30 @@ export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';
 export type { PagedAttentionBatch } from './kernels/paged-attention-batch.js';
+export { KV_DTYPES, kvDtypeBytes } from './kernels/kv-pool-format.js';
+export type { KvDtype } from './kernels/kv-pool-format.js';
 export {
-  KV_DTYPES,
-  kvDtypeBytes,
-  kvPoolEnable,
-  kvPoolReadWgsl,
-  kvPoolTag,
-} from './kernels/kv-pool-format.js';
-export type { KvDtype, KvPoolFormat } from './kernels/kv-pool-format.js';
-export { packParams } from './kernels/kernel-args.js';
+  F16_NATIVE_STORAGE,
+  F16_PACKED_STORAGE,
+  F32_STORAGE,
+  storageElementBytes,
+  storageFormat,
+} from './kernels/storage-format.js';
+export type { ReadUnit, StorageFormat } from './kernels/storage-format.js';
+export { KernelDeclaration, declareKernel, declaredKernel } from './kernels/kernel-declaration.js';
+export type {
+  BindingDecl,
+  BindingValues,
+  DeclaredBinding,
+  DeclaredKernel,
+  FormatBinding,
+  KernelSpec,
+  ParamField,
+  ParamType,
+  ParamValue,
+  ParamValues,
+  TypedBinding,
+} from './kernels/kernel-declaration.js';
 export { grid1d } from './kernels/workgroup-grid.js';
 
 export * as reference from './reference/index.js';

@@ -1,6 +1,6 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { addWgsl } from './add.wgsl.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { addKernel } from './add.wgsl.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -22,12 +22,11 @@ export function add(rec: StepRecorder, args: AddArgs): void {
   requireBytes(name, 'b', args.b, args.length * 4);
   requireBytes(name, 'out', args.out, args.length * 4);
   requireDistinct(name, args.out, { a: args.a, b: args.b });
-  const pipeline = rec.ctx.pipeline(kernelSource('add', '', addWgsl));
   const groups = Math.ceil(args.length / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(
-    pipeline,
-    packParams([args.length]),
-    [args.a, args.b, args.out],
+  rec.dispatchKernel(
+    kernelSource('add', '', addKernel),
+    { length: args.length },
+    { a: args.a, b: args.b, out: args.out },
     grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

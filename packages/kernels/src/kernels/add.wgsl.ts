@@ -1,15 +1,18 @@
+import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /** out[i] = a[i] + b[i]. */
-export function addWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  length: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+export function addKernel() {
+  const declaration = declareKernel({
+    name: 'add',
+    params: { length: 'u32' },
+    bindings: {
+      a: { access: 'read', type: 'f32' },
+      b: { access: 'read', type: 'f32' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -18,4 +21,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   out[i] = a[i] + b[i];
 }
 `;
+  return { declaration, body };
 }

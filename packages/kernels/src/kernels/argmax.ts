@@ -1,6 +1,6 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { argmaxWgsl } from './argmax.wgsl.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { argmaxKernel } from './argmax.wgsl.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { grid1d } from './workgroup-grid.js';
 
@@ -24,11 +24,10 @@ export function argmax(rec: StepRecorder, a: ArgmaxArgs): void {
   requireBytes(name, 'logits', a.logits, a.rows * a.vocab * 4);
   requireBytes(name, 'out', a.out, a.rows * 4);
   requireDistinct(name, a.out, { logits: a.logits });
-  const pipeline = rec.ctx.pipeline(kernelSource('argmax', '', argmaxWgsl));
-  rec.dispatch(
-    pipeline,
-    packParams([a.rows, a.vocab]),
-    [a.logits, a.out],
+  rec.dispatchKernel(
+    kernelSource('argmax', '', argmaxKernel),
+    { rows: a.rows, vocab: a.vocab },
+    { logits: a.logits, out: a.out },
     grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

@@ -1,3 +1,5 @@
+import { declareKernel } from './kernel-declaration.js';
+
 /** Invocations per row of the argmax and sampling kernels. */
 export const ROW_WORKGROUP = 256;
 
@@ -18,16 +20,16 @@ fn ordered_key(v: f32) -> u32 {
  * out[r] = index of the largest logit of row r; ties go to the lowest index; a NaN counts as
  * larger than every number (as torch.argmax does), so a row with NaN returns its first NaN.
  */
-export function argmaxWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  rows: u32,
-  vocab: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<u32>;
-${WGSL_ORDERED_KEY}
+export function argmaxKernel() {
+  const declaration = declareKernel({
+    name: 'argmax',
+    params: { rows: 'u32', vocab: 'u32' },
+    bindings: {
+      logits: { access: 'read', type: 'f32' },
+      out: { access: 'read_write', type: 'u32' },
+    },
+  });
+  const body = /* wgsl */ `${WGSL_ORDERED_KEY}
 
 const WG = ${ROW_WORKGROUP}u;
 var<workgroup> best_key: array<u32, WG>;
@@ -66,4 +68,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { out[row] = best_index[0]; }
 }
 `;
+  return { declaration, body };
 }

@@ -1,6 +1,6 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { embeddingWgsl } from './embedding.wgsl.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { embeddingKernel } from './embedding.wgsl.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import type { GpuMatrix } from './matrix.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
@@ -23,16 +23,22 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
   requireBytes(name, 'ids', a.ids, a.count * 4);
   requireBytes(name, 'out', a.out, a.count * table.cols * 4);
   requireDistinct(name, a.out, { ids: a.ids });
-  const pipeline = rec.ctx.pipeline(kernelSource('embedding', table.dtype, () => embeddingWgsl(table.dtype)));
+  const kernel = kernelSource('embedding', table.dtype, () => embeddingKernel(table.dtype));
   const groups = grid1d(
     Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
   table.parts.forEach((part, i) => {
-    const params = packParams(
-      [a.count, table.cols, table.rows, part.colStart, part.cols, part.paddedCols, i === 0 ? 1 : 0],
-      [Number.NaN],
-    );
-    rec.dispatch(pipeline, params, [a.ids, part.buffer, a.out], groups);
+    const params = {
+      count: a.count,
+      dim: table.cols,
+      vocab: table.rows,
+      col_start: part.colStart,
+      cols: part.cols,
+      padded_cols: part.paddedCols,
+      write_invalid: i === 0 ? 1 : 0,
+      nan: Number.NaN,
+    };
+    rec.dispatchKernel(kernel, params, { ids: a.ids, table: part.buffer, out: a.out }, groups);
   });
 }

@@ -1,4 +1,6 @@
+import { declareKernel } from './kernel-declaration.js';
 import type { MatrixDtype } from './matrix.js';
+import { storageFormat } from './storage-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
@@ -6,29 +8,27 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * upload can serve as a tied LM head). Each part's dispatch writes the tokens whose id falls in
  * its range; the first part also writes NaN rows for ids >= vocab so they cannot pass unnoticed.
  */
-export function embeddingWgsl(dtype: MatrixDtype): string {
-  // f16 tables are read as u32 words holding two halves, so shader-f16 is not needed here.
-  const table =
-    dtype === 'f32'
-      ? `@group(0) @binding(2) var<storage, read> table: array<f32>;
-fn load_table(i: u32) -> f32 { return table[i]; }`
-      : `@group(0) @binding(2) var<storage, read> table: array<u32>;
-fn load_table(i: u32) -> f32 { return unpack2x16float(table[i / 2u])[i % 2u]; }`;
-  return /* wgsl */ `
-struct Params {
-  count: u32,        // tokens
-  dim: u32,
-  vocab: u32,
-  col_start: u32,    // first id held by this part
-  cols: u32,         // ids held by this part
-  padded_cols: u32,  // row stride of this part
-  write_invalid: u32,
-  nan: f32,          // a NaN from the host: WGSL constant expressions cannot produce one
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> ids: array<u32>;
-${table}
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+export function embeddingKernel(dtype: MatrixDtype) {
+  const declaration = declareKernel({
+    name: 'embedding',
+    params: {
+      count: 'u32', // tokens
+      dim: 'u32',
+      vocab: 'u32',
+      col_start: 'u32', // first id held by this part
+      cols: 'u32', // ids held by this part
+      padded_cols: 'u32', // row stride of this part
+      write_invalid: 'u32',
+      nan: 'f32', // a NaN from the host: WGSL constant expressions cannot produce one
+    },
+    bindings: {
+      ids: { access: 'read', type: 'u32' },
+      // f16 tables are read as u32 words holding two halves, so shader-f16 is not needed here.
+      table: { access: 'read', format: storageFormat(dtype, false), unit: 'scalar', load: 'load_table' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -45,4 +45,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   out[i] = load_table(d * params.padded_cols + (id - params.col_start));
 }
 `;
+  return { declaration, body };
 }

@@ -1,6 +1,6 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { gatherRowsWgsl } from './gather-rows.wgsl.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { gatherRowsKernel } from './gather-rows.wgsl.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -26,12 +26,11 @@ export function gatherRows(rec: StepRecorder, a: GatherRowsArgs): void {
   requireBytes(name, 'rows', a.rows, a.count * 4);
   requireBytes(name, 'out', a.out, a.count * a.dim * 4);
   requireDistinct(name, a.out, { src: a.src, rows: a.rows });
-  const pipeline = rec.ctx.pipeline(kernelSource('gather-rows', '', gatherRowsWgsl));
   const groups = Math.ceil((a.count * a.dim) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(
-    pipeline,
-    packParams([a.count, a.dim, a.srcRows], [Number.NaN]),
-    [a.src, a.rows, a.out],
+  rec.dispatchKernel(
+    kernelSource('gather-rows', '', gatherRowsKernel),
+    { count: a.count, dim: a.dim, src_rows: a.srcRows, nan: Number.NaN },
+    { src: a.src, rows: a.rows, out: a.out },
     grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

@@ -1,21 +1,26 @@
+import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * out[r, :] = src[rows[r], :]; a row index >= srcRows yields a row of NaN so the mistake shows
  * downstream instead of reading another buffer's data.
  */
-export function gatherRowsWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  count: u32,    // rows gathered
-  dim: u32,
-  src_rows: u32,
-  nan: f32,      // a NaN from the host: WGSL constant expressions cannot produce one
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> rows: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+export function gatherRowsKernel() {
+  const declaration = declareKernel({
+    name: 'gatherRows',
+    params: {
+      count: 'u32', // rows gathered
+      dim: 'u32',
+      src_rows: 'u32',
+      nan: 'f32', // a NaN from the host: WGSL constant expressions cannot produce one
+    },
+    bindings: {
+      src: { access: 'read', type: 'f32' },
+      rows: { access: 'read', type: 'u32' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -31,4 +36,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }
 `;
+  return { declaration, body };
 }

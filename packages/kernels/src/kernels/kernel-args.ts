@@ -1,18 +1,6 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike } from '../runtime/step-recorder.js';
 
-/**
- * A params struct for one dispatch: the u32 fields first, then the f32 fields, matching a WGSL
- * struct declared in the same order.
- */
-export function packParams(u32: readonly number[], f32: readonly number[] = []): Uint32Array {
-  const out = new Uint32Array(u32.length + f32.length);
-  out.set(u32);
-  const floats = new Float32Array(out.buffer);
-  for (let i = 0; i < f32.length; i++) floats[u32.length + i] = f32[i]!;
-  return out;
-}
-
 /** Bytes visible through a binding. */
 export function bindingBytes(b: BufferBindingLike): number {
   if ('buffer' in b) return b.size ?? b.buffer.size - (b.offset ?? 0);

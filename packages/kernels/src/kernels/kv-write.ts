@@ -1,9 +1,9 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { kvDtypeBytes, type KvDtype } from './kv-pool-format.js';
-import { kvWriteWgsl } from './kv-write.wgsl.js';
+import { kvWriteKernel } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface KvWriteArgs {
@@ -74,22 +74,23 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.kCache, { vCache: a.vCache });
-  const pipeline = rec.ctx.pipeline(kernelSource('kv-write', dtype, () => kvWriteWgsl(dtype)));
+  const kernel = kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
   const perInvocation = dtype === 'f16' ? 2 : 1;
   const groups = grid1d(
     Math.ceil((a.tokens * rowLen) / perInvocation / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
-  const params = packParams([
-    a.tokens,
-    rowLen,
-    kStride,
-    kOffset,
-    vStride,
-    vOffset,
-    numSlots,
-    a.headDim,
-    a.blockSize,
-  ]);
-  rec.dispatch(pipeline, params, [a.k, a.v, a.slots, a.kCache, a.vCache], groups);
+  const params = {
+    tokens: a.tokens,
+    row_len: rowLen,
+    k_stride: kStride,
+    k_offset: kOffset,
+    v_stride: vStride,
+    v_offset: vOffset,
+    num_slots: numSlots,
+    head_dim: a.headDim,
+    block_size: a.blockSize,
+  };
+  const buffers = { k: a.k, v: a.v, slots: a.slots, k_cache: a.kCache, v_cache: a.vCache };
+  rec.dispatchKernel(kernel, params, buffers, groups);
 }

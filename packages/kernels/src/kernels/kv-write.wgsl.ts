@@ -1,4 +1,5 @@
 import type { KvDtype } from './kv-pool-format.js';
+import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
@@ -10,7 +11,7 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * An f16 pool is written a pair of elements per invocation (one u32 of two halves, element d in
  * the low half), so headDim must be even.
  */
-export function kvWriteWgsl(dtype: KvDtype): string {
+export function kvWriteKernel(dtype: KvDtype) {
   const f16 = dtype === 'f16';
   // Elements per invocation.
   const n = f16 ? 2 : 1;
@@ -18,24 +19,29 @@ export function kvWriteWgsl(dtype: KvDtype): string {
     f16
       ? `${cache}[dst / 2u] = pack2x16float(vec2<f32>(${src}[t * params.${stride} + params.${offset} + e], ${src}[t * params.${stride} + params.${offset} + e + 1u]));`
       : `${cache}[dst] = ${src}[t * params.${stride} + params.${offset} + e];`;
-  return /* wgsl */ `
-struct Params {
-  tokens: u32,
-  row_len: u32,      // numKvHeads * headDim
-  k_stride: u32,     // elements between tokens in k
-  k_offset: u32,
-  v_stride: u32,
-  v_offset: u32,
-  num_slots: u32,    // numBlocks * blockSize
-  head_dim: u32,
-  block_size: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> slots: array<u32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<${f16 ? 'u32' : 'f32'}>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<${f16 ? 'u32' : 'f32'}>;
+  const cache = f16 ? 'u32' : 'f32';
+  const declaration = declareKernel({
+    name: 'kvWrite',
+    params: {
+      tokens: 'u32',
+      row_len: 'u32', // numKvHeads * headDim
+      k_stride: 'u32', // elements between tokens in k
+      k_offset: 'u32',
+      v_stride: 'u32',
+      v_offset: 'u32',
+      num_slots: 'u32', // numBlocks * blockSize
+      head_dim: 'u32',
+      block_size: 'u32',
+    },
+    bindings: {
+      k: { access: 'read', type: 'f32' },
+      v: { access: 'read', type: 'f32' },
+      slots: { access: 'read', type: 'u32' },
+      k_cache: { access: 'read_write', type: cache },
+      v_cache: { access: 'read_write', type: cache },
+    },
+  });
+  const body = /* wgsl */ `
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -55,4 +61,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${store('v_cache', 'v', 'v_stride', 'v_offset')}
 }
 `;
+  return { declaration, body };
 }

@@ -1,18 +1,18 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
-  matmulWgsl,
+  matmulKernel,
+  matvecKernel,
   matvecShape,
-  matvecWgsl,
-  weightRead,
 } from './linear.wgsl.js';
 import type { LinearVariant, MatvecShape } from './linear.wgsl.js';
-import type { GpuMatrix } from './matrix.js';
+import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
+import { storageFormat } from './storage-format.js';
 
 export interface LinearArgs {
   /** f32 [m, K]. */
@@ -103,6 +103,19 @@ function checkShape(ctx: GpuContext, shape: MatvecShape, k: number): void {
   }
 }
 
+/** Params of one weight part's dispatch over rows [row0, row0 + rows). */
+function partParams(w: GpuMatrix, part: GpuMatrixPart, row0: number, rows: number) {
+  return {
+    k: w.cols,
+    padded_cols4: part.paddedCols / 4,
+    cols: part.cols,
+    col0: part.colStart,
+    out_stride: w.rows,
+    row0,
+    rows,
+  };
+}
+
 /** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual). */
 export function linear(rec: StepRecorder, a: LinearArgs): void {
   const name = 'linear';
@@ -120,27 +133,31 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   }
   const variantFor = (nativeF16: boolean): [LinearVariant, string] => {
     const v: LinearVariant = {
-      read: weightRead(w.dtype, a.f16Native ?? nativeF16),
+      weights: storageFormat(w.dtype, a.f16Native ?? nativeF16),
       bias: a.bias !== undefined,
       residual: a.residual !== undefined,
     };
-    return [v, `${v.read}${v.bias ? '+bias' : ''}${v.residual ? '+residual' : ''}`];
+    return [v, `${v.weights.tag}${v.bias ? '+bias' : ''}${v.residual ? '+residual' : ''}`];
   };
-  const extra: BufferBindingLike[] = [];
-  if (a.bias) extra.push(a.bias);
-  if (a.residual) extra.push(a.residual);
+  const buffers = (weights: GPUBuffer) => ({
+    x: a.x,
+    w: weights,
+    out: a.out,
+    bias: a.bias,
+    residual: a.residual,
+  });
   const path = a.path ?? (m <= MATVEC_MAX_ROWS || ctx.isCpuAdapter ? 'matvec' : 'matmul');
   if (path === 'matmul') {
     const [variant, key] = variantFor(ctx.features.shaderF16);
-    const pipeline = ctx.pipeline(kernelSource('matmul', key, () => matmulWgsl(variant)));
+    const kernel = kernelSource('matmul', key, () => matmulKernel(variant));
     for (const part of w.parts) {
       const cols4 = part.paddedCols / 4;
-      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, 0, m]);
+      const params = partParams(w, part, 0, m);
       const groups: [number, number] = [
         Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)),
         Math.ceil(m / MATMUL_TILE_ROWS),
       ];
-      rec.dispatch(pipeline, params, [a.x, part.buffer, a.out, ...extra], groups);
+      rec.dispatchKernel(kernel, params, buffers(part.buffer), groups);
     }
     return;
   }
@@ -156,21 +173,16 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     // f16 on a CPU adapter: unpacking u32 pairs is 2x cheaper for one row, native f16 1.5x
     // cheaper for 4-8 rows with shared x loads (lavapipe, 4096x4096, CPU time).
     const [variant, key] = variantFor(ctx.features.shaderF16 && (!ctx.isCpuAdapter || xSubgroup > 0));
-    const source = kernelSource(
+    const kernel = kernelSource(
       'matvec',
       `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}/sg${shape.xSubgroup}`,
-      () => matvecWgsl(variant, compiledRows, shape),
+      () => matvecKernel(variant, compiledRows, shape),
     );
-    const pipeline = ctx.pipeline(source);
     for (const part of w.parts) {
-      const cols4 = part.paddedCols / 4;
-      const params = packParams([w.cols, cols4, part.cols, part.colStart, w.rows, row0, rows]);
-      rec.dispatch(
-        pipeline,
-        params,
-        [a.x, part.buffer, a.out, ...extra],
-        [Math.ceil(cols4 / shape.columnGroups), 1],
-      );
+      rec.dispatchKernel(kernel, partParams(w, part, row0, rows), buffers(part.buffer), [
+        Math.ceil(part.paddedCols / 4 / shape.columnGroups),
+        1,
+      ]);
     }
   }
 }

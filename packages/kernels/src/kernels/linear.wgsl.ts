@@ -1,55 +1,35 @@
-import type { MatrixDtype } from './matrix.js';
-
-/** How a weight is read in WGSL: f32 vec4s, f16 packed in u32 pairs, or native f16 vec4s. */
-export type WeightRead = 'f32' | 'f16-packed' | 'f16-native';
-
-export function weightRead(dtype: MatrixDtype, nativeF16: boolean): WeightRead {
-  if (dtype === 'f32') return 'f32';
-  return nativeF16 ? 'f16-native' : 'f16-packed';
-}
-
-/** Declaration of binding `w` and `load_w(i)`: the vec4 of 4 consecutive output columns at index i. */
-export function weightDecl(read: WeightRead, binding: number): string {
-  switch (read) {
-    case 'f32':
-      return `@group(0) @binding(${binding}) var<storage, read> w: array<vec4<f32>>;
-fn load_w(i: u32) -> vec4<f32> { return w[i]; }`;
-    case 'f16-packed':
-      // Without shader-f16: each u32 holds two halves (low half = lower column).
-      return `@group(0) @binding(${binding}) var<storage, read> w: array<vec2<u32>>;
-fn load_w(i: u32) -> vec4<f32> {
-  let p = w[i];
-  return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
-}`;
-    case 'f16-native':
-      return `@group(0) @binding(${binding}) var<storage, read> w: array<vec4<f16>>;
-fn load_w(i: u32) -> vec4<f32> { return vec4<f32>(w[i]); }`;
-  }
-}
+import { declareKernel } from './kernel-declaration.js';
+import type { StorageFormat } from './storage-format.js';
 
 export interface LinearVariant {
-  read: WeightRead;
+  /** How the weight is stored; `load_w(i)` reads vec4 i: 4 consecutive output columns. */
+  weights: StorageFormat;
   bias: boolean;
   residual: boolean;
 }
 
-const PARAMS = /* wgsl */ `
-struct Params {
-  k: u32,            // input features K
-  padded_cols4: u32, // vec4 column groups in this weight part
-  cols: u32,         // valid output columns in this part
-  col0: u32,         // first output column of this part
-  out_stride: u32,   // N: row stride of out and residual
-  row0: u32,         // first row of x / out in this dispatch
-  rows: u32,         // real rows in this dispatch
-}
-@group(0) @binding(0) var<uniform> params: Params;`;
-
-function epilogueDecls(v: LinearVariant): string {
-  let s = '';
-  if (v.bias) s += '\n@group(0) @binding(4) var<storage, read> bias: array<f32>;';
-  if (v.residual) s += `\n@group(0) @binding(${v.bias ? 5 : 4}) var<storage, read> residual: array<f32>;`;
-  return s;
+/** The interface of both linear kernels; x is read as f32s or, for shared subgroup loads, vec4s. */
+function linearDeclaration(v: LinearVariant, x: 'f32' | 'vec4<f32>', enable: string[]) {
+  return declareKernel({
+    name: 'linear',
+    params: {
+      k: 'u32', // input features K
+      padded_cols4: 'u32', // vec4 column groups in this weight part
+      cols: 'u32', // valid output columns in this part
+      col0: 'u32', // first output column of this part
+      out_stride: 'u32', // N: row stride of out and residual
+      row0: 'u32', // first row of x / out in this dispatch
+      rows: 'u32', // real rows in this dispatch
+    },
+    bindings: {
+      x: { access: 'read', type: x },
+      w: { access: 'read', format: v.weights, unit: 'vec4', load: 'load_w' },
+      out: { access: 'read_write', type: 'f32' },
+      bias: { access: 'read', type: 'f32', present: v.bias },
+      residual: { access: 'read', type: 'f32', present: v.residual },
+    },
+    enable,
+  });
 }
 
 // Writes the 4 columns of one vec4 group for one row, adding bias and residual when present.
@@ -103,11 +83,10 @@ export function matvecShape(cpuAdapter: boolean): MatvecShape {
  * block and every kSlices-th group of 4 K rows from 4s, so neighbouring invocations read
  * neighbouring vec4s of each K-major weight row.
  */
-export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): string {
+export function matvecKernel(v: LinearVariant, rows: number, shape: MatvecShape) {
   const r = Array.from({ length: rows }, (_, i) => i);
   const lines = (f: (i: number) => string, sep = '\n  ') => r.map(f).join(sep);
   const { columnGroups: cg, kSlices: ks, xSubgroup: sg } = shape;
-  const xDecl = sg > 0 ? 'array<vec4<f32>>' : 'array<f32>';
   // One x element: scalar, or a component of the vec4 array.
   const xAt = (i: string): string => (sg > 0 ? `x[(${i}) / 4u][(${i}) % 4u]` : `x[${i}]`);
   const mainLoop =
@@ -154,11 +133,8 @@ export function matvecWgsl(v: LinearVariant, rows: number, shape: MatvecShape): 
   acc${i} = partial[group];
   workgroupBarrier();`,
   )}`;
-  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${sg > 0 ? 'enable subgroups;\n' : ''}${PARAMS}
-@group(0) @binding(1) var<storage, read> x: ${xDecl};
-${weightDecl(v.read, 2)}
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;${epilogueDecls(v)}
-${storeFn(v)}
+  const declaration = linearDeclaration(v, sg > 0 ? 'vec4<f32>' : 'f32', sg > 0 ? ['subgroups'] : []);
+  const body = /* wgsl */ `${storeFn(v)}
 
 const CG = ${cg}u;
 const KS = ${ks}u;${ks === 1 ? '' : '\nvar<workgroup> partial: array<vec4<f32>, CG * KS>;'}${sg > 0 ? `\nconst SG = ${sg}u;` : ''}
@@ -193,6 +169,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
   ${lines((i) => (i === 0 ? '' : `if (${i}u < params.rows) { `) + `store4(params.row0 + ${i}u, c4, acc${i});` + (i === 0 ? '' : ' }'))}
 }
 `;
+  return { declaration, body };
 }
 
 /** Tile of the matmul kernel: 64 rows x 64 columns per workgroup, K in steps of 16. */
@@ -203,12 +180,9 @@ export const MATMUL_TILE_COLS = 64;
  * Tiled matrix product for many rows (prefill): a 16x16 workgroup computes a 64x64 tile of out,
  * each invocation a 4x4 block, staging 16-deep slices of x and W in workgroup memory.
  */
-export function matmulWgsl(v: LinearVariant): string {
-  return /* wgsl */ `${v.read === 'f16-native' ? 'enable f16;\n' : ''}${PARAMS}
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-${weightDecl(v.read, 2)}
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;${epilogueDecls(v)}
-${storeFn(v)}
+export function matmulKernel(v: LinearVariant) {
+  const declaration = linearDeclaration(v, 'f32', []);
+  const body = /* wgsl */ `${storeFn(v)}
 
 const BK = 16u;
 // x tile transposed: xs[kk][rg] holds rows 4rg..4rg+3 at depth kk, so an invocation reads its
@@ -263,4 +237,5 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (r0 + 3u < params.rows) { store4(params.row0 + r0 + 3u, c4, acc3); }
 }
 `;
+  return { declaration, body };
 }

@@ -1,6 +1,7 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
 import { f32ToF16Bits, f16ArrayToF32 } from '@llm/quant';
+import { storageElementBytes, storageFormat } from './storage-format.js';
 
 export type MatrixDtype = 'f32' | 'f16';
 
@@ -77,7 +78,7 @@ export function uploadMatrix(
       `${label}: data has ${data.length} elements, ${rows}x${cols} needs ${rows * cols}`,
     );
   }
-  const elementBytes = dtype === 'f32' ? 4 : 2;
+  const elementBytes = storageElementBytes(storageFormat(dtype, false));
   const maxPartBytes = Math.min(
     opts.maxPartBytes ?? Number.POSITIVE_INFINITY,
     ctx.limits.maxStorageBufferBindingSize,

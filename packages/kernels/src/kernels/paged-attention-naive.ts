@@ -1,10 +1,11 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { kvDtypeBytes, kvPoolTag, type KvPoolFormat } from './kv-pool-format.js';
+import { kvDtypeBytes } from './kv-pool-format.js';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
-import { pagedAttentionNaiveWgsl } from './paged-attention-naive.wgsl.js';
+import { pagedAttentionNaiveKernel } from './paged-attention-naive.wgsl.js';
+import { storageFormat } from './storage-format.js';
 
 /**
  * Checks a batch's shapes and buffer sizes against each other (shared by every attention kernel
@@ -66,18 +67,26 @@ export function pagedAttentionNaive(rec: StepRecorder, b: PagedAttentionBatch): 
   const maxDim = rec.ctx.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.min(b.numTokens, maxDim);
   const z = Math.ceil(b.numTokens / y);
-  const pool: KvPoolFormat = { dtype: b.kvDtype ?? 'f32', shaderF16: rec.ctx.features.shaderF16 };
-  const pipeline = rec.ctx.pipeline(
-    kernelSource('paged-attention-naive', kvPoolTag(pool), () => pagedAttentionNaiveWgsl(pool)),
-  );
-  const params = packParams(
-    [b.numTokens, b.numHeads, b.numKvHeads, b.headDim, b.blockSize, b.maxBlocksPerSeq],
-    [b.scale],
-  );
-  rec.dispatch(
-    pipeline,
-    params,
-    [b.q, b.kCache, b.vCache, b.blockTables, b.queryStarts, b.contextLens, b.tokenSeqIds, b.out],
-    [b.numHeads, y, z],
-  );
+  const pool = storageFormat(b.kvDtype ?? 'f32', rec.ctx.features.shaderF16);
+  const kernel = kernelSource('paged-attention-naive', pool.tag, () => pagedAttentionNaiveKernel(pool));
+  const params = {
+    num_tokens: b.numTokens,
+    num_heads: b.numHeads,
+    num_kv_heads: b.numKvHeads,
+    head_dim: b.headDim,
+    block_size: b.blockSize,
+    max_blocks_per_seq: b.maxBlocksPerSeq,
+    scale: b.scale,
+  };
+  const buffers = {
+    q: b.q,
+    k_cache: b.kCache,
+    v_cache: b.vCache,
+    block_tables: b.blockTables,
+    query_starts: b.queryStarts,
+    context_lens: b.contextLens,
+    token_seq_ids: b.tokenSeqIds,
+    out: b.out,
+  };
+  rec.dispatchKernel(kernel, params, buffers, [b.numHeads, y, z]);
 }

@@ -1,4 +1,5 @@
-import { kvPoolEnable, kvPoolReadWgsl, type KvPoolFormat } from './kv-pool-format.js';
+import { declareKernel } from './kernel-declaration.js';
+import type { StorageFormat } from './storage-format.js';
 
 /** Invocations per (token, head) of the naive paged attention kernel; also its key chunk. */
 export const NAIVE_ATTENTION_WORKGROUP = 64;
@@ -9,26 +10,30 @@ export const NAIVE_ATTENTION_WORKGROUP = 64;
  * (running max and sum) folds each chunk into the output, which invocations own by dimension
  * (d = lid, lid + 64, ...). Correct for head dims up to 256; not tuned.
  */
-export function pagedAttentionNaiveWgsl(pool: KvPoolFormat): string {
-  return /* wgsl */ `${kvPoolEnable(pool)}
-struct Params {
-  num_tokens: u32,
-  num_heads: u32,
-  num_kv_heads: u32,
-  head_dim: u32,
-  block_size: u32,
-  max_blocks_per_seq: u32,
-  scale: f32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-${kvPoolReadWgsl(pool, 2, 'k_cache', 'scalar')}
-${kvPoolReadWgsl(pool, 3, 'v_cache', 'scalar')}
-@group(0) @binding(4) var<storage, read> block_tables: array<u32>;
-@group(0) @binding(5) var<storage, read> query_starts: array<u32>;
-@group(0) @binding(6) var<storage, read> context_lens: array<u32>;
-@group(0) @binding(7) var<storage, read> token_seq_ids: array<u32>;
-@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+export function pagedAttentionNaiveKernel(pool: StorageFormat) {
+  const declaration = declareKernel({
+    name: 'pagedAttentionNaive',
+    params: {
+      num_tokens: 'u32',
+      num_heads: 'u32',
+      num_kv_heads: 'u32',
+      head_dim: 'u32',
+      block_size: 'u32',
+      max_blocks_per_seq: 'u32',
+      scale: 'f32',
+    },
+    bindings: {
+      q: { access: 'read', type: 'f32' },
+      k_cache: { access: 'read', format: pool, unit: 'scalar', load: 'k_cacheAt' },
+      v_cache: { access: 'read', format: pool, unit: 'scalar', load: 'v_cacheAt' },
+      block_tables: { access: 'read', type: 'u32' },
+      query_starts: { access: 'read', type: 'u32' },
+      context_lens: { access: 'read', type: 'u32' },
+      token_seq_ids: { access: 'read', type: 'u32' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 const WG = ${NAIVE_ATTENTION_WORKGROUP}u;
 // Output dims per invocation: head_dim <= 256 = 4 * WG.
@@ -100,4 +105,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
 }
 `;
+  return { declaration, body };
 }

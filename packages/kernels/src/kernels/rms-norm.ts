@@ -1,7 +1,7 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { rmsNormWgsl } from './rms-norm.wgsl.js';
+import { rmsNormKernel } from './rms-norm.wgsl.js';
 import { grid1d } from './workgroup-grid.js';
 
 export interface RmsNormArgs {
@@ -26,11 +26,10 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
   requireBytes(name, 'weight', a.weight, a.dim * 4);
   requireBytes(name, 'out', a.out, a.rows * a.dim * 4);
   requireDistinct(name, a.out, { x: a.x, weight: a.weight });
-  const pipeline = rec.ctx.pipeline(kernelSource('rms-norm', '', rmsNormWgsl));
-  rec.dispatch(
-    pipeline,
-    packParams([a.rows, a.dim], [a.eps]),
-    [a.x, a.weight, a.out],
+  rec.dispatchKernel(
+    kernelSource('rms-norm', '', rmsNormKernel),
+    { rows: a.rows, dim: a.dim, eps: a.eps },
+    { x: a.x, weight: a.weight, out: a.out },
     grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

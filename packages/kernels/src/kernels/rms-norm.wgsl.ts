@@ -1,3 +1,5 @@
+import { declareKernel } from './kernel-declaration.js';
+
 /** Invocations per row of the RMSNorm kernel. */
 export const RMS_NORM_WORKGROUP = 256;
 
@@ -5,17 +7,17 @@ export const RMS_NORM_WORKGROUP = 256;
  * out[r, i] = x[r, i] / sqrt(mean(x[r, :]²) + eps) * weight[i]; one workgroup per row, the sum
  * of squares reduced in workgroup memory.
  */
-export function rmsNormWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  rows: u32,
-  dim: u32,
-  eps: f32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+export function rmsNormKernel() {
+  const declaration = declareKernel({
+    name: 'rmsNorm',
+    params: { rows: 'u32', dim: 'u32', eps: 'f32' },
+    bindings: {
+      x: { access: 'read', type: 'f32' },
+      weight: { access: 'read', type: 'f32' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 const WG = ${RMS_NORM_WORKGROUP}u;
 var<workgroup> partial: array<f32, WG>;
@@ -43,4 +45,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
 }
 `;
+  return { declaration, body };
 }

@@ -1,8 +1,8 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { bufferOf, packParams, requireBytes, requireInt, sameRange } from './kernel-args.js';
+import { bufferOf, requireBytes, requireInt, sameRange } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { ropeWgsl } from './rope.wgsl.js';
+import { ropeKernel } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -78,19 +78,26 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   }
   const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined, fused };
   const key = `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}`;
-  const pipeline = rec.ctx.pipeline(kernelSource('rope', key, () => ropeWgsl(variant)));
+  const kernel = kernelSource('rope', key, () => ropeKernel(variant));
   const invocations = a.tokens * (a.numHeads + a.numKvHeads) * (a.headDim / 2);
   const groups = grid1d(
     Math.ceil(invocations / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
-  const params = packParams(
-    [a.tokens, a.numHeads, a.numKvHeads, a.headDim, qStride, qOffset, kStride, kOffset],
-    [Math.log2(a.theta), positionScale],
-  );
-  const buffers = [a.positions];
-  if (a.freqFactors) buffers.push(a.freqFactors);
-  buffers.push(a.q);
-  if (!fused) buffers.push(a.k);
-  rec.dispatch(pipeline, params, buffers, groups);
+  const params = {
+    tokens: a.tokens,
+    num_heads: a.numHeads,
+    num_kv_heads: a.numKvHeads,
+    head_dim: a.headDim,
+    q_stride: qStride,
+    q_offset: qOffset,
+    k_stride: kStride,
+    k_offset: kOffset,
+    log2_theta: Math.log2(a.theta),
+    position_scale: positionScale,
+  };
+  const buffers = fused
+    ? { positions: a.positions, freq_factors: a.freqFactors, qk: a.q }
+    : { positions: a.positions, freq_factors: a.freqFactors, q: a.q, k: a.k };
+  rec.dispatchKernel(kernel, params, buffers, groups);
 }

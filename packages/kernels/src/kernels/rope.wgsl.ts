@@ -1,3 +1,4 @@
+import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
@@ -24,35 +25,34 @@ export interface RopeVariant {
  * The angle is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos
  * inside [-pi, pi] where WGSL bounds their error, at any position.
  */
-export function ropeWgsl(v: RopeVariant): string {
+export function ropeKernel(v: RopeVariant) {
   const pair =
     v.layout === 'adjacent' ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;' : 'let i0 = i;\n  let i1 = i + half;';
-  const b = v.freqFactors ? 3 : 2;
   const qName = v.fused ? 'qk' : 'q';
   const kName = v.fused ? 'qk' : 'k';
-  return /* wgsl */ `
-struct Params {
-  tokens: u32,
-  num_heads: u32,
-  num_kv_heads: u32,
-  head_dim: u32,
-  q_stride: u32,     // elements between tokens in q
-  q_offset: u32,
-  k_stride: u32,
-  k_offset: u32,
-  log2_theta: f32,
-  position_scale: f32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> positions: array<u32>;${
-    v.freqFactors ? '\n@group(0) @binding(2) var<storage, read> freq_factors: array<f32>;' : ''
-  }
-${
-  v.fused
-    ? `@group(0) @binding(${b}) var<storage, read_write> qk: array<f32>;`
-    : `@group(0) @binding(${b}) var<storage, read_write> q: array<f32>;
-@group(0) @binding(${b + 1}) var<storage, read_write> k: array<f32>;`
-}
+  const declaration = declareKernel({
+    name: 'rope',
+    params: {
+      tokens: 'u32',
+      num_heads: 'u32',
+      num_kv_heads: 'u32',
+      head_dim: 'u32',
+      q_stride: 'u32', // elements between tokens in q
+      q_offset: 'u32',
+      k_stride: 'u32',
+      k_offset: 'u32',
+      log2_theta: 'f32',
+      position_scale: 'f32',
+    },
+    bindings: {
+      positions: { access: 'read', type: 'u32' },
+      freq_factors: { access: 'read', type: 'f32', present: v.freqFactors },
+      qk: { access: 'read_write', type: 'f32', present: v.fused },
+      q: { access: 'read_write', type: 'f32', present: !v.fused },
+      k: { access: 'read_write', type: 'f32', present: !v.fused },
+    },
+  });
+  const body = /* wgsl */ `
 
 const TWO_PI = 6.283185307179586;
 // log2(2*pi): folds the radians-to-turns division into the exponent.
@@ -98,4 +98,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }
 `;
+  return { declaration, body };
 }

@@ -1,7 +1,7 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { SAMPLING_PARAMS_WORDS, sampleWgsl } from './sample.wgsl.js';
+import { SAMPLING_PARAMS_WORDS, sampleKernel } from './sample.wgsl.js';
 import { grid1d } from './workgroup-grid.js';
 
 /** Sampling settings of one row. */
@@ -56,11 +56,10 @@ export function sample(rec: StepRecorder, a: SampleArgs): void {
   requireBytes(name, 'params', a.params, a.rows * SAMPLING_PARAMS_WORDS * 4);
   requireBytes(name, 'out', a.out, a.rows * 4);
   requireDistinct(name, a.out, { logits: a.logits, params: a.params });
-  const pipeline = rec.ctx.pipeline(kernelSource('sample', '', sampleWgsl));
-  rec.dispatch(
-    pipeline,
-    packParams([a.rows, a.vocab]),
-    [a.logits, a.params, a.out],
+  rec.dispatchKernel(
+    kernelSource('sample', '', sampleKernel),
+    { rows: a.rows, vocab: a.vocab },
+    { logits: a.logits, row_params: a.params, out: a.out },
     grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

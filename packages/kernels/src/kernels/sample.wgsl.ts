@@ -1,4 +1,5 @@
 import { ROW_WORKGROUP, WGSL_ORDERED_KEY } from './argmax.wgsl.js';
+import { declareKernel } from './kernel-declaration.js';
 
 /** u32 words per row in the sampling params buffer (see packSamplingParams). */
 export const SAMPLING_PARAMS_WORDS = 8;
@@ -16,12 +17,17 @@ export const SAMPLING_PARAMS_WORDS = 8;
  * - the token is the first index (ascending) whose running kept mass exceeds u * (kept mass).
  * NaN logits are never kept; a row of only NaN gives token 0.
  */
-export function sampleWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  rows: u32,
-  vocab: u32,
-}
+export function sampleKernel() {
+  const declaration = declareKernel({
+    name: 'sample',
+    params: { rows: 'u32', vocab: 'u32' },
+    bindings: {
+      logits: { access: 'read', type: 'f32' },
+      row_params: { access: 'read', type: 'RowParams' },
+      out: { access: 'read_write', type: 'u32' },
+    },
+  });
+  const body = /* wgsl */ `
 struct RowParams {
   temperature: f32,
   top_p: f32,
@@ -32,10 +38,6 @@ struct RowParams {
   pad1: u32,
   pad2: u32,
 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> row_params: array<RowParams>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
 ${WGSL_ORDERED_KEY}
 
 const WG = ${ROW_WORKGROUP}u;
@@ -226,4 +228,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u && claimed == 0u) { out[row] = wg_fallback; }
 }
 `;
+  return { declaration, body };
 }

@@ -1,7 +1,7 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { packParams, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { siluMulWgsl } from './silu-mul.wgsl.js';
+import { siluMulKernel } from './silu-mul.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface SiluMulArgs {
@@ -21,12 +21,11 @@ export function siluMul(rec: StepRecorder, a: SiluMulArgs): void {
   requireBytes(name, 'gateUp', a.gateUp, a.tokens * a.hidden * 8);
   requireBytes(name, 'out', a.out, a.tokens * a.hidden * 4);
   requireDistinct(name, a.out, { gateUp: a.gateUp });
-  const pipeline = rec.ctx.pipeline(kernelSource('silu-mul', '', siluMulWgsl));
   const groups = Math.ceil((a.tokens * a.hidden) / ELEMENTWISE_WORKGROUP);
-  rec.dispatch(
-    pipeline,
-    packParams([a.tokens, a.hidden]),
-    [a.gateUp, a.out],
+  rec.dispatchKernel(
+    kernelSource('silu-mul', '', siluMulKernel),
+    { tokens: a.tokens, hidden: a.hidden },
+    { gate_up: a.gateUp, out: a.out },
     grid1d(groups, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
   );
 }

@@ -1,18 +1,20 @@
+import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
  * out[t, j] = silu(gateUp[t, j]) * gateUp[t, H + j]: the gate and up projections come from one
  * fused matrix, gate in columns [0, H) and up in [H, 2H).
  */
-export function siluMulWgsl(): string {
-  return /* wgsl */ `
-struct Params {
-  tokens: u32,
-  hidden: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> gate_up: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+export function siluMulKernel() {
+  const declaration = declareKernel({
+    name: 'siluMul',
+    params: { tokens: 'u32', hidden: 'u32' },
+    bindings: {
+      gate_up: { access: 'read', type: 'f32' },
+      out: { access: 'read_write', type: 'f32' },
+    },
+  });
+  const body = /* wgsl */ `
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -26,4 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   out[i] = g / (1.0 + exp(-g)) * u;
 }
 `;
+  return { declaration, body };
 }

@@ -1,3 +1,10 @@
+import type {
+  BindingDecl,
+  BindingValues,
+  DeclaredKernel,
+  ParamType,
+  ParamValues,
+} from '../kernels/kernel-declaration.js';
 import { GpuDeviceError, KernelShapeError } from './errors.js';
 import type { GpuContext } from './gpu-context.js';
 
@@ -40,14 +47,13 @@ type Op = DispatchOp | CopyOp | ReadOp;
  * Records the dispatches of one step. Each dispatch's small params struct goes into a shared
  * uniform arena (uploaded with one writeBuffer at submit); bind groups are created at submit and
  * cached by the context, so a step that repeats the previous one's bindings creates none.
- *
- * Binding convention for every kernel: group 0; with params, binding 0 is the `var<uniform>`
- * params struct and the storage buffers follow from binding 1 in the order given; without params
- * the storage buffers start at binding 0.
+ * Kernels are recorded by declaration ({@link StepRecorder.dispatchKernel}), hand-written
+ * pipelines by position ({@link StepRecorder.dispatch}).
  */
 export class StepRecorder {
   private readonly ops: Op[] = [];
   private arena = new Uint8Array(4096);
+  private arenaView = new DataView(this.arena.buffer);
   private arenaUsed = 0;
   private submitted = false;
 
@@ -56,6 +62,46 @@ export class StepRecorder {
     readonly label: string,
   ) {}
 
+  /**
+   * Records a declared kernel: params and buffers by name, checked against its declaration (a
+   * KernelShapeError names what is missing, extra or out of range). The params go straight into
+   * the uniform arena.
+   */
+  dispatchKernel<P extends Record<string, ParamType>, B extends Record<string, BindingDecl>>(
+    kernel: DeclaredKernel<P, B>,
+    params: ParamValues<P>,
+    buffers: BindingValues<B>,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.assertOpen();
+    const decl = kernel.declaration;
+    decl.checkParams(params);
+    const bound = decl.buffers(buffers);
+    const pipeline = this.ctx.pipeline(kernel);
+    const [x, y = 1, z = 1] = workgroups;
+    if (!this.checkWorkgroups(pipeline, x, y, z)) return;
+    let paramsOffset = -1;
+    if (decl.paramsBytes > 0) {
+      paramsOffset = this.reserve(decl.paramsBytes);
+      decl.writeParams(params, this.arenaView, paramsOffset);
+    }
+    this.ops.push({
+      kind: 'dispatch',
+      pipeline,
+      paramsOffset,
+      paramsSize: decl.paramsBytes,
+      buffers: bound,
+      x,
+      y,
+      z,
+    });
+  }
+
+  /**
+   * Records a dispatch of a hand-written pipeline. Binding convention: group 0; with params,
+   * binding 0 is the `var<uniform>` params struct and the storage buffers follow from binding 1
+   * in the order given; without params the storage buffers start at binding 0.
+   */
   dispatch(
     pipeline: GPUComputePipeline,
     params: ArrayBufferView | null,
@@ -64,14 +110,7 @@ export class StepRecorder {
   ): void {
     this.assertOpen();
     const [x, y = 1, z = 1] = workgroups;
-    const max = this.ctx.limits.maxComputeWorkgroupsPerDimension;
-    if (!(x >= 0 && y >= 0 && z >= 0 && x <= max && y <= max && z <= max)) {
-      throw new KernelShapeError(
-        pipeline.label || 'dispatch',
-        `workgroup count [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${max}`,
-      );
-    }
-    if (x === 0 || y === 0 || z === 0) return;
+    if (!this.checkWorkgroups(pipeline, x, y, z)) return;
     let paramsOffset = -1;
     let paramsSize = 0;
     if (params) {
@@ -146,6 +185,18 @@ export class StepRecorder {
     for (const { op, finish } of reads) finish().then(op.resolve, op.reject);
   }
 
+  /** Throws when a count exceeds the device limit; false when the dispatch is empty. */
+  private checkWorkgroups(pipeline: GPUComputePipeline, x: number, y: number, z: number): boolean {
+    const max = this.ctx.limits.maxComputeWorkgroupsPerDimension;
+    if (!(x >= 0 && y >= 0 && z >= 0 && x <= max && y <= max && z <= max)) {
+      throw new KernelShapeError(
+        pipeline.label || 'dispatch',
+        `workgroup count [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${max}`,
+      );
+    }
+    return x !== 0 && y !== 0 && z !== 0;
+  }
+
   private reserve(size: number): number {
     const align = this.ctx.uniformAlignment;
     const offset = Math.ceil(this.arenaUsed / align) * align;
@@ -154,6 +205,7 @@ export class StepRecorder {
       const grown = new Uint8Array(Math.max(end, this.arena.byteLength * 2));
       grown.set(this.arena.subarray(0, this.arenaUsed));
       this.arena = grown;
+      this.arenaView = new DataView(grown.buffer);
     }
     this.arenaUsed = end;
     return offset;

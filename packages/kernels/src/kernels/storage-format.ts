@@ -1,0 +1,79 @@
+import type { GpuFeatureName } from '../runtime/gpu-context.js';
+
+/** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
+export type ReadUnit = 'vec4' | 'scalar';
+
+/**
+ * How a tensor of one element type sits in a storage buffer and how WGSL reads it as f32. The
+ * matrix kernels and the KV pool reads take one of these, so a new (for instance block-quantized)
+ * format is one more object, not an edit to every kernel.
+ */
+export interface StorageFormat {
+  /** The element type it stores, e.g. 'f32' or 'f16'. */
+  readonly dtype: string;
+  /** Short name for kernel variant keys and pipeline labels; unique among formats. */
+  readonly tag: string;
+  /** Elements per storage block and that block's bytes (a quantized block holds its scales too). */
+  readonly blockElements: number;
+  readonly blockBytes: number;
+  /** Device features the reads need. */
+  readonly features: readonly GpuFeatureName[];
+  /** WGSL extensions the reads need (`enable f16;`). */
+  readonly enable: readonly string[];
+  /** WGSL element type of the `array<...>` bound for reads in `unit`s. */
+  elementType(unit: ReadUnit): string;
+  /** WGSL body of `fn (i: u32) -> vec4<f32> | f32` reading unit i of the array `binding`. */
+  load(unit: ReadUnit, binding: string): string;
+}
+
+export const F32_STORAGE: StorageFormat = {
+  dtype: 'f32',
+  tag: 'f32',
+  blockElements: 1,
+  blockBytes: 4,
+  features: [],
+  enable: [],
+  elementType: (unit) => (unit === 'vec4' ? 'vec4<f32>' : 'f32'),
+  load: (_unit, b) => `return ${b}[i];`,
+};
+
+/**
+ * f16 as u32 words of two halves read through `unpack2x16float` (core WGSL, every adapter):
+ * element 2i in the low half of word i, as `pack2x16float` writes them.
+ */
+export const F16_PACKED_STORAGE: StorageFormat = {
+  dtype: 'f16',
+  tag: 'f16u',
+  blockElements: 2,
+  blockBytes: 4,
+  features: [],
+  enable: [],
+  elementType: (unit) => (unit === 'vec4' ? 'vec2<u32>' : 'u32'),
+  load: (unit, b) =>
+    unit === 'vec4'
+      ? `let packed = ${b}[i];\n  return vec4<f32>(unpack2x16float(packed.x), unpack2x16float(packed.y));`
+      : `return unpack2x16float(${b}[i >> 1u])[i & 1u];`,
+};
+
+/** f16 read through WGSL's f16 types (needs shader-f16); the same bytes as F16_PACKED_STORAGE. */
+export const F16_NATIVE_STORAGE: StorageFormat = {
+  dtype: 'f16',
+  tag: 'f16h',
+  blockElements: 1,
+  blockBytes: 2,
+  features: ['shaderF16'],
+  enable: ['f16'],
+  elementType: (unit) => (unit === 'vec4' ? 'vec4<f16>' : 'f16'),
+  load: (unit, b) => (unit === 'vec4' ? `return vec4<f32>(${b}[i]);` : `return f32(${b}[i]);`),
+};
+
+/** The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs. */
+export function storageFormat(dtype: 'f32' | 'f16', shaderF16: boolean): StorageFormat {
+  if (dtype === 'f32') return F32_STORAGE;
+  return shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
+}
+
+/** Bytes per element of `format` (fractional for formats whose blocks pack bits). */
+export function storageElementBytes(format: StorageFormat): number {
+  return format.blockBytes / format.blockElements;
+}
