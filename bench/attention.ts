@@ -11,14 +11,8 @@
  */
 import { attention } from '@llm/attention';
 import { buildAttentionCase, uploadAttentionCase, type HostAttentionCase } from '@llm/attention/testing';
-import {
-  GpuContext,
-  kvDtypeBytes,
-  pagedAttentionNaive,
-  type KvDtype,
-  type PagedAttentionBatch,
-  type StepRecorder,
-} from '@llm/kernels';
+import { GpuContext, pagedAttentionNaive, type PagedAttentionBatch, type StepRecorder } from '@llm/kernels';
+import { dtypeBytes, type GpuDtype } from '@llm/quant';
 import { progress } from './console-report.js';
 import { writeResult } from './result-writer.js';
 import { adapterMethod, measureAdapter, measureRead, type AdapterRead } from './roofline.js';
@@ -59,7 +53,7 @@ export interface PrefillPoint {
 
 export interface AttentionBenchResult {
   adapter: string;
-  shape: typeof SHAPE & { kvDtype: KvDtype; note: string };
+  shape: typeof SHAPE & { kvDtype: GpuDtype; note: string };
   mhaShape: typeof MHA_SHAPE & { note: string };
   decodeKernel: { usesSubgroups: boolean };
   timing: string;
@@ -139,7 +133,7 @@ async function benchDecode(
   ctx: GpuContext,
   shape: DecodeShape,
   quick: boolean,
-  kvDtype: KvDtype,
+  kvDtype: GpuDtype,
   afterBatch: () => Promise<void>,
 ) {
   const points: DecodePoint[] = [];
@@ -149,7 +143,7 @@ async function benchDecode(
   const label = `decode ${shape.numHeads}/${shape.numKvHeads} heads`;
   for (const batch of batches) {
     for (const context of contexts) {
-      const kvBytes = 2 * batch * context * shape.numKvHeads * shape.headDim * kvDtypeBytes(kvDtype);
+      const kvBytes = 2 * batch * context * shape.numKvHeads * shape.headDim * dtypeBytes(kvDtype);
       const qoBytes = 2 * batch * shape.numHeads * shape.headDim * 4;
       if (kvBytes / 2 > ctx.limits.maxStorageBufferBindingSize) {
         log(`${label} batch ${batch} context ${context}: K pool exceeds one storage binding, left out`);
@@ -258,7 +252,7 @@ async function timeNaive(ctx: GpuContext, host: HostAttentionCase, b: PagedAtten
 
 // ---- prefill -----------------------------------------------------------------------------------
 
-async function benchPrefill(ctx: GpuContext, quick: boolean, kvDtype: KvDtype) {
+async function benchPrefill(ctx: GpuContext, quick: boolean, kvDtype: GpuDtype) {
   const points: PrefillPoint[] = [];
   const contexts = quick ? [512, 1024] : CONTEXTS;
   // Compile both pipelines on a small batch so the big runs time only the kernels.
@@ -344,7 +338,7 @@ export async function main(argv: readonly string[]): Promise<AttentionBenchResul
   const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   const kvArg = argv.find((a) => a.startsWith('--kv-dtype='))?.slice('--kv-dtype='.length) ?? 'f32';
   if (kvArg !== 'f32' && kvArg !== 'f16') throw new Error(`--kv-dtype must be f32 or f16, got '${kvArg}'`);
-  const kvDtype: KvDtype = kvArg;
+  const kvDtype: GpuDtype = kvArg;
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
   const ctx = await GpuContext.create();
   try {

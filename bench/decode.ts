@@ -17,6 +17,7 @@ import { GREEDY, GpuModelRunner } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { writeSyntheticLlamaGguf } from '@llm/formats/node';
 import { type LlamaConfig, type SyntheticLlamaPreset } from '@llm/formats';
+import type { GpuDtype } from '@llm/quant';
 import { printTable, progress } from './console-report.js';
 import { writeResult } from './result-writer.js';
 import { adapterMethod, machineMethod, measureAdapter, measureMachine } from './roofline.js';
@@ -30,7 +31,7 @@ const SEED = 1;
 interface ModelCase {
   name: string;
   preset: SyntheticLlamaPreset;
-  dtype: 'f32' | 'f16';
+  dtype: GpuDtype;
 }
 
 const CASES: ModelCase[] = [

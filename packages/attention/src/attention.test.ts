@@ -1,5 +1,6 @@
 import { KernelShapeError, kvWrite } from '@llm/kernels';
-import type { GpuContext, KvDtype } from '@llm/kernels';
+import type { GpuContext } from '@llm/kernels';
+import type { GpuDtype } from '@llm/quant';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
@@ -97,7 +98,7 @@ async function runCase(
   mode: AttentionMode,
   rand: () => number,
   opts: AttentionOptions = {},
-  kvDtype: KvDtype = 'f32',
+  kvDtype: GpuDtype = 'f32',
 ) {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
   try {

@@ -2,7 +2,6 @@ export type {
   LlamaConfig,
   RopeLayout,
   RopeScaling,
-  TensorDtype,
   TensorInfo,
   WeightSource,
 } from './weight-source.js';
@@ -14,7 +13,6 @@ export { blobSource } from './io/blob-source.js';
 export { httpRangeSource, type HttpRangeSourceOptions } from './io/http-range-source.js';
 export { blobFolder, type ModelFolder, type ModelFolderSink } from './io/model-folder.js';
 
-export { ggmlTypeById, ggmlTypeByName, ggmlTypes, type GgmlTypeInfo } from './gguf/ggml-types.js';
 export {
   ggufValue,
   type GgufArray,

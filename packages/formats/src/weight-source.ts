@@ -1,3 +1,5 @@
+import type { WeightDtype } from '@llm/quant';
+
 /**
  * The format-neutral view of a Llama-family checkpoint that every reader (GGUF, safetensors,
  * llama2.c) produces and the forward pass consumes.
@@ -6,11 +8,10 @@
  * shapes are row-major with the outermost dimension first (PyTorch order: a projection is
  * [outFeatures, inFeatures]).
  */
-export type TensorDtype = 'f32' | 'f16' | 'bf16';
 
 export interface TensorInfo {
   readonly name: string;
-  readonly dtype: TensorDtype;
+  readonly dtype: WeightDtype;
   readonly shape: readonly number[];
   readonly byteLength: number;
 }

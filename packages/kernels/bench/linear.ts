@@ -3,7 +3,7 @@
 //   --portable: leave shader-f16 and subgroups off (the paths that work on every adapter)
 // stdout: one JSON line per configuration; progress on stderr.
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
-import type { MatrixDtype } from '../src/index.js';
+import { GPU_DTYPES } from '@llm/quant';
 
 const args = process.argv.slice(2);
 const portable = args.includes('--portable');
@@ -18,7 +18,7 @@ process.stderr.write(`adapter: ${ctx.adapterName}\n`);
 const values = new Float32Array(N * K);
 for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
 
-for (const dtype of ['f32', 'f16'] as MatrixDtype[]) {
+for (const dtype of GPU_DTYPES) {
   const w = uploadMatrix(ctx, values, N, K, dtype);
   for (const m of ms) {
     const x = ctx.upload(new Float32Array(m * K).fill(0.5), 'x');

@@ -12,7 +12,7 @@ export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
 
 export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
-export type { GpuMatrixPart, MatrixDtype, UploadMatrixOptions } from './kernels/matrix.js';
+export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearArgs } from './kernels/linear.js';
 export { matvecShape } from './kernels/linear.wgsl.js';
@@ -40,8 +40,6 @@ export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';
 export type { PagedAttentionBatch } from './kernels/paged-attention-batch.js';
-export { KV_DTYPES, kvDtypeBytes } from './kernels/kv-pool-format.js';
-export type { KvDtype } from './kernels/kv-pool-format.js';
 export {
   F16_NATIVE_STORAGE,
   F16_PACKED_STORAGE,

@@ -1,3 +1,4 @@
+import { GPU_DTYPES } from '@llm/quant';
 import type { CommandSpec } from './parse-options.js';
 
 // Each command's options, declared once: the parser and the help text both read these.
@@ -17,7 +18,7 @@ export const generateSpec = {
     'min-p': { type: 'number', arg: 'P', default: 0.05, range: { min: 0, max: 1, maxExclusive: true }, description: "drop tokens below P times the top token's probability" },
     seed: { type: 'integer', arg: 'S', range: { min: 0 }, defaultText: 'random, printed with --json', description: 'random seed' },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
-    'kv-dtype': { type: 'choice', choices: ['f32', 'f16'], default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
+    'kv-dtype': { type: 'choice', choices: GPU_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
     json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
   },
 } as const satisfies CommandSpec;
@@ -39,7 +40,7 @@ export const convertSpec = {
   positionals: ['IN', 'OUT'],
   options: {
     tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file to include (a llama2.c checkpoint has none)' },
-    type: { type: 'choice', choices: ['f32', 'f16'], default: 'f32', description: 'element type of the written weights' },
+    type: { type: 'choice', choices: GPU_DTYPES, default: 'f32', description: 'element type of the written weights' },
   },
 } as const satisfies CommandSpec;
 

@@ -1,4 +1,5 @@
-import { reference, type GpuContext, type KvDtype, type PagedAttentionBatch } from '@llm/kernels';
+import { reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
+import { type GpuDtype } from '@llm/quant';
 import { f32ArrayToF16 } from '@llm/quant';
 import type { HostAttentionCase } from './attention-case.js';
 
@@ -21,7 +22,7 @@ export interface GpuAttentionCase {
 export function uploadAttentionCase(
   ctx: GpuContext,
   c: HostAttentionCase,
-  opts: { newTokensWritten: boolean; kvDtype?: KvDtype },
+  opts: { newTokensWritten: boolean; kvDtype?: GpuDtype },
 ): GpuAttentionCase {
   let kCache = c.kCache;
   let vCache = c.vCache;

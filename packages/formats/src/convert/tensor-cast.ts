@@ -1,5 +1,5 @@
 import { f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits } from '@llm/quant';
-import type { TensorDtype } from '../weight-source.js';
+import type { WeightDtype } from '@llm/quant';
 
 export type TensorArray = Float32Array | Uint16Array;
 
@@ -8,7 +8,7 @@ export type TensorArray = Float32Array | Uint16Array;
  * ties to even. Every path widens to f32 first, which is exact for both 16-bit formats, so each
  * conversion rounds once.
  */
-export function castTensor(data: TensorArray, from: TensorDtype, to: TensorDtype): TensorArray {
+export function castTensor(data: TensorArray, from: WeightDtype, to: WeightDtype): TensorArray {
   if (from === to) return data;
   const wide = toF32(data, from);
   if (to === 'f32') return wide;
@@ -18,7 +18,7 @@ export function castTensor(data: TensorArray, from: TensorDtype, to: TensorDtype
   return out;
 }
 
-function toF32(data: TensorArray, dtype: TensorDtype): Float32Array {
+function toF32(data: TensorArray, dtype: WeightDtype): Float32Array {
   if (dtype === 'f32') {
     if (!(data instanceof Float32Array)) throw new TypeError('f32 tensor data must be a Float32Array');
     return data;

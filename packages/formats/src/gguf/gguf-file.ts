@@ -1,7 +1,7 @@
+import { elementTypeByGgmlId, isOneOf, WEIGHT_DTYPES, type ElementType } from '@llm/quant';
 import { GgufFormatError, UnsupportedModelError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { FileCursor, type FormatFailure } from './file-cursor.js';
-import { ggmlTypeById, type GgmlTypeInfo } from './ggml-types.js';
 import {
   ggufFixedSizes,
   ggufValueTypeById,
@@ -27,7 +27,7 @@ export interface GgufTensorInfo {
   readonly name: string;
   /** ggml type name: `F32`, `F16`, `BF16`, `Q4_0`, `Q6_K`, ... */
   readonly ggmlType: string;
-  readonly type: GgmlTypeInfo;
+  readonly type: ElementType;
   /** Dimensions as GGUF stores them: innermost (ne0) first. */
   readonly dims: readonly number[];
   /** Row-major shape, outermost first (the reverse of `dims`). */
@@ -224,7 +224,7 @@ export class GgufFile {
    */
   async readTensor(name: string): Promise<Float32Array | Uint16Array> {
     const info = this.requireTensor(name);
-    if (info.ggmlType !== 'F32' && info.ggmlType !== 'F16' && info.ggmlType !== 'BF16') {
+    if (!isOneOf(WEIGHT_DTYPES, info.type.name)) {
       throw new UnsupportedModelError(
         `tensor ${name} has type ${info.ggmlType}, which is not supported yet; use an F32/F16/BF16 GGUF`,
         this.path,
@@ -233,7 +233,7 @@ export class GgufFile {
     const read = await this.readTensorBytes(name);
     // A source may hand back a view at any offset; typed arrays need one aligned to their element.
     const bytes = read.byteOffset % 4 === 0 ? read : read.slice();
-    return info.ggmlType === 'F32'
+    return info.type.name === 'f32'
       ? new Float32Array(bytes.buffer, bytes.byteOffset, info.elementCount)
       : new Uint16Array(bytes.buffer, bytes.byteOffset, info.elementCount);
   }
@@ -339,12 +339,12 @@ async function parse(source: ByteSource): Promise<GgufFile> {
     }
     const typeOffset = c.position;
     const typeId = c.u32();
-    const type = ggmlTypeById(typeId);
+    const type = elementTypeByGgmlId(typeId);
     if (type === undefined) fail(`tensor ${name} has unknown ggml type id ${typeId}`, typeOffset);
     const ne0 = dims[0] ?? 1;
     if (ne0 % type.blockSize !== 0) {
       fail(
-        `tensor ${name} has type ${type.name} (blocks of ${type.blockSize}) but its rows hold ${ne0} elements`,
+        `tensor ${name} has type ${type.ggmlName} (blocks of ${type.blockSize}) but its rows hold ${ne0} elements`,
         typeOffset,
       );
     }
@@ -366,7 +366,7 @@ async function parse(source: ByteSource): Promise<GgufFile> {
     infoOffsets.push(offsetAt);
     tensors.push({
       name,
-      ggmlType: type.name,
+      ggmlType: type.ggmlName,
       type,
       dims,
       shape: [...dims].reverse(),

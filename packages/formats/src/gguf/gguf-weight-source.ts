@@ -1,12 +1,6 @@
 import { GgufFormatError, UnsupportedModelError } from '../errors.js';
-import type {
-  LlamaConfig,
-  RopeLayout,
-  RopeScaling,
-  TensorDtype,
-  TensorInfo,
-  WeightSource,
-} from '../weight-source.js';
+import type { LlamaConfig, RopeLayout, RopeScaling, TensorInfo, WeightSource } from '../weight-source.js';
+import { isOneOf, WEIGHT_DTYPES } from '@llm/quant';
 import type { ByteSource } from '../io/byte-source.js';
 import { openGgufSource, type GgufFile } from './gguf-file.js';
 
@@ -20,8 +14,6 @@ const ropeLayouts: Readonly<Record<string, RopeLayout>> = {
   mistral: 'adjacent',
   qwen2: 'halfSplit',
 };
-
-const dtypes: Readonly<Record<string, TensorDtype>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
 function missing(file: GgufFile, key: string): never {
   throw new GgufFormatError(`metadata ${key} is missing; it is required for a Llama-family model`, file.path);
@@ -190,8 +182,8 @@ export function ggufWeightSource(file: GgufFile): WeightSource {
   const config = llamaConfigFromGguf(file);
   const tensors = new Map<string, TensorInfo>();
   for (const t of file.tensors) {
-    const dtype = dtypes[t.ggmlType];
-    if (dtype === undefined) {
+    const dtype = t.type.name;
+    if (!isOneOf(WEIGHT_DTYPES, dtype)) {
       throw new UnsupportedModelError(
         `tensor ${t.name} has type ${t.ggmlType}, which is not supported yet; use an F32/F16/BF16 GGUF`,
         file.path,

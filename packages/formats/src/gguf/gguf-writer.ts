@@ -1,7 +1,6 @@
 import { GgufFormatError } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
-import type { TensorDtype } from '../weight-source.js';
-import { ggmlTypeByName } from './ggml-types.js';
+import { byteLengthOf, findElementType, isOneOf, WEIGHT_DTYPES, type WeightDtype } from '@llm/quant';
 import { ggufFixedSizes, ggufValueTypeIds, type GgufArray, type GgufValue } from './gguf-value.js';
 
 /** One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16. */
@@ -16,7 +15,7 @@ export type TensorData =
 
 export interface GgufTensorToWrite {
   readonly name: string;
-  readonly dtype: TensorDtype;
+  readonly dtype: WeightDtype;
   /** Row-major, outermost first (written reversed, as GGUF's ne0-first dims). */
   readonly shape: readonly number[];
   readonly data: TensorData;
@@ -40,7 +39,6 @@ const maxDims = 4;
 const stagingBytes = 8 << 20;
 
 const textEncoder = new TextEncoder();
-const ggmlTypeNames: Readonly<Record<TensorDtype, string>> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
 
 /** A growable little-endian byte buffer for the header. */
 class HeaderBytes {
@@ -185,16 +183,16 @@ async function writeGgufBody(sink: ByteSink, options: WriteGgufOptions): Promise
       invalid(`tensor ${name} has ${shape.length} dimensions; 1..4 allowed`);
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
       invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
-    const type = ggmlTypeByName(ggmlTypeNames[dtype]);
-    if (type === undefined) return invalid(`dtype ${String(dtype)}`);
-    const byteLength = shape.reduce((a, b) => a * b, 1) * type.bytesPerBlock;
+    const type = findElementType(dtype);
+    if (type?.ggmlId === undefined || !isOneOf(WEIGHT_DTYPES, type.name)) return invalid(`dtype ${String(dtype)}`);
+    const byteLength = byteLengthOf(type, shape.reduce((a, b) => a * b, 1));
     const offset = Math.ceil(dataBytes / alignment) * alignment;
     layout.push({ tensor, byteLength, offset });
     dataBytes = offset + byteLength;
     header.string(name);
     header.u32(shape.length);
     for (let d = shape.length - 1; d >= 0; d--) header.u64(shape[d] ?? 0);
-    header.u32(type.id);
+    header.u32(type.ggmlId);
     header.u64(offset);
   }
   header.padTo(alignment);

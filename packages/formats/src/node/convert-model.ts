@@ -1,3 +1,4 @@
+import type { GpuDtype } from '@llm/quant';
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import {
@@ -24,7 +25,8 @@ import {
   type HfSentencePieceTokenizer,
 } from '../hf/hf-tokenizer-files.js';
 import type { ModelFormat } from '../model-format.js';
-import type { LlamaConfig, RopeLayout, TensorDtype, WeightSource } from '../weight-source.js';
+import type { LlamaConfig, RopeLayout, WeightSource } from '../weight-source.js';
+import type { WeightDtype } from '@llm/quant';
 import { detectModelFormat, isGgufFile } from './detect-format.js';
 import { directoryFolder } from './directory-folder.js';
 import {
@@ -47,7 +49,7 @@ export interface ConvertProgress {
 
 export interface ConvertOptions {
   /** f32 keeps every tensor f32; f16 stores 2-D weight matrices as f16 and keeps 1-D tensors (norms, biases) f32, as llama.cpp does. */
-  readonly type: 'f32' | 'f16';
+  readonly type: GpuDtype;
   /**
    * Vocabulary for GGUF output: a llama2.c tokenizer.bin, a SentencePiece .model, or a GGUF whose
    * tokenizer.* metadata is copied. Without it a GGUF input keeps its own, and a Hugging Face folder
@@ -78,7 +80,7 @@ interface OpenedInput {
 
 interface PlannedTensor {
   readonly name: string;
-  readonly dtype: TensorDtype;
+  readonly dtype: WeightDtype;
   readonly shape: readonly number[];
   readonly produce: () => Promise<TensorArray>;
 }
@@ -212,7 +214,7 @@ function planTensors(
     const info = source.tensors.get(name);
     if (info === undefined) throw new ModelConvertError(`the input has no tensor ${name}`, inputPath);
     // Norms, biases and other 1-D tensors stay f32: llama.cpp's kernels expect them so.
-    const dtype: TensorDtype = options.type === 'f16' && shape.length >= 2 ? 'f16' : 'f32';
+    const dtype: WeightDtype = options.type === 'f16' && shape.length >= 2 ? 'f16' : 'f32';
     const heads = /\.attn_q\.(weight|bias)$/.test(name)
       ? out.numHeads
       : /\.attn_k\.(weight|bias)$/.test(name)

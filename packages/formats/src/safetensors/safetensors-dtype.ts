@@ -1,4 +1,4 @@
-import type { TensorDtype } from '../weight-source.js';
+import type { WeightDtype } from '@llm/quant';
 
 /**
  * Every dtype the safetensors format defines, with its width in bits. Only F32, F16 and BF16 can
@@ -33,21 +33,17 @@ export function isSafetensorsDtype(value: string): value is SafetensorsDtype {
   return Object.hasOwn(safetensorsDtypeBits, value);
 }
 
-const toTensorDtype: Partial<Record<SafetensorsDtype, TensorDtype>> = {
+const toTensorDtype: Partial<Record<SafetensorsDtype, WeightDtype>> = {
   F32: 'f32',
   F16: 'f16',
   BF16: 'bf16',
 };
 
 /** The weight dtype a safetensors dtype maps to, or undefined when weights of that dtype are not supported. */
-export function tensorDtypeOf(dtype: SafetensorsDtype): TensorDtype | undefined {
+export function tensorDtypeOf(dtype: SafetensorsDtype): WeightDtype | undefined {
   return toTensorDtype[dtype];
 }
 
-export function safetensorsDtypeOf(dtype: TensorDtype): SafetensorsDtype {
+export function safetensorsDtypeOf(dtype: WeightDtype): SafetensorsDtype {
   return dtype === 'f32' ? 'F32' : dtype === 'f16' ? 'F16' : 'BF16';
-}
-
-export function bytesPerElement(dtype: TensorDtype): number {
-  return dtype === 'f32' ? 4 : 2;
 }

@@ -1,13 +1,13 @@
 import type { ByteSink } from '../io/byte-sink.js';
-import type { TensorDtype } from '../weight-source.js';
-import { bytesPerElement, safetensorsDtypeOf } from './safetensors-dtype.js';
+import { dtypeBytes, type WeightDtype } from '@llm/quant';
+import { safetensorsDtypeOf } from './safetensors-dtype.js';
 import { SafetensorsFormatError } from './safetensors-format-error.js';
 
 type TensorArray = Float32Array | Uint16Array;
 
 export interface SafetensorsTensorSource {
   readonly name: string;
-  readonly dtype: TensorDtype;
+  readonly dtype: WeightDtype;
   readonly shape: readonly number[];
   /** The tensor's elements (f32 as Float32Array, f16/bf16 bits as Uint16Array), or a function producing them when written. */
   readonly data: TensorArray | (() => Promise<TensorArray>);
@@ -59,7 +59,7 @@ async function writeBody(
         `tensor "${tensor.name}" has an invalid shape [${tensor.shape.join(', ')}]`,
       );
     }
-    const byteLength = tensor.shape.reduce((n, dim) => n * dim, 1) * bytesPerElement(tensor.dtype);
+    const byteLength = tensor.shape.reduce((n, dim) => n * dim, 1) * dtypeBytes(tensor.dtype);
     header[tensor.name] = {
       dtype: safetensorsDtypeOf(tensor.dtype),
       shape: tensor.shape,

@@ -1,3 +1,4 @@
+import type { GpuDtype } from '@llm/quant';
 import { GgufFormatError } from '../errors.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
 import type { ByteSink } from '../io/byte-sink.js';
@@ -107,7 +108,7 @@ export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
   readonly preset?: SyntheticLlamaPreset;
   readonly seed?: number;
   /** Storage type of the matrices; norms are always F32, as llama.cpp's converters write them. */
-  readonly dtype?: 'f32' | 'f16';
+  readonly dtype?: GpuDtype;
   readonly tiedEmbeddings?: boolean;
   /** Default `llama`. qwen2 needs numHeads * headDim = dim, as llama.cpp's qwen2 loader does. */
   readonly architecture?: SyntheticArchitecture;

@@ -5,7 +5,8 @@
  */
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import { GpuContext, argmax, linear, reference, rmsNorm, uploadMatrix } from '../index.js';
-import type { GpuFeatures, MatrixDtype } from '../index.js';
+import type { GpuFeatures } from '../index.js';
+import type { GpuDtype } from '@llm/quant';
 // The random helpers alone: the testing index also registers vitest hooks.
 import { poisonF32, poisonU32, randomFloats, relativeL2, seededRandom } from '../testing/random.js';
 
@@ -13,7 +14,7 @@ export interface BrowserKernelCheck {
   kernel: 'rmsNorm' | 'linear';
   /** The case as written, e.g. `linear f16 m=37 n=99 k=61 matmul`. */
   label: string;
-  dtype: MatrixDtype;
+  dtype: GpuDtype;
   relL2: number;
   /** Wall time of the case in the page, pipeline compiles included. */
   ms: number;
@@ -53,7 +54,7 @@ interface LinearCase {
   m: number;
   n: number;
   k: number;
-  dtype: MatrixDtype;
+  dtype: GpuDtype;
   path: 'matvec' | 'matmul';
   biasAndResidual: boolean;
 }

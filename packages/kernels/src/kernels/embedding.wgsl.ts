@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import type { MatrixDtype } from './matrix.js';
+import type { GpuDtype } from '@llm/quant';
 import { storageFormat } from './storage-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
@@ -8,7 +8,7 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * upload can serve as a tied LM head). Each part's dispatch writes the tokens whose id falls in
  * its range; the first part also writes NaN rows for ids >= vocab so they cannot pass unnoticed.
  */
-export function embeddingKernel(dtype: MatrixDtype) {
+export function embeddingKernel(dtype: GpuDtype) {
   const declaration = declareKernel({
     name: 'embedding',
     params: {

@@ -4,7 +4,7 @@ import * as reference from '../reference/index.js';
 import { f32ToF16Bits } from '@llm/quant';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { kvWrite } from './kv-write.js';
-import { KV_DTYPES, kvDtypeBytes } from './kv-pool-format.js';
+import { GPU_DTYPES, dtypeBytes } from '@llm/quant';
 
 const gpu = await gpuForTests();
 
@@ -13,7 +13,7 @@ describe.skipIf(!gpu)('kvWrite', () => {
   const seed = Date.now() % 1e6;
 
   // An f16 pool is compared bit for bit with the reference's values rounded to nearest.
-  it.each(KV_DTYPES)(
+  it.each(GPU_DTYPES)(
     'scatters K and V rows into their slots of a %s pool and skips 0xFFFFFFFF',
     async (kvDtype) => {
       const rand = seededRandom(seed);
@@ -48,7 +48,7 @@ describe.skipIf(!gpu)('kvWrite', () => {
         kvDtype,
       });
       rec.submit();
-      const bytes = elements * kvDtypeBytes(kvDtype);
+      const bytes = elements * dtypeBytes(kvDtype);
       const view = (b: ArrayBuffer) => (kvDtype === 'f16' ? new Uint16Array(b) : new Float32Array(b));
       const gotK = view(await ctx.read(kb, 0, bytes));
       const gotV = view(await ctx.read(vb, 0, bytes));

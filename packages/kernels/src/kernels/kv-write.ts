@@ -2,7 +2,7 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { kvDtypeBytes, type KvDtype } from './kv-pool-format.js';
+import { dtypeBytes, type GpuDtype } from '@llm/quant';
 import { kvWriteKernel } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -18,7 +18,7 @@ export interface KvWriteArgs {
   /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: BufferBindingLike;
   /** Element type of the pool; default 'f32'. f16 rounds to nearest and needs an even headDim. */
-  kvDtype?: KvDtype;
+  kvDtype?: GpuDtype;
   tokens: number;
   numKvHeads: number;
   headDim: number;
@@ -68,7 +68,7 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireBytes(name, 'v', a.v, ((a.tokens - 1) * vStride + vOffset + rowLen) * 4);
   requireBytes(name, 'slots', a.slots, a.tokens * 4);
   const numSlots = a.numBlocks * a.blockSize;
-  const elementBytes = kvDtypeBytes(dtype);
+  const elementBytes = dtypeBytes(dtype);
   requireBytes(name, 'kCache', a.kCache, numSlots * rowLen * elementBytes);
   requireBytes(name, 'vCache', a.vCache, numSlots * rowLen * elementBytes);
   requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });

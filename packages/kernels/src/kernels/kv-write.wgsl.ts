@@ -1,4 +1,4 @@
-import type { KvDtype } from './kv-pool-format.js';
+import type { GpuDtype } from '@llm/quant';
 import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
@@ -11,7 +11,7 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * An f16 pool is written a pair of elements per invocation (one u32 of two halves, element d in
  * the low half), so headDim must be even.
  */
-export function kvWriteKernel(dtype: KvDtype) {
+export function kvWriteKernel(dtype: GpuDtype) {
   const f16 = dtype === 'f16';
   // Elements per invocation.
   const n = f16 ? 2 : 1;

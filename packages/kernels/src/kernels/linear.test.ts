@@ -14,7 +14,7 @@ import {
 import { linear } from './linear.js';
 import { uploadMatrix } from './matrix.js';
 import type { MatvecShape } from './linear.wgsl.js';
-import type { MatrixDtype } from './matrix.js';
+import type { GpuDtype } from '@llm/quant';
 
 const gpu = await gpuForTests();
 // The portable f16 path (halves unpacked from u32), on an adapter that also has shader-f16.
@@ -26,7 +26,7 @@ interface Case {
   m: number;
   n: number;
   k: number;
-  dtype: MatrixDtype;
+  dtype: GpuDtype;
   bias?: boolean;
   residual?: boolean;
   maxPartBytes?: number;

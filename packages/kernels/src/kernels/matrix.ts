@@ -1,9 +1,8 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { f32ToF16Bits, f16ArrayToF32 } from '@llm/quant';
+import { f32ToF16Bits, f16ArrayToF32, type GpuDtype } from '@llm/quant';
 import { storageElementBytes, storageFormat } from './storage-format.js';
 
-export type MatrixDtype = 'f32' | 'f16';
 
 /**
  * One column range of a matrix in its own buffer. GPU layout: K-major with the columns of the
@@ -31,7 +30,7 @@ export class GpuMatrix {
     readonly rows: number,
     /** K: input features (PyTorch cols). */
     readonly cols: number,
-    readonly dtype: MatrixDtype,
+    readonly dtype: GpuDtype,
     readonly parts: readonly GpuMatrixPart[],
     readonly label: string,
   ) {}
@@ -62,7 +61,7 @@ export function uploadMatrix(
   data: Float32Array | Uint16Array,
   rows: number,
   cols: number,
-  dtype: MatrixDtype,
+  dtype: GpuDtype,
   opts: UploadMatrixOptions = {},
 ): GpuMatrix {
   const label = opts.label ?? `matrix ${rows}x${cols}`;
@@ -117,7 +116,7 @@ function transposePart(
   colStart: number,
   partCols: number,
   paddedCols: number,
-  dtype: MatrixDtype,
+  dtype: GpuDtype,
 ): Float32Array | Uint16Array {
   const srcIsF32 = src instanceof Float32Array;
   // Blocked so both the source rows and the destination rows stay in cache.

@@ -1,4 +1,4 @@
-import type { KvDtype } from './kv-pool-format.js';
+import type { GpuDtype } from '@llm/quant';
 
 /**
  * One step's attention work over the paged KV pool: packed variable-length sequences, no padding.
@@ -25,7 +25,7 @@ export interface PagedAttentionBatch {
   /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: GPUBuffer;
   /** Element type of kCache and vCache; default 'f32'. */
-  kvDtype?: KvDtype;
+  kvDtype?: GpuDtype;
   /** u32 [numSeqs, maxBlocksPerSeq]: physical block of each logical block. */
   blockTables: GPUBuffer;
   /** u32 [numSeqs + 1]: prefix offsets of each sequence's tokens in the packed list. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
 import * as reference from '../reference/index.js';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
-import { KV_DTYPES } from './kv-pool-format.js';
+import { GPU_DTYPES } from '@llm/quant';
 import {
   extraGpuForTests,
   gpuForTests,
@@ -69,7 +69,7 @@ describe.skipIf(!gpu)('pagedAttentionNaive', () => {
     },
   ];
   it.each([
-    ...cases.flatMap((c) => KV_DTYPES.map((kvDtype) => ({ ...c, kvDtype, shaderF16: true }))),
+    ...cases.flatMap((c) => GPU_DTYPES.map((kvDtype) => ({ ...c, kvDtype, shaderF16: true }))),
     ...cases.map((c) => ({ ...c, kvDtype: 'f16' as const, shaderF16: false })),
   ])('matches the f64 reference: %o', async (c) => {
     const ctx = c.shaderF16 ? gpu! : noF16!;

@@ -2,7 +2,7 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { kvDtypeBytes } from './kv-pool-format.js';
+import { dtypeBytes } from '@llm/quant';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaiveKernel } from './paged-attention-naive.wgsl.js';
 import { storageFormat } from './storage-format.js';
@@ -41,7 +41,7 @@ export function validatePagedAttentionBatch(
   const qBytes = b.numTokens * b.numHeads * b.headDim * 4;
   requireBytes(kernel, 'q', b.q, qBytes);
   requireBytes(kernel, 'out', b.out, qBytes);
-  const slotBytes = b.numKvHeads * b.headDim * kvDtypeBytes(dtype);
+  const slotBytes = b.numKvHeads * b.headDim * dtypeBytes(dtype);
   const slots = Math.floor(Math.min(b.kCache.size, b.vCache.size) / slotBytes);
   if (slots < b.blockSize) {
     throw new KernelShapeError(

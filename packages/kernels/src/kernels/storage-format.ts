@@ -1,3 +1,4 @@
+import type { ElementTypeName, GpuDtype } from '@llm/quant';
 import type { GpuFeatureName } from '../runtime/gpu-context.js';
 
 /** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
@@ -9,8 +10,8 @@ export type ReadUnit = 'vec4' | 'scalar';
  * format is one more object, not an edit to every kernel.
  */
 export interface StorageFormat {
-  /** The element type it stores, e.g. 'f32' or 'f16'. */
-  readonly dtype: string;
+  /** The element type it stores (a name in @llm/quant's registry). */
+  readonly dtype: ElementTypeName;
   /** Short name for kernel variant keys and pipeline labels; unique among formats. */
   readonly tag: string;
   /** Elements per storage block and that block's bytes (a quantized block holds its scales too). */
@@ -68,7 +69,7 @@ export const F16_NATIVE_STORAGE: StorageFormat = {
 };
 
 /** The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs. */
-export function storageFormat(dtype: 'f32' | 'f16', shaderF16: boolean): StorageFormat {
+export function storageFormat(dtype: GpuDtype, shaderF16: boolean): StorageFormat {
   if (dtype === 'f32') return F32_STORAGE;
   return shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
 }

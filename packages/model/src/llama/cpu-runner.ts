@@ -1,4 +1,5 @@
-import { reference, type KvDtype } from '@llm/kernels';
+import { reference } from '@llm/kernels';
+import { type GpuDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
@@ -38,7 +39,7 @@ export class CpuModelRunner implements ModelRunner {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: KvDtype;
+  readonly kvDtype: GpuDtype;
 
   private constructor(
     readonly config: LlamaConfig,

@@ -1,22 +1,5 @@
-import {
-  argmax,
-  embedding,
-  gatherRows,
-  kvWrite,
-  linear,
-  rmsNorm,
-  rope,
-  SAMPLING_PARAMS_WORDS,
-  packSamplingParams,
-  sample,
-  siluMul,
-  uploadMatrix,
-  type GpuContext,
-  type GpuMatrix,
-  type KvDtype,
-  type PagedAttentionBatch,
-  type StepRecorder,
-} from '@llm/kernels';
+import { argmax, embedding, gatherRows, kvWrite, linear, rmsNorm, rope, SAMPLING_PARAMS_WORDS, packSamplingParams, sample, siluMul, uploadMatrix, type GpuContext, type GpuMatrix, type PagedAttentionBatch, type StepRecorder } from '@llm/kernels';
+import { type GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
@@ -86,7 +69,7 @@ export class GpuModelRunner implements ModelRunner {
   readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: KvDtype;
+  readonly kvDtype: GpuDtype;
   private disposed = false;
 
   private constructor(

@@ -1,3 +1,4 @@
+import type { GpuDtype } from '@llm/quant';
 import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/quant';
 import type { TensorInfo, WeightSource } from '@llm/formats';
 import { UnsupportedModelError } from '@llm/formats';
@@ -9,7 +10,7 @@ const WEIGHTS = 'model weights';
 export interface HostMatrix {
   readonly rows: number;
   readonly cols: number;
-  readonly dtype: 'f32' | 'f16';
+  readonly dtype: GpuDtype;
   readonly data: Float32Array | Uint16Array;
 }
 

@@ -1,4 +1,4 @@
-import type { KvDtype } from '@llm/kernels';
+import type { GpuDtype } from '@llm/quant';
 import type { LlamaConfig } from '@llm/formats';
 import type { SequenceChunk } from './forward-batch.js';
 
@@ -34,7 +34,7 @@ export interface ModelRunner {
   /** Most sequences one step may carry. */
   readonly maxSeqs: number;
   /** Element type of the KV pool. */
-  readonly kvDtype: KvDtype;
+  readonly kvDtype: GpuDtype;
   /** Runs one step and returns one sampled token per sequence; only these ids are read back. */
   step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array>;
   /** Runs one step and reads back the last-position logits, [numSeqs, vocabSize] (tests, logprobs). */

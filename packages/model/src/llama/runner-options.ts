@@ -1,4 +1,4 @@
-import { kvDtypeBytes, type KvDtype } from '@llm/kernels';
+import { dtypeBytes, GPU_DTYPES, type GpuDtype } from '@llm/quant';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import { z } from 'zod';
 import type { LlamaConfig } from '@llm/formats';
@@ -27,7 +27,7 @@ export const runnerOptionsSchema = z.object({
    * Element type of the KV pool: 'f32' (default, exact) or 'f16' (half the memory, what
    * llama.cpp and vLLM keep; attention still computes in f32).
    */
-  kvDtype: z.enum(['f32', 'f16']).optional(),
+  kvDtype: z.enum(GPU_DTYPES).optional(),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
@@ -39,12 +39,12 @@ export interface ResolvedRunnerOptions {
   readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: KvDtype;
+  readonly kvDtype: GpuDtype;
 }
 
 /** Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. */
-export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: KvDtype): number {
-  return blockSize * config.numKvHeads * config.headDim * kvDtypeBytes(kvDtype);
+export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuDtype): number {
+  return blockSize * config.numKvHeads * config.headDim * dtypeBytes(kvDtype);
 }
 
 /**
