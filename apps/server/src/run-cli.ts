@@ -1,5 +1,4 @@
 import { errorCodeOf } from '@llm/quant';
-import { ZodError } from 'zod';
 import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
 import { commandSpecs, convertSpec, generateSpec, infoSpec, tokenizeSpec } from './commands/command-specs.js';
 import { formatHelp, parseOptions, usageLine, type CommandSpec, type ParsedOptions } from './commands/parse-options.js';
@@ -94,19 +93,10 @@ export async function runCli(argv: string[]): Promise<number> {
  * one place errors map to exit codes.
  */
 function exitCode(error: unknown): 1 | 2 {
-  if (error instanceof ZodError || isMissingFile(error)) return 2;
   return errorCodeOf(error) === 'internal' ? 1 : 2;
 }
 
-function isMissingFile(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EACCES';
-}
-
 function oneLine(error: unknown): string {
-  if (error instanceof ZodError) {
-    return error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
-  }
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }

@@ -1,6 +1,11 @@
+import { LlmError } from '@llm/quant';
+
 /** A request the engine cannot run as given; the message says what to change. */
-export class EngineRequestError extends Error {
+export class EngineRequestError extends LlmError {
   override readonly name: string = 'EngineRequestError';
+  constructor(message: string) {
+    super('invalid_argument', message);
+  }
 }
 
 export class ContextLengthError extends EngineRequestError {

@@ -1,13 +1,15 @@
+import { LlmError, type ErrorCode } from '@llm/quant';
+
 /**
  * Errors raised while reading or writing model files. Every malformed input ends in one of these,
  * never in a RangeError from a DataView or an out-of-memory allocation.
  */
-export class ModelFileError extends Error {
+export class ModelFileError extends LlmError {
   /** File the problem was found in. */
   readonly path: string;
 
-  constructor(message: string, path: string) {
-    super(message);
+  constructor(message: string, path: string, code: ErrorCode = 'invalid_argument') {
+    super(code, message);
     this.name = 'ModelFileError';
     this.path = path;
   }
@@ -39,7 +41,7 @@ export class Llama2cFormatError extends ModelFileError {
  */
 export class UnsupportedModelError extends ModelFileError {
   constructor(problem: string, path: string) {
-    super(`${path}: ${problem}`, path);
+    super(`${path}: ${problem}`, path, 'unsupported');
     this.name = 'UnsupportedModelError';
   }
 }

@@ -1,7 +1,9 @@
+import { LlmError, type ErrorCode } from '@llm/quant';
+
 /** Base class of every tokenizer error: a vocabulary that cannot be used as given. */
-export class TokenizerError extends Error {
-  constructor(message: string) {
-    super(message);
+export class TokenizerError extends LlmError {
+  constructor(message: string, code: ErrorCode = 'invalid_argument') {
+    super(code, message);
     this.name = 'TokenizerError';
   }
 }
@@ -37,6 +39,7 @@ export class UnsupportedTokenizerError extends TokenizerError {
   constructor(model: string, supported: readonly string[]) {
     super(
       `tokenizer model '${model}' (tokenizer.ggml.model) is not supported; supported: ${supported.join(', ')}`,
+      'unsupported',
     );
     this.name = 'UnsupportedTokenizerError';
     this.model = model;

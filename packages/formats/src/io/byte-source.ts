@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@llm/quant';
 import { ModelFileError } from '../errors.js';
 
 /**
@@ -21,8 +22,9 @@ export interface ByteSource {
 
 /** A source whose bytes cannot be had as promised: a server that ignores ranges, a file that shrank. */
 export class ByteSourceError extends ModelFileError {
-  constructor(problem: string, name: string, options?: { cause?: unknown }) {
-    super(`${name}: ${problem}`, name);
+  /** `code`: `unavailable` when a server could not be reached, `not_found` for a missing file. */
+  constructor(problem: string, name: string, options?: { cause?: unknown; code?: ErrorCode }) {
+    super(`${name}: ${problem}`, name, options?.code);
     this.name = 'ByteSourceError';
     if (options?.cause !== undefined) this.cause = options.cause;
   }

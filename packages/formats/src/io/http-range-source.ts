@@ -24,7 +24,7 @@ export async function httpRangeSource(
     try {
       response = await fetchFn(url, { headers: { ...options.headers, Range: `bytes=${first}-${last}` } });
     } catch (cause) {
-      throw new ByteSourceError(`request failed (${(cause as Error).message})`, url, { cause });
+      throw new ByteSourceError(`request failed (${(cause as Error).message})`, url, { cause, code: 'unavailable' });
     }
     if (response.status !== 206) {
       await response.body?.cancel();
@@ -33,6 +33,7 @@ export async function httpRangeSource(
           ? `the server ignored the range request (status ${response.status}); it must support HTTP range requests`
           : `range request for bytes ${first}-${last} failed with status ${response.status}`,
         url,
+        { code: response.status === 404 || response.status === 410 ? 'not_found' : response.status >= 500 ? 'unavailable' : 'invalid_argument' },
       );
     }
     const range = parseContentRange(response.headers.get('content-range'), url);

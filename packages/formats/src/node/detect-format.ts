@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { fileSystemError } from './file-system-error.js';
 import { basename, dirname, extname, join } from 'node:path';
 import { ModelConvertError } from '../convert/model-convert-error.js';
 import { HF_CONFIG_FILE } from '../hf/hf-weight-source.js';
@@ -22,7 +23,7 @@ export async function detectModelFormat(path: string): Promise<DetectedModel> {
   try {
     isDirectory = (await stat(path)).isDirectory();
   } catch (error) {
-    throw new ModelConvertError(`cannot read the input (${(error as Error).message})`, path);
+    throw fileSystemError(error, path);
   }
   const name = basename(path);
   if (

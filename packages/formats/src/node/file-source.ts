@@ -1,18 +1,24 @@
 import { open } from 'node:fs/promises';
 import { ByteSourceError, clampedLength, type ByteSource } from '../io/byte-source.js';
+import { fileSystemError } from './file-system-error.js';
 
 // One read() call is capped well below 2 GiB: Linux returns at most 0x7ffff000 bytes per call.
 const maxReadBytes = 1 << 30;
 
 /** A local file as a ByteSource; its size is taken when opened. */
 export async function fileSource(path: string): Promise<ByteSource> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, 'r').catch((error: unknown) => {
+    throw fileSystemError(error, path);
+  });
   let size: number;
   try {
-    size = (await handle.stat()).size;
+    const entry = await handle.stat();
+    // Linux opens a folder for reading; its reads would fail later with EISDIR.
+    if (entry.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+    size = entry.size;
   } catch (error) {
     await handle.close();
-    throw error;
+    throw fileSystemError(error, path);
   }
   let closed = false;
   return {

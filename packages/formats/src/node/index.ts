@@ -1,4 +1,5 @@
 export { fileSource } from './file-source.js';
+export { fileSystemError } from './file-system-error.js';
 export { directorySink, fileSink } from './file-sink.js';
 export { directoryFolder } from './directory-folder.js';
 export {

@@ -1,3 +1,4 @@
+import { LlmError } from '@llm/quant';
 import type { ModelRunner } from './model-runner.js';
 
 /**
@@ -32,8 +33,11 @@ export interface PackedBatch {
   readonly maxContextLen: number;
 }
 
-export class BatchShapeError extends Error {
+export class BatchShapeError extends LlmError {
   override readonly name = 'BatchShapeError';
+  constructor(message: string) {
+    super('invalid_argument', message);
+  }
 }
 
 export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): PackedBatch {

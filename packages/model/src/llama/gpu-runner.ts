@@ -106,6 +106,7 @@ export class GpuModelRunner implements ModelRunner {
       throw new KvPoolError(
         `a KV pool of ${opts.numBlocks} blocks needs ${kvBytes} bytes per layer, over this adapter's ` +
           `maxStorageBufferBindingSize of ${ctx.limits.maxStorageBufferBindingSize}; lower kvBudgetBytes or the context`,
+        'resource_exhausted',
       );
     }
     // Everything the runner allocates, so that dispose() (or a failed load) releases all of it.

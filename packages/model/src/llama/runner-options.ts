@@ -1,10 +1,14 @@
-import { dtypeBytes, GPU_DTYPES, type GpuDtype } from '@llm/quant';
+import { dtypeBytes, GPU_DTYPES, LlmError, type ErrorCode, type GpuDtype } from '@llm/quant';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import { z } from 'zod';
 import type { LlamaConfig } from '@llm/formats';
 
-export class KvPoolError extends Error {
+/** Runner options that cannot make a KV pool: a bad option, or a budget too small for the model. */
+export class KvPoolError extends LlmError {
   override readonly name = 'KvPoolError';
+  constructor(message: string, code: ErrorCode = 'invalid_argument', options?: ErrorOptions) {
+    super(code, message, options);
+  }
 }
 
 // Without a budget the pool holds this many sequences of the model's full context, as it always
@@ -49,10 +53,13 @@ export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtyp
 
 /**
  * Validates runner options and sizes the KV pool from the budget through @llm/kvcache's memory
- * planner. Throws KvPoolError when the budget cannot hold one sequence of the model's context.
+ * planner. Throws KvPoolError for malformed options and when the budget cannot hold one sequence
+ * of the model's context.
  */
 export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
-  const o = runnerOptionsSchema.parse(options);
+  const parsed = runnerOptionsSchema.safeParse(options);
+  if (!parsed.success) throw new KvPoolError(`invalid runner options: ${z.prettifyError(parsed.error)}`);
+  const o = parsed.data;
   const blockSize = o.blockSize ?? 16;
   const kvDtype = o.kvDtype ?? 'f32';
   const contextBlocks = Math.ceil(config.contextLength / blockSize);
@@ -73,7 +80,9 @@ export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions
     });
   } catch (cause) {
     if (!(cause instanceof KvPlanError)) throw cause;
-    throw new KvPoolError(`kvBudgetBytes is too small for this model: ${cause.message}`, { cause });
+    throw new KvPoolError(`kvBudgetBytes is too small for this model: ${cause.message}`, 'resource_exhausted', {
+      cause,
+    });
   }
   return {
     blockSize,

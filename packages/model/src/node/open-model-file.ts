@@ -1,5 +1,5 @@
 import { ModelFileError } from '@llm/formats';
-import { detectModelFormat, directoryFolder, fileSource } from '@llm/formats/node';
+import { detectModelFormat, directoryFolder, fileSource, fileSystemError } from '@llm/formats/node';
 import type { Tokenizer } from '@llm/tokenizer';
 import { stat } from 'node:fs/promises';
 import {
@@ -42,5 +42,8 @@ export async function openTokenizer(modelPath?: string, tokenizerPath?: string):
 }
 
 async function tokenizerInput(path: string): Promise<ModelInput> {
-  return (await stat(path)).isDirectory() ? directoryFolder(path) : fileSource(path);
+  const entry = await stat(path).catch((error: unknown) => {
+    throw fileSystemError(error, path);
+  });
+  return entry.isDirectory() ? directoryFolder(path) : fileSource(path);
 }
