@@ -16,14 +16,6 @@ export const BROWSER_PACKAGES = [
   '@llm/engine',
 ] as const;
 
-/**
- * TEMPORARY: packages whose main entry still imports Node built-ins (@llm/model reads model files
- * with node:fs; @llm/engine bundles @llm/model). They are bundled and reported, but not failed,
- * until the file readers move to the formats package and a `/node` subpath. Remove each entry as
- * soon as its package bundles clean.
- */
-export const KNOWN_NODE_IMPORTS: readonly string[] = ['@llm/model', '@llm/engine'];
-
 export interface NodeImport {
   /** The built-in as written (`node:fs`, `fs`). */
   specifier: string;
@@ -148,14 +140,13 @@ export async function checkBrowserBundles(
   const problems: string[] = [];
   for (const b of bundles) {
     if (b.includesWebgpu) problems.push(`${b.name}: the bundle contains the Node-only \`webgpu\` package`);
-    if (KNOWN_NODE_IMPORTS.includes(b.name)) continue;
     for (const i of ownNodeImports(b)) {
       problems.push(
         `${b.name}: ${i.importer} imports the Node built-in '${i.specifier}' (Node-only code belongs in a /node subpath)`,
       );
     }
   }
-  const loads = await loadInChromium(bundles.filter((b) => !KNOWN_NODE_IMPORTS.includes(b.name)));
+  const loads = await loadInChromium(bundles);
   for (const [name, error] of loads) {
     if (error !== undefined) problems.push(`${name}: the browser bundle fails to load in Chromium: ${error}`);
   }
