@@ -68,6 +68,19 @@ describe('llm/layering', () => {
     ]);
   });
 
+  it("allows a same-layer import declared for tests in a test file only", async () => {
+    expect(await messagesOf('packages/tokenizer/src/vocab.test.ts')).toEqual([]);
+    expect(await messagesOf('packages/tokenizer/src/index.ts')).toEqual([
+      '@llm/tokenizer and @llm/formats are both layer 1: an import between them needs an entry in SAME_LAYER_IMPORTS (tooling/layering/src/layers.js)',
+    ]);
+  });
+
+  it('lets test files, and only test files, of a package import test tooling', async () => {
+    expect(await messagesOf('packages/tokenizer/src/tool.ts')).toEqual([
+      '@llm/tokenizer (layer 1) must not import @llm/probe: it is test/tool code, for test files only',
+    ]);
+  });
+
   it('lets tool code import any public package', async () => {
     expect(await messagesOf('tooling/probe/src/index.ts')).toEqual([]);
   });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { findWorkspaceRoot, listPublishablePackages } from '@llm/layering';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBrowserBundles, formatBundleTable } from './bundle-check.js';
-import { CHROMIUM_PATH } from './chromium-load.js';
+import { CHROMIUM_PATH } from '@llm/browser-harness';
 import { packAndInstall, removePackedWorkspace } from './consumer-setup.js';
 import type { PackedWorkspace } from './consumer-setup.js';
 import { workspaceRanges } from './pack.js';
