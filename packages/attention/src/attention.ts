@@ -4,6 +4,7 @@ import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './fl
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
 import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
 import type { DecodeKernels } from './split-k-decode.wgsl.js';
+import { pagedInputBuffers } from './paged-bindings.js';
 
 export type AttentionMode = 'auto' | 'prefill' | 'decode';
 
@@ -104,12 +105,7 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
     scale: b.scale,
   };
   const buffers = {
-    q: b.q,
-    kCache: b.kCache,
-    vCache: b.vCache,
-    blockTables: b.blockTables,
-    queryStarts: b.queryStarts,
-    contextLens: b.contextLens,
+    ...pagedInputBuffers(b),
     out: b.out,
   };
   rec.dispatchKernel(kernel.source, params, buffers, [
@@ -196,12 +192,7 @@ function recordDecode(
   // A single split writes `out` directly; the scratch bindings are then unused but still bound.
   const scratch = scratchFor(ctx, state, accBytes, statsBytes);
   const buffers = {
-    q: b.q,
-    kCache: b.kCache,
-    vCache: b.vCache,
-    blockTables: b.blockTables,
-    queryStarts: b.queryStarts,
-    contextLens: b.contextLens,
+    ...pagedInputBuffers(b),
     tokenSeqIds: b.tokenSeqIds,
     out: b.out,
     partialAcc: scratch.acc,

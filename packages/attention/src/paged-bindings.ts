@@ -1,4 +1,4 @@
-import type { StorageFormat } from '@llm/kernels';
+import type { PagedAttentionBatch, StorageFormat } from '@llm/kernels';
 
 /**
  * The bindings every attention kernel starts with (after its params): the packed queries, the
@@ -14,4 +14,16 @@ export function pagedInputBindings(pool: StorageFormat) {
     queryStarts: { access: 'read', type: 'u32' },
     contextLens: { access: 'read', type: 'u32' },
   } as const;
+}
+
+/** The batch's buffers for the bindings of `pagedInputBindings`, by the same names. */
+export function pagedInputBuffers(b: PagedAttentionBatch) {
+  return {
+    q: b.q,
+    kCache: b.kCache,
+    vCache: b.vCache,
+    blockTables: b.blockTables,
+    queryStarts: b.queryStarts,
+    contextLens: b.contextLens,
+  };
 }
