@@ -41,14 +41,19 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
     expect(run.stdout).toBe(KNOWN_OUTPUT);
   });
 
-  it('gives the known text from a Hugging Face folder written by llm convert (half-split RoPE)', async () => {
+  it('gives the known text from a Hugging Face folder written by llm convert, with its own tokenizer files (half-split RoPE)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'llm-hf-'));
     try {
       const hf = join(dir, 'stories260K-hf');
       const convert = await runLlm(['convert', bin!, hf, '--tokenizer', tok!]);
       expect(convert.code, convert.stderr).toBe(0);
+      expect(convert.stderr).not.toMatch(/warning/);
+      const info = await runLlm(['info', hf]);
+      expect(info.code, info.stderr).toBe(0);
+      expect(JSON.parse(info.stdout)).toMatchObject({ format: 'hf' });
+      // No --tokenizer: the folder carries tokenizer.model and tokenizer_config.json itself.
       const run = await runLlm([
-        'generate', '--model', hf, '--tokenizer', tok!, '--max-tokens', '256', '--temperature', '0', '--backend', 'webgpu',
+        'generate', '--model', hf, '--max-tokens', '256', '--temperature', '0', '--backend', 'webgpu',
       ]);
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toBe(KNOWN_OUTPUT);

@@ -21,7 +21,8 @@ afterAll(async () => {
 describe.skipIf(gguf === undefined)('GGUF -> Hugging Face folder -> GGUF', () => {
   it('writes tokenizer.model and tokenizer_config.json, and the vocabulary comes back unchanged', async () => {
     const hf = join(dir, 'hf');
-    await convertModel(gguf!, hf, { type: 'f32' });
+    const toHf = await convertModel(gguf!, hf, { type: 'f32' });
+    expect([...toHf.tokenizerFiles].sort()).toEqual(['tokenizer.model', 'tokenizer_config.json']);
     expect((await readdir(hf)).sort()).toEqual([
       'config.json',
       'model.safetensors',

@@ -67,6 +67,12 @@ export interface ConvertResult {
   /** The model as written (RoPE layout of the output). */
   readonly config: LlamaConfig;
   readonly tensorCount: number;
+  /**
+   * Tokenizer files written beside a Hugging Face output (tokenizer.model, tokenizer.json,
+   * tokenizer_config.json); empty when the input's vocabulary has no Hugging Face form here yet
+   * (a byte-level BPE GGUF), so the folder needs its tokenizer from elsewhere.
+   */
+  readonly tokenizerFiles: readonly string[];
 }
 
 interface OpenedInput {
@@ -134,6 +140,7 @@ export async function convertModel(
     let done = 0;
     const report = (name: string): void => options.onProgress?.({ tensor: name, done: ++done, total });
 
+    let tokenizerFiles: readonly string[] = [];
     if (to === 'gguf') {
       const name = options.name ?? basename(inputPath, extname(inputPath));
       const metadata = llamaGgufMetadata(outConfig, architecture, name, options.type);
@@ -158,6 +165,7 @@ export async function convertModel(
         );
       }
       const extraFiles = await hfTokenizerFiles(input, config, options.tokenizerPath, inputPath);
+      tokenizerFiles = [...extraFiles.keys()];
       await writeHfFolder(outputPath, {
         config: outConfig,
         extraFiles,
@@ -174,7 +182,7 @@ export async function convertModel(
         })),
       });
     }
-    return { from: input.format, to, config: outConfig, tensorCount: total };
+    return { from: input.format, to, config: outConfig, tensorCount: total, tokenizerFiles };
   } finally {
     await input.source.close();
   }
