@@ -1,4 +1,4 @@
-import type { ElementTypeName, GpuDtype } from '@llm/quant';
+import { dtypeBytes, type ElementTypeName, type GpuDtype } from '@llm/quant';
 import type { GpuFeatureName } from '../runtime/gpu-context.js';
 
 /** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
@@ -31,7 +31,7 @@ export const F32_STORAGE: StorageFormat = {
   dtype: 'f32',
   tag: 'f32',
   blockElements: 1,
-  blockBytes: 4,
+  blockBytes: dtypeBytes('f32'),
   features: [],
   enable: [],
   elementType: (unit) => (unit === 'vec4' ? 'vec4<f32>' : 'f32'),
@@ -46,7 +46,7 @@ export const F16_PACKED_STORAGE: StorageFormat = {
   dtype: 'f16',
   tag: 'f16u',
   blockElements: 2,
-  blockBytes: 4,
+  blockBytes: 2 * dtypeBytes('f16'),
   features: [],
   enable: [],
   elementType: (unit) => (unit === 'vec4' ? 'vec2<u32>' : 'u32'),
@@ -61,7 +61,7 @@ export const F16_NATIVE_STORAGE: StorageFormat = {
   dtype: 'f16',
   tag: 'f16h',
   blockElements: 1,
-  blockBytes: 2,
+  blockBytes: dtypeBytes('f16'),
   features: ['shaderF16'],
   enable: ['f16'],
   elementType: (unit) => (unit === 'vec4' ? 'vec4<f16>' : 'f16'),
