@@ -41,7 +41,7 @@ export function parseLlama2cHeader(bytes: Uint8Array, path: string): Llama2cHead
   const v = new DataView(bytes.buffer, bytes.byteOffset, llama2cHeaderBytes);
   if (v.getUint32(0, true) === exportMagic) {
     throw new Llama2cFormatError(
-      `llama2.c export version ${v.getInt32(4, true)} (magic "ak42") is not supported; export with --version 0`,
+      `llama2.c export version ${v.getInt32(4, true)} (magic "ak42") is not supported; re-export it as version 0 with llama2.c's export.py`,
       path,
     );
   }
