@@ -1,6 +1,7 @@
 import { dtypeBytes, elementType, KV_DTYPES, type KvDtype } from '@llm/quant';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { KvCacheOptionsError, KvPlanError } from './errors.js';
+import { englishMessages } from './zod-messages.js';
 
 // i8 and i4 carry one f16 scale per quantization group besides their elements.
 const isQuantized = (dtype: KvDtype): boolean => elementType(dtype).kind === 'integer';
@@ -10,70 +11,72 @@ const SCALE_BYTES = 2;
 const MAX_SLOTS = 2 ** 31 - 1;
 
 const modelShapeSchema = z.strictObject({
-  numLayers: z.int().positive(),
-  numKvHeads: z.int().positive(),
-  headDim: z.int().positive(),
+  numLayers: z.int().check(z.positive()),
+  numKvHeads: z.int().check(z.positive()),
+  headDim: z.int().check(z.positive()),
   /** Longest sequence the model serves (max_model_len): the pool must hold one of these. */
-  contextLength: z.int().positive(),
+  contextLength: z.int().check(z.positive()),
 });
 
 export const kvMemoryPlanInputSchema = z
   .strictObject({
     /** Bytes the KV pool may take. Give this, or deviceBytes (+ memoryFraction, reservedBytes). */
-    budgetBytes: z.number().positive().optional(),
+    budgetBytes: z.optional(z.number().check(z.positive())),
     /** Device memory in bytes; the pool gets deviceBytes * memoryFraction - reservedBytes. */
-    deviceBytes: z.number().positive().optional(),
+    deviceBytes: z.optional(z.number().check(z.positive())),
     /** Fraction of deviceBytes the engine may use in all; 0.9 as vLLM's gpu_memory_utilization. */
-    memoryFraction: z.number().gt(0).lte(1).optional(),
+    memoryFraction: z.optional(z.number().check(z.gt(0), z.lte(1))),
     /** Bytes inside that fraction taken by other things (weights, activations, workspace). */
-    reservedBytes: z.number().nonnegative().optional(),
+    reservedBytes: z.optional(z.number().check(z.nonnegative())),
     model: modelShapeSchema,
-    kvDtype: z.enum(KV_DTYPES).default('f16'),
+    kvDtype: z._default(z.enum(KV_DTYPES), 'f16'),
     /** i8/i4 only: consecutive head-dim elements of one token sharing a scale; default headDim. */
-    quantGroupSize: z.int().positive().optional(),
-    blockSize: z.int().positive().max(4096).default(16),
+    quantGroupSize: z.optional(z.int().check(z.positive())),
+    blockSize: z._default(z.int().check(z.positive(), z.maximum(4096)), 16),
     /** Length to report capacity for (maxSequences); default model.contextLength. */
-    sequenceLength: z.int().positive().optional(),
+    sequenceLength: z.optional(z.int().check(z.positive())),
   })
-  .superRefine((o, ctx) => {
-    if ((o.budgetBytes === undefined) === (o.deviceBytes === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give exactly one of budgetBytes or deviceBytes',
-        path: ['budgetBytes'],
-      });
-    }
-    if (o.budgetBytes !== undefined && (o.memoryFraction !== undefined || o.reservedBytes !== undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          'memoryFraction and reservedBytes apply to deviceBytes; with budgetBytes give the KV bytes directly',
-        path: ['memoryFraction'],
-      });
-    }
-    if (o.quantGroupSize !== undefined) {
-      if (!isQuantized(o.kvDtype)) {
+  .check(
+    z.superRefine((o, ctx) => {
+      if ((o.budgetBytes === undefined) === (o.deviceBytes === undefined)) {
         ctx.addIssue({
           code: 'custom',
-          message: `quantGroupSize applies to i8/i4 only, not ${o.kvDtype}`,
-          path: ['quantGroupSize'],
-        });
-      } else if (o.model.headDim % o.quantGroupSize !== 0) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `quantGroupSize ${o.quantGroupSize} must divide headDim ${o.model.headDim}`,
-          path: ['quantGroupSize'],
+          message: 'give exactly one of budgetBytes or deviceBytes',
+          path: ['budgetBytes'],
         });
       }
-    }
-    if (o.sequenceLength !== undefined && o.sequenceLength > o.model.contextLength) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `sequenceLength ${o.sequenceLength} exceeds model.contextLength ${o.model.contextLength}`,
-        path: ['sequenceLength'],
-      });
-    }
-  });
+      if (o.budgetBytes !== undefined && (o.memoryFraction !== undefined || o.reservedBytes !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'memoryFraction and reservedBytes apply to deviceBytes; with budgetBytes give the KV bytes directly',
+          path: ['memoryFraction'],
+        });
+      }
+      if (o.quantGroupSize !== undefined) {
+        if (!isQuantized(o.kvDtype)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `quantGroupSize applies to i8/i4 only, not ${o.kvDtype}`,
+            path: ['quantGroupSize'],
+          });
+        } else if (o.model.headDim % o.quantGroupSize !== 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `quantGroupSize ${o.quantGroupSize} must divide headDim ${o.model.headDim}`,
+            path: ['quantGroupSize'],
+          });
+        }
+      }
+      if (o.sequenceLength !== undefined && o.sequenceLength > o.model.contextLength) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `sequenceLength ${o.sequenceLength} exceeds model.contextLength ${o.model.contextLength}`,
+          path: ['sequenceLength'],
+        });
+      }
+    }),
+  );
 
 export type KvMemoryPlanInput = z.input<typeof kvMemoryPlanInputSchema>;
 export type KvModelShape = z.input<typeof modelShapeSchema>;
@@ -124,7 +127,7 @@ function blockBytes(
  * hold even one sequence of the model's context, KvCacheOptionsError on malformed input.
  */
 export function planKvCacheMemory(input: KvMemoryPlanInput): KvMemoryPlan {
-  const parsed = kvMemoryPlanInputSchema.safeParse(input);
+  const parsed = kvMemoryPlanInputSchema.safeParse(input, { error: englishMessages });
   if (!parsed.success) {
     throw new KvCacheOptionsError(`invalid KV memory plan input:\n${z.prettifyError(parsed.error)}`);
   }

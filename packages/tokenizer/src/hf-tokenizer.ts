@@ -4,7 +4,8 @@
  */
 
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { z } from 'zod';
+import en from 'zod/v4/locales/en.js';
+import * as z from 'zod/mini';
 import { EOG_TEXTS } from './llama-vocabulary.js';
 import type {
   DecodeOptions,
@@ -16,22 +17,22 @@ import type {
 import { InvalidVocabularyError } from './tokenizer-errors.js';
 
 const addedTokenSchema = z.looseObject({
-  id: z.number().int().nonnegative(),
+  id: z.int().check(z.nonnegative()),
   content: z.string(),
-  special: z.boolean().optional(),
+  special: z.optional(z.boolean()),
 });
 
 const tokenizerJsonSchema = z.looseObject({
-  model: z.looseObject({ type: z.string().optional() }),
-  added_tokens: z.array(addedTokenSchema).optional(),
+  model: z.looseObject({ type: z.optional(z.string()) }),
+  added_tokens: z.optional(z.array(addedTokenSchema)),
 });
 
-const tokenSetting = z.union([z.string(), z.looseObject({ content: z.string() })]).nullish();
+const tokenSetting = z.nullish(z.union([z.string(), z.looseObject({ content: z.string() })]));
 
 const tokenizerConfigSchema = z.looseObject({
   bos_token: tokenSetting,
   eos_token: tokenSetting,
-  clean_up_tokenization_spaces: z.boolean().optional(),
+  clean_up_tokenization_spaces: z.optional(z.boolean()),
 });
 
 function parseJson(input: unknown, what: string): unknown {
@@ -43,8 +44,11 @@ function parseJson(input: unknown, what: string): unknown {
   }
 }
 
-function check<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
-  const result = schema.safeParse(input);
+// zod/mini registers no locale; per parse, so that the host's zod configuration is left alone.
+const englishMessages = en().localeError;
+
+function check<T>(schema: z.ZodMiniType<T>, input: unknown, what: string): T {
+  const result = schema.safeParse(input, { error: englishMessages });
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new InvalidVocabularyError(

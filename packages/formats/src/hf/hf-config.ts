@@ -1,49 +1,50 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { englishMessages } from '../zod-messages.js';
 import type { LlamaConfig, RopeScaling } from '../weight-source.js';
 import { UnsupportedModelError } from '../errors.js';
 import { HfFormatError } from './hf-format-error.js';
 
-const positiveInt = z.int().positive();
+const positiveInt = z.int().check(z.positive());
 // Far beyond any real model, yet small enough that a corrupt value cannot make shape checks loop
 // for hours or overflow element counts.
-const dimension = positiveInt.max(2 ** 24);
-const layerCount = positiveInt.max(10_000);
+const dimension = positiveInt.check(z.maximum(2 ** 24));
+const layerCount = positiveInt.check(z.maximum(10_000));
 
 const ropeScalingSchema = z.looseObject({
-  rope_type: z.string().nullish(),
-  type: z.string().nullish(),
-  factor: z.number().positive().nullish(),
-  original_max_position_embeddings: positiveInt.nullish(),
-  low_freq_factor: z.number().nullish(),
-  high_freq_factor: z.number().nullish(),
-  beta_fast: z.number().nullish(),
-  beta_slow: z.number().nullish(),
-  rope_theta: z.number().positive().nullish(),
+  rope_type: z.nullish(z.string()),
+  type: z.nullish(z.string()),
+  factor: z.nullish(z.number().check(z.positive())),
+  original_max_position_embeddings: z.nullish(positiveInt),
+  low_freq_factor: z.nullish(z.number()),
+  high_freq_factor: z.nullish(z.number()),
+  beta_fast: z.nullish(z.number()),
+  beta_slow: z.nullish(z.number()),
+  rope_theta: z.nullish(z.number().check(z.positive())),
 });
 
 /** The fields of transformers' LlamaConfig / Qwen2Config / MistralConfig that shape the forward pass. */
 const hfConfigSchema = z.looseObject({
-  architectures: z.array(z.string()).nullish(),
-  model_type: z.string().nullish(),
+  architectures: z.nullish(z.array(z.string())),
+  model_type: z.nullish(z.string()),
   hidden_size: dimension,
   intermediate_size: dimension,
   num_hidden_layers: layerCount,
   num_attention_heads: dimension,
-  num_key_value_heads: dimension.nullish(),
-  head_dim: dimension.nullish(),
-  max_position_embeddings: positiveInt.nullish(),
-  rms_norm_eps: z.number().positive().nullish(),
-  rope_theta: z.number().positive().nullish(),
-  rope_scaling: ropeScalingSchema.nullish(),
+  num_key_value_heads: z.nullish(dimension),
+  head_dim: z.nullish(dimension),
+  max_position_embeddings: z.nullish(positiveInt),
+  rms_norm_eps: z.nullish(z.number().check(z.positive())),
+  rope_theta: z.nullish(z.number().check(z.positive())),
+  rope_scaling: z.nullish(ropeScalingSchema),
   // transformers 5 moves rope_theta and rope_scaling into one object.
-  rope_parameters: ropeScalingSchema.nullish(),
-  tie_word_embeddings: z.boolean().nullish(),
+  rope_parameters: z.nullish(ropeScalingSchema),
+  tie_word_embeddings: z.nullish(z.boolean()),
   vocab_size: dimension,
-  attention_bias: z.boolean().nullish(),
-  mlp_bias: z.boolean().nullish(),
-  hidden_act: z.string().nullish(),
-  sliding_window: positiveInt.nullish(),
-  use_sliding_window: z.boolean().nullish(),
+  attention_bias: z.nullish(z.boolean()),
+  mlp_bias: z.nullish(z.boolean()),
+  hidden_act: z.nullish(z.string()),
+  sliding_window: z.nullish(positiveInt),
+  use_sliding_window: z.nullish(z.boolean()),
 });
 
 export type HfConfigJson = z.infer<typeof hfConfigSchema>;
@@ -67,7 +68,7 @@ const familyByModelType = new Map(Object.entries(families).map(([, family]) => [
  * half-split RoPE layout (rotate_half), so ropeLayout is always 'halfSplit'.
  */
 export function llamaConfigFromHf(json: unknown, path: string): LlamaConfig {
-  const parsed = hfConfigSchema.safeParse(json);
+  const parsed = hfConfigSchema.safeParse(json, { error: englishMessages });
   if (!parsed.success) {
     throw new HfFormatError(
       path,

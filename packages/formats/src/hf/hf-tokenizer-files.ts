@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ModelFolder } from '../io/model-folder.js';
 import { HfFormatError } from './hf-format-error.js';
 import { parseSentencePieceModel, type SentencePieceModel } from './sentencepiece-model.js';
@@ -19,8 +19,8 @@ export interface HfSentencePieceTokenizer {
 }
 
 const tokenizerConfigSchema = z.looseObject({
-  add_bos_token: z.boolean().nullish(),
-  add_eos_token: z.boolean().nullish(),
+  add_bos_token: z.nullish(z.boolean()),
+  add_eos_token: z.nullish(z.boolean()),
   chat_template: z.unknown(),
 });
 const specialIdsSchema = z.looseObject({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { UnsupportedModelError } from '../errors.js';
 import { readText } from '../io/byte-source.js';
 import type { ModelFolder } from '../io/model-folder.js';
@@ -8,6 +8,7 @@ import type { TensorInfo, WeightSource } from '../weight-source.js';
 import { llamaConfigFromHf } from './hf-config.js';
 import { HfFormatError } from './hf-format-error.js';
 import { ggufNameOf } from './hf-tensor-names.js';
+import { englishMessages } from '../zod-messages.js';
 import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
 
 export const HF_CONFIG_FILE = 'config.json';
@@ -17,9 +18,11 @@ export const HF_INDEX_FILE = 'model.safetensors.index.json';
 const indexSchema = z.looseObject({
   weight_map: z.record(
     z.string(),
-    z.string().refine((file) => !file.includes('/') && file !== '..' && !file.includes('\\'), {
-      message: 'shard names must be plain file names inside the folder',
-    }),
+    z.string().check(
+      z.refine((file) => !file.includes('/') && file !== '..' && !file.includes('\\'), {
+        message: 'shard names must be plain file names inside the folder',
+      }),
+    ),
   ),
 });
 
@@ -114,7 +117,8 @@ async function openShards(
     return new Map([...file.tensors.keys()].map((name) => [name, file] as const));
   }
   const indexPath = `${dir}/${HF_INDEX_FILE}`;
-  const parsed = indexSchema.safeParse(await readJson(folder, HF_INDEX_FILE, 'weights-missing', 'index-invalid'));
+  const index = await readJson(folder, HF_INDEX_FILE, 'weights-missing', 'index-invalid');
+  const parsed = indexSchema.safeParse(index, { error: englishMessages });
   if (!parsed.success) {
     throw new HfFormatError(indexPath, 'index-invalid', z.prettifyError(parsed.error));
   }
@@ -124,7 +128,11 @@ async function openShards(
     if (shard === undefined) {
       const source = await folder.open(shardName);
       if (source === undefined) {
-        throw new HfFormatError(indexPath, 'index-invalid', `weight_map names ${shardName}, which is not in the folder`);
+        throw new HfFormatError(
+          indexPath,
+          'index-invalid',
+          `weight_map names ${shardName}, which is not in the folder`,
+        );
       }
       shard = await openSafetensorsSource(source);
       shards.set(shardName, shard);

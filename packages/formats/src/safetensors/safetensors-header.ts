@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { englishMessages } from '../zod-messages.js';
 import { isSafetensorsDtype, safetensorsDtypeBits, type SafetensorsDtype } from './safetensors-dtype.js';
 import { SafetensorsFormatError } from './safetensors-format-error.js';
 
@@ -24,8 +25,8 @@ export interface SafetensorsHeader {
 
 const tensorEntrySchema = z.object({
   dtype: z.string(),
-  shape: z.array(z.int().nonnegative()),
-  data_offsets: z.tuple([z.int().nonnegative(), z.int().nonnegative()]),
+  shape: z.array(z.int().check(z.nonnegative())),
+  data_offsets: z.tuple([z.int().check(z.nonnegative()), z.int().check(z.nonnegative())]),
 });
 
 const metadataSchema = z.record(z.string(), z.string());
@@ -104,7 +105,7 @@ export function parseHeader(json: Uint8Array, fileSize: number, path: string): S
   const dataSize = fileSize - dataStart;
   for (const [name, value] of Object.entries(raw)) {
     if (name === '__metadata__') {
-      const parsed = metadataSchema.safeParse(value);
+      const parsed = metadataSchema.safeParse(value, { error: englishMessages });
       if (!parsed.success) {
         throw new SafetensorsFormatError(
           path,
@@ -115,7 +116,7 @@ export function parseHeader(json: Uint8Array, fileSize: number, path: string): S
       metadata = parsed.data;
       continue;
     }
-    const parsed = tensorEntrySchema.safeParse(value);
+    const parsed = tensorEntrySchema.safeParse(value, { error: englishMessages });
     if (!parsed.success) {
       throw new SafetensorsFormatError(
         path,

@@ -1,6 +1,7 @@
 import { dtypeBytes, GPU_DTYPES, LlmError, type ErrorCode, type GpuDtype } from '@llm/quant';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
-import { z } from 'zod';
+import en from 'zod/v4/locales/en.js';
+import * as z from 'zod/mini';
 import type { LlamaConfig } from '@llm/formats';
 
 /** Runner options that cannot make a KV pool: a bad option, or a budget too small for the model. */
@@ -15,23 +16,26 @@ export class KvPoolError extends LlmError {
 // has: one request at full length plus room for the next to start.
 const DEFAULT_FULL_CONTEXT_SEQUENCES = 2;
 
+// zod/mini registers no locale; per parse, so that the host's zod configuration is left alone.
+const englishMessages = en().localeError;
+
 export const runnerOptionsSchema = z.object({
   // 16 tokens per block: vLLM's default; waste is confined to each sequence's last block.
-  blockSize: z.number().int().positive().max(1024).optional(),
+  blockSize: z.optional(z.int().check(z.positive(), z.maximum(1024))),
   /**
    * Bytes the KV pool (K and V of every layer) may take; the memory planner turns them into
    * whole blocks. Default: room for two sequences of the full context.
    */
-  kvBudgetBytes: z.number().positive().optional(),
+  kvBudgetBytes: z.optional(z.number().check(z.positive())),
   /** Largest step in tokens; longer prompts are prefilled in chunks of this size. */
-  maxStepTokens: z.number().int().positive().optional(),
+  maxStepTokens: z.optional(z.int().check(z.positive())),
   /** Most sequences in one step. */
-  maxSeqs: z.number().int().positive().optional(),
+  maxSeqs: z.optional(z.int().check(z.positive())),
   /**
    * Element type of the KV pool: 'f32' (default, exact) or 'f16' (half the memory, what
    * llama.cpp and vLLM keep; attention still computes in f32).
    */
-  kvDtype: z.enum(GPU_DTYPES).optional(),
+  kvDtype: z.optional(z.enum(GPU_DTYPES)),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
@@ -57,7 +61,7 @@ export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtyp
  * of the model's context.
  */
 export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
-  const parsed = runnerOptionsSchema.safeParse(options);
+  const parsed = runnerOptionsSchema.safeParse(options, { error: englishMessages });
   if (!parsed.success) throw new KvPoolError(`invalid runner options: ${z.prettifyError(parsed.error)}`);
   const o = parsed.data;
   const blockSize = o.blockSize ?? 16;
