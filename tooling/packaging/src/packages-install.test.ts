@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,29 @@ describe.each(publishable)('%s as npm users install it', (name) => {
       timeout: 120_000,
     });
     expect(stdout.trim()).not.toBe('');
+  });
+});
+
+describe('webgpu as an optional peer of @llm/kernels', () => {
+  it('without it, GpuContext.create() in Node refuses with a typed error naming the package', () => {
+    const installed = join(workspace.projectDir, 'node_modules', 'webgpu');
+    const hidden = `${installed}.hidden`;
+    const file = join(workspace.projectDir, 'no-webgpu.mjs');
+    writeFileSync(
+      file,
+      "import { GpuContext } from '@llm/kernels';\n" +
+        'try { await GpuContext.create(); console.log("created"); }\n' +
+        'catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }\n',
+    );
+    renameSync(installed, hidden);
+    try {
+      const stdout = execFileSync(process.execPath, [file], { cwd: workspace.projectDir, encoding: 'utf8' });
+      const error = JSON.parse(stdout) as { name: string; code: string; message: string };
+      expect(error).toMatchObject({ name: 'GpuUnavailableError', code: 'unavailable' });
+      expect(error.message).toMatch(/`webgpu` package .* is not installed: run `npm install webgpu`/);
+    } finally {
+      renameSync(hidden, installed);
+    }
   });
 });
 
