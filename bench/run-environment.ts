@@ -1,4 +1,5 @@
 // What a result was measured on: the machine and the WebGPU adapter, recorded with every result.
+import { adapterDisplayName } from '@llm/kernels';
 import { availableParallelism, cpus, arch, platform, release, totalmem, type as osType } from 'node:os';
 
 export interface MachineInfo {
@@ -14,7 +15,7 @@ export interface MachineInfo {
 export type AdapterInfo =
   | {
       available: true;
-      /** As GpuContext.adapterName spells it: description, else device, else vendor and architecture. */
+      /** As GpuContext.adapterName spells it. */
       name: string;
       vendor: string;
       architecture: string;
@@ -46,7 +47,7 @@ export async function adapterInfo(): Promise<AdapterInfo> {
     const { vendor, architecture, device, description } = adapter.info;
     return {
       available: true,
-      name: description || device || [vendor, architecture].filter(Boolean).join(' ') || 'unknown adapter',
+      name: adapterDisplayName(adapter.info),
       vendor,
       architecture,
       device,

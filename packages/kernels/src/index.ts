@@ -1,4 +1,4 @@
-export { GpuContext, BufferUsage } from './runtime/gpu-context.js';
+export { adapterDisplayName, GpuContext, BufferUsage } from './runtime/gpu-context.js';
 export type {
   GpuContextOptions,
   GpuFeatureName,

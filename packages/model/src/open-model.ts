@@ -10,6 +10,7 @@ import {
   optionalJson,
   readHfSentencePieceTokenizer,
   readLlama2cTokenizerSource,
+  readText,
   sentencePieceTokenizerMetadata,
   startsWithGgufMagic,
   type ByteSource,
@@ -126,7 +127,7 @@ export async function openTokenizerFrom(input: ModelInput): Promise<Tokenizer> {
   }
   if (input.name.endsWith('.json')) {
     try {
-      return tokenizerFromJson(parseJson(await input.read(0, input.size), input.name));
+      return tokenizerFromJson(parseJson(await readText(input), input.name));
     } finally {
       await input.close();
     }
@@ -135,16 +136,10 @@ export async function openTokenizerFrom(input: ModelInput): Promise<Tokenizer> {
 }
 
 async function tokenizerFromFolder(folder: ModelFolder): Promise<Tokenizer> {
-  const json = await folder.open(HF_TOKENIZER_JSON_FILE);
+  const json = await optionalJson(folder, HF_TOKENIZER_JSON_FILE);
   if (json !== undefined) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await json.read(0, json.size);
-    } finally {
-      await json.close();
-    }
     const config = await optionalJson(folder, HF_TOKENIZER_CONFIG_FILE).catch(() => undefined);
-    return tokenizerFromJson(parseJson(bytes, json.name), config);
+    return tokenizerFromJson(json, config);
   }
   // A folder with only tokenizer.model reads as llama.cpp's conversion of it would.
   const spm = await readHfSentencePieceTokenizer(folder);
@@ -156,9 +151,9 @@ async function tokenizerFromFolder(folder: ModelFolder): Promise<Tokenizer> {
   );
 }
 
-function parseJson(bytes: Uint8Array, name: string): unknown {
+function parseJson(text: string, name: string): unknown {
   try {
-    return JSON.parse(new TextDecoder('utf-8').decode(bytes));
+    return JSON.parse(text);
   } catch (error) {
     throw new ModelFileError(`${name} is not valid JSON (${(error as Error).message})`, name);
   }

@@ -58,7 +58,8 @@ export async function readHfSentencePieceTokenizer(
   };
 }
 
-async function readOptional(folder: ModelFolder, fileName: string): Promise<Uint8Array | undefined> {
+/** A file of the folder read whole, or undefined when it is absent. */
+export async function readOptional(folder: ModelFolder, fileName: string): Promise<Uint8Array | undefined> {
   const source = await folder.open(fileName);
   if (source === undefined) return undefined;
   try {

@@ -1,4 +1,3 @@
-import type { GpuDtype } from '@llm/quant';
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import {
@@ -22,11 +21,12 @@ import {
   HF_TOKENIZER_CONFIG_FILE,
   HF_TOKENIZER_JSON_FILE,
   readHfSentencePieceTokenizer,
+  readOptional,
   type HfSentencePieceTokenizer,
 } from '../hf/hf-tokenizer-files.js';
 import type { ModelFormat } from '../model-format.js';
 import type { LlamaConfig, RopeLayout, WeightSource } from '../weight-source.js';
-import type { WeightDtype } from '@llm/quant';
+import type { GpuDtype, WeightDtype } from '@llm/quant';
 import { detectModelFormat, isGgufFile } from './detect-format.js';
 import { directoryFolder } from './directory-folder.js';
 import {
@@ -335,13 +335,8 @@ async function hfTokenizerFiles(
   if (input.format !== 'hf') return copied;
   const folder = directoryFolder(input.path);
   for (const name of [HF_TOKENIZER_JSON_FILE, HF_TOKENIZER_CONFIG_FILE]) {
-    const source = await folder.open(name);
-    if (source === undefined) continue;
-    try {
-      copied.set(name, await source.read(0, source.size));
-    } finally {
-      await source.close();
-    }
+    const bytes = await readOptional(folder, name);
+    if (bytes !== undefined) copied.set(name, bytes);
   }
   return copied;
 }

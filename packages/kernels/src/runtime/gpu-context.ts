@@ -77,6 +77,16 @@ interface WebGpuModule {
   globals: Record<string, unknown>;
 }
 
+/** An adapter's name for people: its description, else its device, else vendor and architecture. */
+export function adapterDisplayName(info: GPUAdapterInfo): string {
+  return (
+    info.description ||
+    info.device ||
+    [info.vendor, info.architecture].filter(Boolean).join(' ') ||
+    'unknown adapter'
+  );
+}
+
 async function acquireGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
@@ -192,11 +202,7 @@ export class GpuContext {
       throw new GpuUnavailableError(`WebGPU device request failed: ${String(cause)}`);
     }
     const info = adapter.info;
-    const adapterName =
-      info.description ||
-      info.device ||
-      [info.vendor, info.architecture].filter(Boolean).join(' ') ||
-      'unknown adapter';
+    const adapterName = adapterDisplayName(info);
     const cpu = /llvmpipe|lavapipe|swiftshader|software/i.test(
       [info.description, info.device, info.architecture, info.vendor].join(' '),
     );

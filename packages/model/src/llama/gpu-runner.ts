@@ -1,5 +1,22 @@
-import { argmax, embedding, gatherRows, kvWrite, linear, rmsNorm, rope, SAMPLING_PARAMS_WORDS, packSamplingParams, sample, siluMul, uploadMatrix, type GpuContext, type GpuMatrix, type PagedAttentionBatch, type StepRecorder } from '@llm/kernels';
-import { type GpuDtype } from '@llm/quant';
+import {
+  argmax,
+  embedding,
+  gatherRows,
+  kvWrite,
+  linear,
+  rmsNorm,
+  rope,
+  SAMPLING_PARAMS_WORDS,
+  packSamplingParams,
+  sample,
+  siluMul,
+  uploadMatrix,
+  type GpuContext,
+  type GpuMatrix,
+  type PagedAttentionBatch,
+  type StepRecorder,
+} from '@llm/kernels';
+import type { GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
