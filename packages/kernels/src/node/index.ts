@@ -1,0 +1,1 @@
+export { yieldHostThread } from './host-thread.js';
