@@ -1,11 +1,11 @@
 // Shader compile time of every kernel variant on the current adapter (lavapipe compiles WGSL to
 // native code with LLVM, so this is the first-use cost of each pipeline).
 // Usage: tsx packages/kernels/bench/compile-times.ts   stdout: one JSON line per kernel.
-import { F16_NATIVE_STORAGE, F32_STORAGE, GpuContext, declaredKernel } from '../src/index.js';
+import { F16_NATIVE_STORAGE, F16_PACKED_STORAGE, F32_STORAGE, GpuContext, declaredKernel } from '../src/index.js';
 import type { BindingDecl, ParamType } from '../src/index.js';
 import { argmaxKernel } from '../src/kernels/argmax.wgsl.js';
 import type { KernelParts } from '../src/kernels/kernel-cache.js';
-import { matmulKernel, matvecShape, matvecKernel } from '../src/kernels/linear.wgsl.js';
+import { matmulKernel, reduceMatvecKernel, streamMatvecKernel } from '../src/kernels/linear.wgsl.js';
 import { pagedAttentionNaiveKernel } from '../src/kernels/paged-attention-naive.wgsl.js';
 import { rmsNormKernel } from '../src/kernels/rms-norm.wgsl.js';
 import { ropeKernel } from '../src/kernels/rope.wgsl.js';
@@ -18,9 +18,10 @@ const code = <P extends Record<string, ParamType>, B extends Record<string, Bind
   parts: KernelParts<P, B>,
 ): string => declaredKernel('bench', parts.declaration, parts.body).code;
 const kernels: Array<[string, string]> = [
-  ['matvec f32 rows1', code(matvecKernel(f32, 1, matvecShape(true)))],
-  ['matvec f32 rows8', code(matvecKernel(f32, 8, matvecShape(true)))],
-  ['matvec f16 rows1', code(matvecKernel({ ...f32, weights: F16_NATIVE_STORAGE }, 1, matvecShape(true)))],
+  ['matvec-stream f32 t1', code(streamMatvecKernel(f32, { rows: 1, tokens: 1, workgroup: 64, subgroup: 8 }))],
+  ['matvec-stream f32 t4', code(streamMatvecKernel(f32, { rows: 1, tokens: 4, workgroup: 64, subgroup: 8 }))],
+  ['matvec-stream f16 t1', code(streamMatvecKernel({ ...f32, weights: F16_PACKED_STORAGE }, { rows: 1, tokens: 1, workgroup: 64, subgroup: 8 }))],
+  ['matvec-reduce f16 t1', code(reduceMatvecKernel({ ...f32, weights: F16_NATIVE_STORAGE }, { rows: 1, tokens: 1, workgroup: 64, vec4: true }))],
   ['matmul f32', code(matmulKernel(f32))],
   ['rms-norm', code(rmsNormKernel())],
   ['rope', code(ropeKernel({ layout: 'adjacent', freqFactors: false, fused: false }))],

@@ -11,12 +11,11 @@ export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
 export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
 
-export { GpuMatrix, uploadMatrix } from './kernels/matrix.js';
+export { GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
-export { linear, MATVEC_MAX_ROWS } from './kernels/linear.js';
-export type { LinearArgs } from './kernels/linear.js';
-export { matvecShape } from './kernels/linear.wgsl.js';
-export type { MatvecShape } from './kernels/linear.wgsl.js';
+export { linear, linearKernelFor, MATVEC_MAX_ROWS } from './kernels/linear.js';
+export type { LinearArgs, LinearKernelKind } from './kernels/linear.js';
+export type { StreamShape } from './kernels/linear.wgsl.js';
 export { embedding } from './kernels/embedding.js';
 export type { EmbeddingArgs } from './kernels/embedding.js';
 export { rmsNorm } from './kernels/rms-norm.js';

@@ -55,18 +55,18 @@ interface LinearCase {
   n: number;
   k: number;
   dtype: GpuDtype;
-  path: 'matvec' | 'matmul';
+  kernel: 'default' | 'matmul';
   biasAndResidual: boolean;
 }
 
 // Odd sizes throughout: none is a multiple of the 4-column groups or the matmul tiles.
 const LINEAR_CASES: readonly LinearCase[] = [
-  { m: 1, n: 291, k: 173, dtype: 'f32', path: 'matvec', biasAndResidual: false },
+  { m: 1, n: 291, k: 173, dtype: 'f32', kernel: 'default', biasAndResidual: false },
   // K % 4 == 0 and several rows: on an adapter with a fixed subgroup size, the shared x loads.
-  { m: 5, n: 130, k: 100, dtype: 'f32', path: 'matvec', biasAndResidual: true },
-  { m: 37, n: 75, k: 67, dtype: 'f32', path: 'matmul', biasAndResidual: true },
-  { m: 1, n: 99, k: 61, dtype: 'f16', path: 'matvec', biasAndResidual: false },
-  { m: 37, n: 45, k: 53, dtype: 'f16', path: 'matmul', biasAndResidual: false },
+  { m: 5, n: 130, k: 100, dtype: 'f32', kernel: 'default', biasAndResidual: true },
+  { m: 37, n: 75, k: 67, dtype: 'f32', kernel: 'matmul', biasAndResidual: true },
+  { m: 1, n: 99, k: 61, dtype: 'f16', kernel: 'default', biasAndResidual: false },
+  { m: 37, n: 45, k: 53, dtype: 'f16', kernel: 'matmul', biasAndResidual: false },
 ];
 
 function countNonFinite(values: Float32Array): number {
@@ -122,7 +122,7 @@ async function checkLinear(
   const biasB = bias && ctx.upload(bias, 'bias');
   const residualB = residual && ctx.upload(residual, 'residual');
   const rec = ctx.recorder('linear');
-  linear(rec, { x: xb, w: matrix, out, m, bias: biasB, residual: residualB, path: c.path });
+  linear(rec, { x: xb, w: matrix, out, m, bias: biasB, residual: residualB, ...(c.kernel === 'matmul' ? { kernel: 'matmul' } : {}) });
   rec.submit();
   const got = new Float32Array(await ctx.read(out, 0, m * n * 4));
   for (const b of [xb, out, biasB, residualB]) b?.destroy();
@@ -130,7 +130,7 @@ async function checkLinear(
   const extras = c.biasAndResidual ? ' +bias +residual' : '';
   return {
     kernel: 'linear',
-    label: `linear ${dtype} m=${m} n=${n} k=${k} ${c.path}${extras}`,
+    label: `linear ${dtype} m=${m} n=${n} k=${k} ${c.kernel}${extras}`,
     dtype,
     relL2: relativeL2(got, reference.linear({ x, w, m, n, k, bias, residual })),
     unwritten: countNonFinite(got),

@@ -33,9 +33,9 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
       count: a.count,
       dim: table.cols,
       vocab: table.rows,
-      col_start: part.colStart,
-      cols: part.cols,
-      padded_cols: part.paddedCols,
+      row_start: part.rowStart,
+      rows: part.rows,
+      row_stride: table.rowStride,
       write_invalid: i === 0 ? 1 : 0,
       nan: Number.NaN,
     };

@@ -4,7 +4,7 @@ import { storageFormat } from './storage-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
- * out[t, d] = table[ids[t], d] from one K-major part of a [vocab, dim] GpuMatrix (the same
+ * out[t, d] = table[ids[t], d] from one row-major part of a [vocab, dim] GpuMatrix (the same
  * upload can serve as a tied LM head). Each part's dispatch writes the tokens whose id falls in
  * its range; the first part also writes NaN rows for ids >= vocab so they cannot pass unnoticed.
  */
@@ -15,9 +15,9 @@ export function embeddingKernel(dtype: GpuDtype) {
       count: 'u32', // tokens
       dim: 'u32',
       vocab: 'u32',
-      col_start: 'u32', // first id held by this part
-      cols: 'u32', // ids held by this part
-      padded_cols: 'u32', // row stride of this part
+      row_start: 'u32', // first id held by this part
+      rows: 'u32', // ids held by this part
+      row_stride: 'u32', // elements per stored row
       write_invalid: 'u32',
       nan: 'f32', // a NaN from the host: WGSL constant expressions cannot produce one
     },
@@ -41,8 +41,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (params.write_invalid != 0u) { out[i] = params.nan; }
     return;
   }
-  if (id < params.col_start || id >= params.col_start + params.cols) { return; }
-  out[i] = load_table(d * params.padded_cols + (id - params.col_start));
+  if (id < params.row_start || id >= params.row_start + params.rows) { return; }
+  out[i] = load_table((id - params.row_start) * params.row_stride + d);
 }
 `;
   return { declaration, body };

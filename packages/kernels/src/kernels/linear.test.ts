@@ -13,7 +13,7 @@ import {
 } from '../testing/index.js';
 import { linear } from './linear.js';
 import { uploadMatrix } from './matrix.js';
-import type { MatvecShape } from './linear.wgsl.js';
+import type { LinearKernelKind } from './linear.js';
 import type { GpuDtype } from '@llm/quant';
 
 const gpu = await gpuForTests();
@@ -30,8 +30,8 @@ interface Case {
   bias?: boolean;
   residual?: boolean;
   maxPartBytes?: number;
-  matvecShape?: MatvecShape;
-  path?: 'matvec' | 'matmul';
+  kernel?: LinearKernelKind;
+  streamShape?: { rows: number; tokens: number };
   f16Native?: boolean;
 }
 
@@ -63,8 +63,8 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
     m: c.m,
     bias: biasB,
     residual: resB,
-    matvecShape: c.matvecShape,
-    path: c.path,
+    kernel: c.kernel,
+    streamShape: c.streamShape,
   });
   rec.submit();
   const got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
@@ -79,24 +79,26 @@ describe.skipIf(!gpu)('linear', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
-  // Each distinct variant (dtype, bias/residual, rows, path) costs a shader compile, which is
-  // slow on a CPU adapter, so the cases share variants where they can.
+  // Each distinct variant (kernel, dtype, bias/residual, tokens) costs a shader compile, which is
+  // slow on a CPU adapter, so the cases share variants where they can. K values that are not a
+  // multiple of 32 take the reduce kernel by default (scalar loads when K % 4 != 0).
   it.each<Case>([
     { m: 1, n: 37, k: 53, dtype: 'f32' },
     { m: 1, n: 256, k: 128, dtype: 'f32' },
     { m: 3, n: 130, k: 100, dtype: 'f32', bias: true, residual: true },
     { m: 20, n: 67, k: 9, dtype: 'f32', bias: true, residual: true },
-    { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, path: 'matvec' },
-    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, path: 'matmul' },
+    { m: 128, n: 200, k: 67, dtype: 'f32', bias: true, residual: true, kernel: 'reduce' },
+    { m: 70, n: 75, k: 33, dtype: 'f32', bias: true, residual: true, kernel: 'matmul' },
     { m: 1, n: 99, k: 61, dtype: 'f16' },
     { m: 6, n: 99, k: 72, dtype: 'f16', bias: true, residual: true },
-    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, path: 'matmul' },
+    { m: 65, n: 33, k: 47, dtype: 'f16', bias: true, residual: true, kernel: 'matmul' },
+    { m: 9, n: 70, k: 64, dtype: 'f16', bias: true, residual: true, kernel: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);
   });
 
   it('splits a matrix over the binding limit into column parts transparently', async () => {
-    // 4 KiB parts: a 45x50 f32 matrix becomes 3 parts of 20, 20 and 5 columns.
+    // 4 KiB parts: a 45x50 f32 matrix becomes 3 parts of 15 rows.
     for (const c of [
       { m: 3, n: 45, k: 50, dtype: 'f32', bias: true, residual: true, maxPartBytes: 4096 },
       { m: 20, n: 45, k: 50, dtype: 'f32', bias: true, residual: true, maxPartBytes: 4096 },
@@ -105,7 +107,8 @@ describe.skipIf(!gpu)('linear', () => {
       await check(ctx, c, seed + 1);
     }
     const m = uploadMatrix(ctx, new Float32Array(45 * 50).fill(1), 45, 50, 'f32', { maxPartBytes: 4096 });
-    expect(m.parts.map((p) => p.cols)).toEqual([16, 16, 13]);
+    // 50 columns are stored as rows of 56 (a multiple of 8): 18 rows of 224 bytes fit 4 KiB.
+    expect(m.parts.map((p) => p.rows)).toEqual([15, 15, 15]);
     m.destroy();
   });
 
@@ -133,18 +136,26 @@ describe.skipIf(!gpu)('linear', () => {
     },
   );
 
-  it('splits K across invocations of a workgroup (the GPU shape) with the same result', async () => {
+  // The stream kernel needs a fixed subgroup size (lavapipe: 8) and K % 4S == 0; every shape of
+  // rows and tokens per invocation, with odd N and partial token passes.
+  it.skipIf(!gpu?.subgroupSize)('streams whole rows with subgroup-shared x (CPU adapters)', async () => {
+    const k = 4 * gpu!.subgroupSize! * 3;
     for (const c of [
-      {
-        m: 2,
-        n: 200,
-        k: 131,
-        dtype: 'f32',
-        bias: true,
-        residual: true,
-        matvecShape: { columnGroups: 16, kSlices: 16, xSubgroup: 0 },
-      },
-      { m: 1, n: 45, k: 9, dtype: 'f16', matvecShape: { columnGroups: 8, kSlices: 4, xSubgroup: 0 } },
+      { m: 1, n: 37, k, dtype: 'f32', kernel: 'stream' },
+      { m: 1, n: 101, k, dtype: 'f16', kernel: 'stream', bias: true, residual: true },
+      { m: 3, n: 70, k, dtype: 'f32', kernel: 'stream', streamShape: { rows: 2, tokens: 2 } },
+      { m: 11, n: 45, k, dtype: 'f16', kernel: 'stream', bias: true, residual: true, streamShape: { rows: 3, tokens: 4 } },
+      { m: 2, n: 33, k: 2 * k, dtype: 'f16', kernel: 'stream', maxPartBytes: 10 * 2 * 2 * k },
+    ] as const) {
+      await check(ctx, c, seed + 2);
+    }
+  });
+
+  it('runs the reduce kernel (the GPU shape) on any K with the same result', async () => {
+    for (const c of [
+      { m: 2, n: 200, k: 131, dtype: 'f32', bias: true, residual: true, kernel: 'reduce' },
+      { m: 1, n: 45, k: 9, dtype: 'f16', kernel: 'reduce' },
+      { m: 5, n: 45, k: 96, dtype: 'f16', kernel: 'reduce', bias: true },
     ] as const) {
       await check(ctx, c, seed + 2);
     }
@@ -152,7 +163,7 @@ describe.skipIf(!gpu)('linear', () => {
 
   it.skipIf(!gpu?.features.shaderF16)('reads f16 weights as native f16 with shader-f16', async () => {
     await check(ctx, { m: 1, n: 77, k: 41, dtype: 'f16', f16Native: true }, seed);
-    await check(ctx, { m: 40, n: 77, k: 41, dtype: 'f16', f16Native: true, path: 'matmul' }, seed);
+    await check(ctx, { m: 40, n: 77, k: 41, dtype: 'f16', f16Native: true, kernel: 'matmul' }, seed);
   });
 
   it.skipIf(!portable)('reads f16 weights without shader-f16', async () => {
@@ -169,6 +180,8 @@ describe.skipIf(!gpu)('linear', () => {
     expect(() => linear(rec, { x, w, out: x, m: 1 })).toThrow(/same buffer/);
     expect(() => linear(rec, { x, w, out, m: 0 })).toThrow(KernelShapeError);
     expect(() => uploadMatrix(ctx, new Float32Array(5), 2, 3, 'f32')).toThrow(KernelShapeError);
+    // The stream kernel refuses K that its subgroup loads cannot cover.
+    expect(() => linear(rec, { x, w, out, m: 1, kernel: 'stream' })).toThrow(/K % 4S == 0/);
     w.destroy();
   });
 });

@@ -7,10 +7,10 @@ import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
   matmulKernel,
-  matvecKernel,
-  matvecShape,
+  reduceMatvecKernel,
+  streamMatvecKernel,
 } from './linear.wgsl.js';
-import type { LinearVariant, MatvecShape } from './linear.wgsl.js';
+import type { LinearVariant, ReduceShape, StreamShape } from './linear.wgsl.js';
 import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
 import { storageFormat } from './storage-format.js';
 
@@ -26,93 +26,74 @@ export interface LinearArgs {
   bias?: BufferBindingLike | undefined;
   /** f32 [m, N], added to the result (a separate buffer from out). */
   residual?: BufferBindingLike | undefined;
-  /** Workgroup shape of the matvec path; by default chosen for the adapter (see matvecShape). */
-  matvecShape?: MatvecShape | undefined;
   /**
-   * 'matvec' runs m > 8 as passes of 8 rows; 'matmul' tiles in workgroup memory. By default
-   * matvec for m <= 8, and for every m on a CPU adapter, where broadcast x loads and one weight
-   * gather per 4 columns beat workgroup-memory tiles, whose every read is a per-lane gather.
+   * Which kernel runs; by default chosen for the adapter and the shape (see linearKernelFor).
+   * 'stream' needs a fixed subgroup size S and K % 4S == 0.
    */
-  path?: 'matvec' | 'matmul' | undefined;
+  kernel?: LinearKernelKind | undefined;
+  /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
+  streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
-   * Read f16 weights as native f16 (needs shader-f16) rather than unpacking u32 pairs. By
-   * default native with shader-f16, except for single-row matvecs on a CPU adapter, where
-   * unpacking is about twice as fast.
+   * Read f16 weights as native f16 (needs shader-f16) rather than unpacking u32 pairs, in the
+   * 'reduce' and 'matmul' kernels ('stream' always unpacks 8 halves from a vec4<u32>). By default
+   * native with shader-f16.
    */
   f16Native?: boolean | undefined;
 }
 
 /**
- * Rows handled by the matvec kernel in one pass over the weights. Up to 8 the weight read
- * dominates, so one pass for all rows costs about one matvec.
+ * 'stream': an invocation streams whole weight rows, x shared through subgroup broadcasts (CPU
+ * adapters); 'reduce': a workgroup per row with a workgroup-memory reduction (GPUs, and any
+ * shape); 'matmul': workgroup-memory tiles for many tokens (GPU prefill).
  */
+export type LinearKernelKind = 'stream' | 'reduce' | 'matmul';
+
+/** Tokens handled by the matvec kernels in one pass over the weights. */
 export const MATVEC_MAX_ROWS = 8;
 
-// Row counts compiled for the matvec kernel: m rounds up to the next, which bounds the number of
-// pipelines (each costs a shader compile) at a small cost for the padding rows.
-function matvecRows(m: number): number {
-  return m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+// Token counts compiled for the matvec kernels: m rounds up to the next, which bounds the number
+// of pipelines (each costs a shader compile) at a small cost for the padding tokens.
+function matvecTokens(m: number, max: number): number {
+  for (const t of [1, 2, 4, 8]) if (m <= t && t <= max) return t;
+  return max;
+}
+
+/** Fixed subgroup size when the 'stream' kernel can run for K input features, else 0. */
+function streamSubgroup(ctx: GpuContext, k: number): number {
+  const size = ctx.subgroupSize;
+  if (!ctx.features.subgroups || size === undefined || size < 2 || (size & (size - 1)) !== 0) return 0;
+  return k % (4 * size) === 0 ? size : 0;
+}
+
+/** The kernel `linear` runs by default for m tokens of a [N, K] weight on this adapter. */
+export function linearKernelFor(ctx: GpuContext, k: number, m: number): LinearKernelKind {
+  if (ctx.isCpuAdapter) return streamSubgroup(ctx, k) > 0 ? 'stream' : 'reduce';
+  return m <= MATVEC_MAX_ROWS ? 'reduce' : 'matmul';
 }
 
 /**
- * Subgroup size for shared x loads (see MatvecShape.xSubgroup) when they pay off: a CPU adapter
- * with a fixed subgroup size, K % 4 == 0, and more than one row (measured on lavapipe, 4096x4096
- * f32: 8 rows go from 1.3 to 5 GB/s; a single row is faster without).
+ * Rows and tokens per invocation of the stream kernel (lavapipe, 2 cores, 110M/1.1B shapes):
+ * one row per invocation keeps the accumulators and x registers from spilling.
  */
-function subgroupXLoads(
-  ctx: GpuContext,
-  shape: MatvecShape,
-  k: number,
-  rows: number,
-  explicit: MatvecShape | undefined,
-): number {
-  if (explicit) return explicit.xSubgroup;
-  const size = ctx.subgroupSize;
-  if (!ctx.isCpuAdapter || !ctx.features.subgroups || size === undefined || shape.kSlices !== 1) return 0;
-  if (k % 4 !== 0 || rows < 2 || shape.columnGroups % size !== 0) return 0;
-  return size;
+function defaultStreamShape(m: number): Pick<StreamShape, 'rows' | 'tokens'> {
+  return { rows: 1, tokens: matvecTokens(m, 4) };
 }
 
-function checkShape(ctx: GpuContext, shape: MatvecShape, k: number): void {
-  const { columnGroups, kSlices, xSubgroup } = shape;
-  const pow2 = (v: number): boolean => Number.isInteger(v) && v > 0 && (v & (v - 1)) === 0;
-  const invocations = columnGroups * kSlices;
-  if (
-    !pow2(kSlices) ||
-    !Number.isInteger(columnGroups) ||
-    columnGroups < 1 ||
-    invocations > ctx.limits.maxComputeInvocationsPerWorkgroup
-  ) {
-    throw new KernelShapeError(
-      'linear',
-      `matvecShape ${columnGroups}x${kSlices}: kSlices must be a power of two and columnGroups * kSlices at most ${ctx.limits.maxComputeInvocationsPerWorkgroup}`,
-    );
-  }
-  if (
-    xSubgroup > 0 &&
-    (kSlices !== 1 ||
-      k % 4 !== 0 ||
-      !ctx.features.subgroups ||
-      xSubgroup !== ctx.subgroupSize ||
-      columnGroups % xSubgroup !== 0)
-  ) {
-    throw new KernelShapeError(
-      'linear',
-      `matvecShape.xSubgroup ${xSubgroup} needs the subgroups feature with that fixed size (${String(ctx.subgroupSize)}), kSlices 1, K % 4 == 0 (K = ${k}) and columnGroups a multiple of it`,
-    );
-  }
-}
+// Invocations per workgroup. Stream: lavapipe runs a workgroup on one core, so a few large ones
+// split evenly over the cores. Reduce: 64 strides over K while many workgroups fill a GPU.
+const STREAM_WORKGROUP = 64;
+const REDUCE_WORKGROUP = 64;
 
-/** Params of one weight part's dispatch over rows [row0, row0 + rows). */
-function partParams(w: GpuMatrix, part: GpuMatrixPart, row0: number, rows: number) {
+/** Params of one weight part's dispatch over tokens [t0, t0 + tokens). */
+function partParams(w: GpuMatrix, part: GpuMatrixPart, t0: number, tokens: number) {
   return {
     k: w.cols,
-    padded_cols4: part.paddedCols / 4,
-    cols: part.cols,
-    col0: part.colStart,
+    row_stride: w.rowStride,
+    n_count: part.rows,
+    n_start: part.rowStart,
     out_stride: w.rows,
-    row0,
-    rows,
+    t0,
+    tokens,
   };
 }
 
@@ -131,14 +112,20 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   if (a.f16Native && !ctx.features.shaderF16) {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
   }
-  const variantFor = (nativeF16: boolean): [LinearVariant, string] => {
-    const v: LinearVariant = {
-      weights: storageFormat(w.dtype, a.f16Native ?? nativeF16),
-      bias: a.bias !== undefined,
-      residual: a.residual !== undefined,
-    };
-    return [v, `${v.weights.tag}${v.bias ? '+bias' : ''}${v.residual ? '+residual' : ''}`];
+  const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m);
+  const subgroup = streamSubgroup(ctx, w.cols);
+  if (kind === 'stream' && subgroup === 0) {
+    throw new KernelShapeError(
+      name,
+      `the stream kernel needs the subgroups feature with a fixed size S (${String(ctx.subgroupSize)}) and K % 4S == 0 (K = ${w.cols})`,
+    );
+  }
+  const variant: LinearVariant = {
+    weights: storageFormat(w.dtype, kind !== 'stream' && (a.f16Native ?? ctx.features.shaderF16)),
+    bias: a.bias !== undefined,
+    residual: a.residual !== undefined,
   };
+  const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}`;
   const buffers = (weights: GPUBuffer) => ({
     x: a.x,
     w: weights,
@@ -146,43 +133,58 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     bias: a.bias,
     residual: a.residual,
   });
-  const path = a.path ?? (m <= MATVEC_MAX_ROWS || ctx.isCpuAdapter ? 'matvec' : 'matmul');
-  if (path === 'matmul') {
-    const [variant, key] = variantFor(ctx.features.shaderF16);
+  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (kind === 'matmul') {
     const kernel = kernelSource('matmul', key, () => matmulKernel(variant));
     for (const part of w.parts) {
-      const cols4 = part.paddedCols / 4;
-      const params = partParams(w, part, 0, m);
       const groups: [number, number] = [
-        Math.ceil(cols4 / (MATMUL_TILE_COLS / 4)),
+        Math.ceil(part.rows / MATMUL_TILE_COLS),
         Math.ceil(m / MATMUL_TILE_ROWS),
       ];
-      rec.dispatchKernel(kernel, params, buffers(part.buffer), groups);
+      rec.dispatchKernel(kernel, partParams(w, part, 0, m), buffers(part.buffer), groups);
     }
     return;
   }
-  const baseShape = a.matvecShape ?? matvecShape(ctx.isCpuAdapter);
-  if (a.matvecShape) checkShape(ctx, a.matvecShape, w.cols);
-  for (let row0 = 0; row0 < m; row0 += MATVEC_MAX_ROWS) {
-    const rows = Math.min(MATVEC_MAX_ROWS, m - row0);
-    const xSubgroup = subgroupXLoads(ctx, baseShape, w.cols, rows, a.matvecShape);
-    // With shared x loads 2 rows run as 4: the shuffles of a small loop body get unrolled into a
-    // form that is 3x slower on lavapipe than the 4-row kernel.
-    const compiledRows = xSubgroup > 0 ? Math.max(4, matvecRows(rows)) : matvecRows(rows);
-    const shape = { ...baseShape, xSubgroup };
-    // f16 on a CPU adapter: unpacking u32 pairs is 2x cheaper for one row, native f16 1.5x
-    // cheaper for 4-8 rows with shared x loads (lavapipe, 4096x4096, CPU time).
-    const [variant, key] = variantFor(ctx.features.shaderF16 && (!ctx.isCpuAdapter || xSubgroup > 0));
-    const kernel = kernelSource(
-      'matvec',
-      `${key}/rows${compiledRows}/${shape.columnGroups}x${shape.kSlices}/sg${shape.xSubgroup}`,
-      () => matvecKernel(variant, compiledRows, shape),
+  if (kind === 'stream') {
+    const shape = a.streamShape ?? defaultStreamShape(m);
+    requireInt(name, 'streamShape.rows', shape.rows, 1);
+    requireInt(name, 'streamShape.tokens', shape.tokens, 1);
+    for (let t0 = 0; t0 < m; t0 += shape.tokens) {
+      const tokens = Math.min(shape.tokens, m - t0);
+      const s: StreamShape = {
+        rows: shape.rows,
+        tokens: a.streamShape ? shape.tokens : matvecTokens(tokens, shape.tokens),
+        workgroup: STREAM_WORKGROUP,
+        subgroup,
+      };
+      const kernel = kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
+        streamMatvecKernel(variant, s),
+      );
+      for (const part of w.parts) {
+        const groups = Math.ceil(part.rows / (s.rows * s.workgroup));
+        rec.dispatchKernel(kernel, partParams(w, part, t0, tokens), buffers(part.buffer), [groups]);
+      }
+    }
+    return;
+  }
+  const vec4 = w.cols % 4 === 0;
+  for (let t0 = 0; t0 < m; t0 += MATVEC_MAX_ROWS) {
+    const tokens = Math.min(MATVEC_MAX_ROWS, m - t0);
+    const s: ReduceShape = {
+      rows: 1,
+      tokens: matvecTokens(tokens, MATVEC_MAX_ROWS),
+      workgroup: REDUCE_WORKGROUP,
+      vec4,
+    };
+    const kernel = kernelSource('matvec-reduce', `${key}/t${s.tokens}w${s.workgroup}${vec4 ? 'v4' : ''}`, () =>
+      reduceMatvecKernel(variant, s),
     );
     for (const part of w.parts) {
-      rec.dispatchKernel(kernel, partParams(w, part, row0, rows), buffers(part.buffer), [
-        Math.ceil(part.paddedCols / 4 / shape.columnGroups),
-        1,
-      ]);
+      const groups = Math.ceil(part.rows / s.rows);
+      if (groups > maxGroups) {
+        throw new KernelShapeError(name, `${part.rows} output features exceed ${maxGroups} workgroups`);
+      }
+      rec.dispatchKernel(kernel, partParams(w, part, t0, tokens), buffers(part.buffer), [groups]);
     }
   }
 }

@@ -2,28 +2,35 @@ import { declareKernel } from './kernel-declaration.js';
 import type { StorageFormat } from './storage-format.js';
 
 export interface LinearVariant {
-  /** How the weight is stored; `load_w(i)` reads vec4 i: 4 consecutive output columns. */
+  /** How the weight is stored; row-major, `row_stride` elements per output feature. */
   weights: StorageFormat;
   bias: boolean;
   residual: boolean;
 }
 
-/** The interface of both linear kernels; x is read as f32s or, for shared subgroup loads, vec4s. */
-function linearDeclaration(v: LinearVariant, x: 'f32' | 'vec4<f32>', enable: string[]) {
+const PARAMS = {
+  k: 'u32', // input features K
+  row_stride: 'u32', // elements per stored weight row (K padded)
+  n_count: 'u32', // output features held by this weight part
+  n_start: 'u32', // first output feature of this part
+  out_stride: 'u32', // N: row stride of out and residual
+  t0: 'u32', // first token (row of x / out) of this dispatch
+  tokens: 'u32', // real tokens in this dispatch
+} as const;
+
+/** The interface of the linear kernels; x and the weights are read as `x` / through the format. */
+function linearDeclaration(
+  v: LinearVariant,
+  x: 'f32' | 'vec4<f32>',
+  w: { type: string } | { unit: 'vec4' | 'scalar' },
+  enable: string[] = [],
+) {
   return declareKernel({
     name: 'linear',
-    params: {
-      k: 'u32', // input features K
-      padded_cols4: 'u32', // vec4 column groups in this weight part
-      cols: 'u32', // valid output columns in this part
-      col0: 'u32', // first output column of this part
-      out_stride: 'u32', // N: row stride of out and residual
-      row0: 'u32', // first row of x / out in this dispatch
-      rows: 'u32', // real rows in this dispatch
-    },
+    params: PARAMS,
     bindings: {
       x: { access: 'read', type: x },
-      w: { access: 'read', format: v.weights, unit: 'vec4', load: 'load_w' },
+      w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
       out: { access: 'read_write', type: 'f32' },
       bias: { access: 'read', type: 'f32', present: v.bias },
       residual: { access: 'read', type: 'f32', present: v.residual },
@@ -32,161 +39,169 @@ function linearDeclaration(v: LinearVariant, x: 'f32' | 'vec4<f32>', enable: str
   });
 }
 
-// Writes the 4 columns of one vec4 group for one row, adding bias and residual when present.
+// Writes output feature n (local to the part) of token t, adding bias and residual when present.
 function storeFn(v: LinearVariant): string {
   return `
-fn store4(row: u32, c4: u32, acc: vec4<f32>) {
-  for (var j = 0u; j < 4u; j++) {
-    let c = c4 * 4u + j;
-    if (c < params.cols) {
-      let o = row * params.out_stride + params.col0 + c;
-      var v = acc[j];${v.bias ? '\n      v += bias[params.col0 + c];' : ''}${v.residual ? '\n      v += residual[o];' : ''}
-      out[o] = v;
-    }
-  }
+fn store(t: u32, n: u32, acc: f32) {
+  let o = t * params.out_stride + params.n_start + n;
+  var v = acc;${v.bias ? '\n  v += bias[params.n_start + n];' : ''}${v.residual ? '\n  v += residual[o];' : ''}
+  out[o] = v;
 }`;
 }
 
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 /**
- * Workgroup shape of the matvec kernel: `columnGroups` invocations side by side, each owning 4
- * output columns, times `kSlices` invocations that split K between them and add up their partial
- * sums in workgroup memory at the end.
+ * Shape of the streaming matvec: each invocation owns `rows` whole weight rows for `tokens`
+ * tokens; `subgroup` lanes share the x loads.
  */
-export interface MatvecShape {
-  columnGroups: number;
-  kSlices: number;
-  /**
-   * Subgroup size for subgroup-shared x loads, or 0. A CPU driver turns every per-invocation
-   * load into a per-lane gather, even at a uniform address, so with several rows the x loads
-   * cost more than the weights; with this set, each lane loads one vec4 of x for the next
-   * 4 * size K rows and the others read it with subgroupShuffle. Needs K % 4 == 0 and kSlices 1.
-   */
-  xSubgroup: number;
+export interface StreamShape {
+  rows: number;
+  tokens: number;
+  workgroup: number;
+  subgroup: number;
 }
 
 /**
- * On a CPU adapter (lavapipe runs a workgroup on one core, an invocation per SIMD lane) 64 column
- * groups and no K split read the weights at full speed with no reduction. A GPU needs many more
- * workgroups in flight than N/256: 16 column groups x 16 K slices gives N/64 workgroups whose
- * warps still read 256 contiguous bytes per weight row.
+ * Matrix-vector product for a CPU adapter (lavapipe: an invocation per SIMD lane, a workgroup per
+ * core). Each invocation streams its `rows` weight rows from start to end with 16-byte loads (4
+ * f32s, or 8 halves in a vec4<u32>) and no barrier. x costs as much per load as the weights there
+ * (every storage load is a per-lane gather), so each lane loads a different vec4 of x and
+ * `subgroupBroadcast` with a constant lane hands it to the others: one x load per 4 * subgroup
+ * input features per token. Needs K % (4 * subgroup) == 0 and a fixed subgroup size.
  */
-export function matvecShape(cpuAdapter: boolean): MatvecShape {
-  return cpuAdapter
-    ? { columnGroups: 64, kSlices: 1, xSubgroup: 0 }
-    : { columnGroups: 16, kSlices: 16, xSubgroup: 0 };
-}
-
-/**
- * Matrix-vector product for a few rows (decode): out[r, n] = sum_k x[r, k] * W[n, k], for up to
- * `rows` rows at once (params.rows of them are real) so each weight element is read once per
- * dispatch. Bandwidth-bound: invocation (g, s) owns output columns 4g..4g+3 of its workgroup's
- * block and every kSlices-th group of 4 K rows from 4s, so neighbouring invocations read
- * neighbouring vec4s of each K-major weight row.
- */
-export function matvecKernel(v: LinearVariant, rows: number, shape: MatvecShape) {
-  const r = Array.from({ length: rows }, (_, i) => i);
-  const lines = (f: (i: number) => string, sep = '\n  ') => r.map(f).join(sep);
-  const { columnGroups: cg, kSlices: ks, xSubgroup: sg } = shape;
-  // One x element: scalar, or a component of the vec4 array.
-  const xAt = (i: string): string => (sg > 0 ? `x[(${i}) / 4u][(${i}) % 4u]` : `x[${i}]`);
-  const mainLoop =
-    sg > 0
-      ? `let k4 = k / 4u;
-  let k_full = (k / (4u * SG)) * 4u * SG;
-  for (var kk = 0u; kk < k_full; kk += 4u * SG) {
-    // Lane l holds x[row, kk + 4l .. kk + 4l + 3]; row starts are vec4-aligned since K % 4 == 0.
-    ${lines((i) => `let xl${i} = x[xb${i} / 4u + kk / 4u + lane];`, '\n    ')}
-    for (var j = 0u; j < SG; j++) {
-      let i0 = (kk + 4u * j) * stride + col;
-      let w0 = load_w(i0);
-      let w1 = load_w(i0 + stride);
-      let w2 = load_w(i0 + 2u * stride);
-      let w3 = load_w(i0 + 3u * stride);
-      ${lines(
-        (i) => `let xv${i} = subgroupShuffle(xl${i}, j);
-      acc${i} += xv${i}.x * w0 + xv${i}.y * w1 + xv${i}.z * w2 + xv${i}.w * w3;`,
-        '\n      ',
-      )}
-    }
-  }`
-      : `let k_full = k & ~3u;
-  for (var kk = slice * 4u; kk < k_full; kk += KS * 4u) {
-    let i0 = kk * stride + col;
-    let w0 = load_w(i0);
-    let w1 = load_w(i0 + stride);
-    let w2 = load_w(i0 + 2u * stride);
-    let w3 = load_w(i0 + 3u * stride);
-    ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0 + ${xAt(`xb${i} + kk + 1u`)} * w1 + ${xAt(`xb${i} + kk + 2u`)} * w2 + ${xAt(`xb${i} + kk + 3u`)} * w3;`, '\n    ')}
-  }`;
-  const reduce =
-    ks === 1
-      ? ''
-      : `
-  // Partial sums of the K slices, one row at a time: kSlices x columnGroups vec4s.
-  ${lines(
-    (i) => `partial[li] = acc${i};
-  for (var half = KS / 2u; half > 0u; half >>= 1u) {
-    workgroupBarrier();
-    if (slice < half) { partial[li] += partial[li + half * CG]; }
-  }
-  workgroupBarrier();
-  acc${i} = partial[group];
-  workgroupBarrier();`,
-  )}`;
-  const declaration = linearDeclaration(v, sg > 0 ? 'vec4<f32>' : 'f32', sg > 0 ? ['subgroups'] : []);
+export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
+  const f16 = v.weights.dtype === 'f16';
+  const R = range(s.rows);
+  const T = range(s.tokens);
+  const J = range(s.subgroup);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec4<u32>' : 'vec4<f32>' }, ['subgroups']);
+  // Weight units per row: vec4<f32> = 4 elements, vec4<u32> = 8 halves.
+  const per = f16 ? 8 : 4;
+  const inner = f16
+    ? R.map((r) =>
+        range(s.subgroup / 2)
+          .map(
+            (m) => `{
+        let w = w[wb${r} + ${m}u];
+        let lo = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+        let hi = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+        ${T.map((t) => `a${t}_${r} += dot(lo, x${t}_${2 * m}) + dot(hi, x${t}_${2 * m + 1});`).join('\n        ')}
+      }`,
+          )
+          .join('\n      '),
+      ).join('\n      ')
+    : R.map((r) =>
+        J.map(
+          (j) => `{
+        let w = w[wb${r} + ${j}u];
+        ${T.map((t) => `a${t}_${r} += dot(w, x${t}_${j});`).join('\n        ')}
+      }`,
+        ).join('\n      '),
+      ).join('\n      ');
   const body = /* wgsl */ `${storeFn(v)}
 
-const CG = ${cg}u;
-const KS = ${ks}u;${ks === 1 ? '' : '\nvar<workgroup> partial: array<vec4<f32>, CG * KS>;'}${sg > 0 ? `\nconst SG = ${sg}u;` : ''}
-
-@compute @workgroup_size(CG * KS)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>${
-    sg > 0 ? ',\n        @builtin(subgroup_invocation_id) lane: u32' : ''
-  }) {
-  let group = li % CG;
-  ${
-    ks === 1
-      ? `// One slice: a constant keeps k, and so every x address, visibly uniform.
-  let slice = 0u;`
-      : 'let slice = li / CG;'
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let n0 = gid.x * ${s.rows}u;
+  // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
+  let last = params.n_count - 1u;
+  let stride = params.row_stride / ${per}u;
+  ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
+  let k4 = params.k / 4u;
+  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  for (var c = 0u; c < k4; c += ${s.subgroup}u) {
+    ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
+    ${T.flatMap((t) => J.map((j) => `let x${t}_${j} = subgroupBroadcast(xl${t}, ${j}u);`)).join('\n    ')}
+    ${R.map((r) => `let wb${r} = wr${r} + c * 4u / ${per}u;`).join('\n    ')}
+    ${inner}
   }
-  let c4 = wid.x * CG + group;
-  // Invocations past the last column group read a valid one and write nothing.
-  let col = min(c4, params.padded_cols4 - 1u);
-  let stride = params.padded_cols4;
-  let k = params.k;
-  // Rows past params.rows (the variant's row count rounded up) re-read the last row and are not stored.
-  ${lines((i) => `let xb${i} = (params.row0 + min(${i}u, params.rows - 1u)) * k;`)}
-  ${lines((i) => `var acc${i} = vec4<f32>();`)}
-  ${mainLoop}
-  if (slice == 0u) {
-    for (var kk = k_full; kk < k; kk++) {
-      let w0 = load_w(kk * stride + col);
-      ${lines((i) => `acc${i} += ${xAt(`xb${i} + kk`)} * w0;`, '\n      ')}
-    }
-  }${reduce}
-  if (slice != 0u || c4 >= params.padded_cols4) { return; }
-  ${lines((i) => (i === 0 ? '' : `if (${i}u < params.rows) { `) + `store4(params.row0 + ${i}u, c4, acc${i});` + (i === 0 ? '' : ' }'))}
+  ${T.flatMap((t) =>
+    R.map((r) => {
+      const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
+      return `if (${cond}) { store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}); }`;
+    }),
+  ).join('\n  ')}
 }
 `;
   return { declaration, body };
 }
 
-/** Tile of the matmul kernel: 64 rows x 64 columns per workgroup, K in steps of 16. */
+/** Shape of the reducing matvec: a workgroup of `workgroup` invocations per `rows` weight rows. */
+export interface ReduceShape {
+  rows: number;
+  tokens: number;
+  workgroup: number;
+  /** vec4 loads of x and the weights (K % 4 == 0), else scalar loads. */
+  vec4: boolean;
+}
+
+/**
+ * Matrix-vector product for a GPU: a workgroup per `rows` weight rows, its invocations striding
+ * along K so that neighbours read neighbouring addresses (coalesced), then a tree reduction of
+ * the partial sums in workgroup memory. Works for every K (scalar loads when K % 4 != 0) and is
+ * the portable fallback on any adapter.
+ */
+export function reduceMatvecKernel(v: LinearVariant, s: ReduceShape) {
+  const R = range(s.rows);
+  const T = range(s.tokens);
+  const unit = s.vec4 ? 4 : 1;
+  const declaration = linearDeclaration(v, s.vec4 ? 'vec4<f32>' : 'f32', { unit: s.vec4 ? 'vec4' : 'scalar' });
+  const sums = s.rows * s.tokens;
+  const body = /* wgsl */ `${storeFn(v)}
+
+const WG = ${s.workgroup}u;
+var<workgroup> partial: array<f32, ${sums * s.workgroup}>;
+
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let n0 = wid.x * ${s.rows}u;
+  let last = params.n_count - 1u;
+  let units = params.k / ${unit}u;
+  let stride = params.row_stride / ${unit}u;
+  ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * units;`).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  for (var i = li; i < units; i += WG) {
+    ${T.map((t) => `let x${t} = x[xr${t} + i];`).join('\n    ')}
+    ${R.map((r) => `{
+      let w = load_w(wr${r} + i);
+      ${T.map((t) => `a${t}_${r} += ${s.vec4 ? `dot(w, x${t})` : `w * x${t}`};`).join('\n      ')}
+    }`).join('\n    ')}
+  }
+  ${T.flatMap((t) => R.map((r) => `partial[${t * s.rows + r}u * WG + li] = a${t}_${r};`)).join('\n  ')}
+  for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    workgroupBarrier();
+    if (li < half) {
+      for (var j = 0u; j < ${sums}u; j++) { partial[j * WG + li] += partial[j * WG + li + half]; }
+    }
+  }
+  if (li < ${sums}u) {
+    let t = li / ${s.rows}u;
+    let n = n0 + li % ${s.rows}u;
+    if (t < params.tokens && n < params.n_count) { store(params.t0 + t, n, partial[li * WG]); }
+  }
+}
+`;
+  return { declaration, body };
+}
+
+/** Tile of the matmul kernel: 64 tokens x 64 output features per workgroup, K in steps of 16. */
 export const MATMUL_TILE_ROWS = 64;
 export const MATMUL_TILE_COLS = 64;
 
 /**
- * Tiled matrix product for many rows (prefill): a 16x16 workgroup computes a 64x64 tile of out,
- * each invocation a 4x4 block, staging 16-deep slices of x and W in workgroup memory.
+ * Tiled matrix product for many tokens on a GPU (prefill): a 16x16 workgroup computes a 64x64
+ * tile of out, each invocation a 4x4 block, staging 16-deep slices of x and W in workgroup memory.
  */
 export function matmulKernel(v: LinearVariant) {
-  const declaration = linearDeclaration(v, 'f32', []);
+  const declaration = linearDeclaration(v, 'f32', { unit: 'scalar' });
   const body = /* wgsl */ `${storeFn(v)}
 
 const BK = 16u;
-// x tile transposed: xs[kk][rg] holds rows 4rg..4rg+3 at depth kk, so an invocation reads its
-// 4 rows as one vec4.
+// Tiles transposed: xs[kk][rg] holds tokens 4rg..4rg+3 at depth kk, ws[kk][cg] output features
+// 4cg..4cg+3, so an invocation reads its 4 tokens and 4 features as vec4s.
 var<workgroup> xs: array<array<vec4<f32>, 16>, 16>;
 var<workgroup> ws: array<array<vec4<f32>, 16>, 16>;
 
@@ -196,28 +211,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let ty = lid.y;
   let t = ty * 16u + tx;
   let k = params.k;
-  let stride = params.padded_cols4;
   let row_base = wid.y * 64u;
-  let c4 = wid.x * 16u + tx;
-  let col = min(c4, stride - 1u);
+  let col_base = wid.x * 64u;
   var acc0 = vec4<f32>();
   var acc1 = vec4<f32>();
   var acc2 = vec4<f32>();
   var acc3 = vec4<f32>();
   for (var k0 = 0u; k0 < k; k0 += BK) {
     for (var i = 0u; i < 4u; i++) {
-      // 1024 x elements per tile, 4 per invocation; consecutive invocations read consecutive k.
+      // 1024 elements of each tile, 4 per invocation; consecutive invocations read consecutive k.
       let e = t + i * 256u;
       let r = e / BK;
       let kk = e % BK;
       let row = row_base + r;
       var xv = 0.0;
-      if (row < params.rows && k0 + kk < k) { xv = x[(params.row0 + row) * k + k0 + kk]; }
+      if (row < params.tokens && k0 + kk < k) { xv = x[(params.t0 + row) * k + k0 + kk]; }
       xs[kk][r / 4u][r % 4u] = xv;
+      let n = col_base + r;
+      var wv = 0.0;
+      if (n < params.n_count && k0 + kk < k) { wv = load_w(n * params.row_stride + k0 + kk); }
+      ws[kk][r / 4u][r % 4u] = wv;
     }
-    var wv = vec4<f32>();
-    if (k0 + ty < k) { wv = load_w((k0 + ty) * stride + col); }
-    ws[ty][tx] = wv;
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
       let wk = ws[kk][tx];
@@ -229,12 +243,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
   }
-  if (c4 >= stride) { return; }
   let r0 = row_base + ty * 4u;
-  if (r0 < params.rows) { store4(params.row0 + r0, c4, acc0); }
-  if (r0 + 1u < params.rows) { store4(params.row0 + r0 + 1u, c4, acc1); }
-  if (r0 + 2u < params.rows) { store4(params.row0 + r0 + 2u, c4, acc2); }
-  if (r0 + 3u < params.rows) { store4(params.row0 + r0 + 3u, c4, acc3); }
+  let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+  for (var i = 0u; i < 4u; i++) {
+    if (r0 + i >= params.tokens) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = col_base + tx * 4u + j;
+      if (n < params.n_count) { store(params.t0 + r0 + i, n, accs[i][j]); }
+    }
+  }
 }
 `;
   return { declaration, body };

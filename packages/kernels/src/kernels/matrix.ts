@@ -1,30 +1,37 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { f32ToF16Bits, f16ArrayToF32, type GpuDtype } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, type GpuDtype } from '@llm/quant';
 import { storageElementBytes, storageFormat } from './storage-format.js';
 
 
 /**
- * One column range of a matrix in its own buffer. GPU layout: K-major with the columns of the
- * range padded to a multiple of 4, element (n, k) at `k * paddedCols + (n - colStart)`; 4
- * consecutive output columns form one vec4 (f32) or one pair of u32s holding 4 halves (f16), so
- * the invocations of a matvec, one per 4 columns, read consecutive addresses.
+ * A range of output features (rows of the PyTorch weight) in its own buffer. GPU layout:
+ * row-major like the source, each row padded with zeros to `rowStride` elements (a multiple of 8,
+ * so a row starts on a 16-byte boundary in f16 and in f32): element (n, k) at
+ * `(n - rowStart) * rowStride + k`. A matvec streams whole rows with 16-byte loads, and one
+ * embedding row is one contiguous read.
  */
 export interface GpuMatrixPart {
   buffer: GPUBuffer;
-  /** First output column (row of the PyTorch weight) held here. */
-  colStart: number;
-  /** Output columns held here. */
-  cols: number;
-  /** cols rounded up to a multiple of 4; the padding columns are zero. */
-  paddedCols: number;
+  /** First output feature (row of the PyTorch weight) held here. */
+  rowStart: number;
+  /** Output features held here. */
+  rows: number;
+}
+
+/** Elements per stored row of a matrix with `cols` input features. */
+export function matrixRowStride(cols: number): number {
+  return Math.ceil(cols / 8) * 8;
 }
 
 /**
  * The weight of a linear layer, PyTorch/GGUF shape [rows N (out), cols K (in)], on the GPU in
- * K-major parts, each under the device's maxStorageBufferBindingSize.
+ * row-major parts, each under the device's maxStorageBufferBindingSize.
  */
 export class GpuMatrix {
+  /** Elements per stored row: cols padded to a multiple of 8. */
+  readonly rowStride: number;
+
   constructor(
     /** N: output features (PyTorch rows). */
     readonly rows: number,
@@ -33,7 +40,9 @@ export class GpuMatrix {
     readonly dtype: GpuDtype,
     readonly parts: readonly GpuMatrixPart[],
     readonly label: string,
-  ) {}
+  ) {
+    this.rowStride = matrixRowStride(cols);
+  }
 
   get byteLength(): number {
     let n = 0;
@@ -77,80 +86,57 @@ export function uploadMatrix(
       `${label}: data has ${data.length} elements, ${rows}x${cols} needs ${rows * cols}`,
     );
   }
-  const elementBytes = storageElementBytes(storageFormat(dtype, false));
+  const stride = matrixRowStride(cols);
+  const rowBytes = stride * storageElementBytes(storageFormat(dtype, false));
   const maxPartBytes = Math.min(
     opts.maxPartBytes ?? Number.POSITIVE_INFINITY,
     ctx.limits.maxStorageBufferBindingSize,
     ctx.limits.maxBufferSize,
   );
-  // Whole vec4 column groups per part.
-  const maxCols = Math.floor(maxPartBytes / (cols * elementBytes * 4)) * 4;
-  if (maxCols < 4) {
+  const maxRows = Math.floor(maxPartBytes / rowBytes);
+  if (maxRows < 1) {
     throw new KernelShapeError(
       'uploadMatrix',
-      `${label}: even 4 columns of ${cols} ${dtype} values exceed the binding limit of ${maxPartBytes} bytes`,
+      `${label}: one row of ${cols} ${dtype} values exceeds the binding limit of ${maxPartBytes} bytes`,
     );
   }
-  const numParts = Math.ceil(rows / maxCols);
-  // Even parts: a 32000-row LM head over 2 parts gets 16000 each, not 31996 + 4.
-  const colsPerPart = Math.ceil(rows / numParts / 4) * 4;
+  const numParts = Math.ceil(rows / maxRows);
+  // Even parts: a 32000-row LM head over 2 parts gets 16000 each, not 31999 + 1.
+  const rowsPerPart = Math.ceil(rows / numParts);
   const parts: GpuMatrixPart[] = [];
-  for (let colStart = 0; colStart < rows; colStart += colsPerPart) {
-    const partCols = Math.min(colsPerPart, rows - colStart);
-    const paddedCols = Math.ceil(partCols / 4) * 4;
-    const bytes = transposePart(data, cols, colStart, partCols, paddedCols, dtype);
+  for (let rowStart = 0; rowStart < rows; rowStart += rowsPerPart) {
+    const partRows = Math.min(rowsPerPart, rows - rowStart);
+    const bytes = padRows(data, cols, stride, rowStart, partRows, dtype);
     parts.push({
-      buffer: ctx.upload(bytes, `${label}[${colStart}:${colStart + partCols}]`),
-      colStart,
-      cols: partCols,
-      paddedCols,
+      buffer: ctx.upload(bytes, `${label}[${rowStart}:${rowStart + partRows}]`),
+      rowStart,
+      rows: partRows,
     });
   }
   return new GpuMatrix(rows, cols, dtype, parts, label);
 }
 
-/** Rows [colStart, colStart+partCols) of the row-major source, K-major, as `dtype`. */
-function transposePart(
+/** Rows [rowStart, rowStart + count) of the source as `dtype`, each padded to `stride` elements. */
+function padRows(
   src: Float32Array | Uint16Array,
-  k: number,
-  colStart: number,
-  partCols: number,
-  paddedCols: number,
+  cols: number,
+  stride: number,
+  rowStart: number,
+  count: number,
   dtype: GpuDtype,
 ): Float32Array | Uint16Array {
+  const rowsOf = src.subarray(rowStart * cols, (rowStart + count) * cols);
   const srcIsF32 = src instanceof Float32Array;
-  // Blocked so both the source rows and the destination rows stay in cache.
-  const B = 64;
   if (dtype === 'f32') {
-    const out = new Float32Array(k * paddedCols);
-    const values = srcIsF32 ? src : f16ArrayToF32(src.subarray(colStart * k, (colStart + partCols) * k));
-    const base = srcIsF32 ? colStart * k : 0;
-    for (let n0 = 0; n0 < partCols; n0 += B) {
-      const n1 = Math.min(n0 + B, partCols);
-      for (let k0 = 0; k0 < k; k0 += B) {
-        const k1 = Math.min(k0 + B, k);
-        for (let n = n0; n < n1; n++) {
-          const row = base + n * k;
-          for (let kk = k0; kk < k1; kk++) out[kk * paddedCols + n] = values[row + kk]!;
-        }
-      }
-    }
+    const values = srcIsF32 ? (rowsOf as Float32Array) : f16ArrayToF32(rowsOf as Uint16Array);
+    if (stride === cols) return values;
+    const out = new Float32Array(count * stride);
+    for (let n = 0; n < count; n++) out.set(values.subarray(n * cols, (n + 1) * cols), n * stride);
     return out;
   }
-  const out = new Uint16Array(k * paddedCols);
-  for (let n0 = 0; n0 < partCols; n0 += B) {
-    const n1 = Math.min(n0 + B, partCols);
-    for (let k0 = 0; k0 < k; k0 += B) {
-      const k1 = Math.min(k0 + B, k);
-      for (let n = n0; n < n1; n++) {
-        const row = (colStart + n) * k;
-        if (srcIsF32) {
-          for (let kk = k0; kk < k1; kk++) out[kk * paddedCols + n] = f32ToF16Bits(src[row + kk]!);
-        } else {
-          for (let kk = k0; kk < k1; kk++) out[kk * paddedCols + n] = src[row + kk]!;
-        }
-      }
-    }
-  }
+  const halves = srcIsF32 ? f32ArrayToF16(rowsOf as Float32Array) : (rowsOf as Uint16Array);
+  if (stride === cols) return halves;
+  const out = new Uint16Array(count * stride);
+  for (let n = 0; n < count; n++) out.set(halves.subarray(n * cols, (n + 1) * cols), n * stride);
   return out;
 }
