@@ -13,7 +13,7 @@ import { sampleKernel } from '../src/kernels/sample.wgsl.js';
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
 const ctx = await GpuContext.create();
-const f32 = { weights: F32_STORAGE, bias: false, residual: false };
+const f32 = { weights: F32_STORAGE, bias: false, residual: false, epilogue: 'store' as const };
 const code = <P extends Record<string, ParamType>, B extends Record<string, BindingDecl>>(
   parts: KernelParts<P, B>,
 ): string => declaredKernel('bench', parts.declaration, parts.body).code;

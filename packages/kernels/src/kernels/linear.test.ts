@@ -32,6 +32,10 @@ interface Case {
   maxPartBytes?: number;
   kernel?: LinearKernelKind;
   streamShape?: { rows: number; tokens: number };
+  /** Outputs [0, split) to out and the rest to a second buffer. */
+  split?: number;
+  /** Rows are (gate, up) pairs: out = silu(gate) * up. */
+  glu?: boolean;
   f16Native?: boolean;
 }
 
@@ -52,7 +56,9 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
     c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {},
   );
   const xb = ctx.upload(x, 'x');
-  const out = ctx.upload(poisonF32(c.m * c.n), 'out');
+  const outCols = c.glu ? c.n / 2 : (c.split ?? c.n);
+  const out = ctx.upload(poisonF32(c.m * outCols), 'out');
+  const out2 = c.split ? ctx.upload(poisonF32(c.m * (c.n - c.split)), 'out2') : undefined;
   const biasB = bias && ctx.upload(bias, 'bias');
   const resB = residual && ctx.upload(residual, 'residual');
   const rec = ctx.recorder();
@@ -65,13 +71,39 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
     residual: resB,
     kernel: c.kernel,
     streamShape: c.streamShape,
+    split: c.split && out2 ? { at: c.split, out: out2 } : undefined,
+    glu: c.glu,
   });
   rec.submit();
-  const got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
-  const want = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
+  const full = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
+  let got: Float32Array;
+  let want: Float32Array;
+  if (c.glu) {
+    got = new Float32Array(await ctx.read(out, 0, c.m * outCols * 4));
+    want = new Float32Array(c.m * outCols);
+    for (let t = 0; t < c.m; t++) {
+      for (let i = 0; i < outCols; i++) {
+        const gate = full[t * c.n + 2 * i]!;
+        want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
+      }
+    }
+  } else if (c.split && out2) {
+    // Both outputs side by side again, in the reference's layout.
+    const a = new Float32Array(await ctx.read(out, 0, c.m * c.split * 4));
+    const b = new Float32Array(await ctx.read(out2, 0, c.m * (c.n - c.split) * 4));
+    got = new Float32Array(c.m * c.n);
+    for (let t = 0; t < c.m; t++) {
+      got.set(a.subarray(t * c.split, (t + 1) * c.split), t * c.n);
+      got.set(b.subarray(t * (c.n - c.split), (t + 1) * (c.n - c.split)), t * c.n + c.split);
+    }
+    want = full;
+  } else {
+    got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
+    want = full;
+  }
   const err = relativeL2(got, want);
   expect(err, `seed ${seed}, ${JSON.stringify(c)}: relative L2 ${err}`).toBeLessThan(1e-5);
-  for (const b of [xb, out, biasB, resB]) b?.destroy();
+  for (const b of [xb, out, out2, biasB, resB]) b?.destroy();
   matrix.destroy();
 }
 
@@ -98,7 +130,7 @@ describe.skipIf(!gpu)('linear', () => {
   });
 
   it('splits a matrix over the binding limit into column parts transparently', async () => {
-    // 4 KiB parts: a 45x50 f32 matrix becomes 3 parts of 15 rows.
+    // 4 KiB parts: a 45x50 f32 matrix becomes 3 parts.
     for (const c of [
       { m: 3, n: 45, k: 50, dtype: 'f32', bias: true, residual: true, maxPartBytes: 4096 },
       { m: 20, n: 45, k: 50, dtype: 'f32', bias: true, residual: true, maxPartBytes: 4096 },
@@ -108,7 +140,8 @@ describe.skipIf(!gpu)('linear', () => {
     }
     const m = uploadMatrix(ctx, new Float32Array(45 * 50).fill(1), 45, 50, 'f32', { maxPartBytes: 4096 });
     // 50 columns are stored as rows of 56 (a multiple of 8): 18 rows of 224 bytes fit 4 KiB.
-    expect(m.parts.map((p) => p.rows)).toEqual([15, 15, 15]);
+    // Parts hold an even number of rows so that (gate, up) pairs stay together.
+    expect(m.parts.map((p) => p.rows)).toEqual([16, 16, 13]);
     m.destroy();
   });
 
@@ -149,6 +182,22 @@ describe.skipIf(!gpu)('linear', () => {
     ] as const) {
       await check(ctx, c, seed + 2);
     }
+  });
+
+  it('writes a fused product to two outputs (split) and SwiGLU pairs (glu) with every kernel', async () => {
+    const k = 4 * (gpu!.subgroupSize ?? 8) * 2;
+    // Two variants per kernel: each costs a shader compile.
+    for (const [i, kernel] of (gpu!.subgroupSize ? (['stream', 'reduce', 'matmul'] as const) : (['reduce', 'matmul'] as const)).entries()) {
+      const dtype = i % 2 === 0 ? 'f16' : 'f32';
+      await check(ctx, { m: 1, n: 90, k, dtype, bias: true, split: 50, kernel }, seed + 4);
+      await check(ctx, { m: 3, n: 74, k, dtype, glu: true, maxPartBytes: 20 * 4 * k, kernel }, seed + 4);
+    }
+    const w = uploadMatrix(ctx, new Float32Array(6 * 32).fill(0.5), 6, 32, 'f32');
+    const buf = (n: number, label: string) => ctx.createBuffer(n * 4, label);
+    const rec = ctx.recorder();
+    expect(() => linear(rec, { x: buf(32, 'x'), w, out: buf(3, 'o'), m: 1, glu: true, bias: buf(6, 'b') })).toThrow(/glu/);
+    expect(() => linear(rec, { x: buf(32, 'x'), w, out: buf(6, 'o'), m: 1, split: { at: 6, out: buf(6, 'o2') } })).toThrow(/split.at/);
+    w.destroy();
   });
 
   it('runs the reduce kernel (the GPU shape) on any K with the same result', async () => {

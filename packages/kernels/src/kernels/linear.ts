@@ -27,6 +27,17 @@ export interface LinearArgs {
   /** f32 [m, N], added to the result (a separate buffer from out). */
   residual?: BufferBindingLike | undefined;
   /**
+   * One product, two outputs: features [0, split.at) go to out as [m, at], the rest to split.out
+   * as [m, N - at] (Q and K|V from one fused weight, say). Not with residual.
+   */
+  split?: { at: number; out: BufferBindingLike } | undefined;
+  /**
+   * The weight's rows are (gate_i, up_i) pairs, interleaved: out is [m, N / 2] with
+   * out[t, i] = silu(gate_i) * up_i (a SwiGLU feed-forward's first product). Not with bias or
+   * residual.
+   */
+  glu?: boolean | undefined;
+  /**
    * Which kernel runs; by default chosen for the adapter and the shape (see linearKernelFor).
    * 'stream' needs a fixed subgroup size S and K % 4S == 0.
    */
@@ -75,8 +86,8 @@ export function linearKernelFor(ctx: GpuContext, k: number, m: number): LinearKe
  * Rows and tokens per invocation of the stream kernel (lavapipe, 2 cores, 110M/1.1B shapes):
  * one row per invocation keeps the accumulators and x registers from spilling.
  */
-function defaultStreamShape(m: number): Pick<StreamShape, 'rows' | 'tokens'> {
-  return { rows: 1, tokens: matvecTokens(m, 4) };
+function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' | 'tokens'> {
+  return { rows: glu ? 2 : 1, tokens: matvecTokens(m, 4) };
 }
 
 // Invocations per workgroup. Stream: lavapipe runs a workgroup on one core, so a few large ones
@@ -85,15 +96,16 @@ const STREAM_WORKGROUP = 64;
 const REDUCE_WORKGROUP = 64;
 
 /** Params of one weight part's dispatch over tokens [t0, t0 + tokens). */
-function partParams(w: GpuMatrix, part: GpuMatrixPart, t0: number, tokens: number) {
+function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, split: number, t0: number, tokens: number) {
   return {
     k: w.cols,
     row_stride: w.rowStride,
     n_count: part.rows,
     n_start: part.rowStart,
-    out_stride: w.rows,
+    out_stride: outStride,
     t0,
     tokens,
+    split,
   };
 }
 
@@ -103,10 +115,27 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   const { w, m } = a;
   requireInt(name, 'm', m, 1);
   requireBytes(name, 'x', a.x, m * w.cols * 4);
-  requireBytes(name, 'out', a.out, m * w.rows * 4);
+  const epilogue = a.glu ? 'glu' : a.split ? 'split' : 'store';
+  let outStride = w.rows;
+  if (a.glu) {
+    if (w.rows % 2 !== 0 || a.bias || a.residual || a.split) {
+      throw new KernelShapeError(name, `glu needs an even number of weight rows (got ${w.rows}) and no bias, residual or split`);
+    }
+    outStride = w.rows / 2;
+    requireBytes(name, 'out', a.out, m * outStride * 4);
+  } else if (a.split) {
+    const at = a.split.at;
+    if (!Number.isInteger(at) || at < 1 || at >= w.rows || a.residual) {
+      throw new KernelShapeError(name, `split.at must be an integer in [1, ${w.rows}) and comes without residual, got ${at}`);
+    }
+    requireBytes(name, 'out', a.out, m * at * 4);
+    requireBytes(name, 'split.out', a.split.out, m * (w.rows - at) * 4);
+  } else {
+    requireBytes(name, 'out', a.out, m * w.rows * 4);
+  }
   if (a.bias) requireBytes(name, 'bias', a.bias, w.rows * 4);
   if (a.residual) requireBytes(name, 'residual', a.residual, m * w.rows * 4);
-  requireDistinct(name, a.out, { x: a.x, bias: a.bias, residual: a.residual });
+  requireDistinct(name, a.out, { x: a.x, bias: a.bias, residual: a.residual, split: a.split?.out });
 
   const ctx = rec.ctx;
   if (a.f16Native && !ctx.features.shaderF16) {
@@ -124,12 +153,14 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     weights: storageFormat(w.dtype, kind !== 'stream' && (a.f16Native ?? ctx.features.shaderF16)),
     bias: a.bias !== undefined,
     residual: a.residual !== undefined,
+    epilogue,
   };
-  const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}`;
+  const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`;
   const buffers = (weights: GPUBuffer) => ({
     x: a.x,
     w: weights,
     out: a.out,
+    out2: a.split?.out,
     bias: a.bias,
     residual: a.residual,
   });
@@ -141,12 +172,15 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
         Math.ceil(part.rows / MATMUL_TILE_COLS),
         Math.ceil(m / MATMUL_TILE_ROWS),
       ];
-      rec.dispatchKernel(kernel, partParams(w, part, 0, m), buffers(part.buffer), groups);
+      rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, 0, m), buffers(part.buffer), groups);
     }
     return;
   }
   if (kind === 'stream') {
-    const shape = a.streamShape ?? defaultStreamShape(m);
+    const shape = a.streamShape ?? defaultStreamShape(m, a.glu === true);
+    if (a.glu && shape.rows % 2 !== 0) {
+      throw new KernelShapeError(name, `glu needs an even streamShape.rows (gate and up rows in pairs), got ${shape.rows}`);
+    }
     requireInt(name, 'streamShape.rows', shape.rows, 1);
     requireInt(name, 'streamShape.tokens', shape.tokens, 1);
     for (let t0 = 0; t0 < m; t0 += shape.tokens) {
@@ -162,7 +196,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       );
       for (const part of w.parts) {
         const groups = Math.ceil(part.rows / (s.rows * s.workgroup));
-        rec.dispatchKernel(kernel, partParams(w, part, t0, tokens), buffers(part.buffer), [groups]);
+        rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, t0, tokens), buffers(part.buffer), [groups]);
       }
     }
     return;
@@ -171,7 +205,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   for (let t0 = 0; t0 < m; t0 += MATVEC_MAX_ROWS) {
     const tokens = Math.min(MATVEC_MAX_ROWS, m - t0);
     const s: ReduceShape = {
-      rows: 1,
+      rows: a.glu ? 2 : 1,
       tokens: matvecTokens(tokens, MATVEC_MAX_ROWS),
       workgroup: REDUCE_WORKGROUP,
       vec4,
@@ -184,7 +218,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       if (groups > maxGroups) {
         throw new KernelShapeError(name, `${part.rows} output features exceed ${maxGroups} workgroups`);
       }
-      rec.dispatchKernel(kernel, partParams(w, part, t0, tokens), buffers(part.buffer), [groups]);
+      rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, t0, tokens), buffers(part.buffer), [groups]);
     }
   }
 }

@@ -1,11 +1,21 @@
 import { declareKernel } from './kernel-declaration.js';
 import type { StorageFormat } from './storage-format.js';
 
+/**
+ * What happens to each output feature n of token t:
+ * - 'store': out[t, n] (+ bias[n]) (+ residual[t, n]);
+ * - 'split': features before `params.split` to out, the rest to out2, each as its own dense
+ *   matrix (one product for Q and K|V, say);
+ * - 'glu': weight rows interleaved as (gate_i, up_i): out[t, i] = silu(gate_i) * up_i.
+ */
+export type LinearEpilogue = 'store' | 'split' | 'glu';
+
 export interface LinearVariant {
   /** How the weight is stored; row-major, `row_stride` elements per output feature. */
   weights: StorageFormat;
   bias: boolean;
   residual: boolean;
+  epilogue: LinearEpilogue;
 }
 
 const PARAMS = {
@@ -16,6 +26,7 @@ const PARAMS = {
   out_stride: 'u32', // N: row stride of out and residual
   t0: 'u32', // first token (row of x / out) of this dispatch
   tokens: 'u32', // real tokens in this dispatch
+  split: 'u32', // 'split': first output feature that goes to out2
 } as const;
 
 /** The interface of the linear kernels; x and the weights are read as `x` / through the format. */
@@ -32,6 +43,7 @@ function linearDeclaration(
       x: { access: 'read', type: x },
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
       out: { access: 'read_write', type: 'f32' },
+      out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
       bias: { access: 'read', type: 'f32', present: v.bias },
       residual: { access: 'read', type: 'f32', present: v.residual },
     },
@@ -39,12 +51,32 @@ function linearDeclaration(
   });
 }
 
-// Writes output feature n (local to the part) of token t, adding bias and residual when present.
+// store(t, n, acc) writes output feature n (local to the part) of token t, adding bias and
+// residual when present; with 'glu', store_pair(t, n, gate, up) writes feature pair n / 2 instead.
 function storeFn(v: LinearVariant): string {
+  const bias = v.bias ? '\n  v += bias[params.n_start + n];' : '';
+  if (v.epilogue === 'glu') {
+    return `
+fn store_pair(t: u32, n: u32, gate: f32, up: f32) {
+  out[t * params.out_stride + (params.n_start + n) / 2u] = gate / (1.0 + exp(-gate)) * up;
+}`;
+  }
+  if (v.epilogue === 'split') {
+    return `
+fn store(t: u32, n: u32, acc: f32) {
+  let g = params.n_start + n;
+  var v = acc;${bias}
+  if (g < params.split) {
+    out[t * params.split + g] = v;
+  } else {
+    out2[t * (params.out_stride - params.split) + g - params.split] = v;
+  }
+}`;
+  }
   return `
 fn store(t: u32, n: u32, acc: f32) {
   let o = t * params.out_stride + params.n_start + n;
-  var v = acc;${v.bias ? '\n  v += bias[params.n_start + n];' : ''}${v.residual ? '\n  v += residual[o];' : ''}
+  var v = acc;${bias}${v.residual ? '\n  v += residual[o];' : ''}
   out[o] = v;
 }`;
 }
@@ -118,9 +150,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
     ${inner}
   }
   ${T.flatMap((t) =>
-    R.map((r) => {
+    R.filter((r) => v.epilogue !== 'glu' || r % 2 === 0).map((r) => {
       const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
-      return `if (${cond}) { store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}); }`;
+      const store =
+        v.epilogue === 'glu'
+          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}, a${t}_${r + 1})`
+          : `store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r})`;
+      return `if (${cond}) { ${store}; }`;
     }),
   ).join('\n  ')}
 }
@@ -177,10 +213,20 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
       for (var j = 0u; j < ${sums}u; j++) { partial[j * WG + li] += partial[j * WG + li + half]; }
     }
   }
-  if (li < ${sums}u) {
+  ${
+    v.epilogue === 'glu'
+      ? `// Rows come in (gate, up) pairs: invocation p stores pair p of every token.
+  if (li < ${sums / 2}u) {
+    let t = li / ${s.rows / 2}u;
+    let n = n0 + 2u * (li % ${s.rows / 2}u);
+    let j = t * ${s.rows}u + n - n0;
+    if (t < params.tokens && n < params.n_count) { store_pair(params.t0 + t, n, partial[j * WG], partial[(j + 1u) * WG]); }
+  }`
+      : `if (li < ${sums}u) {
     let t = li / ${s.rows}u;
     let n = n0 + li % ${s.rows}u;
     if (t < params.tokens && n < params.n_count) { store(params.t0 + t, n, partial[li * WG]); }
+  }`
   }
 }
 `;
@@ -247,9 +293,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
     if (r0 + i >= params.tokens) { break; }
-    for (var j = 0u; j < 4u; j++) {
+    ${
+      v.epilogue === 'glu'
+        ? `for (var j = 0u; j < 4u; j += 2u) {
+      let n = col_base + tx * 4u + j;
+      if (n < params.n_count) { store_pair(params.t0 + r0 + i, n, accs[i][j], accs[i][j + 1u]); }
+    }`
+        : `for (var j = 0u; j < 4u; j++) {
       let n = col_base + tx * 4u + j;
       if (n < params.n_count) { store(params.t0 + r0 + i, n, accs[i][j]); }
+    }`
     }
   }
 }

@@ -93,7 +93,9 @@ export function uploadMatrix(
     ctx.limits.maxStorageBufferBindingSize,
     ctx.limits.maxBufferSize,
   );
-  const maxRows = Math.floor(maxPartBytes / rowBytes);
+  // Parts hold an even number of rows, so that (gate, up) row pairs never straddle two parts.
+  const fit = Math.floor(maxPartBytes / rowBytes);
+  const maxRows = fit > 1 ? fit - (fit % 2) : fit;
   if (maxRows < 1) {
     throw new KernelShapeError(
       'uploadMatrix',
@@ -101,8 +103,8 @@ export function uploadMatrix(
     );
   }
   const numParts = Math.ceil(rows / maxRows);
-  // Even parts: a 32000-row LM head over 2 parts gets 16000 each, not 31999 + 1.
-  const rowsPerPart = Math.ceil(rows / numParts);
+  // Balanced parts: a 32000-row LM head over 2 parts gets 16000 each, not 31998 + 2.
+  const rowsPerPart = Math.min(maxRows, Math.ceil(rows / numParts / 2) * 2);
   const parts: GpuMatrixPart[] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerPart) {
     const partRows = Math.min(rowsPerPart, rows - rowStart);

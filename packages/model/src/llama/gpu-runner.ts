@@ -9,7 +9,6 @@ import {
   SAMPLING_PARAMS_WORDS,
   packSamplingParams,
   sample,
-  siluMul,
   uploadMatrix,
   type GpuContext,
   type GpuMatrix,
@@ -21,8 +20,8 @@ import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
-import type { HostMatrix } from './load-weights.js';
-import type { ModelRunner, SamplingRequest } from './model-runner.js';
+import { interleaveHalves, stackRows, type HostMatrix } from './load-weights.js';
+import { GREEDY, type ModelRunner, type SamplingRequest } from './model-runner.js';
 import {
   KvPoolError,
   kvLayerBlockBytes,
@@ -37,15 +36,13 @@ interface Destroyable {
 
 interface GpuLayer {
   attnNorm: GPUBuffer;
-  wq: GpuMatrix;
-  wk: GpuMatrix;
-  wv: GpuMatrix;
-  bq: GPUBuffer | undefined;
-  bk: GPUBuffer | undefined;
-  bv: GPUBuffer | undefined;
+  /** Q, K and V rows stacked: one product per step, split into q and k|v. */
+  qkv: GpuMatrix;
+  /** The Q, K and V biases stacked (zeros for a missing one), when the model has any. */
+  qkvBias: GPUBuffer | undefined;
   wo: GpuMatrix;
   ffnNorm: GPUBuffer;
-  /** gate rows [0, H) then up rows [H, 2H): one matvec feeds siluMul. */
+  /** gate and up rows interleaved (gate_i, up_i): one product writes silu(gate) * up. */
   gateUp: GpuMatrix;
   down: GpuMatrix;
   kCache: GPUBuffer;
@@ -58,10 +55,9 @@ interface Scratch {
   x2: GPUBuffer;
   xb: GPUBuffer;
   q: GPUBuffer;
-  k: GPUBuffer;
-  v: GPUBuffer;
+  /** Each token's K row then its V row: [tokens, 2 * numKvHeads * headDim]. */
+  kv: GPUBuffer;
   attn: GPUBuffer;
-  gateUp: GPUBuffer;
   hidden: GPUBuffer;
   last: GPUBuffer;
   logits: GPUBuffer;
@@ -139,15 +135,11 @@ export class GpuModelRunner implements ModelRunner {
         source,
         (w, l): GpuLayer => ({
           attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
-          wq: upload(w.wq, `blk.${l}.attn_q`),
-          wk: upload(w.wk, `blk.${l}.attn_k`),
-          wv: upload(w.wv, `blk.${l}.attn_v`),
-          bq: optionalVector(w.bq, `blk.${l}.attn_q.bias`),
-          bk: optionalVector(w.bk, `blk.${l}.attn_k.bias`),
-          bv: optionalVector(w.bv, `blk.${l}.attn_v.bias`),
+          qkv: upload(stackRows([w.wq, w.wk, w.wv]), `blk.${l}.attn_qkv`),
+          qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
           wo: upload(w.wo, `blk.${l}.attn_output`),
           ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
-          gateUp: upload(w.gateUp, `blk.${l}.ffn_gate_up`),
+          gateUp: upload(interleaveHalves(w.gateUp), `blk.${l}.ffn_gate_up`),
           down: upload(w.down, `blk.${l}.ffn_down`),
           kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
           vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
@@ -166,7 +158,7 @@ export class GpuModelRunner implements ModelRunner {
         Math.ceil(config.contextLength / opts.blockSize),
       );
       owned.push(...Object.values(scratch));
-      return new GpuModelRunner(
+      const runner = new GpuModelRunner(
         ctx,
         config,
         tokenEmbedding,
@@ -178,10 +170,27 @@ export class GpuModelRunner implements ModelRunner {
         owned,
         opts,
       );
+      await runner.warmUp();
+      return runner;
     } catch (error) {
       for (const resource of owned) resource.destroy();
       throw error;
     }
+  }
+
+  /**
+   * Runs the step shapes generation needs once (a prefill chunk that takes every token-count
+   * variant, a sampled decode), so that their pipelines are compiled while the model loads rather
+   * than in the first steps. It writes the first KV blocks, which hold nothing yet.
+   */
+  private async warmUp(): Promise<void> {
+    const prefill = Math.max(1, Math.min(7, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1));
+    const blockTable = Array.from({ length: Math.ceil((prefill + 1) / this.blockSize) }, (_, i) => i);
+    await this.step([{ tokens: new Array<number>(prefill).fill(0), startPos: 0, blockTable }], [{ params: GREEDY, u: 0 }]);
+    await this.step(
+      [{ tokens: [0], startPos: prefill, blockTable }],
+      [{ params: { ...GREEDY, temperature: 1 }, u: 0.5 }],
+    );
   }
 
   async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
@@ -260,12 +269,19 @@ export class GpuModelRunner implements ModelRunner {
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
     for (const layer of this.layers) {
       rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
-      linear(rec, { x: s.xb, w: layer.wq, out: s.q, m, ...(layer.bq ? { bias: layer.bq } : {}) });
-      linear(rec, { x: s.xb, w: layer.wk, out: s.k, m, ...(layer.bk ? { bias: layer.bk } : {}) });
-      linear(rec, { x: s.xb, w: layer.wv, out: s.v, m, ...(layer.bv ? { bias: layer.bv } : {}) });
+      const kvLen = c.numKvHeads * c.headDim;
+      linear(rec, {
+        x: s.xb,
+        w: layer.qkv,
+        out: s.q,
+        m,
+        split: { at: c.numHeads * c.headDim, out: s.kv },
+        ...(layer.qkvBias ? { bias: layer.qkvBias } : {}),
+      });
       rope(rec, {
         q: s.q,
-        k: s.k,
+        k: s.kv,
+        kStride: 2 * kvLen,
         positions: s.positions,
         tokens: m,
         numHeads: c.numHeads,
@@ -277,8 +293,11 @@ export class GpuModelRunner implements ModelRunner {
         ...(c.ropeScaling.type === 'linear' ? { positionScale: 1 / c.ropeScaling.factor } : {}),
       });
       kvWrite(rec, {
-        k: s.k,
-        v: s.v,
+        k: s.kv,
+        v: s.kv,
+        kStride: 2 * kvLen,
+        vStride: 2 * kvLen,
+        vOffset: kvLen,
         slots: s.slots,
         kCache: layer.kCache,
         vCache: layer.vCache,
@@ -313,8 +332,7 @@ export class GpuModelRunner implements ModelRunner {
       attention(rec, batchAttention);
       linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
-      linear(rec, { x: s.xb, w: layer.gateUp, out: s.gateUp, m });
-      siluMul(rec, { gateUp: s.gateUp, out: s.hidden, tokens: m, hidden: c.hiddenDim });
+      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true });
       linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
     }
     gatherRows(rec, {
@@ -337,6 +355,18 @@ export class GpuModelRunner implements ModelRunner {
   }
 }
 
+/** The biases of stacked matrices as one vector, zeros for a matrix without; undefined when none has one. */
+function stackBiases(biases: readonly (Float32Array | undefined)[], rows: readonly number[]): Float32Array | undefined {
+  if (biases.every((b) => b === undefined)) return undefined;
+  const out = new Float32Array(rows.reduce((a, b) => a + b, 0));
+  let offset = 0;
+  biases.forEach((b, i) => {
+    if (b) out.set(b, offset);
+    offset += rows[i]!;
+  });
+  return out;
+}
+
 function createScratch(
   ctx: GpuContext,
   c: LlamaConfig,
@@ -350,10 +380,8 @@ function createScratch(
     x2: f32(maxTokens * c.dim, 'x2'),
     xb: f32(maxTokens * c.dim, 'xb'),
     q: f32(maxTokens * c.numHeads * c.headDim, 'q'),
-    k: f32(maxTokens * c.numKvHeads * c.headDim, 'k'),
-    v: f32(maxTokens * c.numKvHeads * c.headDim, 'v'),
+    kv: f32(maxTokens * 2 * c.numKvHeads * c.headDim, 'kv'),
     attn: f32(maxTokens * c.numHeads * c.headDim, 'attn'),
-    gateUp: f32(maxTokens * 2 * c.hiddenDim, 'gateUp'),
     hidden: f32(maxTokens * c.hiddenDim, 'hidden'),
     last: f32(maxSeqs * c.dim, 'last'),
     logits: f32(maxSeqs * c.vocabSize, 'logits'),

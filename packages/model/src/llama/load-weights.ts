@@ -59,6 +59,20 @@ export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
   return { rows, cols: first.cols, dtype, data };
 }
 
+/**
+ * The rows of a matrix stacked as [A; B] (two halves of equal size) interleaved as
+ * A0, B0, A1, B1, ...: a gate/up pair then sits in neighbouring rows for a fused SwiGLU product.
+ */
+export function interleaveHalves(m: HostMatrix): HostMatrix {
+  const half = m.rows / 2;
+  const data = m.data instanceof Uint16Array ? new Uint16Array(m.data.length) : new Float32Array(m.data.length);
+  for (let i = 0; i < half; i++) {
+    data.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), 2 * i * m.cols);
+    data.set(m.data.subarray((half + i) * m.cols, (half + i + 1) * m.cols), (2 * i + 1) * m.cols);
+  }
+  return { ...m, data };
+}
+
 export function layerTensor(layer: number, name: string): string {
   return `blk.${layer}.${name}`;
 }
