@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelFile } from '@llm/formats/testing';
+import type { ProfileSummary } from '@llm/kernels';
 import { describe, expect, it } from 'vitest';
 import { runLlm } from './run-llm.test-support.js';
 
@@ -74,6 +75,46 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
     expect(result['tokenIds']).toHaveLength(16);
     expect(KNOWN_TEXT.startsWith(result['text'] as string)).toBe(true);
     expect(result['timings']).toMatchObject({ prefillMs: expect.any(Number), decodeTokensPerSecond: expect.any(Number) });
+  });
+
+  it('prints per-kernel times per token with --profile, prefill and decode apart, the text unchanged', async () => {
+    const args = ['generate', '--model', bin!, '--tokenizer', tok!, '--max-tokens', '16', '--temperature', '0', '--profile'];
+    const run = await runLlm(args);
+    expect(run.code, run.stderr).toBe(0);
+    // Stdout carries the text alone, the same as without --profile.
+    expect(run.stdout.endsWith('\n')).toBe(true);
+    expect(KNOWN_TEXT.startsWith(run.stdout.slice(0, -1))).toBe(true);
+    expect(run.stdout.length).toBeGreaterThan(40);
+    expect(run.stderr).toMatch(/^\[llm\] prefill: 1 token, 1 step, \d+ dispatches per step; GPU [\d.]+ ms\/token, wall [\d.]+ ms\/token/m);
+    expect(run.stderr).toMatch(/^\[llm\] decode: 15 tokens, 15 steps, \d+ dispatches per step; GPU [\d.]+ ms\/token/m);
+    expect(run.stderr).toMatch(/^ {2}kernel +dispatches\/token +ms\/token +share$/m);
+    expect(run.stderr).toMatch(/^ {2}matvec +\d+\.00 +[\d.]+ +[\d.]+%$/m);
+    expect(run.stderr).toMatch(/^ {2}total +\d+\.00 +[\d.]+ +100\.0%$/m);
+
+    const json = await runLlm([...args, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const result = JSON.parse(json.stdout) as { text: string; profile: Record<'prefill' | 'decode', ProfileSummary> };
+    expect(`${result.text}\n`).toBe(run.stdout);
+    const { prefill, decode } = result.profile;
+    expect(prefill).toMatchObject({ tokens: 1, steps: 1 });
+    expect(decode).toMatchObject({ tokens: 15, steps: 15 });
+    // One decode step per token: the same dispatches every step.
+    expect(decode.dispatchesPerStep.min).toBe(decode.dispatchesPerStep.max);
+    expect(decode.dispatchesPerToken).toBe(decode.dispatchesPerStep.max);
+    expect(decode.gpuMsPerToken).toBeGreaterThan(0);
+    const kinds = decode.kinds.map((k) => k.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['matvec', 'rms-norm', 'embedding', 'argmax']));
+    expect(kinds.some((k) => k.includes('attention'))).toBe(true);
+    expect(decode.kinds.reduce((sum, k) => sum + k.share, 0)).toBeCloseTo(1, 6);
+    expect(decode.kinds.reduce((sum, k) => sum + k.dispatchesPerToken, 0)).toBeCloseTo(decode.dispatchesPerToken, 9);
+    for (const k of decode.kinds) expect(k.msPerToken, k.kind).toBeGreaterThan(0);
+  });
+
+  it('refuses --profile on the cpu backend with exit code 2', async () => {
+    const run = await runLlm(['generate', '--model', bin!, '--tokenizer', tok!, '--backend', 'cpu', '--profile']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/--profile .*webgpu/);
   });
 
   it('caps --max-tokens beyond the context with a warning and generates up to the context', async () => {

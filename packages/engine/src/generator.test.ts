@@ -85,6 +85,30 @@ describe.skipIf(!gguf || !gpu)('Generator on stories260K (WebGPU)', () => {
     expect(one.text.length).toBeGreaterThan(0);
   });
 
+  it('calls onPrefillDone once, after the prefill steps and before the decode steps', async () => {
+    const [a] = prompts() as [number[]];
+    const steps: string[] = [];
+    const step = runner.step.bind(runner);
+    const traced = Object.assign(Object.create(runner) as GpuModelRunner, {
+      step: (...args: Parameters<GpuModelRunner['step']>) => {
+        steps.push(`step of ${args[0][0]!.tokens.length}`);
+        return step(...args);
+      },
+    });
+    const g = new Generator(traced, model.tokenizer, { enablePrefixCaching: false });
+    const result = await g.generate({
+      promptIds: a,
+      maxTokens: 3,
+      sampling: GREEDY,
+      onPrefillDone: () => steps.push('prefill done'),
+    });
+    expect(result.tokenIds).toHaveLength(3);
+    const prefillSteps = Math.ceil(a.length / runner.maxStepTokens);
+    expect(steps.indexOf('prefill done')).toBe(prefillSteps);
+    expect(steps.filter((s) => s === 'prefill done')).toHaveLength(1);
+    expect(steps.slice(prefillSteps + 1)).toEqual(['step of 1', 'step of 1']);
+  });
+
   it('refuses prompts it cannot run, leaving the KV cache empty', async () => {
     const g = new Generator(runner, model.tokenizer);
     await expect(g.generate({ promptIds: [], maxTokens: 4, sampling: GREEDY })).rejects.toThrow(EngineRequestError);

@@ -12,6 +12,11 @@ export interface GenerateRequest {
   readonly seed?: number;
   /** Receives each generated token and the text it completes (may be empty mid-character). */
   readonly onToken?: (tokenId: number, textDelta: string) => void;
+  /**
+   * Called once the prompt is prefilled, before the first decode step: where a caller starts
+   * timing or profiling the decode steps apart from the prefill.
+   */
+  readonly onPrefillDone?: () => void;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -92,6 +97,7 @@ export class Generator {
         pos = end;
       }
       const prefillMs = performance.now() - started;
+      request.onPrefillDone?.();
       const decodeStart = performance.now();
       for (;;) {
         tokenIds.push(next);

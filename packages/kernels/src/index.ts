@@ -9,7 +9,17 @@ export type {
 } from './runtime/gpu-context.js';
 export { StepRecorder } from './runtime/step-recorder.js';
 export type { BufferBindingLike } from './runtime/step-recorder.js';
-export { GpuDeviceError, GpuLimitError, GpuUnavailableError, KernelShapeError } from './runtime/errors.js';
+export {
+  GpuDeviceError,
+  GpuFeatureError,
+  GpuLimitError,
+  GpuUnavailableError,
+  KernelShapeError,
+} from './runtime/errors.js';
+export { kernelKind } from './runtime/kernel-profile.js';
+export type { KernelKindProfile, KernelProfile } from './runtime/kernel-profile.js';
+export { formatProfile, summarizeProfile } from './runtime/profile-summary.js';
+export type { KernelKindSummary, ProfileSummary } from './runtime/profile-summary.js';
 
 export { GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';

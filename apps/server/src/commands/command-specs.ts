@@ -20,6 +20,7 @@ export const generateSpec = {
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
     'kv-dtype': { type: 'choice', choices: GPU_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
     json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
+    profile: { type: 'boolean', description: 'time every kernel with timestamp queries (webgpu backend, adapter with timestamp-query) and print dispatches and GPU ms per token by kernel kind, prefill and decode apart, on stderr; --json adds them as "profile"' },
   },
 } as const satisfies CommandSpec;
 

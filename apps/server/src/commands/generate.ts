@@ -1,6 +1,7 @@
-import { Generator } from '@llm/engine';
-import { GpuContext } from '@llm/kernels';
+import { Generator, type GenerateResult } from '@llm/engine';
+import { formatProfile, GpuContext, summarizeProfile, type KernelProfile, type ProfileSummary } from '@llm/kernels';
 import { CpuModelRunner, GpuModelRunner, type ModelRunner, type RunnerOptions } from '@llm/model';
+import { errorCodeOf, LlmError } from '@llm/quant';
 import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
@@ -12,6 +13,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     throw new CliUsageError('give either --prompt or --prompt-ids, not both');
   }
   const { backend, temperature } = values;
+  if (values.profile && backend === 'cpu') {
+    throw new CliUsageError('--profile times the GPU kernels: it needs --backend webgpu or auto, not cpu');
+  }
   const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31);
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
 
@@ -28,8 +32,12 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     else throw new CliUsageError('this tokenizer has no BOS token: give --prompt or --prompt-ids');
 
     const maxTokens = capToContext(values['max-tokens'], prompt.length, model.source.config.contextLength);
-    const runner = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
+    const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
     try {
+      if (values.profile && !ctx) {
+        throw new CliUsageError('--profile times the GPU kernels, and there is no WebGPU adapter');
+      }
+      const profile = values.profile ? startProfile(ctx!) : undefined;
       const generator = new Generator(runner, tokenizer);
       const streamText = !values.json;
       const result = await generator.generate({
@@ -38,7 +46,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
         sampling: { temperature, topP: values['top-p'], topK: values['top-k'], minP: values['min-p'] },
         seed,
         ...(streamText ? { onToken: (_id: number, delta: string) => void process.stdout.write(delta) } : {}),
+        ...(profile ? { onPrefillDone: profile.prefillDone } : {}),
       });
+      const profiles = profile ? await profile.stop(result) : undefined;
       // Text output ends with a newline, as line-oriented tools expect; the model's own text may not.
       if (streamText && !result.text.endsWith('\n')) process.stdout.write('\n');
       else if (!streamText) {
@@ -52,6 +62,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
             finishReason: result.finishReason,
             seed,
             timings: result.timings,
+            ...(profiles ? { profile: profiles } : {}),
           })}\n`,
         );
       }
@@ -59,6 +70,13 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
         `[llm] ${result.tokenIds.length} tokens, prefill ${result.timings.prefillMs.toFixed(1)} ms, ` +
           `decode ${result.timings.decodeTokensPerSecond.toFixed(2)} tokens/s (${runner.backend}: ${runner.adapterName})\n`,
       );
+      if (profiles) {
+        process.stderr.write(`[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n`);
+        for (const phase of ['prefill', 'decode'] as const) {
+          const summary = profiles[phase];
+          if (summary) process.stderr.write(formatProfile(summary, `[llm] ${phase}`));
+        }
+      }
     } finally {
       runner.dispose();
     }
@@ -87,11 +105,12 @@ function parseIds(text: string): number[] {
   return parts.map(Number);
 }
 
+/** The runner, with the GPU context it runs on (none on the cpu backend). */
 async function createRunner(
   backend: 'auto' | 'webgpu' | 'cpu',
   source: Parameters<typeof GpuModelRunner.load>[1],
   options: RunnerOptions,
-): Promise<ModelRunner> {
+): Promise<{ runner: ModelRunner; ctx?: GpuContext }> {
   if (backend !== 'cpu') {
     let ctx: GpuContext | undefined;
     try {
@@ -100,7 +119,46 @@ async function createRunner(
       if (backend === 'webgpu') throw error;
       process.stderr.write(`[llm] warning: no WebGPU adapter (${String(error)}); using the cpu backend\n`);
     }
-    if (ctx) return GpuModelRunner.load(ctx, source, options, progressLine('loading weights'));
+    if (ctx) return { runner: await GpuModelRunner.load(ctx, source, options, progressLine('loading weights')), ctx };
   }
-  return CpuModelRunner.load(source, options, progressLine('loading weights'));
+  return { runner: await CpuModelRunner.load(source, options, progressLine('loading weights')) };
+}
+
+/** The per-token kernel profiles of --profile; null for a phase that ran no step. */
+interface GenerateProfiles {
+  prefill: ProfileSummary | null;
+  decode: ProfileSummary | null;
+}
+
+/**
+ * Profiles the prefill steps and the decode steps apart: the first profile stops and the second
+ * starts when the generator reports the prefill done.
+ */
+function startProfile(ctx: GpuContext): {
+  prefillDone: () => void;
+  stop: (result: GenerateResult) => Promise<GenerateProfiles>;
+} {
+  try {
+    ctx.startProfile();
+  } catch (error) {
+    if (errorCodeOf(error) !== 'unsupported') throw error;
+    throw new LlmError('unsupported', `--profile: ${(error as Error).message}`, { cause: error });
+  }
+  let prefill: Promise<KernelProfile> | undefined;
+  return {
+    prefillDone: () => {
+      prefill = ctx.stopProfile();
+      ctx.startProfile();
+    },
+    stop: async (result) => {
+      const decode = await ctx.stopProfile();
+      const summary = (profile: KernelProfile | undefined, tokens: number) =>
+        profile && profile.steps > 0 && tokens > 0 ? summarizeProfile(profile, tokens) : null;
+      return {
+        // Per prompt token prefilled; per generated token after the first (one decode step each).
+        prefill: summary(await prefill, result.promptTokenIds.length - result.cachedPromptTokens),
+        decode: summary(decode, result.tokenIds.length - 1),
+      };
+    },
+  };
 }

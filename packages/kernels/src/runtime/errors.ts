@@ -43,3 +43,18 @@ export class KernelShapeError extends LlmError {
     super('invalid_argument', `${kernel}: ${message}`);
   }
 }
+
+/** The adapter lacks a WebGPU feature that an operation needs (or it was disabled). */
+export class GpuFeatureError extends LlmError {
+  override readonly name = 'GpuFeatureError';
+  constructor(
+    readonly feature: GPUFeatureName,
+    what: string,
+  ) {
+    super(
+      'unsupported',
+      `${what} needs the WebGPU feature '${feature}', which this device does not have ` +
+        `(the adapter lacks it, or GpuContextOptions.disableFeatures left it off)`,
+    );
+  }
+}

@@ -1,7 +1,9 @@
 // The published declarations use the WebGPU types (GPUBuffer, ...): consumers get them from the
 // @webgpu/types dependency without configuring `types` themselves.
 /// <reference types="@webgpu/types" preserve="true" />
-import { GpuDeviceError, GpuLimitError, GpuUnavailableError } from './errors.js';
+import { LlmError } from '@llm/quant';
+import { GpuDeviceError, GpuFeatureError, GpuLimitError, GpuUnavailableError } from './errors.js';
+import { KernelProfiler, type KernelProfile } from './kernel-profile.js';
 import { StepRecorder } from './step-recorder.js';
 
 /** Optional WebGPU features the kernels use when the adapter has them. */
@@ -108,7 +110,9 @@ async function acquireGpu(): Promise<GPU> {
   }
   const g = globalThis as Record<string, unknown>;
   if (g['GPUBufferUsage'] === undefined) Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  // Dawn rounds timestamps down to 2^16 ns unless told not to: a browser's defence against timing
+  // attacks, of no use in Node, and too coarse for the kernel profile's per-dispatch times.
+  return mod.create(['disable-dawn-features=timestamp_quantization']);
 }
 
 /**
@@ -140,6 +144,8 @@ export class GpuContext {
   private liveBytes = 0;
   private lost: string | undefined;
   private destroyed = false;
+  /** @internal The running profile (see startProfile), read by StepRecorder.submit. */
+  profiler: KernelProfiler | undefined;
   /** Uniform offsets must be multiples of this (256 on most GPUs, 16 on lavapipe). */
   readonly uniformAlignment: number;
 
@@ -311,9 +317,41 @@ export class GpuContext {
     return new StepRecorder(this, label);
   }
 
+  /**
+   * Starts timing every kernel dispatch: until {@link GpuContext.stopProfile}, each step puts each
+   * dispatch in its own compute pass with timestamp writes and reads the timestamps back with the
+   * step. Throws a GpuFeatureError (code `unsupported`) without the timestamp-query feature.
+   */
+  startProfile(): void {
+    if (!this.features.timestampQuery) {
+      throw new GpuFeatureError('timestamp-query', 'kernel profiling (GpuContext.startProfile)');
+    }
+    if (this.profiler) throw new LlmError('internal', 'a kernel profile is already running: stop it first');
+    this.profiler = new KernelProfiler(this);
+  }
+
+  /** Whether a profile is running. */
+  get profiling(): boolean {
+    return this.profiler !== undefined;
+  }
+
+  /**
+   * Ends the running profile: steps submitted after this call are not timed (so a new profile may
+   * start at once). The promise resolves when the profiled steps' timestamps are read back, with
+   * dispatches and GPU time per kernel kind.
+   */
+  async stopProfile(): Promise<KernelProfile> {
+    const profiler = this.profiler;
+    if (!profiler) throw new LlmError('internal', 'no kernel profile is running: call startProfile() first');
+    this.profiler = undefined;
+    return profiler.stop();
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.profiler?.release();
+    this.profiler = undefined;
     for (const b of this.stagingPool) b.destroy();
     this.stagingPool.length = 0;
     this.uniformArena?.destroy();

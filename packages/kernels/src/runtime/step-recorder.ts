@@ -7,6 +7,7 @@ import type {
 } from '../kernels/kernel-declaration.js';
 import { GpuDeviceError, KernelShapeError } from './errors.js';
 import type { GpuContext } from './gpu-context.js';
+import type { StepTimestamps } from './kernel-profile.js';
 
 /** A whole buffer or a range of one, bound as a storage buffer. */
 export type BufferBindingLike = GPUBuffer | GPUBufferBinding;
@@ -42,6 +43,11 @@ interface ReadOp {
 }
 
 type Op = DispatchOp | CopyOp | ReadOp;
+
+interface PendingRead {
+  op: ReadOp;
+  finish: () => Promise<ArrayBuffer>;
+}
 
 /**
  * Records the dispatches of one step. Each dispatch's small params struct goes into a shared
@@ -150,8 +156,13 @@ export class StepRecorder {
       device.queue.writeBuffer(arenaBuffer, 0, this.arena, 0, this.arenaUsed);
     }
     const encoder = device.createCommandEncoder({ label: this.label });
+    const profiler = ctx.profiler;
+    if (profiler) {
+      this.submitProfiled(encoder, arenaBuffer, profiler.beginStep());
+      return;
+    }
     let pass: GPUComputePassEncoder | undefined;
-    const reads: Array<{ op: ReadOp; finish: () => Promise<ArrayBuffer> }> = [];
+    const reads: PendingRead[] = [];
     const entries: GPUBufferBinding[] = [];
     for (const op of this.ops) {
       if (op.kind === 'dispatch') {
@@ -170,19 +181,58 @@ export class StepRecorder {
         pass.end();
         pass = undefined;
       }
-      if (op.kind === 'copy') {
-        encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
-      } else {
-        try {
-          reads.push({ op, finish: ctx.encodeRead(encoder, op.src, op.offset, op.size) });
-        } catch (error) {
-          op.reject(error);
-        }
-      }
+      this.encodeTransfer(encoder, op, reads);
     }
     pass?.end();
     device.queue.submit([encoder.finish()]);
     for (const { op, finish } of reads) finish().then(op.resolve, op.reject);
+  }
+
+  /**
+   * submit() while the context profiles: each dispatch in its own compute pass with timestamp
+   * writes, the timestamps resolved and read back in the same command buffer.
+   */
+  private submitProfiled(
+    encoder: GPUCommandEncoder,
+    arenaBuffer: GPUBuffer | undefined,
+    timestamps: StepTimestamps,
+  ): void {
+    const ctx = this.ctx;
+    const reads: PendingRead[] = [];
+    const entries: GPUBufferBinding[] = [];
+    for (const op of this.ops) {
+      if (op.kind !== 'dispatch') {
+        this.encodeTransfer(encoder, op, reads);
+        continue;
+      }
+      const label = op.pipeline.label;
+      const pass = encoder.beginComputePass({ label, timestampWrites: timestamps.next(label) });
+      entries.length = 0;
+      if (op.paramsOffset >= 0) {
+        entries.push({ buffer: arenaBuffer!, offset: op.paramsOffset, size: op.paramsSize });
+      }
+      for (const b of op.buffers) entries.push('buffer' in b ? b : { buffer: b });
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, ctx.bindGroup(op.pipeline, entries));
+      pass.dispatchWorkgroups(op.x, op.y, op.z);
+      pass.end();
+    }
+    const readTimestamps = timestamps.finish(encoder);
+    ctx.device.queue.submit([encoder.finish()]);
+    for (const { op, finish } of reads) finish().then(op.resolve, op.reject);
+    readTimestamps();
+  }
+
+  private encodeTransfer(encoder: GPUCommandEncoder, op: CopyOp | ReadOp, reads: PendingRead[]): void {
+    if (op.kind === 'copy') {
+      encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+      return;
+    }
+    try {
+      reads.push({ op, finish: this.ctx.encodeRead(encoder, op.src, op.offset, op.size) });
+    } catch (error) {
+      op.reject(error);
+    }
   }
 
   /** Throws when a count exceeds the device limit; false when the dispatch is empty. */
