@@ -6,7 +6,7 @@ import { GpuContext, linear, uploadMatrix } from '../src/index.js';
 import { yieldHostThread } from '../src/node/index.js';
 import type { GpuDtype } from '@llm/quant';
 
-const SHAPES: Array<[number, number]> = [
+const SHAPES: Array<[number, number]> = process.env['SHAPE'] ? [process.env['SHAPE'].split('x').map(Number) as [number, number]] : [
   [768, 768],
   [2304, 768],
   [4096, 768],
@@ -16,8 +16,10 @@ const SHAPES: Array<[number, number]> = [
   [11264, 2048],
   [2048, 5632],
 ];
-const ROTATION_BYTES = 256e6;
+const ROTATION_BYTES = Number(process.env['ROTATION_MB'] ?? 256) * 1e6;
 const rows = Number(process.env['STREAM_ROWS'] ?? 0);
+const tokens = Number(process.env['STREAM_TOKENS'] ?? 1);
+const M = Number(process.env['M'] ?? 1);
 const dtypes = (process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['f32', 'f16']) as GpuDtype[];
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
@@ -31,13 +33,13 @@ for (const dtype of dtypes) {
     const values = new Float32Array(n * k);
     for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
     const ws = Array.from({ length: copies }, () => uploadMatrix(ctx, values, n, k, dtype));
-    const x = ctx.upload(new Float32Array(k).fill(0.5), 'x');
-    const out = ctx.createBuffer(n * 4, 'out');
+    const x = ctx.upload(new Float32Array(M * k).fill(0.5), 'x');
+    const out = ctx.createBuffer(M * n * 4, 'out');
     // Wall time, and the process's CPU time (lavapipe's threads included) spread over 2 cores: on a
     // shared machine the second is the steadier estimate of the kernel's own cost.
     const run = async (): Promise<[number, number]> => {
       const rec = ctx.recorder();
-      for (const w of ws) linear(rec, { x, w, out, m: 1, ...(rows ? { streamShape: { rows, tokens: 1 } } : {}) });
+      for (const w of ws) linear(rec, { x, w, out, m: M, ...(rows ? { streamShape: { rows, tokens } } : {}), ...(process.env['KERNEL'] ? { kernel: process.env['KERNEL'] as 'matmul' } : {}) });
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       rec.submit();
@@ -56,7 +58,7 @@ for (const dtype of dtypes) {
     const median = (v: number[]): number => v.sort((a, b) => a - b)[2]!;
     const gbps = (ms: number): number => Number(((bytesPer * copies) / ms / 1e6).toFixed(2));
     process.stdout.write(
-      `${JSON.stringify({ dtype, n, k, copies, GBps: gbps(median(walls)), cpuGBps: gbps(median(cpus)) })}\n`,
+      `${JSON.stringify({ dtype, n, k, copies, GBps: gbps(median(walls)), cpuGBps: gbps(median(cpus)), gflops: Number(((2 * M * n * k * copies) / median(walls) / 1e6).toFixed(2)) })}\n`,
     );
     for (const w of ws) w.destroy();
     x.destroy();

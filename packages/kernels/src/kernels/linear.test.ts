@@ -171,7 +171,7 @@ describe.skipIf(!gpu)('linear', () => {
 
   // The stream kernel needs a fixed subgroup size (lavapipe: 8) and K % 4S == 0; every shape of
   // rows and tokens per invocation, with odd N and partial token passes.
-  it.skipIf(!gpu?.subgroupSize)('streams whole rows with subgroup-shared x (CPU adapters)', async () => {
+  it.skipIf(!gpu?.subgroupSize)('streams whole rows and 4x4 tiles with subgroup-shared x (CPU adapters)', async () => {
     const k = 4 * gpu!.subgroupSize! * 3;
     for (const c of [
       { m: 1, n: 37, k, dtype: 'f32', kernel: 'stream' },
@@ -179,6 +179,9 @@ describe.skipIf(!gpu)('linear', () => {
       { m: 3, n: 70, k, dtype: 'f32', kernel: 'stream', streamShape: { rows: 2, tokens: 2 } },
       { m: 11, n: 45, k, dtype: 'f16', kernel: 'stream', bias: true, residual: true, streamShape: { rows: 3, tokens: 4 } },
       { m: 2, n: 33, k: 2 * k, dtype: 'f16', kernel: 'stream', maxPartBytes: 10 * 2 * 2 * k },
+      // The tile kernel: 4 rows per invocation, 4 or 8 tokens per pass, partial passes.
+      { m: 3, n: 37, k, dtype: 'f32', kernel: 'tile', bias: true, residual: true },
+      { m: 13, n: 70, k: 2 * k, dtype: 'f16', kernel: 'tile', maxPartBytes: 20 * 2 * 2 * k },
     ] as const) {
       await check(ctx, c, seed + 2);
     }
@@ -187,7 +190,7 @@ describe.skipIf(!gpu)('linear', () => {
   it('writes a fused product to two outputs (split) and SwiGLU pairs (glu) with every kernel', async () => {
     const k = 4 * (gpu!.subgroupSize ?? 8) * 2;
     // Two variants per kernel: each costs a shader compile.
-    for (const [i, kernel] of (gpu!.subgroupSize ? (['stream', 'reduce', 'matmul'] as const) : (['reduce', 'matmul'] as const)).entries()) {
+    for (const [i, kernel] of (gpu!.subgroupSize ? (['stream', 'tile', 'reduce', 'matmul'] as const) : (['reduce', 'matmul'] as const)).entries()) {
       const dtype = i % 2 === 0 ? 'f16' : 'f32';
       await check(ctx, { m: 1, n: 90, k, dtype, bias: true, split: 50, kernel }, seed + 4);
       await check(ctx, { m: 3, n: 74, k, dtype, glu: true, maxPartBytes: 20 * 4 * k, kernel }, seed + 4);

@@ -110,28 +110,43 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec4<u32>' : 'vec4<f32>' }, ['subgroups']);
   // Weight units per row: vec4<f32> = 4 elements, vec4<u32> = 8 halves.
   const per = f16 ? 8 : 4;
+  // Lane j's x vec4 is broadcast right before the weights that use it, so only one group of x
+  // registers is live at a time (lavapipe keeps every f32 of an invocation in a 256-bit register).
+  const broadcast = (j: number) => T.map((t) => `let x${t}_${j} = subgroupBroadcast(xl${t}, ${j}u);`).join('\n      ');
   const inner = f16
-    ? R.map((r) =>
-        range(s.subgroup / 2)
-          .map(
-            (m) => `{
+    ? range(s.subgroup / 2)
+        .map(
+          (m) => `{
+      ${broadcast(2 * m)}
+      ${broadcast(2 * m + 1)}
+      ${R.map(
+        (r) => `{
         let w = w[wb${r} + ${m}u];
         let lo = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
         let hi = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
-        ${T.map((t) => `a${t}_${r} += dot(lo, x${t}_${2 * m}) + dot(hi, x${t}_${2 * m + 1});`).join('\n        ')}
+        ${T.map((t) => `a${t}_${r} += lo * x${t}_${2 * m} + hi * x${t}_${2 * m + 1};`).join('\n        ')}
       }`,
-          )
-          .join('\n      '),
-      ).join('\n      ')
-    : R.map((r) =>
-        J.map(
-          (j) => `{
+      ).join('\n      ')}
+    }`,
+        )
+        .join('\n    ')
+    : J.map(
+        (j) => `{
+      ${broadcast(j)}
+      ${R.map(
+        (r) => `{
         let w = w[wb${r} + ${j}u];
-        ${T.map((t) => `a${t}_${r} += dot(w, x${t}_${j});`).join('\n        ')}
+        ${T.map((t) => `a${t}_${r} += w * x${t}_${j};`).join('\n        ')}
       }`,
-        ).join('\n      '),
-      ).join('\n      ');
+      ).join('\n      ')}
+    }`,
+      ).join('\n    ');
   const body = /* wgsl */ `${storeFn(v)}
+
+// Products accumulate per component (vector multiply-adds); the 4 partial sums meet at the end.
+fn sum4(a: vec4<f32>) -> f32 {
+  return (a.x + a.y) + (a.z + a.w);
+}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
@@ -142,10 +157,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
-  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = vec4<f32>();`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
-    ${T.flatMap((t) => J.map((j) => `let x${t}_${j} = subgroupBroadcast(xl${t}, ${j}u);`)).join('\n    ')}
     ${R.map((r) => `let wb${r} = wr${r} + c * 4u / ${per}u;`).join('\n    ')}
     ${inner}
   }
@@ -154,11 +168,72 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
       const store =
         v.epilogue === 'glu'
-          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}, a${t}_${r + 1})`
-          : `store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r})`;
+          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, sum4(a${t}_${r}), sum4(a${t}_${r + 1}))`
+          : `store(params.t0 + ${t}u, n0 + ${r}u, sum4(a${t}_${r}))`;
       return `if (${cond}) { ${store}; }`;
     }),
   ).join('\n  ')}
+}
+`;
+  return { declaration, body };
+}
+
+/**
+ * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns 4 weight
+ * rows and `tokens` tokens. Per step of 4 input features it loads a 4x4 block of weights (a
+ * 16-byte load per row for f32, 8 bytes for f16) and, as columns of that block, multiplies it
+ * into one vec4 accumulator per token: 16 multiply-adds per token per 4 weight loads. x arrives
+ * as in the stream kernel, one lane's vec4 at a time through `subgroupShuffle`, in a loop that is
+ * not unrolled (the body stays small for the driver's code generator).
+ */
+export function tileMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
+  const f16 = v.weights.dtype === 'f16';
+  const T = range(s.tokens);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups']);
+  const load = (r: number) =>
+    f16
+      ? `let p${r} = w[wr${r} + c + j]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
+      : `let w${r} = w[wr${r} + c + j];`;
+  const body = /* wgsl */ `${storeFn(v)}
+
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let n0 = gid.x * 4u;
+  let last = params.n_count - 1u;
+  let stride = params.row_stride / 4u;
+  let wr0 = min(n0, last) * stride;
+  let wr1 = min(n0 + 1u, last) * stride;
+  let wr2 = min(n0 + 2u, last) * stride;
+  let wr3 = min(n0 + 3u, last) * stride;
+  let k4 = params.k / 4u;
+  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.map((t) => `var a${t} = vec4<f32>();`).join('\n  ')}
+  for (var c = 0u; c < k4; c += ${s.subgroup}u) {
+    ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
+    for (var j = 0u; j < ${s.subgroup}u; j++) {
+      ${load(0)}
+      ${load(1)}
+      ${load(2)}
+      ${load(3)}
+      // Columns of the 4x4 block: feature k + i of the 4 rows.
+      let c0 = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+      let c1 = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+      let c2 = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
+      let c3 = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
+      ${T.map((t) => `{ let xv = subgroupShuffle(xl${t}, j); a${t} += xv.x * c0 + xv.y * c1 + xv.z * c2 + xv.w * c3; }`).join('\n      ')}
+    }
+  }
+  ${T.map((t) => {
+    const guard = t > 0 ? `if (${t}u < params.tokens) ` : '';
+    return v.epilogue === 'glu'
+      ? `${guard}{
+    if (n0 < params.n_count) { store_pair(params.t0 + ${t}u, n0, a${t}.x, a${t}.y); }
+    if (n0 + 2u < params.n_count) { store_pair(params.t0 + ${t}u, n0 + 2u, a${t}.z, a${t}.w); }
+  }`
+      : `${guard}{
+    for (var r = 0u; r < 4u; r++) { if (n0 + r < params.n_count) { store(params.t0 + ${t}u, n0 + r, a${t}[r]); } }
+  }`;
+  }).join('\n  ')}
 }
 `;
   return { declaration, body };
