@@ -1,5 +1,6 @@
 import { Generator, type GenerateResult } from '@llm/engine';
 import { formatProfile, GpuContext, summarizeProfile, type KernelProfile, type ProfileSummary } from '@llm/kernels';
+import { yieldHostThread } from '@llm/kernels/node';
 import { CpuModelRunner, GpuModelRunner, type ModelRunner, type RunnerOptions } from '@llm/model';
 import { errorCodeOf, LlmError } from '@llm/quant';
 import { openModel } from '@llm/model/node';
@@ -119,7 +120,11 @@ async function createRunner(
       if (backend === 'webgpu') throw error;
       process.stderr.write(`[llm] warning: no WebGPU adapter (${String(error)}); using the cpu backend\n`);
     }
-    if (ctx) return { runner: await GpuModelRunner.load(ctx, source, options, progressLine('loading weights')), ctx };
+    if (ctx) {
+      // On lavapipe the main thread only waits on the GPU: let the adapter's threads have the cores.
+      yieldHostThread(ctx);
+      return { runner: await GpuModelRunner.load(ctx, source, options, progressLine('loading weights')), ctx };
+    }
   }
   return { runner: await CpuModelRunner.load(source, options, progressLine('loading weights')) };
 }
