@@ -1,21 +1,26 @@
-// Weight streaming speed of `linear` at decode (m = 1) on the matrix shapes of the 110M and 1.1B
-// Llama models, with enough copies of each matrix in rotation (>= 256 MB) that no run is served
-// from the CPU caches of a CPU adapter.
+// Weight streaming speed of `linear` on the matrix shapes of the 110M and 1.1B Llama models (fused
+// QKV and gate/up included), with enough copies of each matrix in rotation (>= 256 MB) that no run
+// is served from the CPU caches of a CPU adapter; the main thread yields as in the engine.
 // Usage: tsx packages/kernels/bench/decode-shapes.ts [f32|f16 ...]   stdout: one JSON line per shape.
+// Environment: M=tokens (default 1), SHAPE=NxK (one shape), KERNEL=stream|tile|reduce|matmul,
+// STREAM_ROWS / STREAM_TOKENS (the stream kernel's shape), ROTATION_MB (default 256).
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
 import { yieldHostThread } from '../src/node/index.js';
 import type { GpuDtype } from '@llm/quant';
 
-const SHAPES: Array<[number, number]> = process.env['SHAPE'] ? [process.env['SHAPE'].split('x').map(Number) as [number, number]] : [
-  [768, 768],
-  [2304, 768],
-  [4096, 768],
-  [768, 2048],
-  [32000, 768],
-  [2560, 2048],
-  [11264, 2048],
-  [2048, 5632],
-];
+const shapeArg = process.env['SHAPE'];
+const SHAPES: Array<[number, number]> = shapeArg
+  ? [shapeArg.split('x').map(Number) as [number, number]]
+  : [
+      [768, 768],
+      [2304, 768],
+      [4096, 768],
+      [768, 2048],
+      [32000, 768],
+      [2560, 2048],
+      [11264, 2048],
+      [2048, 5632],
+    ];
 const ROTATION_BYTES = Number(process.env['ROTATION_MB'] ?? 256) * 1e6;
 const rows = Number(process.env['STREAM_ROWS'] ?? 0);
 const tokens = Number(process.env['STREAM_TOKENS'] ?? 1);
@@ -39,7 +44,15 @@ for (const dtype of dtypes) {
     // shared machine the second is the steadier estimate of the kernel's own cost.
     const run = async (): Promise<[number, number]> => {
       const rec = ctx.recorder();
-      for (const w of ws) linear(rec, { x, w, out, m: M, ...(rows ? { streamShape: { rows, tokens } } : {}), ...(process.env['KERNEL'] ? { kernel: process.env['KERNEL'] as 'matmul' } : {}) });
+      for (const w of ws)
+        linear(rec, {
+          x,
+          w,
+          out,
+          m: M,
+          ...(rows ? { streamShape: { rows, tokens } } : {}),
+          ...(process.env['KERNEL'] ? { kernel: process.env['KERNEL'] as 'matmul' } : {}),
+        });
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       rec.submit();
