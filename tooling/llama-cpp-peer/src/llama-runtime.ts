@@ -93,9 +93,14 @@ async function loadLlama(backend: PeerBackend): Promise<Llama> {
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     const binaryPackage = `@node-llama-cpp/${process.platform}-${process.arch}${backend === 'vulkan' ? '-vulkan' : ''}`;
+    // node-llama-cpp rejects an installed Vulkan build whose self-test finds no device the same way.
+    const device =
+      backend === 'vulkan'
+        ? `, and check that ${VULKAN_DEVICES_VARIABLE}=${process.env[VULKAN_DEVICES_VARIABLE]} names a Vulkan device (vulkaninfo --summary)`
+        : '';
     throw new PeerUnavailableError(
       `llama.cpp's ${backend} build could not be loaded on ${process.platform}-${process.arch}: ${reason}. ` +
-        `Install the prebuilt binary package for this platform (${binaryPackage}) with pnpm install.`,
+        `Install the prebuilt binary package for this platform (${binaryPackage}) with pnpm install${device}.`,
       { cause: error },
     );
   }
