@@ -1,164 +1,464 @@
 /**
- * Batch-1 decode speed on synthetic Llama-shaped models (the 110M shape in F32 and F16, the 1.1B
- * shape in F16), this engine on WebGPU against llama.cpp (node-llama-cpp, CPU) on the same GGUF
- * files, next to the machine's measured memory bandwidth.
+ * Batch-1 decode, prefill and long-context decode speed on synthetic Llama-shaped models (the 110M
+ * shape in F32 and F16, the 1.1B shape in F16): this engine on WebGPU against llama.cpp on its
+ * Vulkan backend (same adapter) and on its CPU backend, on the same GGUF files, next to the
+ * adapter's and the machine's measured bandwidth. Each engine runs in a child process of its own;
+ * runs interleave between them (round 1: ours, llama.cpp Vulkan, llama.cpp CPU; round 2: ...).
  *
- * Run: pnpm bench decode [--tokens N] [--skip-1b]. Table on stdout, progress on stderr, JSON in
- * bench/results/decode.json. Models are generated once into .cache/models (deterministic seed).
+ * Run: pnpm bench decode [options] (--help lists them). Table on stdout, progress on stderr, JSON
+ * in bench/results/decode.json. bench/README.md describes every field.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Generator } from '@llm/engine';
-import { GpuContext } from '@llm/kernels';
-import { openPeer } from '@llm/llama-cpp-peer';
-import { GREEDY, GpuModelRunner } from '@llm/model';
-import { openModel } from '@llm/model/node';
-import { writeSyntheticLlamaGguf } from '@llm/formats/node';
-import { type LlamaConfig, type SyntheticLlamaPreset } from '@llm/formats';
-import type { GpuDtype } from '@llm/quant';
-import { printTable, progress } from './console-report.js';
+import { printTable, progress, type Cell } from './console-report.js';
+import {
+  ENGINE_NAMES,
+  type CaseSpec,
+  type EngineName,
+  type EngineStart,
+  type Measurement,
+  type OpenedCase,
+} from './decode-engine.js';
+import { DECODE_MODELS, ensureModelFile, weightBytesPerToken, type DecodeModel } from './decode-models.js';
+import { EngineError, EngineProcess } from './engine-process.js';
 import { writeResult } from './result-writer.js';
-import { adapterMethod, machineMethod, measureAdapter, measureMachine } from './roofline.js';
+import { machineMethod, measureMachine } from './roofline.js';
+import { summarizeRuns, type Spread } from './run-spread.js';
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const modelsDir = join(repoRoot, '.cache', 'models');
-const GB = 1e9;
-// Seed of every synthetic model: the same files on every machine.
-const SEED = 1;
+const usage = `pnpm bench decode [options]
 
-interface ModelCase {
-  name: string;
-  preset: SyntheticLlamaPreset;
-  dtype: GpuDtype;
+  --runs N                   runs of every figure, interleaved between the engines (default 3)
+  --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
+  --prefill-tokens N         prompt of the 110M models' prefill, ours and llama.cpp CPU (default 1024)
+  --vulkan-prefill-tokens N  prompt of llama.cpp Vulkan's prefill on the 110M models (default 128;
+                             ours is measured at this length too, for the ratio)
+  --prefill-tokens-1b N      prompt of every engine's prefill on the 1.1B model (default 32)
+  --decode-prompt-tokens N   tokens cached before decode's timed steps (default 128)
+  --peers LIST               llama.cpp backends to compare with: cpu,vulkan (default), cpu, vulkan, none
+  --llama-threads N          llama.cpp's threads (default: the cores, ${availableParallelism()})
+  --skip-1b                  leave out the 1.1B model
+  --compute-fill             ours prefills its 4096-token context instead of registering it (minutes)
+  --help                     this text
+`;
+
+interface Options {
+  runs: number;
+  tokens: number;
+  prefillTokens: number;
+  vulkanPrefillTokens: number;
+  prefillTokens1b: number;
+  decodePromptTokens: number;
+  peers: EngineName[];
+  llamaThreads: number;
+  skip1b: boolean;
+  computeFill: boolean;
 }
 
-const CASES: ModelCase[] = [
-  { name: 'llama110m-f32', preset: 'llama110m', dtype: 'f32' },
-  { name: 'llama110m-f16', preset: 'llama110m', dtype: 'f16' },
-  { name: 'llama1b-f16', preset: 'llama1b', dtype: 'f16' },
-];
+const PEERS: Record<string, EngineName> = { cpu: 'llamaCppCpu', vulkan: 'llamaCppVulkan' };
+// The CPU backend opens first: it fills the contexts the Vulkan backend then loads.
+const OPEN_ORDER: readonly EngineName[] = ['llamaCppCpu', 'llamaCppVulkan', 'ours'];
+const ROUND_ORDER: readonly EngineName[] = ['ours', 'llamaCppVulkan', 'llamaCppCpu'];
 
-/** Bytes of weights one decode step streams: every layer matrix and the LM head (one embedding row is negligible). */
-function weightBytesPerToken(c: LlamaConfig, bytesPerElement: number): number {
-  const q = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  const perLayer = c.dim * (q + 2 * kv) + q * c.dim + 3 * c.dim * c.hiddenDim;
-  return (c.numLayers * perLayer + c.vocabSize * c.dim) * bytesPerElement;
+function parseOptions(args: readonly string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      runs: { type: 'string', default: '3' },
+      tokens: { type: 'string', default: '16' },
+      'prefill-tokens': { type: 'string', default: '1024' },
+      'vulkan-prefill-tokens': { type: 'string', default: '128' },
+      'prefill-tokens-1b': { type: 'string', default: '32' },
+      'decode-prompt-tokens': { type: 'string', default: '128' },
+      peers: { type: 'string', default: 'cpu,vulkan' },
+      'llama-threads': { type: 'string', default: String(availableParallelism()) },
+      'skip-1b': { type: 'boolean', default: false },
+      'compute-fill': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const count = (name: keyof typeof values, min: number): number => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}`);
+    return value;
+  };
+  const peers = values.peers === 'none' ? [] : values.peers.split(',').map((peer) => PEERS[peer.trim()]);
+  if (peers.some((peer) => peer === undefined)) throw new Error(`--peers takes cpu, vulkan, both or none`);
+  return {
+    runs: count('runs', 1),
+    tokens: count('tokens', 2),
+    prefillTokens: count('prefill-tokens', 1),
+    vulkanPrefillTokens: count('vulkan-prefill-tokens', 1),
+    prefillTokens1b: count('prefill-tokens-1b', 1),
+    decodePromptTokens: count('decode-prompt-tokens', 1),
+    peers: peers as EngineName[],
+    llamaThreads: count('llama-threads', 1),
+    skip1b: values['skip-1b'],
+    computeFill: values['compute-fill'],
+  };
 }
 
-async function ensureModel(m: ModelCase): Promise<string> {
-  mkdirSync(modelsDir, { recursive: true });
-  const path = join(modelsDir, `${m.name}.gguf`);
-  if (!existsSync(path)) {
-    progress(`generating ${path}`);
-    await writeSyntheticLlamaGguf(path, { preset: m.preset, dtype: m.dtype, seed: SEED, progress: true });
-  }
-  return path;
+/** What one model's run measures, engine by engine. */
+interface CasePlan {
+  model: DecodeModel;
+  decodePromptTokens: number;
+  decodeTokens: number;
+  /** Tokens cached before decodeAt4096's first timed step; null: not measured. */
+  longContextTokens: number | null;
+  /** Each engine's prefill prompt; ours also prefills at every other engine's length. */
+  prefillPromptTokens: Record<EngineName, number>;
 }
 
-async function measureOurs(ctx: GpuContext, path: string, tokens: number) {
-  const model = await openModel(path);
-  const runner = await GpuModelRunner.load(ctx, model.source, { maxSeqs: 1 }, (done, total) =>
-    progress(`  uploading weights ${done}/${total}`),
-  );
+function planCase(model: DecodeModel, options: Options): CasePlan {
+  const large = model.preset === 'llama1b';
+  // The 1.1B model decodes at about a tenth of the 110M speed: half the steps keep the run short.
+  const decodeTokens = large ? Math.max(1, options.tokens >> 1) : options.tokens;
+  const prefill = large ? options.prefillTokens1b : options.prefillTokens;
+  return {
+    model,
+    decodePromptTokens: options.decodePromptTokens,
+    decodeTokens,
+    // The timed steps end where the model's context does: the last one writes the next-to-last
+    // position (the token it samples would take the last).
+    longContextTokens: model.longContext ? model.shape.contextLength - decodeTokens - 1 : null,
+    prefillPromptTokens: {
+      ours: prefill,
+      llamaCppCpu: prefill,
+      llamaCppVulkan: large ? prefill : options.vulkanPrefillTokens,
+    },
+  };
+}
+
+/** An engine of the run: its process, or why it cannot take part. */
+interface Engine {
+  name: EngineName;
+  process: EngineProcess | undefined;
+  started: EngineStart | undefined;
+  unavailable: string | undefined;
+}
+
+async function startEngine(name: EngineName, options: Options): Promise<Engine> {
+  const engine: Engine = { name, process: undefined, started: undefined, unavailable: undefined };
   try {
-    const generator = new Generator(runner, model.tokenizer, { enablePrefixCaching: false });
-    const prompt = model.tokenizer.encode('once upon a time', { addSpecial: true });
-    progress('  warm-up (pipeline compilation)');
-    await generator.generate({ promptIds: prompt, maxTokens: 3, sampling: GREEDY });
-    progress(`  decoding ${tokens} tokens`);
-    const result = await generator.generate({ promptIds: prompt, maxTokens: tokens, sampling: GREEDY });
-    return { prompt, config: model.source.config, ...result.timings };
-  } finally {
-    runner.dispose();
-    await model.source.close();
+    engine.process = await EngineProcess.spawn(name, options.llamaThreads);
+    engine.started = await engine.process.start();
+  } catch (error) {
+    if (name === 'ours') throw error;
+    engine.process?.stop();
+    engine.process = undefined;
+    engine.unavailable = reason(error);
   }
+  return engine;
 }
 
-async function measurePeer(path: string, prompt: number[], tokens: number) {
-  let best: { tokensPerSecond: number; threads: number } | undefined;
-  // llama.cpp's threads spin-wait for each other: on a loaded 2-core machine 1 thread can beat 2.
-  for (const threads of [1, 2]) {
-    const peer = await openPeer(path, { threads });
-    try {
-      const tokensPerSecond = await peer.decodeTokensPerSecond(prompt, tokens, { threads });
-      if (!best || tokensPerSecond > best.tokensPerSecond) best = { tokensPerSecond, threads };
-    } finally {
-      await peer.close();
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** One engine's results for one model: samples by figure, or why it has none. */
+interface CaseRun {
+  opened: OpenedCase | undefined;
+  unavailable: string | undefined;
+  samples: Map<string, number[]>;
+}
+
+function figureKey(measurement: Measurement): string {
+  return measurement.figure === 'prefill' ? `prefill:${measurement.promptTokens}` : measurement.figure;
+}
+
+/** The prompt lengths an engine prefills: ours also each peer's, so every prefill ratio compares equal prompts. */
+function prefillLengths(name: EngineName, plan: CasePlan, engines: readonly Engine[]): number[] {
+  const lengths = new Set([plan.prefillPromptTokens[name]]);
+  if (name === 'ours') {
+    for (const engine of engines)
+      if (engine.process !== undefined) lengths.add(plan.prefillPromptTokens[engine.name]);
+  }
+  return [...lengths];
+}
+
+/** One engine's measurements of one round. */
+function measurementsOf(
+  name: EngineName,
+  plan: CasePlan,
+  engines: readonly Engine[],
+  round: number,
+): Measurement[] {
+  const list: Measurement[] = [{ figure: 'decode' }];
+  if (plan.longContextTokens !== null) list.push({ figure: 'decodeAtLongContext' });
+  for (const promptTokens of prefillLengths(name, plan, engines)) {
+    list.push({ figure: 'prefill', promptTokens, run: round });
+  }
+  return list;
+}
+
+async function runCase(plan: CasePlan, path: string, engines: readonly Engine[], options: Options) {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'bench-decode-'));
+  const spec = (name: EngineName): CaseSpec => ({
+    modelPath: path,
+    decodePromptTokens: plan.decodePromptTokens,
+    decodeTokens: plan.decodeTokens,
+    longContextTokens: plan.longContextTokens,
+    prefillPromptTokens: prefillLengths(name, plan, engines),
+    cacheDir,
+    computeLongContext: options.computeFill,
+  });
+  const runs = new Map<EngineName, CaseRun>();
+  const fail = (engine: Engine, run: CaseRun, error: unknown): void => {
+    if (engine.name === 'ours') throw error;
+    run.unavailable = reason(error);
+    progress(`  ${engine.name} unavailable for this model: ${run.unavailable}`);
+    // A process that died stays dead: the later models skip it.
+    if (error instanceof EngineError && error.errorName === 'ProcessExit') {
+      engine.unavailable = run.unavailable;
+      engine.process = undefined;
+    }
+  };
+  try {
+    for (const name of OPEN_ORDER) {
+      const engine = engines.find((e) => e.name === name);
+      if (engine === undefined) continue;
+      const run: CaseRun = { opened: undefined, unavailable: engine.unavailable, samples: new Map() };
+      runs.set(name, run);
+      if (engine.process === undefined) continue;
+      progress(`  ${name}: opening`);
+      try {
+        run.opened = await engine.process.open(spec(name));
+      } catch (error) {
+        fail(engine, run, error);
+      }
+    }
+    for (let round = 1; round <= options.runs; round += 1) {
+      for (const name of ROUND_ORDER) {
+        const engine = engines.find((e) => e.name === name);
+        const run = runs.get(name);
+        if (engine?.process === undefined || run === undefined || run.unavailable !== undefined) continue;
+        const done: string[] = [];
+        for (const measurement of measurementsOf(name, plan, engines, round)) {
+          try {
+            const tokensPerSecond = await engine.process.measure(measurement);
+            const key = figureKey(measurement);
+            run.samples.set(key, [...(run.samples.get(key) ?? []), tokensPerSecond]);
+            done.push(`${key} ${tokensPerSecond.toFixed(2)}`);
+          } catch (error) {
+            fail(engine, run, error);
+            break;
+          }
+        }
+        progress(`  round ${round}/${options.runs} ${name}: ${done.join(', ')} tokens/s`);
+      }
+    }
+    for (const engine of engines) {
+      if (engine.process === undefined || runs.get(engine.name)?.opened === undefined) continue;
+      try {
+        await engine.process.close();
+      } catch (error) {
+        // Its figures stand; a peer that cannot free the model sits out the later models.
+        if (engine.name === 'ours') throw error;
+        engine.unavailable = `closing the previous model failed: ${reason(error)}`;
+        engine.process.stop();
+        engine.process = undefined;
+      }
+    }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+  return runs;
+}
+
+interface Figure {
+  median: number;
+  spread: Spread;
+}
+
+function figure(run: CaseRun, key: string): Figure | null {
+  const samples = run.samples.get(key);
+  return samples === undefined ? null : summarizeRuns(samples);
+}
+
+function ratio(ours: Figure | null, peer: Figure | null): number | null {
+  return ours !== null && peer !== null ? ours.median / peer.median : null;
+}
+
+interface EngineFigures {
+  decode: Figure | null;
+  prefill: Figure | null;
+  decodeAtLongContext: Figure | null;
+}
+
+function figuresOf(run: CaseRun, promptTokens: number): EngineFigures {
+  return {
+    decode: figure(run, 'decode'),
+    prefill: figure(run, `prefill:${promptTokens}`),
+    decodeAtLongContext: figure(run, 'decodeAtLongContext'),
+  };
+}
+
+function engineEntry(name: EngineName, run: CaseRun, plan: CasePlan, adapterReadGBps: number) {
+  if (run.unavailable !== undefined || run.opened === undefined) {
+    return { unavailable: run.unavailable ?? 'not measured' };
+  }
+  const promptTokens = plan.prefillPromptTokens[name];
+  const f = figuresOf(run, promptTokens);
+  const bytesPerSecond = f.decode === null ? null : weightBytesPerToken(plan.model) * f.decode.median;
+  const spread: Record<string, Spread> = {};
+  for (const [key, value] of Object.entries(f)) if (value !== null) spread[spreadName(key)] = value.spread;
+  const extraPrefill: Record<string, unknown> = {};
+  if (name === 'ours') {
+    // Ours' prefill at the peers' other prompt lengths: what their prefill ratios compare with.
+    for (const [key] of run.samples) {
+      const length = Number(key.split(':')[1]);
+      if (!key.startsWith('prefill:') || length === promptTokens) continue;
+      const other = figure(run, key)!;
+      extraPrefill[`prefillTokensPerSecondAt${length}PromptTokens`] = other.median;
+      spread[`prefillTokensPerSecondAt${length}PromptTokens`] = other.spread;
     }
   }
-  return best!;
+  return {
+    adapter: run.opened.adapter,
+    decodeTokensPerSecond: f.decode?.median ?? null,
+    prefillTokensPerSecond: f.prefill?.median ?? null,
+    decodeTokensPerSecondAt4096: f.decodeAtLongContext?.median ?? null,
+    fractionOfAdapterReadBandwidth: bytesPerSecond === null ? null : bytesPerSecond / (adapterReadGBps * 1e9),
+    weightGBps: bytesPerSecond === null ? null : bytesPerSecond / 1e9,
+    prefillPromptTokens: promptTokens,
+    ...extraPrefill,
+    cacheFill: run.opened.cacheFill,
+    ...run.opened.details,
+    spread,
+  };
+}
+
+function spreadName(figureName: string): string {
+  return {
+    decode: 'decodeTokensPerSecond',
+    prefill: 'prefillTokensPerSecond',
+    decodeAtLongContext: 'decodeTokensPerSecondAt4096',
+  }[figureName]!;
+}
+
+function ratios(ours: CaseRun, peer: CaseRun | undefined, plan: CasePlan, name: EngineName) {
+  const promptTokens = plan.prefillPromptTokens[name];
+  const o = figuresOf(ours, promptTokens);
+  const p = peer === undefined || peer.unavailable !== undefined ? null : figuresOf(peer, promptTokens);
+  return {
+    decode: ratio(o.decode, p?.decode ?? null),
+    prefill: ratio(o.prefill, p?.prefill ?? null),
+    decodeAt4096: ratio(o.decodeAtLongContext, p?.decodeAtLongContext ?? null),
+    prefillPromptTokens: promptTokens,
+  };
+}
+
+const method =
+  'Each engine in a child process of its own, all on the same GGUF file. Every figure is the median ' +
+  'of `runs` runs, interleaved between the engines (round 1: ours, llamaCppVulkan, llamaCppCpu; ' +
+  'round 2: ...), after a warm-up per engine and model (pipeline or shader compilation, first ' +
+  'steps) that is not timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode ' +
+  'steps continuing a cached `decodePromptTokens`-token prompt. prefill: prompt tokens / wall time ' +
+  'from the call to the first sampled token, on an empty cache, a different prompt each run. ' +
+  'decodeAt4096: decode continuing a cached context of `decodeAt4096CachedTokens` tokens, the last ' +
+  'timed step attending to all 4096 positions; every run decodes from the same cached context ' +
+  '(llama.cpp reloads its saved state, ours finds it in its prefix cache). Prompts are ' +
+  'deterministic random token ids. fractionOfAdapterReadBandwidth: weightBytesPerToken x decode ' +
+  'tokens/s over adapterRoofline.readGBps. Ours runs with its JavaScript thread yielding the cores ' +
+  "to lavapipe's threads (yieldHostThread), its adapter roofline measured in the same process.";
+
+type ModelResult = ReturnType<typeof modelResult>;
+
+function modelResult(plan: CasePlan, path: string, runs: Map<EngineName, CaseRun>, adapterReadGBps: number) {
+  const ours = runs.get('ours')!;
+  const entry = (name: EngineName) => {
+    const run = runs.get(name);
+    return run === undefined
+      ? { unavailable: 'not asked for (--peers)' }
+      : engineEntry(name, run, plan, adapterReadGBps);
+  };
+  return {
+    model: plan.model.name,
+    dtype: plan.model.dtype,
+    file: basename(path),
+    weightBytesPerToken: weightBytesPerToken(plan.model),
+    decodePromptTokens: plan.decodePromptTokens,
+    decodeTokens: plan.decodeTokens,
+    decodeAt4096CachedTokens: plan.longContextTokens,
+    ours: entry('ours'),
+    llamaCppVulkan: entry('llamaCppVulkan'),
+    llamaCppCpu: entry('llamaCppCpu'),
+    ratioVsLlamaCppVulkan: ratios(ours, runs.get('llamaCppVulkan'), plan, 'llamaCppVulkan'),
+    ratioVsLlamaCppCpu: ratios(ours, runs.get('llamaCppCpu'), plan, 'llamaCppCpu'),
+  };
+}
+
+function tableRows(result: ModelResult): Record<string, Cell>[] {
+  const ratioTo = {
+    ours: undefined,
+    llamaCppVulkan: result.ratioVsLlamaCppVulkan,
+    llamaCppCpu: result.ratioVsLlamaCppCpu,
+  };
+  return ENGINE_NAMES.map((name) => {
+    const entry = result[name];
+    const row: Record<string, Cell> = { model: result.model, engine: name };
+    if ('unavailable' in entry) return { ...row, 'decode tok/s': 'unavailable' };
+    const ratio = ratioTo[name];
+    return {
+      ...row,
+      'decode tok/s': entry.decodeTokensPerSecond,
+      'prefill tok/s': entry.prefillTokensPerSecond,
+      prompt: entry.prefillPromptTokens,
+      'decode@4096 tok/s': entry.decodeTokensPerSecondAt4096,
+      'of adapter read': entry.fractionOfAdapterReadBandwidth,
+      'ours/this decode': ratio?.decode,
+      'ours/this prefill': ratio?.prefill,
+      'ours/this decode@4096': ratio?.decodeAt4096,
+    };
+  });
 }
 
 export async function main(args: readonly string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { tokens: { type: 'string' }, 'skip-1b': { type: 'boolean' } },
-  });
-  const tokens = Number(values.tokens ?? 32);
-  progress('measuring machine memory bandwidth');
-  const machine = await measureMachine();
-  const ctx = await GpuContext.create();
-  progress(`measuring adapter bandwidth (${ctx.adapterName})`);
-  const adapter = await measureAdapter(ctx.device);
-  const results = [];
-  for (const m of CASES) {
-    if (values['skip-1b'] && m.preset === 'llama1b') continue;
-    progress(`${m.name}`);
-    const path = await ensureModel(m);
-    // The 1.1B shape only has to load and decode here; a few tokens keep the run short.
-    const n = m.preset === 'llama1b' ? Math.min(tokens, 8) : tokens;
-    const ours = await measureOurs(ctx, path, n);
-    const bytes = weightBytesPerToken(ours.config, m.dtype === 'f16' ? 2 : 4);
-    let llamaCpp: Record<string, unknown>;
-    try {
-      progress('  llama.cpp');
-      const peer = await measurePeer(path, ours.prompt, n);
-      llamaCpp = { ...peer, achievedGBps: (bytes * peer.tokensPerSecond) / GB };
-    } catch (error) {
-      llamaCpp = { unavailable: String(error) };
-    }
-    const oursGBps = (bytes * ours.decodeTokensPerSecond) / GB;
-    const peerTps = typeof llamaCpp['tokensPerSecond'] === 'number' ? llamaCpp['tokensPerSecond'] : undefined;
-    results.push({
-      model: m.name,
-      dtype: m.dtype,
-      tokens: n,
-      weightBytesPerToken: bytes,
-      ours: {
-        backend: 'webgpu',
-        tokensPerSecond: ours.decodeTokensPerSecond,
-        prefillMs: ours.prefillMs,
-        achievedGBps: oursGBps,
-        fractionOfMachineBandwidth: oursGBps / machine.memoryReadGBps,
-        fractionOfAdapterBandwidth: oursGBps / adapter.readGBps,
-      },
-      llamaCpp,
-      ratioVsLlamaCpp: peerTps ? ours.decodeTokensPerSecond / peerTps : null,
-    });
+  const options = parseOptions(args);
+  if (options === undefined) {
+    process.stdout.write(usage);
+    return;
   }
-  printTable(
-    results.map((r) => ({
-      model: r.model,
-      'ours tok/s': r.ours.tokensPerSecond,
-      'ours GB/s': r.ours.achievedGBps,
-      'llama.cpp tok/s': (r.llamaCpp['tokensPerSecond'] as number | undefined) ?? 'n/a',
-      'llama.cpp GB/s': (r.llamaCpp['achievedGBps'] as number | undefined) ?? 'n/a',
-      'ours/llama.cpp': r.ratioVsLlamaCpp,
-      'machine read GB/s': machine.memoryReadGBps,
-      'adapter read GB/s': adapter.readGBps,
-    })),
-  );
+  const started = performance.now();
+  const models = DECODE_MODELS.filter((m) => !(options.skip1b && m.preset === 'llama1b'));
+  const paths = new Map<DecodeModel, string>();
+  for (const m of models) paths.set(m, await ensureModelFile(m));
+  progress("measuring the machine's memory bandwidth");
+  const machine = await measureMachine();
+  // Ours first, alone: its start() measures the adapter's roofline.
+  const engines = [await startEngine('ours', options)];
+  for (const name of ROUND_ORDER) {
+    if (options.peers.includes(name)) engines.push(await startEngine(name, options));
+  }
+  const oursStart = engines[0]!.started!.details;
+  const adapterRoofline = oursStart['adapterRoofline'] as { readGBps: number };
+  const results = [];
+  try {
+    for (const m of models) {
+      const plan = planCase(m, options);
+      const path = paths.get(m)!;
+      progress(`${m.name} (${path})`);
+      const caseStarted = performance.now();
+      const runs = await runCase(plan, path, engines, options);
+      const wallSeconds = (performance.now() - caseStarted) / 1000;
+      results.push({ ...modelResult(plan, path, runs, adapterRoofline.readGBps), wallSeconds });
+    }
+  } finally {
+    for (const engine of engines) engine.process?.stop();
+  }
+  printTable(results.flatMap(tableRows));
   const path = await writeResult('decode', {
-    adapter: ctx.adapterName,
+    method,
+    runs: options.runs,
+    adapterRoofline,
+    hostThreadYielded: oursStart['hostThreadYielded'],
     // JavaScript reads the machine's memory slower than llama.cpp's AVX loops do: the measured
     // figure is a lower bound of the memory bandwidth, so llama.cpp can exceed it.
     machineRoofline: { ...machine, method: machineMethod },
-    adapterRoofline: { ...adapter, method: adapterMethod },
     models: results,
+    wallSeconds: (performance.now() - started) / 1000,
   });
   progress(`wrote ${path}`);
-  ctx.destroy();
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppPeerError, PeerInputError, openPeer, type Peer } from './index.js';
@@ -137,5 +140,66 @@ describe('opening a peer', () => {
   it('rejects bad options before loading anything', async () => {
     await expect(openPeer('/nonexistent/model.gguf', { threads: 0 })).rejects.toThrow(/threads/);
     await expect(openPeer('/nonexistent/model.gguf', { contextSize: -1 })).rejects.toThrow(/contextSize/);
+  });
+});
+
+describe.skipIf(stories === undefined)('llama.cpp peer KV cache on stories260K', () => {
+  let peer: Peer;
+  let cacheDir: string;
+  beforeAll(async () => {
+    cacheDir = mkdtempSync(join(tmpdir(), 'llama-cpp-peer-'));
+    peer = await openPeer(stories!, { contextSize: 256, threads: 1 });
+  });
+  afterAll(async () => {
+    await peer?.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('refuses to decode from an empty cache', async () => {
+    expect(peer.cachedTokens).toBe(0);
+    await expect(peer.decodeTokensPerSecondFromCache(4)).rejects.toThrow(PeerInputError);
+  });
+
+  it('prefills a prompt, timed, leaving exactly the prompt in the cache', async () => {
+    const timing = await peer.prefill([1, 403, 407, 261, 378]);
+    expect(timing.seconds).toBeGreaterThan(0);
+    expect(timing.tokensPerSecond).toBeCloseTo(5 / timing.seconds);
+    expect(peer.cachedTokens).toBe(5);
+  });
+
+  it('decodes from the cache and erases what it decoded, so every call starts from the same context', async () => {
+    await peer.prefill([1, 403, 407]);
+    expect(await peer.decodeTokensPerSecondFromCache(16)).toBeGreaterThan(0);
+    expect(peer.cachedTokens).toBe(3);
+    expect(await peer.decodeTokensPerSecondFromCache(16)).toBeGreaterThan(0);
+    expect(peer.cachedTokens).toBe(3);
+    await expect(peer.decodeTokensPerSecondFromCache(peer.contextSize)).rejects.toThrow(/context/);
+  });
+
+  it('saves the cache and loads it into another peer of the same model', async () => {
+    const prompt = [1, ...(await peer.greedy([1], 30))];
+    await peer.prefill(prompt);
+    const path = join(cacheDir, 'story.state');
+    await peer.saveCache(path);
+    const other = await openPeer(stories!, { contextSize: 256, threads: 1 });
+    try {
+      await other.loadCache(path);
+      expect(other.cachedTokens).toBe(prompt.length);
+      expect(await other.decodeTokensPerSecondFromCache(4)).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a cache that is missing or was saved for another model', async () => {
+    await expect(async () => peer.loadCache(join(cacheDir, 'missing.state'))).rejects.toThrow(
+      /no saved cache/,
+    );
+    await peer.prefill([1, 403]);
+    const path = join(cacheDir, 'other.state');
+    await peer.saveCache(path);
+    const description = JSON.parse(readFileSync(`${path}.json`, 'utf8')) as Record<string, unknown>;
+    writeFileSync(`${path}.json`, JSON.stringify({ ...description, modelBytes: 1 }));
+    await expect(async () => peer.loadCache(path)).rejects.toThrow(PeerInputError);
   });
 });

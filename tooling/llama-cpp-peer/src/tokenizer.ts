@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { LlamaModel, Token } from 'node-llama-cpp';
-import { LlamaCppPeerError, PeerInputError } from './errors.js';
-import { describeFailure, sharedLlama, takeNativeErrors } from './llama-runtime.js';
+import { LlamaCppPeerError, PeerInputError, PeerUnavailableError } from './errors.js';
+import { describeFailure, sharedRuntime, takeNativeErrors, type PeerRuntime } from './llama-runtime.js';
 
 export interface TokenizeOptions {
   /** Add BOS / EOS as the model's add_bos_token / add_eos_token flags ask (llama.cpp's add_special). */
@@ -26,26 +26,47 @@ export interface PeerTokenizer {
  * ggml-vocab-*.gguf test files). Throws PeerUnavailableError when llama.cpp cannot run here.
  */
 export async function openPeerTokenizer(ggufPath: string): Promise<PeerTokenizer> {
-  const model = await loadModel(ggufPath, true);
+  const model = await loadModel(ggufPath, await sharedRuntime('cpu'), { vocabOnly: true });
   return new LlamaCppTokenizer(model);
 }
 
-/** Shared by the tokenizer and the full peer: mmap, CPU only. */
-export async function loadModel(ggufPath: string, vocabOnly: boolean): Promise<LlamaModel> {
+/**
+ * Shared by the tokenizer and the full peer: mmap; on the Vulkan backend every layer is offloaded
+ * to the device, and a model that would run partly on the CPU is refused.
+ */
+export async function loadModel(
+  ggufPath: string,
+  runtime: PeerRuntime,
+  options: { vocabOnly: boolean },
+): Promise<LlamaModel> {
   if (!existsSync(ggufPath)) {
     throw new PeerInputError(`model file ${ggufPath} does not exist; pass the path of a GGUF file`);
   }
-  const llama = await sharedLlama();
+  const offload = runtime.backend === 'vulkan' && !options.vocabOnly;
   takeNativeErrors();
+  let model: LlamaModel;
   try {
-    const model = await llama.loadModel({ modelPath: ggufPath, useMmap: true, gpuLayers: 0, vocabOnly });
+    model = await runtime.llama.loadModel({
+      modelPath: ggufPath,
+      useMmap: true,
+      gpuLayers: offload ? 'max' : 0,
+      vocabOnly: options.vocabOnly,
+    });
     takeNativeErrors();
-    return model;
   } catch (error) {
     throw new LlamaCppPeerError(`llama.cpp could not load ${ggufPath}: ${describeFailure(error)}`, {
       cause: error,
     });
   }
+  const layers = model.fileInsights.totalLayers;
+  if (offload && model.gpuLayers !== layers) {
+    await model.dispose();
+    throw new PeerUnavailableError(
+      `llama.cpp offloaded ${model.gpuLayers} of ${layers} layers of ${ggufPath} to ${runtime.deviceName}; ` +
+        'the Vulkan peer runs only models that fit the device whole',
+    );
+  }
+  return model;
 }
 
 export class LlamaCppTokenizer implements PeerTokenizer {

@@ -1,0 +1,183 @@
+// This engine in the decode benchmark: the public APIs a user would call (GpuContext,
+// GpuModelRunner, Generator), one sequence at a time.
+import { Generator, type GenerateResult } from '@llm/engine';
+import { GpuContext } from '@llm/kernels';
+import { yieldHostThread } from '@llm/kernels/node';
+import { GREEDY, GpuModelRunner } from '@llm/model';
+import { openModel } from '@llm/model/node';
+import { progress } from './console-report.js';
+import {
+  decodePrompt,
+  longContextPrompt,
+  prefillPrompt,
+  type CaseSpec,
+  type DecodeEngine,
+  type EngineStart,
+  type Measurement,
+  type OpenedCase,
+} from './decode-engine.js';
+import { adapterMethod, measureAdapter } from './roofline.js';
+
+// One step can prefill a 1024-token prompt whole, as llama.cpp's default batch of 512 does in two.
+const MAX_STEP_TOKENS = 1024;
+
+interface OpenModel {
+  spec: CaseSpec;
+  runner: GpuModelRunner;
+  generator: Generator;
+  close(): Promise<void>;
+  decodePrompt: number[];
+  longPrompt: number[] | null;
+}
+
+export class OursDecodeEngine implements DecodeEngine {
+  private ctx: GpuContext | undefined;
+  private model: OpenModel | undefined;
+
+  async start(): Promise<EngineStart> {
+    const ctx = await GpuContext.create();
+    this.ctx = ctx;
+    // Before anything is measured, the roofline included: every figure of this engine is taken
+    // with the JavaScript thread yielding the cores to lavapipe's threads.
+    const yielded = yieldHostThread(ctx);
+    progress(`ours: measuring the adapter's bandwidth (${ctx.adapterName})`);
+    const roofline = await measureAdapter(ctx.device);
+    return {
+      details: { hostThreadYielded: yielded, adapterRoofline: { ...roofline, method: adapterMethod } },
+    };
+  }
+
+  async open(spec: CaseSpec): Promise<OpenedCase> {
+    if (this.ctx === undefined) throw new Error('start() the engine before opening a model');
+    const model = await openModel(spec.modelPath);
+    let lastPrinted = 0;
+    const runner = await GpuModelRunner.load(
+      this.ctx,
+      model.source,
+      { maxSeqs: 1, maxStepTokens: MAX_STEP_TOKENS },
+      (done, total) => {
+        if (done === total || performance.now() - lastPrinted > 5000) {
+          lastPrinted = performance.now();
+          progress(`ours: uploading weights ${done}/${total}`);
+        }
+      },
+    );
+    const vocabSize = model.source.config.vocabSize;
+    // The prefix cache keeps each prompt's full blocks after its request: every decode run finds
+    // its context cached and recomputes only the last partial block, untimed.
+    const generator = new Generator(runner, model.tokenizer, { enablePrefixCaching: true });
+    const open: OpenModel = {
+      spec,
+      runner,
+      generator,
+      close: async () => {
+        runner.dispose();
+        await model.source.close();
+      },
+      decodePrompt: decodePrompt(spec, vocabSize),
+      longPrompt:
+        spec.longContextTokens === null ? null : longContextPrompt(spec.longContextTokens, vocabSize),
+    };
+    this.model = open;
+    progress('ours: warm-up (pipeline compilation, first steps)');
+    // Also compiles every prefill pipeline: on a CPU adapter the linear kernels run any token
+    // count as passes of 1, 2, 4 and 8 rows, so a longer prompt compiles nothing new.
+    await this.generate(open.decodePrompt, 2);
+    let cacheFill = `prefill of the ${spec.decodePromptTokens}-token prompt, kept by the prefix cache`;
+    let fillSeconds: number | null = null;
+    if (open.longPrompt !== null) {
+      const started = performance.now();
+      if (spec.computeLongContext) {
+        progress(`ours: prefilling the ${open.longPrompt.length}-token context`);
+        await this.generate(open.longPrompt, 1);
+        cacheFill += `; the long context likewise (${open.longPrompt.length} tokens)`;
+      } else {
+        registerContext(generator, open.longPrompt);
+        cacheFill +=
+          `; the long context's ${open.longPrompt.length} positions are allocated in the paged KV pool and ` +
+          'registered as a cached prefix without being computed (K/V hold whatever the pool held): ' +
+          'each decode step reads and weighs every position as after a prefill, and a prefill of ' +
+          'them would take minutes on lavapipe';
+      }
+      fillSeconds = (performance.now() - started) / 1000;
+      await this.generate(open.longPrompt, 2);
+    }
+    return {
+      adapter: this.ctx.adapterName,
+      cacheFill,
+      details: {
+        engine: 'webgpu',
+        kvDtype: runner.kvDtype,
+        kvPoolBytes: runner.kvPoolBytes,
+        blockSize: runner.blockSize,
+        maxStepTokens: runner.maxStepTokens,
+        longContextFillSeconds: fillSeconds,
+      },
+    };
+  }
+
+  async measure(measurement: Measurement): Promise<number> {
+    const open = this.opened();
+    switch (measurement.figure) {
+      case 'decode':
+        return this.decodeFrom(open.decodePrompt);
+      case 'decodeAtLongContext':
+        if (open.longPrompt === null) throw new Error('this model has no long context to decode from');
+        return this.decodeFrom(open.longPrompt);
+      case 'prefill': {
+        const prompt = prefillPrompt(measurement.promptTokens, measurement.run, open.runner.config.vocabSize);
+        const result = await this.generate(prompt, 1);
+        if (result.cachedPromptTokens !== 0) {
+          throw new Error(`a prefill run found ${result.cachedPromptTokens} of its tokens cached`);
+        }
+        return prompt.length / (result.timings.prefillMs / 1000);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const open = this.model;
+    this.model = undefined;
+    await open?.close();
+  }
+
+  private async decodeFrom(context: number[]): Promise<number> {
+    const { spec, runner } = this.opened();
+    const result = await this.generate(context, spec.decodeTokens + 1);
+    // Anything less than the context's full blocks means the prefix cache lost them and the run
+    // prefilled its context again: still a valid decode time, but not the setup described.
+    if (result.cachedPromptTokens < context.length - runner.blockSize) {
+      throw new Error(
+        `only ${result.cachedPromptTokens} of the ${context.length} context tokens were cached`,
+      );
+    }
+    // The first token comes from the prefill; each later one is a timed decode step.
+    if (result.tokenIds.length !== spec.decodeTokens + 1) {
+      throw new Error(
+        `generation stopped after ${result.tokenIds.length} tokens (${result.finishReason}); ` +
+          'the synthetic prompt led to an end-of-generation token',
+      );
+    }
+    return result.timings.decodeTokensPerSecond;
+  }
+
+  private generate(promptIds: number[], maxTokens: number): Promise<GenerateResult> {
+    return this.opened().generator.generate({ promptIds, maxTokens, sampling: GREEDY });
+  }
+
+  private opened(): OpenModel {
+    if (this.model === undefined) throw new Error('open() a model before measuring');
+    return this.model;
+  }
+}
+
+/**
+ * Puts `tokens` in the generator's prefix cache as if a request had prefilled them: allocated,
+ * declared computed, released. A later request with this prompt reuses its full blocks.
+ */
+function registerContext(generator: Generator, tokens: readonly number[]): void {
+  const id = 'long-context';
+  generator.kv.allocate(id, tokens);
+  generator.kv.markComputed(id, tokens.length);
+  generator.kv.free(id);
+}
