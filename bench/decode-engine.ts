@@ -23,6 +23,8 @@ export interface CaseSpec {
   cacheDir: string;
   /** Ours only: compute the long context with a prefill instead of registering its blocks. */
   computeLongContext: boolean;
+  /** Ours only: after warm-up, one untimed decode under a kernel profile, printed on stderr. */
+  profile: boolean;
 }
 
 /** For a prefill, `run` picks the prompt: each run prefills other tokens, so nothing is cached. */

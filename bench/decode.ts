@@ -40,6 +40,8 @@ const usage = `pnpm bench decode [options]
   --llama-threads N          llama.cpp's threads (default: the cores, ${availableParallelism()})
   --skip-1b                  leave out the 1.1B model
   --compute-fill             ours prefills its 4096-token context instead of registering it (minutes)
+  --profile                  ours also runs one profiled decode per model (untimed) and prints its
+                             GPU time per kernel kind per token on stderr
   --help                     this text
 `;
 
@@ -54,6 +56,7 @@ interface Options {
   llamaThreads: number;
   skip1b: boolean;
   computeFill: boolean;
+  profile: boolean;
 }
 
 const PEERS: Record<string, EngineName> = { cpu: 'llamaCppCpu', vulkan: 'llamaCppVulkan' };
@@ -75,6 +78,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
       'llama-threads': { type: 'string', default: String(availableParallelism()) },
       'skip-1b': { type: 'boolean', default: false },
       'compute-fill': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -97,6 +101,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
     llamaThreads: count('llama-threads', 1),
     skip1b: values['skip-1b'],
     computeFill: values['compute-fill'],
+    profile: values.profile,
   };
 }
 
@@ -203,6 +208,7 @@ async function runCase(plan: CasePlan, path: string, engines: readonly Engine[],
     prefillPromptTokens: prefillLengths(name, plan, engines),
     cacheDir,
     computeLongContext: options.computeFill,
+    profile: options.profile,
   });
   const runs = new Map<EngineName, CaseRun>();
   const fail = (engine: Engine, run: CaseRun, error: unknown): void => {

@@ -1,7 +1,8 @@
 // This engine in the decode benchmark: the public APIs a user would call (GpuContext,
 // GpuModelRunner, Generator), one sequence at a time.
 import { Generator, type GenerateResult } from '@llm/engine';
-import { GpuContext } from '@llm/kernels';
+import { basename } from 'node:path';
+import { formatProfile, GpuContext, summarizeProfile } from '@llm/kernels';
 import { yieldHostThread } from '@llm/kernels/node';
 import { GREEDY, GpuModelRunner } from '@llm/model';
 import { openModel } from '@llm/model/node';
@@ -80,8 +81,7 @@ export class OursDecodeEngine implements DecodeEngine {
     };
     this.model = open;
     progress('ours: warm-up (pipeline compilation, first steps)');
-    // Also compiles every prefill pipeline: on a CPU adapter the linear kernels run any token
-    // count as passes of 1, 2, 4 and 8 rows, so a longer prompt compiles nothing new.
+    // The runner compiled its pipelines while loading; this runs the first steps of each shape.
     await this.generate(open.decodePrompt, 2);
     let cacheFill = `prefill of the ${spec.decodePromptTokens}-token prompt, kept by the prefix cache`;
     let fillSeconds: number | null = null;
@@ -102,6 +102,7 @@ export class OursDecodeEngine implements DecodeEngine {
       fillSeconds = (performance.now() - started) / 1000;
       await this.generate(open.longPrompt, 2);
     }
+    if (spec.profile) await this.profileDecode(open);
     return {
       adapter: this.ctx.adapterName,
       cacheFill,
@@ -161,8 +162,26 @@ export class OursDecodeEngine implements DecodeEngine {
     return result.timings.decodeTokensPerSecond;
   }
 
-  private generate(promptIds: number[], maxTokens: number): Promise<GenerateResult> {
-    return this.opened().generator.generate({ promptIds, maxTokens, sampling: GREEDY });
+  private generate(promptIds: number[], maxTokens: number, onPrefillDone?: () => void): Promise<GenerateResult> {
+    return this.opened().generator.generate({
+      promptIds,
+      maxTokens,
+      sampling: GREEDY,
+      ...(onPrefillDone ? { onPrefillDone } : {}),
+    });
+  }
+
+  /** One decode from the cached prompt with every decode step's kernels timed (stderr). */
+  private async profileDecode(open: OpenModel): Promise<void> {
+    const ctx = this.ctx!;
+    if (!ctx.features.timestampQuery) {
+      progress('ours: --profile needs the timestamp-query feature, which this adapter lacks');
+      return;
+    }
+    const result = await this.generate(open.decodePrompt, open.spec.decodeTokens + 1, () => ctx.startProfile());
+    const profile = await ctx.stopProfile();
+    const title = `ours, ${basename(open.spec.modelPath)}, decode after ${open.decodePrompt.length} tokens`;
+    process.stderr.write(formatProfile(summarizeProfile(profile, result.tokenIds.length - 1), title));
   }
 
   private opened(): OpenModel {
