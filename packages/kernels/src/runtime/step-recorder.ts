@@ -167,14 +167,7 @@ export class StepRecorder {
     for (const op of this.ops) {
       if (op.kind === 'dispatch') {
         pass ??= encoder.beginComputePass({ label: this.label });
-        entries.length = 0;
-        if (op.paramsOffset >= 0) {
-          entries.push({ buffer: arenaBuffer!, offset: op.paramsOffset, size: op.paramsSize });
-        }
-        for (const b of op.buffers) entries.push('buffer' in b ? b : { buffer: b });
-        pass.setPipeline(op.pipeline);
-        pass.setBindGroup(0, ctx.bindGroup(op.pipeline, entries));
-        pass.dispatchWorkgroups(op.x, op.y, op.z);
+        this.encodeDispatch(pass, op, arenaBuffer, entries);
         continue;
       }
       if (pass) {
@@ -186,6 +179,23 @@ export class StepRecorder {
     pass?.end();
     device.queue.submit([encoder.finish()]);
     for (const { op, finish } of reads) finish().then(op.resolve, op.reject);
+  }
+
+  /** Binds a dispatch's params and buffers (`entries` is scratch, reused across dispatches) and dispatches it. */
+  private encodeDispatch(
+    pass: GPUComputePassEncoder,
+    op: DispatchOp,
+    arenaBuffer: GPUBuffer | undefined,
+    entries: GPUBufferBinding[],
+  ): void {
+    entries.length = 0;
+    if (op.paramsOffset >= 0) {
+      entries.push({ buffer: arenaBuffer!, offset: op.paramsOffset, size: op.paramsSize });
+    }
+    for (const b of op.buffers) entries.push('buffer' in b ? b : { buffer: b });
+    pass.setPipeline(op.pipeline);
+    pass.setBindGroup(0, this.ctx.bindGroup(op.pipeline, entries));
+    pass.dispatchWorkgroups(op.x, op.y, op.z);
   }
 
   /**
@@ -207,14 +217,7 @@ export class StepRecorder {
       }
       const label = op.pipeline.label;
       const pass = encoder.beginComputePass({ label, timestampWrites: timestamps.next(label) });
-      entries.length = 0;
-      if (op.paramsOffset >= 0) {
-        entries.push({ buffer: arenaBuffer!, offset: op.paramsOffset, size: op.paramsSize });
-      }
-      for (const b of op.buffers) entries.push('buffer' in b ? b : { buffer: b });
-      pass.setPipeline(op.pipeline);
-      pass.setBindGroup(0, ctx.bindGroup(op.pipeline, entries));
-      pass.dispatchWorkgroups(op.x, op.y, op.z);
+      this.encodeDispatch(pass, op, arenaBuffer, entries);
       pass.end();
     }
     const readTimestamps = timestamps.finish(encoder);
