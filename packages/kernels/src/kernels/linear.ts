@@ -11,7 +11,7 @@ import {
   streamMatvecKernel,
   tileMatvecKernel,
 } from './linear.wgsl.js';
-import type { LinearVariant, ReduceShape, StreamShape } from './linear.wgsl.js';
+import type { LinearKernel, LinearVariant, ReduceShape, StreamShape } from './linear.wgsl.js';
 import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
 import { storageFormat } from './storage-format.js';
 
@@ -99,8 +99,8 @@ function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' |
 const STREAM_WORKGROUP = 64;
 const REDUCE_WORKGROUP = 64;
 
-/** Params of one weight part's dispatch over tokens [t0, t0 + tokens). */
-function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, split: number, t0: number, tokens: number) {
+/** Params of one weight part's dispatch over tokens [t0, t0 + tokens), less `split`. */
+function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, t0: number, tokens: number) {
   return {
     k: w.cols,
     row_stride: w.rowStride,
@@ -109,7 +109,6 @@ function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, split:
     out_stride: outStride,
     t0,
     tokens,
-    split,
   };
 }
 
@@ -168,31 +167,33 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     bias: a.bias,
     residual: a.residual,
   });
-  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+  const split = a.split?.at ?? 0;
+  // Every kernel runs the tokens in passes of `perPass` and each pass over every weight part.
+  const dispatchPasses = (
+    perPass: number,
+    kernelFor: (tokens: number) => LinearKernel,
+    groups: (part: GpuMatrixPart) => [number, number?],
+  ): void => {
+    for (let t0 = 0; t0 < m; t0 += perPass) {
+      const tokens = Math.min(perPass, m - t0);
+      const kernel = kernelFor(tokens);
+      for (const part of w.parts) {
+        const params = { ...partParams(w, part, outStride, t0, tokens), split };
+        rec.dispatchKernel(kernel, params, buffers(part.buffer), groups(part));
+      }
+    }
+  };
   if (kind === 'matmul') {
     const kernel = kernelSource('matmul', key, () => matmulKernel(variant));
-    for (const part of w.parts) {
-      const groups: [number, number] = [
-        Math.ceil(part.rows / MATMUL_TILE_COLS),
-        Math.ceil(m / MATMUL_TILE_ROWS),
-      ];
-      rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, 0, m), buffers(part.buffer), groups);
-    }
+    dispatchPasses(m, () => kernel, (part) => [Math.ceil(part.rows / MATMUL_TILE_COLS), Math.ceil(m / MATMUL_TILE_ROWS)]);
     return;
   }
   if (kind === 'tile') {
-    const tokensPer = m <= 4 ? 4 : 8;
-    const s = { tokens: tokensPer, workgroup: STREAM_WORKGROUP, subgroup };
+    const s = { tokens: m <= 4 ? 4 : 8, workgroup: STREAM_WORKGROUP, subgroup };
     const kernel = kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
       tileMatvecKernel(variant, s),
     );
-    for (let t0 = 0; t0 < m; t0 += tokensPer) {
-      const tokens = Math.min(tokensPer, m - t0);
-      for (const part of w.parts) {
-        const groups = Math.ceil(part.rows / (4 * s.workgroup));
-        rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, t0, tokens), buffers(part.buffer), [groups]);
-      }
-    }
+    dispatchPasses(s.tokens, () => kernel, (part) => [Math.ceil(part.rows / (4 * s.workgroup))]);
     return;
   }
   if (kind === 'stream') {
@@ -202,42 +203,27 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     }
     requireInt(name, 'streamShape.rows', shape.rows, 1);
     requireInt(name, 'streamShape.tokens', shape.tokens, 1);
-    for (let t0 = 0; t0 < m; t0 += shape.tokens) {
-      const tokens = Math.min(shape.tokens, m - t0);
+    const kernelFor = (tokens: number) => {
       const s: StreamShape = {
         rows: shape.rows,
         tokens: a.streamShape ? shape.tokens : matvecTokens(tokens, shape.tokens),
         workgroup: STREAM_WORKGROUP,
         subgroup,
       };
-      const kernel = kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
+      return kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
         streamMatvecKernel(variant, s),
       );
-      for (const part of w.parts) {
-        const groups = Math.ceil(part.rows / (s.rows * s.workgroup));
-        rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, t0, tokens), buffers(part.buffer), [groups]);
-      }
-    }
+    };
+    dispatchPasses(shape.tokens, kernelFor, (part) => [Math.ceil(part.rows / (shape.rows * STREAM_WORKGROUP))]);
     return;
   }
   const vec4 = w.cols % 4 === 0;
-  for (let t0 = 0; t0 < m; t0 += MATVEC_MAX_ROWS) {
-    const tokens = Math.min(MATVEC_MAX_ROWS, m - t0);
-    const s: ReduceShape = {
-      rows: a.glu ? 2 : 1,
-      tokens: matvecTokens(tokens, MATVEC_MAX_ROWS),
-      workgroup: REDUCE_WORKGROUP,
-      vec4,
-    };
-    const kernel = kernelSource('matvec-reduce', `${key}/t${s.tokens}w${s.workgroup}${vec4 ? 'v4' : ''}`, () =>
+  const rows = a.glu ? 2 : 1;
+  const kernelFor = (tokens: number) => {
+    const s: ReduceShape = { rows, tokens: matvecTokens(tokens, MATVEC_MAX_ROWS), workgroup: REDUCE_WORKGROUP, vec4 };
+    return kernelSource('matvec-reduce', `${key}/t${s.tokens}w${s.workgroup}${vec4 ? 'v4' : ''}`, () =>
       reduceMatvecKernel(variant, s),
     );
-    for (const part of w.parts) {
-      const groups = Math.ceil(part.rows / s.rows);
-      if (groups > maxGroups) {
-        throw new KernelShapeError(name, `${part.rows} output features exceed ${maxGroups} workgroups`);
-      }
-      rec.dispatchKernel(kernel, partParams(w, part, outStride, a.split?.at ?? 0, t0, tokens), buffers(part.buffer), [groups]);
-    }
-  }
+  };
+  dispatchPasses(MATVEC_MAX_ROWS, kernelFor, (part) => [Math.ceil(part.rows / rows)]);
 }

@@ -1,4 +1,4 @@
-import { declareKernel } from './kernel-declaration.js';
+import { declareKernel, type DeclaredKernel, type KernelDeclaration } from './kernel-declaration.js';
 import type { StorageFormat } from './storage-format.js';
 
 /**
@@ -51,16 +51,33 @@ function linearDeclaration(
   });
 }
 
+/** Every linear kernel variant: the same params and bindings, whatever the kernel. */
+export type LinearKernel =
+  ReturnType<typeof linearDeclaration> extends KernelDeclaration<infer P, infer B> ? DeclaredKernel<P, B> : never;
+
 // store(t, n, acc) writes output feature n (local to the part) of token t, adding bias and
 // residual when present; with 'glu', store_pair(t, n, gate, up) writes feature pair n / 2 instead.
+// store4(t, n, acc) writes features n..n+3 (n a multiple of 4) that exist, either way.
 function storeFn(v: LinearVariant): string {
   const bias = v.bias ? '\n  v += bias[params.n_start + n];' : '';
   if (v.epilogue === 'glu') {
     return `
 fn store_pair(t: u32, n: u32, gate: f32, up: f32) {
   out[t * params.out_stride + (params.n_start + n) / 2u] = gate / (1.0 + exp(-gate)) * up;
+}
+
+fn store4(t: u32, n: u32, acc: vec4<f32>) {
+  if (n < params.n_count) { store_pair(t, n, acc.x, acc.y); }
+  if (n + 2u < params.n_count) { store_pair(t, n + 2u, acc.z, acc.w); }
 }`;
   }
+  const store4 = `
+
+fn store4(t: u32, n: u32, acc: vec4<f32>) {
+  for (var j = 0u; j < 4u; j++) {
+    if (n + j < params.n_count) { store(t, n + j, acc[j]); }
+  }
+}`;
   if (v.epilogue === 'split') {
     return `
 fn store(t: u32, n: u32, acc: f32) {
@@ -71,14 +88,14 @@ fn store(t: u32, n: u32, acc: f32) {
   } else {
     out2[t * (params.out_stride - params.split) + g - params.split] = v;
   }
-}`;
+}${store4}`;
   }
   return `
 fn store(t: u32, n: u32, acc: f32) {
   let o = t * params.out_stride + params.n_start + n;
   var v = acc;${bias}${v.residual ? '\n  v += residual[o];' : ''}
   out[o] = v;
-}`;
+}${store4}`;
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -223,17 +240,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       ${T.map((t) => `{ let xv = subgroupShuffle(xl${t}, j); a${t} += xv.x * c0 + xv.y * c1 + xv.z * c2 + xv.w * c3; }`).join('\n      ')}
     }
   }
-  ${T.map((t) => {
-    const guard = t > 0 ? `if (${t}u < params.tokens) ` : '';
-    return v.epilogue === 'glu'
-      ? `${guard}{
-    if (n0 < params.n_count) { store_pair(params.t0 + ${t}u, n0, a${t}.x, a${t}.y); }
-    if (n0 + 2u < params.n_count) { store_pair(params.t0 + ${t}u, n0 + 2u, a${t}.z, a${t}.w); }
-  }`
-      : `${guard}{
-    for (var r = 0u; r < 4u; r++) { if (n0 + r < params.n_count) { store(params.t0 + ${t}u, n0 + r, a${t}[r]); } }
-  }`;
-  }).join('\n  ')}
+  ${T.map((t) => `${t > 0 ? `if (${t}u < params.tokens) { ` : ''}store4(params.t0 + ${t}u, n0, a${t});${t > 0 ? ' }' : ''}`).join('\n  ')}
 }
 `;
   return { declaration, body };
@@ -368,17 +375,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
     if (r0 + i >= params.tokens) { break; }
-    ${
-      v.epilogue === 'glu'
-        ? `for (var j = 0u; j < 4u; j += 2u) {
-      let n = col_base + tx * 4u + j;
-      if (n < params.n_count) { store_pair(params.t0 + r0 + i, n, accs[i][j], accs[i][j + 1u]); }
-    }`
-        : `for (var j = 0u; j < 4u; j++) {
-      let n = col_base + tx * 4u + j;
-      if (n < params.n_count) { store(params.t0 + r0 + i, n, accs[i][j]); }
-    }`
-    }
+    store4(params.t0 + r0 + i, col_base + tx * 4u, accs[i]);
   }
 }
 `;

@@ -20,7 +20,7 @@ import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
-import { interleaveHalves, stackRows, type HostMatrix } from './load-weights.js';
+import { interleaveHalves, stackBiases, stackRows, type HostMatrix } from './load-weights.js';
 import { GREEDY, type ModelRunner, type SamplingRequest } from './model-runner.js';
 import {
   KvPoolError,
@@ -353,18 +353,6 @@ export class GpuModelRunner implements ModelRunner {
     });
     linear(rec, { x: s.xb, w: this.output, out: s.logits, m: batch.numSeqs });
   }
-}
-
-/** The biases of stacked matrices as one vector, zeros for a matrix without; undefined when none has one. */
-function stackBiases(biases: readonly (Float32Array | undefined)[], rows: readonly number[]): Float32Array | undefined {
-  if (biases.every((b) => b === undefined)) return undefined;
-  const out = new Float32Array(rows.reduce((a, b) => a + b, 0));
-  let offset = 0;
-  biases.forEach((b, i) => {
-    if (b) out.set(b, offset);
-    offset += rows[i]!;
-  });
-  return out;
 }
 
 function createScratch(

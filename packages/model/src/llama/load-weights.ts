@@ -59,6 +59,18 @@ export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
   return { rows, cols: first.cols, dtype, data };
 }
 
+/** The biases of stacked matrices as one vector, zeros for a matrix without; undefined when none has one. */
+export function stackBiases(biases: readonly (Float32Array | undefined)[], rows: readonly number[]): Float32Array | undefined {
+  if (biases.every((b) => b === undefined)) return undefined;
+  const out = new Float32Array(rows.reduce((a, b) => a + b, 0));
+  let offset = 0;
+  biases.forEach((b, i) => {
+    if (b) out.set(b, offset);
+    offset += rows[i]!;
+  });
+  return out;
+}
+
 /**
  * The rows of a matrix stacked as [A; B] (two halves of equal size) interleaved as
  * A0, B0, A1, B1, ...: a gate/up pair then sits in neighbouring rows for a fused SwiGLU product.
