@@ -15,6 +15,7 @@ export {
   GpuLimitError,
   GpuUnavailableError,
   KernelShapeError,
+  LogitsProcessorError,
 } from './runtime/errors.js';
 export { kernelKind } from './runtime/kernel-profile.js';
 export type { KernelKindProfile, KernelProfile } from './runtime/kernel-profile.js';
@@ -45,6 +46,19 @@ export { packSamplingParams, sample } from './kernels/sample.js';
 export type { SampleArgs, SamplingRowParams } from './kernels/sample.js';
 export { SAMPLING_PARAMS_WORDS } from './kernels/sample.wgsl.js';
 export { SamplingRandom } from './kernels/sampling-random.js';
+export { logitsProcessors } from './kernels/logits-processors.js';
+export type { LogitsProcessorsArgs } from './kernels/logits-processors.js';
+export {
+  LOGITS_PROCESSOR_ENTRY_WORDS,
+  LOGITS_PROCESSOR_MAX_VOCAB,
+  LOGITS_PROCESSOR_ROW_WORDS,
+  LogitsProcessorFlag,
+  packLogitsProcessors,
+} from './kernels/pack-logits-processors.js';
+export type { PackedLogitsProcessors, RowLogitsProcessors } from './kernels/pack-logits-processors.js';
+export { NO_TOKEN, readTopLogprobs, topLogprobs, topLogprobsBytes } from './kernels/top-logprobs.js';
+export type { TokenLogprob, TopLogprobsArgs, TopLogprobsRow } from './kernels/top-logprobs.js';
+export { MAX_TOP_LOGPROBS } from './kernels/top-logprobs.wgsl.js';
 export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';

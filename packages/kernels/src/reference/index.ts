@@ -14,3 +14,5 @@ export type { KvPoolShape } from './kv-pool-layout.js';
 export { kvWrite } from './kv-write.js';
 export { pagedAttention } from './paged-attention.js';
 export type { PagedAttentionReferenceArgs } from './paged-attention.js';
+export { applyLogitsProcessors } from './logits-processors.js';
+export { topLogprobs } from './top-logprobs.js';

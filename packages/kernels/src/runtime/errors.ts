@@ -58,3 +58,20 @@ export class GpuFeatureError extends LlmError {
     );
   }
 }
+
+/**
+ * A row's logits-processor settings are out of range (a token id outside the vocabulary, a
+ * non-finite penalty, a +Infinity or NaN bias). `row` is the row's index in the batch and `field`
+ * the setting (`repetitionPenalty`, `presencePenalty`, `frequencyPenalty`, `promptTokens`,
+ * `outputTokens` or `logitBias`), so a server can name the request and its parameter.
+ */
+export class LogitsProcessorError extends LlmError {
+  override readonly name = 'LogitsProcessorError';
+  constructor(
+    readonly row: number,
+    readonly field: string,
+    message: string,
+  ) {
+    super('invalid_argument', `logits processors of row ${row}: ${field} ${message}`);
+  }
+}
