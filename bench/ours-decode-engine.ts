@@ -1,10 +1,10 @@
 // This engine in the decode benchmark: the public APIs a user would call (GpuContext,
-// GpuModelRunner, Generator), one sequence at a time.
-import { Generator, type GenerateResult } from '@llm/engine';
+// GpuModelRunner, Engine), one sequence at a time.
+import { Engine, type GenerationResult } from '@llm/engine';
 import { basename } from 'node:path';
 import { formatProfile, GpuContext, summarizeProfile } from '@llm/kernels';
 import { yieldHostThread } from '@llm/kernels/node';
-import { GREEDY, GpuModelRunner } from '@llm/model';
+import { GpuModelRunner } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { progress } from './console-report.js';
 import {
@@ -25,7 +25,7 @@ const MAX_STEP_TOKENS = 1024;
 interface OpenModel {
   spec: CaseSpec;
   runner: GpuModelRunner;
-  generator: Generator;
+  engine: Engine;
   close(): Promise<void>;
   decodePrompt: number[];
   longPrompt: number[] | null;
@@ -66,11 +66,11 @@ export class OursDecodeEngine implements DecodeEngine {
     const vocabSize = model.source.config.vocabSize;
     // The prefix cache keeps each prompt's full blocks after its request: every decode run finds
     // its context cached and recomputes only the last partial block, untimed.
-    const generator = new Generator(runner, model.tokenizer, { enablePrefixCaching: true });
+    const engine = new Engine(runner, model.tokenizer, { enablePrefixCaching: true });
     const open: OpenModel = {
       spec,
       runner,
-      generator,
+      engine,
       close: async () => {
         runner.dispose();
         await model.source.close();
@@ -92,7 +92,7 @@ export class OursDecodeEngine implements DecodeEngine {
         await this.generate(open.longPrompt, 1);
         cacheFill += `; the long context likewise (${open.longPrompt.length} tokens)`;
       } else {
-        registerContext(generator, open.longPrompt);
+        registerContext(engine, open.longPrompt);
         cacheFill +=
           `; the long context's ${open.longPrompt.length} positions are allocated in the paged KV pool and ` +
           'registered as a cached prefix without being computed (K/V hold whatever the pool held): ' +
@@ -131,7 +131,7 @@ export class OursDecodeEngine implements DecodeEngine {
         if (result.cachedPromptTokens !== 0) {
           throw new Error(`a prefill run found ${result.cachedPromptTokens} of its tokens cached`);
         }
-        return prompt.length / (result.timings.prefillMs / 1000);
+        return prompt.length / ((result.metrics.firstTokenMs! - result.metrics.arrivalMs) / 1000);
       }
     }
   }
@@ -153,22 +153,30 @@ export class OursDecodeEngine implements DecodeEngine {
       );
     }
     // The first token comes from the prefill; each later one is a timed decode step.
-    if (result.tokenIds.length !== spec.decodeTokens + 1) {
+    const { tokenIds, tokenTimesMs, finishReason } = result.completions[0]!;
+    if (tokenIds.length !== spec.decodeTokens + 1) {
       throw new Error(
-        `generation stopped after ${result.tokenIds.length} tokens (${result.finishReason}); ` +
+        `generation stopped after ${tokenIds.length} tokens (${finishReason}); ` +
           'the synthetic prompt led to an end-of-generation token',
       );
     }
-    return result.timings.decodeTokensPerSecond;
+    return ((tokenIds.length - 1) * 1000) / (tokenTimesMs.at(-1)! - tokenTimesMs[0]!);
   }
 
-  private generate(promptIds: number[], maxTokens: number, onPrefillDone?: () => void): Promise<GenerateResult> {
-    return this.opened().generator.generate({
-      promptIds,
-      maxTokens,
-      sampling: GREEDY,
-      ...(onPrefillDone ? { onPrefillDone } : {}),
+  private async generate(promptIds: number[], maxTokens: number, onPrefillDone?: () => void): Promise<GenerationResult> {
+    const engine = this.opened().engine;
+    // The step that samples the first token ends the prefill.
+    let prefilled = false;
+    const unsubscribe = engine.onStep((step) => {
+      if (prefilled || step.sampled.length === 0) return;
+      prefilled = true;
+      onPrefillDone?.();
     });
+    try {
+      return await engine.complete({ promptIds, maxTokens, sampling: { temperature: 0 } });
+    } finally {
+      unsubscribe();
+    }
   }
 
   /** One decode from the cached prompt with every decode step's kernels timed (stderr). */
@@ -181,7 +189,7 @@ export class OursDecodeEngine implements DecodeEngine {
     const result = await this.generate(open.decodePrompt, open.spec.decodeTokens + 1, () => ctx.startProfile());
     const profile = await ctx.stopProfile();
     const title = `ours, ${basename(open.spec.modelPath)}, decode after ${open.decodePrompt.length} tokens`;
-    process.stderr.write(formatProfile(summarizeProfile(profile, result.tokenIds.length - 1), title));
+    process.stderr.write(formatProfile(summarizeProfile(profile, result.completions[0]!.tokenIds.length - 1), title));
   }
 
   private opened(): OpenModel {
@@ -191,12 +199,12 @@ export class OursDecodeEngine implements DecodeEngine {
 }
 
 /**
- * Puts `tokens` in the generator's prefix cache as if a request had prefilled them: allocated,
+ * Puts `tokens` in the engine's prefix cache as if a request had prefilled them: allocated,
  * declared computed, released. A later request with this prompt reuses its full blocks.
  */
-function registerContext(generator: Generator, tokens: readonly number[]): void {
+function registerContext(engine: Engine, tokens: readonly number[]): void {
   const id = 'long-context';
-  generator.kv.allocate(id, tokens);
-  generator.kv.markComputed(id, tokens.length);
-  generator.kv.free(id);
+  engine.kv.allocate(id, tokens);
+  engine.kv.markComputed(id, tokens.length);
+  engine.kv.free(id);
 }

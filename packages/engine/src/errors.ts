@@ -20,3 +20,19 @@ export class ContextLengthError extends EngineRequestError {
     );
   }
 }
+
+/** The waiting queue is at its limit; the request was not queued (retry later). */
+export class QueueFullError extends LlmError {
+  override readonly name = 'QueueFullError';
+  constructor(readonly maxWaiting: number) {
+    super('resource_exhausted', `the engine already has ${maxWaiting} requests waiting; retry later`);
+  }
+}
+
+/** The engine was closed; it takes no more requests. */
+export class EngineClosedError extends LlmError {
+  override readonly name = 'EngineClosedError';
+  constructor() {
+    super('unavailable', 'the engine is closed');
+  }
+}

@@ -1,3 +1,15 @@
-export { Generator } from './generator.js';
-export type { FinishReason, GenerateRequest, GenerateResult, GeneratorOptions } from './generator.js';
-export { ContextLengthError, EngineRequestError } from './errors.js';
+export { Engine, engineOptionsSchema, type EngineOptions, type GenerateOptions } from './engine.js';
+export {
+  generateRequestSchema,
+  samplingSchema,
+  parseGenerateRequest,
+  type GenerateRequest,
+  type ParsedGenerateRequest,
+  type ResolvedSampling,
+  type SamplingOptions,
+} from './generate-request.js';
+export type { CompletionResult, FinishReason, GenerationDelta } from './completion.js';
+export { RequestStream, type GenerationResult } from './request-stream.js';
+export type { EngineTotals, StepRecord } from './step-record.js';
+export { StopStringMatcher, type StopScan } from './stop-strings.js';
+export { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';

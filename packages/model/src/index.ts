@@ -6,7 +6,15 @@ export {
   type OpenModelFromOptions,
 } from './open-model.js';
 export { packBatch, BatchShapeError, type PackedBatch, type SequenceChunk } from './llama/forward-batch.js';
-export { GREEDY, type ModelRunner, type SamplingParams, type SamplingRequest } from './llama/model-runner.js';
+export {
+  GREEDY,
+  type BlockCopy,
+  type ModelRunner,
+  type SampleRequest,
+  type SamplingParams,
+  type StepOptions,
+  type StepResult,
+} from './llama/model-runner.js';
 export { KvPoolError, type RunnerOptions } from './llama/runner-options.js';
 export { GpuModelRunner } from './llama/gpu-runner.js';
 export { CpuModelRunner } from './llama/cpu-runner.js';

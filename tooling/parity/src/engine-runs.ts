@@ -1,4 +1,4 @@
-import { Generator } from '@llm/engine';
+import { Engine } from '@llm/engine';
 import { KvCacheManager } from '@llm/kvcache';
 import type { GpuContext } from '@llm/kernels';
 import {
@@ -14,7 +14,7 @@ import { openModel } from '@llm/model/node';
 export interface LoadedModel {
   readonly model: OpenedModel;
   readonly runner: ModelRunner;
-  readonly generator: Generator;
+  readonly engine: Engine;
   close(): Promise<void>;
 }
 
@@ -29,11 +29,11 @@ export async function loadModel(
   const runner = ctx
     ? await GpuModelRunner.load(ctx, model.source, runnerOptions)
     : await CpuModelRunner.load(model.source, runnerOptions);
-  const generator = new Generator(runner, model.tokenizer);
+  const engine = new Engine(runner, model.tokenizer);
   return {
     model,
     runner,
-    generator,
+    engine,
     close: async () => {
       runner.dispose();
       await model.source.close();
@@ -46,8 +46,8 @@ export async function greedyIds(
   promptIds: readonly number[],
   maxTokens: number,
 ): Promise<number[]> {
-  const result = await loaded.generator.generate({ promptIds, maxTokens, sampling: GREEDY });
-  return result.tokenIds;
+  const result = await loaded.engine.complete({ promptIds, maxTokens, sampling: { temperature: 0 } });
+  return [...result.completions[0]!.tokenIds];
 }
 
 /**
@@ -68,8 +68,8 @@ export async function batchedGreedyIds(
   });
   const outputs = prompts.map(() => [] as number[]);
   prompts.forEach((p, i) => kv.allocate(i, p));
-  const sampling = (n: number) => Array.from({ length: n }, () => ({ params: GREEDY, u: 0 }));
-  let next = await runner.step(
+  const sampling = (n: number) => Array.from({ length: n }, (_, chunk) => ({ chunk, params: GREEDY, u: 0 }));
+  let { tokens: next } = await runner.step(
     prompts.map((p, i) => ({ tokens: p, startPos: 0, blockTable: kv.blockTable(i) })),
     sampling(prompts.length),
   );
@@ -88,7 +88,7 @@ export async function batchedGreedyIds(
       kv.append(seq, [token]);
       return { tokens: [token], startPos: start, blockTable: kv.blockTable(seq) };
     });
-    next = await runner.step(chunks, sampling(chunks.length));
+    ({ tokens: next } = await runner.step(chunks, sampling(chunks.length)));
     running = still;
   }
   return outputs;

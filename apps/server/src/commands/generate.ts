@@ -1,4 +1,4 @@
-import { Generator, type GenerateResult } from '@llm/engine';
+import { Engine, type GenerationResult } from '@llm/engine';
 import { formatProfile, GpuContext, summarizeProfile, type KernelProfile, type ProfileSummary } from '@llm/kernels';
 import { yieldHostThread } from '@llm/kernels/node';
 import { CpuModelRunner, GpuModelRunner, type ModelRunner, type RunnerOptions } from '@llm/model';
@@ -38,18 +38,20 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
       if (values.profile && !ctx) {
         throw new CliUsageError('--profile times the GPU kernels, and there is no WebGPU adapter');
       }
-      const profile = values.profile ? startProfile(ctx!) : undefined;
-      const generator = new Generator(runner, tokenizer);
+      const engine = new Engine(runner, tokenizer);
+      const profile = values.profile ? startProfile(ctx!, engine) : undefined;
       const streamText = !values.json;
-      const result = await generator.generate({
+      const stream = engine.generate({
         promptIds: prompt,
         maxTokens,
         sampling: { temperature, topP: values['top-p'], topK: values['top-k'], minP: values['min-p'] },
         seed,
-        ...(streamText ? { onToken: (_id: number, delta: string) => void process.stdout.write(delta) } : {}),
-        ...(profile ? { onPrefillDone: profile.prefillDone } : {}),
       });
-      const profiles = profile ? await profile.stop(result) : undefined;
+      for await (const delta of stream) if (streamText) process.stdout.write(delta.text);
+      const generation = await stream.result();
+      const result = generation.completions[0]!;
+      const timings = timingsOf(generation);
+      const profiles = profile ? await profile.stop(generation) : undefined;
       // Text output ends with a newline, as line-oriented tools expect; the model's own text may not.
       if (streamText && !result.text.endsWith('\n')) process.stdout.write('\n');
       else if (!streamText) {
@@ -57,19 +59,19 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
           `${JSON.stringify({
             backend: runner.backend,
             adapter: runner.adapterName,
-            promptTokenIds: result.promptTokenIds,
+            promptTokenIds: generation.promptTokenIds,
             tokenIds: result.tokenIds,
             text: result.text,
             finishReason: result.finishReason,
             seed,
-            timings: result.timings,
+            timings,
             ...(profiles ? { profile: profiles } : {}),
           })}\n`,
         );
       }
       process.stderr.write(
-        `[llm] ${result.tokenIds.length} tokens, prefill ${result.timings.prefillMs.toFixed(1)} ms, ` +
-          `decode ${result.timings.decodeTokensPerSecond.toFixed(2)} tokens/s (${runner.backend}: ${runner.adapterName})\n`,
+        `[llm] ${result.tokenIds.length} tokens, prefill ${timings.prefillMs.toFixed(1)} ms, ` +
+          `decode ${timings.decodeTokensPerSecond.toFixed(2)} tokens/s (${runner.backend}: ${runner.adapterName})\n`,
       );
       if (profiles) {
         process.stderr.write(`[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n`);
@@ -137,12 +139,12 @@ interface GenerateProfiles {
 
 /**
  * Profiles the prefill steps and the decode steps apart: the first profile stops and the second
- * starts when the generator reports the prefill done.
+ * starts when the step that samples the first token is done.
  */
-function startProfile(ctx: GpuContext): {
-  prefillDone: () => void;
-  stop: (result: GenerateResult) => Promise<GenerateProfiles>;
-} {
+function startProfile(
+  ctx: GpuContext,
+  engine: Engine,
+): { stop: (result: GenerationResult) => Promise<GenerateProfiles> } {
   try {
     ctx.startProfile();
   } catch (error) {
@@ -150,20 +152,34 @@ function startProfile(ctx: GpuContext): {
     throw new LlmError('unsupported', `--profile: ${(error as Error).message}`, { cause: error });
   }
   let prefill: Promise<KernelProfile> | undefined;
+  const unsubscribe = engine.onStep((step) => {
+    if (prefill || step.sampled.length === 0) return;
+    prefill = ctx.stopProfile();
+    ctx.startProfile();
+  });
   return {
-    prefillDone: () => {
-      prefill = ctx.stopProfile();
-      ctx.startProfile();
-    },
     stop: async (result) => {
+      unsubscribe();
       const decode = await ctx.stopProfile();
       const summary = (profile: KernelProfile | undefined, tokens: number) =>
         profile && profile.steps > 0 && tokens > 0 ? summarizeProfile(profile, tokens) : null;
       return {
         // Per prompt token prefilled; per generated token after the first (one decode step each).
         prefill: summary(await prefill, result.promptTokenIds.length - result.cachedPromptTokens),
-        decode: summary(decode, result.tokenIds.length - 1),
+        decode: summary(decode, result.completions[0]!.tokenIds.length - 1),
       };
     },
+  };
+}
+
+/** Prefill time (to the first token) and decode speed (tokens after the first) of one completion. */
+function timingsOf(result: GenerationResult): { prefillMs: number; decodeMs: number; decodeTokensPerSecond: number } {
+  const times = result.completions[0]!.tokenTimesMs;
+  const first = times[0] ?? result.metrics.finishedMs;
+  const decodeMs = (times.at(-1) ?? first) - first;
+  return {
+    prefillMs: first - result.metrics.arrivalMs,
+    decodeMs,
+    decodeTokensPerSecond: times.length > 1 && decodeMs > 0 ? ((times.length - 1) * 1000) / decodeMs : 0,
   };
 }

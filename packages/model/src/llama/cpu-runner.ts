@@ -1,11 +1,11 @@
-import { reference } from '@llm/kernels';
+import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';
-import type { ModelRunner, SamplingRequest } from './model-runner.js';
+import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
@@ -90,27 +90,46 @@ export class CpuModelRunner implements ModelRunner {
     return new CpuModelRunner(config, tokenEmbedding, output, outputNorm, ropeFactors, layers, opts);
   }
 
-  async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
-    if (sampling.length !== chunks.length) {
-      throw new RangeError(`step got ${chunks.length} sequences but ${sampling.length} sampling requests`);
+  async step(
+    chunks: readonly SequenceChunk[],
+    samples: readonly SampleRequest[],
+    options: StepOptions = {},
+  ): Promise<StepResult> {
+    const batch = this.pack(chunks);
+    for (const [i, r] of samples.entries()) {
+      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
+        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
+      }
     }
-    const logits = this.forward(this.pack(chunks));
-    const rows = chunks.length;
+    if (options.copies) await this.copyBlocks(options.copies);
+    const x = this.forward(batch);
+    const rows = Uint32Array.from(samples, (r) => batch.lastRows[r.chunk]!);
+    const logits = this.head(x, rows);
     const vocab = this.config.vocabSize;
-    if (sampling.every((r) => r.params.temperature <= 0)) return reference.argmax(logits, rows, vocab);
-    return reference.sample(
-      logits,
-      rows,
-      vocab,
-      sampling.map((r) => ({ ...r.params, u: r.u })),
-    );
+    const n = samples.length;
+    const raw = samples.some((r) => r.logprobs !== undefined) ? logits.slice() : logits;
+    // Validates the settings as the GPU runner's packing does, then applies them.
+    packLogitsProcessors(samples.map((r) => r.processors ?? {}), vocab);
+    reference.applyLogitsProcessors(logits, vocab, samples.map((r) => r.processors ?? {}));
+    const tokens = samples.every((r) => r.params.temperature <= 0)
+      ? reference.argmax(logits, n, vocab)
+      : reference.sample(logits, n, vocab, samples.map((r) => ({ ...r.params, u: r.u })));
+    const top = Math.max(0, ...samples.map((r) => r.logprobs ?? 0));
+    const lp = raw === logits ? [] : reference.topLogprobs(raw, n, vocab, tokens, top);
+    return {
+      tokens,
+      logprobs: samples.map((r, i) =>
+        r.logprobs === undefined ? undefined : { ...lp[i]!, top: lp[i]!.top.slice(0, r.logprobs) },
+      ),
+    };
   }
 
   async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
-    return this.forward(this.pack(chunks));
+    const batch = this.pack(chunks);
+    return this.head(this.forward(batch), batch.lastRows);
   }
 
-  async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
+  async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
     const blockFloats = this.blockSize * this.config.numKvHeads * this.config.headDim;
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
@@ -126,6 +145,7 @@ export class CpuModelRunner implements ModelRunner {
     return packBatchWithin(chunks, this);
   }
 
+  /** The forward pass through the last layer: the hidden state of every packed token. */
   private forward(batch: PackedBatch): Float32Array {
     const c = this.config;
     const m = batch.numTokens;
@@ -189,14 +209,14 @@ export class CpuModelRunner implements ModelRunner {
       reference.siluMul({ gateUp, tokens: m, hidden: c.hiddenDim, out: hidden });
       reference.linear({ x: hidden, w: layer.down, m, n: c.dim, k: c.hiddenDim, residual: x2, out: x });
     }
-    const last = reference.gatherRows(x, batch.lastRows, c.dim);
-    const normed = reference.rmsNorm({
-      x: last,
-      weight: this.outputNorm,
-      rows: batch.numSeqs,
-      dim: c.dim,
-      eps: c.rmsNormEps,
-    });
-    return reference.linear({ x: normed, w: this.output, m: batch.numSeqs, n: c.vocabSize, k: c.dim });
+    return x;
+  }
+
+  /** The LM head on the listed rows of the hidden states: [rows.length, vocabSize] logits. */
+  private head(x: Float32Array, rows: Uint32Array): Float32Array {
+    const c = this.config;
+    const last = reference.gatherRows(x, rows, c.dim);
+    const normed = reference.rmsNorm({ x: last, weight: this.outputNorm, rows: rows.length, dim: c.dim, eps: c.rmsNormEps });
+    return reference.linear({ x: normed, w: this.output, m: rows.length, n: c.vocabSize, k: c.dim });
   }
 }

@@ -13,11 +13,23 @@ export interface SequenceChunk {
   readonly startPos: number;
   /** Physical KV block of each logical block; must cover startPos + tokens.length positions. */
   readonly blockTable: readonly number[];
+  /**
+   * Whether the tokens come from the prompt (or its recomputation) rather than from sampling.
+   * Prompt tokens go through the prefill attention kernel and generated tokens through the decode
+   * kernel, whatever else shares the step, so a token's result never depends on the batch.
+   * Default: true for several tokens, false for one.
+   */
+  readonly prefill?: boolean;
 }
 
 export interface PackedBatch {
   readonly numTokens: number;
   readonly numSeqs: number;
+  /** Sequences [0, numDecodeSeqs) are single generated tokens (decodes); the rest are prefill chunks. */
+  readonly numDecodeSeqs: number;
+  /** Packed sequence s holds chunk order[s]: decodes are packed first, each group in chunk order. */
+  readonly order: Uint32Array;
+
   readonly tokenIds: Uint32Array;
   readonly positions: Uint32Array;
   /** physicalBlock * blockSize + offset of each token's K/V. */
@@ -25,7 +37,7 @@ export interface PackedBatch {
   readonly queryStarts: Uint32Array;
   readonly contextLens: Uint32Array;
   readonly tokenSeqIds: Uint32Array;
-  /** Packed row of each sequence's last token: the only rows the LM head runs on. */
+  /** Packed row of each chunk's last token, in chunk order (not packed order). */
   readonly lastRows: Uint32Array;
   /** Row-major [numSeqs, maxBlocksPerSeq], unused entries 0. */
   readonly blockTables: Uint32Array;
@@ -45,8 +57,15 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
   let numTokens = 0;
   let maxBlocksPerSeq = 1;
   let maxContextLen = 0;
+  const decodes: number[] = [];
+  const prefills: number[] = [];
   for (const [s, c] of chunks.entries()) {
     if (c.tokens.length === 0) throw new BatchShapeError(`sequence ${s} has no tokens to run`);
+    const prefill = c.prefill ?? c.tokens.length > 1;
+    if (!prefill && c.tokens.length !== 1) {
+      throw new BatchShapeError(`sequence ${s} is a decode (prefill: false) but brings ${c.tokens.length} tokens`);
+    }
+    (prefill ? prefills : decodes).push(s);
     const end = c.startPos + c.tokens.length;
     const needed = Math.ceil(end / blockSize);
     if (c.blockTable.length < needed) {
@@ -60,6 +79,7 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
     maxContextLen = Math.max(maxContextLen, end);
   }
   const numSeqs = chunks.length;
+  const order = Uint32Array.from([...decodes, ...prefills]);
   const tokenIds = new Uint32Array(numTokens);
   const positions = new Uint32Array(numTokens);
   const slots = new Uint32Array(numTokens);
@@ -69,7 +89,8 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
   const lastRows = new Uint32Array(numSeqs);
   const blockTables = new Uint32Array(numSeqs * maxBlocksPerSeq);
   let t = 0;
-  for (const [s, c] of chunks.entries()) {
+  for (const [s, index] of order.entries()) {
+    const c = chunks[index]!;
     queryStarts[s] = t;
     const end = c.startPos + c.tokens.length;
     contextLens[s] = end;
@@ -81,12 +102,14 @@ export function packBatch(chunks: readonly SequenceChunk[], blockSize: number): 
       slots[t] = c.blockTable[Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
       tokenSeqIds[t] = s;
     }
-    lastRows[s] = t - 1;
+    lastRows[index] = t - 1;
   }
   queryStarts[numSeqs] = t;
   return {
     numTokens,
     numSeqs,
+    numDecodeSeqs: decodes.length,
+    order,
     tokenIds,
     positions,
     slots,

@@ -38,7 +38,7 @@ describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner.dispose on stories260K', (
           maxSeqs: 2,
         });
         expect(ctx.liveBuffers.bytes - before).toBeGreaterThanOrEqual(runner.kvPoolBytes);
-        await runner.step([{ tokens: prompt, startPos: 0, blockTable }], [{ params: GREEDY, u: 0 }]);
+        await runner.step([{ tokens: prompt, startPos: 0, blockTable }], [{ chunk: 0, params: GREEDY, u: 0 }]);
         runner.dispose();
         runner.dispose();
         await ctx.sync();

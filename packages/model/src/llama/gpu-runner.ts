@@ -4,12 +4,19 @@ import {
   gatherRows,
   kvWrite,
   linear,
+  logitsProcessors,
+  LOGITS_PROCESSOR_ROW_WORDS,
+  packLogitsProcessors,
+  readTopLogprobs,
   rmsNorm,
   rope,
   SAMPLING_PARAMS_WORDS,
   packSamplingParams,
   sample,
+  topLogprobs,
+  topLogprobsBytes,
   uploadMatrix,
+  type TopLogprobsRow,
   type GpuContext,
   type GpuMatrix,
   type PagedAttentionBatch,
@@ -18,10 +25,17 @@ import {
 import type { GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { interleaveHalves, stackBiases, stackRows, type HostMatrix } from './load-weights.js';
-import { GREEDY, type ModelRunner, type SamplingRequest } from './model-runner.js';
+import {
+  GREEDY,
+  type BlockCopy,
+  type ModelRunner,
+  type SampleRequest,
+  type StepOptions,
+  type StepResult,
+} from './model-runner.js';
 import {
   KvPoolError,
   kvLayerBlockBytes,
@@ -68,9 +82,12 @@ interface Scratch {
   queryStarts: GPUBuffer;
   contextLens: GPUBuffer;
   tokenSeqIds: GPUBuffer;
-  lastRows: GPUBuffer;
+  /** Packed rows the LM head runs on (one per sample of the current group). */
+  sampleRows: GPUBuffer;
   blockTables: GPUBuffer;
   samplingParams: GPUBuffer;
+  /** Per sampled row: repetition penalty and its reciprocal (logitsProcessors). */
+  processorRows: GPUBuffer;
 }
 
 export class GpuModelRunner implements ModelRunner {
@@ -84,6 +101,7 @@ export class GpuModelRunner implements ModelRunner {
   readonly maxSeqs: number;
   readonly kvDtype: GpuDtype;
   private disposed = false;
+  private readonly extra = new Map<string, GPUBuffer>();
 
   private constructor(
     private readonly ctx: GpuContext,
@@ -186,55 +204,121 @@ export class GpuModelRunner implements ModelRunner {
   private async warmUp(): Promise<void> {
     const prefill = Math.max(1, Math.min(7, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1));
     const blockTable = Array.from({ length: Math.ceil((prefill + 1) / this.blockSize) }, (_, i) => i);
-    await this.step([{ tokens: new Array<number>(prefill).fill(0), startPos: 0, blockTable }], [{ params: GREEDY, u: 0 }]);
+    await this.step(
+      [{ tokens: new Array<number>(prefill).fill(0), startPos: 0, blockTable, prefill: true }],
+      [{ chunk: 0, params: GREEDY, u: 0 }],
+    );
     await this.step(
       [{ tokens: [0], startPos: prefill, blockTable }],
-      [{ params: { ...GREEDY, temperature: 1 }, u: 0.5 }],
+      [{ chunk: 0, params: { ...GREEDY, temperature: 1 }, u: 0.5 }],
     );
   }
 
-  async step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array> {
-    if (sampling.length !== chunks.length) {
-      throw new RangeError(`step got ${chunks.length} sequences but ${sampling.length} sampling requests`);
-    }
+  async step(
+    chunks: readonly SequenceChunk[],
+    samples: readonly SampleRequest[],
+    options: StepOptions = {},
+  ): Promise<StepResult> {
     const batch = this.pack(chunks);
+    for (const [i, r] of samples.entries()) {
+      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
+        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
+      }
+    }
     const rec = this.ctx.recorder();
+    if (options.copies) this.recordCopies(rec, options.copies);
     this.forward(rec, batch);
     const s = this.scratch;
-    const rows = batch.numSeqs;
     const vocab = this.config.vocabSize;
-    if (sampling.every((r) => r.params.temperature <= 0)) {
-      argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });
-    } else {
-      this.ctx.write(s.samplingParams, packSamplingParams(sampling.map((r) => ({ ...r.params, u: r.u }))));
-      sample(rec, { logits: s.logits, out: s.tokens, params: s.samplingParams, rows, vocab });
+    // Samples run in groups of maxSeqs rows (the logits scratch): n > 1 completions of several
+    // prompts may ask for more samples than sequences in one step.
+    const reads: Promise<ArrayBuffer>[] = [];
+    const logprobReads: { first: number; rows: number; n: number; read: Promise<ArrayBuffer> }[] = [];
+    for (let first = 0; first < samples.length; first += this.maxSeqs) {
+      const group = samples.slice(first, first + this.maxSeqs);
+      const rows = group.length;
+      this.ctx.write(s.sampleRows, Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!));
+      this.head(rec, s.sampleRows, rows);
+      const processors = packLogitsProcessors(group.map((r) => r.processors ?? {}), vocab);
+      const top = Math.max(-1, ...group.map((r) => r.logprobs ?? -1));
+      // Logprobs come from the raw logits: keep a copy when processors are about to change them.
+      let raw = s.logits;
+      if (top >= 0 && processors.entryCount > 0) {
+        raw = this.growable('rawLogits', rows * vocab * 4);
+        rec.copy(s.logits, 0, raw, 0, rows * vocab * 4);
+      }
+      if (processors.entryCount > 0) {
+        this.ctx.write(s.processorRows, processors.rowParams);
+        const entries = this.growable('processorEntries', processors.entries.byteLength);
+        this.ctx.write(entries, processors.entries);
+        logitsProcessors(rec, { logits: s.logits, rowParams: s.processorRows, entries, entryCount: processors.entryCount, rows, vocab });
+      }
+      if (group.every((r) => r.params.temperature <= 0)) {
+        argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });
+      } else {
+        this.ctx.write(s.samplingParams, packSamplingParams(group.map((r) => ({ ...r.params, u: r.u }))));
+        sample(rec, { logits: s.logits, out: s.tokens, params: s.samplingParams, rows, vocab });
+      }
+      reads.push(rec.read(s.tokens, 0, rows * 4));
+      if (top >= 0) {
+        const out = this.growable('logprobs', topLogprobsBytes(rows, top));
+        topLogprobs(rec, { logits: raw, chosen: s.tokens, out, rows, vocab, n: top });
+        logprobReads.push({ first, rows, n: top, read: rec.read(out, 0, topLogprobsBytes(rows, top)) });
+      }
     }
-    const read = rec.read(s.tokens, 0, rows * 4);
     rec.submit();
-    return new Uint32Array(await read);
+    const tokens = new Uint32Array(samples.length);
+    for (const [g, read] of reads.entries()) tokens.set(new Uint32Array(await read), g * this.maxSeqs);
+    const logprobs = new Array<TopLogprobsRow | undefined>(samples.length).fill(undefined);
+    for (const { first, rows, n, read } of logprobReads) {
+      readTopLogprobs(new Uint32Array(await read), rows, n).forEach((row, i) => {
+        const want = samples[first + i]!.logprobs;
+        if (want !== undefined) logprobs[first + i] = { ...row, top: row.top.slice(0, want) };
+      });
+    }
+    return { tokens, logprobs };
+  }
+
+  /**
+   * A scratch buffer of at least `bytes` that only some steps need (raw logits for logprobs,
+   * processor entries whose count varies): created on first use and grown by doubling.
+   */
+  private growable(name: string, bytes: number): GPUBuffer {
+    const have = this.extra.get(name);
+    if (have && have.size >= bytes) return have;
+    have?.destroy();
+    const buffer = this.ctx.createBuffer(Math.max(256, bytes, 2 * (have?.size ?? 0)), name);
+    this.extra.set(name, buffer);
+    return buffer;
   }
 
   async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
     const batch = this.pack(chunks);
     const rec = this.ctx.recorder();
     this.forward(rec, batch);
+    this.ctx.write(this.scratch.sampleRows, batch.lastRows);
+    this.head(rec, this.scratch.sampleRows, batch.numSeqs);
     const read = rec.read(this.scratch.logits, 0, batch.numSeqs * this.config.vocabSize * 4);
     rec.submit();
     return new Float32Array(await read);
   }
 
-  async copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void> {
+  async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
     if (copies.length === 0) return;
-    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
     const rec = this.ctx.recorder();
+    this.recordCopies(rec, copies);
+    rec.submit();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
+  private recordCopies(rec: StepRecorder, copies: readonly BlockCopy[]): void {
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
     for (const layer of this.layers) {
       for (const { src, dst } of copies) {
         rec.copy(layer.kCache, src * blockBytes, layer.kCache, dst * blockBytes, blockBytes);
         rec.copy(layer.vCache, src * blockBytes, layer.vCache, dst * blockBytes, blockBytes);
       }
     }
-    rec.submit();
-    await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
   /** Destroys every buffer the runner created: weights, KV pool and scratch. */
@@ -242,6 +326,7 @@ export class GpuModelRunner implements ModelRunner {
     if (this.disposed) return;
     this.disposed = true;
     for (const resource of this.owned) resource.destroy();
+    for (const buffer of this.extra.values()) buffer.destroy();
   }
 
   private pack(chunks: readonly SequenceChunk[]): PackedBatch {
@@ -254,14 +339,13 @@ export class GpuModelRunner implements ModelRunner {
     ctx.write(s.queryStarts, batch.queryStarts);
     ctx.write(s.contextLens, batch.contextLens);
     ctx.write(s.tokenSeqIds, batch.tokenSeqIds);
-    ctx.write(s.lastRows, batch.lastRows);
     // The packed tables' row stride (batch.maxBlocksPerSeq) is what the kernels are given; the
     // buffer is sized for maxSeqs rows of the longest context the step check allows.
     ctx.write(s.blockTables, batch.blockTables);
     return batch;
   }
 
-  /** Records the whole forward pass of one step; logits of each sequence's last token end in scratch.logits. */
+  /** Records the forward pass of one step through the last layer: hidden states in scratch.x. */
   private forward(rec: StepRecorder, batch: PackedBatch): void {
     const c = this.config;
     const s = this.scratch;
@@ -328,30 +412,23 @@ export class GpuModelRunner implements ModelRunner {
         blockSize: this.blockSize,
         scale: 1 / Math.sqrt(c.headDim),
       };
-      // Flash prefill for chunks, split-K paged decode when every sequence brings one token.
-      attention(rec, batchAttention);
+      // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
+      // the mix: a token's attention never depends on what else the step carries.
+      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
       linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true });
       linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
     }
-    gatherRows(rec, {
-      src: s.x,
-      rows: s.lastRows,
-      out: s.last,
-      srcRows: m,
-      count: batch.numSeqs,
-      dim: c.dim,
-    });
-    rmsNorm(rec, {
-      x: s.last,
-      weight: this.outputNorm,
-      out: s.xb,
-      rows: batch.numSeqs,
-      dim: c.dim,
-      eps: c.rmsNormEps,
-    });
-    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: batch.numSeqs });
+  }
+
+  /** The LM head on `count` rows of scratch.x (packed rows listed in `rows`): logits in scratch.logits. */
+  private head(rec: StepRecorder, rows: GPUBuffer, count: number): void {
+    const c = this.config;
+    const s = this.scratch;
+    gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
+    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps });
+    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count });
   }
 }
 
@@ -380,8 +457,9 @@ function createScratch(
     queryStarts: f32(maxSeqs + 1, 'queryStarts'),
     contextLens: f32(maxSeqs, 'contextLens'),
     tokenSeqIds: f32(maxTokens, 'tokenSeqIds'),
-    lastRows: f32(maxSeqs, 'lastRows'),
+    sampleRows: f32(maxSeqs, 'sampleRows'),
     blockTables: f32(maxSeqs * maxBlocksPerSeq, 'blockTables'),
     samplingParams: f32(maxSeqs * SAMPLING_PARAMS_WORDS, 'samplingParams'),
+    processorRows: f32(maxSeqs * LOGITS_PROCESSOR_ROW_WORDS, 'processorRows'),
   };
 }

@@ -1,3 +1,4 @@
+import type { RowLogitsProcessors, TopLogprobsRow } from '@llm/kernels';
 import type { GpuDtype } from '@llm/quant';
 import type { LlamaConfig } from '@llm/formats';
 import type { SequenceChunk } from './forward-batch.js';
@@ -12,10 +13,42 @@ export interface SamplingParams {
   readonly minP: number;
 }
 
-export interface SamplingRequest {
+/** One token to sample in a step, from the logits of a chunk's last position. */
+export interface SampleRequest {
+  /**
+   * Index of the chunk whose last token's logits are sampled. Several samples may name the same
+   * chunk (n > 1 completions of one prompt); a chunk no sample names gets no LM head at all (a
+   * prefill chunk that does not end its prompt).
+   */
+  readonly chunk: number;
   readonly params: SamplingParams;
   /** A uniform draw in [0, 1) from the request's seeded generator. */
   readonly u: number;
+  /** Penalties, bias and bans applied to this row's logits before sampling. */
+  readonly processors?: RowLogitsProcessors;
+  /**
+   * Return the sampled token's log-probability and this many top alternatives (0..20), from the
+   * raw logits (before processors and temperature), as vLLM does.
+   */
+  readonly logprobs?: number;
+}
+
+/** Work a step performs before its forward pass. */
+export interface StepOptions {
+  /** Whole KV blocks to copy first (copy-on-write splits, forks). */
+  readonly copies?: readonly BlockCopy[];
+}
+
+export interface BlockCopy {
+  readonly src: number;
+  readonly dst: number;
+}
+
+export interface StepResult {
+  /** One sampled token per sample request, in request order. */
+  readonly tokens: Uint32Array;
+  /** Per sample request: its logprobs when it asked for them. */
+  readonly logprobs: readonly (TopLogprobsRow | undefined)[];
 }
 
 export const GREEDY: SamplingParams = { temperature: 0, topP: 1, topK: 0, minP: 0 };
@@ -35,11 +68,15 @@ export interface ModelRunner {
   readonly maxSeqs: number;
   /** Element type of the KV pool. */
   readonly kvDtype: GpuDtype;
-  /** Runs one step and returns one sampled token per sequence; only these ids are read back. */
-  step(chunks: readonly SequenceChunk[], sampling: readonly SamplingRequest[]): Promise<Uint32Array>;
+  /**
+   * Runs one step: the chunks' forward pass (K/V written to the pool), then the requested samples;
+   * only the sampled ids are read back. Chunks may come in any order; prompt chunks and decode
+   * tokens each go through their own attention kernel (see SequenceChunk.prefill).
+   */
+  step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options?: StepOptions): Promise<StepResult>;
   /** Runs one step and reads back the last-position logits, [numSeqs, vocabSize] (tests, logprobs). */
   logits(chunks: readonly SequenceChunk[]): Promise<Float32Array>;
   /** Copies whole KV blocks (copy-on-write, swap-in) inside the pool. */
-  copyBlocks(copies: readonly { src: number; dst: number }[]): Promise<void>;
+  copyBlocks(copies: readonly BlockCopy[]): Promise<void>;
   dispose(): void;
 }

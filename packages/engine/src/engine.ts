@@ -1,0 +1,401 @@
+import { KvCacheManager } from '@llm/kvcache';
+import type { ModelRunner, SampleRequest, SequenceChunk, StepResult } from '@llm/model';
+import { LlmError } from '@llm/quant';
+import { Scheduler, type SchedulerOutput } from '@llm/scheduler';
+import type { Tokenizer } from '@llm/tokenizer';
+import * as z from 'zod/mini';
+import { Completion, type FinishReason, type RequestState } from './completion.js';
+import { DeltaQueue } from './delta-queue.js';
+import { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
+import { parseGenerateRequest, type GenerateRequest, type ParsedGenerateRequest } from './generate-request.js';
+import { RequestStream, type GenerationResult } from './request-stream.js';
+import type { EngineTotals, StepRecord } from './step-record.js';
+import { englishMessages } from './zod-messages.js';
+
+export const engineOptionsSchema = z.strictObject({
+  /** Most sequences in one step; default and maximum: the runner's maxSeqs. */
+  maxNumSeqs: z.optional(z.int().check(z.positive())),
+  /** Most tokens in one step (decodes and prefill chunks); default and maximum: the runner's maxStepTokens. */
+  maxNumBatchedTokens: z.optional(z.int().check(z.positive())),
+  /** 'fcfs' (default) or 'priority' (a request's `priority`, lower first). */
+  policy: z._default(z.enum(['fcfs', 'priority']), 'fcfs'),
+  /** Most prompt tokens of one sequence per step; default: what the token budget leaves. */
+  maxPrefillChunkTokens: z.optional(z.int().check(z.positive())),
+  /** Reuse the K/V of cached prompt prefixes (default on). */
+  enablePrefixCaching: z._default(z.boolean(), true),
+  /** Requests allowed to wait for admission; past it generate() throws QueueFullError. */
+  maxWaiting: z._default(z.int().check(z.positive()), Number.MAX_SAFE_INTEGER),
+});
+
+export type EngineOptions = z.input<typeof engineOptionsSchema>;
+
+export interface GenerateOptions {
+  /** Aborting cancels the request: its blocks are freed at the next step. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The continuous-batching engine: requests join and leave the running batch at every step. Each
+ * step the scheduler picks the running decodes and then prefill chunks within the token and
+ * sequence budgets; the runner executes them in one forward pass and samples on the device; the
+ * loop waits on the device once per step and turns the previous step's tokens into text while the
+ * device runs the next. Runs unchanged in Node and in a browser Web Worker.
+ */
+export class Engine {
+  readonly kv: KvCacheManager;
+  readonly scheduler: Scheduler;
+  private readonly maxWaiting: number;
+  private readonly seqs = new Map<string, Completion>();
+  private readonly aborting = new Set<RequestState>();
+  private readonly listeners = new Set<(record: StepRecord) => void>();
+  private readonly counts: Omit<EngineTotals, 'numRunning' | 'numWaiting' | 'prefixCacheQueries' | 'prefixCacheHits'> = {
+    steps: 0,
+    promptTokens: 0,
+    cachedPromptTokens: 0,
+    generationTokens: 0,
+    preemptions: 0,
+    requestsFinished: { stop: 0, length: 0, abort: 0 },
+  };
+  private looping = false;
+  private idle: Promise<void> = Promise.resolve();
+  private nextId = 0;
+  private closed = false;
+  private failure: unknown;
+
+  constructor(
+    readonly runner: ModelRunner,
+    readonly tokenizer: Tokenizer,
+    options: EngineOptions = {},
+  ) {
+    const parsed = engineOptionsSchema.safeParse(options, { error: englishMessages });
+    if (!parsed.success) throw new EngineRequestError(`invalid engine options:\n${z.prettifyError(parsed.error)}`);
+    const o = parsed.data;
+    const maxNumSeqs = o.maxNumSeqs ?? runner.maxSeqs;
+    const maxNumBatchedTokens = o.maxNumBatchedTokens ?? runner.maxStepTokens;
+    if (maxNumSeqs > runner.maxSeqs || maxNumBatchedTokens > runner.maxStepTokens) {
+      throw new EngineRequestError(
+        `maxNumSeqs ${maxNumSeqs} and maxNumBatchedTokens ${maxNumBatchedTokens} must fit the runner's ` +
+          `maxSeqs ${runner.maxSeqs} and maxStepTokens ${runner.maxStepTokens}; load the runner with larger limits`,
+      );
+    }
+    this.maxWaiting = o.maxWaiting;
+    this.kv = new KvCacheManager({
+      numBlocks: runner.numBlocks,
+      blockSize: runner.blockSize,
+      enablePrefixCaching: o.enablePrefixCaching,
+    });
+    this.scheduler = new Scheduler(this.kv, {
+      maxNumSeqs,
+      maxNumBatchedTokens,
+      policy: o.policy,
+      ...(o.maxPrefillChunkTokens === undefined ? {} : { maxPrefillChunkTokens: o.maxPrefillChunkTokens }),
+    });
+  }
+
+  /** Submits a request; it starts at the next step. Throws a typed error for a request that cannot run. */
+  generate(request: GenerateRequest, options: GenerateOptions = {}): RequestStream {
+    if (this.closed) throw new EngineClosedError();
+    if (this.failure !== undefined) throw this.failure;
+    const r = parseGenerateRequest(request);
+    const promptIds = this.promptOf(r);
+    const contextLength = this.runner.config.contextLength;
+    const room = contextLength - promptIds.length;
+    const vocab = this.runner.config.vocabSize;
+    for (const id of [...r.stopTokenIds, ...Object.keys(r.sampling.logitBias).map(Number)]) {
+      if (id >= vocab) throw new EngineRequestError(`token id ${id} (stopTokenIds or logitBias) is outside the vocabulary (0..${vocab - 1})`);
+    }
+    if (r.n > this.runner.maxSeqs) {
+      throw new EngineRequestError(`n is ${r.n}, more than the ${this.runner.maxSeqs} sequences one step holds`);
+    }
+    if (this.scheduler.numWaiting >= this.maxWaiting) throw new QueueFullError(this.maxWaiting);
+
+    const id = String(this.nextId++);
+    let resolve!: (result: GenerationResult) => void;
+    let reject!: (error: unknown) => void;
+    const done = new Promise<GenerationResult>((res, rej) => ((resolve = res), (reject = rej)));
+    const cancel = () => this.requestAbort(state);
+    const state: RequestState = {
+      id,
+      request: r,
+      promptIds,
+      maxTokens: Math.min(r.maxTokens ?? room, room),
+      stopTokenIds: new Set(r.stopTokenIds),
+      completions: [],
+      deltas: new DeltaQueue(cancel),
+      arrivalMs: performance.now(),
+      cachedPromptTokens: 0,
+      numPreemptions: 0,
+      abortRequested: false,
+      unfinished: r.n,
+      resolve,
+      reject,
+    };
+    const seed = r.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const previousId = promptIds[promptIds.length - 1]!;
+    for (let i = 0; i < r.n; i++) {
+      const seqId = i === 0 ? id : `${id}/${i}`;
+      // Completion i > 0 draws from its own stream, derived from the request's seed.
+      const completionSeed = i === 0 ? seed : (Math.imul(seed ^ 0x9e3779b9, i + 1) ^ (i * 0x85ebca6b)) >>> 0;
+      state.completions.push(
+        new Completion(state, i, seqId, completionSeed, this.tokenizer.createStreamDecoder({ previousId })),
+      );
+    }
+    this.scheduler.add({
+      id,
+      promptIds,
+      maxTokens: state.maxTokens,
+      priority: r.priority,
+      ...(r.cacheKey === undefined ? {} : { cacheKey: r.cacheKey }),
+    });
+    this.seqs.set(id, state.completions[0]!);
+    this.counts.promptTokens += promptIds.length;
+    const stream = new RequestStream(state, done, cancel);
+    if (options.signal?.aborted) this.requestAbort(state);
+    else options.signal?.addEventListener('abort', cancel, { once: true });
+    this.wake();
+    return stream;
+  }
+
+  /** generate() and wait for the whole result. */
+  complete(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerationResult> {
+    return this.generate(request, options).result();
+  }
+
+  /** Calls `listener` with the record of every step; returns the function that unsubscribes. */
+  onStep(listener: (record: StepRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  totals(): EngineTotals {
+    const prefix = this.kv.prefixCacheStats();
+    return {
+      ...this.counts,
+      requestsFinished: { ...this.counts.requestsFinished },
+      prefixCacheQueries: prefix.queryTokens,
+      prefixCacheHits: prefix.hitTokens,
+      numRunning: this.scheduler.numRunning,
+      numWaiting: this.scheduler.numWaiting,
+    };
+  }
+
+  /** Aborts every request and waits for the step loop to stop. Takes no more requests. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const completion of this.seqs.values()) this.requestAbort(completion.state);
+    this.wake();
+    await this.idle;
+  }
+
+  private promptOf(r: ParsedGenerateRequest): number[] {
+    const ids = r.promptIds ?? this.tokenizer.encode(r.prompt!, { addSpecial: true });
+    if (ids.length === 0) throw new EngineRequestError('the prompt is empty: give at least one token');
+    const contextLength = this.runner.config.contextLength;
+    if (ids.length >= contextLength) throw new ContextLengthError(ids.length, contextLength);
+    const vocab = this.runner.config.vocabSize;
+    for (const id of ids) {
+      if (id >= vocab) throw new EngineRequestError(`prompt token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+    }
+    return ids;
+  }
+
+  private requestAbort(state: RequestState): void {
+    if (state.unfinished === 0 || state.abortRequested) return;
+    state.abortRequested = true;
+    this.aborting.add(state);
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.looping) return;
+    this.looping = true;
+    this.idle = this.run();
+  }
+
+  private async run(): Promise<void> {
+    let previous: Completion[] = [];
+    try {
+      for (;;) {
+        this.applyAborts();
+        if (!this.scheduler.hasUnfinished()) break;
+        const startMs = performance.now();
+        const out = this.scheduler.schedule();
+        const { chunks, samples, sampled } = this.buildStep(out);
+        const pending = this.runner.step(chunks, samples, { copies: out.copies });
+        const scheduleMs = performance.now() - startMs;
+        // The previous step's text work runs while the device computes this one.
+        this.deliver(previous);
+        const result = await pending;
+        const nowMs = performance.now();
+        previous = this.acceptTokens(out, sampled, result, nowMs);
+        this.record(out, startMs, nowMs - startMs, scheduleMs, previous);
+      }
+      this.deliver(previous);
+    } catch (error) {
+      this.failAll(error);
+    } finally {
+      // Synchronously with the last check of the queues: a request submitted from here on starts a new loop.
+      this.looping = false;
+    }
+  }
+
+  /** The runner's view of a scheduled step, and which completion each sample belongs to. */
+  private buildStep(out: SchedulerOutput) {
+    const samples: SampleRequest[] = [];
+    const sampled: Completion[] = [];
+    const chunks = out.chunks.map((c, i): SequenceChunk => {
+      const completion = this.seqs.get(c.id)!;
+      if (c.isPrefill && completion.tokenIds.length === 0 && c.startPos > 0 && completion.index === 0) {
+        completion.state.cachedPromptTokens = Math.max(completion.state.cachedPromptTokens, c.startPos);
+      }
+      if (c.sample) {
+        // The step that ends an n > 1 prompt samples every completion's first token from it.
+        const group = completion.tokenIds.length === 0 && completion.index === 0 ? completion.state.completions : [completion];
+        for (const member of group) {
+          const processors = member.processors(this.tokenizer.eogIds);
+          const logprobs = member.state.request.logprobs;
+          samples.push({
+            chunk: i,
+            params: member.state.request.sampling,
+            u: member.nextUniform(),
+            ...(processors ? { processors } : {}),
+            ...(logprobs === undefined ? {} : { logprobs }),
+          });
+          sampled.push(member);
+        }
+      }
+      return { tokens: c.tokens, startPos: c.startPos, blockTable: c.blockTable, prefill: c.isPrefill };
+    });
+    for (const id of out.preempted) {
+      const completion = this.seqs.get(id);
+      if (completion) completion.state.numPreemptions++;
+    }
+    this.counts.preemptions += out.preempted.length;
+    return { chunks, samples, sampled };
+  }
+
+  /** Hands the step's tokens to the scheduler and the completions; ends those that stop here. */
+  private acceptTokens(
+    out: SchedulerOutput,
+    sampled: readonly Completion[],
+    { tokens, logprobs }: StepResult,
+    nowMs: number,
+  ) {
+    const byId = new Map<string, number>();
+    for (const [i, completion] of sampled.entries()) {
+      if (completion.index > 0 && !this.seqs.has(completion.seqId)) {
+        // n > 1: the other completions share the prompt's blocks from here on.
+        this.scheduler.fork(completion.state.completions[0]!.seqId, completion.seqId);
+        this.seqs.set(completion.seqId, completion);
+      }
+      if (!completion.finished) byId.set(completion.seqId, i);
+    }
+    this.scheduler.update(out, new Map([...byId].map(([seqId, i]) => [seqId, tokens[i]!])));
+    const got: Completion[] = [];
+    const contextLength = this.runner.config.contextLength;
+    for (const [seqId, i] of byId) {
+      const completion = this.seqs.get(seqId)!;
+      this.counts.generationTokens++;
+      if (completion.accept(tokens[i]!, logprobs[i], nowMs, contextLength, this.tokenizer.eogIds)) this.stop(completion);
+      got.push(completion);
+    }
+    return got;
+  }
+
+  /** Turns accepted tokens into deltas; a stop string found here ends its sequence now. */
+  private deliver(completions: readonly Completion[]): void {
+    for (const completion of completions) {
+      if (completion.deliver()) this.stop(completion);
+      if (completion.delivered) this.settle(completion.state);
+    }
+  }
+
+  private stop(completion: Completion): void {
+    if (this.seqs.delete(completion.seqId)) this.scheduler.finish(completion.seqId);
+    this.counts.requestsFinished[completion.finishReason!]++;
+  }
+
+  private applyAborts(): void {
+    for (const state of this.aborting) {
+      for (const completion of state.completions) {
+        if (completion.finished) continue;
+        if (this.seqs.delete(completion.seqId)) this.scheduler.abort(completion.seqId);
+        completion.end('abort');
+        this.counts.requestsFinished.abort++;
+        completion.deliver();
+      }
+      this.settle(state);
+    }
+    this.aborting.clear();
+  }
+
+  /** Resolves the request once every completion's last delta is out. */
+  private settle(state: RequestState): void {
+    if (state.unfinished > 0 || !state.completions.every((c) => c.delivered)) return;
+    state.deltas.end();
+    const completions = state.completions.map((c) => c.result());
+    const firstTokenMs = Math.min(...completions.map((c) => c.tokenTimesMs[0] ?? Number.POSITIVE_INFINITY));
+    state.resolve({
+      requestId: state.id,
+      promptTokenIds: state.promptIds,
+      completions,
+      cachedPromptTokens: state.cachedPromptTokens,
+      usage: {
+        promptTokens: state.promptIds.length,
+        completionTokens: completions.reduce((n, c) => n + c.tokenIds.length, 0),
+      },
+      metrics: {
+        arrivalMs: state.arrivalMs,
+        firstTokenMs: Number.isFinite(firstTokenMs) ? firstTokenMs : undefined,
+        finishedMs: performance.now(),
+        numPreemptions: state.numPreemptions,
+      },
+    });
+    this.counts.cachedPromptTokens += state.cachedPromptTokens;
+  }
+
+  private record(out: SchedulerOutput, startMs: number, wallMs: number, scheduleMs: number, got: readonly Completion[]): void {
+    this.counts.steps++;
+    if (this.listeners.size === 0) return;
+    const usage = this.kv.usage();
+    const finished: { seqId: string; reason: FinishReason }[] = [];
+    for (const c of got) if (c.finished) finished.push({ seqId: c.seqId, reason: c.finishReason! });
+    const record: StepRecord = {
+      step: out.step,
+      startMs,
+      wallMs,
+      scheduleMs,
+      prefill: out.chunks.filter((c) => c.isPrefill).map((c) => ({ seqId: c.id, tokens: c.tokens.length })),
+      decode: out.chunks.filter((c) => !c.isPrefill).map((c) => c.id),
+      numPrefillTokens: out.numPrefillTokens,
+      numDecodeTokens: out.numDecodeTokens,
+      kv: {
+        totalBlocks: usage.totalBlocks,
+        usedBlocks: usage.usedBlocks,
+        cachedBlocks: usage.cachedBlocks,
+        freeBlocks: usage.freeBlocks,
+        usage: usage.usage,
+      },
+      sampled: got.map((c) => c.seqId),
+      preempted: out.preempted,
+      finished,
+      numRunning: this.scheduler.numRunning,
+      numWaiting: this.scheduler.numWaiting,
+    };
+    for (const listener of this.listeners) listener(record);
+  }
+
+  /** A failed step (a lost device, say) fails every request in flight; the engine takes no more. */
+  private failAll(error: unknown): void {
+    this.failure =
+      error instanceof LlmError ? error : new LlmError('internal', `engine step failed: ${String(error)}`, { cause: error });
+    const states = new Set([...this.seqs.values()].map((c) => c.state));
+    for (const state of states) {
+      for (const completion of state.completions) {
+        if (this.seqs.delete(completion.seqId)) this.scheduler.abort(completion.seqId);
+      }
+      state.deltas.fail(this.failure);
+      state.reject(this.failure);
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import type { FinishReason } from './completion.js';
+
+/** What one engine step did: the observable record the server's metrics and live views read. */
+export interface StepRecord {
+  readonly step: number;
+  /** performance.now() when the step was scheduled. */
+  readonly startMs: number;
+  /** From scheduling to the sampled tokens back on the host. */
+  readonly wallMs: number;
+  /** Host time spent scheduling and packing the step before it was submitted. */
+  readonly scheduleMs: number;
+  /** Prompt tokens run per sequence (chunked prefill). */
+  readonly prefill: readonly { readonly seqId: string; readonly tokens: number }[];
+  /** Sequences that decoded one token. */
+  readonly decode: readonly string[];
+  readonly numPrefillTokens: number;
+  readonly numDecodeTokens: number;
+  readonly kv: {
+    readonly totalBlocks: number;
+    readonly usedBlocks: number;
+    /** Blocks holding a cached prefix nobody uses: free to take, reused on a prefix hit. */
+    readonly cachedBlocks: number;
+    readonly freeBlocks: number;
+    /** usedBlocks / totalBlocks. */
+    readonly usage: number;
+  };
+  /** Sequences that got a token this step (decodes, and prompts whose last chunk ran). */
+  readonly sampled: readonly string[];
+  readonly preempted: readonly string[];
+  readonly finished: readonly { readonly seqId: string; readonly reason: FinishReason }[];
+  readonly numRunning: number;
+  readonly numWaiting: number;
+}
+
+/** Running totals since the engine started. */
+export interface EngineTotals {
+  steps: number;
+  promptTokens: number;
+  /** Prompt tokens whose K/V came from the prefix cache. */
+  cachedPromptTokens: number;
+  generationTokens: number;
+  preemptions: number;
+  /** Prefix cache lookups and hits, in tokens (vLLM's prefix_cache_queries / _hits). */
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  requestsFinished: Record<FinishReason, number>;
+  numRunning: number;
+  numWaiting: number;
+}
