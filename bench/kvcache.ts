@@ -9,6 +9,7 @@
  */
 import { KvCacheManager, planKvCacheMemory, type BlockCopy } from '@llm/kvcache';
 import { SeededRandom } from '@llm/formats';
+import { Scheduler } from '@llm/scheduler';
 import { writeResult } from './result-writer.js';
 
 const DEFAULT_SEED = 20250101;
@@ -101,17 +102,13 @@ interface ReplayStats {
   readonly preemptions: number;
 }
 
-interface Running {
-  readonly request: Request;
-  readonly prompt: number[];
-  readonly outputLen: number;
-  generated: number;
-}
-
 /**
- * Paged replay: FCFS admission while the blocks for the prompt fit above the watermark, one new
- * token per running sequence per step; when a decode finds no block, the latest admitted sequence
- * is preempted (recomputed later), as vLLM does.
+ * Paged replay through @llm/scheduler: FCFS admission while the prompt's blocks fit above the
+ * watermark, one new token per running sequence per step; when a decode finds no block, the
+ * latest admitted sequence is preempted by recompute, as vLLM does. The scheduler's sequence and
+ * token budgets are set past what the pool can hold (each sequence holds at least one block, a
+ * step's tokens at most the pool's slots), so memory alone limits concurrency and every prompt is
+ * prefilled in the step that admits it.
  */
 function replayPaged(
   requests: readonly Request[],
@@ -121,9 +118,12 @@ function replayPaged(
   onProgress: (msg: string) => void,
 ): ReplayStats & { kv: KvCacheManager } {
   const kv = new KvCacheManager({ numBlocks, blockSize: BLOCK_SIZE, enablePrefixCaching });
-  const watermark = Math.ceil(numBlocks * WATERMARK_FRACTION);
-  const waiting: Running[] = [];
-  let running: Running[] = [];
+  const scheduler = new Scheduler(kv, {
+    maxNumSeqs: numBlocks,
+    maxNumBatchedTokens: numBlocks * BLOCK_SIZE,
+    watermark: WATERMARK_FRACTION,
+  });
+  const byId = new Map<string, { request: Request; outputLen: number }>();
   let next = 0;
   let done = 0;
   let step = 0;
@@ -131,54 +131,20 @@ function replayPaged(
   let wasteSteps = 0;
   let concurrencySum = 0;
   let maxConcurrent = 0;
-  let preemptions = 0;
-  let liveTokens = 0;
-
-  const copies: BlockCopy[] = [];
-  const preemptLatest = (): void => {
-    const victim = running.pop()!;
-    liveTokens -= kv.numTokens(victim.request.id);
-    kv.free(victim.request.id);
-    victim.generated = 0;
-    waiting.unshift(victim);
-    preemptions++;
-  };
 
   while (done < requests.length) {
     while (next < requests.length && requests[next]!.arrivalStep <= step) {
       const r = requests[next++]!;
-      waiting.push({
-        request: r,
-        prompt: promptOf(r, systemPrompt),
-        outputLen: outputLenOf(r, systemPrompt),
-        generated: 0,
-      });
+      const outputLen = outputLenOf(r, systemPrompt);
+      byId.set(String(r.id), { request: r, outputLen });
+      scheduler.add({ id: String(r.id), promptIds: promptOf(r, systemPrompt), maxTokens: outputLen });
     }
-    while (waiting.length > 0) {
-      const head = waiting[0]!;
-      const needed = Math.ceil(head.prompt.length / BLOCK_SIZE);
-      if (kv.usage().availableBlocks - needed < watermark || kv.canAllocate(head.prompt) !== 'ok') break;
-      kv.allocate(head.request.id, head.prompt);
-      liveTokens += head.prompt.length;
-      running.push(head);
-      waiting.shift();
-    }
+    const out = scheduler.schedule();
 
-    // Every running sequence emits one token this step.
-    copies.length = 0;
-    for (let i = 0; i < running.length; i++) {
-      const seq = running[i]!;
-      while (!kv.canAppend(seq.request.id) && running.length - 1 > i) preemptLatest();
-      if (!kv.canAppend(seq.request.id)) {
-        // Only this sequence is left to preempt.
-        preemptLatest();
-        break;
-      }
-      kv.appendToken(seq.request.id, (seq.request.tokenSeed + seq.generated) % VOCAB_SIZE, copies);
-      seq.generated++;
-      liveTokens++;
-    }
-
+    // Every running sequence has a chunk (the budgets never bind); after the step its cache holds
+    // startPos + tokens.length tokens.
+    let liveTokens = 0;
+    for (const c of out.chunks) liveTokens += c.startPos + c.tokens.length;
     const u = kv.usage();
     const reserved = u.usedBlocks * BLOCK_SIZE;
     if (reserved > 0) {
@@ -186,23 +152,26 @@ function replayPaged(
       wasteSum += Math.max(0, reserved - liveTokens) / reserved;
       wasteSteps++;
     }
-    concurrencySum += running.length;
-    maxConcurrent = Math.max(maxConcurrent, running.length);
+    concurrencySum += scheduler.numRunning;
+    maxConcurrent = Math.max(maxConcurrent, scheduler.numRunning);
 
-    const still: Running[] = [];
-    for (const seq of running) {
-      if (seq.generated >= seq.outputLen) {
-        liveTokens -= kv.numTokens(seq.request.id);
-        kv.free(seq.request.id);
+    // The "model": a request's i-th generated token is a function of its seed and i alone, so a
+    // sequence recomputed after preemption continues with the same tokens.
+    const sampled = new Map<string, number>();
+    for (const c of out.chunks) {
+      if (c.sample)
+        sampled.set(c.id, (byId.get(c.id)!.request.tokenSeed + scheduler.numGenerated(c.id)) % VOCAB_SIZE);
+    }
+    scheduler.update(out, sampled);
+    for (const c of out.chunks) {
+      if (c.sample && scheduler.numGenerated(c.id) >= byId.get(c.id)!.outputLen) {
+        scheduler.finish(c.id);
         done++;
-      } else {
-        still.push(seq);
       }
     }
-    running = still;
     step++;
     if (step % 1000 === 0)
-      onProgress(`step ${step}: ${done}/${requests.length} done, ${running.length} running`);
+      onProgress(`step ${step}: ${done}/${requests.length} done, ${scheduler.numRunning} running`);
   }
   return {
     kv,
@@ -210,7 +179,7 @@ function replayPaged(
     maxConcurrentSeqs: maxConcurrent,
     meanConcurrentSeqs: concurrencySum / step,
     steps: step,
-    preemptions,
+    preemptions: scheduler.stats().preemptions,
   };
 }
 
@@ -509,7 +478,7 @@ export async function main(argv: readonly string[]): Promise<KvCacheBenchResult>
         mean: round(meanOutput),
       },
       maxSeqLen: MAX_SEQ_LEN,
-      admission: `FCFS while blocks suffice (watermark ${WATERMARK_FRACTION * 100}% of blocks), one token per running sequence per step, preempt latest by recompute`,
+      admission: `@llm/scheduler: FCFS while blocks suffice (watermark ${WATERMARK_FRACTION * 100}% of blocks), whole prompt prefilled in the admitting step, one token per running sequence per step, preempt latest by recompute`,
     },
     budget: {
       bytes: BUDGET_BYTES,

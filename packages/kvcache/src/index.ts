@@ -6,6 +6,7 @@ export {
   type AppendResult,
   type BlockCopy,
   type BlockState,
+  type CanAllocateOptions,
   type KvCacheUsage,
   type PrefixCacheStats,
   type SwapCopy,

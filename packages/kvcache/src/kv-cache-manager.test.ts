@@ -279,6 +279,23 @@ describe('KvCacheManager: prefix cache', () => {
     kv.checkInvariants();
   });
 
+  it('keeps reserveBlocks available when asked, counting prefix hits (a scheduler watermark)', () => {
+    const kv = new KvCacheManager({ numBlocks: 6, blockSize: 2 });
+    kv.allocate('a', [1, 2, 3, 4, 5]);
+    kv.append('a', [6]);
+    // 'a' holds 3 blocks, 3 free. [1,2,3,4,7] hits 2 blocks in use: it needs 1 new block.
+    expect(kv.canAllocate([1, 2, 3, 4, 7], { reserveBlocks: 2 })).toBe('ok');
+    expect(kv.canAllocate([1, 2, 3, 4, 7], { reserveBlocks: 3 })).toBe('later');
+    expect(kv.canAllocate([9, 9, 9, 9, 9], { reserveBlocks: 0 })).toBe('ok');
+    expect(kv.canAllocate([9, 9, 9, 9, 9], { reserveBlocks: 1 })).toBe('later');
+    // 4 blocks can never fit when 3 of 6 must stay free.
+    expect(kv.canAllocate(range(10, 8), { reserveBlocks: 3 })).toBe('never');
+    expect(() => kv.canAllocate([1], { reserveBlocks: 7 })).toThrow(
+      /reserveBlocks must be an integer in 0\.\.6/,
+    );
+    expect(() => kv.canAllocate([1], { reserveBlocks: -1 })).toThrow(KvCacheOptionsError);
+  });
+
   it('reports no hits and no queries when prefix caching is off', () => {
     const kv = new KvCacheManager({ numBlocks: 8, blockSize: 2, enablePrefixCaching: false });
     kv.allocate('a', [1, 2, 3, 4, 5]);

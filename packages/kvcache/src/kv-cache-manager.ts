@@ -5,6 +5,7 @@ import {
   InvalidTokensError,
   KvCacheExhaustedError,
   KvCacheInvariantError,
+  KvCacheOptionsError,
   SequenceLocationError,
   UnknownSequenceError,
   type BlockPoolName,
@@ -22,6 +23,14 @@ export interface BlockCopy {
 export interface AllocateOptions {
   /** Extra prefix-cache key: sequences with different keys never share blocks (LoRA id, salt). */
   readonly cacheKey?: string;
+}
+
+export interface CanAllocateOptions extends AllocateOptions {
+  /**
+   * Blocks that must stay available after the allocation: a scheduler's watermark, kept free so
+   * running sequences can grow. 'never' then means more blocks than numBlocks - reserveBlocks.
+   */
+  readonly reserveBlocks?: number;
 }
 
 export interface AllocateResult {
@@ -321,14 +330,25 @@ export class KvCacheManager {
 
   // ---- admission checks ---------------------------------------------------------------------
 
-  /** Whether allocate() would succeed now, later (after frees), or never (prompt exceeds the pool). */
-  canAllocate(promptTokens: ArrayLike<number>, options: AllocateOptions = {}): AllocationStatus {
-    checkTokens(promptTokens, 'canAllocate');
+  /**
+   * Whether allocate() would succeed now, later (after frees), or never (prompt exceeds the pool),
+   * leaving at least `reserveBlocks` blocks available. Counts prefix hits: a hit on a block in use
+   * costs nothing, a hit on a cached unreferenced block takes it out of the available ones.
+   */
+  canAllocate(promptTokens: ArrayLike<number>, options: CanAllocateOptions = {}): AllocationStatus {
+    const op = 'canAllocate';
+    checkTokens(promptTokens, op);
+    const reserve = options.reserveBlocks ?? 0;
+    if (!Number.isInteger(reserve) || reserve < 0 || reserve > this.numBlocks) {
+      throw new KvCacheOptionsError(
+        `${op}: reserveBlocks must be an integer in 0..${this.numBlocks} (numBlocks), got ${reserve}.`,
+      );
+    }
     const totalBlocks = Math.ceil(promptTokens.length / this.blockSize);
-    if (totalBlocks > this.numBlocks) return 'never';
+    if (totalBlocks > this.numBlocks - reserve) return 'never';
     const match = this.cache ? this.matchPrefix(promptTokens, options.cacheKey ?? '') : null;
     const newBlocks = totalBlocks - (match ? match.blocks.length : 0);
-    const available = this.gpu.availableBlocks - (match ? match.evictableHits : 0);
+    const available = this.gpu.availableBlocks - (match ? match.evictableHits : 0) - reserve;
     return newBlocks <= available ? 'ok' : 'later';
   }
 

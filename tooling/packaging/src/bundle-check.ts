@@ -11,6 +11,7 @@ export const BROWSER_PACKAGES = [
   '@llm/tokenizer',
   '@llm/kvcache',
   '@llm/kernels',
+  '@llm/scheduler',
   '@llm/attention',
   '@llm/model',
   '@llm/engine',

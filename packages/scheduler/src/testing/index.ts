@@ -1,0 +1,1 @@
+export { SimulatedEngine, referenceNextToken, type SimulatedEngineOptions } from './simulated-engine.js';
