@@ -27,11 +27,14 @@ export const samplingSchema = z.strictObject({
   presencePenalty: z._default(finite().check(z.gte(-2), z.lte(2)), 0),
   /** Subtracted per occurrence from the logit of every token already generated, [-2, 2]. */
   frequencyPenalty: z._default(finite().check(z.gte(-2), z.lte(2)), 0),
-  /** Added to a token's logit; -Infinity bans it. Keys are token ids. */
+  /** Added to a token's logit, [-100, 100] as in OpenAI's API, or -Infinity to ban it. Keys are token ids. */
   logitBias: z._default(
     z.record(
       z.string().check(z.regex(/^\d+$/, 'logitBias keys are token ids')),
-      z.number().check(z.refine((v) => Number.isFinite(v) || v === -Infinity, 'a bias is finite or -Infinity')),
+      z.custom<number>(
+        (v) => typeof v === 'number' && ((v >= -100 && v <= 100) || v === -Infinity),
+        'a bias is a number in [-100, 100], or -Infinity to ban the token',
+      ),
     ),
     {},
   ),
@@ -48,7 +51,7 @@ export const generateRequestSchema = z
     prompt: z.optional(z.string()),
     /** Most tokens to generate; default: up to the end of the model's context. */
     maxTokens: z.optional(z.int().check(z.positive())),
-    sampling: z._default(samplingSchema, {}),
+    sampling: z.prefault(samplingSchema, {}),
     /** Seed of the request's sampling draws: the same seed gives the same tokens, batched or not. */
     seed: z.optional(z.int().check(z.gte(0), z.lte(2 ** 32 - 1))),
     /** Text that ends a completion when generated; it is not part of the output. */
@@ -77,7 +80,14 @@ export const generateRequestSchema = z
     }),
   );
 
-export type GenerateRequest = z.input<typeof generateRequestSchema>;
+type RequestInput = z.input<typeof generateRequestSchema>;
+
+/** A request as callers write it (arrays may be readonly). */
+export type GenerateRequest = Omit<RequestInput, 'promptIds' | 'stop' | 'stopTokenIds'> & {
+  readonly promptIds?: readonly number[] | undefined;
+  readonly stop?: string | readonly string[] | undefined;
+  readonly stopTokenIds?: readonly number[] | undefined;
+};
 export type ParsedGenerateRequest = z.output<typeof generateRequestSchema>;
 
 /** Validates a request from any caller (plain JavaScript too): defaults filled, or a typed error. */

@@ -62,8 +62,8 @@ export class CpuModelRunner implements ModelRunner {
     options: RunnerOptions = {},
     onProgress?: (done: number, total: number) => void,
   ): Promise<CpuModelRunner> {
-    const config = source.config;
-    const opts = resolveRunnerOptions(config, options);
+    const opts = resolveRunnerOptions(source.config, options);
+    const config = opts.config;
     const kvFloats = opts.numBlocks * opts.blockSize * config.numKvHeads * config.headDim;
     const { model, layers } = await readHostModel(
       source,

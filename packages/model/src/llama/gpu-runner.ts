@@ -130,8 +130,8 @@ export class GpuModelRunner implements ModelRunner {
     options: RunnerOptions = {},
     onProgress?: (done: number, total: number) => void,
   ): Promise<GpuModelRunner> {
-    const config = source.config;
-    const opts = resolveRunnerOptions(config, options);
+    const opts = resolveRunnerOptions(source.config, options);
+    const config = opts.config;
     const kvBytes = opts.numBlocks * kvLayerBlockBytes(config, opts.blockSize, opts.kvDtype);
     if (kvBytes > ctx.limits.maxStorageBufferBindingSize) {
       throw new KvPoolError(
@@ -311,12 +311,15 @@ export class GpuModelRunner implements ModelRunner {
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
+  /** Block copies inside a pool buffer go through a staging buffer: WebGPU copies between two buffers only. */
   private recordCopies(rec: StepRecorder, copies: readonly BlockCopy[]): void {
+    if (copies.length === 0) return;
     const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
+    const staging = this.growable('blockCopies', copies.length * blockBytes);
     for (const layer of this.layers) {
-      for (const { src, dst } of copies) {
-        rec.copy(layer.kCache, src * blockBytes, layer.kCache, dst * blockBytes, blockBytes);
-        rec.copy(layer.vCache, src * blockBytes, layer.vCache, dst * blockBytes, blockBytes);
+      for (const cache of [layer.kCache, layer.vCache]) {
+        copies.forEach(({ src }, i) => rec.copy(cache, src * blockBytes, staging, i * blockBytes, blockBytes));
+        copies.forEach(({ dst }, i) => rec.copy(staging, i * blockBytes, cache, dst * blockBytes, blockBytes));
       }
     }
   }
@@ -414,7 +417,7 @@ export class GpuModelRunner implements ModelRunner {
       };
       // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
       // the mix: a token's attention never depends on what else the step carries.
-      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
+      attention(rec, batchAttention, { mode: batch.numDecodeSeqs === batch.numSeqs ? 'decode' : 'prefill' });
       linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true });

@@ -48,6 +48,15 @@ describe('resolveRunnerOptions', () => {
   it('rejects a budget that is not a positive number', () => {
     expect(() => resolveRunnerOptions(config, { kvBudgetBytes: 0 })).toThrow(/kvBudgetBytes/);
     expect(() => resolveRunnerOptions(config, { kvBudgetBytes: -1 })).toThrow(/kvBudgetBytes/);
+    expect(() => resolveRunnerOptions(config, { maxModelLen: 4096 })).toThrow(/beyond the model's context of 2048/);
+  });
+
+  it('sizes the default pool and the smallest budget for maxModelLen, not the model context', () => {
+    const o = resolveRunnerOptions(config, { maxModelLen: 512 });
+    expect(o.config.contextLength).toBe(512);
+    expect(o.numBlocks).toBe(2 * (512 / 16));
+    const perBlock = 2 * config.numLayers * kvLayerBlockBytes(config, 16, 'f32');
+    expect(resolveRunnerOptions(config, { maxModelLen: 512, kvBudgetBytes: 40 * perBlock }).numBlocks).toBe(40);
   });
 
   it('lays one layer block out as blockSize x kvHeads x headDim elements', () => {

@@ -36,11 +36,18 @@ export const runnerOptionsSchema = z.object({
    * llama.cpp and vLLM keep; attention still computes in f32).
    */
   kvDtype: z.optional(z.enum(GPU_DTYPES)),
+  /**
+   * Longest sequence (prompt and output) the runner serves, at most the model's context (vLLM's
+   * max_model_len): the KV pool then needs room for one sequence of this length only.
+   */
+  maxModelLen: z.optional(z.int().check(z.positive())),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
 
 export interface ResolvedRunnerOptions {
+  /** The model's config with contextLength capped at maxModelLen. */
+  readonly config: LlamaConfig;
   readonly blockSize: number;
   readonly numBlocks: number;
   /** What the pool takes: numBlocks x bytes per block (at most the budget). */
@@ -60,10 +67,17 @@ export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtyp
  * planner. Throws KvPoolError for malformed options and when the budget cannot hold one sequence
  * of the model's context.
  */
-export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
+export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOptions): ResolvedRunnerOptions {
   const parsed = runnerOptionsSchema.safeParse(options, { error: englishMessages });
   if (!parsed.success) throw new KvPoolError(`invalid runner options: ${z.prettifyError(parsed.error)}`);
   const o = parsed.data;
+  if (o.maxModelLen !== undefined && o.maxModelLen > modelConfig.contextLength) {
+    throw new KvPoolError(
+      `maxModelLen ${o.maxModelLen} is beyond the model's context of ${modelConfig.contextLength} tokens; ` +
+        'give at most that',
+    );
+  }
+  const config = { ...modelConfig, contextLength: o.maxModelLen ?? modelConfig.contextLength };
   const blockSize = o.blockSize ?? 16;
   const kvDtype = o.kvDtype ?? 'f32';
   const contextBlocks = Math.ceil(config.contextLength / blockSize);
@@ -89,6 +103,7 @@ export function resolveRunnerOptions(config: LlamaConfig, options: RunnerOptions
     });
   }
   return {
+    config,
     blockSize,
     numBlocks: plan.numBlocks,
     kvPoolBytes: plan.poolBytes,
