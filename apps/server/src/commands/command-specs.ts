@@ -5,7 +5,7 @@ import type { CommandSpec } from './parse-options.js';
 
 export const generateSpec = {
   name: 'generate',
-  summary: 'Generates text from a prompt and streams it on stdout, ending with a newline.',
+  summary: 'Generates text from a prompt and streams it on stdout, ending with a newline; with --batch-file, many prompts at once as JSON lines.',
   options: {
     model: { type: 'string', arg: 'PATH', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder' },
     tokenizer: { type: 'string', arg: 'PATH', description: 'llama2.c tokenizer.bin, tokenizer.json, GGUF file or Hugging Face folder', defaultText: "the model's own" },
@@ -21,7 +21,13 @@ export const generateSpec = {
     'kv-dtype': { type: 'choice', choices: GPU_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
     json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
     profile: { type: 'boolean', description: 'time every kernel with timestamp queries (webgpu backend, adapter with timestamp-query) and print dispatches and GPU ms per token by kernel kind, prefill and decode apart, on stderr; --json adds them as "profile"' },
+    'batch-file': { type: 'string', arg: 'F.jsonl', description: 'generate every request of a JSONL file at once, continuously batched: one {"prompt": TEXT} or {"promptIds": [1,2,3]} per line, with optional "maxTokens" and "seed" overriding the flags; prints one --json line per request, in the file\'s order (implies --json; not with --prompt, --prompt-ids or --profile)' },
+    'max-num-seqs': { type: 'integer', arg: 'N', range: { min: 1 }, defaultText: 'min(32, requests)', description: 'with --batch-file: most requests generated together in one step; the KV cache is sized to hold that many of the longest' },
   },
+  notes: [
+    'With --batch-file every line is checked before anything is generated: a malformed line, an id outside the vocabulary or a prompt past the context exits 2 naming the line.',
+    'A line without "seed" takes --seed, or a random seed of its own (printed in its JSON line).',
+  ],
 } as const satisfies CommandSpec;
 
 export const tokenizeSpec = {

@@ -1,15 +1,27 @@
 import { Engine, type GenerationResult } from '@llm/engine';
-import { formatProfile, GpuContext, summarizeProfile, type KernelProfile, type ProfileSummary } from '@llm/kernels';
-import { yieldHostThread } from '@llm/kernels/node';
-import { CpuModelRunner, GpuModelRunner, type ModelRunner, type RunnerOptions } from '@llm/model';
+import { formatProfile, summarizeProfile, type GpuContext, type KernelProfile, type ProfileSummary } from '@llm/kernels';
 import { errorCodeOf, LlmError } from '@llm/quant';
 import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
-import { progressLine } from '../progress.js';
 import type { generateSpec } from './command-specs.js';
+import { capToContext, createRunner } from './create-runner.js';
+import { generationJson } from './generation-json.js';
 import type { ParsedOptions } from './parse-options.js';
 
 export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
+  const batchFile = values['batch-file'];
+  if (batchFile !== undefined) {
+    const clashing = (['prompt', 'prompt-ids', 'profile'] as const).filter((name) => values[name] !== undefined && values[name] !== false);
+    if (clashing.length > 0) {
+      throw new CliUsageError(`--batch-file takes its prompts from the file: drop --${clashing.join(' and --')}`);
+    }
+    // Loaded on demand, as the commands are: a single prompt never reads it.
+    await (await import('./generate-batch.js')).generateBatch(values, batchFile);
+    return;
+  }
+  if (values['max-num-seqs'] !== undefined) {
+    throw new CliUsageError('--max-num-seqs sizes the batch of --batch-file; a single prompt runs alone');
+  }
   if (values.prompt !== undefined && values['prompt-ids'] !== undefined) {
     throw new CliUsageError('give either --prompt or --prompt-ids, not both');
   }
@@ -32,7 +44,12 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     else if (tokenizer.bosId !== undefined) prompt = [tokenizer.bosId];
     else throw new CliUsageError('this tokenizer has no BOS token: give --prompt or --prompt-ids');
 
-    const maxTokens = capToContext(values['max-tokens'], prompt.length, model.source.config.contextLength);
+    const maxTokens = capToContext(
+      values['max-tokens'],
+      prompt.length,
+      model.source.config.contextLength,
+      `--max-tokens ${values['max-tokens']}`,
+    );
     const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
     try {
       if (values.profile && !ctx) {
@@ -50,24 +67,13 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
       for await (const delta of stream) if (streamText) process.stdout.write(delta.text);
       const generation = await stream.result();
       const result = generation.completions[0]!;
-      const timings = timingsOf(generation);
+      const json = generationJson(runner, generation, seed);
+      const { timings } = json;
       const profiles = profile ? await profile.stop(generation) : undefined;
       // Text output ends with a newline, as line-oriented tools expect; the model's own text may not.
       if (streamText && !result.text.endsWith('\n')) process.stdout.write('\n');
       else if (!streamText) {
-        process.stdout.write(
-          `${JSON.stringify({
-            backend: runner.backend,
-            adapter: runner.adapterName,
-            promptTokenIds: generation.promptTokenIds,
-            tokenIds: result.tokenIds,
-            text: result.text,
-            finishReason: result.finishReason,
-            seed,
-            timings,
-            ...(profiles ? { profile: profiles } : {}),
-          })}\n`,
-        );
+        process.stdout.write(`${JSON.stringify({ ...json, ...(profiles ? { profile: profiles } : {}) })}\n`);
       }
       process.stderr.write(
         `[llm] ${result.tokenIds.length} tokens, prefill ${timings.prefillMs.toFixed(1)} ms, ` +
@@ -88,47 +94,12 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
   }
 }
 
-/** Tokens the model can still generate after the prompt; a larger --max-tokens is capped with a warning. */
-function capToContext(maxTokens: number, promptLength: number, contextLength: number): number {
-  const room = contextLength - promptLength;
-  // A prompt that fills the context is the generator's error to report, with its own message.
-  if (maxTokens <= room || room < 1) return maxTokens;
-  process.stderr.write(
-    `[llm] warning: --max-tokens ${maxTokens} is beyond the model's context of ${contextLength} tokens ` +
-      `(${promptLength} in the prompt): generating at most ${room}\n`,
-  );
-  return room;
-}
-
 function parseIds(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
   if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
     throw new CliUsageError(`--prompt-ids expects comma-separated token ids, got '${text}'`);
   }
   return parts.map(Number);
-}
-
-/** The runner, with the GPU context it runs on (none on the cpu backend). */
-async function createRunner(
-  backend: 'auto' | 'webgpu' | 'cpu',
-  source: Parameters<typeof GpuModelRunner.load>[1],
-  options: RunnerOptions,
-): Promise<{ runner: ModelRunner; ctx?: GpuContext }> {
-  if (backend !== 'cpu') {
-    let ctx: GpuContext | undefined;
-    try {
-      ctx = await GpuContext.create();
-    } catch (error) {
-      if (backend === 'webgpu') throw error;
-      process.stderr.write(`[llm] warning: no WebGPU adapter (${String(error)}); using the cpu backend\n`);
-    }
-    if (ctx) {
-      // On lavapipe the main thread only waits on the GPU: let the adapter's threads have the cores.
-      yieldHostThread(ctx);
-      return { runner: await GpuModelRunner.load(ctx, source, options, progressLine('loading weights')), ctx };
-    }
-  }
-  return { runner: await CpuModelRunner.load(source, options, progressLine('loading weights')) };
 }
 
 /** The per-token kernel profiles of --profile; null for a phase that ran no step. */
@@ -169,17 +140,5 @@ function startProfile(
         decode: summary(decode, result.completions[0]!.tokenIds.length - 1),
       };
     },
-  };
-}
-
-/** Prefill time (to the first token) and decode speed (tokens after the first) of one completion. */
-function timingsOf(result: GenerationResult): { prefillMs: number; decodeMs: number; decodeTokensPerSecond: number } {
-  const times = result.completions[0]!.tokenTimesMs;
-  const first = times[0] ?? result.metrics.finishedMs;
-  const decodeMs = (times.at(-1) ?? first) - first;
-  return {
-    prefillMs: first - result.metrics.arrivalMs,
-    decodeMs,
-    decodeTokensPerSecond: times.length > 1 && decodeMs > 0 ? ((times.length - 1) * 1000) / decodeMs : 0,
   };
 }
