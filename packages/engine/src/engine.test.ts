@@ -79,7 +79,7 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(await tokensOf(engineOn(runner, { maxNumBatchedTokens: 48 }), requests)).toEqual(alone);
   });
 
-  it('completes a workload three times the KV pool by preemption, with the tokens of an unconstrained run', async () => {
+  it('completes a workload three times the KV pool by preemption (recompute or swap), with the tokens of an unconstrained run', async () => {
     // 16 requests of about 130 tokens each: 8 or 9 blocks apiece, about 130 in all, against a pool of 40.
     const requests = prompts(16).map(
       (p, i): GenerateRequest => ({ promptIds: p.slice(0, 30 + i), maxTokens: 90, ignoreEos: true, sampling: { temperature: 0 } }),
@@ -91,6 +91,10 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(await tokensOf(constrained, requests)).toEqual(free);
     expect(constrained.totals().preemptions).toBeGreaterThan(0);
     expect(constrained.kv.usage().usedBlocks).toBe(0);
+    // Swapping to host memory instead of recomputing gives the same tokens too.
+    const swapping = engineOn(small, { preemptionMode: 'swap' });
+    expect(await tokensOf(swapping, requests)).toEqual(free);
+    expect(swapping.scheduler.stats().swapPreemptions).toBeGreaterThan(0);
   });
 
   it('frees the blocks of cancelled requests within one step; the others finish unchanged', async () => {

@@ -35,6 +35,7 @@ import {
   type SampleRequest,
   type StepOptions,
   type StepResult,
+  type SwapCopy,
 } from './model-runner.js';
 import {
   KvPoolError,
@@ -102,6 +103,8 @@ export class GpuModelRunner implements ModelRunner {
   readonly kvDtype: GpuDtype;
   private disposed = false;
   private readonly extra = new Map<string, GPUBuffer>();
+  /** Swapped-out blocks: every layer's K then V block, by host block. */
+  private readonly hostBlocks = new Map<number, Uint8Array>();
 
   private constructor(
     private readonly ctx: GpuContext,
@@ -225,6 +228,7 @@ export class GpuModelRunner implements ModelRunner {
         throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
       }
     }
+    if (options.swapIn) this.writeSwappedIn(options.swapIn);
     const rec = this.ctx.recorder();
     if (options.copies) this.recordCopies(rec, options.copies);
     this.forward(rec, batch);
@@ -309,6 +313,39 @@ export class GpuModelRunner implements ModelRunner {
     this.recordCopies(rec, copies);
     rec.submit();
     await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
+  async swapOut(copies: readonly SwapCopy[]): Promise<void> {
+    if (copies.length === 0) return;
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
+    const perBlock = 2 * this.layers.length * blockBytes;
+    const staging = this.growable('swap', copies.length * perBlock);
+    const rec = this.ctx.recorder();
+    copies.forEach(({ gpuBlock }, i) => {
+      this.layers.forEach((layer, l) => {
+        const at = i * perBlock + 2 * l * blockBytes;
+        rec.copy(layer.kCache, gpuBlock * blockBytes, staging, at, blockBytes);
+        rec.copy(layer.vCache, gpuBlock * blockBytes, staging, at + blockBytes, blockBytes);
+      });
+    });
+    const read = rec.read(staging, 0, copies.length * perBlock);
+    rec.submit();
+    const bytes = new Uint8Array(await read);
+    copies.forEach(({ hostBlock }, i) => this.hostBlocks.set(hostBlock, bytes.slice(i * perBlock, (i + 1) * perBlock)));
+  }
+
+  /** Writes swapped-out blocks back into the pool (queue writes, ahead of the step's commands). */
+  private writeSwappedIn(copies: readonly SwapCopy[]): void {
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
+    for (const { gpuBlock, hostBlock } of copies) {
+      const bytes = this.hostBlocks.get(hostBlock);
+      if (!bytes) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);
+      this.hostBlocks.delete(hostBlock);
+      this.layers.forEach((layer, l) => {
+        this.ctx.write(layer.kCache, bytes.subarray(2 * l * blockBytes, (2 * l + 1) * blockBytes), gpuBlock * blockBytes);
+        this.ctx.write(layer.vCache, bytes.subarray((2 * l + 1) * blockBytes, (2 * l + 2) * blockBytes), gpuBlock * blockBytes);
+      });
+    }
   }
 
   /** Block copies inside a pool buffer go through a staging buffer: WebGPU copies between two buffers only. */
