@@ -2,7 +2,7 @@ import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';
 import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
@@ -98,11 +98,7 @@ export class CpuModelRunner implements ModelRunner {
     options: StepOptions = {},
   ): Promise<StepResult> {
     const batch = this.pack(chunks);
-    for (const [i, r] of samples.entries()) {
-      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
-        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
-      }
-    }
+    checkSampleChunks(samples, chunks.length);
     for (const { gpuBlock, hostBlock } of options.swapIn ?? []) {
       const held = this.hostBlocks.get(hostBlock);
       if (!held) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);

@@ -25,7 +25,7 @@ import {
 import type { GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { interleaveHalves, stackBiases, stackRows, type HostMatrix } from './load-weights.js';
 import {
@@ -223,11 +223,7 @@ export class GpuModelRunner implements ModelRunner {
     options: StepOptions = {},
   ): Promise<StepResult> {
     const batch = this.pack(chunks);
-    for (const [i, r] of samples.entries()) {
-      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
-        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
-      }
-    }
+    checkSampleChunks(samples, chunks.length);
     if (options.swapIn) this.writeSwappedIn(options.swapIn);
     const rec = this.ctx.recorder();
     if (options.copies) this.recordCopies(rec, options.copies);
