@@ -101,6 +101,8 @@ export class GpuModelRunner implements ModelRunner {
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: GpuDtype;
+  /** Whether every kernel's result for a token is independent of the rest of the batch. */
+  readonly batchInvariant: boolean;
   private disposed = false;
   private readonly extra = new Map<string, GPUBuffer>();
   /** Swapped-out blocks: every layer's K then V block, by host block. */
@@ -125,6 +127,7 @@ export class GpuModelRunner implements ModelRunner {
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
     this.kvDtype = options.kvDtype;
+    this.batchInvariant = options.batchInvariant;
   }
 
   static async load(
@@ -386,11 +389,13 @@ export class GpuModelRunner implements ModelRunner {
     const c = this.config;
     const s = this.scratch;
     const m = batch.numTokens;
+    const batchInvariant = this.batchInvariant;
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
     for (const layer of this.layers) {
       rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       const kvLen = c.numKvHeads * c.headDim;
       linear(rec, {
+        batchInvariant,
         x: s.xb,
         w: layer.qkv,
         out: s.q,
@@ -450,11 +455,11 @@ export class GpuModelRunner implements ModelRunner {
       };
       // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
       // the mix: a token's attention never depends on what else the step carries.
-      attention(rec, batchAttention, { mode: batch.numDecodeSeqs === batch.numSeqs ? 'decode' : 'prefill' });
-      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
+      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
+      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x, batchInvariant });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
-      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true });
-      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
+      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true, batchInvariant });
+      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2, batchInvariant });
     }
   }
 
@@ -464,7 +469,7 @@ export class GpuModelRunner implements ModelRunner {
     const s = this.scratch;
     gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
     rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps });
-    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count });
+    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
   }
 }
 
