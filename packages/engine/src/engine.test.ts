@@ -49,15 +49,21 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
   const engineOn = (r: GpuModelRunner, options: EngineOptions = {}) => new Engine(r, model.tokenizer, options);
 
   it('gives a greedy request the same tokens alone and among 31 others, whatever the step mix', async () => {
-    const requests = prompts().map((promptIds): GenerateRequest => ({ promptIds, maxTokens: 24, sampling: { temperature: 0 } }));
-    const alone: number[][] = [];
-    for (const r of requests) alone.push(...(await tokensOf(engineOn(runner, { enablePrefixCaching: false }), [r])));
+    // Logprobs too: equal tokens could hide small differences; equal log-probabilities cannot.
+    const requests = prompts().map((promptIds): GenerateRequest => ({ promptIds, maxTokens: 24, logprobs: 2, sampling: { temperature: 0 } }));
+    const outputs = async (engine: Engine, batch: GenerateRequest[]) =>
+      (await Promise.all(batch.map((r) => engine.complete(r)))).map((r) => ({
+        tokens: r.completions[0]!.tokenIds,
+        logprobs: r.completions[0]!.logprobs,
+      }));
+    const alone = [];
+    for (const r of requests) alone.push(...(await outputs(engineOn(runner, { enablePrefixCaching: false }), [r])));
 
     for (const budget of [96, 40]) {
       const engine = engineOn(runner, { enablePrefixCaching: false, maxNumBatchedTokens: budget });
       const steps: StepRecord[] = [];
       engine.onStep((s) => steps.push(s));
-      expect(await tokensOf(engine, requests)).toEqual(alone);
+      expect(await outputs(engine, requests)).toEqual(alone);
       // Prompts were chunked, and decodes shared steps with prefill chunks.
       expect(steps.some((s) => s.numDecodeTokens > 0 && s.numPrefillTokens > 0)).toBe(true);
       expect(Math.max(...steps.map((s) => s.numDecodeTokens))).toBeGreaterThan(8);
