@@ -4,7 +4,7 @@ import { openModel } from '@llm/model/node';
 import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions } from './engine.js';
-import { ContextLengthError, EngineRequestError } from './errors.js';
+import { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
 import type { GenerateRequest } from './generate-request.js';
 import type { StepRecord } from './step-record.js';
 
@@ -142,6 +142,29 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
         expect(r.completions[0]!.tokenIds).toEqual(expected[i]!.slice(0, r.completions[0]!.tokenIds.length));
       } else expect(r.completions[0]!.tokenIds).toEqual(expected[i]);
     });
+    expect(engine.kv.usage().usedBlocks).toBe(0);
+  });
+
+  it('aborts a request whose consumer stops iterating, refuses past maxWaiting, and closes', async () => {
+    const engine = engineOn(runner, { maxWaiting: 2, maxNumSeqs: 1 });
+    const stream = engine.generate({ prompt: 'Once upon a time', maxTokens: 100, ignoreEos: true, sampling: { temperature: 0 } });
+    const queued = engine.complete({ prompt: 'The dog', maxTokens: 4, sampling: { temperature: 0 } });
+    const alsoQueued = engine.complete({ prompt: 'The cat', maxTokens: 4, sampling: { temperature: 0 } });
+    expect(() => engine.generate({ prompt: 'One more' })).toThrow(QueueFullError);
+    let deltas = 0;
+    for await (const delta of stream) {
+      expect(delta.tokenIds.length).toBeGreaterThan(0);
+      if (++deltas === 3) break;
+    }
+    const result = await stream.result();
+    expect(result.completions[0]!.finishReason).toBe('abort');
+    expect(result.completions[0]!.tokenIds.length).toBeLessThan(100);
+    expect((await queued).completions[0]!.tokenIds).toHaveLength(4);
+    expect((await alsoQueued).completions[0]!.tokenIds).toHaveLength(4);
+    const pending = engine.complete({ prompt: 'Once upon a time', maxTokens: 100, ignoreEos: true });
+    await engine.close();
+    expect((await pending).completions[0]!.finishReason).toBe('abort');
+    expect(() => engine.generate({ prompt: 'x' })).toThrow(EngineClosedError);
     expect(engine.kv.usage().usedBlocks).toBe(0);
   });
 
