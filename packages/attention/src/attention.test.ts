@@ -4,9 +4,15 @@ import type { GpuDtype } from '@llm/quant';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
-import type { AttentionMode, AttentionOptions } from './index.js';
-import { buildAttentionCase, referenceRows, roundKvToF16, uploadAttentionCase } from './testing/index.js';
-import type { HostAttentionCase, SequenceShape } from './testing/index.js';
+import type { AttentionDispatch, AttentionMode, AttentionOptions } from './index.js';
+import {
+  buildAttentionCase,
+  referenceRows,
+  roundKvToF16,
+  sliceBatch,
+  uploadAttentionCase,
+} from './testing/index.js';
+import type { HostAttentionCase, SequenceShape, SequenceSlice } from './testing/index.js';
 import { pairwiseRows, uncoveredPairs } from './testing/pairwise.js';
 
 const gpu = await gpuForTests();
@@ -91,15 +97,13 @@ function checkedTokens(c: HostAttentionCase, rand: () => number): number[] | und
   return [...tokens].sort((a, b) => a - b);
 }
 
-/** Runs kvWrite of the new tokens and attention in one step, and compares with the reference. */
-async function runCase(
+/** Runs kvWrite of the new tokens and attention in one step; resolves to all output rows. */
+async function runStep(
   ctx: GpuContext,
   c: HostAttentionCase,
-  mode: AttentionMode,
-  rand: () => number,
   opts: AttentionOptions = {},
   kvDtype: GpuDtype = 'f32',
-) {
+): Promise<{ info: AttentionDispatch; out: Float32Array }> {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
   try {
     const rec = ctx.recorder('attention test');
@@ -116,22 +120,34 @@ async function runCase(
       blockSize: c.blockSize,
       kvDtype,
     });
-    const info = attention(rec, g.batch, { ...opts, mode });
+    const info = attention(rec, g.batch, opts);
     const read = rec.read(g.batch.out);
     rec.submit();
-    const all = new Float32Array(await read);
-    const tokens = checkedTokens(c, rand);
-    const rowLen = c.numHeads * c.headDim;
-    const list = tokens ?? Array.from({ length: c.numTokens }, (_, t) => t);
-    const got = new Float32Array(list.length * rowLen);
-    list.forEach((t, i) => got.set(all.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen));
-    const expected = referenceRows(c, list);
-    // Every row, checked or not, must have been written: out starts as NaN.
-    const unwritten = all.findIndex((x) => Number.isNaN(x));
-    return { info, error: relativeL2(got, expected), unwritten };
+    return { info, out: new Float32Array(await read) };
   } finally {
     g.destroy();
   }
+}
+
+/** Runs kvWrite of the new tokens and attention in one step, and compares with the reference. */
+async function runCase(
+  ctx: GpuContext,
+  c: HostAttentionCase,
+  mode: AttentionMode,
+  rand: () => number,
+  opts: AttentionOptions = {},
+  kvDtype: GpuDtype = 'f32',
+) {
+  const { info, out: all } = await runStep(ctx, c, { ...opts, mode }, kvDtype);
+  const tokens = checkedTokens(c, rand);
+  const rowLen = c.numHeads * c.headDim;
+  const list = tokens ?? Array.from({ length: c.numTokens }, (_, t) => t);
+  const got = new Float32Array(list.length * rowLen);
+  list.forEach((t, i) => got.set(all.subarray(t * rowLen, (t + 1) * rowLen), i * rowLen));
+  const expected = referenceRows(c, list);
+  // Every row, checked or not, must have been written: out starts as NaN.
+  const unwritten = all.findIndex((x) => Number.isNaN(x));
+  return { info, error: relativeL2(got, expected), unwritten };
 }
 
 describe('pairwise design', () => {
@@ -309,6 +325,159 @@ describe.skipIf(!gpu)('attention', () => {
     const small = gpu!.createBuffer(16, 'small out');
     expect(() => attention(gpu!.recorder(), { ...g.batch, out: small })).toThrow(/out holds 16 bytes/);
     small.destroy();
+    g.destroy();
+  });
+});
+
+// A token's output must not depend on the rest of the step: how many sequences, how long, where
+// the token sits, or how its prompt was chunked.
+describe.skipIf(!gpu)('attention batch invariance', () => {
+  const shape = { numHeads: 8, numKvHeads: 2, headDim: 64, blockSize: 16, spareBlocks: 2 };
+  const rowLen = shape.numHeads * shape.headDim;
+
+  /** A case whose sequences are full prompts of these lengths, for sliceBatch. */
+  const promptCase = (lengths: number[], seed: number) =>
+    buildAttentionCase(
+      { ...shape, seqs: lengths.map((n) => ({ queryLen: n, contextLen: n })) },
+      seededRandom(seed),
+    );
+
+  /** The output rows of slice i's tokens in a step made by sliceBatch. */
+  const sliceRows = (step: HostAttentionCase, out: Float32Array, i: number) =>
+    out.subarray(step.queryStarts[i]! * rowLen, step.queryStarts[i + 1]! * rowLen);
+
+  /** The first element whose bits differ between two runs' rows, or undefined when none does. */
+  const bitsDiffer = (a: Float32Array, b: Float32Array): number | undefined => {
+    const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+    const at = x.findIndex((bits, i) => bits !== y[i]);
+    return at < 0 && x.length === y.length ? undefined : at;
+  };
+
+  const adapters = () =>
+    [
+      ['adapter', gpu!],
+      ['portable', portableGpu!],
+    ] as const;
+
+  it('gives a decode token the same bits alone and batched with longer and shorter contexts', async () => {
+    const seed = 5001;
+    for (const [name, ctx] of adapters()) {
+      // Contexts on both sides of this adapter's chunk length: one split and no merge, two, more.
+      const probe = await runStep(ctx, promptCase([3], seed), { mode: 'decode' });
+      const chunk = probe.info.keysPerWorkgroup;
+      const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
+      const source = promptCase(lengths, seed);
+      const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
+      const all = lengths.map((_, s) => s);
+      const alone: Float32Array[] = [];
+      for (const s of all) {
+        const step = sliceBatch(source, [decode(s)]);
+        const { info, out } = await runStep(ctx, step, { mode: 'decode' });
+        expect(info.keysPerWorkgroup, `${name}: the chunk length is the same for every batch`).toBe(chunk);
+        const error = relativeL2(out, referenceRows(step, [0]));
+        expect(error, `${name}: sequence ${s} alone against the reference`).toBeLessThan(F32_TOLERANCE);
+        alone.push(out);
+      }
+      const differ: string[] = [];
+      for (const order of [all, [...all].reverse(), [5, 2, 0], [3, 1, 4, 6]]) {
+        const step = sliceBatch(source, order.map(decode));
+        const { out } = await runStep(ctx, step, { mode: 'decode' });
+        order.forEach((s, i) => {
+          const at = bitsDiffer(sliceRows(step, out, i), alone[s]!);
+          if (at !== undefined) differ.push(`${name}: sequence ${s} at ${i} of [${order}] differs at ${at}`);
+        });
+      }
+      expect(differ, `seed ${seed}`).toEqual([]);
+    }
+  });
+
+  it('gives a prompt token the same bits whatever the chunking and the sequences beside it', async () => {
+    const seed = 5002;
+    const length = 53;
+    // Sequence 1 rides along in some steps, before or after the prompt's chunk.
+    const source = promptCase([length, 40], seed);
+    const chunkings = [
+      [53],
+      [16, 16, 16, 5],
+      [37, 16],
+      [...Array<number>(17).fill(3), 2],
+      Array<number>(53).fill(1),
+    ];
+    const runChunks = async (sizes: number[]) => {
+      const rows = new Float32Array(length * rowLen);
+      let start = 0;
+      for (const [i, len] of sizes.entries()) {
+        const prompt: SequenceSlice = { seq: 0, start, len };
+        const companion: SequenceSlice = { seq: 1, start: (7 * i) % 30, len: 1 + ((5 * i) % 10) };
+        const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
+        const step = sliceBatch(source, slices);
+        // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
+        const { out } = await runStep(gpu!, step, { mode: 'prefill' });
+        rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
+        start += len;
+      }
+      return rows;
+    };
+    const whole = await runChunks(chunkings[0]!);
+    const step = sliceBatch(source, [{ seq: 0, start: 0, len: length }]);
+    const positions = Array.from({ length }, (_, p) => p);
+    expect(relativeL2(whole, referenceRows(step, positions)), `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+    for (const sizes of chunkings.slice(1)) {
+      const rows = await runChunks(sizes);
+      const differ = positions.filter(
+        (p) =>
+          bitsDiffer(
+            rows.subarray(p * rowLen, (p + 1) * rowLen),
+            whole.subarray(p * rowLen, (p + 1) * rowLen),
+          ) !== undefined,
+      );
+      expect(differ, `seed ${seed}: positions that differ with chunks [${sizes}]`).toEqual([]);
+    }
+  });
+
+  it('runs decodes and prefill chunks in one step (decodeSeqs) as the two kernels do apart', async () => {
+    const seed = 5003;
+    const lengths = [300, 2000, 37, 90, 61, 20];
+    const source = promptCase(lengths, seed);
+    const decodes: SequenceSlice[] = [0, 1, 2].map((s) => ({ seq: s, start: lengths[s]! - 1, len: 1 }));
+    // A chunk in the middle of a prompt, a whole prompt, and a final one-token prompt chunk.
+    const prompts: SequenceSlice[] = [
+      { seq: 3, start: 40, len: 50 },
+      { seq: 4, start: 0, len: 61 },
+      { seq: 5, start: 19, len: 1 },
+    ];
+    const mixed = sliceBatch(source, [...decodes, ...prompts]);
+    const decodeStep = sliceBatch(source, decodes);
+    const prefillStep = sliceBatch(source, prompts);
+    for (const [name, ctx] of adapters()) {
+      const { info, out } = await runStep(ctx, mixed, { decodeSeqs: decodes.length });
+      expect(info).toMatchObject({ kernel: 'mixed', decodeTokens: 3 });
+      expect(
+        out.findIndex((x) => Number.isNaN(x)),
+        `${name}: first unwritten element`,
+      ).toBe(-1);
+      const all = Array.from({ length: mixed.numTokens }, (_, t) => t);
+      expect(relativeL2(out, referenceRows(mixed, all)), `${name}: against the reference`).toBeLessThan(
+        F32_TOLERANCE,
+      );
+      const apart = new Float32Array(out.length);
+      apart.set((await runStep(ctx, decodeStep, { mode: 'decode' })).out, 0);
+      apart.set((await runStep(ctx, prefillStep, { mode: 'prefill' })).out, decodes.length * rowLen);
+      expect(
+        bitsDiffer(out, apart),
+        `${name}: first word that differs from the kernels run apart`,
+      ).toBeUndefined();
+    }
+  });
+
+  it('rejects decodeSeqs beside a mode or past the batch with a KernelShapeError', () => {
+    const c = promptCase([5, 3], 5004);
+    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+    const rec = gpu!.recorder();
+    expect(() => attention(rec, g.batch, { decodeSeqs: 1, mode: 'prefill' })).toThrow(/decodeSeqs/);
+    expect(() => attention(rec, g.batch, { decodeSeqs: 3 })).toThrow(KernelShapeError);
+    expect(() => attention(rec, g.batch, { decodeSeqs: 2 })).toThrow(/covers every sequence/);
     g.destroy();
   });
 });

@@ -11,9 +11,18 @@ export type AttentionMode = 'auto' | 'prefill' | 'decode';
 export interface AttentionOptions {
   /**
    * 'auto' (default) runs the decode kernel when every sequence has exactly one query token and
-   * the flash prefill kernel otherwise. Both kernels accept any batch.
+   * the flash prefill kernel otherwise. Both kernels accept any batch. Not with `decodeSeqs`.
    */
   mode?: AttentionMode;
+  /**
+   * One step of continuous batching: sequences [0, decodeSeqs) are single-token decodes (packed
+   * tokens [0, decodeSeqs)) and go through the decode kernel, the rest through the prefill
+   * kernel, in the same batch and buffers. Each kernel gives a token the same bits whatever
+   * else the batch holds, so an engine that always sends generated tokens through the decode
+   * kernel and prompt tokens (a final one-token prompt chunk included) through the prefill
+   * kernel gets a request's tokens bit for bit the same alone or batched.
+   */
+  decodeSeqs?: number;
   /**
    * Decode on subgroups: KV heads side by side in one workgroup (default: as many as fill the
    * adapter's smallest subgroup, one on lavapipe). For tuning and tests.
@@ -23,23 +32,43 @@ export interface AttentionOptions {
 
 /** What {@link attention} recorded. */
 export interface AttentionDispatch {
-  kernel: 'prefill' | 'decode';
-  /** Decode: keys per split; prefill: keys per K/V tile. */
+  /** 'mixed': decode for the first `decodeSeqs` sequences, prefill for the rest. */
+  kernel: 'prefill' | 'decode' | 'mixed';
+  /** Tokens that went through the decode kernel: [0, decodeTokens) of the batch. */
+  decodeTokens: number;
+  /** Decode (also mixed): keys per split; prefill: keys per K/V tile. */
   keysPerWorkgroup: number;
-  /** Decode splits per token (1 when no merge was needed); 1 for prefill. */
+  /** Decode splits of the longest context (1: no merge); 1 for prefill. */
   splits: number;
   /** Bytes of the split-K scratch buffers this call uses (0 for prefill and single-split decode). */
   scratchBytes: number;
-  /** Whether the kernel reduces with subgroup operations. */
+  /** Whether the decode kernel reduces with subgroup operations (false for prefill). */
   usesSubgroups: boolean;
 }
 
-// Decode splits a token's keys until about this many workgroups run: enough to fill a large GPU
-// (132 SMs on an H100, two waves) while each split still streams at least MIN_DECODE_CHUNK keys.
+// Keys per decode split, fixed for a model and an adapter, so that a token's splits, and the
+// order in which its keys are summed, follow from its own context length alone. CPU adapters
+// take 512 keys: measured on lavapipe with TinyLlama's heads (GQA 8:1 and MHA), batches of 1-32
+// at contexts 512-4096 ran as fast as with chunks sized for each batch, and mostly faster than
+// with 64-256 keys (fewer partials to merge). A GPU needs more workgroups for a lone token: chunks
+// that give one token at DECODE_REFERENCE_KEYS keys about DECODE_TARGET_WORKGROUPS workgroups
+// (132 SMs on an H100, two waves), from 64 keys up to 512 (where vLLM's paged attention v2
+// splits).
+const CPU_DECODE_CHUNK = 512;
+const DECODE_REFERENCE_KEYS = 4096;
 const DECODE_TARGET_WORKGROUPS = 256;
 const MIN_DECODE_CHUNK = 64;
-// Chunk lengths are multiples of this so that the score passes (8 rows of 8 lanes) stay full.
-const DECODE_CHUNK_ALIGN = 32;
+const MAX_DECODE_CHUNK = 512;
+
+function decodeChunk(ctx: GpuContext, workgroupsPerSplit: number, maxChunk: number): number {
+  let chunk = CPU_DECODE_CHUNK;
+  if (!ctx.isCpuAdapter) {
+    const wanted = (DECODE_REFERENCE_KEYS * workgroupsPerSplit) / DECODE_TARGET_WORKGROUPS;
+    chunk = Math.min(MAX_DECODE_CHUNK, Math.max(MIN_DECODE_CHUNK, 2 ** Math.ceil(Math.log2(wanted))));
+  }
+  // The portable kernel holds a chunk's scores in workgroup memory, which may take fewer keys.
+  return Math.min(chunk, maxChunk);
+}
 
 interface ContextState {
   prefill: Map<string, PrefillKernel>;
@@ -71,8 +100,30 @@ export function attention(
   const ctx = rec.ctx;
   checkBatch(ctx, batch);
   const mode = opts.mode ?? 'auto';
+  if (opts.decodeSeqs !== undefined) {
+    const d = opts.decodeSeqs;
+    if (!Number.isInteger(d) || d < 0 || d > batch.numSeqs || mode !== 'auto') {
+      throw new KernelShapeError(
+        'attention',
+        `decodeSeqs must be an integer in [0, ${batch.numSeqs}] and comes without mode, got ${d} (mode ${mode})`,
+      );
+    }
+    if (d === batch.numSeqs && batch.numTokens !== d) {
+      throw new KernelShapeError(
+        'attention',
+        `decodeSeqs ${d} covers every sequence but the batch has ${batch.numTokens} tokens`,
+      );
+    }
+    if (d === 0) return recordPrefill(ctx, rec, batch, 0);
+    const decode = recordDecode(ctx, rec, batch, d, opts.kvHeadsPerWorkgroup);
+    if (d === batch.numSeqs) return decode;
+    recordPrefill(ctx, rec, batch, d);
+    return { ...decode, kernel: 'mixed' };
+  }
   const decode = mode === 'decode' || (mode === 'auto' && batch.numTokens === batch.numSeqs);
-  return decode ? recordDecode(ctx, rec, batch, opts.kvHeadsPerWorkgroup) : recordPrefill(ctx, rec, batch);
+  return decode
+    ? recordDecode(ctx, rec, batch, batch.numTokens, opts.kvHeadsPerWorkgroup)
+    : recordPrefill(ctx, rec, batch, 0);
 }
 
 /** Largest split-K scratch (bytes) attention has held on this context. */
@@ -80,7 +131,16 @@ export function attentionScratchBytes(ctx: GpuContext): number {
   return stateOf(ctx).peakScratchBytes;
 }
 
-function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatch): AttentionDispatch {
+/**
+ * Prefill for sequences [seqStart, numSeqs); the sequences before hold one token each (decodes),
+ * so these hold tokens [seqStart, numTokens).
+ */
+function recordPrefill(
+  ctx: GpuContext,
+  rec: StepRecorder,
+  b: PagedAttentionBatch,
+  seqStart: number,
+): AttentionDispatch {
   const state = stateOf(ctx);
   const pool = poolFormat(ctx, b);
   const key = `${b.headDim}/${pool.tag}`;
@@ -92,6 +152,7 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
   const layout = prefillLayout(kernel, b.numHeads, b.numKvHeads);
   const params = {
     numTokens: b.numTokens,
+    seqStart,
     numSeqs: b.numSeqs,
     maxBlocksPerSeq: b.maxBlocksPerSeq,
     numHeads: b.numHeads,
@@ -108,12 +169,14 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
     ...pagedInputBuffers(b),
     out: b.out,
   };
+  const tiles = prefillTileCount(layout, b.numTokens - seqStart, b.numSeqs - seqStart);
   rec.dispatchKernel(kernel.source, params, buffers, [
-    checkGrid(ctx, 'query tiles', prefillTileCount(layout, b.numTokens, b.numSeqs)),
+    checkGrid(ctx, 'query tiles', tiles),
     checkGrid(ctx, 'KV heads x head chunks', b.numKvHeads * layout.headChunks),
   ]);
   return {
     kernel: 'prefill',
+    decodeTokens: 0,
     keysPerWorkgroup: kernel.keyTile,
     splits: 1,
     scratchBytes: 0,
@@ -121,10 +184,12 @@ function recordPrefill(ctx: GpuContext, rec: StepRecorder, b: PagedAttentionBatc
   };
 }
 
+/** Decode for tokens [0, tokens) of the batch, each the only query token of its sequence. */
 function recordDecode(
   ctx: GpuContext,
   rec: StepRecorder,
   b: PagedAttentionBatch,
+  tokens: number,
   kvHeadsPerWorkgroup: number | undefined,
 ): AttentionDispatch {
   const state = stateOf(ctx);
@@ -151,77 +216,79 @@ function recordDecode(
   }
   const headsPerWorkgroup = Math.min(group, kernels.maxHeads);
   const headChunks = Math.ceil(group / headsPerWorkgroup);
-  const maxChunk = kernels.maxChunk(headsPerWorkgroup);
   const kvGroups = Math.ceil(b.numKvHeads / kernels.kvHeadsPerWorkgroup);
-  const perSplit = b.numTokens * kvGroups * headChunks;
-  const wantedSplits = Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / perSplit));
-  let chunk = Math.ceil(Math.ceil(b.maxContextLen / wantedSplits) / DECODE_CHUNK_ALIGN) * DECODE_CHUNK_ALIGN;
-  chunk = Math.min(maxChunk, Math.max(MIN_DECODE_CHUNK, chunk));
-  let splits = Math.ceil(b.maxContextLen / chunk);
-  // Per-split partial rows must fit one binding: take longer chunks, up to what one holds.
-  const rowBytes = b.numTokens * b.numHeads * b.headDim * 4;
+  const chunk = decodeChunk(ctx, kvGroups * headChunks, kernels.maxChunk(headsPerWorkgroup));
+  const splits = Math.ceil(b.maxContextLen / chunk);
+  // Tokens run in passes whose split partials fit one binding (and whose count fits the grid);
+  // the passes share one scratch, each merged before the next overwrites it.
+  const tokenAccBytes = splits > 1 ? b.numHeads * splits * b.headDim * 4 : 0;
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  while (splits > 1 && rowBytes * splits > maxBinding && chunk < maxChunk) {
-    chunk = Math.min(maxChunk, chunk * 2);
-    splits = Math.ceil(b.maxContextLen / chunk);
-  }
-  if (splits > 1 && rowBytes * splits > maxBinding) {
+  if (tokenAccBytes > maxBinding) {
     throw new KernelShapeError(
       'attention',
-      `decode of ${b.numTokens} tokens at context ${b.maxContextLen} needs ${rowBytes * splits} bytes of ` +
-        `split partials, more than one binding holds (${maxBinding}); decode fewer tokens per call`,
+      `decode at context ${b.maxContextLen} needs ${tokenAccBytes} bytes of split partials per token, ` +
+        `more than one binding holds (${maxBinding}); use a shorter context`,
     );
   }
-  const direct = splits === 1;
-  const params = {
-    numTokens: b.numTokens,
-    maxBlocksPerSeq: b.maxBlocksPerSeq,
-    chunkLen: chunk,
-    numSplits: splits,
-    numHeads: b.numHeads,
-    numKvHeads: b.numKvHeads,
-    headsPerWorkgroup,
-    headChunks,
-    blockSize: b.blockSize,
-    headDim4: b.headDim / 4,
-    direct: direct ? 1 : 0,
-    scale: b.scale,
-  };
-  const accBytes = direct ? 0 : rowBytes * splits;
-  const statsBytes = direct ? 0 : b.numTokens * b.numHeads * splits * 8;
-  // A single split writes `out` directly; the scratch bindings are then unused but still bound.
+  const perPass = Math.min(
+    tokens,
+    ctx.limits.maxComputeWorkgroupsPerDimension,
+    tokenAccBytes > 0 ? Math.floor(maxBinding / tokenAccBytes) : tokens,
+  );
+  const accBytes = perPass * tokenAccBytes;
+  const statsBytes = splits > 1 ? perPass * b.numHeads * splits * 8 : 0;
+  // With a single split every token writes `out` directly; the scratch bindings are then unused
+  // but still bound.
   const scratch = scratchFor(ctx, state, accBytes, statsBytes);
-  const buffers = {
-    ...pagedInputBuffers(b),
-    tokenSeqIds: b.tokenSeqIds,
-    out: b.out,
-    partialAcc: scratch.acc,
-    partialStats: scratch.stats,
-  };
-  rec.dispatchKernel(kernels.decode, params, buffers, [
-    checkGrid(ctx, 'decode tokens', b.numTokens),
-    checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
-    checkGrid(ctx, 'decode splits', splits),
-  ]);
-  if (!direct) {
-    const groups = Math.ceil((b.numTokens * b.numHeads * (b.headDim / 4)) / DECODE_MERGE_WORKGROUP);
-    const merged = {
-      partialAcc: scratch.acc,
-      partialStats: scratch.stats,
-      queryStarts: b.queryStarts,
-      contextLens: b.contextLens,
+  for (let tokenStart = 0; tokenStart < tokens; tokenStart += perPass) {
+    const count = Math.min(perPass, tokens - tokenStart);
+    const params = {
+      tokenStart,
+      numTokens: count,
+      maxBlocksPerSeq: b.maxBlocksPerSeq,
+      chunkLen: chunk,
+      numSplits: splits,
+      numHeads: b.numHeads,
+      numKvHeads: b.numKvHeads,
+      headsPerWorkgroup,
+      headChunks,
+      blockSize: b.blockSize,
+      headDim4: b.headDim / 4,
+      scale: b.scale,
+    };
+    const buffers = {
+      ...pagedInputBuffers(b),
       tokenSeqIds: b.tokenSeqIds,
       out: b.out,
+      partialAcc: scratch.acc,
+      partialStats: scratch.stats,
     };
-    rec.dispatchKernel(
-      kernels.merge,
-      params,
-      merged,
-      grid1d(groups, ctx.limits.maxComputeWorkgroupsPerDimension),
-    );
+    rec.dispatchKernel(kernels.decode, params, buffers, [
+      count,
+      checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
+      checkGrid(ctx, 'decode splits', splits),
+    ]);
+    if (splits > 1) {
+      const groups = Math.ceil((count * b.numHeads * (b.headDim / 4)) / DECODE_MERGE_WORKGROUP);
+      const merged = {
+        partialAcc: scratch.acc,
+        partialStats: scratch.stats,
+        queryStarts: b.queryStarts,
+        contextLens: b.contextLens,
+        tokenSeqIds: b.tokenSeqIds,
+        out: b.out,
+      };
+      rec.dispatchKernel(
+        kernels.merge,
+        params,
+        merged,
+        grid1d(groups, ctx.limits.maxComputeWorkgroupsPerDimension),
+      );
+    }
   }
   return {
     kernel: 'decode',
+    decodeTokens: tokens,
     keysPerWorkgroup: chunk,
     splits,
     scratchBytes: accBytes + statsBytes,

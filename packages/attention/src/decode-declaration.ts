@@ -9,6 +9,9 @@ import { pagedInputBindings } from './paged-bindings.js';
  */
 
 export const DECODE_PARAMS = {
+  // The dispatch's tokens: [tokenStart, tokenStart + numTokens) of the batch, one per workgroup
+  // along x. Split partials are indexed from tokenStart.
+  tokenStart: 'u32',
   numTokens: 'u32',
   maxBlocksPerSeq: 'u32',
   chunkLen: 'u32',
@@ -19,8 +22,6 @@ export const DECODE_PARAMS = {
   headChunks: 'u32',
   blockSize: 'u32',
   headDim4: 'u32',
-  // 1: a single split, write the normalised output; 0: write split partials.
-  direct: 'u32',
   scale: 'f32',
 } as const;
 
@@ -29,7 +30,9 @@ function decodeBindings(pool: StorageFormat) {
     ...pagedInputBindings(pool),
     tokenSeqIds: { access: 'read', type: 'u32' },
     out: { access: 'read_write', type: 'vec4<f32>' },
-    // [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum).
+    // [numTokens, numHeads, numSplits, D4] unnormalised sums and [.., numSplits] (max, sum) of the
+    // dispatch's tokens that have several splits; a token whose keys fit one chunk writes its
+    // normalised output to `out` instead, whatever the other tokens of the batch need.
     partialAcc: { access: 'read_write', type: 'vec4<f32>' },
     partialStats: { access: 'read_write', type: 'vec2<f32>' },
   } as const;

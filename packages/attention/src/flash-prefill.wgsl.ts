@@ -107,6 +107,8 @@ export function prefillTileCount(layout: PrefillLayout, numTokens: number, numSe
 
 export const PREFILL_PARAMS = {
   numTokens: 'u32',
+  // Sequences [seqStart, numSeqs) of the batch are this dispatch's (the others decode).
+  seqStart: 'u32',
   numSeqs: 'u32',
   maxBlocksPerSeq: 'u32',
   numHeads: 'u32',
@@ -208,7 +210,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Find this workgroup's (sequence, query tile) by walking the sequences' tile counts.
     var info = vec4<u32>(params.numSeqs, 0u, 0u, 0u);
     var before = 0u;
-    for (var s = 0u; s < params.numSeqs; s++) {
+    for (var s = params.seqStart; s < params.numSeqs; s++) {
       let start = queryStarts[s];
       let end = queryStarts[s + 1u];
       let tiles = (end - start + params.tileTokens - 1u) / params.tileTokens;
@@ -274,7 +276,10 @@ ${unroll(
         tileMax = max(tileMax, sTile[lid * KEY_TILE + kk]);
       }
       let mNew = max(m, tileMax);
-      let alpha = exp(m - mNew);
+      // Exactly 1 when the max stays: the tiles past a row's position (its sequence's later tokens
+      // in this chunk see more keys) then leave the row as it was, so a token's output does not
+      // depend on how its prompt was chunked.
+      let alpha = select(exp(m - mNew), 1.0, mNew == m);
       var tileSum = 0.0;
       for (var kk = 0u; kk < params.keyTile; kk++) {
         let p = exp(sTile[lid * KEY_TILE + kk] - mNew);

@@ -18,8 +18,10 @@ import { unroll } from './wgsl-unroll.js';
  *   softmax; then invocations across headDim read each V row once and accumulate a block of
  *   heads in registers.
  *
- * With one split a kernel writes the normalised output; with several it writes unnormalised
- * partial rows and (max, sum) per split, and a second kernel merges them by log-sum-exp.
+ * A token whose keys fit one split gets its normalised output from the decode kernel; a token
+ * with several splits gets unnormalised partial rows and (max, sum) per split, which a second
+ * kernel merges by log-sum-exp. Which path a token takes depends on its own context length and
+ * the chunk length only, never on the rest of the batch.
  * Both are specialised on headDim and the head blocks (from the group size); head counts, block
  * size, chunk length and the batch are runtime parameters.
  */
@@ -188,10 +190,10 @@ ${pvKey('j', sharedNumerator, '        ')}
   const storeRow = (sum: string, h: string, colExpr: string, indent: string) => `${indent}if (${h} < heads) {
 ${indent}  let at = token * params.numHeads + kvHead * group + firstHead + ${h};
 ${indent}  let st = stats[${h}];
-${indent}  if (params.direct == 1u) {
+${indent}  if (direct) {
 ${indent}    out[at * D4 + ${colExpr}] = ${sum} / st.y;
 ${indent}  } else {
-${indent}    let slot = at * params.numSplits + split;
+${indent}    let slot = (at - params.tokenStart * params.numHeads) * params.numSplits + split;
 ${indent}    partialAcc[slot * D4 + ${colExpr}] = ${sum};
 ${indent}    if (${colExpr} == 0u) {
 ${indent}      partialStats[slot] = st;
@@ -231,8 +233,9 @@ var<workgroup> reduceBuf: array<f32, ${c.reduceFloats}>;
 ${c.pvReduceVec4s > 0 ? `// Key groups' P V sums, [KEY_GROUPS, PV_HEADS, D4].\nvar<workgroup> pvReduce: array<vec4<f32>, ${c.pvReduceVec4s}>;\n` : ''}var<workgroup> partials: array<f32, WG>;
 // (max, sum of exponentials) of the chunk per head.
 var<workgroup> stats: array<vec2<f32>, ${MAX_HEADS}>;
-// sequence, chunk start, chunk end (0 when the chunk is past this token's context).
-var<workgroup> chunkInfo: vec3<u32>;
+// sequence, chunk start, chunk end (0 when the chunk is past this token's context), and 1 when
+// the token's keys fit one chunk (its output is written directly).
+var<workgroup> chunkInfo: vec4<u32>;
 
 ${DECODE_BLOCK_WALK}
 
@@ -244,18 +247,20 @@ fn storeScore(h: u32, heads: u32, at: u32, s: f32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let token = wid.x;
+  let token = params.tokenStart + wid.x;
   let split = wid.z;
   if (lid == 0u) {
     let seq = tokenSeqIds[token];
     // Keys 0..pos for the token at pos = ctx - (tokens of the sequence from this one onwards).
     let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
     let start = split * params.chunkLen;
-    chunkInfo = vec3<u32>(seq, start, select(0u, min(start + params.chunkLen, kvLen), start < kvLen));
+    let end = select(0u, min(start + params.chunkLen, kvLen), start < kvLen);
+    chunkInfo = vec4<u32>(seq, start, end, select(0u, 1u, kvLen <= params.chunkLen));
   }
   let info = workgroupUniformLoad(&chunkInfo);
   let chunkStart = info.y;
   let chunkEnd = info.z;
+  let direct = info.w == 1u;
   if (chunkEnd == 0u) {
     return;
   }
@@ -361,12 +366,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= params.numTokens * params.numHeads * d4) {
     return;
   }
+  // (token, head) of the dispatch's tokens, counted from tokenStart as the partials are.
   let th = i / d4;
   let col = i % d4;
-  let token = th / params.numHeads;
+  let token = params.tokenStart + th / params.numHeads;
   let seq = tokenSeqIds[token];
   let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
   let splits = (kvLen + params.chunkLen - 1u) / params.chunkLen;
+  // A single split was written to out by the decode kernel.
+  if (splits == 1u) {
+    return;
+  }
   let base = th * params.numSplits;
   var m = -3.0e38;
   for (var s = 0u; s < splits; s++) {
@@ -380,7 +390,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     num = fma(vec4<f32>(w), partialAcc[(base + s) * d4 + col], num);
     den = fma(w, st.y, den);
   }
-  out[th * d4 + col] = num / den;
+  out[(params.tokenStart * params.numHeads + th) * d4 + col] = num / den;
 }
 `;
 

@@ -136,12 +136,14 @@ const MASKED = -3.0e38;
 @compute @workgroup_size(ROW_LANES * KV_PER_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) sgLane: u32) {
-  let token = wid.x;
+  let token = params.tokenStart + wid.x;
   let split = wid.z;
   // Every invocation derives the chunk's bounds itself: sharing them would take a barrier.
   let seq = tokenSeqIds[token];
   // Keys 0..pos for the token at pos = ctx - (tokens of the sequence from this one onwards).
   let kvLen = contextLens[seq] - (queryStarts[seq + 1u] - token) + 1u;
+  // One chunk: the normalised output directly, with no merge (decided per token, not per batch).
+  let direct = kvLen <= params.chunkLen;
   let chunkStart = split * params.chunkLen;
   if (chunkStart >= kvLen) {
     return;
@@ -203,10 +205,10 @@ ${unroll(
   hb,
   (h) => `    if (hb + ${h}u < heads) {
       let at = qRow + hb + ${h}u;
-      if (params.direct == 1u) {
+      if (direct) {
 ${unroll(perLane, (v) => `out[at * D4 + ${col(v)}] = acc${h}_${v} / stats${h}.y;`, '        ')}
       } else {
-        let slot = at * params.numSplits + split;
+        let slot = (at - params.tokenStart * params.numHeads) * params.numSplits + split;
 ${unroll(perLane, (v) => `partialAcc[slot * D4 + ${col(v)}] = acc${h}_${v};`, '        ')}
         if (lane == 0u) {
           partialStats[slot] = stats${h};

@@ -4,7 +4,7 @@ import { openModel } from '@llm/model/node';
 import { modelFile } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions } from './engine.js';
-import { ContextLengthError, EngineRequestError } from './errors.js';
+import { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
 import type { GenerateRequest } from './generate-request.js';
 import type { StepRecord } from './step-record.js';
 
@@ -49,15 +49,21 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
   const engineOn = (r: GpuModelRunner, options: EngineOptions = {}) => new Engine(r, model.tokenizer, options);
 
   it('gives a greedy request the same tokens alone and among 31 others, whatever the step mix', async () => {
-    const requests = prompts().map((promptIds): GenerateRequest => ({ promptIds, maxTokens: 24, sampling: { temperature: 0 } }));
-    const alone: number[][] = [];
-    for (const r of requests) alone.push(...(await tokensOf(engineOn(runner, { enablePrefixCaching: false }), [r])));
+    // Logprobs too: equal tokens could hide small differences; equal log-probabilities cannot.
+    const requests = prompts().map((promptIds): GenerateRequest => ({ promptIds, maxTokens: 24, logprobs: 2, sampling: { temperature: 0 } }));
+    const outputs = async (engine: Engine, batch: GenerateRequest[]) =>
+      (await Promise.all(batch.map((r) => engine.complete(r)))).map((r) => ({
+        tokens: r.completions[0]!.tokenIds,
+        logprobs: r.completions[0]!.logprobs,
+      }));
+    const alone = [];
+    for (const r of requests) alone.push(...(await outputs(engineOn(runner, { enablePrefixCaching: false }), [r])));
 
     for (const budget of [96, 40]) {
       const engine = engineOn(runner, { enablePrefixCaching: false, maxNumBatchedTokens: budget });
       const steps: StepRecord[] = [];
       engine.onStep((s) => steps.push(s));
-      expect(await tokensOf(engine, requests)).toEqual(alone);
+      expect(await outputs(engine, requests)).toEqual(alone);
       // Prompts were chunked, and decodes shared steps with prefill chunks.
       expect(steps.some((s) => s.numDecodeTokens > 0 && s.numPrefillTokens > 0)).toBe(true);
       expect(Math.max(...steps.map((s) => s.numDecodeTokens))).toBeGreaterThan(8);
@@ -79,7 +85,7 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(await tokensOf(engineOn(runner, { maxNumBatchedTokens: 48 }), requests)).toEqual(alone);
   });
 
-  it('completes a workload three times the KV pool by preemption, with the tokens of an unconstrained run', async () => {
+  it('completes a workload three times the KV pool by preemption (recompute or swap), with the tokens of an unconstrained run', async () => {
     // 16 requests of about 130 tokens each: 8 or 9 blocks apiece, about 130 in all, against a pool of 40.
     const requests = prompts(16).map(
       (p, i): GenerateRequest => ({ promptIds: p.slice(0, 30 + i), maxTokens: 90, ignoreEos: true, sampling: { temperature: 0 } }),
@@ -91,6 +97,10 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(await tokensOf(constrained, requests)).toEqual(free);
     expect(constrained.totals().preemptions).toBeGreaterThan(0);
     expect(constrained.kv.usage().usedBlocks).toBe(0);
+    // Swapping to host memory instead of recomputing gives the same tokens too.
+    const swapping = engineOn(small, { preemptionMode: 'swap' });
+    expect(await tokensOf(swapping, requests)).toEqual(free);
+    expect(swapping.scheduler.stats().swapPreemptions).toBeGreaterThan(0);
   });
 
   it('frees the blocks of cancelled requests within one step; the others finish unchanged', async () => {
@@ -132,6 +142,29 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
         expect(r.completions[0]!.tokenIds).toEqual(expected[i]!.slice(0, r.completions[0]!.tokenIds.length));
       } else expect(r.completions[0]!.tokenIds).toEqual(expected[i]);
     });
+    expect(engine.kv.usage().usedBlocks).toBe(0);
+  });
+
+  it('aborts a request whose consumer stops iterating, refuses past maxWaiting, and closes', async () => {
+    const engine = engineOn(runner, { maxWaiting: 2, maxNumSeqs: 1 });
+    const stream = engine.generate({ prompt: 'Once upon a time', maxTokens: 100, ignoreEos: true, sampling: { temperature: 0 } });
+    const queued = engine.complete({ prompt: 'The dog', maxTokens: 4, sampling: { temperature: 0 } });
+    const alsoQueued = engine.complete({ prompt: 'The cat', maxTokens: 4, sampling: { temperature: 0 } });
+    expect(() => engine.generate({ prompt: 'One more' })).toThrow(QueueFullError);
+    let deltas = 0;
+    for await (const delta of stream) {
+      expect(delta.tokenIds.length).toBeGreaterThan(0);
+      if (++deltas === 3) break;
+    }
+    const result = await stream.result();
+    expect(result.completions[0]!.finishReason).toBe('abort');
+    expect(result.completions[0]!.tokenIds.length).toBeLessThan(100);
+    expect((await queued).completions[0]!.tokenIds).toHaveLength(4);
+    expect((await alsoQueued).completions[0]!.tokenIds).toHaveLength(4);
+    const pending = engine.complete({ prompt: 'Once upon a time', maxTokens: 100, ignoreEos: true });
+    await engine.close();
+    expect((await pending).completions[0]!.finishReason).toBe('abort');
+    expect(() => engine.generate({ prompt: 'x' })).toThrow(EngineClosedError);
     expect(engine.kv.usage().usedBlocks).toBe(0);
   });
 

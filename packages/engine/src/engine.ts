@@ -19,6 +19,13 @@ export const engineOptionsSchema = z.strictObject({
   maxNumBatchedTokens: z.optional(z.int().check(z.positive())),
   /** 'fcfs' (default) or 'priority' (a request's `priority`, lower first). */
   policy: z._default(z.enum(['fcfs', 'priority']), 'fcfs'),
+  /**
+   * 'recompute' (default): a preempted sequence frees its blocks and is prefilled again later;
+   * 'swap': its blocks are copied to host memory (up to swapBlocks) and copied back.
+   */
+  preemptionMode: z._default(z.enum(['recompute', 'swap']), 'recompute'),
+  /** Blocks of host memory for swapped-out sequences ('swap'); default: as many as the pool. */
+  swapBlocks: z.optional(z.int().check(z.nonnegative())),
   /** Most prompt tokens of one sequence per step; default: what the token budget leaves. */
   maxPrefillChunkTokens: z.optional(z.int().check(z.positive())),
   /** Reuse the K/V of cached prompt prefixes (default on). */
@@ -83,11 +90,13 @@ export class Engine {
       numBlocks: runner.numBlocks,
       blockSize: runner.blockSize,
       enablePrefixCaching: o.enablePrefixCaching,
+      numHostBlocks: o.preemptionMode === 'swap' ? (o.swapBlocks ?? runner.numBlocks) : 0,
     });
     this.scheduler = new Scheduler(this.kv, {
       maxNumSeqs,
       maxNumBatchedTokens,
       policy: o.policy,
+      preemptionMode: o.preemptionMode,
       ...(o.maxPrefillChunkTokens === undefined ? {} : { maxPrefillChunkTokens: o.maxPrefillChunkTokens }),
     });
   }
@@ -221,7 +230,9 @@ export class Engine {
         const startMs = performance.now();
         const out = this.scheduler.schedule();
         const { chunks, samples, sampled } = this.buildStep(out);
-        const pending = this.runner.step(chunks, samples, { copies: out.copies });
+        // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
+        if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
+        const pending = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn });
         const scheduleMs = performance.now() - startMs;
         // The previous step's text work runs while the device computes this one.
         this.deliver(previous);

@@ -25,7 +25,7 @@ export type { KernelKindSummary, ProfileSummary } from './runtime/profile-summar
 export { GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, linearKernelFor, MATVEC_MAX_ROWS } from './kernels/linear.js';
-export type { LinearArgs, LinearKernelKind } from './kernels/linear.js';
+export type { LinearAdapter, LinearArgs, LinearKernelKind } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';
 export { embedding } from './kernels/embedding.js';
 export type { EmbeddingArgs } from './kernels/embedding.js';

@@ -14,6 +14,7 @@ export {
   type SamplingParams,
   type StepOptions,
   type StepResult,
+  type SwapCopy,
 } from './llama/model-runner.js';
 export { KvPoolError, type RunnerOptions } from './llama/runner-options.js';
 export { GpuModelRunner } from './llama/gpu-runner.js';

@@ -164,3 +164,87 @@ export function referenceRows(c: HostAttentionCase, tokens: readonly number[]): 
   });
   return reference.pagedAttention({ ...c, q, blockTables, queryStarts, contextLens, out: undefined });
 }
+
+/** Positions [start, start + len) of sequence `seq` of a case, as one sequence of a step. */
+export interface SequenceSlice {
+  seq: number;
+  start: number;
+  len: number;
+}
+
+/**
+ * The step that runs `slices` of `c`'s sequences together, in that order: slice i is a sequence
+ * whose new tokens are positions [start, start + len) of sequence `seq` (a decode when len is 1
+ * and start the last position, a prompt chunk otherwise), over the same pool and block tables.
+ * Positions before the slice are cached; positions after it are NaN in the pool, as they are not
+ * written yet at that step. `c` must hold every position as a query token (a full prefill), so
+ * that each position has its query row; a position's data is the same in every step made from `c`.
+ */
+export function sliceBatch(c: HostAttentionCase, slices: readonly SequenceSlice[]): HostAttentionCase {
+  const numSeqs = slices.length;
+  const mb = c.maxBlocksPerSeq;
+  const qLen = c.numHeads * c.headDim;
+  const kvLen = c.numKvHeads * c.headDim;
+  const queryStarts = new Uint32Array(numSeqs + 1);
+  const contextLens = new Uint32Array(numSeqs);
+  const blockTables = new Uint32Array(numSeqs * mb);
+  const kCache = c.kCache.slice();
+  const vCache = c.vCache.slice();
+  const poolShape = { numKvHeads: c.numKvHeads, headDim: c.headDim, blockSize: c.blockSize };
+  const slotOf = (seq: number, pos: number) =>
+    c.blockTables[seq * mb + Math.floor(pos / c.blockSize)]! * c.blockSize + (pos % c.blockSize);
+  slices.forEach(({ seq, start, len }, i) => {
+    const length = c.contextLens[seq]!;
+    if (c.queryStarts[seq + 1]! - c.queryStarts[seq]! !== length) {
+      throw new RangeError(`sequence ${seq} must hold every position as a query token`);
+    }
+    if (!(Number.isInteger(start) && start >= 0 && len >= 1 && start + len <= length)) {
+      throw new RangeError(
+        `slice [${start}, ${start + len}) lies outside sequence ${seq} of ${length} positions`,
+      );
+    }
+    queryStarts[i + 1] = queryStarts[i]! + len;
+    contextLens[i] = start + len;
+    blockTables.set(c.blockTables.subarray(seq * mb, (seq + 1) * mb), i * mb);
+    for (let pos = start + len; pos < length; pos++) {
+      for (let h = 0; h < c.numKvHeads; h++) {
+        const at = reference.kvPoolOffset(poolShape, slotOf(seq, pos), h);
+        kCache.fill(Number.NaN, at, at + c.headDim);
+        vCache.fill(Number.NaN, at, at + c.headDim);
+      }
+    }
+  });
+  const numTokens = queryStarts[numSeqs]!;
+  const q = new Float32Array(numTokens * qLen);
+  const newK = new Float32Array(numTokens * kvLen);
+  const newV = new Float32Array(numTokens * kvLen);
+  const slotMapping = new Uint32Array(numTokens);
+  const tokenSeqIds = new Uint32Array(numTokens);
+  slices.forEach(({ seq, start, len }, i) => {
+    for (let j = 0; j < len; j++) {
+      const t = queryStarts[i]! + j;
+      const from = c.queryStarts[seq]! + start + j;
+      q.set(c.q.subarray(from * qLen, (from + 1) * qLen), t * qLen);
+      newK.set(c.newK.subarray(from * kvLen, (from + 1) * kvLen), t * kvLen);
+      newV.set(c.newV.subarray(from * kvLen, (from + 1) * kvLen), t * kvLen);
+      slotMapping[t] = c.slotMapping[from]!;
+      tokenSeqIds[t] = i;
+    }
+  });
+  return {
+    ...c,
+    q,
+    kCache,
+    vCache,
+    blockTables,
+    queryStarts,
+    contextLens,
+    tokenSeqIds,
+    slotMapping,
+    newK,
+    newV,
+    numSeqs,
+    numTokens,
+    maxContextLen: Math.max(...contextLens),
+  };
+}

@@ -11,9 +11,11 @@ import {
   relativeL2,
   seededRandom,
 } from '../testing/index.js';
-import { linear } from './linear.js';
+import type { StepRecorder } from '../runtime/step-recorder.js';
+import { linear, linearKernelFor, MATVEC_MAX_ROWS } from './linear.js';
 import { uploadMatrix } from './matrix.js';
-import type { LinearKernelKind } from './linear.js';
+import type { GpuMatrix } from './matrix.js';
+import type { LinearAdapter, LinearKernelKind } from './linear.js';
 import type { GpuDtype } from '@llm/quant';
 
 const gpu = await gpuForTests();
@@ -37,16 +39,89 @@ interface Case {
   /** Rows are (gate, up) pairs: out = silu(gate) * up. */
   glu?: boolean;
   f16Native?: boolean;
+  batchInvariant?: boolean;
 }
 
-async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
-  const rand = seededRandom(seed);
-  const x = randomFloats(rand, c.m * c.k);
+/**
+ * The reference of a case in the layout the kernels' outputs are read back in: [m, N / 2] with
+ * glu, else [m, N] (with split, both outputs side by side again).
+ */
+function referenceOutput(
+  c: Case,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  residual: Float32Array | undefined,
+): Float32Array {
+  const full = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
+  if (!c.glu) return full;
+  const outCols = c.n / 2;
+  const want = new Float32Array(c.m * outCols);
+  for (let t = 0; t < c.m; t++) {
+    for (let i = 0; i < outCols; i++) {
+      const gate = full[t * c.n + 2 * i]!;
+      want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
+    }
+  }
+  return want;
+}
+
+/** Records `linear` for case c on uploaded inputs; resolves to the outputs in referenceOutput's layout. */
+function recordCase(
+  rec: StepRecorder,
+  c: Case,
+  matrix: GpuMatrix,
+  x: Float32Array,
+  bias: GPUBuffer | undefined,
+  residual: Float32Array | undefined,
+  buffers: GPUBuffer[],
+): Promise<Float32Array> {
+  const ctx = rec.ctx;
+  const upload = (data: Float32Array, label: string) => {
+    const b = ctx.upload(data, label);
+    buffers.push(b);
+    return b;
+  };
+  const outCols = c.glu ? c.n / 2 : (c.split ?? c.n);
+  const out = upload(poisonF32(c.m * outCols), 'out');
+  const out2 = c.split ? upload(poisonF32(c.m * (c.n - c.split)), 'out2') : undefined;
+  linear(rec, {
+    x: upload(x, 'x'),
+    w: matrix,
+    out,
+    m: c.m,
+    bias,
+    residual: residual && upload(residual, 'residual'),
+    kernel: c.kernel,
+    streamShape: c.streamShape,
+    split: c.split && out2 ? { at: c.split, out: out2 } : undefined,
+    glu: c.glu,
+    f16Native: c.f16Native,
+    batchInvariant: c.batchInvariant,
+  });
+  const first = rec.read(out, 0, c.m * outCols * 4);
+  if (!c.split || !out2) return first.then((b) => new Float32Array(b));
+  const second = rec.read(out2, 0, c.m * (c.n - c.split) * 4);
+  return Promise.all([first, second]).then(([a, b]) =>
+    joinSplit(c, new Float32Array(a), new Float32Array(b)),
+  );
+}
+
+/** A split product's two outputs side by side again, as rows of N. */
+function joinSplit(c: Case, a: Float32Array, b: Float32Array): Float32Array {
+  const at = c.split!;
+  const got = new Float32Array(c.m * c.n);
+  for (let t = 0; t < c.m; t++) {
+    got.set(a.subarray(t * at, (t + 1) * at), t * c.n);
+    got.set(b.subarray(t * (c.n - at), (t + 1) * (c.n - at)), t * c.n + at);
+  }
+  return got;
+}
+
+/** Random weights for case c (f16: rounded, so the reference multiplies what the GPU reads). */
+function caseMatrix(ctx: GpuContext, c: Case, rand: () => number): { w: Float32Array; matrix: GpuMatrix } {
   let w = randomFloats(rand, c.n * c.k);
-  // f16 weights: the reference multiplies by the same rounded values the GPU reads.
   if (c.dtype === 'f16') w = f16ArrayToF32(f32ArrayToF16(w));
-  const bias = c.bias ? randomFloats(rand, c.n) : undefined;
-  const residual = c.residual ? randomFloats(rand, c.m * c.n) : undefined;
   const matrix = uploadMatrix(
     ctx,
     c.dtype === 'f16' ? f32ArrayToF16(w) : w,
@@ -55,55 +130,25 @@ async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
     c.dtype,
     c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {},
   );
-  const xb = ctx.upload(x, 'x');
-  const outCols = c.glu ? c.n / 2 : (c.split ?? c.n);
-  const out = ctx.upload(poisonF32(c.m * outCols), 'out');
-  const out2 = c.split ? ctx.upload(poisonF32(c.m * (c.n - c.split)), 'out2') : undefined;
+  return { w, matrix };
+}
+
+async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
+  const rand = seededRandom(seed);
+  const x = randomFloats(rand, c.m * c.k);
+  const { w, matrix } = caseMatrix(ctx, c, rand);
+  const bias = c.bias ? randomFloats(rand, c.n) : undefined;
+  const residual = c.residual ? randomFloats(rand, c.m * c.n) : undefined;
+  const buffers: GPUBuffer[] = [];
   const biasB = bias && ctx.upload(bias, 'bias');
-  const resB = residual && ctx.upload(residual, 'residual');
+  if (biasB) buffers.push(biasB);
   const rec = ctx.recorder();
-  linear(rec, {
-    x: xb,
-    w: matrix,
-    out,
-    m: c.m,
-    bias: biasB,
-    residual: resB,
-    kernel: c.kernel,
-    streamShape: c.streamShape,
-    split: c.split && out2 ? { at: c.split, out: out2 } : undefined,
-    glu: c.glu,
-  });
+  const result = recordCase(rec, c, matrix, x, biasB, residual, buffers);
   rec.submit();
-  const full = reference.linear({ x, w, m: c.m, n: c.n, k: c.k, bias, residual });
-  let got: Float32Array;
-  let want: Float32Array;
-  if (c.glu) {
-    got = new Float32Array(await ctx.read(out, 0, c.m * outCols * 4));
-    want = new Float32Array(c.m * outCols);
-    for (let t = 0; t < c.m; t++) {
-      for (let i = 0; i < outCols; i++) {
-        const gate = full[t * c.n + 2 * i]!;
-        want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
-      }
-    }
-  } else if (c.split && out2) {
-    // Both outputs side by side again, in the reference's layout.
-    const a = new Float32Array(await ctx.read(out, 0, c.m * c.split * 4));
-    const b = new Float32Array(await ctx.read(out2, 0, c.m * (c.n - c.split) * 4));
-    got = new Float32Array(c.m * c.n);
-    for (let t = 0; t < c.m; t++) {
-      got.set(a.subarray(t * c.split, (t + 1) * c.split), t * c.n);
-      got.set(b.subarray(t * (c.n - c.split), (t + 1) * (c.n - c.split)), t * c.n + c.split);
-    }
-    want = full;
-  } else {
-    got = new Float32Array(await ctx.read(out, 0, c.m * c.n * 4));
-    want = full;
-  }
-  const err = relativeL2(got, want);
+  const got = await result;
+  const err = relativeL2(got, referenceOutput(c, x, w, bias, residual));
   expect(err, `seed ${seed}, ${JSON.stringify(c)}: relative L2 ${err}`).toBeLessThan(1e-5);
-  for (const b of [xb, out, out2, biasB, resB]) b?.destroy();
+  for (const b of buffers) b.destroy();
   matrix.destroy();
 }
 
@@ -235,5 +280,126 @@ describe.skipIf(!gpu)('linear', () => {
     // The stream kernel refuses K that its subgroup loads cannot cover.
     expect(() => linear(rec, { x, w, out, m: 1, kernel: 'stream' })).toThrow(/K % 4S == 0/);
     w.destroy();
+  });
+});
+
+// Batch invariance: whatever else a step carries, a token's output row has the same bits.
+const TOKEN_COUNTS = [1, 2, 3, 5, 8, 13, 32];
+const POOL_TOKENS = 32;
+
+/** Case c less m, with the kernel chosen per token count (default: linear's own choice). */
+type InvarianceCase = Omit<Case, 'm' | 'kernel'> & { kernel?: (m: number) => LinearKernelKind };
+
+/**
+ * Runs every token of a pool of POOL_TOKENS alone, then batches of each of TOKEN_COUNTS drawn
+ * from the pool at a different offset (so a token sits at different rows, passes and pass
+ * positions), all in one step, and lists each batched row whose bits differ from the token's
+ * own run. The single runs are also checked against the reference.
+ */
+async function invarianceMismatches(ctx: GpuContext, c: InvarianceCase, seed: number): Promise<string[]> {
+  const { kernel: kernelFor, ...shape } = c;
+  const rand = seededRandom(seed);
+  const rowsOf = (data: Float32Array, cols: number, tokens: number[]) => {
+    const out = new Float32Array(tokens.length * cols);
+    tokens.forEach((t, i) => out.set(data.subarray(t * cols, (t + 1) * cols), i * cols));
+    return out;
+  };
+  const x = randomFloats(rand, POOL_TOKENS * c.k);
+  const { w, matrix } = caseMatrix(ctx, { ...shape, m: 1 }, rand);
+  const bias = c.bias ? randomFloats(rand, c.n) : undefined;
+  const residual = c.residual ? randomFloats(rand, POOL_TOKENS * c.n) : undefined;
+  const buffers: GPUBuffer[] = [];
+  const biasB = bias && ctx.upload(bias, 'bias');
+  if (biasB) buffers.push(biasB);
+  const rec = ctx.recorder();
+  const run = (tokens: number[]) => {
+    const m = tokens.length;
+    const kase: Case = { ...shape, m, ...(kernelFor ? { kernel: kernelFor(m) } : {}) };
+    const res = residual && rowsOf(residual, c.n, tokens);
+    return recordCase(rec, kase, matrix, rowsOf(x, c.k, tokens), biasB, res, buffers);
+  };
+  const alone = Array.from({ length: POOL_TOKENS }, (_, t) => run([t]));
+  const batches = TOKEN_COUNTS.map((m, i) => {
+    const tokens = Array.from({ length: m }, (_, j) => (5 * i + j) % POOL_TOKENS);
+    return { tokens, out: run(tokens) };
+  });
+  rec.submit();
+  const single = await Promise.all(alone);
+  const cols = single[0]!.length;
+  const all = new Float32Array(POOL_TOKENS * cols);
+  single.forEach((row, t) => all.set(row, t * cols));
+  const want = referenceOutput({ ...shape, m: POOL_TOKENS }, x, w, bias, residual);
+  const err = relativeL2(all, want);
+  expect(err, `seed ${seed}, ${JSON.stringify(c)}: single tokens against the reference`).toBeLessThan(1e-5);
+  const mismatches: string[] = [];
+  for (const { tokens, out } of batches) {
+    const got = new Uint32Array((await out).buffer);
+    tokens.forEach((t, row) => {
+      const mine = got.subarray(row * cols, (row + 1) * cols);
+      const own = new Uint32Array(single[t]!.buffer);
+      const at = mine.findIndex((bits, i) => bits !== own[i]);
+      if (at >= 0) mismatches.push(`m=${tokens.length} row ${row} (token ${t}) differs at feature ${at}`);
+    });
+  }
+  for (const b of buffers) b.destroy();
+  matrix.destroy();
+  return mismatches;
+}
+
+describe.skipIf(!gpu)('linear batch invariance', () => {
+  const ctx = gpu!;
+  const seed = Date.now() % 1e6;
+  // K a multiple of 4S takes stream (1-2 tokens) and tile (more) on CPU adapters; other K the
+  // reduce kernel for every m.
+  const s4 = 4 * (gpu?.subgroupSize ?? 8);
+
+  it.each<InvarianceCase>([
+    { n: 37, k: 3 * s4, dtype: 'f32' },
+    { n: 45, k: 5 * s4, dtype: 'f16', bias: true, residual: true },
+    { n: 67, k: 3 * s4, dtype: 'f32', bias: true, split: 29 },
+    { n: 51, k: 2 * s4, dtype: 'f16', split: 20, maxPartBytes: 20 * 2 * 2 * s4 },
+    { n: 74, k: 3 * s4, dtype: 'f32', glu: true },
+    { n: 90, k: 2 * s4, dtype: 'f16', glu: true },
+    { n: 41, k: 61, dtype: 'f32', bias: true, residual: true },
+    { n: 34, k: 75, dtype: 'f16', glu: true },
+  ])('gives each token the bits it gets alone, for every m, by default: %o', async (c) => {
+    expect(await invarianceMismatches(ctx, c, seed)).toEqual([]);
+  });
+
+  it('keeps the default choice on this adapter with batchInvariant (CPU adapters are invariant by default)', () => {
+    for (const k of [s4, 61]) {
+      for (const m of TOKEN_COUNTS) {
+        expect(linearKernelFor(ctx, k, m, { batchInvariant: true })).toBe(linearKernelFor(ctx, k, m));
+      }
+    }
+  });
+
+  // A GPU adapter switches from reduce to matmul above MATVEC_MAX_ROWS tokens; batchInvariant
+  // keeps reduce. Both kernels run here too, so the choice it makes is checked on this adapter.
+  const gpuAdapter: LinearAdapter = {
+    isCpuAdapter: false,
+    features: { shaderF16: true, subgroups: true, timestampQuery: false },
+    subgroupSize: undefined,
+  };
+
+  it('runs reduce for every m on a GPU adapter with batchInvariant, matmul for prefill without', async () => {
+    for (const m of TOKEN_COUNTS) {
+      expect(linearKernelFor(gpuAdapter, s4, m, { batchInvariant: true })).toBe('reduce');
+      expect(linearKernelFor(gpuAdapter, s4, m)).toBe(m <= MATVEC_MAX_ROWS ? 'reduce' : 'matmul');
+    }
+    const kernel = (m: number) => linearKernelFor(gpuAdapter, 2 * s4, m, { batchInvariant: true });
+    for (const c of [
+      { n: 37, k: 2 * s4, dtype: 'f16', bias: true, residual: true, kernel },
+      { n: 70, k: 2 * s4, dtype: 'f32', glu: true, kernel },
+      { n: 45, k: 61, dtype: 'f16', split: 17, kernel },
+    ] as const) {
+      expect(await invarianceMismatches(ctx, c, seed + 1)).toEqual([]);
+    }
+  });
+
+  it('gives each token the same bits for every m within the matmul kernel', async () => {
+    const kernel = () => 'matmul' as const;
+    const c = { n: 70, k: 67, dtype: 'f16', bias: true, residual: true, kernel } as const;
+    expect(await invarianceMismatches(ctx, c, seed + 2)).toEqual([]);
   });
 });

@@ -43,6 +43,12 @@ export interface LinearArgs {
    * 'stream' needs a fixed subgroup size S and K % 4S == 0.
    */
   kernel?: LinearKernelKind | undefined;
+  /**
+   * Choose the kernel (when `kernel` is not given) so that every token's output has the same
+   * bits for any m: on GPUs 'reduce' for every m instead of 'matmul' above MATVEC_MAX_ROWS
+   * tokens. Changes nothing on CPU adapters, whose default is already batch-invariant.
+   */
+  batchInvariant?: boolean | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
   streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
@@ -71,19 +77,32 @@ function matvecTokens(m: number, max: number): number {
   return max;
 }
 
+/** What the kernel choice depends on: a GpuContext, or a description of another adapter. */
+export type LinearAdapter = Pick<GpuContext, 'isCpuAdapter' | 'features' | 'subgroupSize'>;
+
 /** Fixed subgroup size when the 'stream' kernel can run for K input features, else 0. */
-function streamSubgroup(ctx: GpuContext, k: number): number {
+function streamSubgroup(ctx: LinearAdapter, k: number): number {
   const size = ctx.subgroupSize;
   if (!ctx.features.subgroups || size === undefined || size < 2 || (size & (size - 1)) !== 0) return 0;
   return k % (4 * size) === 0 ? size : 0;
 }
 
-/** The kernel `linear` runs by default for m tokens of a [N, K] weight on this adapter. */
-export function linearKernelFor(ctx: GpuContext, k: number, m: number): LinearKernelKind {
+/**
+ * The kernel `linear` runs by default for m tokens of a [N, K] weight on this adapter. Every
+ * kernel sums a given output in an order of its own that does not depend on m, the pass or the
+ * token's row; the CPU adapters' pair (stream, tile) shares one order, so only the GPU choice
+ * between 'reduce' and 'matmul' changes a token's bits with m, unless `batchInvariant` is set.
+ */
+export function linearKernelFor(
+  ctx: LinearAdapter,
+  k: number,
+  m: number,
+  opts: { batchInvariant?: boolean | undefined } = {},
+): LinearKernelKind {
   // Measured on lavapipe (2 cores, f16 2304x768): stream reads a single token's weights at about
   // twice tile's speed; at 128 tokens tile computes 3x faster (10.8 vs 3-6 GFLOP/s).
   if (ctx.isCpuAdapter) return streamSubgroup(ctx, k) === 0 ? 'reduce' : m <= 2 ? 'stream' : 'tile';
-  return m <= MATVEC_MAX_ROWS ? 'reduce' : 'matmul';
+  return m <= MATVEC_MAX_ROWS || opts.batchInvariant ? 'reduce' : 'matmul';
 }
 
 /**
@@ -144,7 +163,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   if (a.f16Native && !ctx.features.shaderF16) {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
   }
-  const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m);
+  const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m, { batchInvariant: a.batchInvariant });
   const subgroup = streamSubgroup(ctx, w.cols);
   if ((kind === 'stream' || kind === 'tile') && subgroup === 0) {
     throw new KernelShapeError(

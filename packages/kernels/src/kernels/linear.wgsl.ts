@@ -101,6 +101,18 @@ fn store(t: u32, n: u32, acc: f32) {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
+ * The one order in which the CPU-adapter kernels (stream and tile) sum an output: a single f32
+ * accumulator per (feature, token), taking 4 input features at a time in increasing k, each
+ * product fused into the running sum. Both kernels call this one function with the same operands
+ * (4 weights and the 4 matching x values), so the compiler sees the same operations in both and
+ * a token's output has the same bits whatever kernel, pass or row position computed it.
+ */
+const ACCUMULATE_FN = /* wgsl */ `
+fn accumulate(acc: f32, w: vec4<f32>, x: vec4<f32>) -> f32 {
+  return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
+}`;
+
+/**
  * Shape of the streaming matvec: each invocation owns `rows` whole weight rows for `tokens`
  * tokens; `subgroup` lanes share the x loads.
  */
@@ -141,7 +153,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
         let w = w[wb${r} + ${m}u];
         let lo = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
         let hi = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
-        ${T.map((t) => `a${t}_${r} += lo * x${t}_${2 * m} + hi * x${t}_${2 * m + 1};`).join('\n        ')}
+        ${T.map((t) => `a${t}_${r} = accumulate(accumulate(a${t}_${r}, lo, x${t}_${2 * m}), hi, x${t}_${2 * m + 1});`).join('\n        ')}
       }`,
       ).join('\n      ')}
     }`,
@@ -153,17 +165,13 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
       ${R.map(
         (r) => `{
         let w = w[wb${r} + ${j}u];
-        ${T.map((t) => `a${t}_${r} += w * x${t}_${j};`).join('\n        ')}
+        ${T.map((t) => `a${t}_${r} = accumulate(a${t}_${r}, w, x${t}_${j});`).join('\n        ')}
       }`,
       ).join('\n      ')}
     }`,
       ).join('\n    ');
   const body = /* wgsl */ `${storeFn(v)}
-
-// Products accumulate per component (vector multiply-adds); the 4 partial sums meet at the end.
-fn sum4(a: vec4<f32>) -> f32 {
-  return (a.x + a.y) + (a.z + a.w);
-}
+${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
@@ -174,7 +182,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
-  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = vec4<f32>();`)).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     ${R.map((r) => `let wb${r} = wr${r} + c * 4u / ${per}u;`).join('\n    ')}
@@ -185,8 +193,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
       const store =
         v.epilogue === 'glu'
-          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, sum4(a${t}_${r}), sum4(a${t}_${r + 1}))`
-          : `store(params.t0 + ${t}u, n0 + ${r}u, sum4(a${t}_${r}))`;
+          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}, a${t}_${r + 1})`
+          : `store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r})`;
       return `if (${cond}) { ${store}; }`;
     }),
   ).join('\n  ')}
@@ -198,13 +206,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 /**
  * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns 4 weight
  * rows and `tokens` tokens. Per step of 4 input features it loads a 4x4 block of weights (a
- * 16-byte load per row for f32, 8 bytes for f16) and, as columns of that block, multiplies it
- * into one vec4 accumulator per token: 16 multiply-adds per token per 4 weight loads. x arrives
- * as in the stream kernel, one lane's vec4 at a time through `subgroupShuffle`, in a loop that is
- * not unrolled (the body stays small for the driver's code generator).
+ * 16-byte load per row for f32, 8 bytes for f16) and accumulates each row's 4 products into that
+ * (row, token)'s sum as the stream kernel does (`accumulate`): 16 multiply-adds per token per 4
+ * weight loads. x arrives as in the stream kernel, one lane's vec4 at a time through
+ * `subgroupShuffle`, in a loop that is not unrolled (the body stays small for the driver's code
+ * generator).
  */
 export function tileMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
   const f16 = v.weights.dtype === 'f16';
+  const R = range(4);
   const T = range(s.tokens);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups']);
   const load = (r: number) =>
@@ -212,6 +222,7 @@ export function tileMatvecKernel(v: LinearVariant, s: { tokens: number; workgrou
       ? `let p${r} = w[wr${r} + c + j]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
       : `let w${r} = w[wr${r} + c + j];`;
   const body = /* wgsl */ `${storeFn(v)}
+${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
@@ -224,23 +235,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let wr3 = min(n0 + 3u, last) * stride;
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
-  ${T.map((t) => `var a${t} = vec4<f32>();`).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     for (var j = 0u; j < ${s.subgroup}u; j++) {
-      ${load(0)}
-      ${load(1)}
-      ${load(2)}
-      ${load(3)}
-      // Columns of the 4x4 block: feature k + i of the 4 rows.
-      let c0 = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
-      let c1 = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
-      let c2 = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
-      let c3 = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
-      ${T.map((t) => `{ let xv = subgroupShuffle(xl${t}, j); a${t} += xv.x * c0 + xv.y * c1 + xv.z * c2 + xv.w * c3; }`).join('\n      ')}
+      ${R.map(load).join('\n      ')}
+      ${T.map((t) => `{
+        let xv = subgroupShuffle(xl${t}, j);
+        ${R.map((r) => `a${t}_${r} = accumulate(a${t}_${r}, w${r}, xv);`).join('\n        ')}
+      }`).join('\n      ')}
     }
   }
-  ${T.map((t) => `${t > 0 ? `if (${t}u < params.tokens) { ` : ''}store4(params.t0 + ${t}u, n0, a${t});${t > 0 ? ' }' : ''}`).join('\n  ')}
+  ${T.map((t) => {
+    const store = `store4(params.t0 + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
+    return t > 0 ? `if (${t}u < params.tokens) { ${store} }` : store;
+  }).join('\n  ')}
 }
 `;
   return { declaration, body };

@@ -97,4 +97,34 @@ describe.skipIf(!gpu)('sample', () => {
     expect([...got]).toEqual([17, 33, 0, 6]);
     expect([...reference.sample(logits, 4, vocab, params)]).toEqual([17, 33, 0, 6]);
   });
+
+  // A step mixes greedy and sampled rows: a greedy row must get argmax's token either way.
+  it('returns exactly the argmax token on greedy rows beside sampled ones, ties and NaN included', async () => {
+    const rand = seededRandom(seed + 2);
+    const rows = 8;
+    const logits = randomFloats(rand, rows * vocab, -4, 4);
+    logits[3] = logits[900] = 7; // a tie: the lower index
+    logits[vocab + 40] = Number.NaN; // NaN ranks above every number, +inf included
+    logits[vocab + 10] = Number.POSITIVE_INFINITY;
+    logits.fill(Number.NaN, 2 * vocab, 3 * vocab);
+    logits.fill(0, 3 * vocab, 4 * vocab);
+    logits[3 * vocab + 8] = -0; // -0 and +0 tie: the lower index
+    logits.fill(-3, 3 * vocab, 3 * vocab + 8);
+    logits[4 * vocab + 100] = Number.NaN; // never sampled
+    const sampled = { temperature: 0.9, topP: 0.95, topK: 0, minP: 0, u: 0.4 };
+    const greedy = { ...sampled, temperature: 0 };
+    const topOne = { ...sampled, topK: 1 };
+    const params = [greedy, topOne, greedy, greedy, sampled, greedy, sampled, topOne];
+    const got = await runSample(logits, rows, vocab, params);
+    const want = reference.argmax(logits, rows, vocab);
+    expect([...want.subarray(0, 4)]).toEqual([3, 40, 0, 8]);
+    params.forEach((p, r) => {
+      if (p === sampled) {
+        expect(Number.isNaN(logits[r * vocab + got[r]!]), `seed ${seed}: row ${r}`).toBe(false);
+      } else {
+        expect(got[r], `seed ${seed}: row ${r}`).toBe(want[r]);
+        expect(reference.sampleRow(logits.subarray(r * vocab, (r + 1) * vocab), p).token).toBe(want[r]);
+      }
+    });
+  });
 });

@@ -6,7 +6,7 @@ import { grid1d } from './workgroup-grid.js';
 
 /** Sampling settings of one row. */
 export interface SamplingRowParams {
-  /** <= 0 means greedy. */
+  /** <= 0 means greedy: the token `argmax` picks for the row, NaN and ties included. */
   temperature: number;
   /** 1 = off. */
   topP: number;

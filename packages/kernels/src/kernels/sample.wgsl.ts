@@ -7,7 +7,9 @@ export const SAMPLING_PARAMS_WORDS = 8;
 /**
  * Sampling, one workgroup per row. With e_i = exp((l_i - max l) / temperature) (so the top token
  * has e = 1 and p_i = e_i / sum e):
- * - greedy when temperature <= 0 or topK == 1 (largest logit, lowest index on ties);
+ * - greedy when temperature <= 0 or topK == 1: exactly the token `argmax` picks (largest logit,
+ *   lowest index on ties, a NaN above every number), so a greedy row gets the same token whether
+ *   its step runs argmax or samples other rows beside it;
  * - top-k keeps logits >= the k-th largest logit, found exactly by bisection over the logits'
  *   ordered u32 keys (ties at the threshold are all kept);
  * - min-p keeps e_i >= minP (p_i >= minP * p_max);
@@ -15,7 +17,7 @@ export const SAMPLING_PARAMS_WORDS = 8;
  *   still >= topP * (kept mass), found by bisection over the bits of e (non-negative floats
  *   order like their bits): the smallest most-probable set reaching topP, ties included;
  * - the token is the first index (ascending) whose running kept mass exceeds u * (kept mass).
- * NaN logits are never kept; a row of only NaN gives token 0.
+ * Sampled rows never keep NaN logits; such a row of only NaN gives token 0.
  */
 export function sampleKernel() {
   const declaration = declareKernel({
@@ -45,6 +47,7 @@ const NONE = 0xffffffffu;
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> red_i: array<u32, WG>;
+var<workgroup> red_nan: array<u32, WG>;
 var<workgroup> wg_params: RowParams;
 var<workgroup> wg_goal: f32;
 var<workgroup> wg_fallback: u32;
@@ -91,9 +94,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let vocab = params.vocab;
   let base = row * vocab;
 
-  // Largest non-NaN logit and its lowest index.
+  // Largest non-NaN logit and its lowest index, and the first NaN (argmax's pick when there is one).
   var key = 0u;
   var index = NONE;
+  var first_nan = NONE;
   for (var i = lid; i < vocab; i += WG) {
     let l = logits[base + i];
     if (!is_nan(l)) {
@@ -102,10 +106,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         key = k;
         index = i;
       }
+    } else if (first_nan == NONE) {
+      first_nan = i;
     }
   }
   red_u[lid] = key;
   red_i[lid] = index;
+  red_nan[lid] = first_nan;
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
     if (lid < s) {
@@ -115,16 +122,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         red_u[lid] = ok;
         red_i[lid] = oi;
       }
+      red_nan[lid] = min(red_nan[lid], red_nan[lid + s]);
     }
   }
   let best_key = workgroupUniformLoad(&red_u[0]);
   let best_index = workgroupUniformLoad(&red_i[0]);
-  if (best_index == NONE) {
-    if (lid == 0u) { out[row] = 0u; }
+  let nan_index = workgroupUniformLoad(&red_nan[0]);
+  if (rp.temperature <= 0.0 || rp.top_k == 1u) {
+    if (lid == 0u) { out[row] = select(best_index, nan_index, nan_index != NONE); }
     return;
   }
-  if (rp.temperature <= 0.0 || rp.top_k == 1u) {
-    if (lid == 0u) { out[row] = best_index; }
+  if (best_index == NONE) {
+    if (lid == 0u) { out[row] = 0u; }
     return;
   }
   let max_logit = key_to_f32(best_key);

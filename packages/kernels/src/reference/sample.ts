@@ -1,5 +1,5 @@
 import type { SamplingRowParams } from '../kernels/sample.js';
-import { orderedKey } from './argmax.js';
+import { argmax, orderedKey } from './argmax.js';
 
 /** Per-row filter state of {@link sampleRow}, for tests and diagnostics. */
 export interface SampleTrace {
@@ -17,6 +17,13 @@ export interface SampleTrace {
  */
 export function sampleRow(logits: Float32Array, p: SamplingRowParams): SampleTrace {
   const vocab = logits.length;
+  const topK = Math.max(0, Math.floor(p.topK));
+  const kept = new Float64Array(vocab);
+  if (p.temperature <= 0 || topK === 1) {
+    const token = argmax(logits, 1, vocab)[0]!;
+    kept[token] = 1;
+    return { token, kept, total: 1, target: 0 };
+  }
   let bestKey = 0;
   let best = -1;
   for (let i = 0; i < vocab; i++) {
@@ -28,13 +35,7 @@ export function sampleRow(logits: Float32Array, p: SamplingRowParams): SampleTra
       best = i;
     }
   }
-  const kept = new Float64Array(vocab);
   if (best < 0) return { token: 0, kept, total: 0, target: 0 };
-  const topK = Math.max(0, Math.floor(p.topK));
-  if (p.temperature <= 0 || topK === 1) {
-    kept[best] = 1;
-    return { token: best, kept, total: 1, target: 0 };
-  }
   const maxLogit = logits[best]!;
   const minP = Math.min(Math.max(p.minP, 0), 1);
   const t = Math.fround(p.temperature);

@@ -2,10 +2,10 @@ import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import type { HostMatrix } from './load-weights.js';
-import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult } from './model-runner.js';
+import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
@@ -40,6 +40,8 @@ export class CpuModelRunner implements ModelRunner {
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: GpuDtype;
+  /** Swapped-out blocks: every layer's K and V block, by host block. */
+  private readonly hostBlocks = new Map<number, Float32Array[]>();
 
   private constructor(
     readonly config: LlamaConfig,
@@ -96,10 +98,16 @@ export class CpuModelRunner implements ModelRunner {
     options: StepOptions = {},
   ): Promise<StepResult> {
     const batch = this.pack(chunks);
-    for (const [i, r] of samples.entries()) {
-      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
-        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
-      }
+    checkSampleChunks(samples, chunks.length);
+    for (const { gpuBlock, hostBlock } of options.swapIn ?? []) {
+      const held = this.hostBlocks.get(hostBlock);
+      if (!held) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);
+      this.hostBlocks.delete(hostBlock);
+      const floats = this.blockSize * this.config.numKvHeads * this.config.headDim;
+      this.layers.forEach((layer, l) => {
+        layer.kCache.set(held[2 * l]!, gpuBlock * floats);
+        layer.vCache.set(held[2 * l + 1]!, gpuBlock * floats);
+      });
     }
     if (options.copies) await this.copyBlocks(options.copies);
     const x = this.forward(batch);
@@ -136,6 +144,17 @@ export class CpuModelRunner implements ModelRunner {
         layer.kCache.copyWithin(dst * blockFloats, src * blockFloats, (src + 1) * blockFloats);
         layer.vCache.copyWithin(dst * blockFloats, src * blockFloats, (src + 1) * blockFloats);
       }
+    }
+  }
+
+  async swapOut(copies: readonly SwapCopy[]): Promise<void> {
+    const floats = this.blockSize * this.config.numKvHeads * this.config.headDim;
+    for (const { gpuBlock, hostBlock } of copies) {
+      const at = gpuBlock * floats;
+      this.hostBlocks.set(
+        hostBlock,
+        this.layers.flatMap((layer) => [layer.kCache.slice(at, at + floats), layer.vCache.slice(at, at + floats)]),
+      );
     }
   }
 

@@ -3,21 +3,30 @@ import type { LlamaConfig } from '@llm/formats';
 import { BatchShapeError, packBatch, packBatchWithin, type StepLimits } from './forward-batch.js';
 
 describe('packBatch', () => {
-  it('derives positions, slots, offsets and LM-head rows of ragged sequences', () => {
+  it('derives positions, slots, offsets and LM-head rows of ragged sequences, decodes packed first', () => {
     const batch = packBatch(
       [
         { tokens: [7, 8, 9], startPos: 0, blockTable: [5] },
         { tokens: [4], startPos: 5, blockTable: [2, 9] },
+        { tokens: [3], startPos: 1, blockTable: [6], prefill: true },
       ],
       4,
     );
-    expect([...batch.positions]).toEqual([0, 1, 2, 5]);
-    expect([...batch.slots]).toEqual([20, 21, 22, 37]);
-    expect([...batch.queryStarts]).toEqual([0, 3, 4]);
-    expect([...batch.contextLens]).toEqual([3, 6]);
-    expect([...batch.lastRows]).toEqual([2, 3]);
+    // The decode (chunk 1) first, then the prefill chunks in their order (0, then the 1-token prompt chunk 2).
+    expect(batch.numDecodeSeqs).toBe(1);
+    expect([...batch.order]).toEqual([1, 0, 2]);
+    expect([...batch.positions]).toEqual([5, 0, 1, 2, 1]);
+    expect([...batch.slots]).toEqual([37, 20, 21, 22, 25]);
+    expect([...batch.queryStarts]).toEqual([0, 1, 4, 5]);
+    expect([...batch.contextLens]).toEqual([6, 3, 2]);
+    // By chunk index: chunk 0 ends at packed row 3, chunk 1 at row 0, chunk 2 at row 4.
+    expect([...batch.lastRows]).toEqual([3, 0, 4]);
     expect(batch.maxBlocksPerSeq).toBe(2);
-    expect([...batch.blockTables]).toEqual([5, 0, 2, 9]);
+    expect([...batch.blockTables]).toEqual([2, 9, 5, 0, 6, 0]);
+  });
+
+  it('refuses a decode of several tokens', () => {
+    expect(() => packBatch([{ tokens: [1, 2], startPos: 0, blockTable: [0], prefill: false }], 4)).toThrow(BatchShapeError);
   });
 });
 

@@ -153,3 +153,12 @@ export function packBatchWithin(chunks: readonly SequenceChunk[], limits: StepLi
   }
   return batch;
 }
+
+/** Refuses a sample that names no chunk of the step. */
+export function checkSampleChunks(samples: readonly { readonly chunk: number }[], numChunks: number): void {
+  for (const [i, r] of samples.entries()) {
+    if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= numChunks) {
+      throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${numChunks}`);
+    }
+  }
+}

@@ -25,7 +25,7 @@ import {
 import type { GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { interleaveHalves, stackBiases, stackRows, type HostMatrix } from './load-weights.js';
 import {
@@ -35,6 +35,7 @@ import {
   type SampleRequest,
   type StepOptions,
   type StepResult,
+  type SwapCopy,
 } from './model-runner.js';
 import {
   KvPoolError,
@@ -100,8 +101,12 @@ export class GpuModelRunner implements ModelRunner {
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: GpuDtype;
+  /** Whether every kernel's result for a token is independent of the rest of the batch. */
+  readonly batchInvariant: boolean;
   private disposed = false;
   private readonly extra = new Map<string, GPUBuffer>();
+  /** Swapped-out blocks: every layer's K then V block, by host block. */
+  private readonly hostBlocks = new Map<number, Uint8Array>();
 
   private constructor(
     private readonly ctx: GpuContext,
@@ -122,6 +127,7 @@ export class GpuModelRunner implements ModelRunner {
     this.maxStepTokens = options.maxStepTokens;
     this.maxSeqs = options.maxSeqs;
     this.kvDtype = options.kvDtype;
+    this.batchInvariant = options.batchInvariant;
   }
 
   static async load(
@@ -220,11 +226,8 @@ export class GpuModelRunner implements ModelRunner {
     options: StepOptions = {},
   ): Promise<StepResult> {
     const batch = this.pack(chunks);
-    for (const [i, r] of samples.entries()) {
-      if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk >= chunks.length) {
-        throw new BatchShapeError(`sample ${i} names chunk ${r.chunk}; the step has ${chunks.length}`);
-      }
-    }
+    checkSampleChunks(samples, chunks.length);
+    if (options.swapIn) this.writeSwappedIn(options.swapIn);
     const rec = this.ctx.recorder();
     if (options.copies) this.recordCopies(rec, options.copies);
     this.forward(rec, batch);
@@ -311,6 +314,39 @@ export class GpuModelRunner implements ModelRunner {
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
+  async swapOut(copies: readonly SwapCopy[]): Promise<void> {
+    if (copies.length === 0) return;
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
+    const perBlock = 2 * this.layers.length * blockBytes;
+    const staging = this.growable('swap', copies.length * perBlock);
+    const rec = this.ctx.recorder();
+    copies.forEach(({ gpuBlock }, i) => {
+      this.layers.forEach((layer, l) => {
+        const at = i * perBlock + 2 * l * blockBytes;
+        rec.copy(layer.kCache, gpuBlock * blockBytes, staging, at, blockBytes);
+        rec.copy(layer.vCache, gpuBlock * blockBytes, staging, at + blockBytes, blockBytes);
+      });
+    });
+    const read = rec.read(staging, 0, copies.length * perBlock);
+    rec.submit();
+    const bytes = new Uint8Array(await read);
+    copies.forEach(({ hostBlock }, i) => this.hostBlocks.set(hostBlock, bytes.slice(i * perBlock, (i + 1) * perBlock)));
+  }
+
+  /** Writes swapped-out blocks back into the pool (queue writes, ahead of the step's commands). */
+  private writeSwappedIn(copies: readonly SwapCopy[]): void {
+    const blockBytes = kvLayerBlockBytes(this.config, this.blockSize, this.kvDtype);
+    for (const { gpuBlock, hostBlock } of copies) {
+      const bytes = this.hostBlocks.get(hostBlock);
+      if (!bytes) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);
+      this.hostBlocks.delete(hostBlock);
+      this.layers.forEach((layer, l) => {
+        this.ctx.write(layer.kCache, bytes.subarray(2 * l * blockBytes, (2 * l + 1) * blockBytes), gpuBlock * blockBytes);
+        this.ctx.write(layer.vCache, bytes.subarray((2 * l + 1) * blockBytes, (2 * l + 2) * blockBytes), gpuBlock * blockBytes);
+      });
+    }
+  }
+
   /** Block copies inside a pool buffer go through a staging buffer: WebGPU copies between two buffers only. */
   private recordCopies(rec: StepRecorder, copies: readonly BlockCopy[]): void {
     if (copies.length === 0) return;
@@ -353,11 +389,13 @@ export class GpuModelRunner implements ModelRunner {
     const c = this.config;
     const s = this.scratch;
     const m = batch.numTokens;
+    const batchInvariant = this.batchInvariant;
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
     for (const layer of this.layers) {
       rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       const kvLen = c.numKvHeads * c.headDim;
       linear(rec, {
+        batchInvariant,
         x: s.xb,
         w: layer.qkv,
         out: s.q,
@@ -417,11 +455,11 @@ export class GpuModelRunner implements ModelRunner {
       };
       // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
       // the mix: a token's attention never depends on what else the step carries.
-      attention(rec, batchAttention, { mode: batch.numDecodeSeqs === batch.numSeqs ? 'decode' : 'prefill' });
-      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x });
+      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
+      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x, batchInvariant });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
-      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true });
-      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2 });
+      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true, batchInvariant });
+      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2, batchInvariant });
     }
   }
 
@@ -431,7 +469,7 @@ export class GpuModelRunner implements ModelRunner {
     const s = this.scratch;
     gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
     rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps });
-    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count });
+    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
   }
 }
 

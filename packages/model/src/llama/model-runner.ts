@@ -37,6 +37,14 @@ export interface SampleRequest {
 export interface StepOptions {
   /** Whole KV blocks to copy first (copy-on-write splits, forks). */
   readonly copies?: readonly BlockCopy[];
+  /** Blocks swapped out earlier (swapOut) to bring back from the host into the pool first. */
+  readonly swapIn?: readonly SwapCopy[];
+}
+
+/** One KV block moving between the pool (`gpuBlock`) and the runner's host memory (`hostBlock`). */
+export interface SwapCopy {
+  readonly gpuBlock: number;
+  readonly hostBlock: number;
 }
 
 export interface BlockCopy {
@@ -78,5 +86,10 @@ export interface ModelRunner {
   logits(chunks: readonly SequenceChunk[]): Promise<Float32Array>;
   /** Copies whole KV blocks (copy-on-write, swap-in) inside the pool. */
   copyBlocks(copies: readonly BlockCopy[]): Promise<void>;
+  /**
+   * Copies KV blocks (every layer's K and V) from the pool into host memory, keyed by host block:
+   * swap preemption. Resolves once they are on the host; a later step's `swapIn` brings them back.
+   */
+  swapOut(copies: readonly SwapCopy[]): Promise<void>;
   dispose(): void;
 }

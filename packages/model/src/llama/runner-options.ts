@@ -41,6 +41,12 @@ export const runnerOptionsSchema = z.object({
    * max_model_len): the KV pool then needs room for one sequence of this length only.
    */
   maxModelLen: z.optional(z.int().check(z.positive())),
+  /**
+   * Keep a token's results independent of what else shares its step (default true), so a request
+   * gives the same tokens alone or batched. On CPU adapters this costs nothing; on GPUs it keeps
+   * linear layers on the matrix-vector kernel at every batch size instead of the tiled matmul.
+   */
+  batchInvariant: z.optional(z.boolean()),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
@@ -55,6 +61,7 @@ export interface ResolvedRunnerOptions {
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
   readonly kvDtype: GpuDtype;
+  readonly batchInvariant: boolean;
 }
 
 /** Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. */
@@ -110,5 +117,6 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
     maxStepTokens: o.maxStepTokens ?? 512,
     maxSeqs: o.maxSeqs ?? 16,
     kvDtype,
+    batchInvariant: o.batchInvariant ?? true,
   };
 }
