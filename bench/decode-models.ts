@@ -1,9 +1,15 @@
-// The decode benchmark's models: synthetic Llama-shaped GGUF files, generated once into
-// .cache/models from a fixed seed, so every machine measures the same files.
+// The benchmarks' models (decode's below, serving-offline's through ensureSyntheticModel):
+// synthetic Llama-shaped GGUF files, generated once into .cache/models from a fixed seed, so every
+// machine measures the same files.
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { syntheticLlamaPresets, type SyntheticLlamaPreset, type SyntheticLlamaShape } from '@llm/formats';
+import {
+  syntheticLlamaPresets,
+  type SyntheticLlamaOptions,
+  type SyntheticLlamaPreset,
+  type SyntheticLlamaShape,
+} from '@llm/formats';
 import { writeSyntheticLlamaGguf } from '@llm/formats/node';
 import type { GpuDtype } from '@llm/quant';
 import { progress } from './console-report.js';
@@ -40,18 +46,30 @@ export const DECODE_MODELS: readonly DecodeModel[] = [
   model('llama1b', 'f16'),
 ];
 
-/** The model's GGUF file, written first if absent (whole or not at all: beside it, then renamed). */
+/** The model's GGUF file, written first if absent. */
 export async function ensureModelFile(m: DecodeModel): Promise<string> {
-  mkdirSync(modelsDir, { recursive: true });
   const context = m.longContext ? `-ctx${m.shape.contextLength}` : '';
-  const path = join(modelsDir, `${m.name}${context}.gguf`);
+  const options = { preset: m.preset, dtype: m.dtype };
+  return ensureSyntheticModel(
+    `${m.name}${context}.gguf`,
+    m.longContext ? { ...options, contextLength: m.shape.contextLength } : options,
+  );
+}
+
+/**
+ * A synthetic model in .cache/models drawn from the benchmarks' fixed seed, written first if
+ * absent (whole or not at all: beside it, then renamed). `fileName` must name the shape and dtype:
+ * a file of that name is taken as it is.
+ */
+export async function ensureSyntheticModel(
+  fileName: string,
+  options: Omit<SyntheticLlamaOptions, 'seed' | 'progress'>,
+): Promise<string> {
+  mkdirSync(modelsDir, { recursive: true });
+  const path = join(modelsDir, fileName);
   if (!existsSync(path)) {
     progress(`generating ${path}`);
-    const options = { preset: m.preset, dtype: m.dtype, seed: SEED, progress: true };
-    await writeSyntheticLlamaGguf(
-      `${path}.tmp`,
-      m.longContext ? { ...options, contextLength: m.shape.contextLength } : options,
-    );
+    await writeSyntheticLlamaGguf(`${path}.tmp`, { ...options, seed: SEED, progress: true });
     renameSync(`${path}.tmp`, path);
   }
   return path;
