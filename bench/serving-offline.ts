@@ -28,8 +28,8 @@ import { writeResult } from './result-writer.js';
 
 type Tokenizer = Engine['tokenizer'];
 
-// One at a time, the 200 requests take about 10 minutes on a 2-core machine with lavapipe (576 s
-// extrapolated from the first 40 in the recorded run), on top of about 7 for the batched modes:
+// One at a time, the 200 requests take about 9.5 minutes on a 2-core machine with lavapipe (567 s
+// extrapolated from the first 40 in the recorded run), on top of about 6.5 for the batched modes:
 // past the 15 minutes a run may take. So the sequential mode measures the first 40 and carries the
 // rest over from their step costs, and the JSON says so.
 const DEFAULT_SEQUENTIAL_REQUESTS = 40;
@@ -91,7 +91,7 @@ const ENGINE_OPTIONS: EngineOptions = {
 
 // Targets: continuous batching keeps twice the sequences per step of static batching and turns
 // that into throughput; a CPU adapter turns less of it into throughput, its steps being bound by
-// arithmetic (on lavapipe a decode step's time per token stops falling at about 8 sequences, see
+// arithmetic (on lavapipe a decode step's time per token falls little past 8 sequences, see
 // decodeStepCostBySequences). The host must not take a tenth of a full step.
 const TARGET_BATCH_RATIO = 2;
 const TARGET_THROUGHPUT_RATIO = { cpuAdapter: 1.3, gpu: 2 } as const;
