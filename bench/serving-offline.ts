@@ -14,13 +14,7 @@ import { Engine, type EngineOptions, type GenerationResult, type StepRecord } fr
 import { SeededRandom } from '@llm/formats';
 import { GpuContext } from '@llm/kernels';
 import { yieldHostThread } from '@llm/kernels/node';
-import {
-  GpuModelRunner,
-  type ModelRunner,
-  type SampleRequest,
-  type SequenceChunk,
-  type StepOptions,
-} from '@llm/model';
+import { GpuModelRunner, type ModelRunner } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { printTable, progress, type Cell } from './console-report.js';
 import { ensureSyntheticModel } from './decode-models.js';
@@ -165,60 +159,11 @@ interface StepSample {
   sequences: number;
   decodes: number;
   prefillTokens: number;
+  /** Host time until the step was submitted: the scheduler, the engine's packing, the runner's recording. */
   scheduleMs: number;
-  /** From the step's start to the engine's call of runner.step(): the scheduler and the engine's packing. */
+  /** The scheduler and the engine's packing alone, before runner.step() is called. */
   engineMs: number;
   wallMs: number;
-}
-
-/**
- * The runner as the engine sees it, noting when each step() call enters: StepRecord.scheduleMs
- * ends when step() returns, after the runner recorded and submitted the step, so the time before
- * the call is the engine's own part of it.
- */
-class StepTimedRunner implements ModelRunner {
-  lastStepCallMs = 0;
-  constructor(private readonly inner: ModelRunner) {}
-  get config() {
-    return this.inner.config;
-  }
-  get backend() {
-    return this.inner.backend;
-  }
-  get adapterName() {
-    return this.inner.adapterName;
-  }
-  get blockSize() {
-    return this.inner.blockSize;
-  }
-  get numBlocks() {
-    return this.inner.numBlocks;
-  }
-  get maxStepTokens() {
-    return this.inner.maxStepTokens;
-  }
-  get maxSeqs() {
-    return this.inner.maxSeqs;
-  }
-  get kvDtype() {
-    return this.inner.kvDtype;
-  }
-  step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options?: StepOptions) {
-    this.lastStepCallMs = performance.now();
-    return this.inner.step(chunks, samples, options);
-  }
-  logits(chunks: readonly SequenceChunk[]) {
-    return this.inner.logits(chunks);
-  }
-  copyBlocks(copies: Parameters<ModelRunner['copyBlocks']>[0]) {
-    return this.inner.copyBlocks(copies);
-  }
-  swapOut(copies: Parameters<ModelRunner['swapOut']>[0]) {
-    return this.inner.swapOut(copies);
-  }
-  dispose() {
-    this.inner.dispose();
-  }
 }
 
 interface ModeRun {
@@ -234,7 +179,7 @@ interface ModeRun {
  */
 async function runMode(
   mode: Mode,
-  runner: StepTimedRunner,
+  runner: ModelRunner,
   tokenizer: Tokenizer,
   workload: readonly WorkloadRequest[],
 ): Promise<ModeRun> {
@@ -249,8 +194,8 @@ async function runMode(
       sequences: record.prefill.length + record.decode.length,
       decodes: record.decode.length,
       prefillTokens: record.numPrefillTokens,
-      scheduleMs: record.scheduleMs,
-      engineMs: runner.lastStepCallMs - record.startMs,
+      scheduleMs: record.scheduleMs + record.submitMs,
+      engineMs: record.scheduleMs,
       wallMs: record.wallMs,
     });
     tokens += record.sampled.length;
@@ -447,10 +392,10 @@ const method =
   'over requests, linear between the closest ranks. A token time is when the step that sampled it came ' +
   'back to the host. meanBatchSize: the mean, over the steps that decode at least one sequence, of the ' +
   'sequences in the step (decoding plus prefilling); meanDecodeSequences: of those decoding alone. ' +
-  "schedulingFraction*: StepRecord.scheduleMs / StepRecord.wallMs, the host time from the step's start " +
+  "schedulingFraction*: (StepRecord.scheduleMs + submitMs) / StepRecord.wallMs, the host time from the step's start " +
   "until runner.step() returns (scheduling, the engine's packing, the runner recording and submitting " +
-  'the step) over the step; engineSchedulingFraction*: the part before runner.step() is called (the ' +
-  "scheduler and the engine's packing) over the step. P50 over all steps; AtBatch32 the mean over " +
+  'the step) over the step; engineSchedulingFraction*: StepRecord.scheduleMs, the part before runner.step() is called (the ' +
+  "scheduler and the engine's packing), over the step. P50 over all steps; AtBatch32 the mean over " +
   'the steps of exactly 32 sequences. decodeStepCostBySequences: the steps that only decode, grouped by ' +
   'the sequences they decode, with their mean wall time per step and per token.';
 
@@ -467,15 +412,13 @@ export async function main(args: readonly string[]): Promise<void> {
   // As the CLI does: on lavapipe the JavaScript thread only waits on the adapter's threads.
   const hostThreadYielded = yieldHostThread(ctx);
   const model = await openModel(path);
-  const runner = new StepTimedRunner(
-    await GpuModelRunner.load(ctx, model.source, {
-      maxSeqs: MAX_BATCH,
-      maxStepTokens: MAX_STEP_TOKENS,
-      maxModelLen: MAX_MODEL_LEN,
-      blockSize: BLOCK_SIZE,
-      kvBudgetBytes: KV_BLOCKS * KV_BYTES_PER_BLOCK,
-    }),
-  );
+  const runner = await GpuModelRunner.load(ctx, model.source, {
+    maxSeqs: MAX_BATCH,
+    maxStepTokens: MAX_STEP_TOKENS,
+    maxModelLen: MAX_MODEL_LEN,
+    blockSize: BLOCK_SIZE,
+    kvBudgetBytes: KV_BLOCKS * KV_BYTES_PER_BLOCK,
+  });
   const runs = {} as Record<Mode, ModeRun>;
   let warmUpSeconds: number;
   try {

@@ -232,14 +232,15 @@ export class Engine {
         const { chunks, samples, sampled } = this.buildStep(out);
         // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
         if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
+        const calledMs = performance.now();
         const pending = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn });
-        const scheduleMs = performance.now() - startMs;
+        const host = { scheduleMs: calledMs - startMs, submitMs: performance.now() - calledMs };
         // The previous step's text work runs while the device computes this one.
         this.deliver(previous);
         const result = await pending;
         const nowMs = performance.now();
         previous = this.acceptTokens(out, sampled, result, nowMs);
-        this.record(out, startMs, nowMs - startMs, scheduleMs, previous);
+        this.record(out, startMs, nowMs - startMs, host, previous);
       }
       this.deliver(previous);
     } catch (error) {
@@ -365,7 +366,13 @@ export class Engine {
     this.counts.cachedPromptTokens += state.cachedPromptTokens;
   }
 
-  private record(out: SchedulerOutput, startMs: number, wallMs: number, scheduleMs: number, got: readonly Completion[]): void {
+  private record(
+    out: SchedulerOutput,
+    startMs: number,
+    wallMs: number,
+    host: { scheduleMs: number; submitMs: number },
+    got: readonly Completion[],
+  ): void {
     this.counts.steps++;
     if (this.listeners.size === 0) return;
     const usage = this.kv.usage();
@@ -375,7 +382,7 @@ export class Engine {
       step: out.step,
       startMs,
       wallMs,
-      scheduleMs,
+      ...host,
       prefill: out.chunks.filter((c) => c.isPrefill).map((c) => ({ seqId: c.id, tokens: c.tokens.length })),
       decode: out.chunks.filter((c) => !c.isPrefill).map((c) => c.id),
       numPrefillTokens: out.numPrefillTokens,

@@ -7,8 +7,10 @@ export interface StepRecord {
   readonly startMs: number;
   /** From scheduling to the sampled tokens back on the host. */
   readonly wallMs: number;
-  /** Host time spent scheduling and packing the step before it was submitted. */
+  /** Host time the scheduler and the engine's packing took, before the runner was called. */
   readonly scheduleMs: number;
+  /** Host time the runner took to pack, record and submit the step (its call up to the device's work). */
+  readonly submitMs: number;
   /** Prompt tokens run per sequence (chunked prefill). */
   readonly prefill: readonly { readonly seqId: string; readonly tokens: number }[];
   /** Sequences that decoded one token. */
