@@ -48,7 +48,8 @@ export interface RequestState {
   readonly completions: Completion[];
   readonly deltas: DeltaQueue<GenerationDelta>;
   readonly arrivalMs: number;
-  cachedPromptTokens: number;
+  /** Where the prompt's first scheduled chunk started: the tokens the prefix cache supplied. Unset until then. */
+  cachedPromptTokens: number | undefined;
   numPreemptions: number;
   abortRequested: boolean;
   unfinished: number;

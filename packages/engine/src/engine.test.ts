@@ -182,6 +182,19 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(text).toBe(model.tokenizer.decode(ids, { previousId: result.promptTokenIds.at(-1)! }));
   });
 
+  it('counts as cached only the prompt tokens the prefix cache supplied, however the prompt is chunked', async () => {
+    const prompt = prompts().reduce((a, b) => (b.length > a.length ? b : a));
+    expect(prompt.length).toBeGreaterThan(100);
+    const chunked = engineOn(runner, { maxNumBatchedTokens: 40 });
+    const first = await chunked.complete({ promptIds: prompt, maxTokens: 2, sampling: { temperature: 0 } });
+    expect(first.cachedPromptTokens).toBe(0);
+    const second = await chunked.complete({ promptIds: prompt, maxTokens: 2, sampling: { temperature: 0 } });
+    // Every full block but what the last prompt token needs to run again.
+    expect(second.cachedPromptTokens).toBeGreaterThanOrEqual(prompt.length - 16);
+    expect(second.cachedPromptTokens).toBeLessThan(prompt.length);
+    expect(chunked.totals().cachedPromptTokens).toBe(second.cachedPromptTokens);
+  });
+
   it('ends a completion at a stop string, which is not emitted, and at a stop token id', async () => {
     const engine = engineOn(runner);
     const free = await engine.complete({ prompt: 'Once upon a time', maxTokens: 60, sampling: { temperature: 0 } });

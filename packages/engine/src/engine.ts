@@ -132,7 +132,7 @@ export class Engine {
       completions: [],
       deltas: new DeltaQueue(cancel),
       arrivalMs: performance.now(),
-      cachedPromptTokens: 0,
+      cachedPromptTokens: undefined,
       numPreemptions: 0,
       abortRequested: false,
       unfinished: r.n,
@@ -257,9 +257,7 @@ export class Engine {
     const sampled: Completion[] = [];
     const chunks = out.chunks.map((c, i): SequenceChunk => {
       const completion = this.seqs.get(c.id)!;
-      if (c.isPrefill && completion.tokenIds.length === 0 && c.startPos > 0 && completion.index === 0) {
-        completion.state.cachedPromptTokens = Math.max(completion.state.cachedPromptTokens, c.startPos);
-      }
+      completion.state.cachedPromptTokens ??= c.startPos;
       if (c.sample) {
         // The step that ends an n > 1 prompt samples every completion's first token from it.
         const group = completion.tokenIds.length === 0 && completion.index === 0 ? completion.state.completions : [completion];
@@ -351,7 +349,7 @@ export class Engine {
       requestId: state.id,
       promptTokenIds: state.promptIds,
       completions,
-      cachedPromptTokens: state.cachedPromptTokens,
+      cachedPromptTokens: state.cachedPromptTokens ?? 0,
       usage: {
         promptTokens: state.promptIds.length,
         completionTokens: completions.reduce((n, c) => n + c.tokenIds.length, 0),
@@ -363,7 +361,7 @@ export class Engine {
         numPreemptions: state.numPreemptions,
       },
     });
-    this.counts.cachedPromptTokens += state.cachedPromptTokens;
+    this.counts.cachedPromptTokens += state.cachedPromptTokens ?? 0;
   }
 
   private record(
