@@ -55,3 +55,32 @@ describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner.dispose on stories260K', (
     }
   });
 });
+
+describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner.step on stories260K', () => {
+  it('samples more rows than maxSeqs in groups, each row with its own settings', async () => {
+    const model = await openModel(bin!, { tokenizerPath: tok! });
+    const runner = await GpuModelRunner.load(gpu!, model.source, { maxSeqs: 2, maxModelLen: 512 });
+    try {
+      const prompt = model.tokenizer.encode('Once upon a time', { addSpecial: true });
+      const chunks = [{ tokens: prompt, startPos: 0, blockTable: [0] }];
+      // Seven samples of one chunk (n > 1): four groups of at most two rows, settings differing per row.
+      const samples = [0.05, 0.3, 0.55, 0.8, 0.95, 0.15, 0.7].map((u, i) => ({
+        chunk: 0,
+        params: i === 3 ? GREEDY : { ...GREEDY, temperature: 1.5 },
+        u,
+        ...(i === 5 ? { processors: { logitBias: { 300: 100 } } } : {}),
+        ...(i % 2 === 0 ? { logprobs: 2 } : {}),
+      }));
+      const alone = [];
+      for (const sample of samples) alone.push(await runner.step(chunks, [sample]));
+      const together = await runner.step(chunks, samples);
+      expect([...together.tokens]).toEqual(alone.map((r) => r.tokens[0]));
+      expect(together.logprobs).toEqual(alone.map((r) => r.logprobs[0]));
+      expect(new Set(together.tokens).size).toBeGreaterThan(2);
+      expect(together.tokens[5]).toBe(300);
+    } finally {
+      runner.dispose();
+      await model.source.close();
+    }
+  });
+});

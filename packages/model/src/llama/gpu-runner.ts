@@ -228,16 +228,19 @@ export class GpuModelRunner implements ModelRunner {
     const batch = this.pack(chunks);
     checkSampleChunks(samples, chunks.length);
     if (options.swapIn) this.writeSwappedIn(options.swapIn);
-    const rec = this.ctx.recorder();
+    let rec = this.ctx.recorder();
     if (options.copies) this.recordCopies(rec, options.copies);
     this.forward(rec, batch);
     const s = this.scratch;
     const vocab = this.config.vocabSize;
     // Samples run in groups of maxSeqs rows (the logits scratch): n > 1 completions of several
-    // prompts may ask for more samples than sequences in one step.
+    // prompts may ask for more samples than sequences in one step. Each group is submitted on its
+    // own: queue writes land before the next submit, so the next group's rows and parameters must
+    // not be written until the previous group's commands are queued.
     const reads: Promise<ArrayBuffer>[] = [];
     const logprobReads: { first: number; rows: number; n: number; read: Promise<ArrayBuffer> }[] = [];
     for (let first = 0; first < samples.length; first += this.maxSeqs) {
+      if (first > 0) rec = this.ctx.recorder();
       const group = samples.slice(first, first + this.maxSeqs);
       const rows = group.length;
       this.ctx.write(s.sampleRows, Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!));
@@ -268,8 +271,9 @@ export class GpuModelRunner implements ModelRunner {
         topLogprobs(rec, { logits: raw, chosen: s.tokens, out, rows, vocab, n: top });
         logprobReads.push({ first, rows, n: top, read: rec.read(out, 0, topLogprobsBytes(rows, top)) });
       }
+      rec.submit();
     }
-    rec.submit();
+    if (samples.length === 0) rec.submit();
     const tokens = new Uint32Array(samples.length);
     for (const [g, read] of reads.entries()) tokens.set(new Uint32Array(await read), g * this.maxSeqs);
     const logprobs = new Array<TopLogprobsRow | undefined>(samples.length).fill(undefined);
