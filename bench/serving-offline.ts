@@ -14,7 +14,7 @@ import { Engine, type EngineOptions, type GenerationResult, type StepRecord } fr
 import { SeededRandom } from '@llm/formats';
 import { GpuContext } from '@llm/kernels';
 import { yieldHostThread } from '@llm/kernels/node';
-import { GpuModelRunner, type ModelRunner } from '@llm/model';
+import { GpuModelRunner, kvPoolBlockBytes, type ModelRunner } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { printTable, progress, type Cell } from './console-report.js';
 import { ensureSyntheticModel } from './decode-models.js';
@@ -66,14 +66,6 @@ const MAX_MODEL_LEN = PROMPT.max + OUTPUT.max;
 // Room for MAX_BATCH sequences of MAX_MODEL_LEN tokens above the scheduler's 1 % watermark:
 // nothing is ever preempted, in any mode.
 const KV_BLOCKS = Math.ceil((MAX_BATCH * Math.ceil(MAX_MODEL_LEN / BLOCK_SIZE)) / 0.99) + 1;
-// K and V of every layer, f32.
-const KV_BYTES_PER_BLOCK =
-  2 *
-  MODEL_SHAPE.numLayers *
-  MODEL_SHAPE.numKvHeads *
-  (MODEL_SHAPE.dim / MODEL_SHAPE.numHeads) *
-  BLOCK_SIZE *
-  4;
 
 // Prefix caching off: the modes run the same prompts one after the other, and a cache would let
 // the later modes skip prefills the first one paid for.
@@ -417,7 +409,7 @@ export async function main(args: readonly string[]): Promise<void> {
     maxStepTokens: MAX_STEP_TOKENS,
     maxModelLen: MAX_MODEL_LEN,
     blockSize: BLOCK_SIZE,
-    kvBudgetBytes: KV_BLOCKS * KV_BYTES_PER_BLOCK,
+    kvBudgetBytes: KV_BLOCKS * kvPoolBlockBytes(model.source.config, BLOCK_SIZE, 'f32'),
   });
   const runs = {} as Record<Mode, ModeRun>;
   let warmUpSeconds: number;
@@ -506,7 +498,7 @@ export async function main(args: readonly string[]): Promise<void> {
       maxModelLen: MAX_MODEL_LEN,
       blockSize: BLOCK_SIZE,
       kvBlocks: runner.numBlocks,
-      kvPoolBytes: runner.numBlocks * KV_BYTES_PER_BLOCK,
+      kvPoolBytes: runner.kvPoolBytes,
       enablePrefixCaching: false,
     },
     warmUpSeconds,

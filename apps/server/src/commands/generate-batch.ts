@@ -1,8 +1,8 @@
 import { Engine, type GenerateRequest, type GenerationResult } from '@llm/engine';
 import type { LlamaConfig } from '@llm/formats';
-import type { RunnerOptions } from '@llm/model';
+import { kvPoolBlockBytes, type RunnerOptions } from '@llm/model';
 import { openModel } from '@llm/model/node';
-import { dtypeBytes, type GpuDtype } from '@llm/quant';
+import type { GpuDtype } from '@llm/quant';
 import { progressLine } from '../progress.js';
 import { readBatchFile, resolveBatchRequests, type BatchRequest } from './batch-file.js';
 import type { generateSpec } from './command-specs.js';
@@ -107,13 +107,11 @@ function batchRunnerOptions(
   const needed = maxSeqs * Math.ceil(longest / BLOCK_SIZE);
   // The scheduler admits a request only while 1 % of the pool stays free (its watermark, as vLLM's).
   const numBlocks = needed + Math.ceil(needed / 99);
-  const bytesPerBlock =
-    2 * config.numLayers * config.numKvHeads * config.headDim * BLOCK_SIZE * dtypeBytes(kvDtype);
   return {
     blockSize: BLOCK_SIZE,
     maxSeqs,
     maxModelLen: longest,
-    kvBudgetBytes: numBlocks * bytesPerBlock,
+    kvBudgetBytes: numBlocks * kvPoolBlockBytes(config, BLOCK_SIZE, kvDtype),
     kvDtype,
   };
 }

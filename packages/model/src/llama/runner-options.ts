@@ -69,6 +69,11 @@ export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtyp
   return blockSize * config.numKvHeads * config.headDim * dtypeBytes(kvDtype);
 }
 
+/** Bytes one KV block takes in the whole pool (K and V of every layer): what a kvBudgetBytes buys. */
+export function kvPoolBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuDtype): number {
+  return 2 * config.numLayers * kvLayerBlockBytes(config, blockSize, kvDtype);
+}
+
 /**
  * Validates runner options and sizes the KV pool from the budget through @llm/kvcache's memory
  * planner. Throws KvPoolError for malformed options and when the budget cannot hold one sequence
@@ -88,7 +93,7 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
   const blockSize = o.blockSize ?? 16;
   const kvDtype = o.kvDtype ?? 'f32';
   const contextBlocks = Math.ceil(config.contextLength / blockSize);
-  const blockBytes = 2 * config.numLayers * kvLayerBlockBytes(config, blockSize, kvDtype);
+  const blockBytes = kvPoolBlockBytes(config, blockSize, kvDtype);
   const budgetBytes = o.kvBudgetBytes ?? DEFAULT_FULL_CONTEXT_SEQUENCES * contextBlocks * blockBytes;
   let plan;
   try {
