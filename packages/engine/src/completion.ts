@@ -50,6 +50,8 @@ export interface RequestState {
   readonly arrivalMs: number;
   /** Where the prompt's first scheduled chunk started: the tokens the prefix cache supplied. Unset until then. */
   cachedPromptTokens: number | undefined;
+  /** performance.now() when its first chunk was scheduled (queue time = scheduledMs - arrivalMs). Unset until then. */
+  scheduledMs: number | undefined;
   numPreemptions: number;
   abortRequested: boolean;
   unfinished: number;

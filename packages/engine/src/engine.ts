@@ -55,7 +55,7 @@ export class Engine {
   private readonly seqs = new Map<string, Completion>();
   private readonly aborting = new Set<RequestState>();
   private readonly listeners = new Set<(record: StepRecord) => void>();
-  private readonly counts: Omit<EngineTotals, 'numRunning' | 'numWaiting' | 'prefixCacheQueries' | 'prefixCacheHits'> = {
+  private readonly counts: Omit<EngineTotals, 'numRunning' | 'numWaiting' | 'prefixCacheQueries' | 'prefixCacheHits' | 'kvCacheUsage'> = {
     steps: 0,
     promptTokens: 0,
     cachedPromptTokens: 0,
@@ -67,7 +67,7 @@ export class Engine {
   private idle: Promise<void> = Promise.resolve();
   private nextId = 0;
   private closed = false;
-  private failure: unknown;
+  private stoppedBy: LlmError | undefined;
 
   constructor(
     readonly runner: ModelRunner,
@@ -104,7 +104,7 @@ export class Engine {
   /** Submits a request; it starts at the next step. Throws a typed error for a request that cannot run. */
   generate(request: GenerateRequest, options: GenerateOptions = {}): RequestStream {
     if (this.closed) throw new EngineClosedError();
-    if (this.failure !== undefined) throw this.failure;
+    if (this.stoppedBy !== undefined) throw this.stoppedBy;
     const r = parseGenerateRequest(request);
     const promptIds = this.promptOf(r);
     const contextLength = this.runner.config.contextLength;
@@ -133,6 +133,7 @@ export class Engine {
       deltas: new DeltaQueue(cancel),
       arrivalMs: performance.now(),
       cachedPromptTokens: undefined,
+      scheduledMs: undefined,
       numPreemptions: 0,
       abortRequested: false,
       unfinished: r.n,
@@ -185,7 +186,16 @@ export class Engine {
       prefixCacheHits: prefix.hitTokens,
       numRunning: this.scheduler.numRunning,
       numWaiting: this.scheduler.numWaiting,
+      kvCacheUsage: this.kv.usage().usage,
     };
+  }
+
+  /**
+   * Why the engine stopped serving (a lost device, say), or undefined while it can serve. Once set,
+   * generate() throws it and every request in flight has failed with it.
+   */
+  get failure(): LlmError | undefined {
+    return this.stoppedBy;
   }
 
   /** Aborts every request and waits for the step loop to stop. Takes no more requests. */
@@ -258,6 +268,7 @@ export class Engine {
     const chunks = out.chunks.map((c, i): SequenceChunk => {
       const completion = this.seqs.get(c.id)!;
       completion.state.cachedPromptTokens ??= c.startPos;
+      completion.state.scheduledMs ??= performance.now();
       if (c.sample) {
         // The step that ends an n > 1 prompt samples every completion's first token from it.
         const group = completion.tokenIds.length === 0 && completion.index === 0 ? completion.state.completions : [completion];
@@ -356,6 +367,7 @@ export class Engine {
       },
       metrics: {
         arrivalMs: state.arrivalMs,
+        scheduledMs: state.scheduledMs,
         firstTokenMs: Number.isFinite(firstTokenMs) ? firstTokenMs : undefined,
         finishedMs: performance.now(),
         numPreemptions: state.numPreemptions,
@@ -403,15 +415,15 @@ export class Engine {
 
   /** A failed step (a lost device, say) fails every request in flight; the engine takes no more. */
   private failAll(error: unknown): void {
-    this.failure =
+    this.stoppedBy =
       error instanceof LlmError ? error : new LlmError('internal', `engine step failed: ${String(error)}`, { cause: error });
     const states = new Set([...this.seqs.values()].map((c) => c.state));
     for (const state of states) {
       for (const completion of state.completions) {
         if (this.seqs.delete(completion.seqId)) this.scheduler.abort(completion.seqId);
       }
-      state.deltas.fail(this.failure);
-      state.reject(this.failure);
+      state.deltas.fail(this.stoppedBy);
+      state.reject(this.stoppedBy);
     }
   }
 }

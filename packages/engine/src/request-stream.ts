@@ -11,6 +11,8 @@ export interface GenerationResult {
   readonly metrics: {
     /** performance.now() when the request was submitted. */
     readonly arrivalMs: number;
+    /** When its first chunk was scheduled (time in the queue = scheduledMs - arrivalMs); unset if it never ran. */
+    readonly scheduledMs: number | undefined;
     /** When its first token came back (time to first token = firstTokenMs - arrivalMs). */
     readonly firstTokenMs: number | undefined;
     readonly finishedMs: number;

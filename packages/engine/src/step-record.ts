@@ -48,4 +48,9 @@ export interface EngineTotals {
   requestsFinished: Record<FinishReason, number>;
   numRunning: number;
   numWaiting: number;
+  /**
+   * Fraction of the KV pool held by sequences, 0..1; blocks of a cached prefix nobody uses count as
+   * free, since a new request may take them (vLLM's kv_cache_usage_perc).
+   */
+  kvCacheUsage: number;
 }
