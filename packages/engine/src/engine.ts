@@ -104,7 +104,8 @@ export class Engine {
   /** Submits a request; it starts at the next step. Throws a typed error for a request that cannot run. */
   generate(request: GenerateRequest, options: GenerateOptions = {}): RequestStream {
     if (this.closed) throw new EngineClosedError();
-    if (this.stoppedBy !== undefined) throw this.stoppedBy;
+    const failure = this.failure;
+    if (failure !== undefined) throw failure;
     const r = parseGenerateRequest(request);
     const promptIds = this.promptOf(r);
     const contextLength = this.runner.config.contextLength;
@@ -195,7 +196,9 @@ export class Engine {
    * generate() throws it and every request in flight has failed with it.
    */
   get failure(): LlmError | undefined {
-    return this.stoppedBy;
+    const lost = this.stoppedBy === undefined ? this.runner.deviceLost() : undefined;
+    // A device lost while idle: the next step would fail with it, so say so now.
+    return lost === undefined ? this.stoppedBy : new LlmError('unavailable', `WebGPU device lost (${lost})`);
   }
 
   /** Aborts every request and waits for the step loop to stop. Takes no more requests. */

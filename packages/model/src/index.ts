@@ -16,6 +16,6 @@ export {
   type StepResult,
   type SwapCopy,
 } from './llama/model-runner.js';
-export { KvPoolError, kvPoolBlockBytes, type RunnerOptions } from './llama/runner-options.js';
+export { KvPoolError, kvLayerBlockBytes, kvPoolBlockBytes, type RunnerOptions } from './llama/runner-options.js';
 export { GpuModelRunner } from './llama/gpu-runner.js';
 export { CpuModelRunner } from './llama/cpu-runner.js';

@@ -174,6 +174,11 @@ export class GpuContext {
     });
   }
 
+  /** Why the device was lost ('reason: message'), or undefined while it works; a lost device fails every later submit. */
+  get lostReason(): string | undefined {
+    return this.lost;
+  }
+
   static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
     const gpu = await acquireGpu();
     const adapterOptions: GPURequestAdapterOptions = {};

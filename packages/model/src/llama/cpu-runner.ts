@@ -158,6 +158,10 @@ export class CpuModelRunner implements ModelRunner {
     }
   }
 
+  deviceLost(): undefined {
+    return undefined;
+  }
+
   dispose(): void {}
 
   private pack(chunks: readonly SequenceChunk[]): PackedBatch {

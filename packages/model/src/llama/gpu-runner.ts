@@ -365,6 +365,10 @@ export class GpuModelRunner implements ModelRunner {
   }
 
   /** Destroys every buffer the runner created: weights, KV pool and scratch. */
+  deviceLost(): string | undefined {
+    return this.ctx.lostReason;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

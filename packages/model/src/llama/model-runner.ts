@@ -91,5 +91,7 @@ export interface ModelRunner {
    * swap preemption. Resolves once they are on the host; a later step's `swapIn` brings them back.
    */
   swapOut(copies: readonly SwapCopy[]): Promise<void>;
+  /** Why the runner's device was lost, or undefined while it works (always undefined on the CPU). */
+  deviceLost(): string | undefined;
   dispose(): void;
 }
