@@ -39,7 +39,10 @@ export interface DownloadRequest {
  * `X-Linked-Etag` / `X-Linked-Size`) deletes the partial file and raises a `verification` error.
  * Returns the first answer's headers (the hub's `X-Repo-Commit` is there).
  */
-export async function downloadFile(context: HubRequestContext, request: DownloadRequest): Promise<Headers | undefined> {
+export async function downloadFile(
+  context: HubRequestContext,
+  request: DownloadRequest,
+): Promise<Headers | undefined> {
   const partial = `${request.destination}.incomplete`;
   await mkdir(dirname(partial), { recursive: true });
   let have = (await stat(partial).catch(() => undefined))?.size ?? 0;
@@ -55,7 +58,11 @@ export async function downloadFile(context: HubRequestContext, request: Download
 
   // A previous run that stopped between the last byte and the rename needs no request at all.
   if (!(expected.size !== undefined && have === expected.size)) {
-    const answer = await hubRequest(context, request.url, have > 0 ? { headers: { range: `bytes=${have}-` } } : {});
+    const answer = await hubRequest(
+      context,
+      request.url,
+      have > 0 ? { headers: { range: `bytes=${have}-` } } : {},
+    );
     const { response } = answer;
     firstHeaders = answer.firstHeaders;
     expected = withHeaders(expected, firstHeaders);
@@ -76,7 +83,8 @@ export async function downloadFile(context: HubRequestContext, request: Download
     }
     const contentLength = Number(response.headers.get('content-length') ?? Number.NaN);
     const totalBytes =
-      expected.size ?? (Number.isFinite(contentLength) && response.status !== 416 ? have + contentLength : undefined);
+      expected.size ??
+      (Number.isFinite(contentLength) && response.status !== 416 ? have + contentLength : undefined);
     if (response.status !== 416 && response.body) {
       have = await receive(context, request, response.body, partial, append, have, totalBytes, hashes);
     }
@@ -165,7 +173,8 @@ async function verify(
     if (actual !== expected.sha256.toLowerCase()) problem = `SHA-256 ${actual}, expected ${expected.sha256}`;
   } else if (expected.gitOid !== undefined && hashes.gitSha1 !== undefined) {
     const actual = hashes.gitSha1.digest('hex');
-    if (actual !== expected.gitOid.toLowerCase()) problem = `git blob id ${actual}, expected ${expected.gitOid}`;
+    if (actual !== expected.gitOid.toLowerCase())
+      problem = `git blob id ${actual}, expected ${expected.gitOid}`;
   }
   if (problem === undefined) return;
   // A partial file with wrong bytes would be resumed into another wrong file: start over next time.
@@ -186,7 +195,9 @@ function withHeaders(expected: ExpectedContent, headers: Headers): ExpectedConte
     ...(expected.sha256 === undefined && linkedEtag !== undefined && /^[0-9a-f]{64}$/i.test(linkedEtag)
       ? { sha256: linkedEtag }
       : {}),
-    ...(expected.size === undefined && Number.isSafeInteger(linkedSize) && linkedSize >= 0 ? { size: linkedSize } : {}),
+    ...(expected.size === undefined && Number.isSafeInteger(linkedSize) && linkedSize >= 0
+      ? { size: linkedSize }
+      : {}),
   };
 }
 

@@ -16,7 +16,14 @@ function failure(run: () => unknown): Error {
 }
 
 describe('chooseHubFiles', () => {
-  const repo = entries('README.md', 'm-Q8_0.gguf', 'm-Q4_K_M.gguf', 'm-IQ4_XS.gguf', 'mmproj-m-Q4_K_M.gguf', 'm-Q4_K.gguf');
+  const repo = entries(
+    'README.md',
+    'm-Q8_0.gguf',
+    'm-Q4_K_M.gguf',
+    'm-IQ4_XS.gguf',
+    'mmproj-m-Q4_K_M.gguf',
+    'm-Q4_K.gguf',
+  );
 
   it('defaults to Q4_K_M and never picks a multimodal projector', () => {
     expect(chooseHubFiles('o/r', repo, {})).toEqual({ kind: 'gguf', files: ['m-Q4_K_M.gguf'] });
@@ -37,7 +44,11 @@ describe('chooseHubFiles', () => {
   });
 
   it('brings every part of a split GGUF', () => {
-    const split = entries('Q8_0/m-Q8_0-00002-of-00002.gguf', 'Q8_0/m-Q8_0-00001-of-00002.gguf', 'x-Q4_0.gguf');
+    const split = entries(
+      'Q8_0/m-Q8_0-00002-of-00002.gguf',
+      'Q8_0/m-Q8_0-00001-of-00002.gguf',
+      'x-Q4_0.gguf',
+    );
     expect(chooseHubFiles('o/r', split, { quant: 'Q8_0' }).files).toEqual([
       'Q8_0/m-Q8_0-00001-of-00002.gguf',
       'Q8_0/m-Q8_0-00002-of-00002.gguf',
@@ -67,7 +78,11 @@ describe('chooseHubFiles', () => {
       kind: 'folder',
       files: ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'],
     });
-    const sharded = entries('config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors');
+    const sharded = entries(
+      'config.json',
+      'model.safetensors.index.json',
+      'model-00001-of-00002.safetensors',
+    );
     expect(chooseHubFiles('o/r', sharded, {})).toEqual({
       kind: 'folder',
       files: ['config.json', 'model.safetensors.index.json'],

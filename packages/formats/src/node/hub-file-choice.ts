@@ -38,7 +38,9 @@ const shardPattern = /-(\d{5})-of-(\d{5})\.gguf$/i;
 export function ggufFilesOf(entries: readonly HubFileEntry[]): string[] {
   return entries
     .map((entry) => entry.path)
-    .filter((path) => path.toLowerCase().endsWith('.gguf') && !baseName(path).toLowerCase().includes('mmproj'))
+    .filter(
+      (path) => path.toLowerCase().endsWith('.gguf') && !baseName(path).toLowerCase().includes('mmproj'),
+    )
     .sort(comparePaths);
 }
 
@@ -70,7 +72,11 @@ export function chooseHubFiles(
   if (want.file !== undefined) {
     const file = want.file;
     if (!entries.some((entry) => entry.path === file)) {
-      throw new ModelDownloadError(reference, 'not-found', `the repository has no file ${file}; ${listing(entries, ggufs)}`);
+      throw new ModelDownloadError(
+        reference,
+        'not-found',
+        `the repository has no file ${file}; ${listing(entries, ggufs)}`,
+      );
     }
     return { kind: 'gguf', files: withShards(file, entries) };
   }
@@ -108,7 +114,10 @@ export function chooseHubFiles(
   if (present.has(index)) return { kind: 'folder', files: [...files, index], index };
   // A lone model.safetensors is what transformers reads; other root files (consolidated.safetensors,
   // adapters) are duplicates in another layout.
-  return { kind: 'folder', files: [...files, ...(present.has('model.safetensors') ? ['model.safetensors'] : weights)] };
+  return {
+    kind: 'folder',
+    files: [...files, ...(present.has('model.safetensors') ? ['model.safetensors'] : weights)],
+  };
 }
 
 function withShards(path: string, entries: readonly HubFileEntry[]): string[] {

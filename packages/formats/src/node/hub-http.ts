@@ -30,7 +30,11 @@ const maxRedirects = 10;
 export async function hubRequest(
   context: HubRequestContext,
   url: string,
-  init: { readonly method?: 'GET' | 'HEAD'; readonly headers?: Readonly<Record<string, string>>; readonly follow?: boolean },
+  init: {
+    readonly method?: 'GET' | 'HEAD';
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly follow?: boolean;
+  },
 ): Promise<HubAnswer> {
   let current = url;
   let firstHeaders: Headers | undefined;
@@ -49,9 +53,14 @@ export async function hubRequest(
       });
     } catch (cause) {
       if (context.signal?.aborted) throw context.signal.reason;
-      throw new ModelDownloadError(context.reference, 'network', `cannot reach ${origin(current)} (${describeCause(cause)})`, {
-        cause,
-      });
+      throw new ModelDownloadError(
+        context.reference,
+        'network',
+        `cannot reach ${origin(current)} (${describeCause(cause)})`,
+        {
+          cause,
+        },
+      );
     }
     firstHeaders ??= response.headers;
     const location = response.headers.get('location');
@@ -60,7 +69,11 @@ export async function hubRequest(
     }
     await response.body?.cancel();
     if (hop >= maxRedirects) {
-      throw new ModelDownloadError(context.reference, 'http', `more than ${maxRedirects} redirects from ${url}`);
+      throw new ModelDownloadError(
+        context.reference,
+        'http',
+        `more than ${maxRedirects} redirects from ${url}`,
+      );
     }
     current = new URL(location, current).href;
   }
@@ -71,7 +84,11 @@ export async function hubRequest(
  * X-Error-Code saying whether the repository, revision or file is missing), `access-denied` for
  * 401/403, `http` otherwise. `what` names the thing asked for.
  */
-export async function failedAnswer(context: HubRequestContext, what: string, response: Response): Promise<ModelDownloadError> {
+export async function failedAnswer(
+  context: HubRequestContext,
+  what: string,
+  response: Response,
+): Promise<ModelDownloadError> {
   const detail = (await response.text().catch(() => '')).slice(0, 200).trim();
   const status = `HTTP ${response.status}${detail ? `: ${detail}` : ''}`;
   if (response.status === 401 || response.status === 403) {
@@ -126,7 +143,9 @@ export async function listHubFiles(
     try {
       body = await response.json();
     } catch (cause) {
-      throw new ModelDownloadError(context.reference, 'http', `the file listing from ${url} is not JSON`, { cause });
+      throw new ModelDownloadError(context.reference, 'http', `the file listing from ${url} is not JSON`, {
+        cause,
+      });
     }
     const parsed = treeSchema.safeParse(body, { error: englishMessages });
     if (!parsed.success) {

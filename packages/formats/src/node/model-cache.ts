@@ -9,7 +9,9 @@ import type { HubFileEntry } from './hub-file-choice.js';
 /**
  * Where downloaded models live: `$LLM_CACHE_DIR`, else `$XDG_CACHE_HOME/llm`, else `~/.cache/llm`.
  */
-export function defaultModelCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+export function defaultModelCacheDir(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   const explicit = env['LLM_CACHE_DIR'];
   if (explicit) return explicit;
   const xdg = env['XDG_CACHE_HOME'];

@@ -12,13 +12,7 @@ import { LlmError, type ErrorCode } from '@llm/quant';
  * - `verification`: the downloaded bytes do not match the size or hash the server announced.
  */
 export type ModelDownloadProblem =
-  | 'bad-reference'
-  | 'not-found'
-  | 'access-denied'
-  | 'not-cached'
-  | 'network'
-  | 'http'
-  | 'verification';
+  'bad-reference' | 'not-found' | 'access-denied' | 'not-cached' | 'network' | 'http' | 'verification';
 
 const codeOf: Readonly<Record<ModelDownloadProblem, ErrorCode>> = {
   'bad-reference': 'invalid_argument',

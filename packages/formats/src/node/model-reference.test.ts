@@ -13,7 +13,12 @@ describe('parseModelReference', () => {
   });
 
   it('reads a quantization after a colon and a revision after @', () => {
-    expect(parseModelReference('owner/repo:q8_0')).toEqual({ kind: 'hub', repoId: 'owner/repo', revision: 'main', quant: 'q8_0' });
+    expect(parseModelReference('owner/repo:q8_0')).toEqual({
+      kind: 'hub',
+      repoId: 'owner/repo',
+      revision: 'main',
+      quant: 'q8_0',
+    });
     expect(parseModelReference('owner/repo@v1.0:Q4_K_M')).toEqual({
       kind: 'hub',
       repoId: 'owner/repo',
@@ -39,13 +44,27 @@ describe('parseModelReference', () => {
   });
 
   it('takes path-like strings for missing paths, never for repositories', () => {
-    for (const path of ['./model.gguf', '../m', '/models/x.gguf', '~/x.gguf', 'model.gguf', 'models/x.gguf', 'C:\\m\\x.gguf']) {
+    for (const path of [
+      './model.gguf',
+      '../m',
+      '/models/x.gguf',
+      '~/x.gguf',
+      'model.gguf',
+      'models/x.gguf',
+      'C:\\m\\x.gguf',
+    ]) {
       expect(parseModelReference(path)).toEqual({ kind: 'missing-path', path });
     }
   });
 
   it('refuses other URL schemes and malformed references as invalid_argument', () => {
-    for (const reference of ['ftp://example.com/x.gguf', 'owner/repo:', 'owner/repo/../x.gguf', 'a/b/c//d.gguf', 'owner/re po']) {
+    for (const reference of [
+      'ftp://example.com/x.gguf',
+      'owner/repo:',
+      'owner/repo/../x.gguf',
+      'a/b/c//d.gguf',
+      'owner/re po',
+    ]) {
       const error = (() => {
         try {
           parseModelReference(reference);

@@ -67,7 +67,11 @@ export function parseModelReference(reference: string): ModelReference {
   if (file !== undefined) {
     const segments = file.split('/');
     if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-      throw new ModelDownloadError(reference, 'bad-reference', `"${file}" is not a file path inside a repository`);
+      throw new ModelDownloadError(
+        reference,
+        'bad-reference',
+        `"${file}" is not a file path inside a repository`,
+      );
     }
   }
   return {

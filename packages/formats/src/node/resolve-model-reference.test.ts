@@ -84,7 +84,8 @@ class FakeHub {
       if (repo.token !== undefined && request.headers.authorization !== `Bearer ${repo.token}`) {
         return this.fail(response, 401, 'GatedRepo', 'Access to this model is restricted');
       }
-      if (revision !== 'main' && revision !== repo.commit) return this.fail(response, 404, 'RevisionNotFound', 'Invalid rev id');
+      if (revision !== 'main' && revision !== repo.commit)
+        return this.fail(response, 404, 'RevisionNotFound', 'Invalid rev id');
       if (tree) return this.listTree(repo, response);
       const file = resolve?.[3] ?? '';
       const bytes = repo.files.get(file);
@@ -125,13 +126,18 @@ class FakeHub {
       for (let depth = 1; depth < parts.length; depth++) folders.add(parts.slice(0, depth).join('/'));
       listing.push({
         type: 'file',
-        oid: gitOid(isLfs(path) ? Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(bytes)}\n`) : bytes),
+        oid: gitOid(
+          isLfs(path)
+            ? Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(bytes)}\n`)
+            : bytes,
+        ),
         size: bytes.length,
         path,
         ...(isLfs(path) ? { lfs: { oid: sha256(bytes), size: bytes.length, pointerSize: 134 } } : {}),
       });
     }
-    for (const folder of folders) listing.push({ type: 'directory', oid: 'f'.repeat(40), size: 0, path: folder });
+    for (const folder of folders)
+      listing.push({ type: 'directory', oid: 'f'.repeat(40), size: 0, path: folder });
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify(listing));
   }
@@ -167,7 +173,11 @@ class FakeHub {
   }
 
   private fail(response: ServerResponse, status: number, code: string, message: string): void {
-    response.writeHead(status, { 'x-error-code': code, 'x-error-message': message, 'content-type': 'application/json' });
+    response.writeHead(status, {
+      'x-error-code': code,
+      'x-error-message': message,
+      'content-type': 'application/json',
+    });
     response.end(JSON.stringify({ error: message }));
   }
 }
@@ -226,7 +236,10 @@ describe('resolveModelReference', () => {
         ['extra/stories-F32.gguf', gguf],
       ]),
     });
-    hub.repos.set('tiny/folder', { commit: 'f01de2'.padEnd(40, '1'), files: new Map(Object.entries(folderFiles)) });
+    hub.repos.set('tiny/folder', {
+      commit: 'f01de2'.padEnd(40, '1'),
+      files: new Map(Object.entries(folderFiles)),
+    });
     hub.repos.set('tiny/gated', {
       commit: 'ba7e5'.padEnd(40, '2'),
       token: 'hf_secret',
@@ -274,7 +287,9 @@ describe('resolveModelReference', () => {
 
   it('picks a quantization named after a colon, in any case', async () => {
     const resolved = await resolveModelReference('tiny/stories-GGUF:q8_0', options());
-    expect(resolved.path).toBe(join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'snapshots', commit, 'stories-Q8_0.gguf'));
+    expect(resolved.path).toBe(
+      join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'snapshots', commit, 'stories-Q8_0.gguf'),
+    );
     expect(hub.seen.some((seen) => seen.path.endsWith('/resolve/main/stories-Q8_0.gguf'))).toBe(true);
   });
 
@@ -313,7 +328,9 @@ describe('resolveModelReference', () => {
   it('reports a missing repository as not_found', async () => {
     const error = await failureOf(resolveModelReference('tiny/no-such-repo', options()));
     expect(error.code).toBe('not_found');
-    expect(error.message).toMatch(/^tiny\/no-such-repo: listing tiny\/no-such-repo at main: no such repository/);
+    expect(error.message).toMatch(
+      /^tiny\/no-such-repo: listing tiny\/no-such-repo at main: no such repository/,
+    );
   });
 
   it('asks for HF_TOKEN on a gated repository and sends the token when given', async () => {
@@ -327,7 +344,10 @@ describe('resolveModelReference', () => {
   it('downloads a plain URL into url/{sha256 of the URL}/ and asks nothing the second time', async () => {
     const url = `${hub.endpoint}/files/stories260K.gguf`;
     const progress: number[] = [];
-    const first = await resolveModelReference(url, options({ onProgress: (p) => progress.push(p.receivedBytes) }));
+    const first = await resolveModelReference(
+      url,
+      options({ onProgress: (p) => progress.push(p.receivedBytes) }),
+    );
     const hashOfUrl = createHash('sha256').update(url).digest('hex');
     expect(first).toEqual({
       path: join(cacheDir, 'url', hashOfUrl, 'stories260K.gguf'),
@@ -350,12 +370,21 @@ describe('resolveModelReference', () => {
     expect(error.problem).toBe('network');
     expect(error.code).toBe('unavailable');
     expect(error.message).toMatch(/broke off at byte \d+ of \d+.*run again to resume/);
-    const partial = join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'blobs', `${sha256(gguf)}.incomplete`);
+    const partial = join(
+      cacheDir,
+      'hub',
+      'models--tiny--stories-GGUF',
+      'blobs',
+      `${sha256(gguf)}.incomplete`,
+    );
     const kept = (await readFile(partial)).length;
     expect(kept).toBeGreaterThan(0);
 
     const progress: number[] = [];
-    const resolved = await resolveModelReference('tiny/stories-GGUF', options({ onProgress: (p) => progress.push(p.receivedBytes) }));
+    const resolved = await resolveModelReference(
+      'tiny/stories-GGUF',
+      options({ onProgress: (p) => progress.push(p.receivedBytes) }),
+    );
     // The hub's resolve answer redirects; the Range travels on to the CDN, which answers it.
     const ranged = hub.seen.filter((seen) => seen.range !== undefined);
     expect(ranged.map((seen) => `${seen.path} ${seen.range}`)).toEqual([
@@ -383,7 +412,13 @@ describe('resolveModelReference', () => {
       (e: unknown) => e,
     );
     expect(stopped).toBe(reason);
-    const partial = join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'blobs', `${sha256(gguf)}.incomplete`);
+    const partial = join(
+      cacheDir,
+      'hub',
+      'models--tiny--stories-GGUF',
+      'blobs',
+      `${sha256(gguf)}.incomplete`,
+    );
     expect(existsSync(partial)).toBe(true);
     const resolved = await resolveModelReference('tiny/stories-GGUF', options());
     expect(sha256(await readFile(resolved.path))).toBe(sha256(gguf));
@@ -395,7 +430,9 @@ describe('resolveModelReference', () => {
     expect(error.problem).toBe('verification');
     expect(error.code).toBe('unavailable');
     expect(error.message).toMatch(
-      new RegExp(`stories-Q4_K_M\\.gguf arrived corrupted \\(SHA-256 [0-9a-f]{64}, expected ${sha256(gguf)}\\)`),
+      new RegExp(
+        `stories-Q4_K_M\\.gguf arrived corrupted \\(SHA-256 [0-9a-f]{64}, expected ${sha256(gguf)}\\)`,
+      ),
     );
     const repoDir = join(cacheDir, 'hub', 'models--tiny--stories-GGUF');
     expect(await readdir(join(repoDir, 'blobs'))).toEqual([]);
@@ -413,17 +450,31 @@ describe('resolveModelReference', () => {
 
   it('asks the server nothing for a cached reference pinned to a commit', async () => {
     const first = await resolveModelReference(`tiny/stories-GGUF@${commit}`, options());
-    expect(first.path).toBe(join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'snapshots', commit, 'stories-Q4_K_M.gguf'));
+    expect(first.path).toBe(
+      join(cacheDir, 'hub', 'models--tiny--stories-GGUF', 'snapshots', commit, 'stories-Q4_K_M.gguf'),
+    );
     hub.seen.length = 0;
-    expect(await resolveModelReference(`tiny/stories-GGUF@${commit}`, options())).toEqual({ ...first, downloaded: false });
+    expect(await resolveModelReference(`tiny/stories-GGUF@${commit}`, options())).toEqual({
+      ...first,
+      downloaded: false,
+    });
     expect(hub.seen).toEqual([]);
   });
 
   it('downloads a Hugging Face folder: config, tokenizer and weights, not the README or duplicate weights', async () => {
     const resolved = await resolveModelReference('tiny/folder', options());
     const snapshot = join(cacheDir, 'hub', 'models--tiny--folder', 'snapshots', 'f01de2'.padEnd(40, '1'));
-    expect(resolved).toMatchObject({ path: snapshot, tokenizerPath: join(snapshot, 'tokenizer.json'), downloaded: true });
-    expect((await readdir(snapshot)).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(resolved).toMatchObject({
+      path: snapshot,
+      tokenizerPath: join(snapshot, 'tokenizer.json'),
+      downloaded: true,
+    });
+    expect((await readdir(snapshot)).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     for (const name of ['config.json', 'model.safetensors', 'tokenizer.json'] as const) {
       expect(await readFile(join(snapshot, name))).toEqual(folderFiles[name]);
     }
@@ -436,19 +487,30 @@ describe('resolveModelReference', () => {
       hub.seen.length = 0;
       const offline = await resolveModelReference('tiny/stories-GGUF', options({ offline: true }));
       expect(offline).toEqual({ ...online, downloaded: false });
-      expect((await resolveModelReference('tiny/stories-GGUF:q4_k_m', options({ offline: true }))).path).toBe(online.path);
-      expect(await resolveModelReference('tiny/folder', options({ offline: true }))).toEqual({ ...folder, downloaded: false });
+      expect((await resolveModelReference('tiny/stories-GGUF:q4_k_m', options({ offline: true }))).path).toBe(
+        online.path,
+      );
+      expect(await resolveModelReference('tiny/folder', options({ offline: true }))).toEqual({
+        ...folder,
+        downloaded: false,
+      });
       expect(hub.seen).toEqual([]);
     });
 
     it('says which reference is not cached when offline', async () => {
       await resolveModelReference('tiny/stories-GGUF', options());
       hub.seen.length = 0;
-      const error = await failureOf(resolveModelReference('tiny/stories-GGUF:Q8_0', options({ offline: true })));
+      const error = await failureOf(
+        resolveModelReference('tiny/stories-GGUF:Q8_0', options({ offline: true })),
+      );
       expect(error.problem).toBe('not-cached');
       expect(error.code).toBe('unavailable');
-      expect(error.message).toMatch(/^tiny\/stories-GGUF:Q8_0: not in the model cache .* unset HF_HUB_OFFLINE/);
-      const url = await failureOf(resolveModelReference(`${hub.endpoint}/files/stories260K.gguf`, options({ offline: true })));
+      expect(error.message).toMatch(
+        /^tiny\/stories-GGUF:Q8_0: not in the model cache .* unset HF_HUB_OFFLINE/,
+      );
+      const url = await failureOf(
+        resolveModelReference(`${hub.endpoint}/files/stories260K.gguf`, options({ offline: true })),
+      );
       expect(url.problem).toBe('not-cached');
       expect(hub.seen).toEqual([]);
     });
@@ -457,7 +519,9 @@ describe('resolveModelReference', () => {
       const saved = process.env['HF_HUB_OFFLINE'];
       process.env['HF_HUB_OFFLINE'] = '1';
       try {
-        const error = await failureOf(resolveModelReference('tiny/stories-GGUF', { cacheDir, endpoint: hub.endpoint }));
+        const error = await failureOf(
+          resolveModelReference('tiny/stories-GGUF', { cacheDir, endpoint: hub.endpoint }),
+        );
         expect(error.problem).toBe('not-cached');
         expect(hub.seen).toEqual([]);
       } finally {
@@ -480,7 +544,9 @@ describe('resolveModelReference', () => {
       });
       expect(fallback).toEqual({ ...online, downloaded: false, fromCacheAfterNetworkError: true });
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(/cannot reach .*ECONNREFUSED.*using the cached copy tiny\/stories-GGUF@c0ffee/);
+      expect(warnings[0]).toMatch(
+        /cannot reach .*ECONNREFUSED.*using the cached copy tiny\/stories-GGUF@c0ffee/,
+      );
       const uncached = await failureOf(resolveModelReference('tiny/folder', { ...options(), endpoint }));
       expect(uncached.problem).toBe('network');
     });
@@ -488,7 +554,13 @@ describe('resolveModelReference', () => {
 
   it('returns an existing local path as it is, even one shaped like owner/repo', async () => {
     const resolved = await resolveModelReference(cacheDir, options());
-    expect(resolved).toEqual({ path: cacheDir, downloaded: false, source: cacheDir, kind: 'path', fromCacheAfterNetworkError: false });
+    expect(resolved).toEqual({
+      path: cacheDir,
+      downloaded: false,
+      source: cacheDir,
+      kind: 'path',
+      fromCacheAfterNetworkError: false,
+    });
     const missing = await failureOf(resolveModelReference('./no/such/model.gguf', options()));
     expect(missing.code).toBe('not_found');
     expect(hub.seen).toEqual([]);

@@ -49,15 +49,24 @@ export interface ResolvedModel {
  * `@revision` after the repository) downloaded into the cache, resumably and verified. Offline,
  * or when the network fails, a complete cached copy resolves as it did online.
  */
-export async function resolveModelReference(reference: string, options: ResolveModelOptions = {}): Promise<ResolvedModel> {
+export async function resolveModelReference(
+  reference: string,
+  options: ResolveModelOptions = {},
+): Promise<ResolvedModel> {
   if (reference.trim() === '') {
-    throw new ModelDownloadError(reference, 'bad-reference', 'a model path, URL or Hugging Face owner/repo is needed');
+    throw new ModelDownloadError(
+      reference,
+      'bad-reference',
+      'a model path, URL or Hugging Face owner/repo is needed',
+    );
   }
   // An existing path always wins, so a local folder named like owner/repo is never downloaded over.
-  if (await stat(reference).then(
-    () => true,
-    () => false,
-  )) {
+  if (
+    await stat(reference).then(
+      () => true,
+      () => false,
+    )
+  ) {
     const path = resolve(reference);
     return { path, downloaded: false, source: path, kind: 'path', fromCacheAfterNetworkError: false };
   }
@@ -102,7 +111,12 @@ function settingsOf(reference: string, options: ResolveModelOptions): Settings {
     cacheDir: options.cacheDir ?? defaultModelCacheDir(env),
     endpoint,
     offline,
-    context: { reference, token: token ? token : undefined, tokenOrigin: new URL(endpoint).origin, signal: options.signal },
+    context: {
+      reference,
+      token: token ? token : undefined,
+      tokenOrigin: new URL(endpoint).origin,
+      signal: options.signal,
+    },
     onProgress: options.onProgress,
     onWarning: options.onWarning,
   };
@@ -129,7 +143,8 @@ function isUnreachable(error: unknown): boolean {
 async function resolveUrl(url: string, settings: Settings): Promise<ResolvedModel> {
   const dir = urlCacheDir(settings.cacheDir, url);
   const lastSegment = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
-  const fileName = /^[^/\\]+$/.test(lastSegment) && lastSegment !== '.' && lastSegment !== '..' ? lastSegment : 'model';
+  const fileName =
+    /^[^/\\]+$/.test(lastSegment) && lastSegment !== '.' && lastSegment !== '..' ? lastSegment : 'model';
   const path = join(dir, fileName);
   const result = { path, source: url, kind: 'url' as const, fromCacheAfterNetworkError: false };
   if (await isFile(path)) return { ...result, downloaded: false };
@@ -153,9 +168,15 @@ interface Want {
   readonly quant?: string;
 }
 
-async function resolveHub(repoId: string, revision: string, want: Want, settings: Settings): Promise<ResolvedModel> {
+async function resolveHub(
+  repoId: string,
+  revision: string,
+  want: Want,
+  settings: Settings,
+): Promise<ResolvedModel> {
   const cache = new HubRepoCache(settings.cacheDir, repoId);
-  const fromCache = (): Promise<ResolvedModel | undefined> => resolveFromCache(cache, repoId, revision, want, settings);
+  const fromCache = (): Promise<ResolvedModel | undefined> =>
+    resolveFromCache(cache, repoId, revision, want, settings);
   if (settings.offline) return (await fromCache()) ?? Promise.reject(notCached(settings, cache.dir));
   // A commit never changes: when its files are here, the network has nothing to add.
   if (commitPattern.test(revision)) {
@@ -217,10 +238,14 @@ async function resolveHub(repoId: string, revision: string, want: Want, settings
   if (commit === undefined) {
     // Every blob was cached but the revision moved: ask the hub (headers only) which commit it is now.
     const first = files[0] ?? '';
-    const { response, firstHeaders } = await hubRequest(settings.context, resolveUrlOf(settings.endpoint, repoId, revision, first), {
-      method: 'HEAD',
-      follow: false,
-    });
+    const { response, firstHeaders } = await hubRequest(
+      settings.context,
+      resolveUrlOf(settings.endpoint, repoId, revision, first),
+      {
+        method: 'HEAD',
+        follow: false,
+      },
+    );
     if (response.status >= 400) throw await failedAnswer(settings.context, `checking ${first}`, response);
     commit = commitOf(firstHeaders);
   }
@@ -268,7 +293,11 @@ async function resolveFromCache(
   for (const path of files) {
     if (!(await isFile(cache.snapshotPath(commit, path)))) return undefined;
   }
-  return { ...resolvedFrom(cache, repoId, commit, choice), downloaded: false, fromCacheAfterNetworkError: false };
+  return {
+    ...resolvedFrom(cache, repoId, commit, choice),
+    downloaded: false,
+    fromCacheAfterNetworkError: false,
+  };
 }
 
 function resolvedFrom(
@@ -317,10 +346,17 @@ async function shardsFrom(reference: string, indexPath: string, localPath: strin
     throw new ModelDownloadError(reference, 'http', `${indexPath} is not JSON`, { cause });
   }
   if (!parsed.success) {
-    throw new ModelDownloadError(reference, 'http', `${indexPath} has no valid weight_map: ${z.prettifyError(parsed.error)}`);
+    throw new ModelDownloadError(
+      reference,
+      'http',
+      `${indexPath} has no valid weight_map: ${z.prettifyError(parsed.error)}`,
+    );
   }
   const shards = shardsOfIndex(parsed.data.weight_map);
-  const bad = shards.find((name) => name.includes('/') || name.includes('\\') || name === '..' || name === '.');
-  if (bad !== undefined) throw new ModelDownloadError(reference, 'http', `${indexPath} names a shard outside the folder: ${bad}`);
+  const bad = shards.find(
+    (name) => name.includes('/') || name.includes('\\') || name === '..' || name === '.',
+  );
+  if (bad !== undefined)
+    throw new ModelDownloadError(reference, 'http', `${indexPath} names a shard outside the folder: ${bad}`);
   return shards;
 }
