@@ -116,10 +116,21 @@ export async function failedAnswer(
 const treeSchema = z.array(
   z.looseObject({
     type: z.string(),
-    path: z.string(),
+    // Paths become file names under the cache: none may climb out of its snapshot folder.
+    path: z.string().check(
+      z.refine(
+        (path) =>
+          !path.includes('\\') &&
+          path.split('/').every((part) => part !== '' && part !== '.' && part !== '..'),
+        {
+          message: 'a path inside the repository',
+        },
+      ),
+    ),
     size: z.optional(z.number()),
-    oid: z.optional(z.string()),
-    lfs: z.optional(z.looseObject({ oid: z.string(), size: z.number() })),
+    // Blobs are named by it (or by the LFS id), so a file without one cannot be cached.
+    oid: z.string().check(z.regex(/^[0-9a-f]{40,64}$/)),
+    lfs: z.optional(z.looseObject({ oid: z.string().check(z.regex(/^[0-9a-f]{64}$/)), size: z.number() })),
   }),
 );
 
@@ -160,7 +171,7 @@ export async function listHubFiles(
       entries.push({
         path: entry.path,
         size: entry.size ?? entry.lfs?.size ?? 0,
-        oid: entry.oid ?? '',
+        oid: entry.oid,
         ...(entry.lfs ? { lfs: { oid: entry.lfs.oid, size: entry.lfs.size } } : {}),
       });
     }

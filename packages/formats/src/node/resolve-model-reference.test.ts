@@ -480,6 +480,71 @@ describe('resolveModelReference', () => {
     }
   });
 
+  it('downloads the shards a model.safetensors.index.json names', async () => {
+    const shard = (seed: number): Buffer =>
+      Buffer.from(Array.from({ length: 1500 }, (_, i) => (i * seed + 11) & 0xff));
+    const files = new Map([
+      ['config.json', folderFiles['config.json']],
+      ['tokenizer.model', Buffer.from('sentencepiece model bytes for the test')],
+      [
+        'model.safetensors.index.json',
+        Buffer.from(
+          JSON.stringify({
+            metadata: { total_size: 3000 },
+            weight_map: {
+              'model.embed_tokens.weight': 'model-00001-of-00002.safetensors',
+              'model.norm.weight': 'model-00002-of-00002.safetensors',
+              'lm_head.weight': 'model-00002-of-00002.safetensors',
+            },
+          }),
+        ),
+      ],
+      ['model-00001-of-00002.safetensors', shard(13)],
+      ['model-00002-of-00002.safetensors', shard(29)],
+    ]);
+    hub.repos.set('tiny/sharded', { commit: '5ba2d'.padEnd(40, '3'), files });
+    const resolved = await resolveModelReference('tiny/sharded', options());
+    expect(resolved.tokenizerPath).toBe(join(resolved.path, 'tokenizer.model'));
+    expect((await readdir(resolved.path)).sort()).toEqual([...files.keys()].sort());
+    for (const [name, bytes] of files) expect(await readFile(join(resolved.path, name)), name).toEqual(bytes);
+    hub.seen.length = 0;
+    expect(await resolveModelReference('tiny/sharded', options({ offline: true }))).toEqual({
+      ...resolved,
+      downloaded: false,
+    });
+  });
+
+  it('files unchanged blobs under the new commit when the revision moved, asking for it with one HEAD', async () => {
+    const files = new Map([
+      ['README.md', Buffer.from('first version\n')],
+      ['m-Q4_K_M.gguf', gguf],
+    ]);
+    hub.repos.set('tiny/moving', { commit: '01d'.padEnd(40, '4'), files });
+    const before = await resolveModelReference('tiny/moving', options());
+    hub.repos.set('tiny/moving', {
+      commit: '0e1'.padEnd(40, '5'),
+      files: new Map([...files, ['README.md', Buffer.from('second version\n')]]),
+    });
+    hub.seen.length = 0;
+    const after = await resolveModelReference('tiny/moving', options());
+    expect(after.path).toBe(before.path.replace('01d'.padEnd(40, '4'), '0e1'.padEnd(40, '5')));
+    expect(after.downloaded).toBe(false);
+    expect(hub.seen.map((seen) => `${seen.method} ${seen.path}`)).toEqual([
+      'GET /api/models/tiny/moving/tree/main',
+      'HEAD /tiny/moving/resolve/main/m-Q4_K_M.gguf',
+    ]);
+    const refs = join(cacheDir, 'hub', 'models--tiny--moving', 'refs', 'main');
+    expect(await readFile(refs, 'utf8')).toBe('0e1'.padEnd(40, '5'));
+  });
+
+  it('refuses a listing whose paths would climb out of the cache', async () => {
+    hub.repos.set('tiny/evil', { commit: 'e'.repeat(40), files: new Map([['../../../escape-Q4_K_M.gguf', gguf]]) });
+    const error = await failureOf(resolveModelReference('tiny/evil', options()));
+    expect(error.problem).toBe('http');
+    expect(error.message).toMatch(/not a hub tree listing/);
+    expect(hub.resolveRequests()).toEqual([]);
+  });
+
   describe('without the network', () => {
     it('resolves a cached reference offline to the same path, sending no request', async () => {
       const online = await resolveModelReference('tiny/stories-GGUF', options());

@@ -212,7 +212,7 @@ async function resolveHub(
     }
     const blobName = entry.lfs?.oid ?? entry.oid;
     const blob = cache.blobPath(blobName);
-    if (blobName !== '' && (await isFile(blob))) return blob;
+    if (await isFile(blob)) return blob;
     const headers = await downloadFile(settings.context, {
       url: resolveUrlOf(settings.endpoint, repoId, commit ?? revision, path),
       destination: blob,
