@@ -23,3 +23,12 @@ export {
   type ConvertProgress,
   type ConvertResult,
 } from './convert-model.js';
+export {
+  resolveModelReference,
+  type ResolveModelOptions,
+  type ResolvedModel,
+} from './resolve-model-reference.js';
+export type { DownloadProgress } from './download-file.js';
+export { parseModelReference, type ModelReference } from './model-reference.js';
+export { ModelDownloadError, type ModelDownloadProblem } from './model-download-error.js';
+export { defaultModelCacheDir } from './model-cache.js';
