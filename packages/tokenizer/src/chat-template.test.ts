@@ -96,7 +96,7 @@ describe('template errors', () => {
 
   it('names the template when its Jinja text does not parse', () => {
     expect(() => ChatTemplate.fromSource('{% if %}', {}, { name: '--chat-template bad.jinja' })).toThrow(
-      /chat template of --chat-template bad\.jinja: the Jinja text does not parse/,
+      /chat template \(--chat-template bad\.jinja\): the Jinja text does not parse/,
     );
     try {
       ChatTemplate.fromSource('{% for m in messages %}', {});

@@ -42,7 +42,7 @@ export interface ChatTemplateTokens {
 }
 
 export interface ChatTemplateOptions {
-  /** Where the template came from, for error messages. Default `'the model'` (`'fallback'` for `fallback`). */
+  /** Where the template came from, for error messages. Default `'model'` (`'fallback'` for `fallback`). */
   readonly name?: string;
   /** The clock of `strftime_now`. Default: the current time. */
   readonly now?: () => Date;
@@ -112,7 +112,7 @@ export class ChatTemplate {
     tokens: ChatTemplateTokens,
     options: ChatTemplateOptions = {},
   ): ChatTemplate {
-    const name = options.name ?? 'the model';
+    const name = options.name ?? 'model';
     let template: Template;
     try {
       template = new Template(source);

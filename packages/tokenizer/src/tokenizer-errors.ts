@@ -75,8 +75,8 @@ export class ChatTemplateError extends TokenizerError {
   constructor(origin: string, detail: string, raisedByTemplate: boolean, options?: ErrorOptions) {
     super(
       raisedByTemplate
-        ? `${detail} (raised by the chat template of ${origin})`
-        : `chat template of ${origin}: ${detail}`,
+        ? `${detail} (raised by the chat template, ${origin})`
+        : `chat template (${origin}): ${detail}`,
     );
     this.name = 'ChatTemplateError';
     this.origin = origin;
