@@ -1,10 +1,4 @@
-export type {
-  LlamaConfig,
-  RopeLayout,
-  RopeScaling,
-  TensorInfo,
-  WeightSource,
-} from './weight-source.js';
+export type { LlamaConfig, RopeLayout, RopeScaling, TensorInfo, WeightSource } from './weight-source.js';
 export { GgufFormatError, Llama2cFormatError, ModelFileError, UnsupportedModelError } from './errors.js';
 
 export { ByteSourceError, readText, type ByteSource } from './io/byte-source.js';
@@ -88,6 +82,17 @@ export {
   type SyntheticLlamaResult,
   type SyntheticLlamaShape,
 } from './synthetic/synthetic-llama.js';
+export {
+  chatTemplateOf,
+  chatTemplateOfGguf,
+  chatTemplateOfHfFiles,
+  HF_ADDITIONAL_CHAT_TEMPLATES_DIR,
+  HF_CHAT_TEMPLATE_JINJA_FILE,
+  HF_CHAT_TEMPLATE_JSON_FILE,
+  type ChatTemplateQuery,
+  type HfChatTemplateFiles,
+  type ModelChatTemplate,
+} from './model-chat-template.js';
 export {
   describeModelFolder,
   describeModelSource,

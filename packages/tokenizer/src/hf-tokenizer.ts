@@ -6,7 +6,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
-import { EOG_TEXTS } from './llama-vocabulary.js';
+import { EOG_TEXTS, eogTextsNotEnding } from './llama-vocabulary.js';
 import type {
   DecodeOptions,
   EncodeOptions,
@@ -130,9 +130,16 @@ export class HfJsonTokenizer implements Tokenizer {
     this.addBos = bosId !== undefined && this.prefix.includes(bosId);
     this.addEos = eosId !== undefined && this.suffix.includes(eosId);
 
-    const eog = new Set<number>();
+    // llama.cpp's set: EOS, and every token (added or in the model's vocabulary) whose text ends a
+    // turn in some family, less the texts it takes back out.
+    const eogTexts = new Map<string, number>();
+    for (const text of EOG_TEXTS) {
+      const id = this.full.token_to_id(text);
+      if (id !== undefined) eogTexts.set(text, id);
+    }
+    for (const text of eogTextsNotEnding(new Set(eogTexts.keys()))) eogTexts.delete(text);
+    const eog = new Set<number>(eogTexts.values());
     if (eosId !== undefined) eog.add(eosId);
-    for (const t of added) if (EOG_TEXTS.includes(t.content)) eog.add(t.id);
     this.eogIds = eog;
   }
 

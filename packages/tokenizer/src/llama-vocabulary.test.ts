@@ -31,6 +31,7 @@ function bpeMetadata(overrides: Record<string, unknown> = {}, extra: { text: str
   );
 }
 
+const NORMAL = 1;
 const CONTROL = 3;
 const USER_DEFINED = 4;
 
@@ -82,6 +83,37 @@ describe('loading GGUF vocabularies', () => {
     expect(t.eosId).toBe(265);
     // An end token stored as user-defined becomes a control token: hidden on decode.
     expect(t.decode([t.tokenId('<|eot_id|>')!])).toBe('');
+  });
+
+  it('stops at every end-of-turn text llama.cpp knows, whatever the file says the token is', () => {
+    const ends = [
+      '<|eot_id|>',
+      '<|eom_id|>',
+      '<|im_end|>',
+      '<|end|>',
+      '<end_of_turn>',
+      '<|endoftext|>',
+      '<|end_of_text|>',
+      '<EOT>',
+      '_<EOT>',
+      '[EOT]',
+      '<｜end▁of▁sentence｜>',
+      '<end_of_utterance>',
+      '</s>',
+      '<eos>',
+    ];
+    const others = ['<|im_start|>', '<|start_header_id|>', '<start_of_turn>'];
+    const t = tokenizerFromGguf(
+      bpeMetadata(
+        { 'tokenizer.ggml.eos_token_id': 5 },
+        [...ends, ...others].map((text, i) => ({ text, type: i % 2 === 0 ? NORMAL : CONTROL })),
+      ),
+    );
+    const eog = [...t.eogIds].map((id) => t.tokenText(id)!);
+    expect(eog.sort()).toEqual([...ends, t.tokenText(5)!].sort());
+    // Each is a control token, so special-token parsing matches it as one id.
+    for (const text of ends)
+      expect(t.encode(text, { addSpecial: false, parseSpecial: true })).toEqual([t.tokenId(text)]);
   });
 
   it('drops <|end|> from the end-of-generation set for gpt-oss style vocabularies', () => {

@@ -499,23 +499,12 @@ export function loadLlamaVocabulary(metadata: ReadonlyMap<string, unknown>): Lla
   }
   for (const id of [special.eos, special.eot, special.eom]) if (id !== undefined) eog.add(id);
 
-  // o200k_harmony / solar-open: <|end|> closes a message, not the generation.
   const textOf = (id: number) => tokens[id]!;
-  const eogTexts = new Set([...eog].map(textOf));
-  if (
-    eogTexts.has('<|end|>') &&
-    ((eogTexts.has('<|return|>') && (eogTexts.has('<|call|>') || eogTexts.has('<|calls|>'))) ||
-      ((eogTexts.has('<|call|>') || eogTexts.has('<|calls|>')) && eogTexts.has('<|flush|>')))
-  ) {
-    const endId = tokenToId.get('<|end|>')!;
-    eog.delete(endId);
-    attrs[endId] = TokenAttr.userDefined;
-  }
-  // Gemma 4 / PaddleOCR: </s> is not an end of generation when <|tool_response> is.
-  if (eogTexts.has('<|tool_response>') && eogTexts.has('</s>')) {
-    const sId = tokenToId.get('</s>')!;
-    eog.delete(sId);
-    attrs[sId] = TokenAttr.normal;
+  for (const text of eogTextsNotEnding(new Set([...eog].map(textOf)))) {
+    const id = tokenToId.get(text)!;
+    eog.delete(id);
+    // <|end|> must still be written out; </s> becomes an ordinary piece.
+    attrs[id] = text === '<|end|>' ? TokenAttr.userDefined : TokenAttr.normal;
   }
 
   const specialTokens: number[] = [];
@@ -580,6 +569,20 @@ function applyModelAttrFixups(
   } else if (containsAny(modelName, ['modern-bert'])) {
     set(tokenToId.get('[MASK]'), TokenAttr.lstrip, true);
   }
+}
+
+/**
+ * Texts that llama.cpp takes back out of an end-of-generation set: o200k_harmony / solar-open's
+ * <|end|> closes a message, not the generation; with Gemma 4 / PaddleOCR's <|tool_response>,
+ * </s> is not an end either.
+ */
+export function eogTextsNotEnding(eogTexts: ReadonlySet<string>): string[] {
+  const drop: string[] = [];
+  const has = (t: string) => eogTexts.has(t);
+  const call = has('<|call|>') || has('<|calls|>');
+  if (has('<|end|>') && ((has('<|return|>') && call) || (call && has('<|flush|>')))) drop.push('<|end|>');
+  if (has('<|tool_response>') && has('</s>')) drop.push('</s>');
+  return drop;
 }
 
 /** UTF-8 byte length of a well-formed string. */

@@ -58,3 +58,30 @@ export class TokenizerModelMismatchError extends TokenizerError {
     this.modelVocabSize = modelVocabSize;
   }
 }
+
+/**
+ * A chat template that cannot be used: its Jinja text does not parse, rendering it failed, or the
+ * template itself refused the conversation (`raise_exception("Conversation roles must alternate
+ * ...")`). A server answers these with 400: the request or the template must change.
+ */
+export class ChatTemplateError extends TokenizerError {
+  /** Where the template came from (`tokenizer.chat_template`, a file name, `--chat-template`). */
+  readonly origin: string;
+  /** The problem without the origin: the parser's message, or the text the template raised. */
+  readonly detail: string;
+  /** True when the template called `raise_exception`: the conversation, not the template, is at fault. */
+  readonly raisedByTemplate: boolean;
+
+  constructor(origin: string, detail: string, raisedByTemplate: boolean, options?: ErrorOptions) {
+    super(
+      raisedByTemplate
+        ? `${detail} (raised by the chat template, ${origin})`
+        : `chat template (${origin}): ${detail}`,
+    );
+    this.name = 'ChatTemplateError';
+    this.origin = origin;
+    this.detail = detail;
+    this.raisedByTemplate = raisedByTemplate;
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}

@@ -13,7 +13,7 @@ export function readVocabVectors(inpPath: string, outPath: string): VocabVector[
   const raw = readFileSync(inpPath, 'utf8');
   const sep = '\n__ggml_vocab_test__\n';
   const inputs: string[] = [];
-  for (let pos = 0; pos < raw.length; ) {
+  for (let pos = 0; pos < raw.length;) {
     const next = raw.indexOf(sep, pos);
     if (next === -1) {
       inputs.push(raw.slice(pos));
@@ -30,4 +30,13 @@ export function readVocabVectors(inpPath: string, outPath: string): VocabVector[
 }
 
 /** The vocabularies of shared/models/vocab that come with test vectors (SentencePiece, BPE, WordPiece). */
-export const VOCABS_WITH_VECTORS = ['llama-spm', 'phi-3', 'gpt-2', 'deepseek-coder', 'mpt', 'refact', 'starcoder', 'bert-bge'] as const;
+export const VOCABS_WITH_VECTORS = [
+  'llama-spm',
+  'phi-3',
+  'gpt-2',
+  'deepseek-coder',
+  'mpt',
+  'refact',
+  'starcoder',
+  'bert-bge',
+] as const;
