@@ -41,14 +41,18 @@ export function closeObjectSchemas(schema: SchemaObject): SchemaObject {
       properties[key] = closeObjectSchemas(value);
     }
     closed['properties'] = properties;
-    if (schema['additionalProperties'] === undefined && schema['x-kubernetes-preserve-unknown-fields'] !== true) {
+    if (
+      schema['additionalProperties'] === undefined &&
+      schema['x-kubernetes-preserve-unknown-fields'] !== true
+    ) {
       closed['additionalProperties'] = false;
     }
   }
   if (typeof schema['additionalProperties'] === 'object') {
     closed['additionalProperties'] = closeObjectSchemas(schema['additionalProperties'] as SchemaObject);
   }
-  if (typeof schema['items'] === 'object') closed['items'] = closeObjectSchemas(schema['items'] as SchemaObject);
+  if (typeof schema['items'] === 'object')
+    closed['items'] = closeObjectSchemas(schema['items'] as SchemaObject);
   return closed;
 }
 
@@ -72,7 +76,10 @@ function newAjv(): Ajv {
   const ajv = new Ajv({ strict: true, allErrors: true });
   for (const keyword of KUBERNETES_KEYWORDS) ajv.addKeyword(keyword);
   // The formats of Kubernetes' OpenAPI schemas (int32, int64 on integers; date-time in status).
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -INT32 && n < INT32 });
+  ajv.addFormat('int32', {
+    type: 'number',
+    validate: (n: number) => Number.isInteger(n) && n >= -INT32 && n < INT32,
+  });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(Date.parse(s)) });
   return ajv;
@@ -89,7 +96,10 @@ export function crdValidator(crd: Crd, version: string): CrdValidator {
 /** ajv's errors in one line each: `/spec/targetPorts/0/number must be <= 65535`. */
 export function formatErrors(errors: readonly ErrorObject[]): string {
   return errors
-    .map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}${e.keyword === 'additionalProperties' ? `: ${String(e.params['additionalProperty'])}` : ''}`)
+    .map(
+      (e) =>
+        `${e.instancePath || '/'} ${e.message ?? e.keyword}${e.keyword === 'additionalProperties' ? `: ${String(e.params['additionalProperty'])}` : ''}`,
+    )
     .join('\n');
 }
 
@@ -100,10 +110,13 @@ export function celRules(schema: SchemaObject, at = ''): { readonly at: string; 
     rule: v.rule,
   }));
   const nested: { at: string; rule: string }[] = [];
-  for (const [key, value] of Object.entries((schema['properties'] as Record<string, SchemaObject> | undefined) ?? {})) {
+  for (const [key, value] of Object.entries(
+    (schema['properties'] as Record<string, SchemaObject> | undefined) ?? {},
+  )) {
     nested.push(...celRules(value, `${at}/${key}`));
   }
-  if (typeof schema['items'] === 'object') nested.push(...celRules(schema['items'] as SchemaObject, `${at}/*`));
+  if (typeof schema['items'] === 'object')
+    nested.push(...celRules(schema['items'] as SchemaObject, `${at}/*`));
   if (typeof schema['additionalProperties'] === 'object') {
     nested.push(...celRules(schema['additionalProperties'] as SchemaObject, `${at}/*`));
   }

@@ -22,8 +22,7 @@ export function parseDockerfile(text: string): Instruction[] {
   let pending: { parts: string[]; line: number } | undefined;
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
-    if (line.startsWith('#') || (line === '' && pending === undefined)) return;
-    if (line === '') return;
+    if (line === '' || line.startsWith('#')) return;
     const continues = line.endsWith('\\');
     const part = continues ? line.slice(0, -1).trim() : line;
     if (pending === undefined) pending = { parts: [], line: i + 1 };
@@ -67,7 +66,11 @@ export function splitFlags(args: string): { flags: Record<string, string>; rest:
 }
 
 /** The sources and destination of a COPY or ADD, flags removed. */
-export function copyPaths(args: string): { flags: Record<string, string>; sources: string[]; destination: string } {
+export function copyPaths(args: string): {
+  flags: Record<string, string>;
+  sources: string[];
+  destination: string;
+} {
   const { flags, rest } = splitFlags(args);
   const words = execForm(rest) ?? rest.split(/\s+/);
   if (words.length < 2) throw new Error(`COPY needs a source and a destination: ${args}`);

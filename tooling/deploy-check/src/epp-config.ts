@@ -104,7 +104,10 @@ const eppConfigSchema: SchemaObject = {
           name: { type: 'string', minLength: 1 },
           plugins: {
             type: 'array',
-            items: { ...pluginRef, properties: { pluginRef: { type: 'string' }, weight: { type: 'number' } } },
+            items: {
+              ...pluginRef,
+              properties: { pluginRef: { type: 'string' }, weight: { type: 'number' } },
+            },
           },
         },
       },
@@ -120,7 +123,10 @@ const eppConfigSchema: SchemaObject = {
             ...pluginRef,
             properties: {
               pluginRef: { type: 'string' },
-              extractors: { type: 'array', items: { ...pluginRef, properties: { pluginRef: { type: 'string' } } } },
+              extractors: {
+                type: 'array',
+                items: { ...pluginRef, properties: { pluginRef: { type: 'string' } } },
+              },
             },
           },
         },
@@ -139,13 +145,20 @@ export interface EngineConfig {
 }
 
 export interface EppConfig {
-  readonly plugins: readonly { readonly name?: string; readonly type: string; readonly parameters?: Record<string, unknown> }[];
+  readonly plugins: readonly {
+    readonly name?: string;
+    readonly type: string;
+    readonly parameters?: Record<string, unknown>;
+  }[];
   readonly schedulingProfiles: readonly {
     readonly name: string;
     readonly plugins: readonly { readonly pluginRef: string; readonly weight?: number }[];
   }[];
   readonly dataLayer?: {
-    readonly sources: readonly { readonly pluginRef: string; readonly extractors?: readonly { readonly pluginRef: string }[] }[];
+    readonly sources: readonly {
+      readonly pluginRef: string;
+      readonly extractors?: readonly { readonly pluginRef: string }[];
+    }[];
   };
 }
 

@@ -61,7 +61,9 @@ group('deploy/kubernetes/crds', () => {
     );
     expect(rest).toEqual([]);
     expect(crd!.object.kind).toBe('CustomResourceDefinition');
-    expect(() => modelValidator('apiextensions.k8s.io/v1', 'CustomResourceDefinition')!(crd!.object)).not.toThrow();
+    expect(() =>
+      modelValidator('apiextensions.k8s.io/v1', 'CustomResourceDefinition')!(crd!.object),
+    ).not.toThrow();
   });
 });
 
@@ -77,7 +79,9 @@ group('the schema checks', () => {
 
   it('catch an HTTPRoute backendRef without a name', () => {
     const route = manifests.find((m) => m.object.kind === 'HTTPRoute')!.object;
-    const broken = structuredClone(route) as unknown as { spec: { rules: { backendRefs: { name?: string }[] }[] } };
+    const broken = structuredClone(route) as unknown as {
+      spec: { rules: { backendRefs: { name?: string }[] }[] };
+    };
     delete broken.spec.rules[0]!.backendRefs[0]!.name;
     expect(() => modelValidator('gateway.networking.k8s.io/v1', 'HTTPRoute')!(broken)).toThrow(/name/);
   });
