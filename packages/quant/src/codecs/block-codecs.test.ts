@@ -25,7 +25,10 @@ function messageOf(run: () => unknown): string {
 
 /** Deterministic values of varied magnitude, never all zero. */
 function wave(count: number, scale = 1, phase = 0): Float32Array {
-  return Float32Array.from({ length: count }, (_, i) => scale * Math.sin(0.37 * i + phase) * (1 + (i % 7) / 3));
+  return Float32Array.from(
+    { length: count },
+    (_, i) => scale * Math.sin(0.37 * i + phase) * (1 + (i % 7) / 3),
+  );
 }
 
 function absMax(values: Float32Array): number {
@@ -34,7 +37,18 @@ function absMax(values: Float32Array): number {
 
 describe('the codec registry', () => {
   it('has a codec for every format ggml quantizes, and quantizes all of them', () => {
-    expect(blockCodecTypes).toEqual(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k']);
+    expect(blockCodecTypes).toEqual([
+      'q4_0',
+      'q4_1',
+      'q5_0',
+      'q5_1',
+      'q8_0',
+      'q2_k',
+      'q3_k',
+      'q4_k',
+      'q5_k',
+      'q6_k',
+    ]);
     expect(quantizableTypes).toEqual(blockCodecTypes);
     for (const name of blockCodecTypes) {
       expect(blockCodec(name).type).toBe(elementType(name));
@@ -47,7 +61,9 @@ describe('the codec registry', () => {
       expect(codeOf(() => blockCodec(name))).toBe('unsupported');
       expect(codeOf(() => quantize(name, wave(256)))).toBe('unsupported');
     }
-    expect(messageOf(() => blockCodec('iq4_xs'))).toContain('q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k');
+    expect(messageOf(() => blockCodec('iq4_xs'))).toContain(
+      'q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k',
+    );
     expect(elementTypes.filter((t) => t.kind === 'quantized').length).toBeGreaterThan(blockCodecTypes.length);
   });
 
@@ -60,7 +76,9 @@ describe('the codec registry', () => {
     expect(codeOf(() => quantize('q4_k', wave(128)))).toBe('invalid_argument');
     expect(codeOf(() => dequantize('q8_0', new Uint8Array(34).fill(1), 31))).toBe('invalid_argument');
     expect(codeOf(() => dequantize('q8_0', new Uint8Array(35).fill(1), 32))).toBe('invalid_argument');
-    expect(codeOf(() => blockCodec('q6_k').dequantize(new Uint8Array(210).fill(1), new Float32Array(255)))).toBe('invalid_argument');
+    expect(
+      codeOf(() => blockCodec('q6_k').dequantize(new Uint8Array(210).fill(1), new Float32Array(255))),
+    ).toBe('invalid_argument');
     expect(codeOf(() => blockCodec('q4_0').quantize!(wave(64), new Uint8Array(35)))).toBe('invalid_argument');
   });
 });
@@ -78,7 +96,9 @@ describe.each(quantizableTypes)('%s', (name) => {
       const one = values.slice(b * blockSize, (b + 1) * blockSize);
       const oneBytes = quantize(name, one);
       expect([...bytes.subarray(b * bytesPerBlock, (b + 1) * bytesPerBlock)]).toEqual([...oneBytes]);
-      expect([...decoded.subarray(b * blockSize, (b + 1) * blockSize)]).toEqual([...dequantize(name, oneBytes, blockSize)]);
+      expect([...decoded.subarray(b * blockSize, (b + 1) * blockSize)]).toEqual([
+        ...dequantize(name, oneBytes, blockSize),
+      ]);
     }
   });
 
@@ -185,7 +205,14 @@ const rmseBounds: Partial<Record<ElementTypeName, number>> = {
 describe.each(quantizableTypes)('%s round trip', (name) => {
   const { blockSize } = elementType(name);
   const block = fc
-    .float32Array({ minLength: blockSize, maxLength: blockSize, noNaN: true, noDefaultInfinity: true, min: -1000, max: 1000 })
+    .float32Array({
+      minLength: blockSize,
+      maxLength: blockSize,
+      noNaN: true,
+      noDefaultInfinity: true,
+      min: -1000,
+      max: 1000,
+    })
     .filter((x) => absMax(x) >= 1e-3);
 
   it('stays within the format’s error bound', () => {
@@ -203,7 +230,8 @@ describe.each(quantizableTypes)('%s round trip', (name) => {
         const maxBound = maxErrorBounds[name];
         if (maxBound !== undefined) expect(maxError).toBeLessThanOrEqual(amax * maxBound);
         const rmseBound = rmseBounds[name];
-        if (rmseBound !== undefined) expect(Math.sqrt(squares / blockSize)).toBeLessThanOrEqual(amax * rmseBound);
+        if (rmseBound !== undefined)
+          expect(Math.sqrt(squares / blockSize)).toBeLessThanOrEqual(amax * rmseBound);
       }),
       { numRuns: blockSize === 32 ? 200 : 60 },
     );
@@ -216,7 +244,14 @@ describe.each(quantizableTypes)('%s round trip', (name) => {
 // again, so for them ggml guarantees no such fixed point and none is asserted.
 describe.each(['q8_0', 'q4_0', 'q5_0'] as const)('%s requantization', (name) => {
   it('gives back the bytes of a quantized block', () => {
-    const values = fc.float32Array({ minLength: 32, maxLength: 32, noNaN: true, noDefaultInfinity: true, min: -1e4, max: 1e4 });
+    const values = fc.float32Array({
+      minLength: 32,
+      maxLength: 32,
+      noNaN: true,
+      noDefaultInfinity: true,
+      min: -1e4,
+      max: 1e4,
+    });
     fc.assert(
       fc.property(values, (x) => {
         const bytes = quantize(name, x);

@@ -36,7 +36,9 @@ const codecs = new Map<string, BlockCodec>(formats.map((format) => [format.name,
 export const blockCodecTypes: readonly ElementTypeName[] = formats.map((format) => format.name);
 
 /** The element types whose codec also quantizes. */
-export const quantizableTypes: readonly ElementTypeName[] = formats.flatMap((format) => (format.encodeBlock ? [format.name] : []));
+export const quantizableTypes: readonly ElementTypeName[] = formats.flatMap((format) =>
+  format.encodeBlock ? [format.name] : [],
+);
 
 /**
  * The codec of `name`; `invalid_argument` for an unknown name, `unsupported` for a known type
@@ -46,13 +48,20 @@ export function blockCodec(name: ElementTypeName | (string & {})): BlockCodec {
   const type = elementType(name);
   const codec = codecs.get(type.name);
   if (!codec) {
-    throw new LlmError('unsupported', `no block codec for ${type.name}; codecs exist for ${blockCodecTypes.join(', ')}`);
+    throw new LlmError(
+      'unsupported',
+      `no block codec for ${type.name}; codecs exist for ${blockCodecTypes.join(', ')}`,
+    );
   }
   return codec;
 }
 
 /** `elementCount` values decoded from `bytes`, which must hold exactly that many elements of `name`. */
-export function dequantize(name: ElementTypeName | (string & {}), bytes: Uint8Array, elementCount: number): Float32Array {
+export function dequantize(
+  name: ElementTypeName | (string & {}),
+  bytes: Uint8Array,
+  elementCount: number,
+): Float32Array {
   const codec = blockCodec(name);
   const byteLength = byteLengthOf(codec.type, elementCount);
   if (bytes.length !== byteLength) {
@@ -70,7 +79,10 @@ export function dequantize(name: ElementTypeName | (string & {}), bytes: Uint8Ar
 export function quantize(name: ElementTypeName | (string & {}), values: Float32Array): Uint8Array {
   const codec = blockCodec(name);
   if (!codec.quantize) {
-    throw new LlmError('unsupported', `${codec.type.name} decodes only; quantizers exist for ${quantizableTypes.join(', ')}`);
+    throw new LlmError(
+      'unsupported',
+      `${codec.type.name} decodes only; quantizers exist for ${quantizableTypes.join(', ')}`,
+    );
   }
   const out = new Uint8Array(byteLengthOf(codec.type, values.length));
   codec.quantize(values, out);
@@ -82,14 +94,20 @@ function codecOf(format: BlockFormat): BlockCodec {
   const { blockSize, bytesPerBlock } = type;
   const blocksIn = (what: string, length: number, unit: number): number => {
     if (length % unit !== 0) {
-      throw new LlmError('invalid_argument', `${what} of ${length} is not a whole number of ${type.name} blocks (${unit} each)`);
+      throw new LlmError(
+        'invalid_argument',
+        `${what} of ${length} is not a whole number of ${type.name} blocks (${unit} each)`,
+      );
     }
     return length / unit;
   };
   const dequantizeBlocks = (src: Uint8Array, out: Float32Array): void => {
     const blocks = blocksIn('a source', src.length, bytesPerBlock);
     if (out.length !== blocks * blockSize) {
-      throw new LlmError('invalid_argument', `${blocks} ${type.name} blocks decode to ${blocks * blockSize} values; the output holds ${out.length}`);
+      throw new LlmError(
+        'invalid_argument',
+        `${blocks} ${type.name} blocks decode to ${blocks * blockSize} values; the output holds ${out.length}`,
+      );
     }
     for (let b = 0; b < blocks; b++) format.decodeBlock(src, b * bytesPerBlock, out, b * blockSize);
   };
@@ -98,11 +116,17 @@ function codecOf(format: BlockFormat): BlockCodec {
   const quantizeBlocks = (src: Float32Array, out: Uint8Array): void => {
     const blocks = blocksIn('an input', src.length, blockSize);
     if (out.length !== blocks * bytesPerBlock) {
-      throw new LlmError('invalid_argument', `${blocks} ${type.name} blocks take ${blocks * bytesPerBlock} bytes; the output holds ${out.length}`);
+      throw new LlmError(
+        'invalid_argument',
+        `${blocks} ${type.name} blocks take ${blocks * bytesPerBlock} bytes; the output holds ${out.length}`,
+      );
     }
     for (let i = 0; i < src.length; i++) {
       if (!Number.isFinite(src[i]!)) {
-        throw new LlmError('invalid_argument', `value ${i} is ${src[i]}; only finite values can be quantized to ${type.name}`);
+        throw new LlmError(
+          'invalid_argument',
+          `value ${i} is ${src[i]}; only finite values can be quantized to ${type.name}`,
+        );
       }
     }
     out.fill(0);

@@ -11,7 +11,14 @@ import { f, GROUP_MAX_EPS, nearestInt } from './float32-rounding.js';
  * from `x[at]`, trying 18 scales around -nmax / max and keeping the one that maximises
  * sum(w x l)^2 / sum(w l^2) with w = x^2. Writes levels `l + nmax` (0 .. 2 nmax - 1) to `levels`.
  */
-export function makeQxQuants(n: number, nmax: number, x: Float32Array, at: number, levels: Uint8Array, levelsAt: number): number {
+export function makeQxQuants(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  at: number,
+  levels: Uint8Array,
+  levelsAt: number,
+): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -160,7 +167,14 @@ export function makeQkx2Quants(
  * then moving single levels while that raises sum(w x l)^2 / sum(w l^2), w = x^2, for at most five
  * passes. Writes levels `l + nmax` to `levels` (signed scratch: the search holds negative levels).
  */
-export function makeQ3Quants(n: number, nmax: number, x: Float32Array, at: number, levels: Int8Array, levelsAt: number): number {
+export function makeQ3Quants(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  at: number,
+  levels: Int8Array,
+  levelsAt: number,
+): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {

@@ -32,7 +32,21 @@ export const q2_k: BlockFormat = {
     let maxMin = 0;
     for (let j = 0; j < 16; j++) {
       for (let l = 0; l < 16; l++) weights[l] = Math.abs(src[at + 16 * j + l]!);
-      scales[j] = makeQkx2Quants(16, 3, src, at + 16 * j, weights, levels, 16 * j, minOut, aux, f(-0.5), f(0.1), 15, true);
+      scales[j] = makeQkx2Quants(
+        16,
+        3,
+        src,
+        at + 16 * j,
+        weights,
+        levels,
+        16 * j,
+        minOut,
+        aux,
+        f(-0.5),
+        f(0.1),
+        15,
+        true,
+      );
       mins[j] = minOut[0]!;
       if (scales[j]! > maxScale) maxScale = scales[j]!;
       if (mins[j]! > maxMin) maxMin = mins[j]!;
@@ -61,7 +75,11 @@ export const q2_k: BlockFormat = {
     for (let j = 0; j < 256; j += 128) {
       const q = outAt + 16 + j / 4;
       for (let l = 0; l < 32; l++) {
-        out[q + l] = levels[j + l]! | (levels[j + l + 32]! << 2) | (levels[j + l + 64]! << 4) | (levels[j + l + 96]! << 6);
+        out[q + l] =
+          levels[j + l]! |
+          (levels[j + l + 32]! << 2) |
+          (levels[j + l + 64]! << 4) |
+          (levels[j + l + 96]! << 6);
       }
     }
   },

@@ -68,7 +68,11 @@ export const q3_k: BlockFormat = {
     for (let j = 0; j < 256; j += 128) {
       const q = outAt + 32 + j / 4;
       for (let l = 0; l < 32; l++) {
-        out[q + l] = levels[j + l]! | (levels[j + l + 32]! << 2) | (levels[j + l + 64]! << 4) | (levels[j + l + 96]! << 6);
+        out[q + l] =
+          levels[j + l]! |
+          (levels[j + l + 32]! << 2) |
+          (levels[j + l + 64]! << 4) |
+          (levels[j + l + 96]! << 6);
       }
     }
   },

@@ -29,7 +29,14 @@ const pair = new Uint8Array(2);
  * Shared by Q4_K and Q5_K (dequantize_row_q4_K / _q5_K): `qhAt` < 0 for Q4_K, else the offset of
  * Q5_K's 32 high-bit bytes, whose bits 2i and 2i + 1 belong to the groups of the i-th 32 qs bytes.
  */
-export function decodeScaleMinBlock(src: Uint8Array, at: number, out: Float32Array, outAt: number, qsAt: number, qhAt: number): void {
+export function decodeScaleMinBlock(
+  src: Uint8Array,
+  at: number,
+  out: Float32Array,
+  outAt: number,
+  qsAt: number,
+  qhAt: number,
+): void {
   const d = readHalf(src, at);
   const dmin = readHalf(src, at + 2);
   let o = outAt;
@@ -84,7 +91,21 @@ export function encodeScaleMinGroups(
     for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(src[x + l]! * src[x + l]!));
     const avX = f(Math.sqrt(f(sumX2 / 32)));
     for (let l = 0; l < 32; l++) weights[l] = avX + Math.abs(src[x + l]!);
-    scales[j] = makeQkx2Quants(32, nmax, src, x, weights, levels, 32 * j, minOut, aux, rmin, f(0.1), nstep, false);
+    scales[j] = makeQkx2Quants(
+      32,
+      nmax,
+      src,
+      x,
+      weights,
+      levels,
+      32 * j,
+      minOut,
+      aux,
+      rmin,
+      f(0.1),
+      nstep,
+      false,
+    );
     mins[j] = minOut[0]!;
     if (scales[j]! > maxScale) maxScale = scales[j]!;
     if (mins[j]! > maxMin) maxMin = mins[j]!;

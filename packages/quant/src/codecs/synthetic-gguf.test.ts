@@ -10,10 +10,15 @@ import { dequantize, quantize } from './block-codecs.js';
 // @llm/formats, so the few lines of GGUF reading the test needs are here.
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const syntheticDir = join(process.env['LLM_MODELS_DIR'] ?? join(repoRoot, '..', 'shared', 'models'), 'synthetic');
+const syntheticDir = join(
+  process.env['LLM_MODELS_DIR'] ?? join(repoRoot, '..', 'shared', 'models'),
+  'synthetic',
+);
 const present = existsSync(join(syntheticDir, 'gqa-d128-f32.gguf'));
-if (!present && process.env['CI'] === 'true') throw new Error(`${syntheticDir} is missing; set LLM_MODELS_DIR`);
-if (!present) console.warn(`skipped: synthetic GGUF cross-checks: ${syntheticDir} not found; set LLM_MODELS_DIR`);
+if (!present && process.env['CI'] === 'true')
+  throw new Error(`${syntheticDir} is missing; set LLM_MODELS_DIR`);
+if (!present)
+  console.warn(`skipped: synthetic GGUF cross-checks: ${syntheticDir} not found; set LLM_MODELS_DIR`);
 
 interface TensorBytes {
   ggmlType: number;
@@ -39,7 +44,19 @@ function readGguf(path: string): Map<string, TensorBytes> {
     at += length;
     return file.toString('utf8', at - length, at);
   };
-  const scalarSizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const scalarSizes: Record<number, number> = {
+    0: 1,
+    1: 1,
+    2: 2,
+    3: 2,
+    4: 4,
+    5: 4,
+    6: 4,
+    7: 1,
+    10: 8,
+    11: 8,
+    12: 8,
+  };
   const skipValue = (type: number): number | undefined => {
     if (type === 8) return void str();
     if (type === 9) {
@@ -90,30 +107,33 @@ describe.runIf(present)('the synthetic GGUF files of an independent writer', () 
   it.each([
     ['q8_0', 'gqa-d128-q8_0.gguf', 8, 1 / 127],
     ['q4_0', 'gqa-d128-q4_0.gguf', 2, 1 / 7],
-  ] as const)('%s: quantizing the f32 weights reproduces every stored block', (type, file, ggmlType, errorPerAbsMax) => {
-    const quantized = readGguf(join(syntheticDir, file));
-    let tensors = 0;
-    for (const [name, stored] of quantized) {
-      if (stored.dims.length !== 2) continue;
-      expect(stored.ggmlType, name).toBe(ggmlType);
-      const weights = new Float32Array(f32.get(name)!.bytes.buffer);
-      const ours = quantize(type, weights);
-      expect(firstDifference(ours, stored.bytes), name).toBe(-1);
-      // Error relative to each block's largest magnitude, worst over the tensor.
-      const decoded = dequantize(type, stored.bytes, weights.length);
-      let worst = 0;
-      for (let b = 0; b < weights.length; b += 32) {
-        let absMax = 0;
-        let error = 0;
-        for (let i = b; i < b + 32; i++) {
-          absMax = Math.max(absMax, Math.abs(weights[i]!));
-          error = Math.max(error, Math.abs(decoded[i]! - weights[i]!));
+  ] as const)(
+    '%s: quantizing the f32 weights reproduces every stored block',
+    (type, file, ggmlType, errorPerAbsMax) => {
+      const quantized = readGguf(join(syntheticDir, file));
+      let tensors = 0;
+      for (const [name, stored] of quantized) {
+        if (stored.dims.length !== 2) continue;
+        expect(stored.ggmlType, name).toBe(ggmlType);
+        const weights = new Float32Array(f32.get(name)!.bytes.buffer);
+        const ours = quantize(type, weights);
+        expect(firstDifference(ours, stored.bytes), name).toBe(-1);
+        // Error relative to each block's largest magnitude, worst over the tensor.
+        const decoded = dequantize(type, stored.bytes, weights.length);
+        let worst = 0;
+        for (let b = 0; b < weights.length; b += 32) {
+          let absMax = 0;
+          let error = 0;
+          for (let i = b; i < b + 32; i++) {
+            absMax = Math.max(absMax, Math.abs(weights[i]!));
+            error = Math.max(error, Math.abs(decoded[i]! - weights[i]!));
+          }
+          if (absMax > 0) worst = Math.max(worst, error / absMax);
         }
-        if (absMax > 0) worst = Math.max(worst, error / absMax);
+        expect(worst, name).toBeLessThanOrEqual(errorPerAbsMax);
+        tensors++;
       }
-      expect(worst, name).toBeLessThanOrEqual(errorPerAbsMax);
-      tensors++;
-    }
-    expect(tensors).toBeGreaterThanOrEqual(9);
-  });
+      expect(tensors).toBeGreaterThanOrEqual(9);
+    },
+  );
 });
