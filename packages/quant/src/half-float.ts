@@ -68,14 +68,20 @@ export function f32ArrayToF16(values: ArrayLike<number>): Uint16Array {
 // All 65536 half values, so decoding a weight tensor is a table lookup per element.
 let decodeTable: Float32Array | undefined;
 
-/** Half bits -> f32 values, elementwise. */
-export function f16ArrayToF32(bits: Uint16Array): Float32Array {
+/** The f32 value of every half, indexed by its bits (built on first use, 256 KiB). */
+export function f16DecodeTable(): Float32Array {
   if (!decodeTable) {
     decodeTable = new Float32Array(65536);
     for (let i = 0; i < 65536; i++) decodeTable[i] = f16BitsToF32(i);
   }
+  return decodeTable;
+}
+
+/** Half bits -> f32 values, elementwise. */
+export function f16ArrayToF32(bits: Uint16Array): Float32Array {
+  const table = f16DecodeTable();
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = decodeTable[bits[i]!]!;
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
   return out;
 }
 

@@ -31,3 +31,11 @@ export {
   f32ToBf16Bits,
   f32ToF16Bits,
 } from './half-float.js';
+export {
+  blockCodec,
+  blockCodecTypes,
+  dequantize,
+  quantizableTypes,
+  quantize,
+  type BlockCodec,
+} from './codecs/block-codecs.js';

@@ -1,0 +1,20 @@
+import type { BlockFormat } from './block-format.js';
+import { f, roundHalfAwayFromZero } from './float32-rounding.js';
+import { readHalf, writeHalf } from './half-scale.js';
+
+/** Q8_0: 32 values as int8 times one half scale d = absmax / 127 (34 bytes: d, qs[32]). */
+export const q8_0: BlockFormat = {
+  name: 'q8_0',
+  decodeBlock(src, at, out, outAt) {
+    const d = readHalf(src, at);
+    for (let j = 0; j < 32; j++) out[outAt + j] = ((src[at + 2 + j]! << 24) >> 24) * d;
+  },
+  encodeBlock(src, at, out, outAt) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[at + j]!));
+    const d = f(amax / 127);
+    const id = d !== 0 ? f(1 / d) : 0;
+    writeHalf(out, outAt, d);
+    for (let j = 0; j < 32; j++) out[outAt + 2 + j] = roundHalfAwayFromZero(f(src[at + j]! * id)) & 0xff;
+  },
+};
