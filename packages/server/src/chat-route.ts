@@ -19,10 +19,17 @@ export function chatCompletions(
   const body = parseRequest(chatRequestSchema, raw);
   checkModel(body.model, model);
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
-    throw new ServerError('invalid_argument', 'top_logprobs needs logprobs set to true', { param: 'top_logprobs' });
+    throw new ServerError('invalid_argument', 'top_logprobs needs logprobs set to true', {
+      param: 'top_logprobs',
+    });
   }
   const topLogprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
-  const settings = generationSettings(body, model, body.max_completion_tokens ?? body.max_tokens, topLogprobs);
+  const settings = generationSettings(
+    body,
+    model,
+    body.max_completion_tokens ?? body.max_tokens,
+    topLogprobs,
+  );
   const promptIds = renderPrompt(model, body.messages as ChatMessage[]);
   const request = servingRequest(promptIds, settings, model, 'messages');
   const generation = Generation.start(model.engine, [request], route.signal, metrics);
@@ -30,7 +37,11 @@ export function chatCompletions(
   const shape = { id: responseId('chatcmpl'), created: nowSeconds(), model: model.name, n: settings.n };
   if (!body.stream) return complete(generation, shape, topLogprobs, pieces, route).finally(untrack);
   const includeUsage = body.stream_options?.include_usage ?? false;
-  return sseResponse(stream(generation, shape, topLogprobs, includeUsage, pieces), () => generation.abort(), untrack);
+  return sseResponse(
+    stream(generation, shape, topLogprobs, includeUsage, pieces),
+    () => generation.abort(),
+    untrack,
+  );
 }
 
 /** The conversation's prompt ids; a template that cannot render it is the request's fault. */
@@ -40,7 +51,12 @@ function renderPrompt(model: ServedModel, messages: readonly ChatMessage[]): num
   } catch (error) {
     const e = ServerError.from(error);
     // A template error (a role it does not know, say) is about the messages, never a 500.
-    throw e.code === 'internal' ? new ServerError('invalid_argument', `the messages cannot be rendered: ${(error as Error).message}`, { param: 'messages', cause: error }) : e;
+    throw e.code === 'internal'
+      ? new ServerError('invalid_argument', `the messages cannot be rendered: ${(error as Error).message}`, {
+          param: 'messages',
+          cause: error,
+        })
+      : e;
   }
 }
 
@@ -58,15 +74,15 @@ async function complete(
   pieces: TokenPieces,
   route: RouteContext,
 ): Promise<Response> {
-  // Draining the deltas times the tokens for the metrics.
-  for await (const _ of generation.deltas());
+  await generation.drain();
   const [result] = await generation.results();
   const choices = result!.completions.map((c) => {
     if (c.finishReason === 'abort' && !route.clientGone()) throw abortedByServer();
     return {
       index: c.index,
       message: { role: 'assistant', content: c.text },
-      logprobs: topLogprobs === undefined ? null : { content: chatLogprobs(c.logprobs ?? [], pieces, topLogprobs) },
+      logprobs:
+        topLogprobs === undefined ? null : { content: chatLogprobs(c.logprobs ?? [], pieces, topLogprobs) },
       finish_reason: c.finishReason,
       stop_reason: c.stopReason ?? null,
     };
@@ -88,7 +104,13 @@ async function* stream(
   includeUsage: boolean,
   pieces: TokenPieces,
 ): AsyncGenerator<object | string> {
-  const chunk = (index: number, delta: object, lp: object | null, finish: string | null, stopReason: string | number | null) => ({
+  const chunk = (
+    index: number,
+    delta: object,
+    lp: object | null,
+    finish: string | null,
+    stopReason: string | number | null,
+  ) => ({
     id: shape.id,
     object: 'chat.completion.chunk',
     created: shape.created,
@@ -105,11 +127,19 @@ async function* stream(
         const lp = topLogprobs === undefined ? null : { content: chatLogprobs(rows, pieces, topLogprobs) };
         yield chunk(delta.index, { content: delta.text }, lp, null, null);
       }
-      if (delta.finishReason) yield chunk(delta.index, {}, null, delta.finishReason, delta.stopReason ?? null);
+      if (delta.finishReason)
+        yield chunk(delta.index, {}, null, delta.finishReason, delta.stopReason ?? null);
     }
     if (includeUsage) {
       const results = await generation.results();
-      yield { id: shape.id, object: 'chat.completion.chunk', created: shape.created, model: shape.model, choices: [], usage: usageOf(results) };
+      yield {
+        id: shape.id,
+        object: 'chat.completion.chunk',
+        created: shape.created,
+        model: shape.model,
+        choices: [],
+        usage: usageOf(results),
+      };
     }
     yield '[DONE]';
   } catch (error) {

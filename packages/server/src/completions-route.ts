@@ -17,7 +17,10 @@ interface Prompt {
 /** The prompts of a completions request, each as token ids. */
 function promptsOf(prompt: CompletionRequest['prompt'], model: ServedModel): Prompt[] {
   const { tokenizer } = model;
-  const fromText = (text: string): Prompt => ({ ids: tokenizer.encode(text, { addSpecial: true }), text: () => text });
+  const fromText = (text: string): Prompt => ({
+    ids: tokenizer.encode(text, { addSpecial: true }),
+    text: () => text,
+  });
   const fromIds = (ids: readonly number[]): Prompt => ({ ids, text: () => tokenizer.decode(ids) });
   if (typeof prompt === 'string') return [fromText(prompt)];
   const first = prompt[0];
@@ -39,21 +42,35 @@ export function completions(
   const logprobs = body.logprobs ?? undefined;
   if (body.echo && logprobs !== undefined) {
     // The engine returns no log-probabilities of prompt tokens, which echo with logprobs needs.
-    throw new ServerError('unsupported', 'echo together with logprobs is not supported: the prompt tokens have no logprobs here', {
-      param: 'echo',
-    });
+    throw new ServerError(
+      'unsupported',
+      'echo together with logprobs is not supported: the prompt tokens have no logprobs here',
+      {
+        param: 'echo',
+      },
+    );
   }
   const settings = generationSettings(body, model, body.max_tokens, logprobs);
   const prompts = promptsOf(body.prompt, model);
   const requests = prompts.map((p) => servingRequest(p.ids, settings, model, 'prompt'));
   const generation = Generation.start(model.engine, requests, route.signal, metrics);
   const untrack = route.track(() => generation.abort());
-  const shape = { id: responseId('cmpl'), created: nowSeconds(), model: model.name, n: settings.n, echo: body.echo ?? false };
+  const shape = {
+    id: responseId('cmpl'),
+    created: nowSeconds(),
+    model: model.name,
+    n: settings.n,
+    echo: body.echo ?? false,
+  };
   if (!body.stream) {
     return complete(generation, prompts, shape, logprobs, pieces, route).finally(untrack);
   }
   const includeUsage = body.stream_options?.include_usage ?? false;
-  return sseResponse(stream(generation, prompts, shape, logprobs, includeUsage, pieces), () => generation.abort(), untrack);
+  return sseResponse(
+    stream(generation, prompts, shape, logprobs, includeUsage, pieces),
+    () => generation.abort(),
+    untrack,
+  );
 }
 
 interface Shape {
@@ -72,8 +89,7 @@ async function complete(
   pieces: TokenPieces,
   route: RouteContext,
 ): Promise<Response> {
-  // Draining the deltas times the tokens for the metrics.
-  for await (const _ of generation.deltas());
+  await generation.drain();
   const results = await generation.results();
   const choices = results.flatMap((result, p) =>
     result.completions.map((c) => {
@@ -107,7 +123,13 @@ async function* stream(
   includeUsage: boolean,
   pieces: TokenPieces,
 ): AsyncGenerator<object | string> {
-  const chunk = (index: number, text: string, lp: object | null, finish: string | null, stopReason: string | number | null) => ({
+  const chunk = (
+    index: number,
+    text: string,
+    lp: object | null,
+    finish: string | null,
+    stopReason: string | number | null,
+  ) => ({
     id: shape.id,
     object: 'text_completion',
     created: shape.created,
@@ -134,13 +156,26 @@ async function* stream(
       if (delta.text !== '' || rows.length > 0) {
         const offset = offsets.get(index) ?? 0;
         offsets.set(index, offset + logprobsTextLength(rows, pieces));
-        yield chunk(index, delta.text, logprobs === undefined ? null : completionLogprobs(rows, pieces, offset), null, null);
+        yield chunk(
+          index,
+          delta.text,
+          logprobs === undefined ? null : completionLogprobs(rows, pieces, offset),
+          null,
+          null,
+        );
       }
       if (delta.finishReason) yield chunk(index, '', null, delta.finishReason, delta.stopReason ?? null);
     }
     if (includeUsage) {
       const results = await generation.results();
-      yield { id: shape.id, object: 'text_completion', created: shape.created, model: shape.model, choices: [], usage: usageOf(results) };
+      yield {
+        id: shape.id,
+        object: 'text_completion',
+        created: shape.created,
+        model: shape.model,
+        choices: [],
+        usage: usageOf(results),
+      };
     }
     yield '[DONE]';
   } catch (error) {

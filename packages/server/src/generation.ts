@@ -1,6 +1,12 @@
 import { ServerError } from './server-error.js';
 import type { ServerMetrics } from './server-metrics.js';
-import type { ServingDelta, ServingEngine, ServingRequest, ServingResult, ServingStream } from './serving-engine.js';
+import type {
+  ServingDelta,
+  ServingEngine,
+  ServingRequest,
+  ServingResult,
+  ServingStream,
+} from './serving-engine.js';
 
 /** A delta of one of a generation's engine requests (one per prompt). */
 export interface PromptDelta {
@@ -19,14 +25,23 @@ export class Generation {
     private readonly streams: readonly ServingStream[],
     private readonly metrics: ServerMetrics,
   ) {
-    for (const stream of streams) stream.result().then((r) => metrics.observeRequest(r), () => {});
+    for (const stream of streams)
+      stream.result().then(
+        (r) => metrics.observeRequest(r),
+        () => {},
+      );
   }
 
   /**
    * Submits every request, aborted by `signal`; a request the engine refuses (a full queue, say)
    * aborts those submitted before it and throws.
    */
-  static start(engine: ServingEngine, requests: readonly ServingRequest[], signal: AbortSignal, metrics: ServerMetrics): Generation {
+  static start(
+    engine: ServingEngine,
+    requests: readonly ServingRequest[],
+    signal: AbortSignal,
+    metrics: ServerMetrics,
+  ): Generation {
     const streams: ServingStream[] = [];
     try {
       for (const request of requests) streams.push(engine.generate(request, { signal }));
@@ -69,6 +84,12 @@ export class Generation {
     } finally {
       for (const prompt of pending.keys()) void iterators[prompt]!.return?.();
     }
+  }
+
+  /** Reads every delta without keeping them (they time the tokens for the metrics), for a caller that wants results. */
+  async drain(): Promise<void> {
+    const deltas = this.deltas();
+    while (!(await deltas.next()).done);
   }
 
   /** Every request's result, in prompt order. */

@@ -21,10 +21,13 @@ function plainChat(tokenizer: Tokenizer): ChatPromptRenderer {
   return {
     renderToIds(messages, { addGenerationPrompt }) {
       const lines = messages.map((m) => {
-        const content = typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('');
+        const content =
+          typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('');
         return `${m.role}: ${content}`;
       });
-      return tokenizer.encode(lines.join('\n') + (addGenerationPrompt ? '\nassistant:' : ''), { addSpecial: true });
+      return tokenizer.encode(lines.join('\n') + (addGenerationPrompt ? '\nassistant:' : ''), {
+        addSpecial: true,
+      });
     },
   };
 }
@@ -89,8 +92,15 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
   const servers: LlmServer[] = [];
 
   /** A model served by its own engine over its own runner (engines must not share a KV pool). */
-  async function servedModel(engineOptions: EngineOptions = {}, control?: StepControl): Promise<ServedModel & { engine: Engine }> {
-    const loaded = await CpuModelRunner.load(opened.source, { maxModelLen: MAX_MODEL_LEN, maxSeqs: 8, maxStepTokens: 128 });
+  async function servedModel(
+    engineOptions: EngineOptions = {},
+    control?: StepControl,
+  ): Promise<ServedModel & { engine: Engine }> {
+    const loaded = await CpuModelRunner.load(opened.source, {
+      maxModelLen: MAX_MODEL_LEN,
+      maxSeqs: 8,
+      maxStepTokens: 128,
+    });
     const runner = control ? controlled(loaded, control) : loaded;
     const engine = new Engine(runner, opened.tokenizer, engineOptions);
     return {
@@ -103,7 +113,10 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     };
   }
 
-  async function started(model: ServedModel | undefined, options: Partial<ConstructorParameters<typeof LlmServer>[0]> = {}) {
+  async function started(
+    model: ServedModel | undefined,
+    options: Partial<ConstructorParameters<typeof LlmServer>[0]> = {},
+  ) {
     const server = new LlmServer({ version: '1.2.3', ...options });
     servers.push(server);
     if (model) server.attach(model);
@@ -126,7 +139,11 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
   beforeAll(async () => {
     opened = await openModel(gguf!);
     model = await servedModel();
-    ({ base } = await started(model, { apiKey: API_KEY, allowedOrigins: [ALLOWED_ORIGIN], maxBodyBytes: MAX_BODY_BYTES }));
+    ({ base } = await started(model, {
+      apiKey: API_KEY,
+      allowedOrigins: [ALLOWED_ORIGIN],
+      maxBodyBytes: MAX_BODY_BYTES,
+    }));
     client = new OpenAI({ baseURL: `${base}/v1`, apiKey: API_KEY, maxRetries: 0 });
   });
   afterAll(async () => {
@@ -145,48 +162,97 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       expect(choice.text.length).toBeGreaterThan(0);
       expect(choice.finish_reason).toBe('length');
       const promptTokens = opened.tokenizer.encode('Once upon a time', { addSpecial: true }).length;
-      expect(plain.usage).toEqual({ prompt_tokens: promptTokens, completion_tokens: 12, total_tokens: promptTokens + 12 });
+      expect(plain.usage).toEqual({
+        prompt_tokens: promptTokens,
+        completion_tokens: 12,
+        total_tokens: promptTokens + 12,
+      });
 
-      const response = await post('/v1/completions', { ...request, stream: true, stream_options: { include_usage: true } });
+      const response = await post('/v1/completions', {
+        ...request,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const events = sseData(await response.text());
       expect(events.at(-1)).toBe('[DONE]');
-      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as Record<string, any>);
-      const last = chunks.at(-1)!;
-      expect(last['choices']).toEqual([]);
-      expect(last['usage']).toEqual(plain.usage);
-      for (const chunk of chunks.slice(0, -1)) {
-        expect(chunk['usage']).toBeNull();
-        expect(chunk['object']).toBe('text_completion');
+      interface Chunk {
+        object: string;
+        choices: { text: string; finish_reason: string | null }[];
+        usage?: unknown;
       }
-      expect(chunks.map((c) => c['choices'][0]?.text ?? '').join('')).toBe(choice.text);
-      expect(chunks.at(-2)!['choices'][0]).toMatchObject({ text: '', finish_reason: 'length', stop_reason: null });
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as Chunk);
+      const last = chunks.at(-1)!;
+      expect(last.choices).toEqual([]);
+      expect(last.usage).toEqual(plain.usage);
+      for (const chunk of chunks.slice(0, -1)) {
+        expect(chunk.usage).toBeNull();
+        expect(chunk.object).toBe('text_completion');
+      }
+      expect(chunks.map((c) => c.choices[0]?.text ?? '').join('')).toBe(choice.text);
+      expect(chunks.at(-2)!.choices[0]).toMatchObject({
+        text: '',
+        finish_reason: 'length',
+        stop_reason: null,
+      });
       // No chunk carries nothing.
-      expect(chunks.slice(0, -2).every((c) => c['choices'][0].text !== '')).toBe(true);
+      expect(chunks.slice(0, -2).every((c) => c.choices[0]!.text !== '')).toBe(true);
     });
 
     it('gives n choices per prompt of a prompt list, indexed prompt * n + i, token-id prompts verbatim', async () => {
       const ids = opened.tokenizer.encode('The dog', { addSpecial: true });
-      const result = await client.completions.create({ model: MODEL, prompt: ['Once upon a time', 'Lily went'], n: 2, max_tokens: 6 });
+      const result = await client.completions.create({
+        model: MODEL,
+        prompt: ['Once upon a time', 'Lily went'],
+        n: 2,
+        max_tokens: 6,
+      });
       expect(result.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
       expect(result.usage?.completion_tokens).toBe(24);
-      const byIds = await client.completions.create({ model: MODEL, prompt: ids, max_tokens: 6, temperature: 0 });
-      const byText = await client.completions.create({ model: MODEL, prompt: 'The dog', max_tokens: 6, temperature: 0 });
+      const byIds = await client.completions.create({
+        model: MODEL,
+        prompt: ids,
+        max_tokens: 6,
+        temperature: 0,
+      });
+      const byText = await client.completions.create({
+        model: MODEL,
+        prompt: 'The dog',
+        max_tokens: 6,
+        temperature: 0,
+      });
       expect(byIds.choices[0]!.text).toBe(byText.choices[0]!.text);
       expect(byIds.usage?.prompt_tokens).toBe(ids.length);
     });
 
     it('echoes the prompt before the completion', async () => {
-      const result = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 4, temperature: 0, echo: true });
+      const result = await client.completions.create({
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 4,
+        temperature: 0,
+        echo: true,
+      });
       expect(result.choices[0]!.text.startsWith('Once upon a time')).toBe(true);
     });
 
     it('stops at a stop string, which is left out and named in stop_reason', async () => {
-      const free = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 40, temperature: 0 });
+      const free = await client.completions.create({
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 40,
+        temperature: 0,
+      });
       const text = free.choices[0]!.text;
       const stop = text.trim().split(' ')[3]!;
       const cut = text.indexOf(stop);
-      const result = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 40, temperature: 0, stop: [stop] });
+      const result = await client.completions.create({
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 40,
+        temperature: 0,
+        stop: [stop],
+      });
       const choice = result.choices[0]! as (typeof result.choices)[0] & { stop_reason: unknown };
       expect(choice.text).toBe(text.slice(0, cut));
       expect(choice.finish_reason).toBe('stop');
@@ -194,7 +260,13 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     });
 
     it('returns OpenAI completions logprobs: tokens, token_logprobs, top_logprobs and text_offset', async () => {
-      const result = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 3 });
+      const result = await client.completions.create({
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 8,
+        temperature: 0,
+        logprobs: 3,
+      });
       const choice = result.choices[0]!;
       const lp = choice.logprobs!;
       expect(lp.tokens).toHaveLength(8);
@@ -206,9 +278,17 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
         expect(Math.max(...Object.values(top))).toBeCloseTo(lp.token_logprobs![i]!, 5);
       }
       expect(lp.text_offset![0]).toBe(0);
-      for (let i = 1; i < 8; i++) expect(lp.text_offset![i]).toBe(lp.text_offset![i - 1]! + lp.tokens![i - 1]!.length);
+      for (let i = 1; i < 8; i++)
+        expect(lp.text_offset![i]).toBe(lp.text_offset![i - 1]! + lp.tokens![i - 1]!.length);
 
-      const stream = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 3, stream: true });
+      const stream = await client.completions.create({
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 8,
+        temperature: 0,
+        logprobs: 3,
+        stream: true,
+      });
       const streamed: string[] = [];
       const offsets: number[] = [];
       for await (const chunk of stream) {
@@ -220,7 +300,13 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     });
 
     it('gives the same text for the same seed at temperature 1', async () => {
-      const request = { model: MODEL, prompt: 'Once upon a time', max_tokens: 16, temperature: 1, seed: 1234 };
+      const request = {
+        model: MODEL,
+        prompt: 'Once upon a time',
+        max_tokens: 16,
+        temperature: 1,
+        seed: 1234,
+      };
       const a = await client.completions.create(request);
       const b = await client.completions.create(request);
       const other = await client.completions.create({ ...request, seed: 99 });
@@ -233,13 +319,20 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     const messages = [{ role: 'user' as const, content: 'Tell me a story about a dog.' }];
 
     it('answers a conversation, and streams the same text: role chunk, content chunks, finish chunk with an empty delta', async () => {
-      const plain = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 10, temperature: 0 });
+      const plain = await client.chat.completions.create({
+        model: MODEL,
+        messages,
+        max_tokens: 10,
+        temperature: 0,
+      });
       expect(plain.object).toBe('chat.completion');
       expect(plain.id).toMatch(/^chatcmpl-/);
       const choice = plain.choices[0]!;
       expect(choice.message.role).toBe('assistant');
       expect(choice.message.content!.length).toBeGreaterThan(0);
-      const promptTokens = plainChat(opened.tokenizer).renderToIds(messages, { addGenerationPrompt: true }).length;
+      const promptTokens = plainChat(opened.tokenizer).renderToIds(messages, {
+        addGenerationPrompt: true,
+      }).length;
       expect(plain.usage?.prompt_tokens).toBe(promptTokens);
 
       const stream = await client.chat.completions.create({
@@ -252,7 +345,11 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       });
       const chunks = [];
       for await (const chunk of stream) chunks.push(chunk);
-      expect(chunks[0]!.choices[0]).toMatchObject({ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null });
+      expect(chunks[0]!.choices[0]).toMatchObject({
+        index: 0,
+        delta: { role: 'assistant', content: '' },
+        finish_reason: null,
+      });
       const usageChunk = chunks.at(-1)!;
       expect(usageChunk.choices).toEqual([]);
       expect(usageChunk.usage).toEqual(plain.usage);
@@ -265,7 +362,14 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     });
 
     it('streams n = 2 choices, each by its index, each ending with its finish reason', async () => {
-      const stream = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 6, n: 2, seed: 7, stream: true });
+      const stream = await client.chat.completions.create({
+        model: MODEL,
+        messages,
+        max_tokens: 6,
+        n: 2,
+        seed: 7,
+        stream: true,
+      });
       const texts = ['', ''];
       const finished: string[] = [];
       for await (const chunk of stream) {
@@ -275,12 +379,25 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       }
       expect(finished).toEqual(['length', 'length']);
       expect(texts.every((t) => t.length > 0)).toBe(true);
-      const plain = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 6, n: 2, seed: 7 });
+      const plain = await client.chat.completions.create({
+        model: MODEL,
+        messages,
+        max_tokens: 6,
+        n: 2,
+        seed: 7,
+      });
       expect(plain.choices.map((c) => c.message.content)).toEqual(texts);
     });
 
     it('returns chat logprobs with top_logprobs and bytes, streamed and not', async () => {
-      const request = { model: MODEL, messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 2 };
+      const request = {
+        model: MODEL,
+        messages,
+        max_tokens: 6,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: 2,
+      };
       const plain = await client.chat.completions.create(request);
       const content = plain.choices[0]!.logprobs!.content!;
       expect(content).toHaveLength(6);
@@ -314,18 +431,30 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       const body = (await response.json()) as { error: Record<string, unknown> };
       expect(body.error).toMatchObject({ type: 'invalid_request_error', param: 'temperature' });
       expect(body.error['message']).toMatch(/temperature/);
-      const chat = await apiError(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 5 as unknown as string }] }));
+      const chat = await apiError(
+        client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: 'user', content: 5 as unknown as string }],
+        }),
+      );
       expect(chat.status).toBe(400);
       expect(chat.param).toBe('messages[0].content');
       const n = await apiError(client.completions.create({ model: MODEL, prompt: 'hi', n: 0 }));
       expect(n.param).toBe('n');
-      const vocab = await apiError(client.completions.create({ model: MODEL, prompt: [1, 5000], max_tokens: 2 }));
+      const vocab = await apiError(
+        client.completions.create({ model: MODEL, prompt: [1, 5000], max_tokens: 2 }),
+      );
       expect(vocab.status).toBe(400);
       expect(vocab.param).toBe('prompt');
     });
 
     it('ignores unknown fields', async () => {
-      const response = await post('/v1/completions', { prompt: 'hi', max_tokens: 2, frobnicate: true, user: 'u1' });
+      const response = await post('/v1/completions', {
+        prompt: 'hi',
+        max_tokens: 2,
+        frobnicate: true,
+        user: 'u1',
+      });
       expect(response.status).toBe(200);
     });
 
@@ -337,11 +466,14 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
 
     it('answers 401 without the key or with a wrong one, and leaves /health, /metrics and /version open', async () => {
       expect((await post('/v1/completions', { prompt: 'hi' }, {})).status).toBe(401);
-      const wrong = await apiError(new OpenAI({ baseURL: `${base}/v1`, apiKey: 'nope', maxRetries: 0 }).models.list());
+      const wrong = await apiError(
+        new OpenAI({ baseURL: `${base}/v1`, apiKey: 'nope', maxRetries: 0 }).models.list(),
+      );
       expect(wrong.status).toBe(401);
       expect(wrong.code).toBe('invalid_api_key');
       expect((await post('/tokenize', { prompt: 'hi' }, {})).status).toBe(401);
-      for (const path of ['/health', '/metrics', '/version']) expect((await fetch(`${base}${path}`)).status).toBe(200);
+      for (const path of ['/health', '/metrics', '/version'])
+        expect((await fetch(`${base}${path}`)).status).toBe(200);
     });
 
     it('answers 404 model_not_found for another model, 404 for an unknown route', async () => {
@@ -361,17 +493,28 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
 
     it('answers 400 when prompt and max_tokens exceed the context, naming both numbers', async () => {
       const promptTokens = opened.tokenizer.encode('Once upon a time', { addSpecial: true }).length;
-      const error = await apiError(client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 600 }));
+      const error = await apiError(
+        client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 600 }),
+      );
       expect(error.status).toBe(400);
       expect(error.code).toBe('context_length_exceeded');
       expect(error.message).toContain(`maximum context length is ${MAX_MODEL_LEN} tokens`);
-      expect(error.message).toContain(`you requested ${promptTokens + 600} tokens (${promptTokens} in the prompt, 600 in the completion)`);
-      const long = await apiError(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'dog '.repeat(600) }] }));
+      expect(error.message).toContain(
+        `you requested ${promptTokens + 600} tokens (${promptTokens} in the prompt, 600 in the completion)`,
+      );
+      const long = await apiError(
+        client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: 'user', content: 'dog '.repeat(600) }],
+        }),
+      );
       expect(long.status).toBe(400);
     });
 
     it('refuses pages of other origins with 403 and no CORS headers; gives allowed ones CORS headers and preflight', async () => {
-      const refused = await fetch(`${base}/v1/models`, { headers: { ...auth, origin: 'http://evil.example' } });
+      const refused = await fetch(`${base}/v1/models`, {
+        headers: { ...auth, origin: 'http://evil.example' },
+      });
       expect(refused.status).toBe(403);
       expect(refused.headers.get('access-control-allow-origin')).toBeNull();
       expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed');
@@ -380,7 +523,11 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       expect(allowed.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
       const preflight = await fetch(`${base}/v1/chat/completions`, {
         method: 'OPTIONS',
-        headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+        headers: {
+          origin: ALLOWED_ORIGIN,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
       });
       expect(preflight.status).toBe(204);
       expect(preflight.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
@@ -393,33 +540,45 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
       const health = await fetch(`${loadingBase}/health`);
       expect(health.status).toBe(503);
       expect(((await health.json()) as { error: { message: string } }).error.message).toMatch(/loading/);
-      const completion = await fetch(`${loadingBase}/v1/completions`, { method: 'POST', body: '{"prompt":"hi"}' });
+      const completion = await fetch(`${loadingBase}/v1/completions`, {
+        method: 'POST',
+        body: '{"prompt":"hi"}',
+      });
       expect(completion.status).toBe(503);
       expect((await fetch(`${loadingBase}/version`)).status).toBe(200);
       server.failLoading(new Error('no such file: model.gguf'));
       const failed = await fetch(`${loadingBase}/health`);
       expect(failed.status).toBe(503);
-      expect(((await failed.json()) as { error: { message: string } }).error.message).toMatch(/no such file: model\.gguf/);
+      expect(((await failed.json()) as { error: { message: string } }).error.message).toMatch(
+        /no such file: model\.gguf/,
+      );
     });
 
     it('answers 429 when the engine queue is full', async () => {
       const small = await servedModel({ maxNumSeqs: 1, maxWaiting: 1 }, { stepMs: 5 });
       const { base: smallBase } = await started(small);
       const smallClient = new OpenAI({ baseURL: `${smallBase}/v1`, apiKey: 'unused', maxRetries: 0 });
-      const waiting = async () => sample(await (await fetch(`${smallBase}/metrics`)).text(), 'vllm:num_requests_waiting') ?? 0;
+      const waiting = async () =>
+        sample(await (await fetch(`${smallBase}/metrics`)).text(), 'vllm:num_requests_waiting') ?? 0;
       const controller = new AbortController();
       const long = { model: MODEL, prompt: 'Once', max_tokens: 400, ignore_eos: true, stream: true } as const;
       // One request runs (the only sequence a step holds), one waits: the queue is full.
       const running = await smallClient.completions.create(long, { signal: controller.signal });
-      const queued = smallClient.completions.create(long, { signal: controller.signal }).catch(() => undefined);
+      const queued = smallClient.completions
+        .create(long, { signal: controller.signal })
+        .catch(() => undefined);
       await until(async () => (await waiting()) === 1);
-      const error = await apiError(smallClient.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }));
+      const error = await apiError(
+        smallClient.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }),
+      );
       expect(error.status).toBe(429);
       expect(error.code).toBe('resource_exhausted');
       controller.abort();
       await queued;
       void running;
-      await until(async () => small.engine.totals().numRunning === 0 && small.engine.totals().numWaiting === 0);
+      await until(
+        async () => small.engine.totals().numRunning === 0 && small.engine.totals().numWaiting === 0,
+      );
     });
   });
 
@@ -432,14 +591,19 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
 
     it('tokenizes and detokenizes text back, and counts a conversation', async () => {
       const text = 'Once upon a time, there was a dog.';
-      const tokenized = (await (await post('/tokenize', { model: MODEL, prompt: text })).json()) as Record<string, unknown>;
+      const tokenized = (await (await post('/tokenize', { model: MODEL, prompt: text })).json()) as Record<
+        string,
+        unknown
+      >;
       const tokens = opened.tokenizer.encode(text, { addSpecial: true });
       expect(tokenized).toEqual({ count: tokens.length, max_model_len: MAX_MODEL_LEN, tokens });
       const detokenized = (await (await post('/detokenize', { tokens })).json()) as Record<string, unknown>;
       expect(detokenized).toEqual({ prompt: text });
       const messages = [{ role: 'user', content: 'hi' }];
       const chat = (await (await post('/tokenize', { messages })).json()) as { tokens: number[] };
-      expect(chat.tokens).toEqual(plainChat(opened.tokenizer).renderToIds(messages, { addGenerationPrompt: true }));
+      expect(chat.tokens).toEqual(
+        plainChat(opened.tokenizer).renderToIds(messages, { addGenerationPrompt: true }),
+      );
       expect((await post('/detokenize', { tokens: [1, 99999] })).status).toBe(400);
     });
 
@@ -510,7 +674,9 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     controller.abort();
     await until(async () => {
       const text = await scrape();
-      return sample(text, 'vllm:num_requests_running') === 0 && sample(text, 'vllm:kv_cache_usage_perc') === 0;
+      return (
+        sample(text, 'vllm:num_requests_running') === 0 && sample(text, 'vllm:kv_cache_usage_perc') === 0
+      );
     });
     const after = await scrape();
     expect(sample(after, 'vllm:request_success_total', 'finished_reason="abort"')).toBe(1);
@@ -542,7 +708,12 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     const { base: ownBase } = await started(own);
     const response = await fetch(`${ownBase}/v1/chat/completions`, {
       method: 'POST',
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 400, ignore_eos: true, stream: true }),
+      body: JSON.stringify({
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 400,
+        ignore_eos: true,
+        stream: true,
+      }),
     });
     const reader = response.body!.getReader();
     await reader.read();
@@ -559,7 +730,10 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     const health = await fetch(`${ownBase}/health`);
     expect(health.status).toBe(503);
     expect(((await health.json()) as { error: { message: string } }).error.message).toMatch(/device lost/);
-    const next = await fetch(`${ownBase}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'hi', max_tokens: 2 }) });
+    const next = await fetch(`${ownBase}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: 'hi', max_tokens: 2 }),
+    });
     expect(next.status).toBe(503);
   });
 
@@ -597,7 +771,12 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
     const { server, base: ownBase } = await started(own);
     const response = await fetch(`${ownBase}/v1/chat/completions`, {
       method: 'POST',
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 480, ignore_eos: true, stream: true }),
+      body: JSON.stringify({
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 480,
+        ignore_eos: true,
+        stream: true,
+      }),
     });
     const reader = response.body!.getReader();
     await reader.read();

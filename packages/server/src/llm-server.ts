@@ -49,7 +49,10 @@ export interface LlmServerOptions {
   logRequests?: boolean;
 }
 
-type Loading = { state: 'loading' } | { state: 'failed'; error: unknown } | { state: 'ready'; model: ServedModel; pieces: TokenPieces };
+type Loading =
+  | { state: 'loading' }
+  | { state: 'failed'; error: unknown }
+  | { state: 'ready'; model: ServedModel; pieces: TokenPieces };
 
 interface InFlight {
   readonly abort: () => void;
@@ -75,7 +78,8 @@ export class LlmServer {
 
   constructor(options: LlmServerOptions) {
     const parsed = llmServerOptionsSchema.safeParse(options, { error: englishMessages });
-    if (!parsed.success) throw new ServerError('invalid_argument', `invalid server options:\n${z.prettifyError(parsed.error)}`);
+    if (!parsed.success)
+      throw new ServerError('invalid_argument', `invalid server options:\n${z.prettifyError(parsed.error)}`);
     this.options = parsed.data;
     this.apiKeyDigest = this.options.apiKey === undefined ? undefined : digest(this.options.apiKey);
     this.app = this.buildApp();
@@ -83,7 +87,8 @@ export class LlmServer {
 
   /** Loading is done: the routes serve `model`, and /health answers 200 while its engine can serve. */
   attach(model: ServedModel): void {
-    if (this.loading.state === 'ready') throw new ServerError('invalid_argument', 'a model is already attached');
+    if (this.loading.state === 'ready')
+      throw new ServerError('invalid_argument', 'a model is already attached');
     this.loading = { state: 'ready', model, pieces: new TokenPieces(model.tokenizer) };
     this.metrics.attach(model);
     this.createdSec = model.createdSec ?? nowSeconds();
@@ -152,9 +157,11 @@ export class LlmServer {
   private ready(): { model: ServedModel; pieces: TokenPieces } {
     const loading = this.loading;
     if (loading.state === 'loading') throw new ServerError('unavailable', 'the model is loading');
-    if (loading.state === 'failed') throw new ServerError('unavailable', `the model failed to load: ${messageOf(loading.error)}`);
+    if (loading.state === 'failed')
+      throw new ServerError('unavailable', `the model failed to load: ${messageOf(loading.error)}`);
     const failure = loading.model.engine.failure;
-    if (failure !== undefined) throw new ServerError('unavailable', `the engine has stopped serving: ${messageOf(failure)}`);
+    if (failure !== undefined)
+      throw new ServerError('unavailable', `the engine has stopped serving: ${messageOf(failure)}`);
     return loading;
   }
 
@@ -175,13 +182,18 @@ export class LlmServer {
     app.onError((error, c) => {
       const e =
         error instanceof HTTPException
-          ? new ServerError(error.status >= 500 ? 'internal' : 'invalid_argument', error.message, { status: error.status })
+          ? new ServerError(error.status >= 500 ? 'internal' : 'invalid_argument', error.message, {
+              status: error.status,
+            })
           : ServerError.from(error);
-      if (e.status >= 500 && e.code === 'internal') process.stderr.write(`[llm] error: ${error.stack ?? String(error)}\n`);
+      if (e.status >= 500 && e.code === 'internal')
+        process.stderr.write(`[llm] error: ${error.stack ?? String(error)}\n`);
       return c.json(e.body(), e.status as 400);
     });
     app.notFound((c) => {
-      const e = new ServerError('not_found', `Unknown route: ${c.req.method} ${c.req.path}`, { apiCode: 'not_found' });
+      const e = new ServerError('not_found', `Unknown route: ${c.req.method} ${c.req.path}`, {
+        apiCode: 'not_found',
+      });
       return c.json(e.body(), 404);
     });
 
@@ -208,11 +220,17 @@ export class LlmServer {
       await next();
     });
     if (origins.length > 0) {
-      app.use(cors({ origin: origins.includes('*') ? '*' : (origin) => (origins.includes(origin) ? origin : null), maxAge: 600 }));
+      app.use(
+        cors({
+          origin: origins.includes('*') ? '*' : (origin) => (origins.includes(origin) ? origin : null),
+          maxAge: 600,
+        }),
+      );
     }
 
     app.use(async (c, next) => {
-      if (this.draining && c.req.path !== '/metrics') throw new ServerError('unavailable', 'the server is shutting down');
+      if (this.draining && c.req.path !== '/metrics')
+        throw new ServerError('unavailable', 'the server is shutting down');
       await next();
     });
 
@@ -221,10 +239,16 @@ export class LlmServer {
         const header = c.req.header('authorization') ?? '';
         const key = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
         if (key === undefined || !timingSafeEqual(digest(key), this.apiKeyDigest)) {
-          const e = new ServerError('invalid_argument', key === undefined ? 'Missing API key: send Authorization: Bearer <key>' : 'Incorrect API key provided', {
-            status: 401,
-            apiCode: 'invalid_api_key',
-          });
+          const e = new ServerError(
+            'invalid_argument',
+            key === undefined
+              ? 'Missing API key: send Authorization: Bearer <key>'
+              : 'Incorrect API key provided',
+            {
+              status: 401,
+              apiCode: 'invalid_api_key',
+            },
+          );
           return c.json(e.body(), 401);
         }
       }
@@ -250,7 +274,9 @@ export class LlmServer {
       return c.body(null, 200);
     });
     app.get('/version', (c) => c.json({ version: o.version }));
-    app.get('/metrics', async (c) => c.body(await this.metrics.metrics(), 200, { 'content-type': this.metrics.contentType }));
+    app.get('/metrics', async (c) =>
+      c.body(await this.metrics.metrics(), 200, { 'content-type': this.metrics.contentType }),
+    );
 
     app.get('/v1/models', (c) => {
       const { model } = this.ready();
@@ -286,7 +312,9 @@ export class LlmServer {
       const tokens =
         'prompt' in body
           ? model.tokenizer.encode(body.prompt, { addSpecial: body.add_special_tokens ?? true })
-          : model.chat.renderToIds(body.messages as ChatMessage[], { addGenerationPrompt: body.add_generation_prompt ?? true });
+          : model.chat.renderToIds(body.messages as ChatMessage[], {
+              addGenerationPrompt: body.add_generation_prompt ?? true,
+            });
       return c.json({ count: tokens.length, max_model_len: model.maxModelLen, tokens });
     });
     app.post('/detokenize', limit, async (c) => {
@@ -296,9 +324,13 @@ export class LlmServer {
       const vocab = model.tokenizer.vocabSize;
       const bad = body.tokens.findIndex((id) => id >= vocab);
       if (bad >= 0) {
-        throw new ServerError('invalid_argument', `token id ${body.tokens[bad]} is outside the vocabulary (0..${vocab - 1})`, {
-          param: `tokens[${bad}]`,
-        });
+        throw new ServerError(
+          'invalid_argument',
+          `token id ${body.tokens[bad]} is outside the vocabulary (0..${vocab - 1})`,
+          {
+            param: `tokens[${bad}]`,
+          },
+        );
       }
       return c.json({ prompt: model.tokenizer.decode(body.tokens) });
     });
@@ -311,9 +343,13 @@ async function readJson(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ServerError('invalid_argument', `the request body is not valid JSON: ${(error as Error).message}`, {
-      apiCode: 'invalid_json',
-    });
+    throw new ServerError(
+      'invalid_argument',
+      `the request body is not valid JSON: ${(error as Error).message}`,
+      {
+        apiCode: 'invalid_json',
+      },
+    );
   }
 }
 

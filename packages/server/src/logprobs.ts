@@ -39,7 +39,11 @@ export interface CompletionLogprobs {
  * The completions API's logprobs for `rows`, whose first token starts at character `offset` of
  * the choice's text. top_logprobs holds the top alternatives and the sampled token, as vLLM's do.
  */
-export function completionLogprobs(rows: readonly TopLogprobsRow[], pieces: TokenPieces, offset: number): CompletionLogprobs {
+export function completionLogprobs(
+  rows: readonly TopLogprobsRow[],
+  pieces: TokenPieces,
+  offset: number,
+): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   let at = offset;
   for (const row of rows) {
@@ -69,7 +73,11 @@ export interface ChatLogprob {
 }
 
 /** The chat API's logprobs content entries for `rows`, each with its `topCount` best alternatives. */
-export function chatLogprobs(rows: readonly TopLogprobsRow[], pieces: TokenPieces, topCount: number): ChatLogprob[] {
+export function chatLogprobs(
+  rows: readonly TopLogprobsRow[],
+  pieces: TokenPieces,
+  topCount: number,
+): ChatLogprob[] {
   return rows.map((row) => {
     const piece = pieces.of(row.tokenId);
     return {

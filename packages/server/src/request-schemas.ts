@@ -37,7 +37,10 @@ const generationFields = {
   frequency_penalty: z.nullish(z.number().check(z.gte(-2), z.lte(2))),
   repetition_penalty: z.nullish(z.number().check(z.gt(0), z.lte(100))),
   logit_bias: z.nullish(
-    z.record(z.string().check(z.regex(/^\d+$/, 'logit_bias keys are token ids')), z.number().check(z.gte(-100), z.lte(100))),
+    z.record(
+      z.string().check(z.regex(/^\d+$/, 'logit_bias keys are token ids')),
+      z.number().check(z.gte(-100), z.lte(100)),
+    ),
   ),
   ignore_eos: z.nullish(z.boolean()),
   min_tokens: z.nullish(z.int().check(z.gte(0))),
@@ -98,13 +101,15 @@ export type CompletionRequest = z.output<typeof completionRequestSchema>;
 export type ChatRequest = z.output<typeof chatRequestSchema>;
 export type TokenizeRequest = z.output<typeof tokenizeRequestSchema>;
 export type DetokenizeRequest = z.output<typeof detokenizeRequestSchema>;
-const generationFieldsSchema = z.object(generationFields);
+/** The fields both generation endpoints share, as one object. */
+export const generationFieldsSchema = z.object(generationFields);
 export type GenerationFields = z.output<typeof generationFieldsSchema>;
 
 /** A field path as OpenAI's errors write it: `messages[0].content`. */
 export function paramPath(path: readonly PropertyKey[]): string {
   let out = '';
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : `${out === '' ? '' : '.'}${String(key)}`;
+  for (const key of path)
+    out += typeof key === 'number' ? `[${key}]` : `${out === '' ? '' : '.'}${String(key)}`;
   return out;
 }
 

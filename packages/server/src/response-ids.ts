@@ -16,7 +16,9 @@ export interface UsageBody {
 }
 
 /** OpenAI's usage object over the results of one HTTP request (each prompt counted once, as vLLM does). */
-export function usageOf(results: readonly { usage: { promptTokens: number; completionTokens: number } }[]): UsageBody {
+export function usageOf(
+  results: readonly { usage: { promptTokens: number; completionTokens: number } }[],
+): UsageBody {
   const prompt = results.reduce((n, r) => n + r.usage.promptTokens, 0);
   const completion = results.reduce((n, r) => n + r.usage.completionTokens, 0);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };

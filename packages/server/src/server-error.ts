@@ -52,13 +52,20 @@ export class ServerError extends LlmError {
     if (error instanceof ServerError) return error;
     const code = errorCodeOf(error);
     const message =
-      code === 'internal' ? `internal error: ${error instanceof Error ? error.message : String(error)}` : (error as Error).message;
+      code === 'internal'
+        ? `internal error: ${error instanceof Error ? error.message : String(error)}`
+        : (error as Error).message;
     return new ServerError(code, message, { cause: error });
   }
 
   body(): OpenAiErrorBody {
     return {
-      error: { message: this.message, type: typeOfStatus(this.status), param: this.param ?? null, code: this.apiCode },
+      error: {
+        message: this.message,
+        type: typeOfStatus(this.status),
+        param: this.param ?? null,
+        code: this.apiCode,
+      },
     };
   }
 }

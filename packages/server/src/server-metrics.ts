@@ -4,15 +4,15 @@ import type { FinishReason, ServedModel, ServingResult, ServingTotals } from './
 // vLLM's bucket boundaries (vllm/v1/metrics/loggers.py), so that its Grafana dashboards and
 // recording rules read these histograms unchanged.
 const TTFT_BUCKETS = [
-  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0,
-  640.0, 2560.0,
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0,
+  80.0, 160.0, 640.0, 2560.0,
 ];
 const INTER_TOKEN_BUCKETS = [
   0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
 ];
 const REQUEST_LATENCY_BUCKETS = [
-  0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0,
-  7680.0,
+  0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0,
+  960.0, 1920.0, 7680.0,
 ];
 
 // vLLM labels every series with the served model and the engine's index (one engine here: 0).
@@ -42,31 +42,31 @@ export class ServerMetrics {
   constructor() {
     const registers = [this.registry];
     const labelNames = [...LABELS];
-    const metrics = this;
-    const gauge = (name: string, help: string, read: (t: ServingTotals) => number) =>
-      new Gauge({
+    const gauge = (name: string, help: string, read: (t: ServingTotals) => number) => {
+      const metric: Gauge<string> = new Gauge({
         name,
         help,
         labelNames,
         registers,
-        collect() {
-          const totals = metrics.engineTotals?.();
-          if (totals && metrics.labels) this.set(metrics.labels, read(totals));
+        collect: () => {
+          const totals = this.engineTotals?.();
+          if (totals && this.labels) metric.set(this.labels, read(totals));
         },
       });
+    };
     const totalCounter = (name: string, help: string, read: (t: ServingTotals) => number) => {
       let seen = 0;
-      return new Counter({
+      const metric: Counter<string> = new Counter({
         name,
         help,
         labelNames,
         registers,
-        collect() {
-          const totals = metrics.engineTotals?.();
-          if (!totals || !metrics.labels) return;
+        collect: () => {
+          const totals = this.engineTotals?.();
+          if (!totals || !this.labels) return;
           // Increments only: the series stays monotonic whatever the engine reports.
           const now = read(totals);
-          this.inc(metrics.labels, Math.max(0, now - seen));
+          metric.inc(this.labels, Math.max(0, now - seen));
           seen = Math.max(seen, now);
         },
       });
@@ -78,23 +78,47 @@ export class ServerMetrics {
     gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', (t) => t.numWaiting);
     gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', (t) => t.kvCacheUsage);
     totalCounter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.', (t) => t.promptTokens);
-    totalCounter('vllm:generation_tokens_total', 'Number of generation tokens processed.', (t) => t.generationTokens);
-    totalCounter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.', (t) => t.preemptions);
+    totalCounter(
+      'vllm:generation_tokens_total',
+      'Number of generation tokens processed.',
+      (t) => t.generationTokens,
+    );
+    totalCounter(
+      'vllm:num_preemptions_total',
+      'Cumulative number of preemption from the engine.',
+      (t) => t.preemptions,
+    );
     totalCounter(
       'vllm:prefix_cache_queries_total',
       'Prefix cache queries, in terms of number of queried tokens.',
       (t) => t.prefixCacheQueries,
     );
-    totalCounter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.', (t) => t.prefixCacheHits);
+    totalCounter(
+      'vllm:prefix_cache_hits_total',
+      'Prefix cache hits, in terms of number of cached tokens.',
+      (t) => t.prefixCacheHits,
+    );
     this.success = new Counter({
       name: 'vllm:request_success_total',
       help: 'Count of successfully processed requests.',
       labelNames: [...LABELS, 'finished_reason'],
       registers,
     });
-    this.ttft = histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', TTFT_BUCKETS);
-    this.interToken = histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', INTER_TOKEN_BUCKETS);
-    this.e2e = histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', REQUEST_LATENCY_BUCKETS);
+    this.ttft = histogram(
+      'vllm:time_to_first_token_seconds',
+      'Histogram of time to first token in seconds.',
+      TTFT_BUCKETS,
+    );
+    this.interToken = histogram(
+      'vllm:inter_token_latency_seconds',
+      'Histogram of inter-token latency in seconds.',
+      INTER_TOKEN_BUCKETS,
+    );
+    this.e2e = histogram(
+      'vllm:e2e_request_latency_seconds',
+      'Histogram of e2e request latency in seconds.',
+      REQUEST_LATENCY_BUCKETS,
+    );
     this.queue = histogram(
       'vllm:request_queue_time_seconds',
       'Histogram of time spent in WAITING phase for request.',
@@ -120,7 +144,11 @@ export class ServerMetrics {
     for (const reason of FINISH_REASONS) this.success.inc({ ...labels, finished_reason: reason }, 0);
     for (const h of [this.ttft, this.interToken, this.e2e, this.queue]) h.zero(labels);
     this.cacheConfig.set(
-      { ...labels, block_size: String(model.cacheConfig.blockSize), num_gpu_blocks: String(model.cacheConfig.numGpuBlocks) },
+      {
+        ...labels,
+        block_size: String(model.cacheConfig.blockSize),
+        num_gpu_blocks: String(model.cacheConfig.numGpuBlocks),
+      },
       1,
     );
   }

@@ -26,7 +26,12 @@ export function generationSettings(
     if (Number(key) >= vocab) throw outsideVocabulary(Number(key), vocab, `logit_bias.${key}`);
   }
   const n = body.n ?? 1;
-  const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+  const stop =
+    body.stop === undefined || body.stop === null
+      ? []
+      : typeof body.stop === 'string'
+        ? [body.stop]
+        : body.stop;
   const request: GenerationSettings['request'] = {
     sampling: {
       temperature: body.temperature ?? 1,
@@ -44,7 +49,9 @@ export function generationSettings(
     ...(body.stop_token_ids ? { stopTokenIds: body.stop_token_ids } : {}),
     ...(body.include_stop_str_in_output ? { includeStopStrInOutput: true } : {}),
     // OpenAI's seeds are any 64-bit integer; the engine draws from a 32-bit one.
-    ...(body.seed === undefined || body.seed === null ? {} : { seed: ((body.seed % 2 ** 32) + 2 ** 32) % 2 ** 32 }),
+    ...(body.seed === undefined || body.seed === null
+      ? {}
+      : { seed: ((body.seed % 2 ** 32) + 2 ** 32) % 2 ** 32 }),
     ...(body.min_tokens ? { minTokens: body.min_tokens } : {}),
     ...(body.ignore_eos ? { ignoreEos: true } : {}),
     ...(logprobs === undefined ? {} : { logprobs }),
@@ -53,7 +60,9 @@ export function generationSettings(
 }
 
 function outsideVocabulary(id: number, vocab: number, param: string): ServerError {
-  return new ServerError('invalid_argument', `token id ${id} is outside the vocabulary (0..${vocab - 1})`, { param });
+  return new ServerError('invalid_argument', `token id ${id} is outside the vocabulary (0..${vocab - 1})`, {
+    param,
+  });
 }
 
 /**
@@ -68,9 +77,13 @@ export function servingRequest(
   promptKind: 'messages' | 'prompt',
 ): ServingRequest {
   if (promptIds.length === 0) {
-    throw new ServerError('invalid_argument', `the ${promptKind === 'prompt' ? 'prompt is' : 'messages are'} empty: give at least one token`, {
-      param: promptKind,
-    });
+    throw new ServerError(
+      'invalid_argument',
+      `the ${promptKind === 'prompt' ? 'prompt is' : 'messages are'} empty: give at least one token`,
+      {
+        param: promptKind,
+      },
+    );
   }
   const vocab = model.tokenizer.vocabSize;
   for (const id of promptIds) {
@@ -101,10 +114,14 @@ export function servingRequest(
 /** A request's `model` must name the served model, or be absent. */
 export function checkModel(requested: string | null | undefined, model: ServedModel): void {
   if (requested === undefined || requested === null || requested === model.name) return;
-  throw new ServerError('not_found', `The model \`${requested}\` does not exist; this server serves \`${model.name}\`.`, {
-    param: 'model',
-    apiCode: 'model_not_found',
-  });
+  throw new ServerError(
+    'not_found',
+    `The model \`${requested}\` does not exist; this server serves \`${model.name}\`.`,
+    {
+      param: 'model',
+      apiCode: 'model_not_found',
+    },
+  );
 }
 
 /** A completion that ended with 'abort' while its client is still there: the server stopped it. */

@@ -20,7 +20,11 @@ const SSE_HEADERS = {
  * `onEnd` runs once when the stream ends or the client leaves; a client that leaves also runs
  * `onCancel` first, so that an event still awaited comes at once.
  */
-export function sseResponse(events: AsyncGenerator<object | string>, onCancel: () => void, onEnd: () => void): Response {
+export function sseResponse(
+  events: AsyncGenerator<object | string>,
+  onCancel: () => void,
+  onEnd: () => void,
+): Response {
   const encoder = new TextEncoder();
   let ended = false;
   const end = () => {
