@@ -45,9 +45,13 @@ export function chatCompletions(
 }
 
 /** The conversation's prompt ids; a template that cannot render it is the request's fault. */
-function renderPrompt(model: ServedModel, messages: readonly ChatMessage[]): number[] {
+export function renderPrompt(
+  model: ServedModel,
+  messages: readonly ChatMessage[],
+  addGenerationPrompt = true,
+): number[] {
   try {
-    return model.chat.renderToIds(messages, { addGenerationPrompt: true });
+    return model.chat.renderToIds(messages, { addGenerationPrompt });
   } catch (error) {
     const e = ServerError.from(error);
     // A template error (a role it does not know, say) is about the messages, never a 500.

@@ -7,7 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import * as z from 'zod/mini';
-import { chatCompletions } from './chat-route.js';
+import { chatCompletions, renderPrompt } from './chat-route.js';
 import { completions } from './completions-route.js';
 import { TokenPieces } from './logprobs.js';
 import { detokenizeRequestSchema, parseRequest, tokenizeRequestSchema } from './request-schemas.js';
@@ -75,6 +75,7 @@ export class LlmServer {
   private server: Server | undefined;
   private shuttingDown: Promise<void> | undefined;
   private readonly apiKeyDigest: Buffer | undefined;
+  private createdSec = 0;
 
   constructor(options: LlmServerOptions) {
     const parsed = llmServerOptionsSchema.safeParse(options, { error: englishMessages });
@@ -105,9 +106,17 @@ export class LlmServer {
     const server = createAdaptorServer({ fetch: this.app.fetch }) as Server;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const fail = (error: Error) => {
+        this.server = undefined;
+        reject(
+          new ServerError('unavailable', `cannot listen on ${host}:${port}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      };
+      server.once('error', fail);
       server.listen(port, host, () => {
-        server.off('error', reject);
+        server.off('error', fail);
         resolve();
       });
     });
@@ -123,8 +132,6 @@ export class LlmServer {
     this.shuttingDown ??= this.drain(options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
     return this.shuttingDown;
   }
-
-  private createdSec = 0;
 
   private async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
@@ -312,9 +319,7 @@ export class LlmServer {
       const tokens =
         'prompt' in body
           ? model.tokenizer.encode(body.prompt, { addSpecial: body.add_special_tokens ?? true })
-          : model.chat.renderToIds(body.messages as ChatMessage[], {
-              addGenerationPrompt: body.add_generation_prompt ?? true,
-            });
+          : renderPrompt(model, body.messages as ChatMessage[], body.add_generation_prompt ?? true);
       return c.json({ count: tokens.length, max_model_len: model.maxModelLen, tokens });
     });
     app.post('/detokenize', limit, async (c) => {
