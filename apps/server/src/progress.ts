@@ -13,3 +13,14 @@ export function progressLine(label: string): (done: number, total: number) => vo
     process.stderr.write(tty ? `\r${line}${done >= total ? '\n' : ''}` : `${line}\n`);
   };
 }
+
+/** Download progress on stderr, one line per file, in MiB (the total may be unknown). */
+export function downloadProgress(): (p: { file: string; receivedBytes: number; totalBytes: number | undefined }) => void {
+  const lines = new Map<string, (done: number, total: number) => void>();
+  return ({ file, receivedBytes, totalBytes }) => {
+    let line = lines.get(file);
+    if (!line) lines.set(file, (line = progressLine(`downloading ${file} (MiB)`)));
+    const mib = (bytes: number) => Math.floor(bytes / 2 ** 20);
+    line(mib(receivedBytes), mib(totalBytes ?? receivedBytes));
+  };
+}

@@ -15,11 +15,15 @@ export interface LlmRun {
  * Runs the real `llm` CLI in a child process, as a user would through `pnpm llm`. With
  * `closeStdoutEarly` the reader goes away after the first output, as `| head -1` does.
  */
-export function runLlm(args: string[], stdin?: string, { closeStdoutEarly = false } = {}): Promise<LlmRun> {
+export function runLlm(
+  args: string[],
+  stdin?: string,
+  { closeStdoutEarly = false, env = {} }: { closeStdoutEarly?: boolean; env?: Record<string, string> } = {},
+): Promise<LlmRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(appRoot, 'src', 'cli.ts'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] ?? '/tmp' },
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] ?? '/tmp', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,4 +1,5 @@
 import {
+  chatTemplateOf,
   detectFileFormat,
   ggufWeightSource,
   HF_TOKENIZER_CONFIG_FILE,
@@ -14,6 +15,7 @@ import {
   sentencePieceTokenizerMetadata,
   startsWithGgufMagic,
   type ByteSource,
+  type ModelChatTemplate,
   type ModelFolder,
   type ModelFormat,
   type WeightSource,
@@ -30,6 +32,8 @@ export interface OpenedModel {
   readonly format: ModelFormat;
   readonly source: WeightSource;
   readonly tokenizer: Tokenizer;
+  /** The chat template the model's files hold (GGUF metadata, a folder's template files), if any. */
+  readonly chatTemplate?: ModelChatTemplate;
 }
 
 /** A single-file model (GGUF, llama2.c checkpoint) or the files of a Hugging Face folder. */
@@ -69,10 +73,12 @@ export async function openModelFrom(
   let format: ModelFormat;
   let source: WeightSource;
   let ownTokenizer: (() => Promise<Tokenizer>) | undefined;
+  let chatTemplate: () => Promise<ModelChatTemplate | undefined> = async () => undefined;
   if (isFolder(input)) {
     format = 'hf';
     source = await openHfFolderSource(input);
     ownTokenizer = () => tokenizerFromFolder(input);
+    chatTemplate = () => chatTemplateOf(input);
   } else {
     const detected = await detectFileFormat(input).catch(async (error: unknown) => {
       await input.close();
@@ -88,6 +94,7 @@ export async function openModelFrom(
         throw error;
       }
       ownTokenizer = async () => tokenizerFromGguf(file.metadata);
+      chatTemplate = () => chatTemplateOf(file);
     } else {
       // Anything else gets the llama2.c reader's precise complaint.
       format = 'llama2c';
@@ -100,7 +107,8 @@ export async function openModelFrom(
     else if (ownTokenizer) tokenizer = await ownTokenizer();
     else throw missingTokenizerError(input.name);
     checkTokenizerFitsModel(tokenizer, source.config.vocabSize);
-    return { format, source, tokenizer };
+    const template = await chatTemplate();
+    return { format, source, tokenizer, ...(template === undefined ? {} : { chatTemplate: template }) };
   } catch (error) {
     await source.close();
     throw error;

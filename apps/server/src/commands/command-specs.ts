@@ -7,7 +7,7 @@ export const generateSpec = {
   name: 'generate',
   summary: 'Generates text from a prompt and streams it on stdout, ending with a newline; with --batch-file, many prompts at once as JSON lines.',
   options: {
-    model: { type: 'string', arg: 'PATH', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder' },
+    model: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder; or an http(s) URL or Hugging Face reference, downloaded into the cache' },
     tokenizer: { type: 'string', arg: 'PATH', description: 'llama2.c tokenizer.bin, tokenizer.json, GGUF file or Hugging Face folder', defaultText: "the model's own" },
     prompt: { type: 'string', arg: 'TEXT', description: "prompt text; gets BOS when the model's tokenizer adds it", defaultText: 'BOS alone' },
     'prompt-ids': { type: 'string', arg: '1,2,3', description: 'prompt token ids, used verbatim (instead of --prompt)' },
@@ -58,4 +58,30 @@ export const infoSpec = {
   options: {},
 } as const satisfies CommandSpec;
 
-export const commandSpecs: readonly CommandSpec[] = [generateSpec, tokenizeSpec, convertSpec, infoSpec];
+export const serveSpec = {
+  name: 'serve',
+  summary: 'Serves a model over an OpenAI-compatible HTTP API (completions, chat, streaming, Prometheus metrics with vLLM\'s names).',
+  options: {
+    model: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder; or an http(s) URL or Hugging Face reference, downloaded into the cache' },
+    tokenizer: { type: 'string', arg: 'PATH', description: 'llama2.c tokenizer.bin, tokenizer.json, GGUF file or Hugging Face folder', defaultText: "the model's own" },
+    host: { type: 'string', arg: 'HOST', default: '127.0.0.1', description: 'address to listen on (0.0.0.0 for every interface)' },
+    port: { type: 'integer', arg: 'N', default: 8000, range: { min: 0, max: 65535 }, description: 'port to listen on; 0 picks a free one (printed)' },
+    'served-model-name': { type: 'string', arg: 'NAME', description: 'the model name clients send and /v1/models lists', defaultText: "the model file's name" },
+    'api-key': { type: 'string', arg: 'KEY', description: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize and /detokenize', defaultText: 'LLM_API_KEY from the environment, else none' },
+    'allowed-origins': { type: 'string', arg: 'O1,O2', description: "browser origins allowed to call the API (CORS), or '*'", defaultText: 'none: requests from other origins are refused' },
+    'max-num-seqs': { type: 'integer', arg: 'N', default: 32, range: { min: 1 }, description: 'most sequences decoded together in one step' },
+    'max-num-batched-tokens': { type: 'integer', arg: 'N', default: 512, range: { min: 1 }, description: 'most tokens (decodes and prefill chunks) in one step' },
+    'max-model-len': { type: 'integer', arg: 'N', range: { min: 1 }, defaultText: "the model's context", description: 'longest sequence (prompt and output) served' },
+    'kv-memory': { type: 'string', arg: 'BYTES', description: 'memory for the KV cache: bytes, or with a unit (512MiB, 2GiB, 1.5GB)', defaultText: "what the adapter's buffer limit and half the free host memory allow, at most max-num-seqs full sequences" },
+    'kv-dtype': { type: 'choice', choices: GPU_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, attention computes in f32 either way' },
+    'max-queue': { type: 'integer', arg: 'N', default: 1024, range: { min: 1 }, description: 'requests allowed to wait for a slot; past it requests get 429' },
+    'chat-template': { type: 'string', arg: 'FILE', description: 'Jinja chat template to use instead of the model\'s', defaultText: "the model's (GGUF tokenizer.chat_template or tokenizer_config.json), else the fallback template" },
+    backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
+  },
+  notes: [
+    'GET /health answers 503 while the model loads and 200 once it serves; the KV cache size is printed at start.',
+    'SIGTERM or SIGINT stops accepting requests, lets those in flight finish (at most 30 s) and exits 0.',
+  ],
+} as const satisfies CommandSpec;
+
+export const commandSpecs: readonly CommandSpec[] = [generateSpec, serveSpec, tokenizeSpec, convertSpec, infoSpec];

@@ -5,12 +5,16 @@ import { progressLine } from '../progress.js';
 
 export type Backend = 'auto' | 'webgpu' | 'cpu';
 
-/** The runner, with the GPU context it runs on (none on the cpu backend). */
+/**
+ * The runner, with the GPU context it runs on (none on the cpu backend). `options` may be computed
+ * from the context (a KV pool sized to the adapter's limits).
+ */
 export async function createRunner(
   backend: Backend,
   source: Parameters<typeof GpuModelRunner.load>[1],
-  options: RunnerOptions,
+  options: RunnerOptions | ((ctx: GpuContext | undefined) => RunnerOptions),
 ): Promise<{ runner: ModelRunner; ctx?: GpuContext }> {
+  const optionsFor = (ctx: GpuContext | undefined) => (typeof options === 'function' ? options(ctx) : options);
   if (backend !== 'cpu') {
     let ctx: GpuContext | undefined;
     try {
@@ -23,12 +27,12 @@ export async function createRunner(
       // On lavapipe the main thread only waits on the GPU: let the adapter's threads have the cores.
       yieldHostThread(ctx);
       return {
-        runner: await GpuModelRunner.load(ctx, source, options, progressLine('loading weights')),
+        runner: await GpuModelRunner.load(ctx, source, optionsFor(ctx), progressLine('loading weights')),
         ctx,
       };
     }
   }
-  return { runner: await CpuModelRunner.load(source, options, progressLine('loading weights')) };
+  return { runner: await CpuModelRunner.load(source, optionsFor(undefined), progressLine('loading weights')) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { readBatchFile, resolveBatchRequests, type BatchRequest } from './batch-
 import type { generateSpec } from './command-specs.js';
 import { createRunner } from './create-runner.js';
 import { generationJson } from './generation-json.js';
+import { resolveModelArgument } from './model-argument.js';
 import type { ParsedOptions } from './parse-options.js';
 
 // 32 sequences per step: the largest batch bench/attention.ts measures the decode kernel at.
@@ -24,10 +25,9 @@ export async function generateBatch(
   path: string,
 ): Promise<void> {
   const lines = await readBatchFile(path);
-  const model = await openModel(
-    values.model,
-    values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer },
-  );
+  const resolved = await resolveModelArgument(values.model);
+  const tokenizerPath = values.tokenizer ?? resolved.tokenizerPath;
+  const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
   try {
     const config = model.source.config;
     const requests = resolveBatchRequests(path, lines, model.tokenizer, config, {

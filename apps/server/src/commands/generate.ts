@@ -6,6 +6,7 @@ import { CliUsageError } from '../cli-error.js';
 import type { generateSpec } from './command-specs.js';
 import { capToContext, createRunner } from './create-runner.js';
 import { generationJson } from './generation-json.js';
+import { resolveModelArgument } from './model-argument.js';
 import type { ParsedOptions } from './parse-options.js';
 
 export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
@@ -32,10 +33,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
   const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31);
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
 
-  const model = await openModel(
-    values.model,
-    values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer },
-  );
+  const resolved = await resolveModelArgument(values.model);
+  const tokenizerPath = values.tokenizer ?? resolved.tokenizerPath;
+  const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
   try {
     const tokenizer = model.tokenizer;
     let prompt: number[];
