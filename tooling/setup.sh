@@ -60,6 +60,13 @@ if ! probe_adapter; then
   probe_adapter || { log "still no WebGPU adapter after installing lavapipe"; exit 1; }
 fi
 
+# The README's example request to `llm serve` (and its test) uses curl.
+if ! command -v curl >/dev/null 2>&1; then
+  log "installing curl"
+  apt_update
+  apt_install curl
+fi
+
 if [ "${LLM_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   log "installing chromium (browser test)"
   apt_update

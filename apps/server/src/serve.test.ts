@@ -1,15 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { modelFile } from '@llm/formats/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
 import { openTokenizer } from '@llm/model/node';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runLlm } from './run-llm.test-support.js';
-
-const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = join(appRoot, '..', '..');
+import { runLlm, startServe, type Served } from './run-llm.test-support.js';
 const gguf = modelFile('stories260K.gguf');
 
 // The prompts of the stories260K parity tests: short and long, ASCII quotes included.
@@ -24,56 +18,12 @@ const PROMPTS = [
   'Once upon a time, there was a little boy named Tim. Tim liked to play with his red ball in the big park near his house.',
 ];
 
-interface Served {
-  child: ChildProcess;
-  baseUrl: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** Milliseconds from the spawn to the first /health 200. */
-  readyMs: number;
-}
-
-/** `llm serve` in its own process group, as a supervisor runs it; resolves once /health says 200. */
-async function serve(args: string[]): Promise<Served> {
-  const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(appRoot, 'src', 'cli.ts'), 'serve', '--port', '0', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] ?? '/tmp' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    const poll = setInterval(() => {
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearInterval(poll);
-        resolve(match[1]!);
-      }
-      if (child.exitCode !== null) {
-        clearInterval(poll);
-        reject(new Error(`llm serve exited with ${child.exitCode}:\n${stderr}`));
-      }
-    }, 50);
-  });
-  for (;;) {
-    const status = await fetch(`${baseUrl}/health`).then((r) => r.status);
-    if (status === 200) break;
-    expect(status).toBe(503);
-    if (performance.now() - started > 120_000) throw new Error(`no /health 200 within 120 s:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, baseUrl, stderr: () => stderr, exited, readyMs: performance.now() - started };
-}
-
 describe.skipIf(!gguf)('llm serve', () => {
   let served: Served;
   let client: OpenAI;
 
   beforeAll(async () => {
-    served = await serve(['--model', gguf!, '--served-model-name', 'stories260K', '--max-num-seqs', '16']);
+    served = await startServe(['--model', gguf!, '--served-model-name', 'stories260K', '--max-num-seqs', '16']);
     client = new OpenAI({ baseURL: `${served.baseUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
   afterAll(() => {
