@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { modelFile } from '@llm/formats/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
 import { openTokenizer } from '@llm/model/node';
@@ -5,6 +8,12 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLlm, startServe, type Served } from './run-llm.test-support.js';
 const gguf = modelFile('stories260K.gguf');
+const bin = modelFile('stories260K.bin');
+const tok = modelFile('tok512.bin');
+const synthetic = modelFile('synthetic/gqa-d128-f32.gguf');
+const API_KEY = 'sk-serve-test';
+// A template of the model's own words (stories260K knows no special tokens), to see --chat-template applied.
+const TEMPLATE = "{% for m in messages %}{{ m['role'] | upper }} SAYS: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}STORY:{% endif %}";
 
 // The prompts of the stories260K parity tests: short and long, ASCII quotes included.
 const PROMPTS = [
@@ -21,13 +30,20 @@ const PROMPTS = [
 describe.skipIf(!gguf)('llm serve', () => {
   let served: Served;
   let client: OpenAI;
+  let dir: string;
 
   beforeAll(async () => {
-    served = await startServe(['--model', gguf!, '--served-model-name', 'stories260K', '--max-num-seqs', '16']);
-    client = new OpenAI({ baseURL: `${served.baseUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+    dir = await mkdtemp(join(tmpdir(), 'llm-serve-'));
+    await writeFile(join(dir, 'template.jinja'), TEMPLATE);
+    served = await startServe([
+      '--model', gguf!, '--served-model-name', 'stories260K', '--max-num-seqs', '16',
+      '--chat-template', join(dir, 'template.jinja'), '--api-key', API_KEY,
+    ]);
+    client = new OpenAI({ baseURL: `${served.baseUrl}/v1`, apiKey: API_KEY, maxRetries: 0 });
   });
-  afterAll(() => {
+  afterAll(async () => {
     if (served?.child.exitCode === null) process.kill(-served.child.pid!, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('answers /health 200 within 120 s and prints the KV cache it allocated', () => {
@@ -52,6 +68,22 @@ describe.skipIf(!gguf)('llm serve', () => {
     } finally {
       await peer.close();
     }
+  });
+
+  it('renders chats with --chat-template and asks for --api-key', async () => {
+    expect(served.stderr()).toMatch(/chat template: .*template\.jinja/);
+    const messages = [{ role: 'user' as const, content: 'Tell me about a cat.' }];
+    const tokenized = await fetch(`${served.baseUrl}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ model: 'stories260K', messages }),
+    }).then((r) => r.json() as Promise<{ tokens: number[] }>);
+    const tokenizer = await openTokenizer(gguf!);
+    expect(tokenizer.decode(tokenized.tokens)).toBe('USER SAYS: Tell me about a cat.\nSTORY:');
+    const reply = await client.chat.completions.create({ model: 'stories260K', messages, max_tokens: 16, temperature: 0 });
+    expect(reply.choices[0]!.message.content!.length).toBeGreaterThan(0);
+    const unauthorized = new OpenAI({ baseURL: `${served.baseUrl}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    await expect(unauthorized.models.list()).rejects.toMatchObject({ status: 401 });
   });
 
   it('on SIGTERM to its process group finishes the stream in flight, refuses new requests and exits 0', async () => {
@@ -103,3 +135,25 @@ describe('llm serve refuses what it cannot serve', () => {
     expect(run.stderr).toMatch(/KV cache holds \d+ blocks.*raise --kv-memory/);
   });
 });
+
+describe('llm serve on every model in ../shared', () => {
+  const models: [string, string[] | undefined][] = [
+    ['stories260K.bin with tok512.bin', bin && tok ? ['--model', bin, '--tokenizer', tok] : undefined],
+    ['synthetic/gqa-d128-f32.gguf', synthetic ? ['--model', synthetic] : undefined],
+  ];
+  for (const [name, args] of models) {
+    it.skipIf(!args)(`answers /health 200 within 120 s and completes on ${name}`, async () => {
+      const served = await startServe([...args!, '--served-model-name', 'm']);
+      try {
+        expect(served.readyMs).toBeLessThan(120_000);
+        const client = new OpenAI({ baseURL: `${served.baseUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+        const completion = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+        expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+      } finally {
+        process.kill(-served.child.pid!, 'SIGTERM');
+        expect(await served.exited).toBe(0);
+      }
+    });
+  }
+});
+

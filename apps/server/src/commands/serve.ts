@@ -137,14 +137,15 @@ export async function serveCommand({ values }: ParsedOptions<typeof serveSpec>):
   log('stopped');
 }
 
-/** Resolves with the first SIGTERM or SIGINT; later ones (a whole process group signalled twice) change nothing. */
+/**
+ * Resolves with the first SIGTERM or SIGINT; later ones (a process group signalled as a whole gets
+ * the signal twice: directly and forwarded by the `llm` parent) change nothing. The listeners stay
+ * installed: removing the last one restores the default action, which would kill the process if
+ * the second signal landed in between.
+ */
 function signalled(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      resolve(signal);
-      process.on(signal, () => {});
-    };
-    process.once('SIGTERM', stop).once('SIGINT', stop);
+    process.on('SIGTERM', resolve).on('SIGINT', resolve);
   });
 }
 
