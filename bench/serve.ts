@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SeededRandom } from '@llm/formats';
+import { STORY_PROMPTS as OPENINGS } from '@llm/formats/testing';
 import OpenAI from 'openai';
 import { printTable, progress, type Cell } from './console-report.js';
 import { writeResult } from './result-writer.js';
@@ -24,18 +25,8 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_MODEL = join(repoRoot, '..', 'shared', 'models', 'stories260K.gguf');
 const MODEL_NAME = 'bench';
 
-// Story openings of different lengths; each request appends a numbered variation so prompts differ
-// and the prefix cache sees shared starts, as chat traffic does.
-const OPENINGS = [
-  'Once upon a time',
-  'The little cat',
-  'Lily and Ben went to the park. They saw',
-  'One day, a big bird',
-  'Tom had a toy car. He',
-  '"Can I play?" asked',
-  'The sun was hot and the sky was blue',
-  'Once upon a time, there was a little boy named Tim. Tim liked to play with his red ball in the big park near his house.',
-];
+// Story openings of different lengths (stories260K's parity prompts), each followed by one of the
+// names, so prompts differ and the prefix cache sees shared starts, as chat traffic does.
 const NAMES = ['Sam', 'Mia', 'Ben', 'Lucy', 'Max', 'Sue', 'Jack', 'Anna'];
 
 const usage = `pnpm bench serve [options]

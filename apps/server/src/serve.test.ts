@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { modelFile } from '@llm/formats/testing';
+import { modelFile, STORY_PROMPTS as PROMPTS } from '@llm/formats/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
 import { openTokenizer } from '@llm/model/node';
 import OpenAI from 'openai';
@@ -14,18 +14,6 @@ const synthetic = modelFile('synthetic/gqa-d128-f32.gguf');
 const API_KEY = 'sk-serve-test';
 // A template of the model's own words (stories260K knows no special tokens), to see --chat-template applied.
 const TEMPLATE = "{% for m in messages %}{{ m['role'] | upper }} SAYS: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}STORY:{% endif %}";
-
-// The prompts of the stories260K parity tests: short and long, ASCII quotes included.
-const PROMPTS = [
-  'Once upon a time',
-  'The little cat',
-  'Lily and Ben went to the park. They saw',
-  'One day, a big bird',
-  'Tom had a toy car. He',
-  '"Can I play?" asked',
-  'The sun was hot and the sky was blue',
-  'Once upon a time, there was a little boy named Tim. Tim liked to play with his red ball in the big park near his house.',
-];
 
 describe.skipIf(!gguf)('llm serve', () => {
   let served: Served;

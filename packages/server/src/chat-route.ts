@@ -7,6 +7,7 @@ import type { ServerMetrics } from './server-metrics.js';
 import type { ChatMessage, ServedModel } from './serving-engine.js';
 import { abortedByServer, checkModel, generationSettings, servingRequest } from './serving-request.js';
 import { sseResponse, type RouteContext } from './sse.js';
+import { streamEnd } from './stream-end.js';
 
 /** POST /v1/chat/completions. */
 export function chatCompletions(
@@ -134,18 +135,7 @@ async function* stream(
       if (delta.finishReason)
         yield chunk(delta.index, {}, null, delta.finishReason, delta.stopReason ?? null);
     }
-    if (includeUsage) {
-      const results = await generation.results();
-      yield {
-        id: shape.id,
-        object: 'chat.completion.chunk',
-        created: shape.created,
-        model: shape.model,
-        choices: [],
-        usage: usageOf(results),
-      };
-    }
-    yield '[DONE]';
+    yield* streamEnd(generation, { id: shape.id, object: 'chat.completion.chunk', created: shape.created, model: shape.model }, includeUsage);
   } catch (error) {
     yield ServerError.from(error).body();
   }

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
-
 /** A response id in OpenAI's style: `cmpl-…`, `chatcmpl-…`. */
 export function responseId(prefix: 'cmpl' | 'chatcmpl'): string {
-  return `${prefix}-${randomUUID().replaceAll('-', '')}`;
+  return `${prefix}-${crypto.randomUUID().replaceAll('-', '')}`;
 }
 
 export function nowSeconds(): number {

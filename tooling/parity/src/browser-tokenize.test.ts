@@ -9,11 +9,10 @@ import {
   type Browser,
   type LoopbackServer,
 } from '@llm/browser-harness';
-import { modelFile } from '@llm/formats/testing';
+import { modelFile, STORY_PROMPTS } from '@llm/formats/testing';
 import { openModel } from '@llm/model/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserTokenizeReport } from './browser/tokenize-entry.js';
-import { STORY_PROMPTS } from './story-prompts.js';
 
 const gguf = modelFile('stories260K.gguf');
 const bin = modelFile('stories260K.bin');

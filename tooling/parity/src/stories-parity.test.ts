@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { gpuForTests } from '@llm/kernels/testing';
 import { openPeer, type Peer } from '@llm/llama-cpp-peer';
 import { convertModel } from '@llm/formats/node';
-import { modelFile } from '@llm/formats/testing';
+import { modelFile, STORY_PROMPTS as PROMPTS } from '@llm/formats/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchedGreedyIds, greedyIds, loadModel, type LoadedModel } from './engine-runs.js';
-import { STORY_PROMPTS as PROMPTS } from './story-prompts.js';
 
 const gguf = modelFile('stories260K.gguf');
 const bin = modelFile('stories260K.bin');

@@ -1,2 +1,3 @@
 export { modelsDir, modelFile } from './models-dir.js';
 export { FakeHub, type FakeRepo, type Fault, type SeenRequest } from './fake-hub.js';
+export { STORY_PROMPTS } from './story-prompts.js';
