@@ -39,3 +39,15 @@ export {
   quantize,
   type BlockCodec,
 } from './codecs/block-codecs.js';
+export {
+  QUANT_MIXES,
+  QUANT_TENSOR_TYPES,
+  quantMix,
+  tensorQuantType,
+  type QuantMix,
+  type QuantMixModel,
+  type QuantMixName,
+  type QuantTensorType,
+  type QuantTypeOverrides,
+  type TensorQuantChoice,
+} from './quant-mix.js';
