@@ -1,7 +1,21 @@
 import { errorCodeOf } from '@llm/quant';
 import { isFilteredChild, runWithDawnWarningsHidden } from './dawn-warnings.js';
-import { commandSpecs, convertSpec, generateSpec, infoSpec, serveSpec, tokenizeSpec } from './commands/command-specs.js';
-import { formatHelp, parseOptions, usageLine, type CommandSpec, type ParsedOptions } from './commands/parse-options.js';
+import {
+  commandSpecs,
+  convertSpec,
+  generateSpec,
+  infoSpec,
+  quantizeSpec,
+  serveSpec,
+  tokenizeSpec,
+} from './commands/command-specs.js';
+import {
+  formatHelp,
+  parseOptions,
+  usageLine,
+  type CommandSpec,
+  type ParsedOptions,
+} from './commands/parse-options.js';
 
 interface Command {
   spec: CommandSpec;
@@ -35,9 +49,12 @@ const commands: Record<string, Command> = {
   generate: command(generateSpec, async () => (await import('./commands/generate.js')).generateCommand, {
     startsDawn: true,
   }),
-  serve: command(serveSpec, async () => (await import('./commands/serve.js')).serveCommand, { startsDawn: true }),
+  serve: command(serveSpec, async () => (await import('./commands/serve.js')).serveCommand, {
+    startsDawn: true,
+  }),
   tokenize: command(tokenizeSpec, async () => (await import('./commands/tokenize.js')).tokenizeCommand),
   convert: command(convertSpec, async () => (await import('./commands/convert.js')).convertCommand),
+  quantize: command(quantizeSpec, async () => (await import('./commands/quantize.js')).quantizeCommand),
   info: command(infoSpec, async () => (await import('./commands/info.js')).infoCommand),
 };
 

@@ -1,4 +1,4 @@
-import { GPU_DTYPES } from '@llm/quant';
+import { GPU_DTYPES, QUANT_MIXES, QUANT_TENSOR_TYPES } from '@llm/quant';
 import type { CommandSpec } from './parse-options.js';
 
 // Each command's options, declared once: the parser and the help text both read these.
@@ -51,6 +51,23 @@ export const convertSpec = {
   },
 } as const satisfies CommandSpec;
 
+export const quantizeSpec = {
+  name: 'quantize',
+  summary: "Quantizes an F32/F16/BF16 model (GGUF, llama2.c or Hugging Face folder) to a GGUF with one of llama.cpp's mixes (round to nearest).",
+  positionals: ['IN', 'OUT'],
+  options: {
+    type: { type: 'string', arg: QUANT_MIXES.join('|'), required: true, description: "llama.cpp's mix: the base type of the weight matrices, with more bits where llama-quantize gives them (q4_k is q4_k_m, q3_k is q3_k_m, q5_k is q5_k_m)" },
+    tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file to include (a llama2.c checkpoint has none)', defaultText: "the input's own" },
+    'output-type': { type: 'string', arg: [...QUANT_TENSOR_TYPES, 'f16', 'f32'].join('|'), description: 'type of output.weight (and of a tied token_embd.weight)', defaultText: "the mix's (q6_k, or q8_0 when rows do not fit)" },
+    'token-embedding-type': { type: 'string', arg: [...QUANT_TENSOR_TYPES, 'f16', 'f32'].join('|'), description: 'type of token_embd.weight', defaultText: "the mix's base type" },
+    json: { type: 'boolean', description: 'print one JSON line on stdout: {type, tensors: [{name, type, shape}], bytes, bitsPerWeight}' },
+  },
+  notes: [
+    '1-D tensors (norms, biases) stay F32. A tensor whose rows are not whole blocks of its type falls back as llama.cpp does (Q4_K to Q5_0, Q6_K to Q8_0, ..., else F16), named on stderr.',
+    'OUT is written beside itself under a temporary name and renamed when complete.',
+  ],
+} as const satisfies CommandSpec;
+
 export const infoSpec = {
   name: 'info',
   summary: "Prints a model file's metadata and tensor table as JSON.",
@@ -84,4 +101,11 @@ export const serveSpec = {
   ],
 } as const satisfies CommandSpec;
 
-export const commandSpecs: readonly CommandSpec[] = [generateSpec, serveSpec, tokenizeSpec, convertSpec, infoSpec];
+export const commandSpecs: readonly CommandSpec[] = [
+  generateSpec,
+  serveSpec,
+  tokenizeSpec,
+  convertSpec,
+  quantizeSpec,
+  infoSpec,
+];

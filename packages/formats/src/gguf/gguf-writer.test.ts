@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { quantize } from '@llm/quant';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GgufFormatError } from '../errors.js';
 import { openGguf } from '../node/index.js';
@@ -117,6 +118,46 @@ describe('writeGguf', () => {
       await f.close();
     }
     expect((await stat(path)).size % 32).toBe(0);
+  });
+
+  it('writes block-quantized tensors from their encoded bytes, refusing rows that are not whole blocks', async () => {
+    const path = join(dir, 'quantized.gguf');
+    const weights = seededFloats(4 * 256, 5);
+    const q8 = quantize('q8_0', weights);
+    const q4k = quantize('q4_k', weights);
+    await writeGguf(path, {
+      metadata: {},
+      tensors: [
+        { name: 'q8', dtype: 'q8_0', shape: [4, 256], data: q8 },
+        {
+          name: 'q4k',
+          dtype: 'q4_k',
+          shape: [4, 256],
+          data: () => [q4k.subarray(0, 144), q4k.subarray(144)],
+        },
+        { name: 'norm', dtype: 'f32', shape: [256], data: weights.subarray(0, 256) },
+      ],
+    });
+    const f = await openGguf(path);
+    try {
+      expect(f.tensor('q8')?.ggmlType).toBe('Q8_0');
+      expect(f.tensor('q4k')?.ggmlType).toBe('Q4_K');
+      expect(f.tensor('q4k')?.shape).toEqual([4, 256]);
+      expect(await f.readTensorBytes('q8')).toEqual(q8);
+      expect(await f.readTensorBytes('q4k')).toEqual(q4k);
+      for (const t of f.tensors) expect((t.offset - f.dataOffset) % 32).toBe(0);
+    } finally {
+      await f.close();
+    }
+    await expect(
+      writeGguf(join(dir, 'ragged.gguf'), {
+        metadata: {},
+        tensors: [
+          { name: 'r', dtype: 'q4_k', shape: [8, 128], data: quantize('q4_k', seededFloats(1024, 6)) },
+        ],
+      }),
+    ).rejects.toThrow(/rows of 128, not whole Q4_K blocks of 256/);
+    await expect(stat(join(dir, 'ragged.gguf'))).rejects.toThrow();
   });
 
   it('streams tensor data from async chunks and honours a custom alignment', async () => {

@@ -1,21 +1,31 @@
 import { GgufFormatError } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
-import { byteLengthOf, findElementType, isOneOf, WEIGHT_DTYPES, type WeightDtype } from '@llm/quant';
+import {
+  byteLengthOf,
+  findElementType,
+  isOneOf,
+  WEIGHT_DTYPES,
+  type QuantTensorType,
+  type WeightDtype,
+} from '@llm/quant';
 import { ggufFixedSizes, ggufValueTypeIds, type GgufArray, type GgufValue } from './gguf-value.js';
 
-/** One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16. */
+/**
+ * One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16,
+ * bytes for any (a block-quantized tensor's blocks as ggml lays them out).
+ */
 export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * A tensor's data: the whole array, or a function yielding it in row-major chunks so a multi-GB
  * file is written without holding it in memory.
  */
-export type TensorData =
-  Float32Array | Uint16Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
+export type TensorData = TensorChunk | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
 
 export interface GgufTensorToWrite {
   readonly name: string;
-  readonly dtype: WeightDtype;
+  /** A float type, or a block-quantized one whose data comes already encoded (`quantize` of @llm/quant). */
+  readonly dtype: WeightDtype | QuantTensorType;
   /** Row-major, outermost first (written reversed, as GGUF's ne0-first dims). */
   readonly shape: readonly number[];
   readonly data: TensorData;
@@ -184,8 +194,18 @@ async function writeGgufBody(sink: ByteSink, options: WriteGgufOptions): Promise
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
       invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
     const type = findElementType(dtype);
-    if (type?.ggmlId === undefined || !isOneOf(WEIGHT_DTYPES, type.name)) return invalid(`dtype ${String(dtype)}`);
-    const byteLength = byteLengthOf(type, shape.reduce((a, b) => a * b, 1));
+    if (type?.ggmlId === undefined || !(isOneOf(WEIGHT_DTYPES, type.name) || type.kind === 'quantized')) {
+      return invalid(`dtype ${String(dtype)}`);
+    }
+    if (type.blockSize > 1 && (shape[shape.length - 1] ?? 0) % type.blockSize !== 0) {
+      invalid(
+        `tensor ${name} has rows of ${shape[shape.length - 1]}, not whole ${type.ggmlName} blocks of ${type.blockSize}`,
+      );
+    }
+    const byteLength = byteLengthOf(
+      type,
+      shape.reduce((a, b) => a * b, 1),
+    );
     const offset = Math.ceil(dataBytes / alignment) * alignment;
     layout.push({ tensor, byteLength, offset });
     dataBytes = offset + byteLength;
@@ -208,7 +228,12 @@ async function writeGgufBody(sink: ByteSink, options: WriteGgufOptions): Promise
     await out.zeros(dataStart + offset - out.position);
     const end = out.position + byteLength;
     for await (const chunk of chunksOf(tensor.data)) {
-      const expected = tensor.dtype === 'f32' ? Float32Array : Uint16Array;
+      const expected =
+        tensor.dtype === 'f32'
+          ? Float32Array
+          : isOneOf(WEIGHT_DTYPES, tensor.dtype)
+            ? Uint16Array
+            : Uint8Array;
       if (!(chunk instanceof expected) && !(chunk instanceof Uint8Array)) {
         invalid(`tensor ${tensor.name} (${tensor.dtype}) got a ${chunk.constructor.name} chunk`);
       }

@@ -26,7 +26,15 @@ import {
 } from '../hf/hf-tokenizer-files.js';
 import type { ModelFormat } from '../model-format.js';
 import type { LlamaConfig, RopeLayout, WeightSource } from '../weight-source.js';
-import type { GpuDtype, WeightDtype } from '@llm/quant';
+import {
+  isOneOf,
+  quantize,
+  WEIGHT_DTYPES,
+  type GpuDtype,
+  type QuantTensorType,
+  type WeightDtype,
+} from '@llm/quant';
+import { ggufValue } from '../gguf/gguf-value.js';
 import { detectModelFormat, isGgufFile } from './detect-format.js';
 import { directoryFolder } from './directory-folder.js';
 import {
@@ -58,6 +66,18 @@ export interface ConvertOptions {
   readonly tokenizerPath?: string;
   /** general.name of a GGUF output; defaults to the input's file name. */
   readonly name?: string;
+  /**
+   * GGUF output only: the type each tensor is stored in, instead of what `type` gives it. A
+   * block-quantized type is encoded with @llm/quant's codecs (ggml's reference quantizers) from the
+   * tensor's f32 values. Called once per tensor, in the order they are written, with the model's
+   * config as written.
+   */
+  readonly tensorType?: (
+    tensor: { readonly name: string; readonly shape: readonly number[] },
+    config: LlamaConfig,
+  ) => WeightDtype | QuantTensorType;
+  /** GGUF output only: general.file_type (a llama_ftype) instead of the one `type` implies. */
+  readonly fileType?: number;
   readonly onProgress?: (progress: ConvertProgress) => void;
 }
 
@@ -86,9 +106,9 @@ interface OpenedInput {
 
 interface PlannedTensor {
   readonly name: string;
-  readonly dtype: WeightDtype;
+  readonly dtype: WeightDtype | QuantTensorType;
   readonly shape: readonly number[];
-  readonly produce: () => Promise<TensorArray>;
+  readonly produce: () => Promise<TensorArray | Uint8Array>;
 }
 
 // rope_freqs.weight: llama.cpp's per-frequency divisors for Llama 3.1 RoPE scaling.
@@ -112,6 +132,12 @@ export async function convertModel(
     );
   }
   const to = extname(outputPath).toLowerCase() === '.gguf' ? 'gguf' : 'hf';
+  if (to === 'hf' && (options.tensorType !== undefined || options.fileType !== undefined)) {
+    throw new ModelConvertError(
+      'per-tensor types and quantization need GGUF output (a path ending in .gguf)',
+      outputPath,
+    );
+  }
   if (to === 'hf') {
     const existing = await stat(outputPath).catch(() => undefined);
     if (existing !== undefined && !existing.isDirectory()) {
@@ -144,6 +170,11 @@ export async function convertModel(
     if (to === 'gguf') {
       const name = options.name ?? basename(inputPath, extname(inputPath));
       const metadata = llamaGgufMetadata(outConfig, architecture, name, options.type);
+      if (options.fileType !== undefined) metadata.set('general.file_type', ggufValue.u32(options.fileType));
+      // llama.cpp's GGML_QNT_VERSION: the block layouts of today's quantized types.
+      if (tensors.some((t) => !isOneOf(WEIGHT_DTYPES, t.dtype))) {
+        metadata.set('general.quantization_version', ggufValue.u32(2));
+      }
       for (const [key, value] of await tokenizerMetadata(input, config, options.tokenizerPath, inputPath)) {
         metadata.set(key, value);
       }
@@ -172,10 +203,10 @@ export async function convertModel(
         torchDtype: options.type === 'f16' ? 'float16' : 'float32',
         tensors: tensors.map((t) => ({
           name: t.name,
-          dtype: t.dtype,
+          dtype: t.dtype as WeightDtype,
           shape: t.shape,
           data: async () => {
-            const data = await t.produce();
+            const data = (await t.produce()) as TensorArray;
             report(t.name);
             return data;
           },
@@ -221,8 +252,17 @@ function planTensors(
   for (const [name, shape] of expectedLlamaShapes(out)) {
     const info = source.tensors.get(name);
     if (info === undefined) throw new ModelConvertError(`the input has no tensor ${name}`, inputPath);
+    const sourceType: string = info.dtype;
+    if (!isOneOf(WEIGHT_DTYPES, sourceType)) {
+      throw new ModelConvertError(
+        `tensor ${name} is already quantized (${sourceType}); convert from an F32, F16 or BF16 model`,
+        inputPath,
+      );
+    }
     // Norms, biases and other 1-D tensors stay f32: llama.cpp's kernels expect them so.
-    const dtype: WeightDtype = options.type === 'f16' && shape.length >= 2 ? 'f16' : 'f32';
+    const dtype =
+      options.tensorType?.({ name, shape }, out) ??
+      (options.type === 'f16' && shape.length >= 2 ? 'f16' : 'f32');
     const heads = /\.attn_q\.(weight|bias)$/.test(name)
       ? out.numHeads
       : /\.attn_k\.(weight|bias)$/.test(name)
@@ -235,7 +275,8 @@ function planTensors(
       produce: async () => {
         let data = await source.read(name);
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
-        return castTensor(data, info.dtype, dtype);
+        if (isOneOf(WEIGHT_DTYPES, dtype)) return castTensor(data, sourceType, dtype);
+        return quantize(dtype, castTensor(data, sourceType, 'f32') as Float32Array);
       },
     });
   }
@@ -312,7 +353,8 @@ async function findTokenizer(
     return { metadata: llama2cTokenizerMetadata(tokenizer), from: tokenizerPath };
   }
   if (input.gguf !== undefined) return { metadata: ggufTokenizerMetadata(input.gguf), from: inputPath };
-  const spm = input.format === 'hf' ? await readHfSentencePieceTokenizer(directoryFolder(input.path)) : undefined;
+  const spm =
+    input.format === 'hf' ? await readHfSentencePieceTokenizer(directoryFolder(input.path)) : undefined;
   if (spm !== undefined) return fromSentencePiece(spm, input.path);
   return undefined;
 }
