@@ -85,7 +85,7 @@ export async function quantizeCommand({
       `(${[...counts].map(([type, n]) => `${n} ${type}`).join(', ')}); ${mib(sourceBytes)} -> ${mib(bytes)}, ` +
       `${bitsPerWeight.toFixed(2)} bits per weight` +
       (fallbacks.length > 0
-        ? `; ${fallbacks.length} tensors fell back (rows not whole blocks of the mix's type)`
+        ? `; ${fallbacks.length} tensor${fallbacks.length === 1 ? '' : 's'} fell back (rows not whole blocks of the mix's type)`
         : '') +
       '\n',
   );

@@ -69,8 +69,8 @@ export interface ConvertOptions {
   /**
    * GGUF output only: the type each tensor is stored in, instead of what `type` gives it. A
    * block-quantized type is encoded with @llm/quant's codecs (ggml's reference quantizers) from the
-   * tensor's f32 values. Called once per tensor, in the order they are written, with the model's
-   * config as written.
+   * tensor's f32 values. Called once per weight of the model (not rope_freqs.weight, kept f32), in
+   * the order they are written, with the model's config as written.
    */
   readonly tensorType?: (
     tensor: { readonly name: string; readonly shape: readonly number[] },
