@@ -12,8 +12,14 @@ export {
   type ElementTypeName,
 } from './element-types.js';
 export {
+  BLOCK_DTYPES,
   dtypeBytes,
   GPU_DTYPES,
+  MATRIX_DTYPES,
+  TENSOR_DTYPES,
+  type BlockDtype,
+  type MatrixDtype,
+  type TensorDtype,
   isOneOf,
   KV_DTYPES,
   WEIGHT_DTYPES,

@@ -1,9 +1,12 @@
 import { GgufFormatError } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
-import { byteLengthOf, findElementType, isOneOf, WEIGHT_DTYPES, type WeightDtype } from '@llm/quant';
+import { byteLengthOf, findElementType, isOneOf, TENSOR_DTYPES, type TensorDtype } from '@llm/quant';
 import { ggufFixedSizes, ggufValueTypeIds, type GgufArray, type GgufValue } from './gguf-value.js';
 
-/** One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16. */
+/**
+ * One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16,
+ * Uint8Array of whole blocks for a block type (from @llm/quant's `quantize`).
+ */
 export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
 
 /**
@@ -11,11 +14,11 @@ export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
  * file is written without holding it in memory.
  */
 export type TensorData =
-  Float32Array | Uint16Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
+  Float32Array | Uint16Array | Uint8Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
 
 export interface GgufTensorToWrite {
   readonly name: string;
-  readonly dtype: WeightDtype;
+  readonly dtype: TensorDtype;
   /** Row-major, outermost first (written reversed, as GGUF's ne0-first dims). */
   readonly shape: readonly number[];
   readonly data: TensorData;
@@ -184,7 +187,7 @@ async function writeGgufBody(sink: ByteSink, options: WriteGgufOptions): Promise
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
       invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
     const type = findElementType(dtype);
-    if (type?.ggmlId === undefined || !isOneOf(WEIGHT_DTYPES, type.name)) return invalid(`dtype ${String(dtype)}`);
+    if (type?.ggmlId === undefined || !isOneOf(TENSOR_DTYPES, type.name)) return invalid(`dtype ${String(dtype)}`);
     const byteLength = byteLengthOf(type, shape.reduce((a, b) => a * b, 1));
     const offset = Math.ceil(dataBytes / alignment) * alignment;
     layout.push({ tensor, byteLength, offset });

@@ -10,7 +10,7 @@ import {
 } from '../convert/gguf-llama-metadata.js';
 import { ModelConvertError } from '../convert/model-convert-error.js';
 import { permuteRopeRows } from '../convert/rope-permutation.js';
-import { castTensor, type TensorArray } from '../convert/tensor-cast.js';
+import { castTensor, floatTensor, type TensorArray } from '../convert/tensor-cast.js';
 import { UnsupportedModelError } from '../errors.js';
 import type { GgufFile } from '../gguf/gguf-file.js';
 import type { GgufValue } from '../gguf/gguf-value.js';
@@ -207,6 +207,10 @@ async function openInput(path: string): Promise<OpenedInput> {
   }
 }
 
+function elementsOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
 /** The output tensors in a stable order, each read, re-laid-out and cast only when written. */
 function planTensors(
   input: OpenedInput,
@@ -233,9 +237,10 @@ function planTensors(
       dtype,
       shape,
       produce: async () => {
-        let data = await source.read(name);
+        const read = floatTensor(await source.read(name), info.dtype, elementsOf(shape));
+        let data = read.data;
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
-        return castTensor(data, info.dtype, dtype);
+        return castTensor(data, read.dtype, dtype);
       },
     });
   }
@@ -247,7 +252,10 @@ function planTensors(
       name: ropeFreqsTensor,
       dtype: 'f32',
       shape: ropeFreqs.shape,
-      produce: async () => castTensor(await source.read(ropeFreqsTensor), ropeFreqs.dtype, 'f32'),
+      produce: async () => {
+        const read = floatTensor(await source.read(ropeFreqsTensor), ropeFreqs.dtype, elementsOf(ropeFreqs.shape));
+        return castTensor(read.data, read.dtype, 'f32');
+      },
     });
   } else if (out.ropeScaling.type === 'llama3') {
     const factors = llama3RopeFactors(out);
