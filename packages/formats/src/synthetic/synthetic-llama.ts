@@ -136,6 +136,8 @@ export interface SyntheticQuantization {
   readonly matrices: BlockDtype;
   readonly output?: BlockDtype;
   readonly tokenEmbedding?: BlockDtype;
+  /** Types by tensor-name suffix (`attn_v.weight`, `blk.1.ffn_down.weight`), before the rest. */
+  readonly overrides?: Readonly<Record<string, BlockDtype>>;
 }
 
 // llama_ftype of a file whose matrices are mostly `type` (general.file_type is informative).
@@ -309,8 +311,11 @@ export async function writeSyntheticLlamaGgufTo(
     new SeededRandom((Math.imul(seed, 0x9e3779b1) + tensors.length * 0x632be5ab) >>> 0);
   const blockTypeOf = (name: string, cols: number): BlockDtype | undefined => {
     const q = options.quantize;
+    const override = Object.entries(q?.overrides ?? {}).find(([suffix]) => name.endsWith(suffix))?.[1];
     const type =
-      name === 'output.weight'
+      override !== undefined
+        ? override
+        : name === 'output.weight'
         ? (q?.output ?? q?.matrices)
         : name === 'token_embd.weight'
           ? (q?.tokenEmbedding ?? q?.matrices)
