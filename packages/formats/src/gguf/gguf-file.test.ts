@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelFile } from '../testing/index.js';
-import { UnsupportedModelError } from '../errors.js';
 import { openGguf } from '../node/index.js';
 import { writeGguf } from '../node/index.js';
 

@@ -469,7 +469,7 @@ export async function writeSyntheticLlamaGgufTo(
     typeof progress === 'function'
       ? progress
       : progress
-        ? stderrProgress(`synthetic llama ${dim}x${numLayers} ${dtype}`)
+        ? stderrProgress(`synthetic llama ${dim}x${numLayers} ${options.quantize?.matrices ?? dtype}`)
         : undefined;
   const { bytes } = await writeGgufTo(sink, { metadata, tensors, ...(onProgress ? { onProgress } : {}) });
 
