@@ -78,6 +78,7 @@ export {
   type Llama3RopeFactors,
   type SyntheticArchitecture,
   type SyntheticLlamaOptions,
+  type SyntheticQuantization,
   type SyntheticLlamaPreset,
   type SyntheticLlamaResult,
   type SyntheticLlamaShape,

@@ -1,4 +1,4 @@
-import type { WeightDtype } from '@llm/quant';
+import type { TensorDtype } from '@llm/quant';
 
 /**
  * The format-neutral view of a Llama-family checkpoint that every reader (GGUF, safetensors,
@@ -11,7 +11,8 @@ import type { WeightDtype } from '@llm/quant';
 
 export interface TensorInfo {
   readonly name: string;
-  readonly dtype: WeightDtype;
+  /** A float type, or a ggml block type (`q8_0`, `q4_k`, ...) whose blocks `read` returns as stored. */
+  readonly dtype: TensorDtype;
   readonly shape: readonly number[];
   readonly byteLength: number;
 }
@@ -54,8 +55,10 @@ export interface WeightSource {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   /**
    * Reads one tensor: f32 tensors as Float32Array, f16 as Uint16Array of IEEE half bits,
-   * bf16 as Uint16Array of bfloat16 bits. Positioned reads: never the whole file at once.
+   * bf16 as Uint16Array of bfloat16 bits, block-quantized types (GGUF) as Uint8Array of the
+   * blocks as stored (decode them with @llm/quant's codecs). Positioned reads: never the whole
+   * file at once.
    */
-  read(name: string): Promise<Float32Array | Uint16Array>;
+  read(name: string): Promise<Float32Array | Uint16Array | Uint8Array>;
   close(): Promise<void>;
 }

@@ -1,13 +1,22 @@
 // Matvec / matmul throughput of `linear` on the current adapter.
-// Usage: tsx packages/kernels/bench/linear.ts [--portable] [N] [K] [m...]
+// Usage: tsx packages/kernels/bench/linear.ts [--portable] [--types f16,q4_k,...] [N] [K] [m...]
 //   --portable: leave shader-f16 and subgroups off (the paths that work on every adapter)
+//   --types: weight types to measure (default f32,f16); block types are quantized at upload
 // stdout: one JSON line per configuration; progress on stderr.
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
-import { GPU_DTYPES } from '@llm/quant';
+import { GPU_DTYPES, isOneOf, MATRIX_DTYPES, type MatrixDtype } from '@llm/quant';
 
 const args = process.argv.slice(2);
 const portable = args.includes('--portable');
-const [nArg, kArg, ...mArgs] = args.filter((a) => a !== '--portable');
+const typesAt = args.indexOf('--types');
+const types: MatrixDtype[] =
+  typesAt < 0
+    ? [...GPU_DTYPES]
+    : (args[typesAt + 1] ?? '').split(',').map((t) => {
+        if (!isOneOf(MATRIX_DTYPES, t)) throw new Error(`--types: ${t} is not one of ${MATRIX_DTYPES.join(', ')}`);
+        return t;
+      });
+const [nArg, kArg, ...mArgs] = args.filter((a, i) => a !== '--portable' && a !== '--types' && i !== typesAt + 1);
 const N = Number(nArg ?? 4096);
 const K = Number(kArg ?? 4096);
 const ms = mArgs.length > 0 ? mArgs.map(Number) : [1, 4, 8, 64];
@@ -18,7 +27,7 @@ process.stderr.write(`adapter: ${ctx.adapterName}\n`);
 const values = new Float32Array(N * K);
 for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 0.1;
 
-for (const dtype of GPU_DTYPES) {
+for (const dtype of types) {
   const w = uploadMatrix(ctx, values, N, K, dtype);
   for (const m of ms) {
     const x = ctx.upload(new Float32Array(m * K).fill(0.5), 'x');

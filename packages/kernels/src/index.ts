@@ -22,7 +22,9 @@ export type { KernelKindProfile, KernelProfile } from './runtime/kernel-profile.
 export { formatProfile, summarizeProfile } from './runtime/profile-summary.js';
 export type { KernelKindSummary, ProfileSummary } from './runtime/profile-summary.js';
 
-export { GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
+export { concatMatrices, GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
+export { repackBlocks, repackedBlockBytes, repackedWords } from './kernels/block-repack.js';
+export type { BlockMatrixDtype, RepackedBlocks } from './kernels/block-repack.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, linearKernelFor, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearAdapter, LinearArgs, LinearKernelKind } from './kernels/linear.js';
@@ -70,7 +72,7 @@ export {
   storageElementBytes,
   storageFormat,
 } from './kernels/storage-format.js';
-export type { ReadUnit, StorageFormat } from './kernels/storage-format.js';
+export type { BlockReads, ReadUnit, StorageFormat } from './kernels/storage-format.js';
 export { KernelDeclaration, declareKernel, declaredKernel } from './kernels/kernel-declaration.js';
 export type {
   BindingDecl,

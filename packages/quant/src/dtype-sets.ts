@@ -9,9 +9,27 @@ import { bytesPerElement, elementType } from './element-types.js';
 export const WEIGHT_DTYPES = ['f32', 'f16', 'bf16'] as const;
 export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 
+/**
+ * ggml block-quantized types a checkpoint may hold (those with a codec here): a tensor of one of
+ * these is read as its raw block bytes and decoded (or read in place on the GPU) by whoever uses it.
+ */
+export const BLOCK_DTYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const;
+export type BlockDtype = (typeof BLOCK_DTYPES)[number];
+
+/** Every type a checkpoint tensor may have: plain floats or ggml blocks. */
+export const TENSOR_DTYPES = [...WEIGHT_DTYPES, ...BLOCK_DTYPES] as const;
+export type TensorDtype = (typeof TENSOR_DTYPES)[number];
+
 /** What the GPU kernels read in place: matrices and the KV pool are stored as one of these. */
 export const GPU_DTYPES = ['f32', 'f16'] as const;
 export type GpuDtype = (typeof GPU_DTYPES)[number];
+
+/**
+ * What a weight matrix may be stored as on the GPU and read in place by the matrix kernels and the
+ * embedding lookup: the GPU_DTYPES and these block formats (repacked at upload, see @llm/kernels).
+ */
+export const MATRIX_DTYPES = ['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'] as const;
+export type MatrixDtype = (typeof MATRIX_DTYPES)[number];
 
 /**
  * Element types a KV cache can be planned in. i8 and i4 carry per-group f16 scales besides, which

@@ -47,8 +47,8 @@ describe('element type registry', () => {
     for (const id of [4, 5, 31, 38, 1000, -1]) expect(elementTypeByGgmlId(id)).toBeUndefined();
   });
 
-  it('marks f32 and f16 as read by the GPU in place, and no quantized type yet', () => {
-    expect(elementTypes.filter((t) => t.gpuReadable).map((t) => t.name)).toEqual(['f32', 'f16']);
+  it('marks f32, f16 and the block formats the kernels repack as read by the GPU in place', () => {
+    expect(elementTypes.filter((t) => t.gpuReadable).map((t) => t.name)).toEqual(['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']);
     expect(elementType('q4_k').kind).toBe('quantized');
     expect(elementType('bf16').kind).toBe('float');
     expect(elementType('i4').kind).toBe('integer');

@@ -71,8 +71,9 @@ export type ElementTypeName = Lowercase<(typeof rows)[number][0]>;
 
 const floats: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
 const integers: ReadonlySet<string> = new Set(['I4', 'I8', 'I16', 'I32', 'I64']);
-// What the WGSL kernels read as stored: f32, and f16 (through shader-f16 or unpacked u32 pairs).
-const gpuReadable: ReadonlySet<string> = new Set(['F32', 'F16']);
+// What the WGSL kernels read in place: f32, f16 (through shader-f16 or unpacked u32 pairs), and
+// the block formats @llm/kernels repacks at upload into 4-byte-aligned words without decoding.
+const gpuReadable: ReadonlySet<string> = new Set(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K']);
 
 /** Every element type, in ggml id order (types ggml lacks last). */
 export const elementTypes: readonly ElementType[] = rows.map(([ggmlName, ggmlId, blockSize, bytesPerBlock]) => ({

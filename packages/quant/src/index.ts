@@ -12,8 +12,14 @@ export {
   type ElementTypeName,
 } from './element-types.js';
 export {
+  BLOCK_DTYPES,
   dtypeBytes,
   GPU_DTYPES,
+  MATRIX_DTYPES,
+  TENSOR_DTYPES,
+  type BlockDtype,
+  type MatrixDtype,
+  type TensorDtype,
   isOneOf,
   KV_DTYPES,
   WEIGHT_DTYPES,
@@ -41,13 +47,11 @@ export {
 } from './codecs/block-codecs.js';
 export {
   QUANT_MIXES,
-  QUANT_TENSOR_TYPES,
   quantMix,
   tensorQuantType,
   type QuantMix,
   type QuantMixModel,
   type QuantMixName,
-  type QuantTensorType,
   type QuantTypeOverrides,
   type TensorQuantChoice,
 } from './quant-mix.js';

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { elementType } from './element-types.js';
+import { BLOCK_DTYPES } from './dtype-sets.js';
 import {
   QUANT_MIXES,
-  QUANT_TENSOR_TYPES,
   quantMix,
   tensorQuantType,
   type QuantMixModel,
@@ -124,7 +124,7 @@ describe('tensorQuantType properties', () => {
           expect(rowLength % elementType(choice.fallbackFrom).blockSize).not.toBe(0);
           expect(choice.type).not.toBe(choice.fallbackFrom);
         }
-        expect([...QUANT_TENSOR_TYPES, 'f16']).toContain(choice.type);
+        expect([...BLOCK_DTYPES, 'f16']).toContain(choice.type);
       }),
     );
   });
@@ -171,7 +171,7 @@ describe('tensorQuantType properties', () => {
     fc.assert(
       fc.property(
         arbitraryCase,
-        fc.constantFrom(...QUANT_TENSOR_TYPES, 'f16' as const),
+        fc.constantFrom(...BLOCK_DTYPES, 'f16' as const),
         ({ mix, model, rowLength }, type) => {
           const shape = [16, rowLength];
           expect(tensorQuantType({ name: 'output.weight', shape }, mix, model, { outputType: type })).toEqual(

@@ -1,3 +1,4 @@
+import type { BlockDtype } from './dtype-sets.js';
 import { elementType, type ElementTypeName } from './element-types.js';
 import { LlmError } from './llm-error.js';
 
@@ -54,35 +55,19 @@ export const QUANT_MIXES = [
 
 export type QuantMixName = (typeof QUANT_MIXES)[number];
 
-/** Element types a mix may put a tensor in (the fallbacks included), which the codecs all encode. */
-export const QUANT_TENSOR_TYPES = [
-  'q4_0',
-  'q4_1',
-  'q5_0',
-  'q5_1',
-  'q8_0',
-  'q2_k',
-  'q3_k',
-  'q4_k',
-  'q5_k',
-  'q6_k',
-] as const satisfies readonly ElementTypeName[];
-
-export type QuantTensorType = (typeof QUANT_TENSOR_TYPES)[number];
-
 export interface QuantMix {
   /** The canonical name (`q4_k_m` for `q4_k`). */
   readonly name: CanonicalMix;
   /** llama_ftype: what llama.cpp writes as `general.file_type`. */
   readonly fileType: number;
   /** The type most weight matrices get. */
-  readonly base: QuantTensorType;
+  readonly base: BlockDtype;
 }
 
 /** A mix by name; `invalid_argument` for an unknown one. */
 export function quantMix(name: string): QuantMix {
   const canonical: string = (aliases as Record<string, string>)[name] ?? name;
-  const found = (mixes as Record<string, { fileType: number; base: QuantTensorType }>)[canonical];
+  const found = (mixes as Record<string, { fileType: number; base: BlockDtype }>)[canonical];
   if (found === undefined) {
     throw new LlmError(
       'invalid_argument',
@@ -103,16 +88,16 @@ export interface QuantMixModel {
 
 export interface QuantTypeOverrides {
   /** Type of output.weight (and of a tied token_embd.weight), as llama-quantize's --output-tensor-type. */
-  readonly outputType?: QuantTensorType | 'f16' | 'f32';
+  readonly outputType?: BlockDtype | 'f16' | 'f32';
   /** Type of token_embd.weight, as llama-quantize's --token-embedding-type. */
-  readonly tokenEmbeddingType?: QuantTensorType | 'f16' | 'f32';
+  readonly tokenEmbeddingType?: BlockDtype | 'f16' | 'f32';
 }
 
 export interface TensorQuantChoice {
   /** The type to store the tensor in; `keep` for tensors llama.cpp leaves as they are (1-D norms and biases). */
-  readonly type: QuantTensorType | 'f16' | 'f32' | 'keep';
+  readonly type: BlockDtype | 'f16' | 'f32' | 'keep';
   /** Set when the row length does not fit the type the mix asked for: the type it asked for. */
-  readonly fallbackFrom?: QuantTensorType;
+  readonly fallbackFrom?: BlockDtype;
 }
 
 type Category =
@@ -171,7 +156,7 @@ function layerOf(name: string): number {
   return match ? Number(match[1]) : -1;
 }
 
-const blockSize = (type: QuantTensorType | 'f16' | 'f32'): number => elementType(type).blockSize;
+const blockSize = (type: BlockDtype | 'f16' | 'f32'): number => elementType(type).blockSize;
 
 /**
  * The type llama.cpp's `llama_model_quantize` gives a tensor for a mix (src/llama-quant.cpp:
@@ -208,7 +193,7 @@ export function tensorQuantType(
   const layers = model.numLayers;
   const layer = layerOf(name);
   const gqa = model.numHeads / model.numKvHeads;
-  let type: QuantTensorType | 'f16' | 'f32' = mix.base;
+  let type: BlockDtype | 'f16' | 'f32' = mix.base;
 
   if (category === 'output' || (model.tiedEmbeddings && category === 'token_embd')) {
     if (overrides.outputType !== undefined) type = overrides.outputType;
@@ -243,7 +228,7 @@ export function tensorQuantType(
   return fallback(type, rowLength);
 }
 
-const fallbacks: Partial<Record<QuantTensorType, QuantTensorType>> = {
+const fallbacks: Partial<Record<BlockDtype, BlockDtype>> = {
   q2_k: 'q4_0',
   q3_k: 'q4_0',
   q4_k: 'q5_0',
@@ -251,7 +236,7 @@ const fallbacks: Partial<Record<QuantTensorType, QuantTensorType>> = {
   q6_k: 'q8_0',
 };
 
-function fallback(type: QuantTensorType | 'f16' | 'f32', rowLength: number): TensorQuantChoice {
+function fallback(type: BlockDtype | 'f16' | 'f32', rowLength: number): TensorQuantChoice {
   if (type === 'f16' || type === 'f32' || rowLength % blockSize(type) === 0) return { type };
   const next = fallbacks[type] ?? type;
   return { type: rowLength % blockSize(next) === 0 ? next : 'f16', fallbackFrom: type };

@@ -1,4 +1,4 @@
-import { GPU_DTYPES, QUANT_MIXES, QUANT_TENSOR_TYPES } from '@llm/quant';
+import { GPU_DTYPES, QUANT_MIXES, BLOCK_DTYPES } from '@llm/quant';
 import type { CommandSpec } from './parse-options.js';
 
 // Each command's options, declared once: the parser and the help text both read these.
@@ -58,8 +58,8 @@ export const quantizeSpec = {
   options: {
     type: { type: 'string', arg: QUANT_MIXES.join('|'), required: true, description: "llama.cpp's mix: the base type of the weight matrices, with more bits where llama-quantize gives them (q4_k is q4_k_m, q3_k is q3_k_m, q5_k is q5_k_m)" },
     tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file to include (a llama2.c checkpoint has none)', defaultText: "the input's own" },
-    'output-type': { type: 'string', arg: [...QUANT_TENSOR_TYPES, 'f16', 'f32'].join('|'), description: 'type of output.weight (and of a tied token_embd.weight)', defaultText: "the mix's (q6_k, or q8_0 when rows do not fit)" },
-    'token-embedding-type': { type: 'string', arg: [...QUANT_TENSOR_TYPES, 'f16', 'f32'].join('|'), description: 'type of token_embd.weight', defaultText: "the mix's base type" },
+    'output-type': { type: 'string', arg: [...BLOCK_DTYPES, 'f16', 'f32'].join('|'), description: 'type of output.weight (and of a tied token_embd.weight)', defaultText: "the mix's (q6_k, or q8_0 when rows do not fit)" },
+    'token-embedding-type': { type: 'string', arg: [...BLOCK_DTYPES, 'f16', 'f32'].join('|'), description: 'type of token_embd.weight', defaultText: "the mix's base type" },
     json: { type: 'boolean', description: 'print one JSON line on stdout: {type, tensors: [{name, type, shape}], bytes, bitsPerWeight}' },
   },
   notes: [

@@ -2,10 +2,10 @@ import { access, constants, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { convertModel, openGguf } from '@llm/formats/node';
 import {
-  QUANT_TENSOR_TYPES,
+  BLOCK_DTYPES,
   quantMix,
   tensorQuantType,
-  type QuantTensorType,
+  type BlockDtype,
   type QuantTypeOverrides,
   type TensorQuantChoice,
 } from '@llm/quant';
@@ -94,8 +94,8 @@ export async function quantizeCommand({
   }
 }
 
-function tensorTypeOption(flag: string, value: string): QuantTensorType | 'f16' | 'f32' {
-  const allowed = [...QUANT_TENSOR_TYPES, 'f16', 'f32'] as const;
+function tensorTypeOption(flag: string, value: string): BlockDtype | 'f16' | 'f32' {
+  const allowed = [...BLOCK_DTYPES, 'f16', 'f32'] as const;
   const found = allowed.find((t) => t === value.toLowerCase());
   if (found === undefined)
     throw new CliUsageError(`--${flag} must be one of ${allowed.join(', ')}, got '${value}'`);

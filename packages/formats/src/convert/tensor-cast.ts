@@ -1,7 +1,24 @@
-import { f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits } from '@llm/quant';
-import type { WeightDtype } from '@llm/quant';
+import { dequantize, f16ArrayToF32, f32ArrayToF16, f32ToBf16Bits, isOneOf, WEIGHT_DTYPES } from '@llm/quant';
+import type { TensorDtype, WeightDtype } from '@llm/quant';
 
 export type TensorArray = Float32Array | Uint16Array;
+
+/**
+ * A tensor as a WeightSource reads it, in a float type: block-quantized blocks decoded to f32 with
+ * @llm/quant's codecs, float types unchanged.
+ */
+export function floatTensor(
+  data: TensorArray | Uint8Array,
+  dtype: TensorDtype,
+  elementCount: number,
+): { data: TensorArray; dtype: WeightDtype } {
+  if (isOneOf(WEIGHT_DTYPES, dtype)) {
+    if (data instanceof Uint8Array) throw new TypeError(`${dtype} tensor data must not be raw bytes`);
+    return { data, dtype };
+  }
+  if (!(data instanceof Uint8Array)) throw new TypeError(`${dtype} tensor data must be a Uint8Array of blocks`);
+  return { data: dequantize(dtype, data, elementCount), dtype: 'f32' };
+}
 
 /**
  * Converts a tensor between f32, f16 and bf16 (f16/bf16 as Uint16Array bits), rounding to nearest,

@@ -1,4 +1,7 @@
-import { elementTypeByGgmlId, isOneOf, WEIGHT_DTYPES, type ElementType } from '@llm/quant';
+import { BLOCK_DTYPES, elementTypeByGgmlId, isOneOf, WEIGHT_DTYPES, type ElementType } from '@llm/quant';
+
+/** What a tensor's type must be for readTensor and the weight sources, as error messages say it. */
+export const SUPPORTED_TYPES = `use a GGUF whose tensors are F32, F16, BF16 or one of ${BLOCK_DTYPES.map((t) => t.toUpperCase()).join(', ')}`;
 import { GgufFormatError, UnsupportedModelError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { FileCursor, type FormatFailure } from './file-cursor.js';
@@ -219,14 +222,16 @@ export class GgufFile {
   }
 
   /**
-   * An F32 tensor as Float32Array, an F16 or BF16 tensor as Uint16Array of its bits. Other types
-   * raise UnsupportedModelError.
+   * An F32 tensor as Float32Array, an F16 or BF16 tensor as Uint16Array of its bits, a tensor of a
+   * block type with a codec (Q4_0 ... Q8_0, Q2_K ... Q6_K) as Uint8Array of its blocks as stored.
+   * Other types raise UnsupportedModelError.
    */
-  async readTensor(name: string): Promise<Float32Array | Uint16Array> {
+  async readTensor(name: string): Promise<Float32Array | Uint16Array | Uint8Array> {
     const info = this.requireTensor(name);
+    if (isOneOf(BLOCK_DTYPES, info.type.name)) return this.readTensorBytes(name);
     if (!isOneOf(WEIGHT_DTYPES, info.type.name)) {
       throw new UnsupportedModelError(
-        `tensor ${name} has type ${info.ggmlType}, which is not supported yet; use an F32/F16/BF16 GGUF`,
+        `tensor ${name} has type ${info.ggmlType}, which is not supported; ${SUPPORTED_TYPES}`,
         this.path,
       );
     }

@@ -10,6 +10,7 @@ import { llamaConfigFromGguf } from './gguf-weight-source.js';
 import { openGgufWeightSource } from '../node/index.js';
 import { writeGguf } from '../node/index.js';
 import { type GgufTensorToWrite } from './gguf-writer.js';
+import { dequantize, quantize, type BlockDtype } from '@llm/quant';
 
 let dir: string;
 beforeAll(async () => {
@@ -28,6 +29,8 @@ interface TinyOptions {
   tied?: boolean;
   bias?: boolean;
   dtype?: 'f32' | 'f16' | 'bf16';
+  /** Block types for matrices by name suffix (`ffn_down.weight`; the first match wins), quantized from the f32 values. */
+  blockTypes?: Record<string, BlockDtype>;
   extraMetadata?: Record<string, GgufValue>;
   extraTensors?: GgufTensorToWrite[];
   drop?: string;
@@ -52,7 +55,15 @@ async function tinyModel(o: TinyOptions = {}): Promise<string> {
       dtype === 'f32'
         ? Float32Array.from({ length: n }, (_, i) => Math.sin(i + tensors.length))
         : Uint16Array.from({ length: n }, (_, i) => 0x3c00 + ((i * 7 + tensors.length) % 512));
-    if (name !== o.drop) tensors.push({ name, dtype, shape, data });
+    const block =
+      shape.length === 2 ? Object.entries(o.blockTypes ?? {}).find(([suffix]) => name.endsWith(suffix))?.[1] : undefined;
+    if (name === o.drop) return;
+    if (block) {
+      const values = Float32Array.from({ length: n }, (_, i) => Math.sin(i + tensors.length));
+      tensors.push({ name, dtype: block, shape, data: quantize(block, values) });
+    } else {
+      tensors.push({ name, dtype, shape, data });
+    }
   };
   add('token_embd.weight', [vocab, dim]);
   add('output_norm.weight', [dim]);
@@ -147,14 +158,56 @@ describe('ggufWeightSource', () => {
     }
   });
 
-  it.runIf(modelFile('synthetic/gqa-d128-q8_0.gguf'))(
-    'refuses quantized tensors when the source is made',
+  it.runIf(modelFile('synthetic/gqa-d128-q8_0.gguf') && modelFile('synthetic/gqa-d128-f32.gguf'))(
+    'opens a Q8_0 file from an independent writer and reads its blocks, which decode close to the F32 file',
     async () => {
-      await expect(openGgufWeightSource(modelFile('synthetic/gqa-d128-q8_0.gguf')!)).rejects.toThrow(
-        /tensor token_embd.weight has type Q8_0, which is not supported yet; use an F32\/F16\/BF16 GGUF/,
-      );
+      const q8 = await openGgufWeightSource(modelFile('synthetic/gqa-d128-q8_0.gguf')!);
+      const f32 = await openGgufWeightSource(modelFile('synthetic/gqa-d128-f32.gguf')!);
+      try {
+        expect(q8.config).toEqual(f32.config);
+        const info = q8.tensors.get('token_embd.weight')!;
+        expect(info).toMatchObject({ dtype: 'q8_0', shape: [512, 128], byteLength: (512 * 128 * 34) / 32 });
+        expect(q8.tensors.get('output_norm.weight')?.dtype).toBe('f32');
+        const blocks = await q8.read('token_embd.weight');
+        expect(blocks).toBeInstanceOf(Uint8Array);
+        const decoded = dequantize('q8_0', blocks as Uint8Array, 512 * 128);
+        const exact = (await f32.read('token_embd.weight')) as Float32Array;
+        let worst = 0;
+        let scale = 0;
+        for (let i = 0; i < exact.length; i++) {
+          worst = Math.max(worst, Math.abs(decoded[i]! - exact[i]!));
+          scale = Math.max(scale, Math.abs(exact[i]!));
+        }
+        // Q8_0 rounds each value to one of 255 steps of its block's absmax.
+        expect(worst).toBeLessThanOrEqual(scale / 127);
+        expect(worst).toBeGreaterThan(0);
+      } finally {
+        await q8.close();
+        await f32.close();
+      }
     },
   );
+
+  it('opens a file that mixes block types, written by the GGUF writer from quantize()', async () => {
+    const blockTypes = { 'token_embd.weight': 'q8_0', 'attn_v.weight': 'q6_k', 'ffn_down.weight': 'q5_k', '.weight': 'q4_k' } as const;
+    // Every matrix's rows must be whole 256-element super-blocks for the K-quants.
+    const path = await tinyModel({ dim: 256, heads: 4, kvHeads: 2, hidden: 256, blockTypes });
+    const source = await openGgufWeightSource(path);
+    try {
+      expect(source.tensors.get('token_embd.weight')?.dtype).toBe('q8_0');
+      expect(source.tensors.get('blk.0.attn_q.weight')?.dtype).toBe('q4_k');
+      expect(source.tensors.get('blk.1.attn_v.weight')?.dtype).toBe('q6_k');
+      expect(source.tensors.get('blk.1.ffn_down.weight')?.dtype).toBe('q5_k');
+      expect(source.tensors.get('blk.1.ffn_norm.weight')?.dtype).toBe('f32');
+      const down = await source.read('blk.1.ffn_down.weight');
+      expect(down).toBeInstanceOf(Uint8Array);
+      expect(down.length).toBe((256 * 256 * 176) / 256);
+      const values = dequantize('q5_k', down as Uint8Array, 256 * 256);
+      expect(values.some((v) => v !== 0)).toBe(true);
+    } finally {
+      await source.close();
+    }
+  });
 
   it('maps qwen2 to half-split RoPE with QKV biases', async () => {
     const source = await openGgufWeightSource(await tinyModel({ arch: 'qwen2', bias: true, tied: true }));

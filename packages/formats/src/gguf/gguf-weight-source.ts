@@ -1,8 +1,8 @@
 import { GgufFormatError, UnsupportedModelError } from '../errors.js';
 import type { LlamaConfig, RopeLayout, RopeScaling, TensorInfo, WeightSource } from '../weight-source.js';
-import { isOneOf, WEIGHT_DTYPES } from '@llm/quant';
+import { isOneOf, TENSOR_DTYPES } from '@llm/quant';
 import type { ByteSource } from '../io/byte-source.js';
-import { openGgufSource, type GgufFile } from './gguf-file.js';
+import { openGgufSource, SUPPORTED_TYPES, type GgufFile } from './gguf-file.js';
 
 /**
  * Llama-family architectures whose GGUF tensors and hyperparameters map onto LlamaConfig unchanged.
@@ -175,17 +175,17 @@ export function expectedLlamaShapes(config: LlamaConfig): Map<string, readonly n
 
 /**
  * A WeightSource over an open GGUF file: the config from its metadata and every tensor, with the
- * Llama tensors' presence and shapes checked up front. Tensors outside F32/F16/BF16 are refused
- * here, before any weight is uploaded. `close()` closes the file.
+ * Llama tensors' presence and shapes checked up front. Tensors outside F32/F16/BF16 and the block
+ * types with a codec (Q4_0 ... Q8_0, Q2_K ... Q6_K) are refused here, before any weight is uploaded. `close()` closes the file.
  */
 export function ggufWeightSource(file: GgufFile): WeightSource {
   const config = llamaConfigFromGguf(file);
   const tensors = new Map<string, TensorInfo>();
   for (const t of file.tensors) {
     const dtype = t.type.name;
-    if (!isOneOf(WEIGHT_DTYPES, dtype)) {
+    if (!isOneOf(TENSOR_DTYPES, dtype)) {
       throw new UnsupportedModelError(
-        `tensor ${t.name} has type ${t.ggmlType}, which is not supported yet; use an F32/F16/BF16 GGUF`,
+        `tensor ${t.name} has type ${t.ggmlType}, which is not supported; ${SUPPORTED_TYPES}`,
         file.path,
       );
     }

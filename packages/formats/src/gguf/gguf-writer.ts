@@ -1,18 +1,11 @@
 import { GgufFormatError } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
-import {
-  byteLengthOf,
-  findElementType,
-  isOneOf,
-  WEIGHT_DTYPES,
-  type QuantTensorType,
-  type WeightDtype,
-} from '@llm/quant';
+import { byteLengthOf, findElementType, isOneOf, TENSOR_DTYPES, WEIGHT_DTYPES, type TensorDtype } from '@llm/quant';
 import { ggufFixedSizes, ggufValueTypeIds, type GgufArray, type GgufValue } from './gguf-value.js';
 
 /**
  * One piece of a tensor's data, in its dtype: Float32Array for f32, Uint16Array bits for f16/bf16,
- * bytes for any (a block-quantized tensor's blocks as ggml lays them out).
+ * Uint8Array of whole blocks for a block type (from @llm/quant's `quantize`).
  */
 export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
 
@@ -20,12 +13,12 @@ export type TensorChunk = Float32Array | Uint16Array | Uint8Array;
  * A tensor's data: the whole array, or a function yielding it in row-major chunks so a multi-GB
  * file is written without holding it in memory.
  */
-export type TensorData = TensorChunk | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
+export type TensorData =
+  Float32Array | Uint16Array | Uint8Array | (() => Iterable<TensorChunk> | AsyncIterable<TensorChunk>);
 
 export interface GgufTensorToWrite {
   readonly name: string;
-  /** A float type, or a block-quantized one whose data comes already encoded (`quantize` of @llm/quant). */
-  readonly dtype: WeightDtype | QuantTensorType;
+  readonly dtype: TensorDtype;
   /** Row-major, outermost first (written reversed, as GGUF's ne0-first dims). */
   readonly shape: readonly number[];
   readonly data: TensorData;
@@ -194,18 +187,13 @@ async function writeGgufBody(sink: ByteSink, options: WriteGgufOptions): Promise
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
       invalid(`tensor ${name} has shape [${shape.join(', ')}]`);
     const type = findElementType(dtype);
-    if (type?.ggmlId === undefined || !(isOneOf(WEIGHT_DTYPES, type.name) || type.kind === 'quantized')) {
-      return invalid(`dtype ${String(dtype)}`);
-    }
+    if (type?.ggmlId === undefined || !isOneOf(TENSOR_DTYPES, type.name)) return invalid(`dtype ${String(dtype)}`);
     if (type.blockSize > 1 && (shape[shape.length - 1] ?? 0) % type.blockSize !== 0) {
       invalid(
         `tensor ${name} has rows of ${shape[shape.length - 1]}, not whole ${type.ggmlName} blocks of ${type.blockSize}`,
       );
     }
-    const byteLength = byteLengthOf(
-      type,
-      shape.reduce((a, b) => a * b, 1),
-    );
+    const byteLength = byteLengthOf(type, shape.reduce((a, b) => a * b, 1));
     const offset = Math.ceil(dataBytes / alignment) * alignment;
     layout.push({ tensor, byteLength, offset });
     dataBytes = offset + byteLength;

@@ -54,6 +54,13 @@ function expectSameBits(
   if (!a.equals(b)) expect([...actual], name).toEqual([...expected]);
 }
 
+/** A float tensor of a converted model (the converter writes no block types). */
+async function floats(source: WeightSource, name: string): Promise<Float32Array | Uint16Array> {
+  const data = await source.read(name);
+  if (data instanceof Uint8Array) throw new TypeError(`${name} is block-quantized`);
+  return data;
+}
+
 const isQk = (name: string): 'q' | 'k' | undefined =>
   /\.attn_q\./.test(name) ? 'q' : /\.attn_k\./.test(name) ? 'k' : undefined;
 
@@ -101,9 +108,9 @@ describe.skipIf(!haveModels)('convertModel on stories260K', () => {
         for (const [name, info] of hf.tensors) {
           const kind = isQk(name);
           const heads = kind === 'q' ? hf.config.numHeads : hf.config.numKvHeads;
-          let data = await hf.read(name);
+          let data = await floats(hf, name);
           if (kind !== undefined) data = permuteRopeRows(data, info.shape, heads, 'halfSplit', 'adjacent');
-          expectSameBits(data, await original.read(name), name);
+          expectSameBits(data, await floats(original, name), name);
         }
       }),
     );
@@ -173,8 +180,8 @@ describe.skipIf(!haveModels)('convertModel on stories260K', () => {
           tiedEmbeddings: false,
           rmsNormEps: Math.fround(1e-5),
         });
-        for (const name of b.tensors.keys()) expectSameBits(await a.read(name), await b.read(name), name);
-        expectSameBits(await a.read('output.weight'), await b.read('token_embd.weight'), 'output.weight');
+        for (const name of b.tensors.keys()) expectSameBits(await floats(a, name), await floats(b, name), name);
+        expectSameBits(await floats(a, 'output.weight'), await floats(b, 'token_embd.weight'), 'output.weight');
       }),
     );
   });
@@ -211,12 +218,12 @@ describe.skipIf(!haveModels)('convertModel on stories260K', () => {
         withSource(openHfFolder(f16Hf), async (hf) => {
           for (const [name, info] of original.tensors) {
             const expectedDtype = info.shape.length >= 2 ? 'f16' : 'f32';
-            const expected = castTensor(await original.read(name), 'f32', expectedDtype);
+            const expected = castTensor(await floats(original, name), 'f32', expectedDtype);
             expect(gguf.tensors.get(name)?.dtype, name).toBe(expectedDtype);
-            expectSameBits(await gguf.read(name), expected, name);
+            expectSameBits(await floats(gguf, name), expected, name);
             expect(hf.tensors.get(name)?.dtype, name).toBe(expectedDtype);
             const kind = isQk(name);
-            let hfData = await hf.read(name);
+            let hfData = await floats(hf, name);
             if (kind !== undefined) {
               const heads = kind === 'q' ? hf.config.numHeads : hf.config.numKvHeads;
               hfData = permuteRopeRows(hfData, info.shape, heads, 'halfSplit', 'adjacent');
@@ -284,13 +291,13 @@ async function expectSameAsReference(path: string): Promise<void> {
       expect(ours.config.ropeLayout).toBe('adjacent');
       for (const [name, info] of ours.tensors) {
         expect(info, name).toEqual(reference.tensors.get(name));
-        expectSameBits(await ours.read(name), await reference.read(name), name);
+        expectSameBits(await floats(ours, name), await floats(reference, name), name);
       }
       // Tied in ours, a copy of the embedding in llama.cpp's file.
       if (!ours.tensors.has('output.weight')) {
         expectSameBits(
-          await ours.read('token_embd.weight'),
-          await reference.read('output.weight'),
+          await floats(ours, 'token_embd.weight'),
+          await floats(reference, 'output.weight'),
           'output.weight',
         );
       }

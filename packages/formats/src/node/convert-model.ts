@@ -10,7 +10,7 @@ import {
 } from '../convert/gguf-llama-metadata.js';
 import { ModelConvertError } from '../convert/model-convert-error.js';
 import { permuteRopeRows } from '../convert/rope-permutation.js';
-import { castTensor, type TensorArray } from '../convert/tensor-cast.js';
+import { castTensor, floatTensor, type TensorArray } from '../convert/tensor-cast.js';
 import { UnsupportedModelError } from '../errors.js';
 import type { GgufFile } from '../gguf/gguf-file.js';
 import type { GgufValue } from '../gguf/gguf-value.js';
@@ -31,7 +31,7 @@ import {
   quantize,
   WEIGHT_DTYPES,
   type GpuDtype,
-  type QuantTensorType,
+  type BlockDtype,
   type WeightDtype,
 } from '@llm/quant';
 import { ggufValue } from '../gguf/gguf-value.js';
@@ -75,7 +75,7 @@ export interface ConvertOptions {
   readonly tensorType?: (
     tensor: { readonly name: string; readonly shape: readonly number[] },
     config: LlamaConfig,
-  ) => WeightDtype | QuantTensorType;
+  ) => WeightDtype | BlockDtype;
   /** GGUF output only: general.file_type (a llama_ftype) instead of the one `type` implies. */
   readonly fileType?: number;
   readonly onProgress?: (progress: ConvertProgress) => void;
@@ -106,7 +106,7 @@ interface OpenedInput {
 
 interface PlannedTensor {
   readonly name: string;
-  readonly dtype: WeightDtype | QuantTensorType;
+  readonly dtype: WeightDtype | BlockDtype;
   readonly shape: readonly number[];
   readonly produce: () => Promise<TensorArray | Uint8Array>;
 }
@@ -238,6 +238,10 @@ async function openInput(path: string): Promise<OpenedInput> {
   }
 }
 
+function elementsOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
 /** The output tensors in a stable order, each read, re-laid-out and cast only when written. */
 function planTensors(
   input: OpenedInput,
@@ -252,10 +256,11 @@ function planTensors(
   for (const [name, shape] of expectedLlamaShapes(out)) {
     const info = source.tensors.get(name);
     if (info === undefined) throw new ModelConvertError(`the input has no tensor ${name}`, inputPath);
-    const sourceType: string = info.dtype;
-    if (!isOneOf(WEIGHT_DTYPES, sourceType)) {
+    // Quantizing what is already quantized compounds the error (llama-quantize refuses it too);
+    // a plain conversion decodes the blocks.
+    if (options.tensorType !== undefined && !isOneOf(WEIGHT_DTYPES, info.dtype)) {
       throw new ModelConvertError(
-        `tensor ${name} is already quantized (${sourceType}); convert from an F32, F16 or BF16 model`,
+        `tensor ${name} is already quantized (${info.dtype}); quantize from an F32, F16 or BF16 model`,
         inputPath,
       );
     }
@@ -273,10 +278,11 @@ function planTensors(
       dtype,
       shape,
       produce: async () => {
-        let data = await source.read(name);
+        const read = floatTensor(await source.read(name), info.dtype, elementsOf(shape));
+        let data = read.data;
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
-        if (isOneOf(WEIGHT_DTYPES, dtype)) return castTensor(data, sourceType, dtype);
-        return quantize(dtype, castTensor(data, sourceType, 'f32') as Float32Array);
+        if (isOneOf(WEIGHT_DTYPES, dtype)) return castTensor(data, read.dtype, dtype);
+        return quantize(dtype, castTensor(data, read.dtype, 'f32') as Float32Array);
       },
     });
   }
@@ -288,7 +294,10 @@ function planTensors(
       name: ropeFreqsTensor,
       dtype: 'f32',
       shape: ropeFreqs.shape,
-      produce: async () => castTensor(await source.read(ropeFreqsTensor), ropeFreqs.dtype, 'f32'),
+      produce: async () => {
+        const read = floatTensor(await source.read(ropeFreqsTensor), ropeFreqs.dtype, elementsOf(ropeFreqs.shape));
+        return castTensor(read.data, read.dtype, 'f32');
+      },
     });
   } else if (out.ropeScaling.type === 'llama3') {
     const factors = llama3RopeFactors(out);

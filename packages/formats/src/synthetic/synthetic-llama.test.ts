@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GgufFormatError } from '../errors.js';
 import { openGguf } from '../node/index.js';
 import { openGgufWeightSource } from '../node/index.js';
-import { f16ArrayToF32 } from '@llm/quant';
+import { dequantize, f16ArrayToF32, quantize } from '@llm/quant';
 import { normalQuantile } from './normal-table.js';
 import { SeededRandom } from './seeded-random.js';
 import { llama31RopeFactors, llama3RopeFreqFactors, syntheticVocabulary } from './synthetic-llama.js';
@@ -91,6 +91,35 @@ describe('writeSyntheticLlamaGguf', () => {
     } finally {
       await source.close();
     }
+  });
+
+  it('block-quantizes the matrices of the f32 draws: Q4_K with a Q6_K output, the float type where rows are not whole super-blocks', async () => {
+    const exact = join(dir, 'q-f32.gguf');
+    const path = join(dir, 'q4km.gguf');
+    const shape = { dim: 256, hiddenDim: 96, numHeads: 4, numKvHeads: 2, seed: 3, progress: false } as const;
+    await writeSyntheticLlamaGguf(exact, shape);
+    await writeSyntheticLlamaGguf(path, { ...shape, quantize: { matrices: 'q4_k', output: 'q6_k' } });
+    const a = await openGgufWeightSource(exact);
+    const b = await openGgufWeightSource(path);
+    try {
+      expect(b.config).toEqual(a.config);
+      expect(b.tensors.get('output.weight')?.dtype).toBe('q6_k');
+      expect(b.tensors.get('token_embd.weight')?.dtype).toBe('q4_k');
+      expect(b.tensors.get('blk.0.attn_q.weight')?.dtype).toBe('q4_k');
+      // ffn_down's rows are 96 values: not whole 256-value super-blocks, so they stay f32.
+      expect(b.tensors.get('blk.0.ffn_down.weight')?.dtype).toBe('f32');
+      expect(b.tensors.get('blk.0.ffn_norm.weight')?.dtype).toBe('f32');
+      const want = (await a.read('blk.1.attn_q.weight')) as Float32Array;
+      expect(dequantize('q4_k', (await b.read('blk.1.attn_q.weight')) as Uint8Array, want.length)).toEqual(
+        dequantize('q4_k', quantize('q4_k', want), want.length),
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const f = await openGguf(path);
+    expect(f.getU32('general.file_type')).toBe(15);
+    await f.close();
   });
 
   it('writes F16 matrices with F32 norms, a tied embedding and a separate head dimension', async () => {

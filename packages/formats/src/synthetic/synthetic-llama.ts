@@ -1,4 +1,4 @@
-import type { GpuDtype } from '@llm/quant';
+import { elementType, quantize, type BlockDtype, type GpuDtype } from '@llm/quant';
 import { GgufFormatError } from '../errors.js';
 import { ggufValue, type GgufValue } from '../gguf/gguf-value.js';
 import type { ByteSink } from '../io/byte-sink.js';
@@ -110,6 +110,13 @@ export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
   /** Storage type of the matrices; norms are always F32, as llama.cpp's converters write them. */
   readonly dtype?: GpuDtype;
   readonly tiedEmbeddings?: boolean;
+  /**
+   * Block-quantizes the matrices with @llm/quant's codecs (ggml's reference quantizers) after
+   * drawing them as f32: `matrices` for every matrix, `output` / `tokenEmbedding` for those two
+   * (Q4_K_M-like: `{ matrices: 'q4_k', output: 'q6_k' }`). A matrix whose rows are not whole
+   * blocks of its type keeps `dtype`.
+   */
+  readonly quantize?: SyntheticQuantization;
   /** Default `llama`. qwen2 needs numHeads * headDim = dim, as llama.cpp's qwen2 loader does. */
   readonly architecture?: SyntheticArchitecture;
   readonly ropeTheta?: number;
@@ -124,6 +131,28 @@ export interface SyntheticLlamaOptions extends Partial<SyntheticLlamaShape> {
    */
   readonly progress?: boolean | ((bytesWritten: number, totalBytes: number) => void);
 }
+
+export interface SyntheticQuantization {
+  readonly matrices: BlockDtype;
+  readonly output?: BlockDtype;
+  readonly tokenEmbedding?: BlockDtype;
+  /** Types by tensor-name suffix (`attn_v.weight`, `blk.1.ffn_down.weight`), before the rest. */
+  readonly overrides?: Readonly<Record<string, BlockDtype>>;
+}
+
+// llama_ftype of a file whose matrices are mostly `type` (general.file_type is informative).
+const fileTypes: Partial<Record<BlockDtype, number>> = {
+  q4_0: 2,
+  q4_1: 3,
+  q8_0: 7,
+  q5_0: 8,
+  q5_1: 9,
+  q2_k: 10,
+  q3_k: 12,
+  q4_k: 15,
+  q5_k: 17,
+  q6_k: 18,
+};
 
 export interface SyntheticLlamaResult {
   readonly path: string;
@@ -269,14 +298,54 @@ export async function writeSyntheticLlamaGgufTo(
     return table;
   };
 
+  const f32Tables = new Map<number, Float32Array>();
+  const f32TableFor = (std: number): Float32Array => {
+    let table = f32Tables.get(std);
+    if (table === undefined) f32Tables.set(std, (table = normalTable(std)));
+    return table;
+  };
+
   const tensors: GgufTensorToWrite[] = [];
   // Each tensor draws from its own stream, so its values do not depend on chunking or order.
   const streamFor = (): SeededRandom =>
     new SeededRandom((Math.imul(seed, 0x9e3779b1) + tensors.length * 0x632be5ab) >>> 0);
+  const blockTypeOf = (name: string, cols: number): BlockDtype | undefined => {
+    const q = options.quantize;
+    const override = Object.entries(q?.overrides ?? {}).find(([suffix]) => name.endsWith(suffix))?.[1];
+    const type =
+      override !== undefined
+        ? override
+        : name === 'output.weight'
+        ? (q?.output ?? q?.matrices)
+        : name === 'token_embd.weight'
+          ? (q?.tokenEmbedding ?? q?.matrices)
+          : q?.matrices;
+    return type !== undefined && cols % elementType(type).blockSize === 0 ? type : undefined;
+  };
   const matrix = (name: string, rows: number, cols: number, std: number): void => {
-    const table = tableFor(std);
     const random = streamFor();
     const total = rows * cols;
+    const block = blockTypeOf(name, cols);
+    if (block !== undefined) {
+      // The same f32 draws as an f32 file, quantized chunk by chunk (chunks are whole rows of whole blocks).
+      const values = f32TableFor(std);
+      const perChunk = Math.max(1, Math.floor(chunkElements / cols)) * cols;
+      tensors.push({
+        name,
+        dtype: block,
+        shape: [rows, cols],
+        data: function* (): Generator<TensorChunk> {
+          const buffer = new Float32Array(Math.min(perChunk, total));
+          for (let done = 0; done < total; done += buffer.length) {
+            const chunk = buffer.subarray(0, Math.min(buffer.length, total - done));
+            random.fillFromTable(chunk, values);
+            yield quantize(block, chunk);
+          }
+        },
+      });
+      return;
+    }
+    const table = tableFor(std);
     tensors.push({
       name,
       dtype,
@@ -355,7 +424,9 @@ export async function writeSyntheticLlamaGgufTo(
     'general.architecture': ggufValue.string(arch),
     'general.name': ggufValue.string(`synthetic-${arch}-${dim}x${numLayers}-seed${seed}`),
     // llama_ftype: 0 = all F32, 1 = mostly F16 (1-D tensors stay F32).
-    'general.file_type': ggufValue.u32(dtype === 'f16' ? 1 : 0),
+    'general.file_type': ggufValue.u32(
+      options.quantize ? (fileTypes[options.quantize.matrices] ?? 0) : dtype === 'f16' ? 1 : 0,
+    ),
     [`${arch}.vocab_size`]: ggufValue.u32(vocabSize),
     [`${arch}.context_length`]: ggufValue.u32(contextLength),
     [`${arch}.embedding_length`]: ggufValue.u32(dim),
@@ -398,7 +469,7 @@ export async function writeSyntheticLlamaGgufTo(
     typeof progress === 'function'
       ? progress
       : progress
-        ? stderrProgress(`synthetic llama ${dim}x${numLayers} ${dtype}`)
+        ? stderrProgress(`synthetic llama ${dim}x${numLayers} ${options.quantize?.matrices ?? dtype}`)
         : undefined;
   const { bytes } = await writeGgufTo(sink, { metadata, tensors, ...(onProgress ? { onProgress } : {}) });
 

@@ -23,7 +23,6 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
   requireBytes(name, 'ids', a.ids, a.count * 4);
   requireBytes(name, 'out', a.out, a.count * table.cols * 4);
   requireDistinct(name, a.out, { ids: a.ids });
-  const kernel = kernelSource('embedding', table.dtype, () => embeddingKernel(table.dtype));
   const groups = grid1d(
     Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
@@ -39,6 +38,8 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
       write_invalid: i === 0 ? 1 : 0,
       nan: Number.NaN,
     };
-    rec.dispatchKernel(kernel, params, { ids: a.ids, table: part.buffer, out: a.out }, groups);
+    // Each part in its own format: a quantized table is read in place, a group per element.
+    const kernel = kernelSource('embedding', part.dtype, () => embeddingKernel(part.dtype));
+    rec.dispatchKernel(kernel, params, { ids: a.ids, table: part.buffer, table_scales: part.scales, out: a.out }, groups);
   });
 }

@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import type { GpuDtype } from '@llm/quant';
+import type { MatrixDtype } from '@llm/quant';
 import { storageFormat } from './storage-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
@@ -8,7 +8,8 @@ import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
  * upload can serve as a tied LM head). Each part's dispatch writes the tokens whose id falls in
  * its range; the first part also writes NaN rows for ids >= vocab so they cannot pass unnoticed.
  */
-export function embeddingKernel(dtype: GpuDtype) {
+export function embeddingKernel(dtype: MatrixDtype) {
+  const format = storageFormat(dtype, false);
   const declaration = declareKernel({
     name: 'embedding',
     params: {
@@ -24,7 +25,8 @@ export function embeddingKernel(dtype: GpuDtype) {
     bindings: {
       ids: { access: 'read', type: 'u32' },
       // f16 tables are read as u32 words holding two halves, so shader-f16 is not needed here.
-      table: { access: 'read', format: storageFormat(dtype, false), unit: 'scalar', load: 'load_table' },
+      table: { access: 'read', format, unit: 'scalar', load: 'load_table' },
+      table_scales: { access: 'read', type: 'u32', present: format.blocks !== undefined },
       out: { access: 'read_write', type: 'f32' },
     },
   });

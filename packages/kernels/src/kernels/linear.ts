@@ -80,10 +80,14 @@ function matvecTokens(m: number, max: number): number {
 /** What the kernel choice depends on: a GpuContext, or a description of another adapter. */
 export type LinearAdapter = Pick<GpuContext, 'isCpuAdapter' | 'features' | 'subgroupSize'>;
 
-/** Fixed subgroup size when the 'stream' kernel can run for K input features, else 0. */
-function streamSubgroup(ctx: LinearAdapter, k: number): number {
+/**
+ * Fixed subgroup size when the 'stream' kernel can run for K input features, else 0. Over block
+ * formats a step of 4 * size features must also be whole 32-element groups.
+ */
+function streamSubgroup(ctx: LinearAdapter, k: number, blocks = false): number {
   const size = ctx.subgroupSize;
   if (!ctx.features.subgroups || size === undefined || size < 2 || (size & (size - 1)) !== 0) return 0;
+  if (blocks && (4 * size) % 32 !== 0) return 0;
   return k % (4 * size) === 0 ? size : 0;
 }
 
@@ -97,11 +101,11 @@ export function linearKernelFor(
   ctx: LinearAdapter,
   k: number,
   m: number,
-  opts: { batchInvariant?: boolean | undefined } = {},
+  opts: { batchInvariant?: boolean | undefined; blocks?: boolean | undefined } = {},
 ): LinearKernelKind {
   // Measured on lavapipe (2 cores, f16 2304x768): stream reads a single token's weights at about
   // twice tile's speed; at 128 tokens tile computes 3x faster (10.8 vs 3-6 GFLOP/s).
-  if (ctx.isCpuAdapter) return streamSubgroup(ctx, k) === 0 ? 'reduce' : m <= 2 ? 'stream' : 'tile';
+  if (ctx.isCpuAdapter) return streamSubgroup(ctx, k, opts.blocks) === 0 ? 'reduce' : m <= 2 ? 'stream' : 'tile';
   return m <= MATVEC_MAX_ROWS || opts.batchInvariant ? 'reduce' : 'matmul';
 }
 
@@ -163,24 +167,32 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   if (a.f16Native && !ctx.features.shaderF16) {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
   }
-  const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m, { batchInvariant: a.batchInvariant });
-  const subgroup = streamSubgroup(ctx, w.cols);
+  const blocks = w.parts.some((p) => p.dtype !== 'f32' && p.dtype !== 'f16');
+  const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m, { batchInvariant: a.batchInvariant, blocks });
+  const subgroup = streamSubgroup(ctx, w.cols, blocks);
   if ((kind === 'stream' || kind === 'tile') && subgroup === 0) {
     throw new KernelShapeError(
       name,
-      `the ${kind} kernel needs the subgroups feature with a fixed size S (${String(ctx.subgroupSize)}) and K % 4S == 0 (K = ${w.cols})`,
+      `the ${kind} kernel needs the subgroups feature with a fixed size S (${String(ctx.subgroupSize)}) and K % 4S == 0 (K = ${w.cols})` +
+        (blocks ? ', and 4S a multiple of 32 over block-quantized weights' : ''),
     );
   }
-  const variant: LinearVariant = {
-    weights: storageFormat(w.dtype, kind !== 'stream' && kind !== 'tile' && (a.f16Native ?? ctx.features.shaderF16)),
-    bias: a.bias !== undefined,
-    residual: a.residual !== undefined,
-    epilogue,
+  const f16Native = kind !== 'stream' && kind !== 'tile' && (a.f16Native ?? ctx.features.shaderF16);
+  // Each part is read in its own format (the parts of a Q|K|V matrix may differ in type).
+  const variantOf = (part: GpuMatrixPart): { variant: LinearVariant; key: string } => {
+    const variant: LinearVariant = {
+      weights: storageFormat(part.dtype, f16Native),
+      bias: a.bias !== undefined,
+      residual: a.residual !== undefined,
+      epilogue,
+    };
+    const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`;
+    return { variant, key };
   };
-  const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`;
-  const buffers = (weights: GPUBuffer) => ({
+  const buffers = (part: GpuMatrixPart) => ({
     x: a.x,
-    w: weights,
+    w: part.buffer,
+    w_scales: part.scales,
     out: a.out,
     out2: a.split?.out,
     bias: a.bias,
@@ -190,29 +202,35 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   // Every kernel runs the tokens in passes of `perPass` and each pass over every weight part.
   const dispatchPasses = (
     perPass: number,
-    kernelFor: (tokens: number) => LinearKernel,
+    kernelFor: (tokens: number, variant: LinearVariant, key: string) => LinearKernel,
     groups: (part: GpuMatrixPart) => [number, number?],
   ): void => {
     for (let t0 = 0; t0 < m; t0 += perPass) {
       const tokens = Math.min(perPass, m - t0);
-      const kernel = kernelFor(tokens);
       for (const part of w.parts) {
+        const { variant, key } = variantOf(part);
+        const kernel = kernelFor(tokens, variant, key);
         const params = { ...partParams(w, part, outStride, t0, tokens), split };
-        rec.dispatchKernel(kernel, params, buffers(part.buffer), groups(part));
+        rec.dispatchKernel(kernel, params, buffers(part), groups(part));
       }
     }
   };
   if (kind === 'matmul') {
-    const kernel = kernelSource('matmul', key, () => matmulKernel(variant));
-    dispatchPasses(m, () => kernel, (part) => [Math.ceil(part.rows / MATMUL_TILE_COLS), Math.ceil(m / MATMUL_TILE_ROWS)]);
+    dispatchPasses(
+      m,
+      (_, variant, key) => kernelSource('matmul', key, () => matmulKernel(variant)),
+      (part) => [Math.ceil(part.rows / MATMUL_TILE_COLS), Math.ceil(m / MATMUL_TILE_ROWS)],
+    );
     return;
   }
   if (kind === 'tile') {
     const s = { tokens: m <= 4 ? 4 : 8, workgroup: STREAM_WORKGROUP, subgroup };
-    const kernel = kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
-      tileMatvecKernel(variant, s),
+    dispatchPasses(
+      s.tokens,
+      (_, variant, key) =>
+        kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}`, () => tileMatvecKernel(variant, s)),
+      (part) => [Math.ceil(part.rows / (4 * s.workgroup))],
     );
-    dispatchPasses(s.tokens, () => kernel, (part) => [Math.ceil(part.rows / (4 * s.workgroup))]);
     return;
   }
   if (kind === 'stream') {
@@ -222,7 +240,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     }
     requireInt(name, 'streamShape.rows', shape.rows, 1);
     requireInt(name, 'streamShape.tokens', shape.tokens, 1);
-    const kernelFor = (tokens: number) => {
+    const kernelFor = (tokens: number, variant: LinearVariant, key: string) => {
       const s: StreamShape = {
         rows: shape.rows,
         tokens: a.streamShape ? shape.tokens : matvecTokens(tokens, shape.tokens),
@@ -238,7 +256,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   }
   const vec4 = w.cols % 4 === 0;
   const rows = a.glu ? 2 : 1;
-  const kernelFor = (tokens: number) => {
+  const kernelFor = (tokens: number, variant: LinearVariant, key: string) => {
     const s: ReduceShape = { rows, tokens: matvecTokens(tokens, MATVEC_MAX_ROWS), workgroup: REDUCE_WORKGROUP, vec4 };
     return kernelSource('matvec-reduce', `${key}/t${s.tokens}w${s.workgroup}${vec4 ? 'v4' : ''}`, () =>
       reduceMatvecKernel(variant, s),

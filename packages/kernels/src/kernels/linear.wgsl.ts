@@ -42,6 +42,8 @@ function linearDeclaration(
     bindings: {
       x: { access: 'read', type: x },
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
+      // Block formats: the scales of w, read by the format's loader and group reads.
+      w_scales: { access: 'read', type: 'u32', present: v.weights.blocks !== undefined },
       out: { access: 'read_write', type: 'f32' },
       out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
       bias: { access: 'read', type: 'f32', present: v.bias },
@@ -132,6 +134,7 @@ export interface StreamShape {
  * input features per token. Needs K % (4 * subgroup) == 0 and a fixed subgroup size.
  */
 export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
+  if (v.weights.blocks) return streamBlockMatvecKernel(v, s);
   const f16 = v.weights.dtype === 'f16';
   const R = range(s.rows);
   const T = range(s.tokens);
@@ -188,16 +191,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
     ${R.map((r) => `let wb${r} = wr${r} + c * 4u / ${per}u;`).join('\n    ')}
     ${inner}
   }
-  ${T.flatMap((t) =>
-    R.filter((r) => v.epilogue !== 'glu' || r % 2 === 0).map((r) => {
-      const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
-      const store =
-        v.epilogue === 'glu'
-          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}, a${t}_${r + 1})`
-          : `store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r})`;
-      return `if (${cond}) { ${store}; }`;
-    }),
-  ).join('\n  ')}
+  ${streamStores(v, R, T)}
 }
 `;
   return { declaration, body };
@@ -213,6 +207,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
  * generator).
  */
 export function tileMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
+  if (v.weights.blocks) return tileBlockMatvecKernel(v, s);
   const f16 = v.weights.dtype === 'f16';
   const R = range(4);
   const T = range(s.tokens);
@@ -244,6 +239,116 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
         let xv = subgroupShuffle(xl${t}, j);
         ${R.map((r) => `a${t}_${r} = accumulate(a${t}_${r}, w${r}, xv);`).join('\n        ')}
       }`).join('\n      ')}
+    }
+  }
+  ${T.map((t) => {
+    const store = `store4(params.t0 + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
+    return t > 0 ? `if (${t}u < params.tokens) { ${store} }` : store;
+  }).join('\n  ')}
+}
+`;
+  return { declaration, body };
+}
+
+/** Stores of the stream kernels: token t, row r of each invocation (pairs with 'glu'). */
+function streamStores(v: LinearVariant, R: number[], T: number[]): string {
+  return T.flatMap((t) =>
+    R.filter((r) => v.epilogue !== 'glu' || r % 2 === 0).map((r) => {
+      const cond = [`n0 + ${r}u < params.n_count`, ...(t > 0 ? [`${t}u < params.tokens`] : [])].join(' && ');
+      const store =
+        v.epilogue === 'glu'
+          ? `store_pair(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r}, a${t}_${r + 1})`
+          : `store(params.t0 + ${t}u, n0 + ${r}u, a${t}_${r})`;
+      return `if (${cond}) { ${store}; }`;
+    }),
+  ).join('\n  ');
+}
+
+/** Elements of a block format's group: 8 vec4 units. */
+const GROUP = 32;
+
+/**
+ * The stream kernel over a block-quantized weight, read in place: per step of 4 * subgroup input
+ * features (one or more 32-element groups) each row loads its group's quant words and scales
+ * (format.blocks.group) and decodes one vec4 at a time right before the x vec4 it multiplies,
+ * summed in the same `accumulate` order as the float formats. Needs 4 * subgroup to be a multiple
+ * of 32.
+ */
+function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
+  const blocks = v.weights.blocks!;
+  const R = range(s.rows);
+  const T = range(s.tokens);
+  const H = range((4 * s.subgroup) / GROUP);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups']);
+  const inner = H.map(
+    (h) => `{
+      ${R.map((r) => blocks.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`)).join('\n      ')}
+      ${range(8)
+        .map(
+          (j) => `{
+        ${T.map((t) => `let x${t} = subgroupBroadcast(xl${t}, ${h * 8 + j}u);`).join(' ')}
+        ${R.map((r) => `{ let w = ${blocks.unit(`q${r}_`, `${j}u`)}; ${T.map((t) => `a${t}_${r} = accumulate(a${t}_${r}, w, x${t});`).join(' ')} }`).join('\n        ')}
+      }`,
+        )
+        .join('\n      ')}
+    }`,
+  ).join('\n    ');
+  const body = /* wgsl */ `${storeFn(v)}
+${ACCUMULATE_FN}
+
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let n0 = gid.x * ${s.rows}u;
+  // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
+  let last = params.n_count - 1u;
+  let groups = params.k / ${GROUP}u;
+  ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
+  let k4 = params.k / 4u;
+  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  for (var c = 0u; c < k4; c += ${s.subgroup}u) {
+    ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
+    ${inner}
+  }
+  ${streamStores(v, R, T)}
+}
+`;
+  return { declaration, body };
+}
+
+/**
+ * The tile kernel over a block-quantized weight: 4 rows x tokens per invocation as for floats;
+ * per group each row loads its quant words and scales once, then the loop over the group's 8
+ * vec4 units decodes 4 weights per row and accumulates them as the stream kernel does.
+ */
+function tileBlockMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
+  const blocks = v.weights.blocks!;
+  const R = range(4);
+  const T = range(s.tokens);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups']);
+  const body = /* wgsl */ `${storeFn(v)}
+${ACCUMULATE_FN}
+
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let n0 = gid.x * 4u;
+  let last = params.n_count - 1u;
+  let groups = params.k / ${GROUP}u;
+  ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
+  let k4 = params.k / 4u;
+  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  for (var c = 0u; c < k4; c += ${s.subgroup}u) {
+    ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
+    for (var h = 0u; h < ${(4 * s.subgroup) / GROUP}u; h++) {
+      ${R.map((r) => blocks.group('w', `wg${r} + c / 8u + h`, `q${r}_`)).join('\n      ')}
+      for (var j = 0u; j < 8u; j++) {
+        ${R.map((r) => `let w${r} = ${blocks.unit(`q${r}_`, 'j')};`).join('\n        ')}
+        ${T.map((t) => `{
+          let xv = subgroupShuffle(xl${t}, h * 8u + j);
+          ${R.map((r) => `a${t}_${r} = accumulate(a${t}_${r}, w${r}, xv);`).join('\n          ')}
+        }`).join('\n        ')}
+      }
     }
   }
   ${T.map((t) => {

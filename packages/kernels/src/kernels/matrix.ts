@@ -1,6 +1,7 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { f16ArrayToF32, f32ArrayToF16, type GpuDtype } from '@llm/quant';
+import { byteLengthOf, elementType, f16ArrayToF32, f32ArrayToF16, quantize, type MatrixDtype } from '@llm/quant';
+import { repackBlocks, type BlockMatrixDtype } from './block-repack.js';
 import { storageElementBytes, storageFormat } from './storage-format.js';
 
 
@@ -9,10 +10,15 @@ import { storageElementBytes, storageFormat } from './storage-format.js';
  * row-major like the source, each row padded with zeros to `rowStride` elements (a multiple of 8,
  * so a row starts on a 16-byte boundary in f16 and in f32): element (n, k) at
  * `(n - rowStart) * rowStride + k`. A matvec streams whole rows with 16-byte loads, and one
- * embedding row is one contiguous read.
+ * embedding row is one contiguous read. Block-quantized parts hold the quants in `buffer` and the
+ * scales in `scales` (block-repack.ts); their rows are whole blocks, so `rowStride` = cols.
  */
 export interface GpuMatrixPart {
+  /** How this part is stored; the parts of one matrix may differ (Q|K|V of a Q4_K_M file). */
+  dtype: MatrixDtype;
   buffer: GPUBuffer;
+  /** Block formats: the scales (and fifth bits), read as `<binding>_scales`. */
+  scales?: GPUBuffer | undefined;
   /** First output feature (row of the PyTorch weight) held here. */
   rowStart: number;
   /** Output features held here. */
@@ -37,7 +43,8 @@ export class GpuMatrix {
     readonly rows: number,
     /** K: input features (PyTorch cols). */
     readonly cols: number,
-    readonly dtype: GpuDtype,
+    /** The parts' storage type, or 'mixed' when they differ (see concatMatrices). */
+    readonly dtype: MatrixDtype | 'mixed',
     readonly parts: readonly GpuMatrixPart[],
     readonly label: string,
   ) {
@@ -46,12 +53,15 @@ export class GpuMatrix {
 
   get byteLength(): number {
     let n = 0;
-    for (const p of this.parts) n += p.buffer.size;
+    for (const p of this.parts) n += p.buffer.size + (p.scales?.size ?? 0);
     return n;
   }
 
   destroy(): void {
-    for (const p of this.parts) p.buffer.destroy();
+    for (const p of this.parts) {
+      p.buffer.destroy();
+      p.scales?.destroy();
+    }
   }
 }
 
@@ -62,15 +72,17 @@ export interface UploadMatrixOptions {
 }
 
 /**
- * Uploads a weight given row-major [rows N, cols K] (PyTorch/GGUF layout) as f32 values or f16
- * bits, stored on the GPU as `dtype` (converting when the two differ).
+ * Uploads a weight given row-major [rows N, cols K] (PyTorch/GGUF layout), stored on the GPU as
+ * `dtype`. `data` is f32 values or f16 bits (converted when `dtype` differs; quantized with
+ * @llm/quant's codec when `dtype` is a block type), or, for a block `dtype`, the tensor's blocks
+ * as a GGUF stores them (a Uint8Array, repacked into the kernels' layout without decoding).
  */
 export function uploadMatrix(
   ctx: GpuContext,
-  data: Float32Array | Uint16Array,
+  data: Float32Array | Uint16Array | Uint8Array,
   rows: number,
   cols: number,
-  dtype: GpuDtype,
+  dtype: MatrixDtype,
   opts: UploadMatrixOptions = {},
 ): GpuMatrix {
   const label = opts.label ?? `matrix ${rows}x${cols}`;
@@ -80,6 +92,10 @@ export function uploadMatrix(
       `${label}: rows and cols must be positive integers, got ${rows}x${cols}`,
     );
   }
+  if (dtype !== 'f32' && dtype !== 'f16') return uploadBlocks(ctx, data, rows, cols, dtype, label, opts);
+  if (data instanceof Uint8Array) {
+    throw new KernelShapeError('uploadMatrix', `${label}: raw bytes are taken for block types only, not ${dtype}`);
+  }
   if (data.length !== rows * cols) {
     throw new KernelShapeError(
       'uploadMatrix',
@@ -87,7 +103,29 @@ export function uploadMatrix(
     );
   }
   const stride = matrixRowStride(cols);
-  const rowBytes = stride * storageElementBytes(storageFormat(dtype, false));
+  const parts: GpuMatrixPart[] = [];
+  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, stride * storageElementBytes(storageFormat(dtype, false)), dtype, label, opts)) {
+    const bytes = padRows(data, cols, stride, rowStart, partRows, dtype);
+    parts.push({
+      dtype,
+      buffer: ctx.upload(bytes, `${label}[${rowStart}:${rowStart + partRows}]`),
+      rowStart,
+      rows: partRows,
+    });
+  }
+  return new GpuMatrix(rows, cols, dtype, parts, label);
+}
+
+/** Row ranges of the parts: each under the binding limits, balanced, an even number of rows. */
+function partRanges(
+  ctx: GpuContext,
+  rows: number,
+  cols: number,
+  rowBytes: number,
+  dtype: MatrixDtype,
+  label: string,
+  opts: UploadMatrixOptions,
+): { rowStart: number; partRows: number }[] {
   const maxPartBytes = Math.min(
     opts.maxPartBytes ?? Number.POSITIVE_INFINITY,
     ctx.limits.maxStorageBufferBindingSize,
@@ -105,17 +143,86 @@ export function uploadMatrix(
   const numParts = Math.ceil(rows / maxRows);
   // Balanced parts: a 32000-row LM head over 2 parts gets 16000 each, not 31998 + 2.
   const rowsPerPart = Math.min(maxRows, Math.ceil(rows / numParts / 2) * 2);
-  const parts: GpuMatrixPart[] = [];
+  const ranges: { rowStart: number; partRows: number }[] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerPart) {
-    const partRows = Math.min(rowsPerPart, rows - rowStart);
-    const bytes = padRows(data, cols, stride, rowStart, partRows, dtype);
+    ranges.push({ rowStart, partRows: Math.min(rowsPerPart, rows - rowStart) });
+  }
+  return ranges;
+}
+
+/** A block-quantized matrix: its GGUF blocks (or values quantized here), repacked per part. */
+function uploadBlocks(
+  ctx: GpuContext,
+  data: Float32Array | Uint16Array | Uint8Array,
+  rows: number,
+  cols: number,
+  dtype: BlockMatrixDtype,
+  label: string,
+  opts: UploadMatrixOptions,
+): GpuMatrix {
+  const type = elementType(dtype);
+  if (cols % type.blockSize !== 0) {
+    throw new KernelShapeError(
+      'uploadMatrix',
+      `${label}: rows of ${cols} values are not whole ${type.blockSize}-element ${dtype} blocks`,
+    );
+  }
+  let blocks: Uint8Array;
+  if (data instanceof Uint8Array) {
+    blocks = data;
+    if (blocks.length !== byteLengthOf(type, rows * cols)) {
+      throw new KernelShapeError(
+        'uploadMatrix',
+        `${label}: ${blocks.length} bytes of ${dtype}, ${rows}x${cols} needs ${byteLengthOf(type, rows * cols)}`,
+      );
+    }
+  } else {
+    if (data.length !== rows * cols) {
+      throw new KernelShapeError('uploadMatrix', `${label}: data has ${data.length} elements, ${rows}x${cols} needs ${rows * cols}`);
+    }
+    blocks = quantize(dtype, data instanceof Float32Array ? data : f16ArrayToF32(data));
+  }
+  const rowBlockBytes = (cols / type.blockSize) * type.bytesPerBlock;
+  const parts: GpuMatrixPart[] = [];
+  const rowBytes = cols * storageElementBytes(storageFormat(dtype, false));
+  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts)) {
+    const { quants, scales } = repackBlocks(
+      dtype,
+      blocks.subarray(rowStart * rowBlockBytes, (rowStart + partRows) * rowBlockBytes),
+      partRows * cols,
+    );
+    const name = `${label}[${rowStart}:${rowStart + partRows}]`;
     parts.push({
-      buffer: ctx.upload(bytes, `${label}[${rowStart}:${rowStart + partRows}]`),
+      dtype,
+      buffer: ctx.upload(quants, name),
+      scales: ctx.upload(scales, `${name}.scales`),
       rowStart,
       rows: partRows,
     });
   }
   return new GpuMatrix(rows, cols, dtype, parts, label);
+}
+
+/**
+ * The rows of `matrices` stacked into one matrix (same cols), taking over their parts: each part
+ * keeps its storage type, so a product over the result reads each in place (Q, K and V of
+ * different types as one projection). The inputs must not be used or destroyed afterwards.
+ */
+export function concatMatrices(matrices: readonly GpuMatrix[], label: string): GpuMatrix {
+  const first = matrices[0];
+  if (!first) throw new KernelShapeError('concatMatrices', `${label}: no matrices`);
+  const parts: GpuMatrixPart[] = [];
+  let rows = 0;
+  for (const m of matrices) {
+    if (m.cols !== first.cols) {
+      throw new KernelShapeError('concatMatrices', `${label}: ${m.label} has ${m.cols} cols, ${first.label} ${first.cols}`);
+    }
+    for (const p of m.parts) parts.push({ ...p, rowStart: rows + p.rowStart });
+    rows += m.rows;
+  }
+  const dtypes = new Set(parts.map((p) => p.dtype));
+  const dtype = dtypes.size === 1 ? first.parts[0]!.dtype : 'mixed';
+  return new GpuMatrix(rows, first.cols, dtype, parts, label);
 }
 
 /** Rows [rowStart, rowStart + count) of the source as `dtype`, each padded to `stride` elements. */
@@ -125,7 +232,7 @@ function padRows(
   stride: number,
   rowStart: number,
   count: number,
-  dtype: GpuDtype,
+  dtype: 'f32' | 'f16',
 ): Float32Array | Uint16Array {
   const rowsOf = src.subarray(rowStart * cols, (rowStart + count) * cols);
   const srcIsF32 = src instanceof Float32Array;

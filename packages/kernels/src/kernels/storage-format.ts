@@ -1,8 +1,22 @@
-import { dtypeBytes, type ElementTypeName, type GpuDtype } from '@llm/quant';
+import { dtypeBytes, type ElementTypeName, type MatrixDtype } from '@llm/quant';
 import type { GpuFeatureName } from '../runtime/gpu-context.js';
+import { BLOCK_STORAGE } from './block-storage.js';
 
 /** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
 export type ReadUnit = 'vec4' | 'scalar';
+
+/**
+ * Whole-group reads of a block-quantized format, for kernels that stream rows (the stream and
+ * tile matvecs): a group is 32 consecutive elements of the tensor (element 32 g .. 32 g + 31),
+ * read as 8 vec4<f32> units. The quants binding is declared `array<vec4<u32>>` and its scales
+ * binding, named after it with `_scales`, `array<u32>`.
+ */
+export interface BlockReads {
+  /** WGSL statements that load group `g` (a u32 expression) of binding `b` into `let`s named `p`... */
+  group(b: string, g: string, p: string): string;
+  /** WGSL vec4<f32> expression: elements 4j..4j+3 of the group loaded as `p` (j a u32 expression, 0-7). */
+  unit(p: string, j: string): string;
+}
 
 /**
  * How a tensor of one element type sits in a storage buffer and how WGSL reads it as f32. The
@@ -23,8 +37,13 @@ export interface StorageFormat {
   readonly enable: readonly string[];
   /** WGSL element type of the `array<...>` bound for reads in `unit`s. */
   elementType(unit: ReadUnit): string;
-  /** WGSL body of `fn (i: u32) -> vec4<f32> | f32` reading unit i of the array `binding`. */
+  /**
+   * WGSL body of `fn (i: u32) -> vec4<f32> | f32` reading unit i of the array `binding`. Block
+   * formats also read the binding `<binding>_scales`, which the kernel declares.
+   */
   load(unit: ReadUnit, binding: string): string;
+  /** Present for block-quantized formats: whole-group reads (see BlockReads). */
+  readonly blocks?: BlockReads;
 }
 
 export const F32_STORAGE: StorageFormat = {
@@ -68,10 +87,14 @@ export const F16_NATIVE_STORAGE: StorageFormat = {
   load: (unit, b) => (unit === 'vec4' ? `return vec4<f32>(${b}[i]);` : `return f32(${b}[i]);`),
 };
 
-/** The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs. */
-export function storageFormat(dtype: GpuDtype, shaderF16: boolean): StorageFormat {
+/**
+ * The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs;
+ * block types in their repacked layout (block-repack.ts).
+ */
+export function storageFormat(dtype: MatrixDtype, shaderF16: boolean): StorageFormat {
   if (dtype === 'f32') return F32_STORAGE;
-  return shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
+  if (dtype === 'f16') return shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
+  return BLOCK_STORAGE[dtype];
 }
 
 /** Bytes per element of `format` (fractional for formats whose blocks pack bits). */

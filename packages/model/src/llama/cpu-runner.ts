@@ -4,7 +4,7 @@ import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
-import type { HostMatrix } from './load-weights.js';
+import { matrixF32, type HostMatrix } from './load-weights.js';
 import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -24,9 +24,8 @@ interface CpuLayer {
   vCache: Float32Array;
 }
 
-function f32(m: HostMatrix): Float32Array {
-  return m.dtype === 'f32' ? (m.data as Float32Array) : f16ArrayToF32(m.data as Uint16Array);
-}
+// The reference runner multiplies f32 values: block types are decoded at load with the codecs.
+const f32 = (m: HostMatrix): Float32Array => matrixF32(m);
 
 /**
  * The forward pass on the CPU, built from the kernels' references (f64 accumulation): the ground

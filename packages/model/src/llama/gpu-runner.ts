@@ -16,6 +16,7 @@ import {
   topLogprobs,
   topLogprobsBytes,
   uploadMatrix,
+  concatMatrices,
   type TopLogprobsRow,
   type GpuContext,
   type GpuMatrix,
@@ -27,7 +28,7 @@ import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
-import { interleaveHalves, stackBiases, stackRows, type HostMatrix } from './load-weights.js';
+import { interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import {
   GREEDY,
   type BlockCopy,
@@ -151,6 +152,14 @@ export class GpuModelRunner implements ModelRunner {
     const own = <T extends Destroyable>(resource: T): T => (owned.push(resource), resource);
     const upload = (m: HostMatrix, label: string) =>
       own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label }));
+    // Q|K|V as one product: one matrix when the three share a type, else one part per type,
+    // each read in place (concatMatrices takes over the runs' parts).
+    const uploadStack = (parts: readonly HostMatrix[], label: string): GpuMatrix => {
+      const runs = stackRuns(parts);
+      if (runs.length === 1) return upload(runs[0]!, label);
+      const matrices = runs.map((run, i) => uploadMatrix(ctx, run.data, run.rows, run.cols, run.dtype, { label: `${label}.${i}` }));
+      return own(concatMatrices(matrices, label));
+    };
     const vector = (data: Float32Array, label: string) => own(ctx.upload(data, label));
     const optionalVector = (data: Float32Array | undefined, label: string) =>
       data ? vector(data, label) : undefined;
@@ -159,7 +168,7 @@ export class GpuModelRunner implements ModelRunner {
         source,
         (w, l): GpuLayer => ({
           attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
-          qkv: upload(stackRows([w.wq, w.wk, w.wv]), `blk.${l}.attn_qkv`),
+          qkv: uploadStack([w.wq, w.wk, w.wv], `blk.${l}.attn_qkv`),
           qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
           wo: upload(w.wo, `blk.${l}.attn_output`),
           ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),

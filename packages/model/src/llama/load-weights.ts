@@ -1,17 +1,29 @@
-import type { GpuDtype } from '@llm/quant';
-import { bf16ArrayToF32, f16ArrayToF32 } from '@llm/quant';
+import type { MatrixDtype, TensorDtype } from '@llm/quant';
+import { bf16ArrayToF32, byteLengthOf, dequantize, elementType, f16ArrayToF32, f32ArrayToF16, isOneOf, MATRIX_DTYPES } from '@llm/quant';
 import type { TensorInfo, WeightSource } from '@llm/formats';
 import { UnsupportedModelError } from '@llm/formats';
 
-/** A matrix as the backends take it: [rows, cols] row-major, f32 values or f16 bits. */
 // Errors name the weights, not a file: a WeightSource may span several files.
 const WEIGHTS = 'model weights';
 
+/**
+ * A matrix as the backends take it: [rows, cols] row-major, f32 values, f16 bits, or the blocks
+ * of a block type the GPU kernels read in place (q8_0, q4_k, ...) as the file stores them.
+ */
 export interface HostMatrix {
   readonly rows: number;
   readonly cols: number;
-  readonly dtype: GpuDtype;
-  readonly data: Float32Array | Uint16Array;
+  readonly dtype: MatrixDtype;
+  readonly data: Float32Array | Uint16Array | Uint8Array;
+}
+
+const isBlock = (dtype: TensorDtype): boolean => elementType(dtype).kind === 'quantized';
+
+/** The matrix's values as f32 (block types decoded with @llm/quant's codecs): the CPU runner's view. */
+export function matrixF32(m: HostMatrix): Float32Array {
+  if (m.dtype === 'f32') return m.data as Float32Array;
+  if (m.dtype === 'f16') return f16ArrayToF32(m.data as Uint16Array);
+  return dequantize(m.dtype, m.data as Uint8Array, m.rows * m.cols);
 }
 
 export function tensorInfo(source: WeightSource, name: string): TensorInfo {
@@ -26,12 +38,14 @@ export async function readF32(source: WeightSource, name: string): Promise<Float
   const data = await source.read(name);
   if (info.dtype === 'f32') return data as Float32Array;
   if (info.dtype === 'f16') return f16ArrayToF32(data as Uint16Array);
-  return bf16ArrayToF32(data as Uint16Array);
+  if (info.dtype === 'bf16') return bf16ArrayToF32(data as Uint16Array);
+  return dequantize(info.dtype, data as Uint8Array, info.shape.reduce((a, b) => a * b, 1));
 }
 
 /**
- * Reads a 2-D weight. f16 stays f16 (half the bytes to stream per token); bf16 widens to f32,
- * since WGSL has no bf16 and its exponent range does not fit f16.
+ * Reads a 2-D weight. f16 stays f16 (half the bytes to stream per token); the block types the
+ * kernels read in place stay as their blocks; bf16 widens to f32, since WGSL has no bf16 and its
+ * exponent range does not fit f16; Q2_K and Q3_K are decoded to f16.
  */
 export async function readMatrix(source: WeightSource, name: string): Promise<HostMatrix> {
   const info = tensorInfo(source, name);
@@ -40,23 +54,64 @@ export async function readMatrix(source: WeightSource, name: string): Promise<Ho
   }
   const [rows, cols] = info.shape as [number, number];
   if (info.dtype === 'f16') return { rows, cols, dtype: 'f16', data: (await source.read(name)) as Uint16Array };
-  return { rows, cols, dtype: 'f32', data: await readF32(source, name) };
+  if (isOneOf(MATRIX_DTYPES, info.dtype) && info.dtype !== 'f32') {
+    return { rows, cols, dtype: info.dtype, data: (await source.read(name)) as Uint8Array };
+  }
+  const values = await readF32(source, name);
+  if (isBlock(info.dtype)) return { rows, cols, dtype: 'f16', data: f32ArrayToF16(values) };
+  return { rows, cols, dtype: 'f32', data: values };
 }
 
-/** Stacks matrices with the same column count and dtype into one (fused gate/up). */
+/** Bytes of one row of `m` as stored. */
+function rowBytes(m: HostMatrix): number {
+  return byteLengthOf(elementType(m.dtype), m.cols);
+}
+
+/**
+ * Stacks matrices with the same column count into one (fused Q|K|V, gate/up). Matrices of one
+ * type stay in it (block rows are whole blocks, so their bytes concatenate); a mix of f16 and f32
+ * becomes f32, and a mix involving a block type is decoded to f32 (see stackRuns for a stack that
+ * keeps each type).
+ */
 export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
   const first = parts[0]!;
-  const dtype = parts.every((p) => p.dtype === first.dtype) ? first.dtype : 'f32';
+  const same = parts.every((p) => p.dtype === first.dtype);
+  const dtype: MatrixDtype = same ? first.dtype : 'f32';
   const rows = parts.reduce((n, p) => n + p.rows, 0);
+  for (const p of parts) {
+    if (p.cols !== first.cols) throw new UnsupportedModelError('stacked matrices must share their column count', WEIGHTS);
+  }
+  if (same && isBlock(dtype)) {
+    const data = new Uint8Array(rows * rowBytes(first));
+    let offset = 0;
+    for (const p of parts) {
+      data.set(p.data as Uint8Array, offset);
+      offset += p.data.length;
+    }
+    return { rows, cols: first.cols, dtype, data };
+  }
   const data = dtype === 'f16' ? new Uint16Array(rows * first.cols) : new Float32Array(rows * first.cols);
   let offset = 0;
   for (const p of parts) {
-    if (p.cols !== first.cols) throw new UnsupportedModelError('stacked matrices must share their column count', WEIGHTS);
-    const values = dtype === p.dtype ? p.data : f16ArrayToF32(p.data as Uint16Array);
+    const values = dtype === p.dtype ? p.data : matrixF32(p);
     data.set(values, offset);
     offset += values.length;
   }
   return { rows, cols: first.cols, dtype, data };
+}
+
+/**
+ * Stacks each run of neighbouring matrices of one type: one matrix for a uniform stack, several
+ * for Q|K|V of a mixed file (Q4_K_M gives some layers' V Q6_K), each to be read in its own type.
+ */
+export function stackRuns(parts: readonly HostMatrix[]): HostMatrix[] {
+  const runs: HostMatrix[][] = [];
+  for (const p of parts) {
+    const last = runs[runs.length - 1];
+    if (last && last[0]!.dtype === p.dtype) last.push(p);
+    else runs.push([p]);
+  }
+  return runs.map((run) => (run.length === 1 ? run[0]! : stackRows(run)));
 }
 
 /** The biases of stacked matrices as one vector, zeros for a matrix without; undefined when none has one. */
@@ -77,10 +132,17 @@ export function stackBiases(biases: readonly (Float32Array | undefined)[], rows:
  */
 export function interleaveHalves(m: HostMatrix): HostMatrix {
   const half = m.rows / 2;
-  const data = m.data instanceof Uint16Array ? new Uint16Array(m.data.length) : new Float32Array(m.data.length);
+  // A row in array elements: values for floats, bytes of whole blocks for block types.
+  const row = m.data instanceof Uint8Array ? rowBytes(m) : m.cols;
+  const data =
+    m.data instanceof Uint8Array
+      ? new Uint8Array(m.data.length)
+      : m.data instanceof Uint16Array
+        ? new Uint16Array(m.data.length)
+        : new Float32Array(m.data.length);
   for (let i = 0; i < half; i++) {
-    data.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), 2 * i * m.cols);
-    data.set(m.data.subarray((half + i) * m.cols, (half + i + 1) * m.cols), (2 * i + 1) * m.cols);
+    data.set(m.data.subarray(i * row, (i + 1) * row), 2 * i * row);
+    data.set(m.data.subarray((half + i) * row, (half + i + 1) * row), (2 * i + 1) * row);
   }
   return { ...m, data };
 }

@@ -1,4 +1,8 @@
-import { f, GROUP_MAX_EPS, nearestInt } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f, GROUP_MAX_EPS, nearestInt } = rounding;
 
 /*
  * The scale searches of ggml-quants.c that the K-quant reference quantizers call, ported

@@ -1,7 +1,11 @@
 import type { BlockFormat } from './block-format.js';
-import { f, nearestInt } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
 import { makeQkx2Quants } from './k-quant-search.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f, nearestInt } = rounding;
 
 /**
  * Q2_K: 256 values in sixteen groups of 16, value = d * scale * q - dmin * min with 2-bit q and

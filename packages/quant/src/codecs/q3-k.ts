@@ -1,8 +1,12 @@
 import type { BlockFormat } from './block-format.js';
-import { f, nearestInt } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
 import { makeQ3Quants } from './k-quant-search.js';
 import { packScaleQ3K, scaleQ3K } from './k-quant-scales.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f, nearestInt } = rounding;
 
 /**
  * Q3_K: 256 values in sixteen groups of 16, value = d * scale * (q - 4) with 3-bit q (2 low bits

@@ -1,6 +1,10 @@
 import type { BlockFormat } from './block-format.js';
-import { f } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f } = rounding;
 
 /**
  * Q4_1: 32 values as 4-bit q, value = q * d + m with d = (max - min) / 15 and m = min (20 bytes:

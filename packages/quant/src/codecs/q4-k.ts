@@ -1,8 +1,12 @@
 import type { BlockFormat } from './block-format.js';
-import { f, nearestInt } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
 import { makeQkx2Quants } from './k-quant-search.js';
 import { packScaleMinK4, scaleMinK4 } from './k-quant-scales.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f, nearestInt } = rounding;
 
 /**
  * Q4_K: 256 values in eight groups of 32, value = d * scale * q - dmin * min with 4-bit q and

@@ -1,7 +1,11 @@
 import type { BlockFormat } from './block-format.js';
-import { f } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
 import { signedAbsMax } from './q4-0.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f } = rounding;
 
 /**
  * Q5_0: 32 values as 5-bit q, value = (q - 16) * d, d = signed absmax / -16 (22 bytes: d,

@@ -1,8 +1,12 @@
 import type { BlockFormat } from './block-format.js';
-import { f } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
 import { minMax } from './q4-1.js';
 import { readU32, writeU32 } from './q5-0.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f } = rounding;
 
 /** Q5_1: 32 values as 5-bit q, value = q * d + m, d = (max - min) / 31 (24 bytes: d, m, qh, qs[16]). */
 export const q5_1: BlockFormat = {

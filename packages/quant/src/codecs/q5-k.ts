@@ -1,6 +1,10 @@
 import type { BlockFormat } from './block-format.js';
-import { f } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { decodeScaleMinBlock, encodeScaleMinGroups } from './q4-k.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f } = rounding;
 
 /**
  * Q5_K: Q4_K with a fifth bit, value = d * scale * q - dmin * min, q in 0..31 (176 bytes: d, dmin,

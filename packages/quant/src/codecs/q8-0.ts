@@ -1,6 +1,10 @@
 import type { BlockFormat } from './block-format.js';
-import { f, roundHalfAwayFromZero } from './float32-rounding.js';
+import * as rounding from './float32-rounding.js';
 import { readHalf, writeHalf } from './half-scale.js';
+
+// Bound once: under a transpiling loader (tsx, vitest) an imported binding is read through a
+// getter on every use, which made these loops some 40x slower.
+const { f, roundHalfAwayFromZero } = rounding;
 
 /** Q8_0: 32 values as int8 times one half scale d = absmax / 127 (34 bytes: d, qs[32]). */
 export const q8_0: BlockFormat = {

@@ -1,0 +1,111 @@
+import type { BlockMatrixDtype } from './block-repack.js';
+import { repackedBlockBytes } from './block-repack.js';
+import type { BlockReads, StorageFormat } from './storage-format.js';
+
+/**
+ * WGSL reads of the repacked block layouts (block-repack.ts). A group is 32 consecutive elements
+ * of the tensor; `group` loads what a group needs (its quant words as vec4<u32>, its scales) into
+ * `let`s named with a prefix, `unit` decodes 4 of its elements from those values. The quants
+ * binding is `array<vec4<u32>>`, the scales binding `<name>_scales` an `array<u32>`. Every value
+ * is computed as ggml's dequantize_row_* does (the scale products are exact in f32), so a
+ * kernel's weights equal the codec's decoded values.
+ */
+
+// Four nibbles of word `w` starting at bit `s` (both WGSL u32 expressions), as a vec4<u32>.
+const nibbles = (w: string, s: string) =>
+  `((vec4<u32>(${w}) >> (vec4<u32>(${s}) + vec4<u32>(0u, 4u, 8u, 12u))) & vec4<u32>(15u))`;
+// Low nibbles of unit j (elements 4j..4j+3) of a group whose 4 nibble words are the vec4 `q`.
+const unitNibbles = (q: string, j: string) => nibbles(`${q}[(${j}) >> 1u]`, `((${j}) & 1u) * 16u`);
+// The fifth bits of unit j from the group's 32-bit word `h` (bit l = element l), as 0 or 16.
+const fifthBits = (h: string, j: string) =>
+  `(((vec4<u32>(${h}) >> (vec4<u32>((${j}) * 4u) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u))`;
+// Half `i & 1` of the word holding halves i and i + 1 (i even) of `s`.
+const halfAt = (s: string, i: string) => `unpack2x16float(${s}[(${i}) >> 1u])[(${i}) & 1u]`;
+
+const READS: Record<BlockMatrixDtype, BlockReads> = {
+  q8_0: {
+    group: (b, g, p) =>
+      `let ${p}g = ${g}; let ${p}a = ${b}[${p}g * 2u]; let ${p}b = ${b}[${p}g * 2u + 1u]; let ${p}d = ${halfAt(`${b}_scales`, `${p}g`)};`,
+    unit: (p, j) =>
+      `(${p}d * vec4<f32>((vec4<i32>(bitcast<i32>(select(${p}a, ${p}b, (${j}) >= 4u)[(${j}) & 3u])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)))`,
+  },
+  q4_0: {
+    group: (b, g, p) => `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}d = ${halfAt(`${b}_scales`, `${p}g`)};`,
+    unit: (p, j) => `((vec4<f32>(${unitNibbles(`${p}q`, j)}) - vec4<f32>(8.0)) * ${p}d)`,
+  },
+  q4_1: {
+    group: (b, g, p) => `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}dm = unpack2x16float(${b}_scales[${p}g]);`,
+    unit: (p, j) => `(vec4<f32>(${unitNibbles(`${p}q`, j)}) * ${p}dm.x + vec4<f32>(${p}dm.y))`,
+  },
+  q5_0: {
+    group: (b, g, p) =>
+      `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}d = unpack2x16float(${b}_scales[${p}g * 2u]).x; let ${p}h = ${b}_scales[${p}g * 2u + 1u];`,
+    unit: (p, j) => `((vec4<f32>(${unitNibbles(`${p}q`, j)} | ${fifthBits(`${p}h`, j)}) - vec4<f32>(16.0)) * ${p}d)`,
+  },
+  q5_1: {
+    group: (b, g, p) =>
+      `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}dm = unpack2x16float(${b}_scales[${p}g * 2u]); let ${p}h = ${b}_scales[${p}g * 2u + 1u];`,
+    unit: (p, j) => `(vec4<f32>(${unitNibbles(`${p}q`, j)} | ${fifthBits(`${p}h`, j)}) * ${p}dm.x + vec4<f32>(${p}dm.y))`,
+  },
+  q4_k: {
+    group: (b, g, p) => kScaleMin(b, g, p, 5),
+    unit: (p, j) => `(${p}d * vec4<f32>(${unitNibbles(`${p}q`, j)}) - vec4<f32>(${p}m))`,
+  },
+  q5_k: {
+    group: (b, g, p) => `${kScaleMin(b, g, p, 13)} let ${p}h = ${b}_scales[${p}sb * 13u + 5u + (${p}g & 7u)];`,
+    unit: (p, j) => `(${p}d * vec4<f32>(${unitNibbles(`${p}q`, j)} | ${fifthBits(`${p}h`, j)}) - vec4<f32>(${p}m))`,
+  },
+  q6_k: {
+    group: (b, g, p) =>
+      `let ${p}g = ${g}; let ${p}lo = ${b}[(${p}g >> 1u) * 3u + (${p}g & 1u)]; let ${p}hv = ${b}[(${p}g >> 1u) * 3u + 2u]; ` +
+      `let ${p}hi = select(${p}hv.xy, ${p}hv.zw, (${p}g & 1u) == 1u); let ${p}sb = ${p}g >> 3u; ` +
+      `let ${p}dd = bitcast<f32>(${b}_scales[${p}sb * 5u]); ` +
+      `let ${p}sw = ${b}_scales[${p}sb * 5u + 1u + ((${p}g & 7u) >> 1u)] >> ((${p}g & 1u) * 16u); ` +
+      `let ${p}d0 = ${p}dd * f32(bitcast<i32>(${p}sw << 24u) >> 24u); let ${p}d1 = ${p}dd * f32(bitcast<i32>(${p}sw << 16u) >> 24u);`,
+    unit: (p, j) =>
+      `(select(${p}d0, ${p}d1, (${j}) >= 4u) * (vec4<f32>(${unitNibbles(`${p}lo`, j)} | ` +
+      `(((vec4<u32>(${p}hi[(${j}) >> 2u]) >> (vec4<u32>(((${j}) & 3u) * 8u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u)) << vec4<u32>(4u))) - vec4<f32>(32.0)))`,
+  },
+};
+
+/** Q4_K / Q5_K: the group's nibbles, its super-block `sb`, and d * scale and dmin * min. */
+function kScaleMin(b: string, g: string, p: string, perSb: number): string {
+  return (
+    `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}sb = ${p}g >> 3u; ` +
+    `let ${p}dm = unpack2x16float(${b}_scales[${p}sb * ${perSb}u]); ` +
+    `let ${p}w = ${b}_scales[${p}sb * ${perSb}u + 1u + ((${p}g & 7u) >> 1u)] >> ((${p}g & 1u) * 16u); ` +
+    `let ${p}d = ${p}dm.x * f32(${p}w & 255u); let ${p}m = ${p}dm.y * f32((${p}w >> 8u) & 255u);`
+  );
+}
+
+function blockFormat(dtype: BlockMatrixDtype): StorageFormat {
+  const reads = READS[dtype];
+  const { elements, bytes } = repackedBlockBytes(dtype);
+  return {
+    dtype,
+    tag: dtype,
+    blockElements: elements,
+    blockBytes: bytes,
+    features: [],
+    enable: [],
+    blocks: reads,
+    // The loaders read a whole group's words as the block path does: GPUs cache the neighbours.
+    elementType: () => 'vec4<u32>',
+    load: (unit, b) =>
+      unit === 'vec4'
+        ? `let j = i & 7u;\n  ${reads.group(b, 'i >> 3u', 'p_')}\n  return ${reads.unit('p_', 'j')};`
+        : `let j = (i >> 2u) & 7u;\n  ${reads.group(b, 'i >> 5u', 'p_')}\n  return ${reads.unit('p_', 'j')}[i & 3u];`,
+  };
+}
+
+/** The storage format of each block type, by name. */
+export const BLOCK_STORAGE: Readonly<Record<BlockMatrixDtype, StorageFormat>> = {
+  q8_0: blockFormat('q8_0'),
+  q4_0: blockFormat('q4_0'),
+  q4_1: blockFormat('q4_1'),
+  q5_0: blockFormat('q5_0'),
+  q5_1: blockFormat('q5_1'),
+  q4_k: blockFormat('q4_k'),
+  q5_k: blockFormat('q5_k'),
+  q6_k: blockFormat('q6_k'),
+};
