@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelFile } from '@llm/formats/testing';
-import { writeSyntheticLlamaGguf } from '@llm/formats/node';
+import { quantizeModel, writeSyntheticLlamaGguf } from '@llm/formats/node';
 import { gpuForTests, relativeL2 } from '@llm/kernels/testing';
 import { openPeer } from '@llm/llama-cpp-peer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,4 +91,37 @@ describe.skipIf(!gpu)('quantized GGUFs run in place and match llama.cpp and the 
       await checkQuantizedFile(path, 16);
     });
   }
+
+  // What `llm quantize` writes. stories260K is a trained model, so llama.cpp's greedy path rarely
+  // meets a near-tie on it; its rows of 64 and 172 cannot hold K-quants (llama.cpp's fallbacks
+  // apply: ffn_down to f16), so the K-quant mix runs on a dim-256 synthetic model, where random
+  // weights make llama.cpp leave the f64 path after 4 tokens (measured).
+  const stories = modelFile('stories260K.gguf');
+  for (const mix of ['q8_0', 'q4_0'] as const) {
+    it.skipIf(!stories)(`llm quantize --type ${mix} of stories260K: greedy tokens as llama.cpp, logits as the f64 reference`, async () => {
+      const path = join(dir, `stories-${mix}.gguf`);
+      const written = await quantizeModel(stories!, path, { mix });
+      expect(written.tensors.filter((t) => t.type === mix).length).toBeGreaterThan(10);
+      await checkQuantizedFile(path, 24);
+    });
+  }
+  it('llm quantize --type q4_k_m (dim 256): greedy tokens as llama.cpp, logits as the f64 reference', async () => {
+    const source = join(dir, 'f32-source.gguf');
+    await writeSyntheticLlamaGguf(source, {
+      dim: 256,
+      numHeads: 4,
+      numKvHeads: 2,
+      hiddenDim: 512,
+      numLayers: 2,
+      vocabSize: 512,
+      contextLength: 256,
+      tiedEmbeddings: false,
+      seed: 12,
+      progress: false,
+    });
+    const path = join(dir, 'quantized-q4_k_m.gguf');
+    const written = await quantizeModel(source, path, { mix: 'q4_k_m' });
+    expect(new Set(written.tensors.map((t) => t.type))).toEqual(new Set(['f32', 'q4_k', 'q6_k']));
+    await checkQuantizedFile(path, 4);
+  });
 });

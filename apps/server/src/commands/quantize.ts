@@ -1,13 +1,11 @@
 import { access, constants, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { convertModel, openGguf } from '@llm/formats/node';
+import { openGguf, quantizeModel } from '@llm/formats/node';
 import {
   BLOCK_DTYPES,
   quantMix,
-  tensorQuantType,
   type BlockDtype,
   type QuantTypeOverrides,
-  type TensorQuantChoice,
 } from '@llm/quant';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
@@ -15,9 +13,9 @@ import type { quantizeSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';
 
 interface WrittenTensor {
-  name: string;
-  type: string;
-  shape: number[];
+  readonly name: string;
+  readonly type: string;
+  readonly shape: readonly number[];
 }
 
 /** `llm quantize IN OUT --type MIX`: round-to-nearest GGUF quantization with llama.cpp's mixes. */
@@ -37,25 +35,17 @@ export async function quantizeCommand({
   };
   await checkPaths(input, output);
 
-  const fallbacks: string[] = [];
-  const written: WrittenTensor[] = [];
   const progress = progressLine(`quantizing ${input} to ${mix.name}`);
-  const result = await convertModel(input, output, {
-    type: 'f32',
-    fileType: mix.fileType,
+  const result = await quantizeModel(input, output, {
+    mix,
+    overrides,
     ...(values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer }),
-    tensorType: ({ name, shape }, config) => {
-      const choice: TensorQuantChoice = tensorQuantType({ name, shape }, mix, config, overrides);
-      // 1-D tensors (norms, biases, RoPE factors) stay f32, as llama.cpp's kernels expect them.
-      const type = choice.type === 'keep' ? 'f32' : choice.type;
-      if (choice.fallbackFrom !== undefined) {
-        fallbacks.push(`${name} (rows of ${shape[shape.length - 1]}): ${choice.fallbackFrom} -> ${type}`);
-      }
-      written.push({ name, type, shape: [...shape] });
-      return type;
-    },
     onProgress: ({ done, total }) => progress(done, total),
   });
+  const written = result.tensors;
+  const fallbacks = written.flatMap((t) =>
+    t.fallbackFrom === undefined ? [] : [`${t.name} (rows of ${t.shape[t.shape.length - 1]}): ${t.fallbackFrom} -> ${t.type}`],
+  );
   for (const line of fallbacks) process.stderr.write(`[llm] fallback: ${line}\n`);
 
   // Sizes as written: the tensor directory of the new file (rope_freqs.weight included).
@@ -68,9 +58,8 @@ export async function quantizeCommand({
       const elements = t.shape.reduce((a, b) => a * b, 1);
       weights += elements;
       tensorBytes += t.byteLength;
-      tensors.push(
-        written.find((w) => w.name === t.name) ?? { name: t.name, type: t.type.name, shape: [...t.shape] },
-      );
+      const w = written.find((x) => x.name === t.name) ?? { name: t.name, type: t.type.name, shape: t.shape };
+      tensors.push({ name: w.name, type: w.type, shape: [...w.shape] });
     }
   } finally {
     await file.close();

@@ -24,6 +24,12 @@ export {
   type ConvertResult,
 } from './convert-model.js';
 export {
+  quantizeModel,
+  type QuantizedTensor,
+  type QuantizeModelOptions,
+  type QuantizeModelResult,
+} from './quantize-model.js';
+export {
   resolveModelReference,
   type ResolveModelOptions,
   type ResolvedModel,
