@@ -1,6 +1,6 @@
 import { KernelShapeError, kvWrite } from '@llm/kernels';
 import type { GpuContext } from '@llm/kernels';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
@@ -9,6 +9,7 @@ import {
   buildAttentionCase,
   referenceRows,
   roundKvToF16,
+  roundKvToI8,
   sliceBatch,
   uploadAttentionCase,
 } from './testing/index.js';
@@ -102,7 +103,7 @@ async function runStep(
   ctx: GpuContext,
   c: HostAttentionCase,
   opts: AttentionOptions = {},
-  kvDtype: GpuDtype = 'f32',
+  kvDtype: GpuKvDtype = 'f32',
 ): Promise<{ info: AttentionDispatch; out: Float32Array }> {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
   try {
@@ -136,7 +137,7 @@ async function runCase(
   mode: AttentionMode,
   rand: () => number,
   opts: AttentionOptions = {},
-  kvDtype: GpuDtype = 'f32',
+  kvDtype: GpuKvDtype = 'f32',
 ) {
   const { info, out: all } = await runStep(ctx, c, { ...opts, mode }, kvDtype);
   const tokens = checkedTokens(c, rand);
@@ -266,6 +267,54 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
     expect(info.scratchBytes).toBeGreaterThan(0);
     expect(unwritten).toBe(-1);
     expect(error, `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+  });
+});
+
+// i8 pools: the kernels dequantise the same int8 values and scales as the reference of the
+// quantized case (kv-write quantizes bit for bit as @llm/quant does), so the f32 bound holds.
+// Odd head dims of 80 and 96 (20 and 24 vec4s: row pairs not a power of two), odd token counts,
+// several blocks, new tokens written by the quantizing kvWrite, outputs poisoned.
+const I8_CASES = [
+  { headDim: 64, heads: [8, 2], ctxs: [37, 301, 1, 129], queries: 'decode', features: 'adapter' },
+  { headDim: 80, heads: [6, 3], ctxs: [53, 17, 200], queries: 'prefill', features: 'adapter' },
+  { headDim: 96, heads: [12, 1], ctxs: [611, 45, 3], queries: 'chunked', features: 'adapter' },
+  { headDim: 64, heads: [4, 4], ctxs: [77, 9, 1030], queries: 'decode', features: 'portable' },
+  { headDim: 96, heads: [8, 1], ctxs: [21, 150], queries: 'prefill', features: 'portable' },
+  { headDim: 80, heads: [5, 5], ctxs: [333, 7, 64], queries: 'chunked', features: 'portable' },
+] as const;
+// Against the unquantized reference: int8 per row adds up to half a step (absmax / 254) per element.
+const I8_TOLERANCE = 2e-2;
+
+describe.skipIf(!gpu)('attention on an i8 pool', () => {
+  I8_CASES.forEach((k, index) => {
+    const seed = 5000 + index;
+    it(`d${k.headDim} heads ${k.heads.join(':')} contexts ${k.ctxs.join(',')} ${k.queries} ${k.features} (seed ${seed})`, async () => {
+      const rand = seededRandom(seed);
+      const seqs = k.ctxs.map((contextLen) => ({
+        contextLen,
+        queryLen: k.queries === 'decode' ? 1 : k.queries === 'prefill' ? contextLen : Math.max(1, contextLen >> 2) | 1,
+      }));
+      const exact = buildAttentionCase(
+        { seqs, numHeads: k.heads[0], numKvHeads: k.heads[1], headDim: k.headDim, blockSize: 16, spareBlocks: 3 },
+        rand,
+      );
+      const c = roundKvToI8(exact);
+      const ctx = k.features === 'portable' ? portableGpu! : gpu!;
+      const mode: AttentionMode = k.queries === 'decode' ? 'decode' : 'prefill';
+      const { info, error, unwritten } = await runCase(ctx, c, mode, seededRandom(seed), {}, 'i8');
+      expect(info.kernel).toBe(mode);
+      expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
+      expect(error, `seed ${seed}: against the dequantized reference`).toBeLessThan(F32_TOLERANCE);
+      const { error: quantError } = await runCase(
+        ctx,
+        { ...c, kCache: exact.kCache, vCache: exact.vCache },
+        mode,
+        seededRandom(seed),
+        {},
+        'i8',
+      );
+      expect(quantError, `seed ${seed}: against the unquantized reference`).toBeLessThan(I8_TOLERANCE);
+    });
   });
 });
 

@@ -62,8 +62,8 @@ export function kvI8Format(headDim: number): StorageFormat {
 }
 
 /**
- * An f32 pool (`[rows, headDim]`, NaN rows allowed: they quantize to zeros) packed as an i8 pool
- * holds it (rows padded to an even count). For tests and uploads.
+ * An f32 pool (`[rows, headDim]`) packed as an i8 pool holds it (rows padded to an even count).
+ * A row of NaN (a test's poison) gets a NaN scale, so it reads back as NaN. For tests and uploads.
  */
 export function packKvI8Pool(values: Float32Array, headDim: number): Uint32Array {
   const rows = Math.ceil(values.length / headDim);
@@ -81,7 +81,10 @@ export function packKvI8Pool(values: Float32Array, headDim: number): Uint32Array
     scaleBits[0] = s;
     // s is an exact f16: sign 0, exponent rebias 127 -> 15, top 10 mantissa bits.
     const bits = scaleWord[0]!;
-    halves[2 * (base + headDim / 2) + (r & 1)] = (((bits >>> 23) - 112) << 10) | ((bits >>> 13) & 0x3ff);
+    const poisoned = values.subarray(r * headDim, (r + 1) * headDim).every(Number.isNaN);
+    halves[2 * (base + headDim / 2) + (r & 1)] = poisoned
+      ? 0x7e00
+      : (((bits >>> 23) - 112) << 10) | ((bits >>> 13) & 0x3ff);
   }
   return words;
 }
@@ -95,7 +98,7 @@ export function unpackKvI8Pool(words: Uint32Array, headDim: number, rows: number
   for (let r = 0; r < rows; r++) {
     const base = (r >> 1) * pairWords;
     const h = halves[2 * (base + headDim / 2) + (r & 1)]!;
-    const s = 2 ** (((h >> 10) & 0x1f) - 15) * (1 + (h & 0x3ff) / 1024);
+    const s = h === 0x7e00 ? Number.NaN : 2 ** (((h >> 10) & 0x1f) - 15) * (1 + (h & 0x3ff) / 1024);
     const at = 4 * (base + (r & 1) * (headDim / 4));
     for (let d = 0; d < headDim; d++) out[r * headDim + d] = bytes[at + d]! * s;
   }
