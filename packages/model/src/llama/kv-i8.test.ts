@@ -94,6 +94,28 @@ describe.skipIf(!bin || !tok || !gpu)('i8 KV cache on stories260K', () => {
     }
   });
 
+  it('copies and swaps i8 blocks with their scales: a continuation reads the same logits', async () => {
+    const model = await openModel(bin!, { tokenizerPath: tok! });
+    const g = await GpuModelRunner.load(gpu!, model.source, { kvDtype: 'i8', maxModelLen: 512, blockSize: 16 });
+    try {
+      const prompt = model.tokenizer.encode(STORY_PROMPTS[1]!, { addSpecial: true }).slice(0, 45);
+      const n = Math.ceil((prompt.length + 1) / 16);
+      const table = (first: number) => Array.from({ length: n }, (_, i) => first + i);
+      await g.logits([{ tokens: prompt, startPos: 0, blockTable: table(0) }]);
+      const next = (first: number) => g.logits([{ tokens: [7], startPos: prompt.length, blockTable: table(first) }]);
+      const own = await next(0);
+      await g.copyBlocks(Array.from({ length: n }, (_, i) => ({ src: i, dst: 10 + i })));
+      expect(await next(10)).toEqual(own);
+      await g.swapOut(Array.from({ length: n }, (_, i) => ({ gpuBlock: i, hostBlock: 100 + i })));
+      const swapIn = Array.from({ length: n }, (_, i) => ({ gpuBlock: 20 + i, hostBlock: 100 + i }));
+      await g.step([{ tokens: [7], startPos: prompt.length, blockTable: table(20) }], [], { swapIn });
+      expect(await next(20)).toEqual(own);
+    } finally {
+      g.dispose();
+      await model.source.close();
+    }
+  });
+
   it(
     `keeps greedy decoding close to an f32 cache: ${STORY_PROMPTS.length} prompts x ${GENERATED} tokens`,
     { timeout: 600_000 },
