@@ -292,10 +292,22 @@ describe.skipIf(!gpu)('attention on an i8 pool', () => {
       const rand = seededRandom(seed);
       const seqs = k.ctxs.map((contextLen) => ({
         contextLen,
-        queryLen: k.queries === 'decode' ? 1 : k.queries === 'prefill' ? contextLen : Math.max(1, contextLen >> 2) | 1,
+        queryLen:
+          k.queries === 'decode'
+            ? 1
+            : k.queries === 'prefill'
+              ? contextLen
+              : Math.max(1, contextLen >> 2) | 1,
       }));
       const exact = buildAttentionCase(
-        { seqs, numHeads: k.heads[0], numKvHeads: k.heads[1], headDim: k.headDim, blockSize: 16, spareBlocks: 3 },
+        {
+          seqs,
+          numHeads: k.heads[0],
+          numKvHeads: k.heads[1],
+          headDim: k.headDim,
+          blockSize: 16,
+          spareBlocks: 3,
+        },
         rand,
       );
       const c = roundKvToI8(exact);
@@ -409,81 +421,91 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
       ['portable', portableGpu!],
     ] as const;
 
-  it('gives a decode token the same bits alone and batched with longer and shorter contexts', async () => {
-    const seed = 5001;
-    for (const [name, ctx] of adapters()) {
-      // Contexts on both sides of this adapter's chunk length: one split and no merge, two, more.
-      const probe = await runStep(ctx, promptCase([3], seed), { mode: 'decode' });
-      const chunk = probe.info.keysPerWorkgroup;
-      const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
-      const source = promptCase(lengths, seed);
-      const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
-      const all = lengths.map((_, s) => s);
-      const alone: Float32Array[] = [];
-      for (const s of all) {
-        const step = sliceBatch(source, [decode(s)]);
-        const { info, out } = await runStep(ctx, step, { mode: 'decode' });
-        expect(info.keysPerWorkgroup, `${name}: the chunk length is the same for every batch`).toBe(chunk);
-        const error = relativeL2(out, referenceRows(step, [0]));
-        expect(error, `${name}: sequence ${s} alone against the reference`).toBeLessThan(F32_TOLERANCE);
-        alone.push(out);
+  // i8: the same reads in the same order, each vec4 dequantised as it is loaded.
+  it.each(['f32', 'i8'] as const)(
+    'gives a decode token the same bits alone and batched with longer and shorter contexts (%s pool)',
+    async (kv) => {
+      const seed = 5001;
+      for (const [name, ctx] of adapters()) {
+        // Contexts on both sides of this adapter's chunk length: one split and no merge, two, more.
+        const probe = await runStep(ctx, promptCase([3], seed), { mode: 'decode' });
+        const chunk = probe.info.keysPerWorkgroup;
+        const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
+        const built = promptCase(lengths, seed);
+        const source = kv === 'i8' ? roundKvToI8(built) : built;
+        const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
+        const all = lengths.map((_, s) => s);
+        const alone: Float32Array[] = [];
+        for (const s of all) {
+          const step = sliceBatch(source, [decode(s)]);
+          const { info, out } = await runStep(ctx, step, { mode: 'decode' }, kv);
+          expect(info.keysPerWorkgroup, `${name}: the chunk length is the same for every batch`).toBe(chunk);
+          const error = relativeL2(out, referenceRows(step, [0]));
+          expect(error, `${name}: sequence ${s} alone against the reference`).toBeLessThan(F32_TOLERANCE);
+          alone.push(out);
+        }
+        const differ: string[] = [];
+        for (const order of [all, [...all].reverse(), [5, 2, 0], [3, 1, 4, 6]]) {
+          const step = sliceBatch(source, order.map(decode));
+          const { out } = await runStep(ctx, step, { mode: 'decode' }, kv);
+          order.forEach((s, i) => {
+            const at = bitsDiffer(sliceRows(step, out, i), alone[s]!);
+            if (at !== undefined)
+              differ.push(`${name}: sequence ${s} at ${i} of [${order}] differs at ${at}`);
+          });
+        }
+        expect(differ, `seed ${seed}`).toEqual([]);
       }
-      const differ: string[] = [];
-      for (const order of [all, [...all].reverse(), [5, 2, 0], [3, 1, 4, 6]]) {
-        const step = sliceBatch(source, order.map(decode));
-        const { out } = await runStep(ctx, step, { mode: 'decode' });
-        order.forEach((s, i) => {
-          const at = bitsDiffer(sliceRows(step, out, i), alone[s]!);
-          if (at !== undefined) differ.push(`${name}: sequence ${s} at ${i} of [${order}] differs at ${at}`);
-        });
-      }
-      expect(differ, `seed ${seed}`).toEqual([]);
-    }
-  });
+    },
+  );
 
-  it('gives a prompt token the same bits whatever the chunking and the sequences beside it', async () => {
-    const seed = 5002;
-    const length = 53;
-    // Sequence 1 rides along in some steps, before or after the prompt's chunk.
-    const source = promptCase([length, 40], seed);
-    const chunkings = [
-      [53],
-      [16, 16, 16, 5],
-      [37, 16],
-      [...Array<number>(17).fill(3), 2],
-      Array<number>(53).fill(1),
-    ];
-    const runChunks = async (sizes: number[]) => {
-      const rows = new Float32Array(length * rowLen);
-      let start = 0;
-      for (const [i, len] of sizes.entries()) {
-        const prompt: SequenceSlice = { seq: 0, start, len };
-        const companion: SequenceSlice = { seq: 1, start: (7 * i) % 30, len: 1 + ((5 * i) % 10) };
-        const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
-        const step = sliceBatch(source, slices);
-        // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
-        const { out } = await runStep(gpu!, step, { mode: 'prefill' });
-        rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
-        start += len;
+  it.each(['f32', 'i8'] as const)(
+    'gives a prompt token the same bits whatever the chunking and the sequences beside it (%s pool)',
+    async (kv) => {
+      const seed = 5002;
+      const length = 53;
+      // Sequence 1 rides along in some steps, before or after the prompt's chunk.
+      const built = promptCase([length, 40], seed);
+      const source = kv === 'i8' ? roundKvToI8(built) : built;
+      const chunkings = [
+        [53],
+        [16, 16, 16, 5],
+        [37, 16],
+        [...Array<number>(17).fill(3), 2],
+        Array<number>(53).fill(1),
+      ];
+      const runChunks = async (sizes: number[]) => {
+        const rows = new Float32Array(length * rowLen);
+        let start = 0;
+        for (const [i, len] of sizes.entries()) {
+          const prompt: SequenceSlice = { seq: 0, start, len };
+          const companion: SequenceSlice = { seq: 1, start: (7 * i) % 30, len: 1 + ((5 * i) % 10) };
+          const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
+          const step = sliceBatch(source, slices);
+          // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
+          const { out } = await runStep(gpu!, step, { mode: 'prefill' }, kv);
+          rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
+          start += len;
+        }
+        return rows;
+      };
+      const whole = await runChunks(chunkings[0]!);
+      const step = sliceBatch(source, [{ seq: 0, start: 0, len: length }]);
+      const positions = Array.from({ length }, (_, p) => p);
+      expect(relativeL2(whole, referenceRows(step, positions)), `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+      for (const sizes of chunkings.slice(1)) {
+        const rows = await runChunks(sizes);
+        const differ = positions.filter(
+          (p) =>
+            bitsDiffer(
+              rows.subarray(p * rowLen, (p + 1) * rowLen),
+              whole.subarray(p * rowLen, (p + 1) * rowLen),
+            ) !== undefined,
+        );
+        expect(differ, `seed ${seed}: positions that differ with chunks [${sizes}]`).toEqual([]);
       }
-      return rows;
-    };
-    const whole = await runChunks(chunkings[0]!);
-    const step = sliceBatch(source, [{ seq: 0, start: 0, len: length }]);
-    const positions = Array.from({ length }, (_, p) => p);
-    expect(relativeL2(whole, referenceRows(step, positions)), `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
-    for (const sizes of chunkings.slice(1)) {
-      const rows = await runChunks(sizes);
-      const differ = positions.filter(
-        (p) =>
-          bitsDiffer(
-            rows.subarray(p * rowLen, (p + 1) * rowLen),
-            whole.subarray(p * rowLen, (p + 1) * rowLen),
-          ) !== undefined,
-      );
-      expect(differ, `seed ${seed}: positions that differ with chunks [${sizes}]`).toEqual([]);
-    }
-  });
+    },
+  );
 
   it('runs decodes and prefill chunks in one step (decodeSeqs) as the two kernels do apart', async () => {
     const seed = 5003;
