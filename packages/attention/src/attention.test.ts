@@ -1,6 +1,6 @@
 import { KernelShapeError, kvWrite } from '@llm/kernels';
 import type { GpuContext } from '@llm/kernels';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
@@ -9,6 +9,7 @@ import {
   buildAttentionCase,
   referenceRows,
   roundKvToF16,
+  roundKvToI8,
   sliceBatch,
   uploadAttentionCase,
 } from './testing/index.js';
@@ -102,7 +103,7 @@ async function runStep(
   ctx: GpuContext,
   c: HostAttentionCase,
   opts: AttentionOptions = {},
-  kvDtype: GpuDtype = 'f32',
+  kvDtype: GpuKvDtype = 'f32',
 ): Promise<{ info: AttentionDispatch; out: Float32Array }> {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
   try {
@@ -136,7 +137,7 @@ async function runCase(
   mode: AttentionMode,
   rand: () => number,
   opts: AttentionOptions = {},
-  kvDtype: GpuDtype = 'f32',
+  kvDtype: GpuKvDtype = 'f32',
 ) {
   const { info, out: all } = await runStep(ctx, c, { ...opts, mode }, kvDtype);
   const tokens = checkedTokens(c, rand);
@@ -269,6 +270,66 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
   });
 });
 
+// i8 pools: the kernels dequantise the same int8 values and scales as the reference of the
+// quantized case (kv-write quantizes bit for bit as @llm/quant does), so the f32 bound holds.
+// Odd head dims of 80 and 96 (20 and 24 vec4s: row pairs not a power of two), odd token counts,
+// several blocks, new tokens written by the quantizing kvWrite, outputs poisoned.
+const I8_CASES = [
+  { headDim: 64, heads: [8, 2], ctxs: [37, 301, 1, 129], queries: 'decode', features: 'adapter' },
+  { headDim: 80, heads: [6, 3], ctxs: [53, 17, 200], queries: 'prefill', features: 'adapter' },
+  { headDim: 96, heads: [12, 1], ctxs: [611, 45, 3], queries: 'chunked', features: 'adapter' },
+  { headDim: 64, heads: [4, 4], ctxs: [77, 9, 1030], queries: 'decode', features: 'portable' },
+  { headDim: 96, heads: [8, 1], ctxs: [21, 150], queries: 'prefill', features: 'portable' },
+  { headDim: 80, heads: [5, 5], ctxs: [333, 7, 64], queries: 'chunked', features: 'portable' },
+] as const;
+// Against the unquantized reference: int8 per row adds up to half a step (absmax / 254) per element.
+const I8_TOLERANCE = 2e-2;
+
+describe.skipIf(!gpu)('attention on an i8 pool', () => {
+  I8_CASES.forEach((k, index) => {
+    const seed = 5000 + index;
+    it(`d${k.headDim} heads ${k.heads.join(':')} contexts ${k.ctxs.join(',')} ${k.queries} ${k.features} (seed ${seed})`, async () => {
+      const rand = seededRandom(seed);
+      const seqs = k.ctxs.map((contextLen) => ({
+        contextLen,
+        queryLen:
+          k.queries === 'decode'
+            ? 1
+            : k.queries === 'prefill'
+              ? contextLen
+              : Math.max(1, contextLen >> 2) | 1,
+      }));
+      const exact = buildAttentionCase(
+        {
+          seqs,
+          numHeads: k.heads[0],
+          numKvHeads: k.heads[1],
+          headDim: k.headDim,
+          blockSize: 16,
+          spareBlocks: 3,
+        },
+        rand,
+      );
+      const c = roundKvToI8(exact);
+      const ctx = k.features === 'portable' ? portableGpu! : gpu!;
+      const mode: AttentionMode = k.queries === 'decode' ? 'decode' : 'prefill';
+      const { info, error, unwritten } = await runCase(ctx, c, mode, seededRandom(seed), {}, 'i8');
+      expect(info.kernel).toBe(mode);
+      expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
+      expect(error, `seed ${seed}: against the dequantized reference`).toBeLessThan(F32_TOLERANCE);
+      const { error: quantError } = await runCase(
+        ctx,
+        { ...c, kCache: exact.kCache, vCache: exact.vCache },
+        mode,
+        seededRandom(seed),
+        {},
+        'i8',
+      );
+      expect(quantError, `seed ${seed}: against the unquantized reference`).toBeLessThan(I8_TOLERANCE);
+    });
+  });
+});
+
 describe.skipIf(!gpu)('attention', () => {
   it('never allocates scratch for prefill: the score matrix does not exist', async () => {
     const ctx = await extraGpuForTests({});
@@ -360,81 +421,91 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
       ['portable', portableGpu!],
     ] as const;
 
-  it('gives a decode token the same bits alone and batched with longer and shorter contexts', async () => {
-    const seed = 5001;
-    for (const [name, ctx] of adapters()) {
-      // Contexts on both sides of this adapter's chunk length: one split and no merge, two, more.
-      const probe = await runStep(ctx, promptCase([3], seed), { mode: 'decode' });
-      const chunk = probe.info.keysPerWorkgroup;
-      const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
-      const source = promptCase(lengths, seed);
-      const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
-      const all = lengths.map((_, s) => s);
-      const alone: Float32Array[] = [];
-      for (const s of all) {
-        const step = sliceBatch(source, [decode(s)]);
-        const { info, out } = await runStep(ctx, step, { mode: 'decode' });
-        expect(info.keysPerWorkgroup, `${name}: the chunk length is the same for every batch`).toBe(chunk);
-        const error = relativeL2(out, referenceRows(step, [0]));
-        expect(error, `${name}: sequence ${s} alone against the reference`).toBeLessThan(F32_TOLERANCE);
-        alone.push(out);
+  // i8: the same reads in the same order, each vec4 dequantised as it is loaded.
+  it.each(['f32', 'i8'] as const)(
+    'gives a decode token the same bits alone and batched with longer and shorter contexts (%s pool)',
+    async (kv) => {
+      const seed = 5001;
+      for (const [name, ctx] of adapters()) {
+        // Contexts on both sides of this adapter's chunk length: one split and no merge, two, more.
+        const probe = await runStep(ctx, promptCase([3], seed), { mode: 'decode' });
+        const chunk = probe.info.keysPerWorkgroup;
+        const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
+        const built = promptCase(lengths, seed);
+        const source = kv === 'i8' ? roundKvToI8(built) : built;
+        const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
+        const all = lengths.map((_, s) => s);
+        const alone: Float32Array[] = [];
+        for (const s of all) {
+          const step = sliceBatch(source, [decode(s)]);
+          const { info, out } = await runStep(ctx, step, { mode: 'decode' }, kv);
+          expect(info.keysPerWorkgroup, `${name}: the chunk length is the same for every batch`).toBe(chunk);
+          const error = relativeL2(out, referenceRows(step, [0]));
+          expect(error, `${name}: sequence ${s} alone against the reference`).toBeLessThan(F32_TOLERANCE);
+          alone.push(out);
+        }
+        const differ: string[] = [];
+        for (const order of [all, [...all].reverse(), [5, 2, 0], [3, 1, 4, 6]]) {
+          const step = sliceBatch(source, order.map(decode));
+          const { out } = await runStep(ctx, step, { mode: 'decode' }, kv);
+          order.forEach((s, i) => {
+            const at = bitsDiffer(sliceRows(step, out, i), alone[s]!);
+            if (at !== undefined)
+              differ.push(`${name}: sequence ${s} at ${i} of [${order}] differs at ${at}`);
+          });
+        }
+        expect(differ, `seed ${seed}`).toEqual([]);
       }
-      const differ: string[] = [];
-      for (const order of [all, [...all].reverse(), [5, 2, 0], [3, 1, 4, 6]]) {
-        const step = sliceBatch(source, order.map(decode));
-        const { out } = await runStep(ctx, step, { mode: 'decode' });
-        order.forEach((s, i) => {
-          const at = bitsDiffer(sliceRows(step, out, i), alone[s]!);
-          if (at !== undefined) differ.push(`${name}: sequence ${s} at ${i} of [${order}] differs at ${at}`);
-        });
-      }
-      expect(differ, `seed ${seed}`).toEqual([]);
-    }
-  });
+    },
+  );
 
-  it('gives a prompt token the same bits whatever the chunking and the sequences beside it', async () => {
-    const seed = 5002;
-    const length = 53;
-    // Sequence 1 rides along in some steps, before or after the prompt's chunk.
-    const source = promptCase([length, 40], seed);
-    const chunkings = [
-      [53],
-      [16, 16, 16, 5],
-      [37, 16],
-      [...Array<number>(17).fill(3), 2],
-      Array<number>(53).fill(1),
-    ];
-    const runChunks = async (sizes: number[]) => {
-      const rows = new Float32Array(length * rowLen);
-      let start = 0;
-      for (const [i, len] of sizes.entries()) {
-        const prompt: SequenceSlice = { seq: 0, start, len };
-        const companion: SequenceSlice = { seq: 1, start: (7 * i) % 30, len: 1 + ((5 * i) % 10) };
-        const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
-        const step = sliceBatch(source, slices);
-        // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
-        const { out } = await runStep(gpu!, step, { mode: 'prefill' });
-        rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
-        start += len;
+  it.each(['f32', 'i8'] as const)(
+    'gives a prompt token the same bits whatever the chunking and the sequences beside it (%s pool)',
+    async (kv) => {
+      const seed = 5002;
+      const length = 53;
+      // Sequence 1 rides along in some steps, before or after the prompt's chunk.
+      const built = promptCase([length, 40], seed);
+      const source = kv === 'i8' ? roundKvToI8(built) : built;
+      const chunkings = [
+        [53],
+        [16, 16, 16, 5],
+        [37, 16],
+        [...Array<number>(17).fill(3), 2],
+        Array<number>(53).fill(1),
+      ];
+      const runChunks = async (sizes: number[]) => {
+        const rows = new Float32Array(length * rowLen);
+        let start = 0;
+        for (const [i, len] of sizes.entries()) {
+          const prompt: SequenceSlice = { seq: 0, start, len };
+          const companion: SequenceSlice = { seq: 1, start: (7 * i) % 30, len: 1 + ((5 * i) % 10) };
+          const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
+          const step = sliceBatch(source, slices);
+          // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
+          const { out } = await runStep(gpu!, step, { mode: 'prefill' }, kv);
+          rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
+          start += len;
+        }
+        return rows;
+      };
+      const whole = await runChunks(chunkings[0]!);
+      const step = sliceBatch(source, [{ seq: 0, start: 0, len: length }]);
+      const positions = Array.from({ length }, (_, p) => p);
+      expect(relativeL2(whole, referenceRows(step, positions)), `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
+      for (const sizes of chunkings.slice(1)) {
+        const rows = await runChunks(sizes);
+        const differ = positions.filter(
+          (p) =>
+            bitsDiffer(
+              rows.subarray(p * rowLen, (p + 1) * rowLen),
+              whole.subarray(p * rowLen, (p + 1) * rowLen),
+            ) !== undefined,
+        );
+        expect(differ, `seed ${seed}: positions that differ with chunks [${sizes}]`).toEqual([]);
       }
-      return rows;
-    };
-    const whole = await runChunks(chunkings[0]!);
-    const step = sliceBatch(source, [{ seq: 0, start: 0, len: length }]);
-    const positions = Array.from({ length }, (_, p) => p);
-    expect(relativeL2(whole, referenceRows(step, positions)), `seed ${seed}`).toBeLessThan(F32_TOLERANCE);
-    for (const sizes of chunkings.slice(1)) {
-      const rows = await runChunks(sizes);
-      const differ = positions.filter(
-        (p) =>
-          bitsDiffer(
-            rows.subarray(p * rowLen, (p + 1) * rowLen),
-            whole.subarray(p * rowLen, (p + 1) * rowLen),
-          ) !== undefined,
-      );
-      expect(differ, `seed ${seed}: positions that differ with chunks [${sizes}]`).toEqual([]);
-    }
-  });
+    },
+  );
 
   it('runs decodes and prefill chunks in one step (decodeSeqs) as the two kernels do apart', async () => {
     const seed = 5003;

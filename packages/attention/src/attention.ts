@@ -1,4 +1,4 @@
-import { KernelShapeError, grid1d, storageFormat, validatePagedAttentionBatch } from '@llm/kernels';
+import { KernelShapeError, grid1d, kvPoolFormat, validatePagedAttentionBatch } from '@llm/kernels';
 import type { GpuContext, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
 import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
@@ -312,9 +312,9 @@ function scratchFor(ctx: GpuContext, state: ContextState, accBytes: number, stat
   return scratch;
 }
 
-/** The batch's pool, read through f16 types where the device has shader-f16. */
+/** The batch's pool: f16 read through f16 types where the device has shader-f16, i8 dequantised per row. */
 function poolFormat(ctx: GpuContext, b: PagedAttentionBatch): StorageFormat {
-  return storageFormat(b.kvDtype ?? 'f32', ctx.features.shaderF16);
+  return kvPoolFormat(b.kvDtype ?? 'f32', ctx.features.shaderF16, b.headDim);
 }
 
 function checkGrid(ctx: GpuContext, what: string, count: number): number {

@@ -63,6 +63,13 @@ export type { TokenLogprob, TopLogprobsArgs, TopLogprobsRow } from './kernels/to
 export { MAX_TOP_LOGPROBS } from './kernels/top-logprobs.wgsl.js';
 export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
+export {
+  kvI8Format,
+  kvPoolFormat,
+  kvPoolRowBytes,
+  packKvI8Pool,
+  unpackKvI8Pool,
+} from './kernels/kv-pool-format.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';
 export type { PagedAttentionBatch } from './kernels/paged-attention-batch.js';
 export {

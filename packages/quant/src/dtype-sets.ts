@@ -33,10 +33,17 @@ export type MatrixDtype = (typeof MATRIX_DTYPES)[number];
 
 /**
  * Element types a KV cache can be planned in. i8 and i4 carry per-group f16 scales besides, which
- * the KV memory planner adds; the GPU pool holds the GPU_DTYPES among them today.
+ * the KV memory planner adds; the GPU pool holds the GPU_KV_DTYPES among them.
  */
 export const KV_DTYPES = ['f32', 'f16', 'bf16', 'i8', 'i4'] as const;
 export type KvDtype = (typeof KV_DTYPES)[number];
+
+/**
+ * What a GPU KV pool may hold (the runners' `kvDtype`): plain floats, or i8 with one f16 scale per
+ * (token, KV head) row (see kv-i8.ts). Apart from GPU_DTYPES, which the weight code uses.
+ */
+export const GPU_KV_DTYPES = ['f32', 'f16', 'i8'] as const;
+export type GpuKvDtype = (typeof GPU_KV_DTYPES)[number];
 
 /** Bytes per element of a plain type (fractional for i4). */
 export function dtypeBytes(name: WeightDtype | GpuDtype | KvDtype): number {

@@ -15,6 +15,8 @@ export {
   BLOCK_DTYPES,
   dtypeBytes,
   GPU_DTYPES,
+  GPU_KV_DTYPES,
+  type GpuKvDtype,
   MATRIX_DTYPES,
   TENSOR_DTYPES,
   type BlockDtype,
@@ -55,3 +57,4 @@ export {
   type QuantTypeOverrides,
   type TensorQuantChoice,
 } from './quant-mix.js';
+export { dequantizeKvI8Row, KV_I8_MAX, kvI8Scale, quantizeKvI8Row, roundTripKvI8 } from './kv-i8.js';

@@ -2,7 +2,7 @@ import { Engine, type GenerateRequest, type GenerationResult } from '@llm/engine
 import type { LlamaConfig } from '@llm/formats';
 import { kvPoolBlockBytes, type RunnerOptions } from '@llm/model';
 import { openModel } from '@llm/model/node';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import { progressLine } from '../progress.js';
 import { readBatchFile, resolveBatchRequests, type BatchRequest } from './batch-file.js';
 import type { generateSpec } from './command-specs.js';
@@ -100,7 +100,7 @@ function batchRunnerOptions(
   config: LlamaConfig,
   requests: readonly BatchRequest[],
   maxSeqs: number,
-  kvDtype: GpuDtype,
+  kvDtype: GpuKvDtype,
 ): RunnerOptions {
   // Requests were capped to the context, so the longest fits it.
   const longest = requests.reduce((n, r) => Math.max(n, r.promptIds.length + r.maxTokens), 0);

@@ -1,7 +1,7 @@
 import { freemem } from 'node:os';
 import type { LlamaConfig } from '@llm/formats';
 import { kvLayerBlockBytes, kvPoolBlockBytes } from '@llm/model';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import { CliUsageError } from '../cli-error.js';
 
 // Half the free host memory at most: lavapipe's buffers live in host memory, and the weights,
@@ -20,7 +20,7 @@ export interface KvBudget {
 export interface KvBudgetInput {
   readonly config: LlamaConfig;
   readonly blockSize: number;
-  readonly kvDtype: GpuDtype;
+  readonly kvDtype: GpuKvDtype;
   readonly maxNumSeqs: number;
   readonly maxModelLen: number;
   /** Bytes from --kv-memory; overrides the default. */

@@ -1,5 +1,5 @@
 import { reference } from '@llm/kernels';
-import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, roundTripKvI8 } from '@llm/quant';
 
 /** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
 export interface SequenceShape {
@@ -142,6 +142,21 @@ export function buildAttentionCase(spec: AttentionCaseSpec, rand: () => number):
  */
 export function roundKvToF16(c: HostAttentionCase): HostAttentionCase {
   const round = (x: Float32Array) => f16ArrayToF32(f32ArrayToF16(x));
+  return { ...c, kCache: round(c.kCache), vCache: round(c.vCache), newK: round(c.newK), newV: round(c.newV) };
+}
+
+/**
+ * The case with every K and V row quantized to int8 and back (@llm/quant's roundTripKvI8, what
+ * an i8 pool and the kv-write kernel hold, bit for bit); NaN rows stay NaN.
+ */
+export function roundKvToI8(c: HostAttentionCase): HostAttentionCase {
+  const round = (x: Float32Array) => {
+    const out = roundTripKvI8(x, c.headDim);
+    for (let at = 0; at < x.length; at += c.headDim) {
+      if (Number.isNaN(x[at]!)) out.fill(Number.NaN, at, at + c.headDim);
+    }
+    return out;
+  };
   return { ...c, kCache: round(c.kCache), vCache: round(c.vCache), newK: round(c.newK), newV: round(c.newV) };
 }
 

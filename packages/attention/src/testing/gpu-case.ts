@@ -1,5 +1,5 @@
-import { reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
-import { type GpuDtype } from '@llm/quant';
+import { packKvI8Pool, reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
+import { type GpuKvDtype } from '@llm/quant';
 import { f32ArrayToF16 } from '@llm/quant';
 import type { HostAttentionCase } from './attention-case.js';
 
@@ -17,12 +17,13 @@ export interface GpuAttentionCase {
 /**
  * Uploads a case with `out` poisoned with NaN. With `newTokensWritten: false` the new tokens'
  * slots in the pool hold NaN as well, so attention is only right after a KV write fills them.
- * With `kvDtype: 'f16'` the pool is uploaded as f16 (round the case first, see roundKvToF16).
+ * With `kvDtype: 'f16'` the pool is uploaded as f16 (round the case first, see roundKvToF16); with
+ * 'i8' quantized per row (see roundKvToI8), NaN rows with a NaN scale.
  */
 export function uploadAttentionCase(
   ctx: GpuContext,
   c: HostAttentionCase,
-  opts: { newTokensWritten: boolean; kvDtype?: GpuDtype },
+  opts: { newTokensWritten: boolean; kvDtype?: GpuKvDtype },
 ): GpuAttentionCase {
   let kCache = c.kCache;
   let vCache = c.vCache;
@@ -38,7 +39,8 @@ export function uploadAttentionCase(
       }
     }
   }
-  const f16 = opts.kvDtype === 'f16';
+  const pool = (x: Float32Array): ArrayBufferView =>
+    opts.kvDtype === 'f16' ? f32ArrayToF16(x) : opts.kvDtype === 'i8' ? packKvI8Pool(x, c.headDim) : x;
   const buffers: GPUBuffer[] = [];
   const up = (data: ArrayBufferView, label: string) => {
     const b = ctx.upload(data, label);
@@ -48,8 +50,8 @@ export function uploadAttentionCase(
   const batch: PagedAttentionBatch = {
     q: up(c.q, 'q'),
     out: up(new Float32Array(c.q.length).fill(Number.NaN), 'attention out'),
-    kCache: up(f16 ? f32ArrayToF16(kCache) : kCache, 'k cache'),
-    vCache: up(f16 ? f32ArrayToF16(vCache) : vCache, 'v cache'),
+    kCache: up(pool(kCache), 'k cache'),
+    vCache: up(pool(vCache), 'v cache'),
     kvDtype: opts.kvDtype ?? 'f32',
     blockTables: up(c.blockTables, 'block tables'),
     queryStarts: up(c.queryStarts, 'query starts'),

@@ -4,6 +4,7 @@ import * as reference from '../reference/index.js';
 import { f32ToF16Bits } from '@llm/quant';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { kvWrite } from './kv-write.js';
+import { packKvI8Pool, unpackKvI8Pool } from './kv-pool-format.js';
 import { GPU_DTYPES, dtypeBytes } from '@llm/quant';
 
 const gpu = await gpuForTests();
@@ -58,6 +59,57 @@ describe.skipIf(!gpu)('kvWrite', () => {
     },
   );
 
+  // Odd token count, rows of both halves of a scale word, a neighbour row that must keep its scale.
+  it.each([
+    [64, 7],
+    [80, 5],
+    [96, 9],
+  ])('quantizes K and V rows into an i8 pool (head dim %i, %i tokens) bit for bit as the CPU does', async (headDim, tokens) => {
+    const rand = seededRandom(seed + headDim);
+    const [numBlocks, blockSize, numKvHeads] = [4, 6, 3];
+    const rowLen = numKvHeads * headDim;
+    const rows = numBlocks * blockSize * numKvHeads;
+    // Rows of different magnitudes, so that the scales differ.
+    const k = Float32Array.from({ length: tokens * rowLen }, (_, i) => (rand() * 2 - 1) * 4 ** ((i / headDim) % 5));
+    const v = randomFloats(rand, tokens * rowLen, -3, 3);
+    const slots = new Uint32Array(tokens);
+    const perm = [...Array(numBlocks * blockSize).keys()].sort(() => rand() - 0.5);
+    for (let t = 0; t < tokens; t++) slots[t] = perm[t]!;
+    slots[1] = 0xffffffff;
+    // The pool starts with other quantized rows: those the kernel does not write keep their bits.
+    const kStart = packKvI8Pool(randomFloats(rand, rows * headDim, -2, 2), headDim);
+    const vStart = packKvI8Pool(randomFloats(rand, rows * headDim, -5, 5), headDim);
+    const kb = ctx.upload(kStart, 'kCache');
+    const vb = ctx.upload(vStart, 'vCache');
+    const rec = ctx.recorder();
+    const shape = { numKvHeads, headDim, blockSize };
+    kvWrite(rec, {
+      k: ctx.upload(k, 'k'),
+      v: ctx.upload(v, 'v'),
+      slots: ctx.upload(slots, 'slots'),
+      kCache: kb,
+      vCache: vb,
+      tokens,
+      numKvHeads,
+      headDim,
+      numBlocks,
+      blockSize,
+      kvDtype: 'i8',
+    });
+    rec.submit();
+    expect(kStart.byteLength).toBe(rows * (headDim + 2));
+    const gotK = new Uint32Array(await ctx.read(kb));
+    const gotV = new Uint32Array(await ctx.read(vb));
+    // Reference: the f32 values the pool held, the new rows written, all quantized again (a
+    // dequantized row quantizes to the same bits).
+    const kRef = unpackKvI8Pool(kStart, headDim, rows);
+    const vRef = unpackKvI8Pool(vStart, headDim, rows);
+    reference.kvWrite(k, v, slots, shape, kRef, vRef);
+    expect(gotK).toEqual(packKvI8Pool(kRef, headDim));
+    expect(gotV).toEqual(packKvI8Pool(vRef, headDim));
+    expect(packKvI8Pool(unpackKvI8Pool(kStart, headDim, rows), headDim)).toEqual(kStart);
+  });
+
   it('rejects an f16 pool with an odd head dim and an unknown kvDtype', () => {
     const b = ctx.createBuffer(4096, 'b');
     const args = {
@@ -73,6 +125,9 @@ describe.skipIf(!gpu)('kvWrite', () => {
       blockSize: 16,
     };
     expect(() => kvWrite(ctx.recorder(), { ...args, kvDtype: 'f16' })).toThrow(/even headDim/);
+    expect(() => kvWrite(ctx.recorder(), { ...args, headDim: 8, blockSize: 15, kvDtype: 'i8' })).toThrow(
+      /even blockSize/,
+    );
     expect(() => kvWrite(ctx.recorder(), { ...args, kvDtype: 'bf16' as 'f16' })).toThrow(/kvDtype must be/);
   });
 

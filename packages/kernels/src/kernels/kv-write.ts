@@ -2,8 +2,9 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { dtypeBytes, type GpuDtype } from '@llm/quant';
-import { kvWriteKernel } from './kv-write.wgsl.js';
+import { type GpuKvDtype } from '@llm/quant';
+import { kvPoolRowBytes } from './kv-pool-format.js';
+import { kvWriteI8Kernel, kvWriteKernel } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface KvWriteArgs {
@@ -13,12 +14,16 @@ export interface KvWriteArgs {
   v: BufferBindingLike;
   /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
   slots: BufferBindingLike;
-  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8: see kv-pool-format.ts). */
   kCache: BufferBindingLike;
-  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8: see kv-pool-format.ts). */
   vCache: BufferBindingLike;
-  /** Element type of the pool; default 'f32'. f16 rounds to nearest and needs an even headDim. */
-  kvDtype?: GpuDtype;
+  /**
+   * Element type of the pool; default 'f32'. f16 rounds to nearest and needs an even headDim;
+   * i8 quantizes each (token, KV head) row with one f16 scale (@llm/quant's quantizeKvI8Row)
+   * and needs a headDim that is a multiple of 4 and an even blockSize.
+   */
+  kvDtype?: GpuKvDtype;
   tokens: number;
   numKvHeads: number;
   headDim: number;
@@ -41,8 +46,14 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireInt(name, 'numBlocks', a.numBlocks, 1);
   requireInt(name, 'blockSize', a.blockSize, 1);
   const dtype = a.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') {
-    throw new KernelShapeError(name, `kvDtype must be 'f32' or 'f16', got ${String(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8') {
+    throw new KernelShapeError(name, `kvDtype must be 'f32', 'f16' or 'i8', got ${String(dtype)}`);
+  }
+  if (dtype === 'i8' && (a.headDim % 4 !== 0 || a.blockSize % 2 !== 0)) {
+    throw new KernelShapeError(
+      name,
+      `an i8 pool needs a headDim that is a multiple of 4 and an even blockSize, got ${a.headDim} and ${a.blockSize}`,
+    );
   }
   if (dtype === 'f16' && a.headDim % 2 !== 0) {
     throw new KernelShapeError(name, `an f16 pool needs an even headDim, got ${a.headDim}`);
@@ -68,14 +79,18 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireBytes(name, 'v', a.v, ((a.tokens - 1) * vStride + vOffset + rowLen) * 4);
   requireBytes(name, 'slots', a.slots, a.tokens * 4);
   const numSlots = a.numBlocks * a.blockSize;
-  const elementBytes = dtypeBytes(dtype);
-  requireBytes(name, 'kCache', a.kCache, numSlots * rowLen * elementBytes);
-  requireBytes(name, 'vCache', a.vCache, numSlots * rowLen * elementBytes);
+  const poolBytes = numSlots * a.numKvHeads * kvPoolRowBytes(dtype, a.headDim);
+  requireBytes(name, 'kCache', a.kCache, poolBytes);
+  requireBytes(name, 'vCache', a.vCache, poolBytes);
   requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.kCache, { vCache: a.vCache });
-  const kernel = kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
-  const perInvocation = dtype === 'f16' ? 2 : 1;
+  const kernel =
+    dtype === 'i8'
+      ? kernelSource('kv-write', dtype, kvWriteI8Kernel)
+      : kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
+  // f16: an element pair per invocation; i8: a whole row.
+  const perInvocation = dtype === 'f16' ? 2 : dtype === 'i8' ? a.headDim : 1;
   const groups = grid1d(
     Math.ceil((a.tokens * rowLen) / perInvocation / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,

@@ -2,6 +2,18 @@ import type { GpuDtype } from '@llm/quant';
 import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
+const KV_WRITE_PARAMS = {
+  tokens: 'u32',
+  row_len: 'u32', // numKvHeads * headDim
+  k_stride: 'u32', // elements between tokens in k
+  k_offset: 'u32',
+  v_stride: 'u32',
+  v_offset: 'u32',
+  num_slots: 'u32', // numBlocks * blockSize
+  head_dim: 'u32',
+  block_size: 'u32',
+} as const;
+
 /**
  * Scatters new K and V rows into the paged pool: cache[block, h, offset, d] = src[t, h, d] for the
  * pool layout [numBlocks, numKvHeads, blockSize, headDim], where slots[t] = block * blockSize +
@@ -22,17 +34,7 @@ export function kvWriteKernel(dtype: GpuDtype) {
   const cache = f16 ? 'u32' : 'f32';
   const declaration = declareKernel({
     name: 'kvWrite',
-    params: {
-      tokens: 'u32',
-      row_len: 'u32', // numKvHeads * headDim
-      k_stride: 'u32', // elements between tokens in k
-      k_offset: 'u32',
-      v_stride: 'u32',
-      v_offset: 'u32',
-      num_slots: 'u32', // numBlocks * blockSize
-      head_dim: 'u32',
-      block_size: 'u32',
-    },
+    params: KV_WRITE_PARAMS,
     bindings: {
       k: { access: 'read', type: 'f32' },
       v: { access: 'read', type: 'f32' },
@@ -59,6 +61,93 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let dst = ((block * heads + h) * params.block_size + offset) * params.head_dim + d;
   ${store('k_cache', 'k', 'k_stride', 'k_offset')}
   ${store('v_cache', 'v', 'v_stride', 'v_offset')}
+}
+`;
+  return { declaration, body };
+}
+
+/**
+ * Writes new K and V rows into an i8 pool (layout in kv-pool-format.ts), one invocation per
+ * (token, KV head): the row's absmax, its f16 scale, then its int8 values four to a word. The
+ * arithmetic is @llm/quant's quantizeKvI8Row step for step (exact in f32), so the pool holds the
+ * same bits as the CPU's. Two rows (two tokens) share a scale word: each sets its own half with
+ * atomicAnd/atomicOr, the only place invocations touch the same word.
+ */
+export function kvWriteI8Kernel() {
+  const declaration = declareKernel({
+    name: 'kvWrite',
+    params: KV_WRITE_PARAMS,
+    bindings: {
+      k: { access: 'read', type: 'f32' },
+      v: { access: 'read', type: 'f32' },
+      slots: { access: 'read', type: 'u32' },
+      k_cache: { access: 'read_write', type: 'atomic<u32>' },
+      v_cache: { access: 'read_write', type: 'atomic<u32>' },
+    },
+  });
+  const quantizeRow = (cache: string, src: string, stride: string, offset: string) => /* wgsl */ `
+  {
+    let at = t * params.${stride} + params.${offset} + h * params.head_dim;
+    var amax = 0.0;
+    for (var d = 0u; d < params.head_dim; d++) {
+      amax = max(amax, abs(${src}[at + d]));
+    }
+    let s = rowScale(amax);
+    for (var c = 0u; c < d4; c++) {
+      let e = at + 4u * c;
+      let q = quantize(vec4<f32>(${src}[e], ${src}[e + 1u], ${src}[e + 2u], ${src}[e + 3u]), s);
+      let b = bitcast<vec4<u32>>(q) & vec4<u32>(0xffu);
+      atomicStore(&${cache}[dataAt + c], b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u));
+    }
+    // s is an exact f16 value, so the conversion does not round.
+    let bits = pack2x16float(vec2<f32>(s, 0.0)) & 0xffffu;
+    atomicAnd(&${cache}[scaleAt], ~(0xffffu << shift));
+    atomicOr(&${cache}[scaleAt], bits << shift);
+  }`;
+  const body = /* wgsl */ `
+// f32(1 / 127), the smallest normal f16 and the largest f16 (see @llm/quant kv-i8.ts).
+const INV_MAX = bitcast<f32>(0x${(0x3c010204).toString(16)}u);
+const MIN_SCALE = 6.103515625e-5;
+const MAX_SCALE = 65504.0;
+
+// absmax / 127 rounded to 11 significant bits (half away from zero on the f32 bits).
+fn rowScale(amax: f32) -> f32 {
+  let s = bitcast<f32>((bitcast<u32>(amax * INV_MAX) + 0x1000u) & 0xffffe000u);
+  return min(MAX_SCALE, max(MIN_SCALE, s));
+}
+
+// The integer nearest x / s, ties to even, clamped to +-127. The quotient only guesses (division
+// is not correctly rounded); (n +- 0.5) * s are exact products, so comparing x with them decides.
+fn quantize(x: vec4<f32>, s: f32) -> vec4<i32> {
+  let n = round(x / s);
+  let up = (n + 0.5) * s;
+  let down = (n - 0.5) * s;
+  let upEven = (vec4<i32>(n + 1.0) & vec4<i32>(1)) == vec4<i32>(0);
+  let downEven = (vec4<i32>(n - 1.0) & vec4<i32>(1)) == vec4<i32>(0);
+  var m = select(n, n + 1.0, (x > up) | ((x == up) & upEven));
+  m = select(m, n - 1.0, (x < down) | ((x == down) & downEven));
+  return vec4<i32>(clamp(m, vec4<f32>(-127.0), vec4<f32>(127.0)));
+}
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  let heads = params.row_len / params.head_dim;
+  if (i >= params.tokens * heads) { return; }
+  let t = i / heads;
+  let h = i - t * heads;
+  let slot = slots[t];
+  if (slot >= params.num_slots) { return; }
+  let block = slot / params.block_size;
+  let offset = slot - block * params.block_size;
+  let r = (block * heads + h) * params.block_size + offset;
+  let d4 = params.head_dim / 4u;
+  let base = (r >> 1u) * (2u * d4 + 1u);
+  let dataAt = base + (r & 1u) * d4;
+  let scaleAt = base + 2u * d4;
+  let shift = (r & 1u) * 16u;
+${quantizeRow('k_cache', 'k', 'k_stride', 'k_offset')}
+${quantizeRow('v_cache', 'v', 'v_stride', 'v_offset')}
 }
 `;
   return { declaration, body };

@@ -1,11 +1,11 @@
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 
 /**
  * One step's attention work over the paged KV pool: packed variable-length sequences, no padding.
  * Every attention kernel (the naive reference kernel here and the fast ones) takes this shape.
  *
  * KV pool layout, per layer: K and V each `[numBlocks, numKvHeads, blockSize, headDim]` of
- * `kvDtype` (f32 or f16, see kv-pool-format.ts), so
+ * `kvDtype` (f32, f16 or i8 with per-row scales, see kv-pool-format.ts), so
  * each (block, KV head) is one contiguous blockSize x headDim tile that attention streams without
  * striding over the other heads. A token's slot is `physicalBlock * blockSize + offsetInBlock`;
  * element (slot, h, d) lives at `((physicalBlock * numKvHeads + h) * blockSize + offsetInBlock) *
@@ -25,7 +25,7 @@ export interface PagedAttentionBatch {
   /** kvDtype [numBlocks, numKvHeads, blockSize, headDim]. */
   vCache: GPUBuffer;
   /** Element type of kCache and vCache; default 'f32'. */
-  kvDtype?: GpuDtype;
+  kvDtype?: GpuKvDtype;
   /** u32 [numSeqs, maxBlocksPerSeq]: physical block of each logical block. */
   blockTables: GPUBuffer;
   /** u32 [numSeqs + 1]: prefix offsets of each sequence's tokens in the packed list. */

@@ -2,10 +2,10 @@ import { KernelShapeError } from '../runtime/errors.js';
 import type { StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { dtypeBytes } from '@llm/quant';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaiveKernel } from './paged-attention-naive.wgsl.js';
 import { storageFormat } from './storage-format.js';
+import { kvPoolRowBytes } from './kv-pool-format.js';
 
 /**
  * Checks a batch's shapes and buffer sizes against each other (shared by every attention kernel
@@ -32,8 +32,11 @@ export function validatePagedAttentionBatch(
   }
   if (!Number.isFinite(b.scale)) throw new KernelShapeError(kernel, `scale must be finite, got ${b.scale}`);
   const dtype = b.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') {
-    throw new KernelShapeError(kernel, `kvDtype must be 'f32' or 'f16', got ${String(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8') {
+    throw new KernelShapeError(kernel, `kvDtype must be 'f32', 'f16' or 'i8', got ${String(dtype)}`);
+  }
+  if (dtype === 'i8' && b.headDim % 4 !== 0) {
+    throw new KernelShapeError(kernel, `an i8 pool needs a headDim that is a multiple of 4, got ${b.headDim}`);
   }
   if (dtype === 'f16' && b.headDim % 2 !== 0) {
     throw new KernelShapeError(kernel, `an f16 pool needs an even headDim, got ${b.headDim}`);
@@ -41,7 +44,7 @@ export function validatePagedAttentionBatch(
   const qBytes = b.numTokens * b.numHeads * b.headDim * 4;
   requireBytes(kernel, 'q', b.q, qBytes);
   requireBytes(kernel, 'out', b.out, qBytes);
-  const slotBytes = b.numKvHeads * b.headDim * dtypeBytes(dtype);
+  const slotBytes = b.numKvHeads * kvPoolRowBytes(dtype, b.headDim);
   const slots = Math.floor(Math.min(b.kCache.size, b.vCache.size) / slotBytes);
   if (slots < b.blockSize) {
     throw new KernelShapeError(
@@ -64,6 +67,9 @@ export function validatePagedAttentionBatch(
 export function pagedAttentionNaive(rec: StepRecorder, b: PagedAttentionBatch): void {
   const name = 'pagedAttentionNaive';
   validatePagedAttentionBatch(name, b);
+  if (b.kvDtype === 'i8') {
+    throw new KernelShapeError(name, 'reads f32 and f16 pools only; attention() in @llm/attention reads i8 pools');
+  }
   const maxDim = rec.ctx.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.min(b.numTokens, maxDim);
   const z = Math.ceil(b.numTokens / y);

@@ -1,6 +1,6 @@
 import { packLogitsProcessors, reference } from '@llm/kernels';
-import { type GpuDtype } from '@llm/quant';
-import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
+import { type GpuKvDtype } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, roundTripKvI8 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -38,7 +38,7 @@ export class CpuModelRunner implements ModelRunner {
   readonly numBlocks: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: GpuDtype;
+  readonly kvDtype: GpuKvDtype;
   /** Swapped-out blocks: every layer's K and V block, by host block. */
   private readonly hostBlocks = new Map<number, Float32Array[]>();
 
@@ -200,8 +200,14 @@ export class CpuModelRunner implements ModelRunner {
         freqFactors: this.ropeFactors,
         positionScale: c.ropeScaling.type === 'linear' ? 1 / c.ropeScaling.factor : undefined,
       });
-      // An f16 pool holds each K and V element rounded to f16, as the GPU runner's does.
-      const held = (x: Float32Array) => (this.kvDtype === 'f16' ? f16ArrayToF32(f32ArrayToF16(x)) : x);
+      // An f16 pool holds each K and V element rounded to f16, an i8 pool each (token, KV head) row
+      // quantized with its scale, as the GPU runner's does (its kv-write quantizes bit for bit so).
+      const held = (x: Float32Array) =>
+        this.kvDtype === 'f16'
+          ? f16ArrayToF32(f32ArrayToF16(x))
+          : this.kvDtype === 'i8'
+            ? roundTripKvI8(x, c.headDim)
+            : x;
       reference.kvWrite(
         held(k),
         held(v),

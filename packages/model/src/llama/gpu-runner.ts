@@ -23,7 +23,7 @@ import {
   type PagedAttentionBatch,
   type StepRecorder,
 } from '@llm/kernels';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
@@ -101,7 +101,7 @@ export class GpuModelRunner implements ModelRunner {
   readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: GpuDtype;
+  readonly kvDtype: GpuKvDtype;
   /** Whether every kernel's result for a token is independent of the rest of the batch. */
   readonly batchInvariant: boolean;
   private disposed = false;

@@ -1,5 +1,5 @@
 import type { RowLogitsProcessors, TopLogprobsRow } from '@llm/kernels';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuKvDtype } from '@llm/quant';
 import type { LlamaConfig } from '@llm/formats';
 import type { SequenceChunk } from './forward-batch.js';
 
@@ -75,7 +75,7 @@ export interface ModelRunner {
   /** Most sequences one step may carry. */
   readonly maxSeqs: number;
   /** Element type of the KV pool. */
-  readonly kvDtype: GpuDtype;
+  readonly kvDtype: GpuKvDtype;
   /**
    * Runs one step: the chunks' forward pass (K/V written to the pool), then the requested samples;
    * only the sampled ids are read back. Chunks may come in any order; prompt chunks and decode

@@ -1,4 +1,5 @@
-import { dtypeBytes, GPU_DTYPES, LlmError, type ErrorCode, type GpuDtype } from '@llm/quant';
+import { GPU_KV_DTYPES, LlmError, type ErrorCode, type GpuKvDtype } from '@llm/quant';
+import { kvPoolRowBytes } from '@llm/kernels';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
@@ -35,7 +36,7 @@ export const runnerOptionsSchema = z.object({
    * Element type of the KV pool: 'f32' (default, exact) or 'f16' (half the memory, what
    * llama.cpp and vLLM keep; attention still computes in f32).
    */
-  kvDtype: z.optional(z.enum(GPU_DTYPES)),
+  kvDtype: z.optional(z.enum(GPU_KV_DTYPES)),
   /**
    * Longest sequence (prompt and output) the runner serves, at most the model's context (vLLM's
    * max_model_len): the KV pool then needs room for one sequence of this length only.
@@ -60,17 +61,20 @@ export interface ResolvedRunnerOptions {
   readonly kvPoolBytes: number;
   readonly maxStepTokens: number;
   readonly maxSeqs: number;
-  readonly kvDtype: GpuDtype;
+  readonly kvDtype: GpuKvDtype;
   readonly batchInvariant: boolean;
 }
 
-/** Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. */
-export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuDtype): number {
-  return blockSize * config.numKvHeads * config.headDim * dtypeBytes(kvDtype);
+/**
+ * Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. An i8
+ * block holds its rows' f16 scales too (headDim + 2 bytes a row), as @llm/kvcache's planner counts.
+ */
+export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuKvDtype): number {
+  return blockSize * config.numKvHeads * kvPoolRowBytes(kvDtype, config.headDim);
 }
 
 /** Bytes one KV block takes in the whole pool (K and V of every layer): what a kvBudgetBytes buys. */
-export function kvPoolBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuDtype): number {
+export function kvPoolBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuKvDtype): number {
   return 2 * config.numLayers * kvLayerBlockBytes(config, blockSize, kvDtype);
 }
 
@@ -92,6 +96,12 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
   const config = { ...modelConfig, contextLength: o.maxModelLen ?? modelConfig.contextLength };
   const blockSize = o.blockSize ?? 16;
   const kvDtype = o.kvDtype ?? 'f32';
+  if (kvDtype === 'i8' && (blockSize % 2 !== 0 || config.headDim % 4 !== 0)) {
+    throw new KvPoolError(
+      `an i8 KV cache needs an even blockSize and a head dim that is a multiple of 4 ` +
+        `(got blockSize ${blockSize}, head dim ${config.headDim}); use kvDtype 'f16' or an even blockSize`,
+    );
+  }
   const contextBlocks = Math.ceil(config.contextLength / blockSize);
   const blockBytes = kvPoolBlockBytes(config, blockSize, kvDtype);
   const budgetBytes = o.kvBudgetBytes ?? DEFAULT_FULL_CONTEXT_SEQUENCES * contextBlocks * blockBytes;
