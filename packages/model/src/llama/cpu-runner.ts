@@ -5,7 +5,7 @@ import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { matrixF32, type HostMatrix } from './load-weights.js';
-import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
+import type { BlockCopy, LogitsOptions, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
@@ -131,9 +131,10 @@ export class CpuModelRunner implements ModelRunner {
     };
   }
 
-  async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
+  async logits(chunks: readonly SequenceChunk[], options: LogitsOptions = {}): Promise<Float32Array> {
     const batch = this.pack(chunks);
-    return this.head(this.forward(batch), batch.lastRows);
+    const rows = logitRows(batch, options.rows);
+    return this.head(this.forward(batch), rows);
   }
 
   async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
