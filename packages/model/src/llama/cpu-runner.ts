@@ -2,7 +2,7 @@ import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { matrixF32, type HostMatrix } from './load-weights.js';
 import type { BlockCopy, LogitsOptions, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';

@@ -26,7 +26,7 @@ import {
 import type { GpuDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import {
