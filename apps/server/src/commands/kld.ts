@@ -28,7 +28,7 @@ export async function kldCommand({ values }: ParsedOptions<typeof kldSpec>): Pro
     quant = await openScoringModel(values.quant, values.tokenizer, values.backend, stepTokens, base.ctx);
     checkSameVocabulary(base, quant);
     const vocab = base.runner.config.vocabSize;
-    const context = windowContext(values.context, Math.min(base.runner.config.contextLength, quant.runner.config.contextLength));
+    const context = windowContext(values.context, Math.min(base.model.source.config.contextLength, quant.model.source.config.contextLength));
     if (generate !== undefined) perplexityWindows(generate, context);
     const tokens =
       textFile !== undefined

@@ -22,7 +22,7 @@ export async function pplCommand({ values }: ParsedOptions<typeof pplSpec>): Pro
   try {
     const { runner, model } = scoring;
     const vocab = runner.config.vocabSize;
-    const context = windowContext(values.context, runner.config.contextLength);
+    const context = windowContext(values.context, model.source.config.contextLength);
     // Refuse too short a text before generating it.
     if (generate !== undefined) perplexityWindows(generate, context);
     const tokens =

@@ -88,7 +88,7 @@ export async function generatedTokens(
   const bos = tokenizer.bosId;
   if (bos === undefined) throw new CliUsageError("--generate starts from BOS, and this model's tokenizer has none: give --text-file");
   const engine = new Engine(scoring.runner, tokenizer);
-  const maxLen = scoring.runner.config.contextLength;
+  const maxLen = scoring.model.source.config.contextLength;
   const tokens: number[] = [];
   try {
     for (let k = 0; tokens.length < count; k++) {
