@@ -5,6 +5,8 @@ import {
   convertSpec,
   generateSpec,
   infoSpec,
+  kldSpec,
+  pplSpec,
   quantizeSpec,
   serveSpec,
   tokenizeSpec,
@@ -55,6 +57,8 @@ const commands: Record<string, Command> = {
   tokenize: command(tokenizeSpec, async () => (await import('./commands/tokenize.js')).tokenizeCommand),
   convert: command(convertSpec, async () => (await import('./commands/convert.js')).convertCommand),
   quantize: command(quantizeSpec, async () => (await import('./commands/quantize.js')).quantizeCommand),
+  ppl: command(pplSpec, async () => (await import('./commands/ppl.js')).pplCommand, { startsDawn: true }),
+  kld: command(kldSpec, async () => (await import('./commands/kld.js')).kldCommand, { startsDawn: true }),
   info: command(infoSpec, async () => (await import('./commands/info.js')).infoCommand),
 };
 

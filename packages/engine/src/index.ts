@@ -13,3 +13,18 @@ export { RequestStream, type GenerationResult } from './request-stream.js';
 export type { EngineTotals, StepRecord } from './step-record.js';
 export { StopStringMatcher, type StopScan } from './stop-strings.js';
 export { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
+export {
+  argmax,
+  klDivergence,
+  KlDivergenceAccumulator,
+  logSoftmax,
+  meanAndStderr,
+  median,
+  percentile,
+  PerplexityAccumulator,
+  perplexityWindows,
+  type Estimate,
+  type KlDivergenceResult,
+  type PerplexityResult,
+  type ScoredWindow,
+} from './perplexity.js';

@@ -9,6 +9,7 @@ export { packBatch, BatchShapeError, type PackedBatch, type SequenceChunk } from
 export {
   GREEDY,
   type BlockCopy,
+  type LogitsOptions,
   type ModelRunner,
   type SampleRequest,
   type SamplingParams,

@@ -101,11 +101,51 @@ export const serveSpec = {
   ],
 } as const satisfies CommandSpec;
 
+const scoringOptions = {
+  tokenizer: { type: 'string', arg: 'PATH', description: 'llama2.c tokenizer.bin, tokenizer.json, GGUF file or Hugging Face folder', defaultText: "the model's own" },
+  'text-file': { type: 'string', arg: 'FILE', description: 'text to score, tokenized with BOS first as the model wants (instead of --generate)' },
+  generate: { type: 'integer', arg: 'N', range: { min: 2 }, description: 'score N tokens the model generates itself at temperature 1 from BOS (instead of --text-file)' },
+  seed: { type: 'integer', arg: 'S', default: 1, range: { min: 0 }, description: 'with --generate: seed of the first sample (sample k takes S + k)' },
+  context: { type: 'integer', arg: 'N', range: { min: 4 }, defaultText: "min(512, the model's context)", description: 'window length: the text is cut into windows of N tokens, each scoring its second half' },
+  backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
+} as const;
+
+export const pplSpec = {
+  name: 'ppl',
+  summary: "Perplexity of a model over a text file or its own generated text, as llama.cpp's llama-perplexity computes it.",
+  options: {
+    model: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'GGUF file, llama2.c checkpoint or Hugging Face folder; or an http(s) URL or Hugging Face reference, downloaded into the cache' },
+    ...scoringOptions,
+    json: { type: 'boolean', description: 'print one JSON line on stdout: {perplexity, stderr, meanNll, tokens, windows, context, backend}' },
+  },
+  notes: [
+    'One of --text-file and --generate is required. The text needs at least two windows (2 x --context tokens); windows are back to back and the remainder is not scored.',
+    'Each window starts with BOS (when the model adds one) and scores its tokens n/2+1 .. n-1 from the logits of the positions before them: n - 1 - n/2 tokens per window.',
+  ],
+} as const satisfies CommandSpec;
+
+export const kldSpec = {
+  name: 'kld',
+  summary: "KL divergence of a quantized model's token distributions from a base model's, top-1 agreement and both perplexities (llama-perplexity --kl-divergence).",
+  options: {
+    base: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'the reference model (F32 or F16)' },
+    quant: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'the model compared with it; same vocabulary' },
+    ...scoringOptions,
+    generate: { ...scoringOptions.generate, description: 'score N tokens the base model generates itself at temperature 1 from BOS (instead of --text-file)' },
+    json: { type: 'boolean', description: 'print one JSON line on stdout: mean KLD and its stderr, median, p99, max, top-1 agreement, both perplexities and their ratio, tokens' },
+  },
+  notes: [
+    'Both models score the same windows (as ppl does); per scored token KL(P_base || P_quant) over the full vocabulary, in f64.',
+  ],
+} as const satisfies CommandSpec;
+
 export const commandSpecs: readonly CommandSpec[] = [
   generateSpec,
   serveSpec,
   tokenizeSpec,
   convertSpec,
   quantizeSpec,
+  pplSpec,
+  kldSpec,
   infoSpec,
 ];

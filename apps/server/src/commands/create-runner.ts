@@ -7,14 +7,22 @@ export type Backend = 'auto' | 'webgpu' | 'cpu';
 
 /**
  * The runner, with the GPU context it runs on (none on the cpu backend). `options` may be computed
- * from the context (a KV pool sized to the adapter's limits).
+ * from the context (a KV pool sized to the adapter's limits). A second runner may share the first
+ * one's context (`shared`).
  */
 export async function createRunner(
   backend: Backend,
   source: Parameters<typeof GpuModelRunner.load>[1],
   options: RunnerOptions | ((ctx: GpuContext | undefined) => RunnerOptions),
+  shared?: GpuContext,
 ): Promise<{ runner: ModelRunner; ctx?: GpuContext }> {
   const optionsFor = (ctx: GpuContext | undefined) => (typeof options === 'function' ? options(ctx) : options);
+  if (shared && backend !== 'cpu') {
+    return {
+      runner: await GpuModelRunner.load(shared, source, optionsFor(shared), progressLine('loading weights')),
+      ctx: shared,
+    };
+  }
   if (backend !== 'cpu') {
     let ctx: GpuContext | undefined;
     try {

@@ -2,10 +2,10 @@ import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuKvDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16, roundTripKvI8 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { matrixF32, type HostMatrix } from './load-weights.js';
-import type { BlockCopy, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
+import type { BlockCopy, LogitsOptions, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 interface CpuLayer {
@@ -131,9 +131,10 @@ export class CpuModelRunner implements ModelRunner {
     };
   }
 
-  async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
+  async logits(chunks: readonly SequenceChunk[], options: LogitsOptions = {}): Promise<Float32Array> {
     const batch = this.pack(chunks);
-    return this.head(this.forward(batch), batch.lastRows);
+    const rows = logitRows(batch, options.rows);
+    return this.head(this.forward(batch), rows);
   }
 
   async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {

@@ -162,3 +162,17 @@ export function checkSampleChunks(samples: readonly { readonly chunk: number }[]
     }
   }
 }
+
+/**
+ * The packed rows whose logits `ModelRunner.logits` reads: the given ones (checked against the
+ * step's token count) or, by default, each chunk's last row.
+ */
+export function logitRows(batch: PackedBatch, rows: readonly number[] | Uint32Array | undefined): Uint32Array {
+  if (rows === undefined) return batch.lastRows;
+  for (const r of rows) {
+    if (!Number.isInteger(r) || r < 0 || r >= batch.numTokens) {
+      throw new BatchShapeError(`logits row ${r} is outside the step's ${batch.numTokens} packed rows`);
+    }
+  }
+  return Uint32Array.from(rows);
+}

@@ -26,12 +26,13 @@ import {
 import type { GpuKvDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import {
   GREEDY,
   type BlockCopy,
+  type LogitsOptions,
   type ModelRunner,
   type SampleRequest,
   type StepOptions,
@@ -308,15 +309,27 @@ export class GpuModelRunner implements ModelRunner {
     return buffer;
   }
 
-  async logits(chunks: readonly SequenceChunk[]): Promise<Float32Array> {
+  async logits(chunks: readonly SequenceChunk[], options: LogitsOptions = {}): Promise<Float32Array> {
     const batch = this.pack(chunks);
-    const rec = this.ctx.recorder();
+    const rows = logitRows(batch, options.rows);
+    const vocab = this.config.vocabSize;
+    let rec = this.ctx.recorder();
     this.forward(rec, batch);
-    this.ctx.write(this.scratch.sampleRows, batch.lastRows);
-    this.head(rec, this.scratch.sampleRows, batch.numSeqs);
-    const read = rec.read(this.scratch.logits, 0, batch.numSeqs * this.config.vocabSize * 4);
-    rec.submit();
-    return new Float32Array(await read);
+    // The logits scratch holds maxSeqs rows: larger reads go in groups, each submitted on its own
+    // so that the next group's row list is not written before the previous group's commands.
+    const reads: Promise<ArrayBuffer>[] = [];
+    for (let first = 0; first < rows.length; first += this.maxSeqs) {
+      if (first > 0) rec = this.ctx.recorder();
+      const group = rows.subarray(first, first + this.maxSeqs);
+      this.ctx.write(this.scratch.sampleRows, group);
+      this.head(rec, this.scratch.sampleRows, group.length);
+      reads.push(rec.read(this.scratch.logits, 0, group.length * vocab * 4));
+      rec.submit();
+    }
+    if (rows.length === 0) rec.submit();
+    const out = new Float32Array(rows.length * vocab);
+    for (const [g, read] of reads.entries()) out.set(new Float32Array(await read), g * this.maxSeqs * vocab);
+    return out;
   }
 
   async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {

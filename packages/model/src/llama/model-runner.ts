@@ -61,6 +61,14 @@ export interface StepResult {
 
 export const GREEDY: SamplingParams = { temperature: 0, topP: 1, topK: 0, minP: 0 };
 
+export interface LogitsOptions {
+  /**
+   * Packed rows of the step to read (see PackedBatch: decodes first, then prefill chunks in
+   * chunk order); default each chunk's last row.
+   */
+  readonly rows?: readonly number[] | Uint32Array;
+}
+
 /** A Llama-family model bound to a backend, with its paged KV pool. */
 export interface ModelRunner {
   readonly config: LlamaConfig;
@@ -82,8 +90,12 @@ export interface ModelRunner {
    * tokens each go through their own attention kernel (see SequenceChunk.prefill).
    */
   step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options?: StepOptions): Promise<StepResult>;
-  /** Runs one step and reads back the last-position logits, [numSeqs, vocabSize] (tests, logprobs). */
-  logits(chunks: readonly SequenceChunk[]): Promise<Float32Array>;
+  /**
+   * Runs one step and reads back logits: by default each chunk's last position, [numSeqs,
+   * vocabSize] (tests, logprobs); with `rows`, those packed rows, [rows.length, vocabSize]
+   * (perplexity: with one chunk, row i is the chunk's token i).
+   */
+  logits(chunks: readonly SequenceChunk[], options?: LogitsOptions): Promise<Float32Array>;
   /** Copies whole KV blocks (copy-on-write, swap-in) inside the pool. */
   copyBlocks(copies: readonly BlockCopy[]): Promise<void>;
   /**
