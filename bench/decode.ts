@@ -45,7 +45,7 @@ const usage = `pnpm bench decode [options]
   --help                     this text
 `;
 
-interface Options {
+export interface Options {
   runs: number;
   tokens: number;
   prefillTokens: number;
@@ -59,10 +59,10 @@ interface Options {
   profile: boolean;
 }
 
-const PEERS: Record<string, EngineName> = { cpu: 'llamaCppCpu', vulkan: 'llamaCppVulkan' };
+export const PEERS: Record<string, EngineName> = { cpu: 'llamaCppCpu', vulkan: 'llamaCppVulkan' };
 // The CPU backend opens first: it fills the contexts the Vulkan backend then loads.
 const OPEN_ORDER: readonly EngineName[] = ['llamaCppCpu', 'llamaCppVulkan', 'ours'];
-const ROUND_ORDER: readonly EngineName[] = ['ours', 'llamaCppVulkan', 'llamaCppCpu'];
+export const ROUND_ORDER: readonly EngineName[] = ['ours', 'llamaCppVulkan', 'llamaCppCpu'];
 
 function parseOptions(args: readonly string[]): Options | undefined {
   const { values } = parseArgs({
@@ -106,7 +106,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
 }
 
 /** What one model's run measures, engine by engine. */
-interface CasePlan {
+export interface CasePlan {
   model: DecodeModel;
   decodePromptTokens: number;
   decodeTokens: number;
@@ -137,14 +137,14 @@ function planCase(model: DecodeModel, options: Options): CasePlan {
 }
 
 /** An engine of the run: its process, or why it cannot take part. */
-interface Engine {
+export interface Engine {
   name: EngineName;
   process: EngineProcess | undefined;
   started: EngineStart | undefined;
   unavailable: string | undefined;
 }
 
-async function startEngine(name: EngineName, options: Options): Promise<Engine> {
+export async function startEngine(name: EngineName, options: Pick<Options, 'llamaThreads'>): Promise<Engine> {
   const engine: Engine = { name, process: undefined, started: undefined, unavailable: undefined };
   try {
     engine.process = await EngineProcess.spawn(name, options.llamaThreads);
@@ -158,12 +158,12 @@ async function startEngine(name: EngineName, options: Options): Promise<Engine> 
   return engine;
 }
 
-function reason(error: unknown): string {
+export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 /** One engine's results for one model: samples by figure, or why it has none. */
-interface CaseRun {
+export interface CaseRun {
   opened: OpenedCase | undefined;
   unavailable: string | undefined;
   samples: Map<string, number[]>;
@@ -198,7 +198,13 @@ function measurementsOf(
   return list;
 }
 
-async function runCase(plan: CasePlan, path: string, engines: readonly Engine[], options: Options) {
+/** Opens the model on every engine, then measures it in interleaved rounds; each engine's samples by figure. */
+export async function runCase(
+  plan: CasePlan,
+  path: string,
+  engines: readonly Engine[],
+  options: Pick<Options, 'runs' | 'computeFill' | 'profile'>,
+): Promise<Map<EngineName, CaseRun>> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'bench-decode-'));
   const spec = (name: EngineName): CaseSpec => ({
     modelPath: path,
@@ -273,12 +279,12 @@ async function runCase(plan: CasePlan, path: string, engines: readonly Engine[],
   return runs;
 }
 
-interface Figure {
+export interface Figure {
   median: number;
   spread: Spread;
 }
 
-function figure(run: CaseRun, key: string): Figure | null {
+export function figure(run: CaseRun, key: string): Figure | null {
   const samples = run.samples.get(key);
   return samples === undefined ? null : summarizeRuns(samples);
 }

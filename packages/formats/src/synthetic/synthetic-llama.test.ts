@@ -122,6 +122,31 @@ describe('writeSyntheticLlamaGguf', () => {
     await f.close();
   });
 
+  it('fills matrices with blocks drawn from a pool of quantized blocks when blockPool is set: same scale, repeatable', async () => {
+    const shape = { dim: 256, hiddenDim: 512, numHeads: 4, numKvHeads: 2, seed: 5, progress: false } as const;
+    const quantize = { matrices: 'q4_k', output: 'q6_k', blockPool: 64 } as const;
+    const first = join(dir, 'pool-1.gguf');
+    const second = join(dir, 'pool-2.gguf');
+    await writeSyntheticLlamaGguf(first, { ...shape, quantize });
+    await writeSyntheticLlamaGguf(second, { ...shape, quantize });
+    expect(await readFile(second)).toEqual(await readFile(first));
+    const b = await openGgufWeightSource(first);
+    try {
+      expect(b.tensors.get('output.weight')?.dtype).toBe('q6_k');
+      const q = b.tensors.get('blk.0.ffn_down.weight')!;
+      expect(q.dtype).toBe('q4_k');
+      const values = dequantize('q4_k', (await b.read('blk.0.ffn_down.weight')) as Uint8Array, 256 * 512);
+      // Blocks from the pool: the scale of ffn_down's draws (0.67 * 6 / sqrt(256) / sqrt(512)).
+      const { std } = stats(values);
+      expect(std).toBeGreaterThan(0.0111 * 0.8);
+      expect(std).toBeLessThan(0.0111 * 1.2);
+      // Rows are not copies of one another: the pool's blocks are picked at random.
+      expect(values.subarray(0, 256)).not.toEqual(values.subarray(256, 512));
+    } finally {
+      await b.close();
+    }
+  });
+
   it('writes F16 matrices with F32 norms, a tied embedding and a separate head dimension', async () => {
     const path = join(dir, 'f16.gguf');
     await writeSyntheticLlamaGguf(path, {

@@ -138,6 +138,15 @@ export interface SyntheticQuantization {
   readonly tokenEmbedding?: BlockDtype;
   /** Types by tensor-name suffix (`attn_v.weight`, `blk.1.ffn_down.weight`), before the rest. */
   readonly overrides?: Readonly<Record<string, BlockDtype>>;
+  /**
+   * Instead of quantizing every drawn value, quantizes a pool of this many blocks per type and
+   * weight scale (drawn from the same distribution) and fills each matrix with blocks copied from
+   * it at random: valid blocks of the same statistics, written at memory speed rather than at the
+   * reference quantizers' few million values per second (the K-quants of a 1.1B model take tens
+   * of minutes). For speed benchmarks, whose timings do not depend on the values; the weights are
+   * no longer the f32 file's draws quantized.
+   */
+  readonly blockPool?: number;
 }
 
 // llama_ftype of a file whose matrices are mostly `type` (general.file_type is informative).
@@ -322,10 +331,48 @@ export async function writeSyntheticLlamaGgufTo(
           : q?.matrices;
     return type !== undefined && cols % elementType(type).blockSize === 0 ? type : undefined;
   };
+  const pools = new Map<string, Uint8Array>();
+  const poolFor = (block: BlockDtype, std: number, blocks: number): Uint8Array => {
+    const key = `${block}:${std}`;
+    let pool = pools.get(key);
+    if (pool === undefined) {
+      // Pools draw from streams of their own, numbered in order of first use (fixed by the shape).
+      const random = new SeededRandom((Math.imul(seed, 0x85ebca6b) + (pools.size + 1) * 0xc2b2ae35) >>> 0);
+      const values = new Float32Array(blocks * elementType(block).blockSize);
+      random.fillFromTable(values, f32TableFor(std));
+      pools.set(key, (pool = quantize(block, values)));
+    }
+    return pool;
+  };
   const matrix = (name: string, rows: number, cols: number, std: number): void => {
     const random = streamFor();
     const total = rows * cols;
     const block = blockTypeOf(name, cols);
+    const poolBlocks = options.quantize?.blockPool;
+    if (block !== undefined && poolBlocks !== undefined) {
+      if (!Number.isSafeInteger(poolBlocks) || poolBlocks < 1)
+        invalid(`blockPool ${poolBlocks} must be a positive integer`);
+      const { blockSize, bytesPerBlock } = elementType(block);
+      const pool = poolFor(block, std, poolBlocks);
+      const perChunk = Math.max(1, Math.floor(chunkElements / cols)) * cols;
+      tensors.push({
+        name,
+        dtype: block,
+        shape: [rows, cols],
+        data: function* (): Generator<TensorChunk> {
+          const buffer = new Uint8Array((Math.min(perChunk, total) / blockSize) * bytesPerBlock);
+          for (let done = 0; done < total; done += perChunk) {
+            const blocks = Math.min(perChunk, total - done) / blockSize;
+            for (let b = 0; b < blocks; b++) {
+              const from = (random.nextU32() % poolBlocks) * bytesPerBlock;
+              buffer.set(pool.subarray(from, from + bytesPerBlock), b * bytesPerBlock);
+            }
+            yield buffer.subarray(0, blocks * bytesPerBlock);
+          }
+        },
+      });
+      return;
+    }
     if (block !== undefined) {
       // The same f32 draws as an f32 file, quantized chunk by chunk (chunks are whole rows of whole blocks).
       const values = f32TableFor(std);
