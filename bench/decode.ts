@@ -64,6 +64,20 @@ export const PEERS: Record<string, EngineName> = { cpu: 'llamaCppCpu', vulkan: '
 const OPEN_ORDER: readonly EngineName[] = ['llamaCppCpu', 'llamaCppVulkan', 'ours'];
 export const ROUND_ORDER: readonly EngineName[] = ['ours', 'llamaCppVulkan', 'llamaCppCpu'];
 
+/** An integer option of parseArgs' string values, at least `min`. */
+export function integerOption(values: Readonly<Record<string, unknown>>, name: string, min: number): number {
+  const value = Number(values[name]);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}`);
+  return value;
+}
+
+/** `--peers cpu,vulkan|cpu|vulkan|none` as the llama.cpp engines to run. */
+export function peersOption(text: string): EngineName[] {
+  const peers = text === 'none' ? [] : text.split(',').map((peer) => PEERS[peer.trim()]);
+  if (peers.some((peer) => peer === undefined)) throw new Error(`--peers takes cpu, vulkan, both or none`);
+  return peers as EngineName[];
+}
+
 function parseOptions(args: readonly string[]): Options | undefined {
   const { values } = parseArgs({
     args: [...args],
@@ -83,13 +97,8 @@ function parseOptions(args: readonly string[]): Options | undefined {
     },
   });
   if (values.help) return undefined;
-  const count = (name: keyof typeof values, min: number): number => {
-    const value = Number(values[name]);
-    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}`);
-    return value;
-  };
-  const peers = values.peers === 'none' ? [] : values.peers.split(',').map((peer) => PEERS[peer.trim()]);
-  if (peers.some((peer) => peer === undefined)) throw new Error(`--peers takes cpu, vulkan, both or none`);
+  const count = (name: keyof typeof values, min: number) => integerOption(values, name, min);
+  const peers = peersOption(values.peers);
   return {
     runs: count('runs', 1),
     tokens: count('tokens', 2),

@@ -19,7 +19,8 @@ import type { EngineName } from './decode-engine.js';
 import { ensureSyntheticModel } from './decode-models.js';
 import {
   figure,
-  PEERS,
+  integerOption,
+  peersOption,
   reason,
   ROUND_ORDER,
   runCase,
@@ -76,13 +77,8 @@ function parseOptions(args: readonly string[]): Options | undefined {
     },
   });
   if (values.help) return undefined;
-  const count = (name: keyof typeof values, min: number): number => {
-    const value = Number(values[name]);
-    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}`);
-    return value;
-  };
-  const peers = values.peers === 'none' ? [] : values.peers.split(',').map((peer) => PEERS[peer.trim()]);
-  if (peers.some((peer) => peer === undefined)) throw new Error(`--peers takes cpu, vulkan, both or none`);
+  const count = (name: keyof typeof values, min: number) => integerOption(values, name, min);
+  const peers = peersOption(values.peers);
   return {
     runs: count('runs', 1),
     tokens: count('tokens', 2),
