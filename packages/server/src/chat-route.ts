@@ -7,7 +7,7 @@ import type { ServerMetrics } from './server-metrics.js';
 import type { ChatMessage, ServedModel } from './serving-engine.js';
 import { abortedByServer, checkModel, generationSettings, servingRequest } from './serving-request.js';
 import { sseResponse, type RouteContext } from './sse.js';
-import { streamEnd } from './stream-end.js';
+import { streamEnd, type ChunkHead } from './stream-end.js';
 
 /** POST /v1/chat/completions. */
 export function chatCompletions(
@@ -109,6 +109,7 @@ async function* stream(
   includeUsage: boolean,
   pieces: TokenPieces,
 ): AsyncGenerator<object | string> {
+  const head: ChunkHead = { id: shape.id, object: 'chat.completion.chunk', created: shape.created, model: shape.model };
   const chunk = (
     index: number,
     delta: object,
@@ -116,10 +117,7 @@ async function* stream(
     finish: string | null,
     stopReason: string | number | null,
   ) => ({
-    id: shape.id,
-    object: 'chat.completion.chunk',
-    created: shape.created,
-    model: shape.model,
+    ...head,
     choices: [{ index, delta, logprobs: lp, finish_reason: finish, stop_reason: stopReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
@@ -135,7 +133,7 @@ async function* stream(
       if (delta.finishReason)
         yield chunk(delta.index, {}, null, delta.finishReason, delta.stopReason ?? null);
     }
-    yield* streamEnd(generation, { id: shape.id, object: 'chat.completion.chunk', created: shape.created, model: shape.model }, includeUsage);
+    yield* streamEnd(generation, head, includeUsage);
   } catch (error) {
     yield ServerError.from(error).body();
   }

@@ -7,7 +7,7 @@ import type { ServerMetrics } from './server-metrics.js';
 import type { ServedModel } from './serving-engine.js';
 import { abortedByServer, checkModel, generationSettings, servingRequest } from './serving-request.js';
 import { sseResponse, type RouteContext } from './sse.js';
-import { streamEnd } from './stream-end.js';
+import { streamEnd, type ChunkHead } from './stream-end.js';
 
 interface Prompt {
   readonly ids: readonly number[];
@@ -124,6 +124,7 @@ async function* stream(
   includeUsage: boolean,
   pieces: TokenPieces,
 ): AsyncGenerator<object | string> {
+  const head: ChunkHead = { id: shape.id, object: 'text_completion', created: shape.created, model: shape.model };
   const chunk = (
     index: number,
     text: string,
@@ -131,10 +132,7 @@ async function* stream(
     finish: string | null,
     stopReason: string | number | null,
   ) => ({
-    id: shape.id,
-    object: 'text_completion',
-    created: shape.created,
-    model: shape.model,
+    ...head,
     choices: [{ index, text, logprobs: lp, finish_reason: finish, stop_reason: stopReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
@@ -167,7 +165,7 @@ async function* stream(
       }
       if (delta.finishReason) yield chunk(index, '', null, delta.finishReason, delta.stopReason ?? null);
     }
-    yield* streamEnd(generation, { id: shape.id, object: 'text_completion', created: shape.created, model: shape.model }, includeUsage);
+    yield* streamEnd(generation, head, includeUsage);
   } catch (error) {
     yield ServerError.from(error).body();
   }
