@@ -29,8 +29,8 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 // Small enough for a shared 2-core machine: two windows of 128 tokens, 63 scored in each.
 const text = ['--generate', '256', '--context', '128', '--backend', 'cpu', '--json'];
 
-async function kld(base: string, quant: string): Promise<KldJson> {
-  const run = await runLlm(['kld', '--base', base, '--quant', quant, ...text]);
+async function kld(base: string, quant: string, extra: readonly string[] = []): Promise<KldJson> {
+  const run = await runLlm(['kld', '--base', base, '--quant', quant, ...text, ...extra]);
   expect(run.code, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as KldJson;
 }
@@ -67,6 +67,14 @@ describe.skipIf(!stories)('llm kld on stories260K', () => {
       expect(r.pplBase).toBeCloseTo(q8.pplBase, 9);
       expect(r.pplRatio).toBeCloseTo(r.pplQuant / r.pplBase, 9);
     }
+  });
+
+  it('measures the KV cache alone with --kv-dtype: f16 below i8, both small', async () => {
+    const [f16, i8] = [await kld(stories!, stories!, ['--kv-dtype', 'f16']), await kld(stories!, stories!, ['--kv-dtype', 'i8'])];
+    expect(f16.meanKld).toBeGreaterThan(0);
+    expect(i8.meanKld).toBeGreaterThan(f16.meanKld);
+    expect(i8.meanKld).toBeLessThan(0.01);
+    expect(i8.sameTop).toBeGreaterThan(0.9);
   });
 
   it('refuses models with different vocabularies', async () => {

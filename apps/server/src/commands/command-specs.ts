@@ -3,6 +3,13 @@ import type { CommandSpec } from './parse-options.js';
 
 // Each command's options, declared once: the parser and the help text both read these.
 
+const kvDtypeOption = {
+  type: 'choice',
+  choices: GPU_KV_DTYPES,
+  default: 'f32',
+  description: 'KV cache element type; f16 halves its memory, i8 (per-token, per-head scales) quarters it; attention computes in f32 either way',
+} as const;
+
 export const generateSpec = {
   name: 'generate',
   summary: 'Generates text from a prompt and streams it on stdout, ending with a newline; with --batch-file, many prompts at once as JSON lines.',
@@ -18,7 +25,7 @@ export const generateSpec = {
     'min-p': { type: 'number', arg: 'P', default: 0.05, range: { min: 0, max: 1, maxExclusive: true }, description: "drop tokens below P times the top token's probability" },
     seed: { type: 'integer', arg: 'S', range: { min: 0 }, defaultText: 'random, printed with --json', description: 'random seed' },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
-    'kv-dtype': { type: 'choice', choices: GPU_KV_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, i8 (per-token, per-head scales) quarters it; attention computes in f32 either way' },
+    'kv-dtype': kvDtypeOption,
     json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
     profile: { type: 'boolean', description: 'time every kernel with timestamp queries (webgpu backend, adapter with timestamp-query) and print dispatches and GPU ms per token by kernel kind, prefill and decode apart, on stderr; --json adds them as "profile"' },
     'batch-file': { type: 'string', arg: 'F.jsonl', description: 'generate every request of a JSONL file at once, continuously batched: one {"prompt": TEXT} or {"promptIds": [1,2,3]} per line, with optional "maxTokens" and "seed" overriding the flags; prints one --json line per request, in the file\'s order (implies --json; not with --prompt, --prompt-ids or --profile)' },
@@ -90,7 +97,7 @@ export const serveSpec = {
     'max-num-batched-tokens': { type: 'integer', arg: 'N', default: 512, range: { min: 1 }, description: 'most tokens (decodes and prefill chunks) in one step' },
     'max-model-len': { type: 'integer', arg: 'N', range: { min: 1 }, defaultText: "the model's context", description: 'longest sequence (prompt and output) served' },
     'kv-memory': { type: 'string', arg: 'BYTES', description: 'memory for the KV cache: bytes, or with a unit (512MiB, 2GiB, 1.5GB)', defaultText: "what the adapter's buffer limit and half the free host memory allow, at most max-num-seqs full sequences" },
-    'kv-dtype': { type: 'choice', choices: GPU_KV_DTYPES, default: 'f32', description: 'KV cache element type; f16 halves its memory, i8 (per-token, per-head scales) quarters it; attention computes in f32 either way' },
+    'kv-dtype': kvDtypeOption,
     'max-queue': { type: 'integer', arg: 'N', default: 1024, range: { min: 1 }, description: 'requests allowed to wait for a slot; past it requests get 429' },
     'chat-template': { type: 'string', arg: 'FILE', description: 'Jinja chat template to use instead of the model\'s', defaultText: "the model's (GGUF tokenizer.chat_template or tokenizer_config.json), else the fallback template" },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
@@ -108,6 +115,7 @@ const scoringOptions = {
   seed: { type: 'integer', arg: 'S', default: 1, range: { min: 0 }, description: 'with --generate: seed of the first sample (sample k takes S + k)' },
   context: { type: 'integer', arg: 'N', range: { min: 4 }, defaultText: "min(512, the model's context)", description: 'window length: the text is cut into windows of N tokens, each scoring its second half' },
   backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
+  'kv-dtype': kvDtypeOption,
 } as const;
 
 export const pplSpec = {
@@ -132,6 +140,7 @@ export const kldSpec = {
     quant: { type: 'string', arg: 'PATH|URL|OWNER/REPO[:QUANT]', required: true, description: 'the model compared with it; same vocabulary' },
     ...scoringOptions,
     generate: { ...scoringOptions.generate, description: 'score N tokens the base model generates itself at temperature 1 from BOS (instead of --text-file)' },
+    'kv-dtype': { ...kvDtypeOption, description: "KV cache element type of --quant's runs (the base keeps f32): with the same file as --base it measures the KV cache's quantization alone" },
     json: { type: 'boolean', description: 'print one JSON line on stdout: mean KLD and its stderr, median, p99, max, top-1 agreement, both perplexities and their ratio, tokens' },
   },
   notes: [

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Engine, type ScoredWindow } from '@llm/engine';
 import type { GpuContext } from '@llm/kernels';
+import type { GpuKvDtype } from '@llm/quant';
 import type { ModelRunner, OpenedModel } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
@@ -29,13 +30,14 @@ export async function openScoringModel(
   tokenizer: string | undefined,
   backend: Backend,
   stepTokens: number,
+  kvDtype: GpuKvDtype,
   ctx?: GpuContext,
 ): Promise<ScoringModel> {
   const resolved = await resolveModelArgument(modelArgument);
   const tokenizerPath = tokenizer ?? resolved.tokenizerPath;
   const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
   try {
-    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS };
+    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS, kvDtype };
     const { runner, ctx: used } = await createRunner(backend, model.source, options, ctx);
     return {
       model,
