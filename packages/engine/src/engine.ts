@@ -398,6 +398,7 @@ export class Engine {
       ...host,
       prefill: out.chunks.filter((c) => c.isPrefill).map((c) => ({ seqId: c.id, tokens: c.tokens.length })),
       decode: out.chunks.filter((c) => !c.isPrefill).map((c) => c.id),
+      copies: out.copies.map(({ src, dst }) => ({ src, dst })),
       numPrefillTokens: out.numPrefillTokens,
       numDecodeTokens: out.numDecodeTokens,
       kv: {

@@ -15,6 +15,8 @@ export interface StepRecord {
   readonly prefill: readonly { readonly seqId: string; readonly tokens: number }[];
   /** Sequences that decoded one token. */
   readonly decode: readonly string[];
+  /** Block copies (copy-on-write of a shared last block) the step made before its forward pass. */
+  readonly copies: readonly { readonly src: number; readonly dst: number }[];
   readonly numPrefillTokens: number;
   readonly numDecodeTokens: number;
   readonly kv: {
