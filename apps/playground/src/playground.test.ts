@@ -104,6 +104,9 @@ describe.skipIf(!chromiumAvailable('the playground in Chromium') || !bin || !tok
     expect(await page.locator('#request-metrics tbody tr').count()).toBe(1);
     await shoot(page, '3-generated');
 
+    // With timestamp queries, the next 8 steps (the demo's) are timed kernel by kernel on the GPU.
+    const timestamps = await page.isEnabled('#profile');
+    if (timestamps) await page.click('#profile');
     await page.click('#batch-demo');
     await page.waitForSelector('.kv-grid .block.shared', { timeout: 60_000 });
     await shoot(page, '4-batch-demo-shared-blocks');
@@ -113,6 +116,7 @@ describe.skipIf(!chromiumAvailable('the playground in Chromium') || !bin || !tok
     expect(await page.locator('#batch-timeline rect.decode').count()).toBeGreaterThan(0);
     expect(await page.locator('#roofline path.roof').count()).toBe(1);
     expect(await page.locator('#roofline circle.roof-point').count()).toBeGreaterThan(10);
+    if (timestamps) await expect.poll(() => page.locator('#kernel-times tr').count()).toBeGreaterThan(3);
     await shoot(page, '5-roofline');
 
     // The conversation survives a reload.
