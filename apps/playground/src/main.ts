@@ -328,11 +328,11 @@ async function generateReply(): Promise<void> {
       const controller = new AbortController();
       const id = `remote ${nextRequest++}`;
       setRunning({ id, stop: () => controller.abort() });
-      const { completionTokens } = await streamRemoteChat(remoteTarget(), chatMessages(), settings, 1, (d) => d.index === 0 && append(d.text), controller.signal).catch((error: unknown) => {
-        if (controller.signal.aborted) return { completionTokens: undefined };
+      const usage = await streamRemoteChat(remoteTarget(), chatMessages(), settings, 1, (d) => d.index === 0 && append(d.text), controller.signal).catch((error: unknown) => {
+        if (controller.signal.aborted) return { completionTokens: undefined, promptTokens: undefined };
         throw error;
       });
-      addMetricsRow(id, remoteMetrics(started, tokenTimes, completionTokens));
+      addMetricsRow(id, remoteMetrics(started, tokenTimes, usage));
     }
   } catch (error) {
     const last = turns[turns.length - 1]!;
@@ -344,18 +344,23 @@ async function generateReply(): Promise<void> {
   }
 }
 
-function remoteMetrics(started: number, times: readonly number[], completionTokens: number | undefined): RequestMetrics {
+/** What the page saw of a remote stream: times are when each delta arrived, so a server's batching of events shows. */
+function remoteMetrics(
+  started: number,
+  times: readonly number[],
+  { completionTokens, promptTokens }: { completionTokens: number | undefined; promptTokens: number | undefined },
+): RequestMetrics {
   const first = times[0];
   const last = times[times.length - 1];
   const gaps = times.length > 1 ? (last! - first!) / (times.length - 1) : undefined;
   const tokens = completionTokens ?? times.length;
   return {
-    promptTokens: Number.NaN,
+    promptTokens: promptTokens ?? Number.NaN,
     completionTokens: tokens,
     cachedPromptTokens: Number.NaN,
     ttftMs: first === undefined ? undefined : first - started,
     itlMs: gaps,
-    tokensPerSecond: first !== undefined && last! > first ? ((tokens - 1) * 1000) / (last! - first) : undefined,
+    tokensPerSecond: first !== undefined && last! > first ? ((times.length - 1) * 1000) / (last! - first) : undefined,
     totalMs: performance.now() - started,
   };
 }
@@ -462,6 +467,7 @@ function setMode(next: Mode): void {
   $('local-panel').hidden = next !== 'local';
   $('remote-panel').hidden = next !== 'remote';
   $<HTMLButtonElement>('batch-demo').disabled = next !== 'local';
+  $('remote-note').hidden = next !== 'remote';
   document.body.dataset['mode'] = next;
 }
 

@@ -81,7 +81,7 @@ export async function streamRemoteChat(
   n: number,
   onDelta: (delta: RemoteDelta) => void,
   signal: AbortSignal,
-): Promise<{ completionTokens: number | undefined }> {
+): Promise<{ completionTokens: number | undefined; promptTokens: number | undefined }> {
   const model = target.model || (await remoteModels(target))[0] || 'default';
   const response = await fetch(`${v1(target.baseUrl)}/chat/completions`, {
     method: 'POST',
@@ -103,15 +103,17 @@ export async function streamRemoteChat(
   });
   if (!response.ok || !response.body) throw await failure(response);
   let completionTokens: number | undefined;
+  let promptTokens: number | undefined;
   for await (const data of sseData(response.body)) {
     if (data === '[DONE]') break;
     const chunk = JSON.parse(data) as {
       choices?: { index: number; delta?: { content?: string | null }; finish_reason?: string | null }[];
-      usage?: { completion_tokens?: number } | null;
+      usage?: { completion_tokens?: number; prompt_tokens?: number } | null;
       error?: { message?: string };
     };
     if (chunk.error) throw new RemoteError(chunk.error.message ?? 'the server reported an error mid-stream');
     if (chunk.usage?.completion_tokens !== undefined) completionTokens = chunk.usage.completion_tokens;
+    if (chunk.usage?.prompt_tokens !== undefined) promptTokens = chunk.usage.prompt_tokens;
     for (const choice of chunk.choices ?? []) {
       onDelta({
         index: choice.index,
@@ -120,5 +122,5 @@ export async function streamRemoteChat(
       });
     }
   }
-  return { completionTokens };
+  return { completionTokens, promptTokens };
 }

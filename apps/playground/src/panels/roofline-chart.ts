@@ -27,6 +27,7 @@ export class RooflineChart {
     this.svg = root.querySelector('svg')!;
     this.svg.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`);
     this.caption = root.querySelector('[data-roofline-caption]')!;
+    this.draw();
   }
 
   setRoof(roof: AdapterRoofline): void {
@@ -96,6 +97,6 @@ export class RooflineChart {
     this.caption.textContent = roof
       ? `roof: ${roof.readGBps.toPrecision(3)} GB/s read, ${roof.gflops.toPrecision(3)} GFLOP/s fma (measured here); ` +
         `${this.points.length} step(s) plotted at wall time`
-      : 'measuring the roof…';
+      : 'no model loaded: the roof is measured when one loads';
   }
 }
