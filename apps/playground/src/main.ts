@@ -527,6 +527,13 @@ function wire(): void {
     drop.classList.add('over');
   });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  // The drop zone is focusable: Enter or Space opens the file picker, for keyboard users.
+  drop.addEventListener('keydown', (e) => {
+    if (e.target === drop && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      input('model-input').click();
+    }
+  });
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');

@@ -77,7 +77,7 @@ describe.skipIf(!chromiumAvailable('the playground in Chromium') || !bin || !tok
     await server?.close();
   });
 
-  it('loads stories260K.bin + tok512.bin from the file input, generates the known 256 greedy tokens, and shows paging, sharing and the roofline', async () => {
+  it('loads stories260K.bin + tok512.bin from the file input, generates the known 256 greedy tokens, shows paging, sharing and the roofline, then chats with the GGUF', async () => {
     const { page, problems } = await openPage(browser!, server!.origin);
     await expect.poll(() => page.textContent('#webgpu-status')).toMatch(/^WebGPU ready/);
     await page.selectOption('#prompt-mode', 'text');
@@ -123,9 +123,40 @@ describe.skipIf(!chromiumAvailable('the playground in Chromium') || !bin || !tok
     await page.reload();
     await page.waitForSelector('body[data-page="ready"]');
     expect(await page.textContent('.message.assistant:last-child .content')).toBe(await knownText());
+
+    // A GGUF in chat mode: its tokenizer and the fallback chat template come from the file; the
+    // reply renders as Markdown.
+    await page.click('#clear');
+    await page.selectOption('#prompt-mode', 'chat');
+    await page.fill('#max-tokens', '24');
+    await page.setInputFiles('#model-input', [gguf!]);
+    await page.waitForSelector('body[data-model="loading"]');
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
+    expect(await page.textContent('#model-info')).toContain('stories260K.gguf (gguf)');
+    await page.fill('#prompt', 'Tell me a story about a cat.');
+    await page.click('#send');
+    await page.waitForSelector('body[data-generating="yes"]');
+    await page.waitForSelector('body[data-generating="no"]', { timeout: 60_000 });
+    expect(((await page.textContent('.message.assistant:last-child .content.markdown')) ?? '').trim()).not.toBe('');
+    expect(await page.textContent('#cache-list')).toContain('stories260K.gguf');
+    await page.click('button[aria-label="Delete stories260K.gguf from the browser cache"]');
+    await expect.poll(() => page.textContent('#cache-list')).not.toContain('stories260K.gguf');
     expect(problems).toEqual([]);
     await page.context().close();
   }, 360_000);
+
+  it('says when the browser has no WebGPU and offers remote mode instead', async () => {
+    const plain = await launchChromium();
+    try {
+      const { page, problems } = await openPage(plain, server!.origin);
+      await expect.poll(() => page.textContent('#webgpu-status')).toMatch(/no WebGPU|no adapter/);
+      expect(await page.isChecked('#mode-remote')).toBe(true);
+      expect(await page.isVisible('#remote-panel')).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
 
   it("chats in remote mode with a real llm serve, from the page it serves at /", async () => {
     const served: Served = await startLlmServe(['--model', gguf!, '--served-model-name', 'stories260K', '--backend', 'cpu']);
