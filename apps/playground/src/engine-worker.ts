@@ -26,8 +26,8 @@ interface Loaded {
 let loaded: Loaded | undefined;
 let loading: Promise<void> | undefined;
 const streams = new Map<string, RequestStream>();
-/** Context length of each sequence after its last step: finished sequences leave the pool first. */
-const contextOf = new Map<string, number>();
+/** Context length of each decoding sequence after its last step: a sequence that finishes leaves the pool before its step is reported. */
+const lastContext = new Map<string, number>();
 let profileLeft = 0;
 
 function post(message: FromWorker): void {
@@ -218,14 +218,15 @@ function onStep(record: StepRecord): void {
   const l = loaded;
   if (!l) return;
   const kv = l.engine.kv;
-  const work: SequenceWork[] = [];
-  const ran = [...record.prefill.map((p) => [p.seqId, p.tokens] as const), ...record.decode.map((id) => [id, 1] as const)];
-  for (const [seqId, tokens] of ran) {
-    const contextAfter = kv.has(seqId) ? kv.numTokens(seqId) : (contextOf.get(seqId) ?? 0) + tokens;
-    work.push({ tokens, contextAfter });
+  // A prefill chunk ends at startPos + tokens; a decode's one token ends where the sequence now ends.
+  const work: SequenceWork[] = [
+    ...record.prefill.map((p) => ({ tokens: p.tokens, contextAfter: p.startPos + p.tokens })),
+    ...record.decode.map((seqId) => ({ tokens: 1, contextAfter: kv.has(seqId) ? kv.numTokens(seqId) : (lastContext.get(seqId) ?? 0) + 1 })),
+  ];
+  lastContext.clear();
+  for (const seqId of [...record.decode, ...record.prefill.map((p) => p.seqId)]) {
+    if (kv.has(seqId)) lastContext.set(seqId, kv.numTokens(seqId));
   }
-  contextOf.clear();
-  for (const [seqId] of ran) if (kv.has(seqId)) contextOf.set(seqId, kv.numTokens(seqId));
   const { flops, bytes } = stepCost(l.cost, work, record.sampled.length);
   const blocks = kv.blockMap().map((b) => ({
     s: b.state === 'free' ? ('f' as const) : b.state === 'used' ? ('u' as const) : ('c' as const),
@@ -234,7 +235,7 @@ function onStep(record: StepRecord): void {
   const step: StepView = {
     step: record.step,
     wallMs: record.wallMs,
-    prefill: record.prefill,
+    prefill: record.prefill.map(({ seqId, tokens }) => ({ seqId, tokens })),
     decode: record.decode,
     copies: record.copies,
     blocks,

@@ -233,6 +233,7 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     const promptIds = model.tokenizer.encode(STORY, { addSpecial: true }).slice(0, 21);
     await engine.complete({ promptIds, n: 4, maxTokens: 6, seed: 7, ignoreEos: true });
     expect(maxOwners).toBe(4);
+    expect(steps[0]!.prefill).toEqual([{ seqId: '0', tokens: 21, startPos: 0 }]);
     const copies = steps.flatMap((s) => s.copies);
     expect(copies.length).toBeGreaterThanOrEqual(3);
     for (const { src, dst } of copies) expect(src).not.toBe(dst);
