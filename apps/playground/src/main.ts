@@ -208,7 +208,7 @@ async function checkWebGpu(): Promise<void> {
     return;
   }
   const f16 = adapter.features.has('shader-f16');
-  status.textContent = `WebGPU ready${f16 ? '' : ' (no shader-f16: half-precision weights run through f32 kernels, or use remote mode)'}`;
+  status.textContent = `WebGPU ready${f16 ? '' : ' (no shader-f16: f16 weights are read as packed pairs and computed in f32; remote mode is the other way)'}`;
 }
 
 // ---- chat -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ export class RooflineChart {
   private readonly svg: SVGSVGElement;
   private readonly caption: HTMLElement;
   private roof: AdapterRoofline | undefined;
+  private measuring = false;
   private points: { intensity: number; gflops: number; kind: string; step: number }[] = [];
 
   constructor(root: HTMLElement) {
@@ -35,8 +36,11 @@ export class RooflineChart {
     this.draw();
   }
 
+  /** A new model: its points start afresh, and the roof is measured again. */
   reset(): void {
     this.points = [];
+    this.roof = undefined;
+    this.measuring = true;
     this.draw();
   }
 
@@ -97,6 +101,8 @@ export class RooflineChart {
     this.caption.textContent = roof
       ? `roof: ${roof.readGBps.toPrecision(3)} GB/s read, ${roof.gflops.toPrecision(3)} GFLOP/s fma (measured here); ` +
         `${this.points.length} step(s) plotted at wall time`
-      : 'no model loaded: the roof is measured when one loads';
+      : this.measuring
+        ? "measuring this adapter's roof…"
+        : 'no model loaded: the roof is measured when one loads';
   }
 }
