@@ -221,6 +221,25 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     expect(a.usage.completionTokens).toBe(a.completions.reduce((n, c) => n + c.tokenIds.length, 0));
   });
 
+  it('records the copy-on-write of n completions forking a prompt, whose blocks the block map shows shared', async () => {
+    const engine = engineOn(runner);
+    const steps: StepRecord[] = [];
+    let maxOwners = 0;
+    engine.onStep((s) => {
+      steps.push(s);
+      for (const block of engine.kv.blockMap()) maxOwners = Math.max(maxOwners, block.owners.length);
+    });
+    // 21 prompt tokens: the second block is partly filled, so each fork's first token splits it.
+    const promptIds = model.tokenizer.encode(STORY, { addSpecial: true }).slice(0, 21);
+    await engine.complete({ promptIds, n: 4, maxTokens: 6, seed: 7, ignoreEos: true });
+    expect(maxOwners).toBe(4);
+    expect(steps[0]!.prefill).toEqual([{ seqId: '0', tokens: 21, startPos: 0 }]);
+    const copies = steps.flatMap((s) => s.copies);
+    expect(copies.length).toBeGreaterThanOrEqual(3);
+    for (const { src, dst } of copies) expect(src).not.toBe(dst);
+    expect(engine.kv.blockMap().every((b) => b.owners.length === 0)).toBe(true);
+  });
+
   it('applies logit bias, bans, min tokens and penalties on the device, and returns raw logprobs', async () => {
     const engine = engineOn(runner);
     const base = { prompt: 'Once upon a time', maxTokens: 40 } as const;

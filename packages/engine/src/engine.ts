@@ -396,8 +396,11 @@ export class Engine {
       startMs,
       wallMs,
       ...host,
-      prefill: out.chunks.filter((c) => c.isPrefill).map((c) => ({ seqId: c.id, tokens: c.tokens.length })),
+      prefill: out.chunks
+        .filter((c) => c.isPrefill)
+        .map((c) => ({ seqId: c.id, tokens: c.tokens.length, startPos: c.startPos })),
       decode: out.chunks.filter((c) => !c.isPrefill).map((c) => c.id),
+      copies: out.copies.map(({ src, dst }) => ({ src, dst })),
       numPrefillTokens: out.numPrefillTokens,
       numDecodeTokens: out.numDecodeTokens,
       kv: {

@@ -11,10 +11,12 @@ export interface StepRecord {
   readonly scheduleMs: number;
   /** Host time the runner took to pack, record and submit the step (its call up to the device's work). */
   readonly submitMs: number;
-  /** Prompt tokens run per sequence (chunked prefill). */
-  readonly prefill: readonly { readonly seqId: string; readonly tokens: number }[];
+  /** Prompt tokens run per sequence (chunked prefill), from position startPos (after any cached prefix). */
+  readonly prefill: readonly { readonly seqId: string; readonly tokens: number; readonly startPos: number }[];
   /** Sequences that decoded one token. */
   readonly decode: readonly string[];
+  /** Block copies (copy-on-write of a shared last block) the step made before its forward pass. */
+  readonly copies: readonly { readonly src: number; readonly dst: number }[];
   readonly numPrefillTokens: number;
   readonly numDecodeTokens: number;
   readonly kv: {

@@ -18,6 +18,14 @@ export {
   LogitsProcessorError,
 } from './runtime/errors.js';
 export { kernelKind } from './runtime/kernel-profile.js';
+export {
+  adapterMethod,
+  measureAdapter,
+  measureRead,
+  type AdapterRead,
+  type AdapterRoofline,
+  type AdapterRooflineOptions,
+} from './runtime/adapter-roofline.js';
 export type { KernelKindProfile, KernelProfile } from './runtime/kernel-profile.js';
 export { formatProfile, summarizeProfile } from './runtime/profile-summary.js';
 export type { KernelKindSummary, ProfileSummary } from './runtime/profile-summary.js';

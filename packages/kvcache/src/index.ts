@@ -5,6 +5,7 @@ export {
   type AllocationStatus,
   type AppendResult,
   type BlockCopy,
+  type BlockMapEntry,
   type BlockState,
   type CanAllocateOptions,
   type KvCacheUsage,

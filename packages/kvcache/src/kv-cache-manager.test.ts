@@ -114,6 +114,32 @@ describe('KvCacheManager: fork and copy-on-write', () => {
   });
 });
 
+describe('KvCacheManager: block map', () => {
+  it('maps every block to its holders: shared after a fork, split by copy-on-write, cached once freed', () => {
+    const kv = new KvCacheManager({ numBlocks: 6, blockSize: 4 });
+    kv.allocate('p', range(1, 6));
+    kv.markComputed('p', 6);
+    kv.fork('p', 'c');
+    const [full, last] = kv.blockTable('p');
+    let map = kv.blockMap();
+    expect(map).toHaveLength(6);
+    expect(map[full!]).toEqual({ state: 'used', refCount: 2, owners: ['p', 'c'], cached: true });
+    expect(map[last!]).toMatchObject({ state: 'used', refCount: 2, owners: ['p', 'c'], cached: false });
+    expect(map.filter((b) => b.state === 'free')).toHaveLength(4);
+
+    const { copy } = kv.append('c', [42]);
+    map = kv.blockMap();
+    expect(map[last!]!.owners).toEqual(['p']);
+    expect(map[copy!.dst]!.owners).toEqual(['c']);
+
+    kv.free('p');
+    kv.free('c');
+    map = kv.blockMap();
+    expect(map[full!]).toEqual({ state: 'cached', refCount: 0, owners: [], cached: true });
+    expect(map.filter((b) => b.state === 'used')).toEqual([]);
+  });
+});
+
 describe('KvCacheManager: prefix cache', () => {
   it('lets the second of two requests sharing a long prefix skip the cached blocks', () => {
     const kv = new KvCacheManager({ numBlocks: 64, blockSize: 16 });

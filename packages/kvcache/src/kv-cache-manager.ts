@@ -63,6 +63,16 @@ export type AllocationStatus = 'ok' | 'later' | 'never';
 
 export type BlockState = 'free' | 'used' | 'cached';
 
+/** One GPU block as a live view draws it: its state and the resident sequences whose tables hold it. */
+export interface BlockMapEntry {
+  readonly state: BlockState;
+  readonly refCount: number;
+  /** Sequences holding the block, in the order they were added; more than one: a shared block. */
+  readonly owners: readonly SequenceId[];
+  /** Registered in the prefix cache (a full prompt or generated block others may reuse). */
+  readonly cached: boolean;
+}
+
 export interface KvCacheUsage {
   readonly totalBlocks: number;
   /** Blocks referenced by at least one sequence. */
@@ -456,6 +466,24 @@ export class KvCacheManager {
   /** Token ids a cached (registered) GPU block holds, or null when it is not registered. */
   cachedBlockTokens(gpuBlock: number): number[] | null {
     return this.cache?.isRegistered(gpuBlock) ? this.cache.blockTokens(gpuBlock) : null;
+  }
+
+  /**
+   * Every GPU block, by block id: its state and which resident sequences hold it. A snapshot for
+   * live views of the pool; O(blocks + table entries), so call it once per step at most.
+   */
+  blockMap(): BlockMapEntry[] {
+    const owners: SequenceId[][] = Array.from({ length: this.numBlocks }, () => []);
+    for (const seq of this.sequences.values()) {
+      if (seq.location !== 'gpu') continue;
+      for (const block of seq.blocks) owners[block]!.push(seq.id);
+    }
+    return owners.map((held, block) => ({
+      state: this.blockState(block),
+      refCount: this.gpu.refCounts[block]!,
+      owners: held,
+      cached: this.cache?.isRegistered(block) ?? false,
+    }));
   }
 
   /** The free list, next block handed out first. O(blocks): for tests and debugging. */

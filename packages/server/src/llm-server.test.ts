@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Engine, type EngineOptions } from '@llm/engine';
 import { modelFile } from '@llm/formats/testing';
 import { CpuModelRunner, type ModelRunner, type OpenedModel } from '@llm/model';
@@ -605,6 +608,31 @@ describe.skipIf(!gguf)('LlmServer over the real engine (stories260K on the CPU r
         plainChat(opened.tokenizer).renderToIds(messages, { addGenerationPrompt: true }),
       );
       expect((await post('/detokenize', { tokens: [1, 99999] })).status).toBe(400);
+    });
+
+    it('serves a static directory at / behind the API routes, which keep precedence', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'llm-static-'));
+      try {
+        await writeFile(join(dir, 'index.html'), '<!doctype html><title>page</title>');
+        await writeFile(join(dir, 'app.js'), 'export const answer = 42;');
+        // A file named like an API route must not shadow the route.
+        await writeFile(join(dir, 'health'), 'shadowed');
+        const { base: own } = await started(model, { staticDir: dir });
+        const index = await fetch(`${own}/`);
+        expect(index.status).toBe(200);
+        expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+        expect(await index.text()).toContain('<title>page</title>');
+        const script = await fetch(`${own}/app.js`);
+        expect(script.headers.get('content-type')).toMatch(/javascript/);
+        expect(await script.text()).toBe('export const answer = 42;');
+        const health = await fetch(`${own}/health`);
+        expect([health.status, await health.text()]).toEqual([200, '']);
+        expect((await fetch(`${own}/v1/models`)).status).toBe(200);
+        expect((await fetch(`${own}/missing.js`)).status).toBe(404);
+        expect((await fetch(`${own}/../package.json`)).status).toBe(404);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('answers /version and /health', async () => {

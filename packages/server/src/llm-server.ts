@@ -1,4 +1,5 @@
 import { createAdaptorServer } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +40,11 @@ export const llmServerOptionsSchema = z.strictObject({
   version: z.string(),
   /** One line per request on stderr. */
   logRequests: z.optional(z.boolean()),
+  /**
+   * A directory of static files (a built web app) served at `/` for GET requests no API route
+   * answers; `/` itself serves its index.html. Absolute, or relative to the working directory.
+   */
+  staticDir: z.optional(z.string().check(z.minLength(1))),
 });
 
 export interface LlmServerOptions {
@@ -47,6 +53,7 @@ export interface LlmServerOptions {
   maxBodyBytes?: number;
   version: string;
   logRequests?: boolean;
+  staticDir?: string;
 }
 
 type Loading =
@@ -339,6 +346,8 @@ export class LlmServer {
       }
       return c.json({ prompt: model.tokenizer.decode(body.tokens) });
     });
+    // Registered last: every API route above answers its own paths first.
+    if (o.staticDir !== undefined) app.get('*', serveStatic({ root: o.staticDir }));
     return app;
   }
 }

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Engine } from '@llm/engine';
 import { kvPoolBlockBytes } from '@llm/model';
@@ -37,14 +39,17 @@ export async function serveCommand({ values }: ParsedOptions<typeof serveSpec>):
   const apiKey = values['api-key'] ?? process.env['LLM_API_KEY'];
   const allowedOrigins = values['allowed-origins']?.split(',').map((o) => o.trim()).filter((o) => o !== '');
 
+  const staticDir = playgroundDir();
   const server = new LlmServer({
     version: appVersion(),
+    ...(staticDir === undefined ? {} : { staticDir }),
     ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
     ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
   });
   const stopRequested = signalled();
   const address = await server.listen(values.port, values.host);
   log(`listening on http://${formatHost(address.host)}:${address.port} (GET /health answers 503 until the model is loaded)`);
+  if (staticDir !== undefined) log(`the playground is at http://${formatHost(address.host)}:${address.port}/`);
 
   let release = async () => {};
   try {
@@ -163,4 +168,10 @@ function formatHost(host: string): string {
 
 function appVersion(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
+
+/** The playground's static build (`pnpm --filter playground build`), served at `/` when it exists. */
+function playgroundDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../../playground/dist/', import.meta.url));
+  return existsSync(`${dir}index.html`) ? dir : undefined;
 }

@@ -1,0 +1,32 @@
+import { builtinModules } from 'node:module';
+import { defineConfig, type Plugin } from 'vite';
+
+const NODE_BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+
+/**
+ * The page and its worker run the packages' browser entry points: any Node built-in reaching the
+ * bundle (fs, node:path, ...) fails the build, naming who imported it, instead of a page that
+ * breaks in the browser.
+ */
+function noNodeBuiltins(): Plugin {
+  return {
+    name: 'no-node-builtins',
+    enforce: 'pre',
+    resolveId(source, importer) {
+      if (NODE_BUILTINS.has(source) || NODE_BUILTINS.has(source.split('/')[0]!)) {
+        this.error(`${importer ?? 'an entry'} imports the Node built-in '${source}': browser code must not (Node-only code belongs in a /node subpath)`);
+      }
+      return null;
+    },
+  };
+}
+
+export default defineConfig({
+  // Relative asset paths: the same build works at / under `llm serve` and from any static host.
+  base: './',
+  plugins: [noNodeBuiltins()],
+  worker: { format: 'es', plugins: () => [noNodeBuiltins()] },
+  build: { target: 'es2022', outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 2048 },
+  server: { host: '127.0.0.1' },
+  preview: { host: '127.0.0.1' },
+});
