@@ -64,7 +64,7 @@ export function gptqHessianFactor(
     diagonal += h[i * n + i]!;
   }
   const lambda = (dampening * diagonal) / n;
-  for (let i = 0; i < n; i++) h[i * n + i] += lambda;
+  for (let i = 0; i < n; i++) h[i * n + i] = h[i * n + i]! + lambda;
 
   // H = V Vᵀ, V upper triangular: Cholesky run from the last column back.
   const v = new Float64Array(n * n);
@@ -95,11 +95,11 @@ export function gptqHessianFactor(
       const c = v[ri + k]!;
       if (c === 0) continue;
       const rk = k * n;
-      for (let j = k; j < n; j++) u[ri + j] -= c * u[rk + j]!;
+      for (let j = k; j < n; j++) u[ri + j] = u[ri + j]! - c * u[rk + j]!;
     }
     const inv = 1 / v[ri + i]!;
     u[ri + i] = 1;
-    for (let j = i; j < n; j++) u[ri + j] *= inv;
+    for (let j = i; j < n; j++) u[ri + j] = u[ri + j]! * inv;
   }
   return { cols: n, upper: u, dead };
 }
@@ -178,14 +178,14 @@ export function gptqQuantize(
         const e = (x - q) / u[ri + i]!;
         err[i - b1] = e;
         if (e === 0) continue;
-        for (let j = i + 1; j < b2; j++) w[j] -= e * u[ri + j]!;
+        for (let j = i + 1; j < b2; j++) w[j] = w[j]! - e * u[ri + j]!;
       }
       if (b2 === cols) continue;
       for (let i = b1; i < b2; i++) {
         const e = err[i - b1]!;
         if (e === 0) continue;
         const ri = i * cols;
-        for (let j = b2; j < cols; j++) w[j] -= e * u[ri + j]!;
+        for (let j = b2; j < cols; j++) w[j] = w[j]! - e * u[ri + j]!;
       }
     }
   }

@@ -35,7 +35,7 @@ export class HessianAccumulator {
         const xi = inputs[x + i]!;
         if (xi === 0) continue;
         const row = i * n;
-        for (let j = i; j < n; j++) s[row + j] += xi * inputs[x + j]!;
+        for (let j = i; j < n; j++) s[row + j] = s[row + j]! + xi * inputs[x + j]!;
       }
     }
     this.tokens += rows;
