@@ -5,6 +5,7 @@ import { quantizeModelGptq } from '@llm/model/node';
 import {
   BLOCK_DTYPES,
   GPTQ_TYPES,
+  gptqGrid,
   isOneOf,
   quantMix,
   type BlockDtype,
@@ -139,6 +140,11 @@ function checkGptqOptions(values: QuantizeValues, mix: QuantMix): void {
     throw new CliUsageError(
       `--method gptq writes ${GPTQ_TYPES.join(', ')}; the ${mix.name} mix stores its matrices as ${mix.base}: choose a mix of those types or --method rtn`,
     );
+  }
+  const block = gptqGrid(mix.base).blockSize;
+  const group = values['group-size'];
+  if (group !== undefined && group % block !== 0) {
+    throw new CliUsageError(`--group-size must be 0 or a multiple of ${mix.base}'s block of ${block} values, got ${group}`);
   }
   if (values.calibration !== undefined && values.seed !== undefined) {
     throw new CliUsageError('--seed sets the generated calibration text; it does not apply with --calibration FILE');

@@ -296,7 +296,7 @@ function planTensors(
       shape,
       produce: async () => {
         const encoded = options.encodedTensor?.(name);
-        if (encoded !== undefined) return placeEncoded(encoded, name, dtype, shape, heads, from, out.ropeLayout);
+        if (encoded !== undefined) return placeEncoded(encoded, name, dtype, shape, heads, from, out.ropeLayout, inputPath);
         const read = floatTensor(await source.read(name), info.dtype, elementsOf(shape));
         let data = read.data;
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
@@ -334,15 +334,16 @@ function placeEncoded(
   heads: number | undefined,
   from: RopeLayout,
   to: RopeLayout,
+  inputPath: string,
 ): Uint8Array {
   if (encoded.type !== dtype) {
-    throw new ModelConvertError(`tensor ${name} was encoded as ${encoded.type}, but is written as ${dtype}`, name);
+    throw new ModelConvertError(`tensor ${name} was encoded as ${encoded.type}, but is written as ${dtype}`, inputPath);
   }
   const bytes = byteLengthOf(elementType(dtype), elementsOf(shape));
   if (encoded.data.length !== bytes) {
     throw new ModelConvertError(
       `tensor ${name} [${shape.join(', ')}] takes ${bytes} bytes of ${dtype}, but ${encoded.data.length} were encoded`,
-      name,
+      inputPath,
     );
   }
   if (heads === undefined) return encoded.data;
