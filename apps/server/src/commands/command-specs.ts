@@ -69,7 +69,7 @@ export const quantizeSpec = {
     damp: { type: 'number', arg: 'F', defaultText: '0.01', range: { min: 0 }, description: "with --method gptq: F times the mean of the Hessian's diagonal is added to its diagonal" },
     'batch-columns': { type: 'integer', arg: 'N', defaultText: '128', range: { min: 1 }, description: "with --method gptq: columns per lazy batch: GPTQ's error updates reach later columns once per batch" },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'with --method gptq: where the calibration text is generated (the calibration pass itself runs on the CPU)' },
-    json: { type: 'boolean', description: 'print one JSON line on stdout: {type, method, tensors: [{name, type, shape, method}], bytes, bitsPerWeight}' },
+    json: { type: 'boolean', description: 'print one JSON line on stdout: {type, method, tensors: [{name, type, shape}], bytes, bitsPerWeight}; with --method gptq each block-quantized matrix also names its method (rtn or gptq)' },
   },
   notes: [
     '1-D tensors (norms, biases) stay F32. A tensor whose rows are not whole blocks of its type falls back as llama.cpp does (Q4_K to Q5_0, Q6_K to Q8_0, ..., else F16), named on stderr.',

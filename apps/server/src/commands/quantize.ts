@@ -103,7 +103,8 @@ export async function quantizeCommand({
       tensorBytes += t.byteLength;
       const w = written.find((x) => x.name === t.name) ?? { name: t.name, type: t.type.name, shape: t.shape };
       const method = gptqTensors.has(w.name) ? 'gptq' : 'rtn';
-      tensors.push({ name: w.name, type: w.type, shape: [...w.shape], ...(t.shape.length >= 2 && isBlock(w.type) ? { method } : {}) });
+      const tagged = calibration !== undefined && t.shape.length >= 2 && isBlock(w.type);
+      tensors.push({ name: w.name, type: w.type, shape: [...w.shape], ...(tagged ? { method } : {}) });
     }
   } finally {
     await file.close();
