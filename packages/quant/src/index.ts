@@ -67,4 +67,5 @@ export {
   type GptqOptions,
 } from './gptq/gptq.js';
 export { GPTQ_TYPES, gptqGrid, type GptqGrid } from './gptq/gptq-grid.js';
+export { GptqError } from './gptq/gptq-error.js';
 export { HessianAccumulator } from './gptq/hessian.js';

@@ -1,7 +1,8 @@
 import { access, constants, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { openGguf, quantizeModel, type QuantizeModelResult } from '@llm/formats/node';
-import { quantizeModelGptq } from '@llm/model/node';
+import type { OpenedModel } from '@llm/model';
+import { openModel, quantizeModelGptq } from '@llm/model/node';
 import {
   BLOCK_DTYPES,
   GPTQ_TYPES,
@@ -158,41 +159,49 @@ function checkGptqOptions(values: QuantizeValues, mix: QuantMix): void {
  */
 async function calibrationSequences(input: string, values: QuantizeValues): Promise<number[][]> {
   const file = values.calibration;
-  let text: string | undefined;
+  let tokens: number[];
+  let model: OpenedModel;
   if (file !== undefined) {
+    let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new CliUsageError(`--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a text file' : String(error)}`);
+      throw new CliUsageError(
+        `--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a text file' : String(error)}`,
+      );
     }
-  }
-  const scoring = await openScoringModel(input, values.tokenizer, file === undefined ? values.backend : 'cpu', 512);
-  try {
-    const { model } = scoring;
-    const context = windowContext(values['calibration-context'], model.source.config.contextLength);
-    let tokens: number[];
-    if (text !== undefined) {
-      tokens = model.tokenizer.encode(text, { addSpecial: true });
-      if (values['calibration-tokens'] !== undefined) tokens = tokens.slice(0, values['calibration-tokens']);
-      if (tokens.length < 2) throw new CliUsageError(`--calibration ${file!}: ${tokens.length} tokens; GPTQ needs some text`);
-    } else {
+    // Only the tokenizer is needed: no runner, no weights decoded.
+    model = await openModel(input, values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer });
+    await model.source.close();
+    tokens = model.tokenizer.encode(text, { addSpecial: true });
+    if (values['calibration-tokens'] !== undefined) tokens = tokens.slice(0, values['calibration-tokens']);
+    if (tokens.length < 2) throw new CliUsageError(`--calibration ${file}: ${tokens.length} tokens; GPTQ needs some text`);
+  } else {
+    const scoring = await openScoringModel(input, values.tokenizer, values.backend, 512);
+    try {
+      model = scoring.model;
+      // A bad --calibration-context is refused before the text is generated.
+      windowContext(values['calibration-context'], model.source.config.contextLength);
       const count = values['calibration-tokens'] ?? DEFAULT_CALIBRATION_TOKENS;
-      tokens = await generatedTokens(scoring, count, values.seed ?? DEFAULT_CALIBRATION_SEED, progressLine('generating calibration text'));
+      const seed = values.seed ?? DEFAULT_CALIBRATION_SEED;
+      tokens = await generatedTokens(scoring, count, seed, progressLine('generating calibration text'));
+    } finally {
+      await scoring.close();
     }
-    checkTokens(tokens, model.source.config.vocabSize);
-    const bos = model.tokenizer.bosId;
-    const sequences: number[][] = [];
-    for (let at = 0; at < tokens.length; at += context) {
-      const ids = tokens.slice(at, at + context);
-      // Each sequence starts as the model reads text: with BOS (as llama-perplexity's windows).
-      if (bos !== undefined && model.tokenizer.addBos) ids[0] = bos;
-      sequences.push(ids);
-    }
-    return sequences;
-  } finally {
-    await scoring.close();
   }
+  const config = model.source.config;
+  checkTokens(tokens, config.vocabSize);
+  const context = windowContext(values['calibration-context'], config.contextLength);
+  const bos = model.tokenizer.bosId;
+  const sequences: number[][] = [];
+  for (let at = 0; at < tokens.length; at += context) {
+    const ids = tokens.slice(at, at + context);
+    // Each sequence starts as the model reads text: with BOS (as llama-perplexity's windows).
+    if (bos !== undefined && model.tokenizer.addBos) ids[0] = bos;
+    sequences.push(ids);
+  }
+  return sequences;
 }
 
 function tensorTypeOption(flag: string, value: string): BlockDtype | 'f16' | 'f32' {

@@ -9,7 +9,7 @@ import {
   gptqQuantize,
   HessianAccumulator,
   isOneOf,
-  LlmError,
+  GptqError,
   quantize,
   quantizableTypes,
   type BlockDtype,
@@ -67,11 +67,11 @@ export async function gptqCalibrate(
 ): Promise<Map<string, GptqTensor>> {
   const config = source.config;
   if (sequences.length === 0 || sequences.some((s) => s.length === 0)) {
-    throw new LlmError('invalid_argument', 'GPTQ needs calibration text: at least one sequence of at least one token');
+    throw new GptqError('invalid_argument', 'GPTQ needs calibration text: at least one sequence of at least one token');
   }
   const longest = Math.max(...sequences.map((s) => s.length));
   if (longest > config.contextLength) {
-    throw new LlmError(
+    throw new GptqError(
       'invalid_argument',
       `a calibration sequence of ${longest} tokens is beyond the model's context of ${config.contextLength}`,
     );

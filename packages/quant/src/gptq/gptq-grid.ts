@@ -1,4 +1,4 @@
-import { LlmError } from '../llm-error.js';
+import { GptqError } from './gptq-error.js';
 import type { BlockDtype } from '../dtype-sets.js';
 import * as rounding from '../codecs/float32-rounding.js';
 import { readHalf, writeHalf } from '../codecs/half-scale.js';
@@ -171,7 +171,7 @@ export const GPTQ_TYPES: readonly BlockDtype[] = [...grids.keys()] as BlockDtype
 export function gptqGrid(type: string): GptqGrid {
   const grid = grids.get(type);
   if (grid === undefined) {
-    throw new LlmError('unsupported', `GPTQ does not write ${type}; it writes ${GPTQ_TYPES.join(', ')}`);
+    throw new GptqError('unsupported', `GPTQ does not write ${type}; it writes ${GPTQ_TYPES.join(', ')}`);
   }
   return grid;
 }

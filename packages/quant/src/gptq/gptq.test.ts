@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dequantize, quantize } from '../codecs/block-codecs.js';
 import { LlmError } from '../llm-error.js';
+import { GptqError } from './gptq-error.js';
 import { gptqHessianFactor, gptqQuantize } from './gptq.js';
 import { GPTQ_TYPES, gptqGrid } from './gptq-grid.js';
 import { HessianAccumulator } from './hessian.js';
@@ -147,6 +148,7 @@ describe('gptqQuantize', () => {
       try {
         f();
       } catch (error) {
+        expect(error).toBeInstanceOf(GptqError);
         expect(error).toBeInstanceOf(LlmError);
         return (error as LlmError).code;
       }

@@ -1,4 +1,4 @@
-import { LlmError } from '../llm-error.js';
+import { GptqError } from './gptq-error.js';
 import type { BlockDtype } from '../dtype-sets.js';
 import { gptqGrid } from './gptq-grid.js';
 
@@ -45,10 +45,10 @@ export function gptqHessianFactor(
   dampening: number = GPTQ_DEFAULT_DAMPENING,
 ): GptqHessianFactor {
   if (hessian.length !== cols * cols) {
-    throw new LlmError('invalid_argument', `a Hessian of ${cols} columns has ${cols * cols} values, got ${hessian.length}`);
+    throw new GptqError('invalid_argument', `a Hessian of ${cols} columns has ${cols * cols} values, got ${hessian.length}`);
   }
   if (!(dampening >= 0) || !Number.isFinite(dampening)) {
-    throw new LlmError('invalid_argument', `the dampening must be a finite number >= 0, got ${dampening}`);
+    throw new GptqError('invalid_argument', `the dampening must be a finite number >= 0, got ${dampening}`);
   }
   const n = cols;
   const h = Float64Array.from(hessian);
@@ -56,7 +56,7 @@ export function gptqHessianFactor(
   let diagonal = 0;
   for (let i = 0; i < n; i++) {
     const d = h[i * n + i]!;
-    if (!Number.isFinite(d)) throw new LlmError('invalid_argument', `the Hessian has a non-finite diagonal value at column ${i}`);
+    if (!Number.isFinite(d)) throw new GptqError('invalid_argument', `the Hessian has a non-finite diagonal value at column ${i}`);
     if (d === 0) {
       dead[i] = 1;
       h[i * n + i] = 1;
@@ -73,7 +73,7 @@ export function gptqHessianFactor(
     let s = h[rj + j]!;
     for (let k = j + 1; k < n; k++) s -= v[rj + k]! * v[rj + k]!;
     if (!(s > 0)) {
-      throw new LlmError(
+      throw new GptqError(
         'invalid_argument',
         `the Hessian is not positive definite at column ${j}; raise the dampening (now ${dampening}) or calibrate on more tokens`,
       );
@@ -120,31 +120,31 @@ export function gptqQuantize(
   const grid = gptqGrid(options.type);
   const bs = grid.blockSize;
   if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1 || weights.length !== rows * cols) {
-    throw new LlmError('invalid_argument', `weights of ${weights.length} values are not [${rows}, ${cols}]`);
+    throw new GptqError('invalid_argument', `weights of ${weights.length} values are not [${rows}, ${cols}]`);
   }
   if (cols % bs !== 0) {
-    throw new LlmError('invalid_argument', `rows of ${cols} values are not whole ${options.type} blocks of ${bs}`);
+    throw new GptqError('invalid_argument', `rows of ${cols} values are not whole ${options.type} blocks of ${bs}`);
   }
   const groupSize = options.groupSize ?? bs;
   if (!Number.isInteger(groupSize) || groupSize < 0 || groupSize % bs !== 0) {
-    throw new LlmError(
+    throw new GptqError(
       'invalid_argument',
       `the group size must be 0 or a multiple of ${options.type}'s block of ${bs} values, got ${groupSize}`,
     );
   }
   const batch = options.batchColumns ?? GPTQ_DEFAULT_BATCH_COLUMNS;
   if (!Number.isInteger(batch) || batch < 1) {
-    throw new LlmError('invalid_argument', `the batch of columns must be a positive whole number, got ${batch}`);
+    throw new GptqError('invalid_argument', `the batch of columns must be a positive whole number, got ${batch}`);
   }
   for (let i = 0; i < weights.length; i++) {
     if (!Number.isFinite(weights[i]!)) {
-      throw new LlmError('invalid_argument', `weight ${i} (row ${Math.floor(i / cols)}) is ${weights[i]}; GPTQ needs finite weights`);
+      throw new GptqError('invalid_argument', `weight ${i} (row ${Math.floor(i / cols)}) is ${weights[i]}; GPTQ needs finite weights`);
     }
   }
   const factor =
     hessian instanceof Float64Array ? gptqHessianFactor(hessian, cols, options.dampening) : hessian;
   if (factor.cols !== cols) {
-    throw new LlmError('invalid_argument', `the Hessian describes ${factor.cols} input columns, the weights have ${cols}`);
+    throw new GptqError('invalid_argument', `the Hessian describes ${factor.cols} input columns, the weights have ${cols}`);
   }
   const { upper: u, dead } = factor;
   const blocksPerRow = cols / bs;

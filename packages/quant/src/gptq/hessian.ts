@@ -1,4 +1,4 @@
-import { LlmError } from '../llm-error.js';
+import { GptqError } from './gptq-error.js';
 
 /**
  * H = 2 X Xᵀ / N of one linear layer, from its inputs X (one column per token, N tokens), as the
@@ -12,7 +12,7 @@ export class HessianAccumulator {
 
   constructor(readonly cols: number) {
     if (!Number.isInteger(cols) || cols < 1) {
-      throw new LlmError('invalid_argument', `a Hessian needs a positive whole number of input columns, got ${cols}`);
+      throw new GptqError('invalid_argument', `a Hessian needs a positive whole number of input columns, got ${cols}`);
     }
     this.sum = new Float64Array(cols * cols);
   }
@@ -26,7 +26,7 @@ export class HessianAccumulator {
   add(inputs: Float32Array | Float64Array, rows: number): void {
     const n = this.cols;
     if (inputs.length < rows * n) {
-      throw new LlmError('invalid_argument', `${rows} rows of ${n} inputs need ${rows * n} values, got ${inputs.length}`);
+      throw new GptqError('invalid_argument', `${rows} rows of ${n} inputs need ${rows * n} values, got ${inputs.length}`);
     }
     const s = this.sum;
     for (let t = 0; t < rows; t++) {
