@@ -150,44 +150,70 @@ export function gptqQuantize(
   const blocksPerRow = cols / bs;
   const rowBytes = blocksPerRow * grid.bytesPerBlock;
   const out = new Uint8Array(rows * rowBytes);
-  const params = new Float32Array(blocksPerRow * grid.paramCount);
-  const w = new Float64Array(cols);
+  // Four rows at a time: every row reads all of U, which for a wide layer (2048 columns: 32 MiB)
+  // does not fit a cache; each element read then serves four rows. The rows stay independent and
+  // each one's arithmetic is what it would be alone. Rows past the last are zeros with no error.
+  const R = 4;
+  const rowParams = blocksPerRow * grid.paramCount;
+  const params = new Float32Array(R * rowParams);
+  const w = new Float64Array(R * cols);
   const scratch = new Float32Array(cols);
-  const err = new Float64Array(batch);
+  const err = new Float64Array(R * batch);
+  const e = new Float64Array(R);
   const group = groupSize === 0 ? cols : groupSize;
 
-  const chooseScales = (rowAt: number, from: number, to: number): void => {
-    for (let c = from; c < to; c++) scratch[c] = w[c]!;
+  const chooseScales = (r: number, row: number, from: number, to: number): void => {
+    for (let c = from; c < to; c++) scratch[c] = w[r * cols + c]!;
     for (let b = from / bs; b < to / bs; b++) {
-      grid.setScale(scratch, b * bs, out, rowAt + b * grid.bytesPerBlock, params, b * grid.paramCount);
+      grid.setScale(scratch, b * bs, out, row * rowBytes + b * grid.bytesPerBlock, params, r * rowParams + b * grid.paramCount);
     }
   };
 
-  for (let r = 0; r < rows; r++) {
-    const rowAt = r * rowBytes;
-    for (let c = 0; c < cols; c++) w[c] = dead[c] ? 0 : weights[r * cols + c]!;
-    if (groupSize === 0) chooseScales(rowAt, 0, cols);
+  for (let r0 = 0; r0 < rows; r0 += R) {
+    const count = Math.min(R, rows - r0);
+    w.fill(0);
+    for (let r = 0; r < count; r++) {
+      for (let c = 0; c < cols; c++) w[r * cols + c] = dead[c] ? 0 : weights[(r0 + r) * cols + c]!;
+      if (groupSize === 0) chooseScales(r, r0 + r, 0, cols);
+    }
     for (let b1 = 0; b1 < cols; b1 += batch) {
       const b2 = Math.min(b1 + batch, cols);
       for (let i = b1; i < b2; i++) {
-        if (groupSize !== 0 && i % group === 0) chooseScales(rowAt, i, Math.min(i + group, cols));
-        const block = Math.floor(i / bs);
-        const x = w[i]!;
-        const q = grid.quantizeValue(x, i - block * bs, out, rowAt + block * grid.bytesPerBlock, params, block * grid.paramCount);
         const ri = i * cols;
-        const e = (x - q) / u[ri + i]!;
-        err[i - b1] = e;
-        if (e === 0) continue;
-        for (let j = i + 1; j < b2; j++) w[j] = w[j]! - e * u[ri + j]!;
+        const block = Math.floor(i / bs);
+        e.fill(0);
+        for (let r = 0; r < count; r++) {
+          if (groupSize !== 0 && i % group === 0) chooseScales(r, r0 + r, i, Math.min(i + group, cols));
+          const x = w[r * cols + i]!;
+          const outAt = (r0 + r) * rowBytes + block * grid.bytesPerBlock;
+          const q = grid.quantizeValue(x, i - block * bs, out, outAt, params, r * rowParams + block * grid.paramCount);
+          e[r] = (x - q) / u[ri + i]!;
+          err[r * batch + i - b1] = e[r]!;
+        }
+        updateRows(w, cols, e, u, ri, i + 1, b2);
       }
       if (b2 === cols) continue;
       for (let i = b1; i < b2; i++) {
-        const e = err[i - b1]!;
-        if (e === 0) continue;
-        const ri = i * cols;
-        for (let j = b2; j < cols; j++) w[j] = w[j]! - e * u[ri + j]!;
+        for (let r = 0; r < R; r++) e[r] = err[r * batch + i - b1]!;
+        updateRows(w, cols, e, u, i * cols, b2, cols);
       }
     }
   }
   return out;
+}
+
+/** w[r][j] -= e[r] * u[at + j] for the four rows r and j in [from, to). */
+function updateRows(w: Float64Array, cols: number, e: Float64Array, u: Float64Array, at: number, from: number, to: number): void {
+  const e0 = e[0]!;
+  const e1 = e[1]!;
+  const e2 = e[2]!;
+  const e3 = e[3]!;
+  if (e0 === 0 && e1 === 0 && e2 === 0 && e3 === 0) return;
+  for (let j = from; j < to; j++) {
+    const uj = u[at + j]!;
+    w[j] = w[j]! - e0 * uj;
+    w[cols + j] = w[cols + j]! - e1 * uj;
+    w[2 * cols + j] = w[2 * cols + j]! - e2 * uj;
+    w[3 * cols + j] = w[3 * cols + j]! - e3 * uj;
+  }
 }
