@@ -56,7 +56,7 @@ export async function quantizeCommand({
   await checkPaths(input, output);
   const calibration = gptq ? await calibrationSequences(input, values) : undefined;
 
-  const progress = progressLine(`writing ${output} (${mix.name}${gptq ? ', GPTQ' : ''})`);
+  const progress = progressLine(`quantizing ${input} to ${mix.name}${gptq ? ' (GPTQ)' : ''}`);
   const common = {
     mix,
     overrides,
