@@ -75,14 +75,14 @@ describe.skipIf(!stories)('llm quantize --method gptq on stories260K', () => {
     // Two quantizations, 2048 generated tokens and two kld runs on the CPU: minutes on a busy machine.
   }, 480_000);
 
-  it('calibrates on a text file, with every scale chosen up front (group size 0)', async () => {
+  it('calibrates on a text file, all layers on the original model, with every scale chosen up front', async () => {
     const text = join(dir, 'calibration.txt');
     await writeFile(
       text,
       'Once upon a time, there was a little dog named Max. Max liked to run in the big green park with his friend Sue. ' +
         'One day, they found a shiny red ball under a tree. Sue said, "Let us share it!" Max wagged his tail and they played all day.\n',
     );
-    const { path, json, stderr } = await quantize('q4_1', '--method', 'gptq', '--calibration', text, '--group-size', '0');
+    const { path, json, stderr } = await quantize('q4_1', '--method', 'gptq', '--calibration', text, '--group-size', '0', '--layer-inputs', 'original');
     expect(stderr).toMatch(/GPTQ over \d+ calibration tokens \(1 sequences\)/);
     expect(json.tensors.find((t) => t.name === 'blk.2.attn_v.weight')).toMatchObject({ type: 'q4_1', method: 'gptq' });
     const file = await openGguf(path);

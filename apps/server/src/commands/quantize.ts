@@ -77,6 +77,7 @@ export async function quantizeCommand({
       ...(values['group-size'] === undefined ? {} : { groupSize: values['group-size'] }),
       ...(values.damp === undefined ? {} : { dampening: values.damp }),
       ...(values['batch-columns'] === undefined ? {} : { batchColumns: values['batch-columns'] }),
+      sequential: values['layer-inputs'] === 'quantized',
       onCalibrationProgress: (n, total) => calibrating(n, total),
     });
     result = done;

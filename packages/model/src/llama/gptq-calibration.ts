@@ -35,6 +35,12 @@ export interface GptqCalibrationOptions {
   readonly dampening?: number;
   /** Columns per lazy batch; 128 as the reference. */
   readonly batchColumns?: number;
+  /**
+   * true (default): each layer's inputs come from the quantized layers before it, as the
+   * reference runs GPTQ. false: every layer is calibrated on the unquantized model's activations
+   * (the simpler variant: the pass keeps the original weights).
+   */
+  readonly sequential?: boolean;
   /** After each weight matrix: matrices done, of `total`, and the name of the last. */
   readonly onProgress?: (done: number, total: number, tensor: string) => void;
 }
@@ -91,6 +97,7 @@ export async function gptqCalibrate(
     return { tokens: [...ids], startPos: 0, blockTable };
   });
 
+  const sequential = options.sequential ?? true;
   const total = 7 * config.numLayers + (config.tiedEmbeddings ? 0 : 1);
   let done = 0;
   const written = new Map<string, GptqTensor>();
@@ -117,17 +124,17 @@ export async function gptqCalibrate(
           ...(options.batchColumns === undefined ? {} : { batchColumns: options.batchColumns }),
         });
         written.set(w.name, { type, data, tokens: site.tokens });
-        w.values.set(dequantize(type, data, w.values.length));
-      } else {
+        if (sequential) w.values.set(dequantize(type, data, w.values.length));
+      } else if (sequential) {
         roundToType(w, options.typeOf(w.name, [w.rows, cols]), cols);
       }
       options.onProgress?.(++done, total, w.name);
     });
   };
   try {
-    await runner.captureLinearInputs(chunks, onLinear, (embedding) =>
-      roundToType(embedding, options.typeOf(embedding.name, [embedding.rows, config.dim]), config.dim),
-    );
+    await runner.captureLinearInputs(chunks, onLinear, (embedding) => {
+      if (sequential) roundToType(embedding, options.typeOf(embedding.name, [embedding.rows, config.dim]), config.dim);
+    });
   } finally {
     runner.dispose();
   }

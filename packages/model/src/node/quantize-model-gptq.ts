@@ -17,6 +17,8 @@ export interface QuantizeModelGptqOptions extends QuantizeModelOptions {
   readonly dampening?: number;
   /** Columns per lazy batch (128). */
   readonly batchColumns?: number;
+  /** Calibrate each layer on the quantized earlier layers' outputs (default) or on the unquantized model's. */
+  readonly sequential?: boolean;
   /** After each weight matrix of the calibration pass. */
   readonly onCalibrationProgress?: (done: number, total: number, tensor: string) => void;
 }
@@ -52,6 +54,7 @@ export async function quantizeModelGptq(
       ...(options.groupSize === undefined ? {} : { groupSize: options.groupSize }),
       ...(options.dampening === undefined ? {} : { dampening: options.dampening }),
       ...(options.batchColumns === undefined ? {} : { batchColumns: options.batchColumns }),
+      ...(options.sequential === undefined ? {} : { sequential: options.sequential }),
       ...(options.onCalibrationProgress === undefined ? {} : { onProgress: options.onCalibrationProgress }),
     });
     encoded = new Map([...tensors].map(([name, t]) => [name, { type: t.type, data: t.data }]));
