@@ -101,6 +101,23 @@ describe.skipIf(!gguf)('GPTQ calibration on stories260K', () => {
     }
   });
 
+  it('calibrates later layers on the quantized earlier ones, or with sequential: false on the original model', async () => {
+    const model = await openModel(gguf!);
+    try {
+      const typeOf = (name: string) => (name === 'token_embd.weight' ? ('f32' as const) : ('q4_0' as const));
+      const sequential = await gptqCalibrate(model.source, sequences, { typeOf });
+      const original = await gptqCalibrate(model.source, sequences, { typeOf, sequential: false });
+      // Layer 0's Q, K and V read the embedding in both; everything after reads different inputs.
+      expect(original.get('blk.0.attn_q.weight')!.data).toEqual(sequential.get('blk.0.attn_q.weight')!.data);
+      expect(original.get('blk.1.attn_q.weight')!.data).not.toEqual(sequential.get('blk.1.attn_q.weight')!.data);
+      // Without the sequential order the pass changes nothing: a second run writes the same.
+      const again = await gptqCalibrate(model.source, sequences, { typeOf, sequential: false });
+      expect(again.get('output.weight')!.data).toEqual(original.get('output.weight')!.data);
+    } finally {
+      await model.source.close();
+    }
+  });
+
   it('refuses calibration without text, or past the model context', async () => {
     const model = await openModel(gguf!);
     try {
