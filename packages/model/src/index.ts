@@ -20,3 +20,5 @@ export {
 export { KvPoolError, kvLayerBlockBytes, kvPoolBlockBytes, type RunnerOptions } from './llama/runner-options.js';
 export { GpuModelRunner } from './llama/gpu-runner.js';
 export { CpuModelRunner } from './llama/cpu-runner.js';
+export { gptqCalibrate, type GptqCalibrationOptions, type GptqTensor } from './llama/gptq-calibration.js';
+export type { LinearInputs, LinearInputsHook, LinearWeight } from './llama/linear-inputs.js';

@@ -58,3 +58,14 @@ export {
   type TensorQuantChoice,
 } from './quant-mix.js';
 export { dequantizeKvI8Row, KV_I8_MAX, kvI8Scale, quantizeKvI8Row, roundTripKvI8 } from './kv-i8.js';
+export {
+  GPTQ_DEFAULT_BATCH_COLUMNS,
+  GPTQ_DEFAULT_DAMPENING,
+  gptqHessianFactor,
+  gptqQuantize,
+  type GptqHessianFactor,
+  type GptqOptions,
+} from './gptq/gptq.js';
+export { GPTQ_TYPES, gptqGrid, type GptqGrid } from './gptq/gptq-grid.js';
+export { GptqError } from './gptq/gptq-error.js';
+export { HessianAccumulator } from './gptq/hessian.js';

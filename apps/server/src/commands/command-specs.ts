@@ -60,18 +60,29 @@ export const convertSpec = {
 
 export const quantizeSpec = {
   name: 'quantize',
-  summary: "Quantizes an F32/F16/BF16 model (GGUF, llama2.c or Hugging Face folder) to a GGUF with one of llama.cpp's mixes (round to nearest).",
+  summary: "Quantizes an F32/F16/BF16 model (GGUF, llama2.c or Hugging Face folder) to a GGUF with one of llama.cpp's mixes (round to nearest, or GPTQ).",
   positionals: ['IN', 'OUT'],
   options: {
     type: { type: 'string', arg: QUANT_MIXES.join('|'), required: true, description: "llama.cpp's mix: the base type of the weight matrices, with more bits where llama-quantize gives them (q4_k is q4_k_m, q3_k is q3_k_m, q5_k is q5_k_m)" },
     tokenizer: { type: 'string', arg: 'PATH', description: 'tokenizer file to include (a llama2.c checkpoint has none)', defaultText: "the input's own" },
     'output-type': { type: 'string', arg: [...BLOCK_DTYPES, 'f16', 'f32'].join('|'), description: 'type of output.weight (and of a tied token_embd.weight)', defaultText: "the mix's (q6_k, or q8_0 when rows do not fit)" },
     'token-embedding-type': { type: 'string', arg: [...BLOCK_DTYPES, 'f16', 'f32'].join('|'), description: 'type of token_embd.weight', defaultText: "the mix's base type" },
-    json: { type: 'boolean', description: 'print one JSON line on stdout: {type, tensors: [{name, type, shape}], bytes, bitsPerWeight}' },
+    method: { type: 'choice', choices: ['rtn', 'gptq'], default: 'rtn', description: "rtn: ggml's reference quantizers; gptq: GPTQ over calibration text for the matrices of q4_0, q4_1, q5_0, q5_1, q8_0 and q4_k (the mix's other types round to nearest)" },
+    calibration: { type: 'string', arg: 'FILE', description: 'with --method gptq: a text file to calibrate on, tokenized with BOS first', defaultText: 'text the model generates itself' },
+    'calibration-tokens': { type: 'integer', arg: 'N', range: { min: 2 }, defaultText: '2048 generated; all of --calibration', description: 'with --method gptq: calibration tokens: generated at temperature 1 from BOS, or the first N of --calibration' },
+    'calibration-context': { type: 'integer', arg: 'N', range: { min: 2 }, defaultText: "min(512, the model's context)", description: 'with --method gptq: the calibration text is cut into sequences of N tokens, each starting with BOS' },
+    seed: { type: 'integer', arg: 'S', defaultText: '1000', range: { min: 0 }, description: 'with --method gptq: seed of the first generated calibration sample (sample k takes S + k); not kld\'s default 1, so kld scores text the quantizer has not seen' },
+    'group-size': { type: 'integer', arg: 'G', range: { min: 0 }, defaultText: "the type's block: 32, 256 for q4_k", description: "with --method gptq: each block's scale (and min) is chosen when GPTQ reaches the first column of its group of G columns, from the weights as updated by then; a multiple of the type's block; 0: every scale from the original weights" },
+    damp: { type: 'number', arg: 'F', defaultText: '0.01', range: { min: 0 }, description: "with --method gptq: F times the mean of the Hessian's diagonal is added to its diagonal" },
+    'layer-inputs': { type: 'choice', choices: ['quantized', 'original'], default: 'quantized', description: "with --method gptq: calibrate each layer on the inputs the quantized layers before it produce (GPTQ's sequential order), or on the original model's (all layers from one unquantized pass)" },
+    'batch-columns': { type: 'integer', arg: 'N', defaultText: '128', range: { min: 1 }, description: "with --method gptq: columns per lazy batch: GPTQ's error updates reach later columns once per batch" },
+    backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'with --method gptq: where the calibration text is generated (the calibration pass itself runs on the CPU)' },
+    json: { type: 'boolean', description: 'print one JSON line on stdout: {type, method, tensors: [{name, type, shape}], bytes, bitsPerWeight}; with --method gptq each block-quantized matrix also names its method (rtn or gptq)' },
   },
   notes: [
     '1-D tensors (norms, biases) stay F32. A tensor whose rows are not whole blocks of its type falls back as llama.cpp does (Q4_K to Q5_0, Q6_K to Q8_0, ..., else F16), named on stderr.',
     'OUT is written beside itself under a temporary name and renamed when complete.',
+    'GPTQ runs the calibration text through the model once on the CPU, layer by layer: each linear layer is quantized from the inputs the already quantized layers before it produce. The token embedding is rounded to nearest.',
   ],
 } as const satisfies CommandSpec;
 

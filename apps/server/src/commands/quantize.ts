@@ -1,24 +1,42 @@
-import { access, constants, readdir, realpath, stat } from 'node:fs/promises';
+import { access, constants, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { openGguf, quantizeModel } from '@llm/formats/node';
+import { openGguf, quantizeModel, type QuantizeModelResult } from '@llm/formats/node';
+import type { OpenedModel } from '@llm/model';
+import { openModel, quantizeModelGptq } from '@llm/model/node';
 import {
   BLOCK_DTYPES,
+  GPTQ_TYPES,
+  gptqGrid,
+  isOneOf,
   quantMix,
   type BlockDtype,
+  type QuantMix,
   type QuantTypeOverrides,
 } from '@llm/quant';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
 import type { quantizeSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';
+import { checkTokens, generatedTokens, openScoringModel, windowContext } from './scored-text.js';
 
 interface WrittenTensor {
   readonly name: string;
   readonly type: string;
   readonly shape: readonly number[];
+  readonly method?: 'rtn' | 'gptq';
 }
 
-/** `llm quantize IN OUT --type MIX`: round-to-nearest GGUF quantization with llama.cpp's mixes. */
+type QuantizeValues = ParsedOptions<typeof quantizeSpec>['values'];
+
+// GPTQ's options, refused without --method gptq.
+const GPTQ_FLAGS = ['calibration', 'calibration-tokens', 'calibration-context', 'seed', 'group-size', 'damp', 'batch-columns'] as const;
+
+/** Generated calibration tokens unless --calibration-tokens says otherwise. */
+const DEFAULT_CALIBRATION_TOKENS = 2048;
+/** Seed of the first generated calibration sample: away from kld's default 1. */
+const DEFAULT_CALIBRATION_SEED = 1000;
+
+/** `llm quantize IN OUT --type MIX [--method gptq]`: GGUF quantization with llama.cpp's mixes. */
 export async function quantizeCommand({
   values,
   positionals,
@@ -33,15 +51,42 @@ export async function quantizeCommand({
       ? {}
       : { tokenEmbeddingType: tensorTypeOption('token-embedding-type', values['token-embedding-type']) }),
   };
+  const gptq = values.method === 'gptq';
+  checkGptqOptions(values, mix);
   await checkPaths(input, output);
+  const calibration = gptq ? await calibrationSequences(input, values) : undefined;
 
-  const progress = progressLine(`quantizing ${input} to ${mix.name}`);
-  const result = await quantizeModel(input, output, {
+  const progress = progressLine(`quantizing ${input} to ${mix.name}${gptq ? ' (GPTQ)' : ''}`);
+  const common = {
     mix,
     overrides,
     ...(values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer }),
-    onProgress: ({ done, total }) => progress(done, total),
-  });
+    onProgress: ({ done, total }: { done: number; total: number }) => progress(done, total),
+  };
+  let result: QuantizeModelResult;
+  let gptqTensors: ReadonlySet<string> = new Set();
+  if (calibration === undefined) {
+    result = await quantizeModel(input, output, common);
+  } else {
+    const tokens = calibration.reduce((n, s) => n + s.length, 0);
+    const started = performance.now();
+    const calibrating = progressLine(`GPTQ over ${tokens} calibration tokens (${calibration.length} sequences), matrix by matrix`);
+    const done = await quantizeModelGptq(input, output, {
+      ...common,
+      calibration,
+      ...(values['group-size'] === undefined ? {} : { groupSize: values['group-size'] }),
+      ...(values.damp === undefined ? {} : { dampening: values.damp }),
+      ...(values['batch-columns'] === undefined ? {} : { batchColumns: values['batch-columns'] }),
+      sequential: values['layer-inputs'] === 'quantized',
+      onCalibrationProgress: (n, total) => calibrating(n, total),
+    });
+    result = done;
+    gptqTensors = new Set(done.gptqTensors);
+    process.stderr.write(
+      `[llm] GPTQ wrote ${done.gptqTensors.length} matrices in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+        'the other tensors were rounded to nearest or kept\n',
+    );
+  }
   const written = result.tensors;
   const fallbacks = written.flatMap((t) =>
     t.fallbackFrom === undefined ? [] : [`${t.name} (rows of ${t.shape[t.shape.length - 1]}): ${t.fallbackFrom} -> ${t.type}`],
@@ -59,7 +104,9 @@ export async function quantizeCommand({
       weights += elements;
       tensorBytes += t.byteLength;
       const w = written.find((x) => x.name === t.name) ?? { name: t.name, type: t.type.name, shape: t.shape };
-      tensors.push({ name: w.name, type: w.type, shape: [...w.shape] });
+      const method = gptqTensors.has(w.name) ? 'gptq' : 'rtn';
+      const tagged = calibration !== undefined && t.shape.length >= 2 && isBlock(w.type);
+      tensors.push({ name: w.name, type: w.type, shape: [...w.shape], ...(tagged ? { method } : {}) });
     }
   } finally {
     await file.close();
@@ -79,8 +126,83 @@ export async function quantizeCommand({
       '\n',
   );
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ type: mix.name, tensors, bytes, bitsPerWeight })}\n`);
+    process.stdout.write(`${JSON.stringify({ type: mix.name, method: values.method, tensors, bytes, bitsPerWeight })}\n`);
   }
+}
+
+const isBlock = (type: string): boolean => isOneOf(BLOCK_DTYPES, type);
+
+/** GPTQ's flags only with --method gptq, and a mix whose base type GPTQ writes. */
+function checkGptqOptions(values: QuantizeValues, mix: QuantMix): void {
+  if (values.method !== 'gptq') {
+    const given = GPTQ_FLAGS.find((flag) => values[flag] !== undefined);
+    if (given !== undefined) throw new CliUsageError(`--${given} applies to --method gptq only`);
+    return;
+  }
+  if (!isOneOf(GPTQ_TYPES, mix.base)) {
+    throw new CliUsageError(
+      `--method gptq writes ${GPTQ_TYPES.join(', ')}; the ${mix.name} mix stores its matrices as ${mix.base}: choose a mix of those types or --method rtn`,
+    );
+  }
+  const block = gptqGrid(mix.base).blockSize;
+  const group = values['group-size'];
+  if (group !== undefined && group % block !== 0) {
+    throw new CliUsageError(`--group-size must be 0 or a multiple of ${mix.base}'s block of ${block} values, got ${group}`);
+  }
+  if (values.calibration !== undefined && values.seed !== undefined) {
+    throw new CliUsageError('--seed sets the generated calibration text; it does not apply with --calibration FILE');
+  }
+}
+
+/**
+ * The calibration text, cut into sequences of --calibration-context tokens (the last may be
+ * shorter), each starting with BOS: --calibration's file, or text the model generates itself.
+ */
+async function calibrationSequences(input: string, values: QuantizeValues): Promise<number[][]> {
+  const file = values.calibration;
+  let tokens: number[];
+  let model: OpenedModel;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new CliUsageError(
+        `--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a text file' : String(error)}`,
+      );
+    }
+    // Only the tokenizer is needed: no runner, no weights decoded.
+    model = await openModel(input, values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer });
+    await model.source.close();
+    tokens = model.tokenizer.encode(text, { addSpecial: true });
+    if (values['calibration-tokens'] !== undefined) tokens = tokens.slice(0, values['calibration-tokens']);
+    if (tokens.length < 2) throw new CliUsageError(`--calibration ${file}: ${tokens.length} tokens; GPTQ needs some text`);
+  } else {
+    const scoring = await openScoringModel(input, values.tokenizer, values.backend, 512);
+    try {
+      model = scoring.model;
+      // A bad --calibration-context is refused before the text is generated.
+      windowContext(values['calibration-context'], model.source.config.contextLength);
+      const count = values['calibration-tokens'] ?? DEFAULT_CALIBRATION_TOKENS;
+      const seed = values.seed ?? DEFAULT_CALIBRATION_SEED;
+      tokens = await generatedTokens(scoring, count, seed, progressLine('generating calibration text'));
+    } finally {
+      await scoring.close();
+    }
+  }
+  const config = model.source.config;
+  checkTokens(tokens, config.vocabSize);
+  const context = windowContext(values['calibration-context'], config.contextLength);
+  const bos = model.tokenizer.bosId;
+  const sequences: number[][] = [];
+  for (let at = 0; at < tokens.length; at += context) {
+    const ids = tokens.slice(at, at + context);
+    // Each sequence starts as the model reads text: with BOS (as llama-perplexity's windows).
+    if (bos !== undefined && model.tokenizer.addBos) ids[0] = bos;
+    sequences.push(ids);
+  }
+  return sequences;
 }
 
 function tensorTypeOption(flag: string, value: string): BlockDtype | 'f16' | 'f32' {

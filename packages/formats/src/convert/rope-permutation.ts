@@ -1,6 +1,7 @@
 import type { RopeLayout } from '../weight-source.js';
 
-type Rows = Float32Array | Uint16Array;
+// Uint8Array: rows of encoded blocks, each row a whole number of blocks.
+type Rows = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * Reorders the rows of a Q or K projection [numHeads·headDim, dim] (or its bias [numHeads·headDim])

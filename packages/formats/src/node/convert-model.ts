@@ -27,6 +27,8 @@ import {
 import type { ModelFormat } from '../model-format.js';
 import type { LlamaConfig, RopeLayout, WeightSource } from '../weight-source.js';
 import {
+  byteLengthOf,
+  elementType,
   isOneOf,
   quantize,
   WEIGHT_DTYPES,
@@ -76,9 +78,21 @@ export interface ConvertOptions {
     tensor: { readonly name: string; readonly shape: readonly number[] },
     config: LlamaConfig,
   ) => WeightDtype | BlockDtype;
+  /**
+   * GGUF output only: blocks already encoded for a tensor (by GPTQ, say), written instead of
+   * encoding its values. Rows are in the input's RoPE layout, [rows, cols] as the input holds the
+   * tensor, and permuted here with the values; the type must be the one `tensorType` gives it.
+   */
+  readonly encodedTensor?: (name: string) => EncodedTensor | undefined;
   /** GGUF output only: general.file_type (a llama_ftype) instead of the one `type` implies. */
   readonly fileType?: number;
   readonly onProgress?: (progress: ConvertProgress) => void;
+}
+
+/** A tensor's blocks as the GGUF stores them. */
+export interface EncodedTensor {
+  readonly type: BlockDtype;
+  readonly data: Uint8Array;
 }
 
 export interface ConvertResult {
@@ -132,7 +146,10 @@ export async function convertModel(
     );
   }
   const to = extname(outputPath).toLowerCase() === '.gguf' ? 'gguf' : 'hf';
-  if (to === 'hf' && (options.tensorType !== undefined || options.fileType !== undefined)) {
+  if (
+    to === 'hf' &&
+    (options.tensorType !== undefined || options.fileType !== undefined || options.encodedTensor !== undefined)
+  ) {
     throw new ModelConvertError(
       'per-tensor types and quantization need GGUF output (a path ending in .gguf)',
       outputPath,
@@ -278,6 +295,8 @@ function planTensors(
       dtype,
       shape,
       produce: async () => {
+        const encoded = options.encodedTensor?.(name);
+        if (encoded !== undefined) return placeEncoded(encoded, name, dtype, shape, heads, from, out.ropeLayout, inputPath);
         const read = floatTensor(await source.read(name), info.dtype, elementsOf(shape));
         let data = read.data;
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
@@ -304,6 +323,32 @@ function planTensors(
     plan.push({ name: ropeFreqsTensor, dtype: 'f32', shape: [factors.length], produce: async () => factors });
   }
   return plan;
+}
+
+/** Checks blocks encoded elsewhere against the plan and permutes their rows as the values would be. */
+function placeEncoded(
+  encoded: EncodedTensor,
+  name: string,
+  dtype: WeightDtype | BlockDtype,
+  shape: readonly number[],
+  heads: number | undefined,
+  from: RopeLayout,
+  to: RopeLayout,
+  inputPath: string,
+): Uint8Array {
+  if (encoded.type !== dtype) {
+    throw new ModelConvertError(`tensor ${name} was encoded as ${encoded.type}, but is written as ${dtype}`, inputPath);
+  }
+  const bytes = byteLengthOf(elementType(dtype), elementsOf(shape));
+  if (encoded.data.length !== bytes) {
+    throw new ModelConvertError(
+      `tensor ${name} [${shape.join(', ')}] takes ${bytes} bytes of ${dtype}, but ${encoded.data.length} were encoded`,
+      inputPath,
+    );
+  }
+  if (heads === undefined) return encoded.data;
+  const rows = shape[0] ?? 1;
+  return permuteRopeRows(encoded.data, [rows, bytes / rows], heads, from, to);
 }
 
 async function tokenizerMetadata(

@@ -22,6 +22,7 @@ export {
   type ConvertOptions,
   type ConvertProgress,
   type ConvertResult,
+  type EncodedTensor,
 } from './convert-model.js';
 export {
   quantizeModel,

@@ -6,7 +6,7 @@ import {
   type QuantTypeOverrides,
   type TensorDtype,
 } from '@llm/quant';
-import { convertModel, type ConvertProgress, type ConvertResult } from './convert-model.js';
+import { convertModel, type ConvertProgress, type ConvertResult, type EncodedTensor } from './convert-model.js';
 
 export interface QuantizeModelOptions {
   /** llama.cpp's mix (`q8_0`, `q4_0`, `q4_k_m`, ...) or one resolved by `quantMix`. */
@@ -15,6 +15,11 @@ export interface QuantizeModelOptions {
   readonly overrides?: QuantTypeOverrides;
   /** A tokenizer for inputs without one (a llama2.c checkpoint). */
   readonly tokenizerPath?: string;
+  /**
+   * Blocks already encoded (by GPTQ, say), by tensor name, in the input's RoPE layout; each must
+   * have the type the mix gives its tensor. The other tensors are quantized round to nearest.
+   */
+  readonly encodedTensors?: ReadonlyMap<string, EncodedTensor>;
   readonly onProgress?: (progress: ConvertProgress) => void;
 }
 
@@ -24,6 +29,8 @@ export interface QuantizedTensor {
   readonly shape: readonly number[];
   /** The mix's type when the rows are not whole blocks of it and llama.cpp's fallback applied. */
   readonly fallbackFrom?: string;
+  /** Written from `encodedTensors` rather than quantized round to nearest here. */
+  readonly encoded?: true;
 }
 
 export interface QuantizeModelResult extends ConvertResult {
@@ -36,7 +43,8 @@ export interface QuantizeModelResult extends ConvertResult {
  * Writes `outputPath`, a GGUF llama.cpp loads, with every 2-D weight of `inputPath` (an F32, F16
  * or BF16 GGUF, a Hugging Face folder or a llama2.c checkpoint) quantized round-to-nearest by
  * @llm/quant's reference codecs in the types llama.cpp's mix gives each tensor
- * (`tensorQuantType`); 1-D tensors stay f32. An already quantized input is refused.
+ * (`tensorQuantType`), or written as `encodedTensors` gives them; 1-D tensors stay f32. An
+ * already quantized input is refused.
  */
 export async function quantizeModel(
   inputPath: string,
@@ -58,9 +66,11 @@ export async function quantizeModel(
         type,
         shape: [...shape],
         ...(choice.fallbackFrom === undefined ? {} : { fallbackFrom: choice.fallbackFrom }),
+        ...(options.encodedTensors?.has(name) === true ? { encoded: true as const } : {}),
       });
       return type;
     },
+    ...(options.encodedTensors === undefined ? {} : { encodedTensor: (name) => options.encodedTensors?.get(name) }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   return { ...result, mix, tensors };

@@ -5,6 +5,7 @@ import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { matrixF32, type HostMatrix } from './load-weights.js';
+import type { LinearInputsHook, LinearWeight } from './linear-inputs.js';
 import type { BlockCopy, LogitsOptions, ModelRunner, SampleRequest, StepOptions, StepResult, SwapCopy } from './model-runner.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -137,6 +138,34 @@ export class CpuModelRunner implements ModelRunner {
     return this.head(this.forward(batch), rows);
   }
 
+  /**
+   * Runs `chunks` through the model, calling `hook` with the inputs of every linear layer (and of
+   * the output projection, unless it is the tied token embedding) before the layer is applied.
+   * A hook may overwrite the weights it is handed; the pass goes on with them, so each layer sees
+   * the inputs the earlier layers, as changed, produce (GPTQ's sequential calibration). The
+   * runner keeps the changed weights. `onTokenEmbedding` may change the token embedding (also the
+   * output projection when the two are tied) before the pass starts.
+   */
+  async captureLinearInputs(
+    chunks: readonly SequenceChunk[],
+    hook: LinearInputsHook,
+    onTokenEmbedding?: (embedding: LinearWeight) => void,
+  ): Promise<void> {
+    const batch = this.pack(chunks);
+    onTokenEmbedding?.({ name: 'token_embd.weight', rows: this.config.vocabSize, values: this.tokenEmbedding });
+    const x = this.forward(batch, hook);
+    const c = this.config;
+    if (this.output === this.tokenEmbedding) return;
+    const normed = reference.rmsNorm({ x, weight: this.outputNorm, rows: batch.numTokens, dim: c.dim, eps: c.rmsNormEps });
+    hook({
+      layer: undefined,
+      weights: [{ name: 'output.weight', rows: c.vocabSize, values: this.output }],
+      inputs: normed,
+      tokens: batch.numTokens,
+      cols: c.dim,
+    });
+  }
+
   async copyBlocks(copies: readonly BlockCopy[]): Promise<void> {
     const blockFloats = this.blockSize * this.config.numKvHeads * this.config.headDim;
     for (const layer of this.layers) {
@@ -169,7 +198,7 @@ export class CpuModelRunner implements ModelRunner {
   }
 
   /** The forward pass through the last layer: the hidden state of every packed token. */
-  private forward(batch: PackedBatch): Float32Array {
+  private forward(batch: PackedBatch, hook?: LinearInputsHook): Float32Array {
     const c = this.config;
     const m = batch.numTokens;
     const qDim = c.numHeads * c.headDim;
@@ -183,8 +212,17 @@ export class CpuModelRunner implements ModelRunner {
     const attn = new Float32Array(m * qDim);
     const gateUp = new Float32Array(m * 2 * c.hiddenDim);
     const hidden = new Float32Array(m * c.hiddenDim);
-    for (const layer of this.layers) {
+    const site = (layer: number, names: readonly string[], weights: readonly Float32Array[], inputs: Float32Array, cols: number) =>
+      hook?.({
+        layer,
+        weights: weights.map((values, i) => ({ name: `blk.${layer}.${names[i]!}.weight`, rows: values.length / cols, values })),
+        inputs,
+        tokens: m,
+        cols,
+      });
+    for (const [l, layer] of this.layers.entries()) {
       reference.rmsNorm({ x, weight: layer.attnNorm, out: xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      site(l, ['attn_q', 'attn_k', 'attn_v'], [layer.wq, layer.wk, layer.wv], xb, c.dim);
       reference.linear({ x: xb, w: layer.wq, m, n: qDim, k: c.dim, bias: layer.bq, out: q });
       reference.linear({ x: xb, w: layer.wk, m, n: kvDim, k: c.dim, bias: layer.bk, out: k });
       reference.linear({ x: xb, w: layer.wv, m, n: kvDim, k: c.dim, bias: layer.bv, out: v });
@@ -232,10 +270,14 @@ export class CpuModelRunner implements ModelRunner {
         scale: 1 / Math.sqrt(c.headDim),
         out: attn,
       });
+      site(l, ['attn_output'], [layer.wo], attn, qDim);
       reference.linear({ x: attn, w: layer.wo, m, n: c.dim, k: qDim, residual: x, out: x2 });
       reference.rmsNorm({ x: x2, weight: layer.ffnNorm, out: xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      const gateFloats = c.hiddenDim * c.dim;
+      site(l, ['ffn_gate', 'ffn_up'], [layer.gateUp.subarray(0, gateFloats), layer.gateUp.subarray(gateFloats)], xb, c.dim);
       reference.linear({ x: xb, w: layer.gateUp, m, n: 2 * c.hiddenDim, k: c.dim, out: gateUp });
       reference.siluMul({ gateUp, tokens: m, hidden: c.hiddenDim, out: hidden });
+      site(l, ['ffn_down'], [layer.down], hidden, c.hiddenDim);
       reference.linear({ x: hidden, w: layer.down, m, n: c.dim, k: c.hiddenDim, residual: x2, out: x });
     }
     return x;
