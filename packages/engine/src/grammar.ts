@@ -3,6 +3,7 @@ import type { Tokenizer } from '@llm/tokenizer';
 import { Ajv } from 'ajv';
 import * as z from 'zod/mini';
 import { EngineRequestError } from './errors.js';
+import { numberRangeEbnf, type NumberBounds } from './number-range-grammar.js';
 import { loadXGrammar, type XGrammar } from './xgrammar-module.js';
 
 /**
@@ -127,7 +128,7 @@ export class GrammarCache {
 
   private async compileNow(spec: GrammarSpec): Promise<CompiledGrammar> {
     if (spec.type === 'json_schema') checkJsonSchema(spec.schema);
-    const { compiler } = await this.compilerOnce();
+    const { compiler, xg } = await this.compilerOnce();
     // Compact JSON: no free whitespace, ',' and ':' without spaces (indent -1: one line).
     const compact: [boolean, number, [string, string]] = [false, -1, [',', ':']];
     try {
@@ -135,8 +136,17 @@ export class GrammarCache {
         case 'json_object':
           // Not strict: an object schema without properties would otherwise allow only `{}`.
           return await compiler.compileJSONSchema('{"type":"object"}', ...compact, false);
-        case 'json_schema':
-          return await compiler.compileJSONSchema(JSON.stringify(spec.schema), ...compact, true);
+        case 'json_schema': {
+          const { schema, numbers } = withBoundedNumbersMarked(spec.schema);
+          if (numbers.length === 0) return await compiler.compileJSONSchema(JSON.stringify(schema), ...compact, true);
+          // Bounded numbers: XGrammar's grammar of the schema, with each marked number's rule replaced.
+          let ebnf = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(schema), ...compact, true);
+          numbers.forEach((expression, i) => {
+            ebnf = ebnf.split(JSON.stringify(JSON.stringify(numberMark(i)))).join(`llm_bounded_number_${i}`);
+            ebnf += `\nllm_bounded_number_${i} ::= ${expression}`;
+          });
+          return await compiler.compileGrammar(ebnf, 'root');
+        }
         case 'ebnf':
           return await compiler.compileGrammar(spec.grammar, spec.rootRule ?? 'root');
         case 'regex':
@@ -145,6 +155,7 @@ export class GrammarCache {
           return await compiler.compileStructuralTag({ type: 'structural_tag', format: spec.format as unknown as StructuralTag['format'] });
       }
     } catch (cause) {
+      if (cause instanceof GrammarError) throw cause;
       // XGrammar's WebAssembly build reports every rejection as a bare abort, without its reason.
       throw new GrammarError(`${REJECTED[spec.type]} (${cause instanceof Error ? cause.message : String(cause)})`);
     }
@@ -173,6 +184,36 @@ function checkJsonSchema(schema: Record<string, unknown> | boolean): void {
   } finally {
     if (typeof schema === 'object') ajv.removeSchema(schema);
   }
+}
+
+const BOUND_KEYWORDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
+// Values that are data, not subschemas: never rewritten.
+const DATA_KEYWORDS = new Set(['const', 'enum', 'default', 'examples']);
+
+function numberMark(i: number): string {
+  return `__llm_bounded_number_${i}__`;
+}
+
+/**
+ * The schema with every `number` subschema that has bounds replaced by a `const` mark, and the
+ * EBNF of each marked range (see number-range-grammar.ts for why).
+ */
+function withBoundedNumbersMarked(schema: Record<string, unknown> | boolean): { schema: unknown; numbers: string[] } {
+  const numbers: string[] = [];
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (typeof node !== 'object' || node === null) return node;
+    const record = node as Record<string, unknown>;
+    if (record['type'] === 'number' && BOUND_KEYWORDS.some((k) => typeof record[k] === 'number')) {
+      const bounds: NumberBounds = Object.fromEntries(BOUND_KEYWORDS.map((k) => [k, typeof record[k] === 'number' ? record[k] : undefined]));
+      const expression = numberRangeEbnf(bounds);
+      if (expression === undefined) throw new GrammarError(`a number's bounds (${JSON.stringify(bounds)}) leave no value with at most six decimals`);
+      numbers.push(expression);
+      return { const: numberMark(numbers.length - 1) };
+    }
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, DATA_KEYWORDS.has(k) ? v : visit(v)]));
+  };
+  return { schema: visit(schema), numbers };
 }
 
 function grammarKey(spec: GrammarSpec): string {

@@ -1,7 +1,7 @@
 import type * as XGrammarModule from '@mlc-ai/web-xgrammar';
 
 /** The classes of @mlc-ai/web-xgrammar (XGrammar compiled to WebAssembly, the wasm inlined). */
-export type XGrammar = Pick<typeof XGrammarModule, 'GrammarCompiler' | 'GrammarMatcher' | 'TokenizerInfo' | 'Grammar'>;
+export type XGrammar = Pick<typeof XGrammarModule, 'GrammarCompiler' | 'GrammarMatcher' | 'TokenizerInfo' | 'Grammar' | 'Testings'>;
 
 let loading: Promise<XGrammar> | undefined;
 
