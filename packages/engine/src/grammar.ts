@@ -127,7 +127,6 @@ export class GrammarCache {
   }
 
   private async compileNow(spec: GrammarSpec): Promise<CompiledGrammar> {
-    if (spec.type === 'json_schema') checkJsonSchema(spec.schema);
     const { compiler, xg } = await this.compilerOnce();
     // Compact JSON: no free whitespace, ',' and ':' without spaces (indent -1: one line).
     const compact: [boolean, number, [string, string]] = [false, -1, [',', ':']];
@@ -136,23 +135,16 @@ export class GrammarCache {
         case 'json_object':
           // Not strict: an object schema without properties would otherwise allow only `{}`.
           return await compiler.compileJSONSchema('{"type":"object"}', ...compact, false);
-        case 'json_schema': {
-          const { schema, numbers } = withBoundedNumbersMarked(spec.schema);
-          if (numbers.length === 0) return await compiler.compileJSONSchema(JSON.stringify(schema), ...compact, true);
-          // Bounded numbers: XGrammar's grammar of the schema, with each marked number's rule replaced.
-          let ebnf = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(schema), ...compact, true);
-          numbers.forEach((expression, i) => {
-            ebnf = ebnf.split(JSON.stringify(JSON.stringify(numberMark(i)))).join(`llm_bounded_number_${i}`);
-            ebnf += `\nllm_bounded_number_${i} ::= ${expression}`;
-          });
-          return await compiler.compileGrammar(ebnf, 'root');
-        }
+        case 'json_schema':
+          return await compiler.compileGrammar(await jsonSchemaEbnf(xg, spec.schema), 'root');
         case 'ebnf':
           return await compiler.compileGrammar(spec.grammar, spec.rootRule ?? 'root');
         case 'regex':
           return await compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.pattern } });
-        case 'structural_tag':
-          return await compiler.compileStructuralTag({ type: 'structural_tag', format: spec.format as unknown as StructuralTag['format'] });
+        case 'structural_tag': {
+          const format = await compactJsonInside(xg, spec.format);
+          return await compiler.compileStructuralTag({ type: 'structural_tag', format: format as StructuralTag['format'] });
+        }
       }
     } catch (cause) {
       if (cause instanceof GrammarError) throw cause;
@@ -184,6 +176,36 @@ function checkJsonSchema(schema: Record<string, unknown> | boolean): void {
   } finally {
     if (typeof schema === 'object') ajv.removeSchema(schema);
   }
+}
+
+/**
+ * A JSON Schema's grammar as EBNF, compact: XGrammar's conversion with bounded numbers replaced
+ * (see number-range-grammar.ts). The schema is checked by a JSON Schema validator first.
+ */
+async function jsonSchemaEbnf(xg: XGrammar, jsonSchema: unknown): Promise<string> {
+  if (typeof jsonSchema !== 'boolean' && (typeof jsonSchema !== 'object' || jsonSchema === null || Array.isArray(jsonSchema))) {
+    throw new GrammarError('a JSON Schema is an object (or true / false)');
+  }
+  checkJsonSchema(jsonSchema as Record<string, unknown> | boolean);
+  const { schema, numbers } = withBoundedNumbersMarked(jsonSchema as Record<string, unknown> | boolean);
+  let ebnf = await xg.Testings._jsonSchemaToEBNF(JSON.stringify(schema), false, -1, [',', ':'], true);
+  numbers.forEach((expression, i) => {
+    ebnf = ebnf.split(JSON.stringify(JSON.stringify(numberMark(i)))).join(`llm_bounded_number_${i}`);
+    ebnf += `\nllm_bounded_number_${i} ::= ${expression}`;
+  });
+  return ebnf;
+}
+
+/** A structural tag with each `json_schema` part replaced by its compact grammar. */
+async function compactJsonInside(xg: XGrammar, node: unknown): Promise<unknown> {
+  if (Array.isArray(node)) return Promise.all(node.map((n) => compactJsonInside(xg, n)));
+  if (typeof node !== 'object' || node === null) return node;
+  const record = node as Record<string, unknown>;
+  if (record['type'] === 'json_schema' && 'json_schema' in record) {
+    return { type: 'grammar', grammar: await jsonSchemaEbnf(xg, record['json_schema']) };
+  }
+  const entries = await Promise.all(Object.entries(record).map(async ([k, v]) => [k, await compactJsonInside(xg, v)] as const));
+  return Object.fromEntries(entries);
 }
 
 const BOUND_KEYWORDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;

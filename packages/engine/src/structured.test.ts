@@ -175,4 +175,37 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
     const ok = await engine.complete({ prompt: 'x', maxTokens: 100, seed: 1, grammar: { type: 'json_schema', schema: SCHEMAS['enums']! } });
     expect(ok.completions[0]!.finishReason).toBe('stop');
   });
+
+  const weatherTag = (name: string) => ({
+    type: 'tag',
+    begin: `<tool_call>{"name": "${name}", "arguments": `,
+    content: { type: 'json_schema', json_schema: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city'] } },
+    end: '}</tool_call>',
+  });
+
+  it('writes one tool call through a structural tag, with compact JSON arguments, and stops', async () => {
+    const engine = new Engine(runner, model.tokenizer);
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((seed) =>
+        engine.complete({
+          prompt: 'Tim asked',
+          maxTokens: 200,
+          seed,
+          grammar: { type: 'structural_tag', format: { type: 'tags_with_separator', separator: '\n', at_least_one: true, stop_after_first: true, tags: [weatherTag('get_weather'), weatherTag('get_time')] } },
+        }),
+      ),
+    );
+    for (const r of results) {
+      const c = r.completions[0]!;
+      expect(c.finishReason).toBe('stop');
+      expect(c.text.split('\n')).toHaveLength(1);
+      for (const line of c.text.split('\n')) {
+        const m = /^<tool_call>\{"name": "(get_weather|get_time)", "arguments": (.*)\}<\/tool_call>$/.exec(line);
+        expect(m, c.text).not.toBeNull();
+        const args = JSON.parse(m![2]!) as { city: string };
+        expect(typeof args.city).toBe('string');
+        expect(m![2]).not.toMatch(/^\{\s|,\s|:\s/);
+      }
+    }
+  });
 });
