@@ -291,17 +291,19 @@ export class Engine {
         if (!this.scheduler.hasUnfinished()) break;
         const startMs = performance.now();
         const out = this.scheduler.schedule();
-        const { chunks, samples, sampled } = this.buildStep(out);
+        const masking = { ms: 0 };
+        const { chunks, samples, sampled } = this.buildStep(out, masking);
         // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
         if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
         const calledMs = performance.now();
         const pending = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn });
-        const host = { scheduleMs: calledMs - startMs, submitMs: performance.now() - calledMs };
+        const submitMs = performance.now() - calledMs;
         // The previous step's text work runs while the device computes this one.
         this.deliver(previous);
         const result = await pending;
         const nowMs = performance.now();
         previous = this.acceptTokens(out, sampled, result, nowMs);
+        const host = { scheduleMs: calledMs - startMs, submitMs, maskMs: masking.ms };
         this.record(out, startMs, nowMs - startMs, host, previous);
       }
       this.deliver(previous);
@@ -314,7 +316,7 @@ export class Engine {
   }
 
   /** The runner's view of a scheduled step, and which completion each sample belongs to. */
-  private buildStep(out: SchedulerOutput) {
+  private buildStep(out: SchedulerOutput, masking: { ms: number }) {
     const samples: SampleRequest[] = [];
     const sampled: Completion[] = [];
     const chunks = out.chunks.map((c, i): SequenceChunk => {
@@ -329,7 +331,16 @@ export class Engine {
           const logprobs = member.state.request.logprobs;
           const grammar = member.grammar;
           samples.push({
-            ...(grammar ? { tokenMask: () => grammar.nextTokenMask() } : {}),
+            ...(grammar
+              ? {
+                  tokenMask: async () => {
+                    const t = performance.now();
+                    const mask = await grammar.nextTokenMask();
+                    masking.ms += performance.now() - t;
+                    return mask;
+                  },
+                }
+              : {}),
             chunk: i,
             params: member.state.request.sampling,
             u: member.nextUniform(),
@@ -434,7 +445,7 @@ export class Engine {
     out: SchedulerOutput,
     startMs: number,
     wallMs: number,
-    host: { scheduleMs: number; submitMs: number },
+    host: { scheduleMs: number; submitMs: number; maskMs: number },
     got: readonly Completion[],
   ): void {
     this.counts.steps++;
