@@ -176,6 +176,29 @@ describe.skipIf(!gguf)('structured output and tool calls over the real engine (s
     }
   });
 
+  it('lets auto replies be text or whole calls, the same streamed and not', async () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const request = {
+        model: MODEL,
+        messages: [{ role: 'user' as const, content: 'Weather?' }],
+        tools: [WEATHER],
+        parallel_tool_calls: false,
+        max_tokens: 60,
+        seed,
+      };
+      const plain = (await client.chat.completions.create(request)).choices[0]!;
+      const streamed = await callsOf(await client.chat.completions.create({ ...request, stream: true }));
+      const calls = plain.message.tool_calls ?? [];
+      expect(streamed.calls.map((c) => ({ name: c.name, arguments: c.arguments }))).toEqual(
+        calls.map((c) => (c.type === 'function' ? { name: c.function.name, arguments: c.function.arguments } : {})),
+      );
+      if (calls.length > 0 && plain.finish_reason === 'tool_calls') {
+        const call = calls[0]!;
+        expect(call.type === 'function' && new Ajv().validate(WEATHER.function.parameters!, JSON.parse(call.function.arguments))).toBe(true);
+      }
+    }
+  });
+
   it('calls the named function and only it', async () => {
     const plain = await client.chat.completions.create({
       model: MODEL,
