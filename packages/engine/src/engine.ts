@@ -291,7 +291,7 @@ export class Engine {
         if (!this.scheduler.hasUnfinished()) break;
         const startMs = performance.now();
         const out = this.scheduler.schedule();
-        const masking = { ms: 0 };
+        const masking = { firstMs: Number.POSITIVE_INFINITY, lastMs: Number.NEGATIVE_INFINITY };
         const { chunks, samples, sampled } = this.buildStep(out, masking);
         // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
         if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
@@ -303,7 +303,7 @@ export class Engine {
         const result = await pending;
         const nowMs = performance.now();
         previous = this.acceptTokens(out, sampled, result, nowMs);
-        const host = { scheduleMs: calledMs - startMs, submitMs, maskMs: masking.ms };
+        const host = { scheduleMs: calledMs - startMs, submitMs, maskMs: Math.max(0, masking.lastMs - masking.firstMs) };
         this.record(out, startMs, nowMs - startMs, host, previous);
       }
       this.deliver(previous);
@@ -316,7 +316,7 @@ export class Engine {
   }
 
   /** The runner's view of a scheduled step, and which completion each sample belongs to. */
-  private buildStep(out: SchedulerOutput, masking: { ms: number }) {
+  private buildStep(out: SchedulerOutput, masking: { firstMs: number; lastMs: number }) {
     const samples: SampleRequest[] = [];
     const sampled: Completion[] = [];
     const chunks = out.chunks.map((c, i): SequenceChunk => {
@@ -333,10 +333,11 @@ export class Engine {
           samples.push({
             ...(grammar
               ? {
+                  // The step's masks are computed one after another: their span is their host time.
                   tokenMask: async () => {
-                    const t = performance.now();
+                    masking.firstMs = Math.min(masking.firstMs, performance.now());
                     const mask = await grammar.nextTokenMask();
-                    masking.ms += performance.now() - t;
+                    masking.lastMs = Math.max(masking.lastMs, performance.now());
                     return mask;
                   },
                 }
