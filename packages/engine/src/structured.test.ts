@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from './engine.js';
 import type { GenerateRequest } from './generate-request.js';
 import { GrammarError } from './grammar.js';
+import type { StepRecord } from './step-record.js';
 
 const gguf = modelFile('stories260K.gguf');
 const gpu = await gpuForTests();
@@ -126,8 +127,17 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
     });
     const alone = (await new Engine(runner, model.tokenizer).complete(request(7))).completions[0]!.tokenIds;
     const engine = new Engine(runner, model.tokenizer);
+    const steps: StepRecord[] = [];
+    engine.onStep((s) => steps.push(s));
     const batch = await Promise.all([request(5), free(3), request(7), free(4), request(9)].map((r) => engine.complete(r)));
     expect(batch[2]!.completions[0]!.tokenIds).toEqual(alone);
+    // Steps that sample constrained sequences spend host time on masks; the others none.
+    expect(steps.some((s) => s.maskMs > 0)).toBe(true);
+    const freeOnly = new Engine(runner, model.tokenizer);
+    const freeSteps: StepRecord[] = [];
+    freeOnly.onStep((s) => freeSteps.push(s));
+    await freeOnly.complete(free(1));
+    expect(freeSteps.every((s) => s.maskMs === 0)).toBe(true);
   });
 
   it('ends a reply cut by maxTokens with length and the partial text', async () => {
