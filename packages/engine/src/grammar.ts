@@ -112,6 +112,7 @@ export class GrammarCache {
 
   private compilerOnce() {
     this.compiler ??= (async () => {
+      // A failed load is not kept either: the next grammar tries again.
       const xg = await loadXGrammar();
       const { vocab, vocabType } = grammarVocabulary(this.tokenizer, this.vocabSize);
       const info = await xg.TokenizerInfo.createTokenizerInfo(
@@ -123,6 +124,7 @@ export class GrammarCache {
       );
       return { xg, compiler: await xg.GrammarCompiler.createGrammarCompiler(info), info };
     })();
+    this.compiler.catch(() => (this.compiler = undefined));
     return this.compiler;
   }
 
@@ -176,6 +178,39 @@ function checkJsonSchema(schema: Record<string, unknown> | boolean): void {
   } finally {
     if (typeof schema === 'object') ajv.removeSchema(schema);
   }
+  const contradiction = contradictoryBounds(schema, '');
+  if (contradiction) throw new GrammarError(`the JSON Schema allows no value: ${contradiction}`);
+}
+
+const BOUND_PAIRS = [
+  ['minLength', 'maxLength'],
+  ['minItems', 'maxItems'],
+  ['minProperties', 'maxProperties'],
+  ['minimum', 'maximum'],
+] as const;
+
+/** The first pair of bounds that excludes every value (`/properties/a: minLength 5 is above maxLength 2`), if any. */
+function contradictoryBounds(node: unknown, path: string): string | undefined {
+  if (Array.isArray(node)) {
+    for (const [i, item] of node.entries()) {
+      const found = contradictoryBounds(item, `${path}/${i}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (typeof node !== 'object' || node === null) return undefined;
+  const record = node as Record<string, unknown>;
+  for (const [low, high] of BOUND_PAIRS) {
+    const lo = record[low];
+    const hi = record[high];
+    if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) return `${path || '/'}: ${low} ${lo} is above ${high} ${hi}`;
+  }
+  for (const [key, value] of Object.entries(record)) {
+    if (DATA_KEYWORDS.has(key)) continue;
+    const found = contradictoryBounds(value, `${path}/${key}`);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**

@@ -180,7 +180,9 @@ describe.skipIf(!gguf || !gpu)('constrained decoding on stories260K (WebGPU)', (
     await expect(engine.prepareGrammar({ type: 'json_schema', schema: bad })).rejects.toThrow(/properties\/a\/type/);
     await expect(engine.complete({ prompt: 'x', grammar: { type: 'json_schema', schema: bad } })).rejects.toThrow(GrammarError);
     await expect(engine.prepareGrammar({ type: 'ebnf', grammar: 'root ::= "a" |' })).rejects.toThrow(/EBNF/);
-    await expect(engine.prepareGrammar({ type: 'json_schema', schema: { type: 'string', minLength: 5, maxLength: 2 } })).rejects.toThrow(GrammarError);
+    await expect(
+      engine.prepareGrammar({ type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string', minLength: 5, maxLength: 2 } } } }),
+    ).rejects.toThrow('the JSON Schema allows no value: /properties/a: minLength 5 is above maxLength 2');
     // The engine still serves after a rejected grammar.
     const ok = await engine.complete({ prompt: 'x', maxTokens: 100, seed: 1, grammar: { type: 'json_schema', schema: SCHEMAS['enums']! } });
     expect(ok.completions[0]!.finishReason).toBe('stop');
