@@ -1,6 +1,7 @@
 import { SamplingRandom, type RowLogitsProcessors, type TopLogprobsRow } from '@llm/kernels';
 import type { StreamDecoder } from '@llm/tokenizer';
 import type { DeltaQueue } from './delta-queue.js';
+import type { GrammarState } from './grammar.js';
 import type { ParsedGenerateRequest } from './generate-request.js';
 import type { GenerationResult } from './request-stream.js';
 import { StopStringMatcher } from './stop-strings.js';
@@ -77,6 +78,8 @@ export class Completion {
   stopReason: string | number | undefined;
   /** The delta that ends it has been delivered. */
   delivered = false;
+  /** Where a constrained completion stands in its grammar (set before its first step). */
+  grammar: GrammarState | undefined;
 
   constructor(
     readonly state: RequestState,
@@ -108,7 +111,8 @@ export class Completion {
     const s = r.sampling;
     const bias = new Map<number, number>();
     for (const [id, value] of Object.entries(s.logitBias)) bias.set(Number(id), value);
-    if (this.tokenIds.length < r.minTokens) {
+    // A constrained completion ends where its grammar allows it to, not after minTokens.
+    if (this.tokenIds.length < r.minTokens && !this.grammar) {
       for (const id of [...(r.ignoreEos ? [] : eogIds), ...this.state.stopTokenIds]) bias.set(id, -Infinity);
     }
     const penalised = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
@@ -139,7 +143,11 @@ export class Completion {
     this.tokenTimesMs.push(nowMs);
     this.pending.push(tokenId);
     const s = this.state;
-    if (s.stopTokenIds.has(tokenId)) this.end('stop', tokenId);
+    // The mask allows only tokens the grammar accepts; a rejected token (a row whose every allowed
+    // token was banned as well) ends the completion rather than the engine.
+    const rejected = this.grammar !== undefined && !this.grammar.accept(tokenId);
+    if (s.stopTokenIds.has(tokenId) || rejected) this.end('stop', rejected ? undefined : tokenId);
+    else if (this.grammar?.terminated) this.end('stop');
     else if (!s.request.ignoreEos && eogIds.has(tokenId)) this.end('stop');
     else if (this.tokenIds.length >= s.maxTokens || s.promptIds.length + this.tokenIds.length >= contextLength) {
       this.end('length');
@@ -149,6 +157,7 @@ export class Completion {
 
   end(reason: FinishReason, stopReason?: string | number): void {
     if (this.finished) return;
+    this.grammar?.dispose();
     this.finishReason = reason;
     this.stopReason = stopReason;
     this.state.unfinished--;

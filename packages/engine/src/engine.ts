@@ -7,6 +7,7 @@ import * as z from 'zod/mini';
 import { Completion, type FinishReason, type RequestState } from './completion.js';
 import { DeltaQueue } from './delta-queue.js';
 import { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
+import { GrammarCache, grammarSpecSchema, type GrammarSpec } from './grammar.js';
 import { parseGenerateRequest, type GenerateRequest, type ParsedGenerateRequest } from './generate-request.js';
 import { RequestStream, type GenerationResult } from './request-stream.js';
 import type { EngineTotals, StepRecord } from './step-record.js';
@@ -63,6 +64,9 @@ export class Engine {
     preemptions: 0,
     requestsFinished: { stop: 0, length: 0, abort: 0 },
   };
+  /** Requests whose grammar is being compiled: admitted to the scheduler once it is ready. */
+  private readonly compiling = new Set<RequestState>();
+  private grammarCache: GrammarCache | undefined;
   private looping = false;
   private idle: Promise<void> = Promise.resolve();
   private nextId = 0;
@@ -151,20 +155,64 @@ export class Engine {
         new Completion(state, i, seqId, completionSeed, this.tokenizer.createStreamDecoder({ previousId })),
       );
     }
-    this.scheduler.add({
-      id,
-      promptIds,
-      maxTokens: state.maxTokens,
-      priority: r.priority,
-      ...(r.cacheKey === undefined ? {} : { cacheKey: r.cacheKey }),
-    });
-    this.seqs.set(id, state.completions[0]!);
-    this.counts.promptTokens += promptIds.length;
+    if (r.grammar === undefined) this.admit(state);
+    else this.admitWithGrammar(state, r.grammar);
     const stream = new RequestStream(state, done, cancel);
     if (options.signal?.aborted) this.requestAbort(state);
     else options.signal?.addEventListener('abort', cancel, { once: true });
-    this.wake();
     return stream;
+  }
+
+  /**
+   * Compiles a grammar for this engine's tokenizer (once; requests with the same grammar reuse it).
+   * generate() compiles on its own; awaiting this first turns a bad grammar into a GrammarError
+   * before anything streams.
+   */
+  async prepareGrammar(spec: GrammarSpec): Promise<void> {
+    const parsed = grammarSpecSchema.safeParse(spec, { error: englishMessages });
+    if (!parsed.success) throw new EngineRequestError(`invalid grammar:\n${z.prettifyError(parsed.error)}`);
+    await this.grammars.compile(parsed.data);
+  }
+
+  private get grammars(): GrammarCache {
+    this.grammarCache ??= GrammarCache.for(this.tokenizer, this.runner.config.vocabSize);
+    return this.grammarCache;
+  }
+
+  private admit(state: RequestState): void {
+    this.scheduler.add({
+      id: state.id,
+      promptIds: state.promptIds,
+      maxTokens: state.maxTokens,
+      priority: state.request.priority,
+      ...(state.request.cacheKey === undefined ? {} : { cacheKey: state.request.cacheKey }),
+    });
+    this.seqs.set(state.id, state.completions[0]!);
+    this.counts.promptTokens += state.promptIds.length;
+    this.wake();
+  }
+
+  /** Joins the batch once each completion has its grammar state; a grammar that fails to compile fails the request. */
+  private admitWithGrammar(state: RequestState, spec: GrammarSpec): void {
+    this.compiling.add(state);
+    Promise.all(state.completions.map(() => this.grammars.start(spec))).then(
+      (grammars) => {
+        this.compiling.delete(state);
+        if (state.abortRequested || this.closed) {
+          for (const g of grammars) g.dispose();
+          return;
+        }
+        state.completions.forEach((c, i) => (c.grammar = grammars[i]));
+        this.admit(state);
+      },
+      (error: unknown) => {
+        this.compiling.delete(state);
+        if (state.abortRequested) return;
+        state.unfinished = 0;
+        state.deltas.fail(error);
+        state.reject(error);
+      },
+    );
   }
 
   /** generate() and wait for the whole result. */
@@ -205,6 +253,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closed = true;
     for (const completion of this.seqs.values()) this.requestAbort(completion.state);
+    for (const state of this.compiling) this.requestAbort(state);
     this.wake();
     await this.idle;
   }
@@ -242,17 +291,19 @@ export class Engine {
         if (!this.scheduler.hasUnfinished()) break;
         const startMs = performance.now();
         const out = this.scheduler.schedule();
-        const { chunks, samples, sampled } = this.buildStep(out);
+        const masking = { firstMs: Number.POSITIVE_INFINITY, lastMs: Number.NEGATIVE_INFINITY };
+        const { chunks, samples, sampled } = this.buildStep(out, masking);
         // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
         if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
         const calledMs = performance.now();
         const pending = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn });
-        const host = { scheduleMs: calledMs - startMs, submitMs: performance.now() - calledMs };
+        const submitMs = performance.now() - calledMs;
         // The previous step's text work runs while the device computes this one.
         this.deliver(previous);
         const result = await pending;
         const nowMs = performance.now();
         previous = this.acceptTokens(out, sampled, result, nowMs);
+        const host = { scheduleMs: calledMs - startMs, submitMs, maskMs: Math.max(0, masking.lastMs - masking.firstMs) };
         this.record(out, startMs, nowMs - startMs, host, previous);
       }
       this.deliver(previous);
@@ -265,7 +316,7 @@ export class Engine {
   }
 
   /** The runner's view of a scheduled step, and which completion each sample belongs to. */
-  private buildStep(out: SchedulerOutput) {
+  private buildStep(out: SchedulerOutput, masking: { firstMs: number; lastMs: number }) {
     const samples: SampleRequest[] = [];
     const sampled: Completion[] = [];
     const chunks = out.chunks.map((c, i): SequenceChunk => {
@@ -278,7 +329,19 @@ export class Engine {
         for (const member of group) {
           const processors = member.processors(this.tokenizer.eogIds);
           const logprobs = member.state.request.logprobs;
+          const grammar = member.grammar;
           samples.push({
+            ...(grammar
+              ? {
+                  // The step's masks are computed one after another: their span is their host time.
+                  tokenMask: async () => {
+                    masking.firstMs = Math.min(masking.firstMs, performance.now());
+                    const mask = await grammar.nextTokenMask();
+                    masking.lastMs = Math.max(masking.lastMs, performance.now());
+                    return mask;
+                  },
+                }
+              : {}),
             chunk: i,
             params: member.state.request.sampling,
             u: member.nextUniform(),
@@ -383,7 +446,7 @@ export class Engine {
     out: SchedulerOutput,
     startMs: number,
     wallMs: number,
-    host: { scheduleMs: number; submitMs: number },
+    host: { scheduleMs: number; submitMs: number; maskMs: number },
     got: readonly Completion[],
   ): void {
     this.counts.steps++;

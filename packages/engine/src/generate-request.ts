@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { EngineRequestError } from './errors.js';
+import { grammarSpecSchema } from './grammar.js';
 import { englishMessages } from './zod-messages.js';
 
 // Bounds a request may ask for; beyond them a value is a mistake, not a setting.
@@ -70,6 +71,12 @@ export const generateRequestSchema = z
     n: z._default(z.int().check(z.positive()), 1),
     /** Scheduling priority under the 'priority' policy: lower runs first. */
     priority: z._default(z.int(), 0),
+    /**
+     * Constrain the output to a grammar (JSON, a JSON Schema, EBNF, a regex): each step the sampler
+     * gets a mask of the tokens the grammar allows next. The end-of-generation token is allowed once
+     * the grammar is complete, so a reply that is not cut by maxTokens is complete.
+     */
+    grammar: z.optional(grammarSpecSchema),
     /** Salt for the prefix cache: only requests with the same key share cached blocks. */
     cacheKey: z.optional(z.string()),
   })

@@ -12,6 +12,8 @@ export type { CompletionResult, FinishReason, GenerationDelta } from './completi
 export { RequestStream, type GenerationResult } from './request-stream.js';
 export type { EngineTotals, StepRecord } from './step-record.js';
 export { StopStringMatcher, type StopScan } from './stop-strings.js';
+export { GrammarCache, GrammarError, GrammarState, grammarSpecSchema, type GrammarSpec } from './grammar.js';
+export { loadXGrammar, type XGrammar } from './xgrammar-module.js';
 export { ContextLengthError, EngineClosedError, EngineRequestError, QueueFullError } from './errors.js';
 export {
   argmax,

@@ -11,6 +11,11 @@ export interface StepRecord {
   readonly scheduleMs: number;
   /** Host time the runner took to pack, record and submit the step (its call up to the device's work). */
   readonly submitMs: number;
+  /**
+   * Host time computing the grammar masks of constrained sequences (0 without any). The runner
+   * asks for them once the forward pass is submitted, so this overlaps the device's work.
+   */
+  readonly maskMs: number;
   /** Prompt tokens run per sequence (chunked prefill), from position startPos (after any cached prefix). */
   readonly prefill: readonly { readonly seqId: string; readonly tokens: number; readonly startPos: number }[];
   /** Sequences that decoded one token. */

@@ -56,6 +56,8 @@ export { packSamplingParams, sample } from './kernels/sample.js';
 export type { SampleArgs, SamplingRowParams } from './kernels/sample.js';
 export { SAMPLING_PARAMS_WORDS } from './kernels/sample.wgsl.js';
 export { SamplingRandom } from './kernels/sampling-random.js';
+export { tokenMask, tokenMaskWords } from './kernels/token-mask.js';
+export type { TokenMaskArgs } from './kernels/token-mask.js';
 export { logitsProcessors } from './kernels/logits-processors.js';
 export type { LogitsProcessorsArgs } from './kernels/logits-processors.js';
 export {

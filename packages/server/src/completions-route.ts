@@ -8,6 +8,7 @@ import type { ServedModel } from './serving-engine.js';
 import { abortedByServer, checkModel, generationSettings, servingRequest } from './serving-request.js';
 import { sseResponse, type RouteContext } from './sse.js';
 import { streamEnd, type ChunkHead } from './stream-end.js';
+import { prepareGrammar, responseFormatGrammar } from './structured-output.js';
 
 interface Prompt {
   readonly ids: readonly number[];
@@ -31,13 +32,13 @@ function promptsOf(prompt: CompletionRequest['prompt'], model: ServedModel): Pro
 }
 
 /** POST /v1/completions. */
-export function completions(
+export async function completions(
   raw: unknown,
   model: ServedModel,
   metrics: ServerMetrics,
   pieces: TokenPieces,
   route: RouteContext,
-): Promise<Response> | Response {
+): Promise<Response> {
   const body = parseRequest(completionRequestSchema, raw);
   checkModel(body.model, model);
   const logprobs = body.logprobs ?? undefined;
@@ -53,7 +54,9 @@ export function completions(
   }
   const settings = generationSettings(body, model, body.max_tokens, logprobs);
   const prompts = promptsOf(body.prompt, model);
-  const requests = prompts.map((p) => servingRequest(p.ids, settings, model, 'prompt'));
+  const grammar = responseFormatGrammar(body.response_format);
+  if (grammar) await prepareGrammar(model.engine, grammar, 'response_format');
+  const requests = prompts.map((p) => ({ ...servingRequest(p.ids, settings, model, 'prompt'), ...(grammar ? { grammar } : {}) }));
   const generation = Generation.start(model.engine, requests, route.signal, metrics);
   const untrack = route.track(() => generation.abort());
   const shape = {

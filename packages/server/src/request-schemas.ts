@@ -47,7 +47,36 @@ const generationFields = {
   stream: z.nullish(z.boolean()),
   stream_options: z.nullish(z.object({ include_usage: z.nullish(z.boolean()) })),
   user: z.nullish(z.string()),
+  /** `text` (default), `json_object`, or `json_schema` with the schema the reply must follow. */
+  response_format: z.nullish(
+    z.discriminatedUnion('type', [
+      z.object({ type: z.literal('text') }),
+      z.object({ type: z.literal('json_object') }),
+      z.object({
+        type: z.literal('json_schema'),
+        json_schema: z.object({
+          name: z.string().check(z.regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a name is 1 to 64 letters, digits, _ or -')),
+          description: z.nullish(z.string()),
+          schema: z.nullish(z.record(z.string(), z.unknown())),
+          strict: z.nullish(z.boolean()),
+        }),
+      }),
+    ]),
+  ),
 };
+
+const functionName = () => z.string().check(z.regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a function name is 1 to 64 letters, digits, _ or -'));
+
+export const toolSchema = z.object({
+  type: z.literal('function'),
+  function: z.object({
+    name: functionName(),
+    description: z.nullish(z.string()),
+    /** A JSON Schema of the arguments object; absent: no arguments. */
+    parameters: z.nullish(z.record(z.string(), z.unknown())),
+    strict: z.nullish(z.boolean()),
+  }),
+});
 
 export const completionRequestSchema = z.object({
   ...generationFields,
@@ -77,6 +106,14 @@ export const chatRequestSchema = z.object({
   max_completion_tokens: z.nullish(z.int().check(z.positive())),
   logprobs: z.nullish(z.boolean()),
   top_logprobs: z.nullish(z.int().check(z.gte(0), z.lte(MAX_TOP_LOGPROBS))),
+  tools: z.nullish(z.array(toolSchema)),
+  tool_choice: z.nullish(
+    z.union([
+      z.enum(['none', 'auto', 'required']),
+      z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+    ]),
+  ),
+  parallel_tool_calls: z.nullish(z.boolean()),
 });
 
 export const tokenizeRequestSchema = z.union([
@@ -99,6 +136,7 @@ export const detokenizeRequestSchema = z.object({
 
 export type CompletionRequest = z.output<typeof completionRequestSchema>;
 export type ChatRequest = z.output<typeof chatRequestSchema>;
+export type ChatTool = z.output<typeof toolSchema>;
 export type TokenizeRequest = z.output<typeof tokenizeRequestSchema>;
 export type DetokenizeRequest = z.output<typeof detokenizeRequestSchema>;
 /** The fields both generation endpoints share, as one object. */

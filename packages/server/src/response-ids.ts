@@ -1,5 +1,5 @@
 /** A response id in OpenAI's style: `cmpl-…`, `chatcmpl-…`. */
-export function responseId(prefix: 'cmpl' | 'chatcmpl'): string {
+export function responseId(prefix: 'cmpl' | 'chatcmpl' | 'call'): string {
   return `${prefix}-${crypto.randomUUID().replaceAll('-', '')}`;
 }
 

@@ -31,7 +31,17 @@ export interface ServingRequest {
   logprobs?: number;
   /** Completions of the prompt. */
   n?: number;
+  /** Constrain the output to a grammar (JSON Schema, any JSON object, EBNF, regex, structural tag). */
+  grammar?: ServingGrammar;
 }
+
+/** What a constrained request's output must match (@llm/engine's GrammarSpec). */
+export type ServingGrammar =
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: Record<string, unknown> | boolean }
+  | { type: 'ebnf'; grammar: string }
+  | { type: 'regex'; pattern: string }
+  | { type: 'structural_tag'; format: Record<string, unknown> };
 
 export interface TokenLogprob {
   tokenId: number;
@@ -108,6 +118,12 @@ export interface ServingEngine {
    */
   generate(request: ServingRequest, options?: { signal?: AbortSignal }): ServingStream;
   totals(): ServingTotals;
+  /**
+   * Compiles a grammar ahead of generate(), so that a bad one is a 400 before anything streams;
+   * throws an error with code `invalid_argument` that names the problem. Engines without
+   * constrained decoding leave it out, and the server answers grammar requests with a 400.
+   */
+  prepareGrammar?(grammar: ServingGrammar): Promise<void>;
   /** Why the engine stopped serving; undefined while it can serve. */
   readonly failure: unknown;
 }
@@ -122,7 +138,10 @@ export interface ChatMessage {
 
 /** Renders a conversation to prompt token ids (chat template + special-token parsing); implemented by @llm/tokenizer's ChatTemplate elsewhere. */
 export interface ChatPromptRenderer {
-  renderToIds(messages: readonly ChatMessage[], options: { addGenerationPrompt: boolean }): number[];
+  renderToIds(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt: boolean; tools?: readonly unknown[] },
+  ): number[];
 }
 
 /** A loaded model, as the server serves it. */

@@ -30,8 +30,11 @@ export const generateSpec = {
     profile: { type: 'boolean', description: 'time every kernel with timestamp queries (webgpu backend, adapter with timestamp-query) and print dispatches and GPU ms per token by kernel kind, prefill and decode apart, on stderr; --json adds them as "profile"' },
     'batch-file': { type: 'string', arg: 'F.jsonl', description: 'generate every request of a JSONL file at once, continuously batched: one {"prompt": TEXT} or {"promptIds": [1,2,3]} per line, with optional "maxTokens" and "seed" overriding the flags; prints one --json line per request, in the file\'s order (implies --json; not with --prompt, --prompt-ids or --profile)' },
     'max-num-seqs': { type: 'integer', arg: 'N', range: { min: 1 }, defaultText: 'min(32, requests)', description: 'with --batch-file: most requests generated together in one step; the KV cache is sized to hold that many of the longest' },
+    'json-schema': { type: 'string', arg: 'FILE', description: 'constrain the output to compact JSON valid for the JSON Schema in FILE (every request of --batch-file too)' },
+    grammar: { type: 'string', arg: 'FILE', description: 'constrain the output to the EBNF grammar in FILE (XGrammar\'s dialect: root ::= ...; instead of --json-schema)' },
   },
   notes: [
+    'With --json-schema or --grammar the end-of-generation token is allowed only where the output is complete; a reply cut by --max-tokens ends with finish reason "length". A schema or grammar that does not compile exits 2 naming the problem.',
     'With --batch-file every line is checked before anything is generated: a malformed line, an id outside the vocabulary or a prompt past the context exits 2 naming the line.',
     'A line without "seed" takes --seed, or a random seed of its own (printed in its JSON line).',
   ],

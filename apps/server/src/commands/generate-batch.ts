@@ -8,6 +8,7 @@ import { readBatchFile, resolveBatchRequests, type BatchRequest } from './batch-
 import type { generateSpec } from './command-specs.js';
 import { createRunner } from './create-runner.js';
 import { generationJson } from './generation-json.js';
+import { grammarOption } from './grammar-file.js';
 import { resolveModelArgument } from './model-argument.js';
 import type { ParsedOptions } from './parse-options.js';
 
@@ -25,6 +26,7 @@ export async function generateBatch(
   path: string,
 ): Promise<void> {
   const lines = await readBatchFile(path);
+  const grammar = await grammarOption(values);
   const resolved = await resolveModelArgument(values.model);
   const tokenizerPath = values.tokenizer ?? resolved.tokenizerPath;
   const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
@@ -42,6 +44,7 @@ export async function generateBatch(
     );
     const engine = new Engine(runner, model.tokenizer);
     try {
+      if (grammar) await engine.prepareGrammar(grammar);
       let steps = 0;
       let sequencesInSteps = 0;
       engine.onStep((record) => {
@@ -63,6 +66,7 @@ export async function generateBatch(
           maxTokens: r.maxTokens,
           sampling,
           seed: r.seed,
+          ...(grammar ? { grammar } : {}),
         };
         return engine.complete(request).then((generation: GenerationResult) => {
           progress(++finished, requests.length);

@@ -6,6 +6,7 @@ import { CliUsageError } from '../cli-error.js';
 import type { generateSpec } from './command-specs.js';
 import { capToContext, createRunner } from './create-runner.js';
 import { generationJson } from './generation-json.js';
+import { grammarOption } from './grammar-file.js';
 import { resolveModelArgument } from './model-argument.js';
 import type { ParsedOptions } from './parse-options.js';
 
@@ -31,6 +32,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     throw new CliUsageError('--profile times the GPU kernels: it needs --backend webgpu or auto, not cpu');
   }
   const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const grammar = await grammarOption(values);
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
 
   const resolved = await resolveModelArgument(values.model);
@@ -56,6 +58,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
         throw new CliUsageError('--profile times the GPU kernels, and there is no WebGPU adapter');
       }
       const engine = new Engine(runner, tokenizer);
+      if (grammar) await engine.prepareGrammar(grammar);
       const profile = values.profile ? startProfile(ctx!, engine) : undefined;
       const streamText = !values.json;
       const stream = engine.generate({
@@ -63,6 +66,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
         maxTokens,
         sampling: { temperature, topP: values['top-p'], topK: values['top-k'], minP: values['min-p'] },
         seed,
+        ...(grammar ? { grammar } : {}),
       });
       for await (const delta of stream) if (streamText) process.stdout.write(delta.text);
       const generation = await stream.result();

@@ -16,3 +16,4 @@ export { pagedAttention } from './paged-attention.js';
 export type { PagedAttentionReferenceArgs } from './paged-attention.js';
 export { applyLogitsProcessors } from './logits-processors.js';
 export { topLogprobs } from './top-logprobs.js';
+export { applyTokenMask } from './token-mask.js';

@@ -119,6 +119,14 @@ export class CpuModelRunner implements ModelRunner {
     // Validates the settings as the GPU runner's packing does, then applies them.
     packLogitsProcessors(samples.map((r) => r.processors ?? {}), vocab);
     reference.applyLogitsProcessors(logits, vocab, samples.map((r) => r.processors ?? {}));
+    for (const [i, r] of samples.entries()) {
+      if (!r.tokenMask) continue;
+      const mask = await r.tokenMask();
+      if (mask.length !== Math.ceil(vocab / 32)) {
+        throw new BatchShapeError(`sample ${i}'s token mask has ${mask.length} words; vocab ${vocab} needs ${Math.ceil(vocab / 32)}`);
+      }
+      reference.applyTokenMask(logits, vocab, mask, [i]);
+    }
     const tokens = samples.every((r) => r.params.temperature <= 0)
       ? reference.argmax(logits, n, vocab)
       : reference.sample(logits, n, vocab, samples.map((r) => ({ ...r.params, u: r.u })));

@@ -15,6 +15,8 @@ import {
   sample,
   topLogprobs,
   topLogprobsBytes,
+  tokenMask,
+  tokenMaskWords,
   uploadMatrix,
   concatMatrices,
   type TopLogprobsRow,
@@ -249,17 +251,35 @@ export class GpuModelRunner implements ModelRunner {
     // not be written until the previous group's commands are queued.
     const reads: Promise<ArrayBuffer>[] = [];
     const logprobReads: { first: number; rows: number; n: number; read: Promise<ArrayBuffer> }[] = [];
+    let masks: (Uint32Array | undefined)[] = [];
+    if (samples.some((r) => r.tokenMask)) {
+      // The forward goes to the device first; the host computes the masks while it runs.
+      rec.submit();
+      masks = await Promise.all(samples.map((r) => r.tokenMask?.()));
+    }
+    const words = tokenMaskWords(vocab);
     for (let first = 0; first < samples.length; first += this.maxSeqs) {
-      if (first > 0) rec = this.ctx.recorder();
+      if (first > 0 || masks.length > 0) rec = this.ctx.recorder();
       const group = samples.slice(first, first + this.maxSeqs);
       const rows = group.length;
       this.ctx.write(s.sampleRows, Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!));
       this.head(rec, s.sampleRows, rows);
       const processors = packLogitsProcessors(group.map((r) => r.processors ?? {}), vocab);
       const top = Math.max(-1, ...group.map((r) => r.logprobs ?? -1));
-      // Logprobs come from the raw logits: keep a copy when processors are about to change them.
+      const maskRows: number[] = [];
+      const bitmask = new Uint32Array(group.length * words);
+      for (let i = 0; i < group.length; i++) {
+        const mask = masks[first + i];
+        if (mask === undefined) continue;
+        if (mask.length !== words) {
+          throw new BatchShapeError(`sample ${first + i}'s token mask has ${mask.length} words; vocab ${vocab} needs ${words}`);
+        }
+        bitmask.set(mask, maskRows.length * words);
+        maskRows.push(i);
+      }
+      // Logprobs come from the raw logits: keep a copy when processors or masks are about to change them.
       let raw = s.logits;
-      if (top >= 0 && processors.entryCount > 0) {
+      if (top >= 0 && (processors.entryCount > 0 || maskRows.length > 0)) {
         raw = this.growable('rawLogits', rows * vocab * 4);
         rec.copy(s.logits, 0, raw, 0, rows * vocab * 4);
       }
@@ -268,6 +288,13 @@ export class GpuModelRunner implements ModelRunner {
         const entries = this.growable('processorEntries', processors.entries.byteLength);
         this.ctx.write(entries, processors.entries);
         logitsProcessors(rec, { logits: s.logits, rowParams: s.processorRows, entries, entryCount: processors.entryCount, rows, vocab });
+      }
+      if (maskRows.length > 0) {
+        const maskBuffer = this.growable('tokenMasks', maskRows.length * words * 4);
+        const rowBuffer = this.growable('tokenMaskRows', maskRows.length * 4);
+        this.ctx.write(maskBuffer, bitmask.subarray(0, maskRows.length * words));
+        this.ctx.write(rowBuffer, Uint32Array.from(maskRows));
+        tokenMask(rec, { logits: s.logits, bitmask: maskBuffer, maskRows: rowBuffer, masks: maskRows.length, rows, vocab });
       }
       if (group.every((r) => r.params.temperature <= 0)) {
         argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });

@@ -31,6 +31,14 @@ export interface SampleRequest {
    * raw logits (before processors and temperature), as vLLM does.
    */
   readonly logprobs?: number;
+  /**
+   * The tokens this row may sample (grammar-constrained decoding): a bitmask of
+   * ceil(vocabSize / 32) u32 words, bit t % 32 of word t / 32 set when token t is allowed. Disallowed
+   * tokens get -Infinity after the processors, before temperature, top-k, top-p and min-p. The
+   * runner calls it once the step's forward pass is on its way, so the host computes masks while
+   * the device runs the forward; rows without one are sampled exactly as they would be without it.
+   */
+  readonly tokenMask?: () => Uint32Array | Promise<Uint32Array>;
 }
 
 /** Work a step performs before its forward pass. */
