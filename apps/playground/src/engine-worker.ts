@@ -5,6 +5,7 @@ import { blobFolder, blobSource, httpRangeSource, type ByteSource, type ModelFol
 import { GpuContext, measureAdapter, summarizeProfile } from '@llm/kernels';
 import { GpuModelRunner, openModelFrom, type ModelInput, type OpenedModel } from '@llm/model';
 import { ChatPrompter, ChatTemplate, chatTemplateTokens } from '@llm/tokenizer';
+import { grammarOf } from './response-format.js';
 import type { FromWorker, ModelFiles, PromptInput, RequestMetrics, SamplingSettings, StepView, ToWorker } from './protocol.js';
 import { stepCost, stepCostModel, type SequenceWork, type StepCostModel } from './step-cost.js';
 
@@ -166,7 +167,9 @@ async function generate(id: string, prompt: PromptInput, sampling: SamplingSetti
   const arrivalMs = performance.now();
   let stream: RequestStream;
   try {
+    const grammar = grammarOf(sampling);
     stream = l.engine.generate({
+      ...(grammar === undefined ? {} : { grammar }),
       promptIds: promptIds(l, prompt),
       maxTokens: sampling.maxTokens,
       n,

@@ -7,7 +7,7 @@ import { classifyModelFiles, droppedFiles, pickedFromInput, type PickedFile } fr
 import { BatchTimeline } from './panels/batch-timeline.js';
 import { KvBlockMap } from './panels/kv-block-map.js';
 import { RooflineChart } from './panels/roofline-chart.js';
-import type { ChatTurn, FromWorker, ModelFiles, ModelInfo, PromptInput, RequestMetrics, SamplingSettings, ToWorker } from './protocol.js';
+import type { ChatTurn, FromWorker, ModelFiles, ModelInfo, PromptInput, RequestMetrics, ResponseFormat, SamplingSettings, ToWorker } from './protocol.js';
 import { streamRemoteChat, remoteModels, type RemoteTarget } from './remote-client.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -226,7 +226,13 @@ function sampling(): SamplingSettings {
     minP: number('min-p', 0),
     maxTokens: Math.max(1, Math.round(number('max-tokens', 256))),
     seed: seed === '' ? undefined : Number(seed),
+    responseFormat: responseFormat($<HTMLSelectElement>('response-format').value),
+    jsonSchema: $<HTMLTextAreaElement>('json-schema').value,
   };
+}
+
+function responseFormat(value: string | undefined): ResponseFormat {
+  return value === 'json_object' || value === 'json_schema' ? value : 'text';
 }
 
 function promptMode(): 'chat' | 'text' {
@@ -413,7 +419,7 @@ async function batchDemo(): Promise<void> {
     setLoadStatus('the batch demo runs on the in-browser engine: load a model first', true);
     return;
   }
-  const settings = { ...sampling(), temperature: 0.8, maxTokens: 48, seed: 1 };
+  const settings = { ...sampling(), temperature: 0.8, maxTokens: 48, seed: 1, responseFormat: 'text' as const };
   const messages = (q: string): PromptInput => ({
     kind: 'chat',
     messages: [
@@ -499,6 +505,8 @@ async function restore(): Promise<void> {
     input('min-p').value = String(s.minP);
     input('max-tokens').value = String(s.maxTokens);
     input('seed').value = s.seed === undefined ? '' : String(s.seed);
+    $<HTMLSelectElement>('response-format').value = responseFormat(s.responseFormat);
+    $<HTMLTextAreaElement>('json-schema').value = s.jsonSchema ?? '';
   }
   if (state.remote) {
     input('remote-url').value = state.remote.baseUrl;

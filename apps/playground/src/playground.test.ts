@@ -9,6 +9,7 @@ import {
   type Page,
 } from '@llm/browser-harness';
 import { modelFile, modelsDir } from '@llm/formats/testing';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLlmServe, type Served } from './llm-serve.test-support.js';
 import { appRoot, buildPlayground, distRoutes } from './playground-build.test-support.js';
@@ -144,6 +145,51 @@ describe.skipIf(!chromiumAvailable('the playground in Chromium') || !bin || !tok
     expect(problems).toEqual([]);
     await page.context().close();
   }, 360_000);
+
+  it('keeps a sampled reply to a JSON Schema with the in-browser engine: it parses and validates', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        name: { type: 'string', maxLength: 12 },
+        age: { type: 'integer', minimum: 1, maximum: 99 },
+        mood: { enum: ['happy', 'sad', 'sleepy'] },
+        friends: { type: 'array', items: { type: 'string', maxLength: 8 }, minItems: 1, maxItems: 3 },
+      },
+      required: ['name', 'age', 'mood', 'friends'],
+      additionalProperties: false,
+    };
+    const validate = new Ajv().compile(schema);
+    const { page, problems } = await openPage(browser!, server!.origin);
+    await page.click('#clear');
+    await page.selectOption('#prompt-mode', 'text');
+    await page.setInputFiles('#model-input', [bin!, tok!]);
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 120_000 });
+    await page.fill('#temperature', '1');
+    await page.fill('#max-tokens', '200');
+    await page.selectOption('#response-format', 'json_schema');
+    await page.fill('#json-schema', JSON.stringify(schema));
+    for (const seed of [1, 2, 3]) {
+      await page.fill('#seed', String(seed));
+      await page.fill('#prompt', 'Once upon a time');
+      await page.click('#send');
+      await page.waitForSelector('body[data-generating="yes"]');
+      await page.waitForSelector('body[data-generating="no"]', { timeout: 120_000 });
+      // stories260K knows no JSON: the grammar alone makes the reply valid.
+      const reply = (await page.textContent('.message.assistant:last-child .content')) ?? '';
+      expect(reply).not.toContain('[error');
+      const value: unknown = JSON.parse(reply);
+      expect(validate(value), `${reply}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+    await shoot(page, '7-json-schema');
+    // A schema that is not JSON is a message in the conversation, not a crash.
+    await page.fill('#json-schema', '{"type": ');
+    await page.fill('#prompt', 'Once upon a time');
+    await page.click('#send');
+    await page.waitForSelector('body[data-generating="no"]', { timeout: 60_000 });
+    expect(await page.textContent('.message.assistant:last-child .content')).toMatch(/\[error: the JSON Schema is not JSON/);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 300_000);
 
   it('says when the browser has no WebGPU and offers remote mode instead', async () => {
     const plain = await launchChromium();

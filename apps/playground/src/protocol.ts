@@ -17,7 +17,13 @@ export interface SamplingSettings {
   maxTokens: number;
   /** undefined: a fresh seed per request. */
   seed: number | undefined;
+  /** Free text, any JSON object, or JSON valid for `jsonSchema` (enforced token by token by a grammar). */
+  responseFormat: ResponseFormat;
+  /** The JSON Schema's text, for `responseFormat` 'json_schema'. */
+  jsonSchema: string;
 }
+
+export type ResponseFormat = 'text' | 'json_object' | 'json_schema';
 
 export interface ChatTurn {
   readonly role: 'system' | 'user' | 'assistant';

@@ -1,6 +1,7 @@
 // Chat against any OpenAI-compatible server (`llm serve`, vLLM, llama.cpp's server): a streamed
 // /v1/chat/completions read as server-sent events.
 import type { ChatTurn, SamplingSettings } from './protocol.js';
+import { responseFormatBody } from './response-format.js';
 
 export interface RemoteTarget {
   /** e.g. http://127.0.0.1:8000 (with or without /v1). */
@@ -83,6 +84,7 @@ export async function streamRemoteChat(
   signal: AbortSignal,
 ): Promise<{ completionTokens: number | undefined; promptTokens: number | undefined }> {
   const model = target.model || (await remoteModels(target))[0] || 'default';
+  const format = responseFormatBody(sampling);
   const response = await fetch(`${v1(target.baseUrl)}/chat/completions`, {
     method: 'POST',
     headers: headers(target),
@@ -99,6 +101,7 @@ export async function streamRemoteChat(
       top_k: sampling.topK,
       min_p: sampling.minP,
       ...(sampling.seed === undefined ? {} : { seed: sampling.seed }),
+      ...(format === undefined ? {} : { response_format: format }),
     }),
   });
   if (!response.ok || !response.body) throw await failure(response);
