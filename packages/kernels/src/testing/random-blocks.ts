@@ -9,7 +9,7 @@ export const GROUP_DTYPES_READ: readonly GroupDtype[] = GROUP_DTYPES;
 
 // Byte offsets of each block's half scales (d, and dmin or m where the type has one).
 const HALF_SCALES: Readonly<Record<BlockMatrixDtype, readonly number[]>> = {
-  ...(Object.fromEntries(GROUP_DTYPES.map((dtype) => [dtype, [0]])) as Record<GroupDtype, readonly number[]>),
+  ...(Object.fromEntries(GROUP_DTYPES.map((dtype): [GroupDtype, readonly number[]] => [dtype, [0]])) as Record<GroupDtype, readonly number[]>),
   q8_0: [0],
   q4_0: [0],
   q4_1: [0, 2],
