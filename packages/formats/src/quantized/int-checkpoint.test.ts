@@ -129,6 +129,21 @@ describe.skipIf(!gguf)('GPTQ and AWQ checkpoints of stories260K', () => {
     });
   });
 
+  it('takes the settings from quantize_config.json when config.json has none', async () => {
+    const { out } = await write('quantize-config', SCHEMES[4]![1]);
+    const path = join(out, 'config.json');
+    const json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    // GPTQ's tools write no quant_method there.
+    const settings = { ...(json['quantization_config'] as Record<string, unknown>) };
+    delete settings['quant_method'];
+    delete json['quantization_config'];
+    await writeFile(path, JSON.stringify(json));
+    await writeFile(join(out, 'quantize_config.json'), JSON.stringify(settings));
+    await withSource(openHfFolder(out), async (hf) => {
+      expect(hf.tensors.get('blk.2.attn_v.weight')!.dtype).toBe('w2g64');
+    });
+  });
+
   it('refuses quantized layers without a quantization_config', async () => {
     const { out } = await write('no-config', SCHEMES[3]![1]);
     const path = join(out, 'config.json');
