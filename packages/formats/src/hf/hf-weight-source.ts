@@ -49,7 +49,6 @@ export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSou
   const configPath = `${dir}/${HF_CONFIG_FILE}`;
   const configJson = await readJson(folder, HF_CONFIG_FILE, 'config-missing', 'config-invalid');
   const config = llamaConfigFromHf(configJson, configPath);
-  const quantization = await readQuantization(folder, configJson);
 
   const shards = new Map<string, SafetensorsFile>();
   try {
@@ -82,6 +81,9 @@ export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSou
         read: () => shard.read(hfName),
       });
     }
+    // Read only when there are packed layers: a float checkpoint keeps loading whatever its
+    // config says of a quantization it no longer carries.
+    const quantization = quantizedBases.length > 0 ? await readQuantization(folder, configJson) : undefined;
     for (const base of quantizedBases) {
       const name = ggufNameOf(`${base}.weight`);
       if (name === undefined || !expected.has(name)) continue;
