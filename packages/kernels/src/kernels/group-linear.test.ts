@@ -88,6 +88,30 @@ describe.skipIf(!gpu)('linear over group-quantized integer weights read in place
     }
   });
 
+  it('reads a matrix split into parts whose last w2/w3 vec4 of levels is part-filled', async () => {
+    for (const dtype of ['w3g32', 'w2g32'] as const) {
+      const rand = seededRandom(seed + 23);
+      // K = 96: 3 groups of 32 per row; parts of 2 rows hold 6 groups (not whole runs of 4 for w3),
+      // the last part of 1 row 3 groups (not whole pairs for w2).
+      const [n, k, m] = [7, 96, 3];
+      const bytes = randomBlocks(dtype, n * k, rand, 'bytes');
+      const matrix = uploadMatrix(ctx, bytes, n, k, dtype, { maxPartBytes: 100 });
+      expect(matrix.parts.length).toBeGreaterThan(2);
+      const x = randomFloats(rand, m * k);
+      const xb = ctx.upload(x, 'x');
+      const out = ctx.upload(poisonF32(m * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: xb, w: matrix, out, m });
+      const read = rec.read(out, 0, m * n * 4);
+      rec.submit();
+      const got = new Float32Array(await read);
+      const want = reference.linear({ x, w: dequantize(dtype, bytes, n * k), m, n, k });
+      expect(relativeL2(got, want), dtype).toBeLessThan(1e-5);
+      for (const b of [xb, out]) b.destroy();
+      matrix.destroy();
+    }
+  });
+
   it('holds the levels at their bit width plus one word per checkpoint group on the GPU', () => {
     for (const dtype of GROUP_DTYPES_READ) {
       const { bits, groupSize } = groupQuantParams(dtype);
