@@ -104,6 +104,8 @@ export {
   bitField,
   groupCount,
   groupDtypeFor,
+  reorderInputs,
+  restoreInputOrder,
   toGroupBlocks,
   type UnpackedLinear,
 } from './quantized/int-packing.js';

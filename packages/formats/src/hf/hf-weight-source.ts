@@ -103,7 +103,7 @@ export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSou
         const entry = shard?.tensors.get(hfName);
         return shard && entry ? { entry, path: shard.path, readBytes: () => shard.readBytes(hfName) } : undefined;
       };
-      const layer = quantizedLinearTensor(quantization, base, name, [shape[0]!, shape[1]!], find, dir);
+      const layer = await quantizedLinearTensor(quantization, base, name, [shape[0]!, shape[1]!], find, dir);
       tensors.set(name, layer);
     }
     const missing = [...expected.keys()].filter((name) => !tensors.has(name));

@@ -64,7 +64,7 @@ export function packGptq(l: UnpackedLinear, format: GptqCheckpointFormat): GptqT
     const zero = (j: number) => (l.zeros[g * n + j]! - (format === 'gptq' ? 1 : 0)) >>> 0;
     packColumn(zero, n, bits, (c, v) => (qzeros[g * zcols + c]! |= v));
   }
-  const gIdx = Int32Array.from({ length: k }, (_, i) => Math.floor(i / l.groupSize));
+  const gIdx = l.gIdx?.slice() ?? Int32Array.from({ length: k }, (_, i) => Math.floor(i / l.groupSize));
   return { qweight, qzeros, scales: l.scales.slice(), gIdx };
 }
 

@@ -1,13 +1,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dequantize, errorCodeOf, f16BitsToF32, isOneOf, GROUP_DTYPES } from '@llm/quant';
+import { dequantize, errorCodeOf, f16BitsToF32 } from '@llm/quant';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permuteRopeRows } from '../convert/rope-permutation.js';
 import { HfFormatError } from '../hf/hf-format-error.js';
 import { directorySink, openGgufWeightSource, openHfFolder, openSafetensors, writeSafetensors } from '../node/index.js';
 import type { SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
-import { modelFile, quantizeRtn, writeIntCheckpoint, type IntCheckpointScheme } from '../testing/index.js';
+import { modelFile, normOrder, quantizeRtn, writeIntCheckpoint, type IntCheckpointScheme } from '../testing/index.js';
+import { restoreInputOrder } from './int-packing.js';
 import type { WeightSource } from '../weight-source.js';
 import { parseIntQuantization } from './quantization-config.js';
 
@@ -114,19 +115,38 @@ describe.skipIf(!gguf)('GPTQ and AWQ checkpoints of stories260K', () => {
     expect((error as Error).message).toContain("q_proj.qzeros has shape [2, 8]; gptq 4-bit packing of a [64, 64] weight in groups of 64 gives [1, 8]");
   });
 
-  it('refuses an act-order g_idx when the layer is read, saying what to change', async () => {
-    const { out } = await write('act-order', SCHEMES[0]![1]);
-    await rewrite(out, (t) => {
-      const g = t.get('model.layers.0.self_attn.q_proj.g_idx')!;
-      (g.data as Int32Array).reverse();
-    });
-    await editConfig(out, (q) => (q['desc_act'] = true));
-    await withSource(openHfFolder(out), async (hf) => {
-      const error = await hf.read('blk.0.attn_q.weight').catch((e: unknown) => e);
-      expect(errorCodeOf(error)).toBe('unsupported');
-      expect((error as Error).message).toMatch(/g_idx\[0\] is 1, not 0: an act-order \(desc_act\) checkpoint.*desc_act false/);
-      expect(isOneOf(GROUP_DTYPES, hf.tensors.get('blk.1.attn_q.weight')!.dtype)).toBe(true);
-    });
+  it('reads an act-order layer with its columns sorted by group and their input order', async () => {
+    const scheme = { method: 'gptq', bits: 4, groupSize: 32, checkpointFormat: 'gptq', sym: true, descAct: true } as const;
+    const { out, result } = await write('act-order', scheme);
+    await withSource(openGgufWeightSource(gguf!), (original) =>
+      withSource(openHfFolder(out), async (hf) => {
+        for (const layer of result.quantized) {
+          const info = hf.tensors.get(layer)!;
+          expect(info.inputOrder).toBeDefined();
+          const [rows, cols] = info.shape as [number, number];
+          let w = (await original.read(layer)) as Float32Array;
+          const kind = /attn_(q|k)\./.exec(layer)?.[1];
+          if (kind) w = permuteRopeRows(w, info.shape, kind === 'q' ? 8 : 4, 'adjacent', 'halfSplit');
+          const order = normOrder(w, rows, cols);
+          expect([...info.inputOrder!]).toEqual([...sortedByGroup(order, 32)]);
+          const q = quantizeRtn(w, rows, cols, 4, 32, true, order);
+          const got = restoreInputOrder(dequantize(info.dtype, (await hf.read(layer)) as Uint8Array, rows * cols), rows, cols, info.inputOrder!);
+          for (let i = 0; i < rows * cols; i++) {
+            const g = q.gIdx![i % cols]! * rows + Math.floor(i / cols);
+            const want = Math.fround((q.levels[i]! - q.zeros[g]!) * f16BitsToF32(q.scales[g]!));
+            if (got[i] !== want) expect(`${layer}[${i}] = ${got[i]}`).toBe(`${layer}[${i}] = ${want}`);
+          }
+        }
+      }),
+    );
+  });
+
+  it('refuses a g_idx that is no grouping in groups of group_size, naming the group', async () => {
+    const { out } = await write('bad-g-idx', SCHEMES[0]![1]);
+    await rewrite(out, (t) => (t.get('model.layers.0.self_attn.q_proj.g_idx')!.data as Int32Array).fill(0));
+    const error = await openHfFolder(out).catch((e: unknown) => e);
+    expect(errorCodeOf(error)).toBe('unsupported');
+    expect((error as Error).message).toMatch(/q_proj\.g_idx puts 64 inputs in group 0, not 32/);
   });
 
   it('takes the settings from quantize_config.json when config.json has none', async () => {
@@ -155,6 +175,13 @@ describe.skipIf(!gguf)('GPTQ and AWQ checkpoints of stories260K', () => {
     expect((error as Error).message).toContain('qweight is a quantized layer, but config.json has no quantization_config');
   });
 });
+
+/** Inputs in group order (group of the input at position p of `order`: p / g), stable within a group. */
+function sortedByGroup(order: Uint32Array, g: number): Uint32Array {
+  const group = new Int32Array(order.length);
+  order.forEach((k, p) => (group[k] = Math.floor(p / g)));
+  return Uint32Array.from({ length: order.length }, (_, k) => k).sort((a, b) => group[a]! - group[b]! || a - b);
+}
 
 describe('quantization_config', () => {
   const unsupported = (json: unknown) => {

@@ -17,6 +17,8 @@ export interface UnpackedLinear {
   readonly zeros: Uint16Array;
   /** [ceil(K / groupSize), N] half bits. */
   readonly scales: Uint16Array;
+  /** The group of each input when it is not k / groupSize (act-order); levels stay in input order. */
+  readonly gIdx?: Int32Array;
 }
 
 /** Checkpoint groups of a row: ceil(K / groupSize), as GPTQ and AWQ size scales and qzeros. */
@@ -75,4 +77,23 @@ export function toGroupBlocks(l: UnpackedLinear, dtype: GroupDtype): Uint8Array 
     }
   }
   return out;
+}
+
+/** A [rows, cols] matrix whose stored column i is input inputOrder[i], put back in input order. */
+export function restoreInputOrder(values: Float32Array, rows: number, cols: number, inputOrder: Uint32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let n = 0; n < rows; n++) {
+    for (let i = 0; i < cols; i++) out[n * cols + inputOrder[i]!] = values[n * cols + i]!;
+  }
+  return out;
+}
+
+/** The layer with its columns taken in `inputOrder` (stored column i = input inputOrder[i]). */
+export function reorderInputs(l: UnpackedLinear, inputOrder: Uint32Array): UnpackedLinear {
+  const levels = new Uint8Array(l.levels.length);
+  for (let n = 0; n < l.rows; n++) {
+    for (let i = 0; i < l.cols; i++) levels[n * l.cols + i] = l.levels[n * l.cols + inputOrder[i]!]!;
+  }
+  const { gIdx: _, ...rest } = l;
+  return { ...rest, levels };
 }

@@ -6,7 +6,7 @@ import type { SafetensorsTensor } from '../safetensors/safetensors-header.js';
 import type { TensorInfo } from '../weight-source.js';
 import { awqShapes, unpackAwq } from './awq-packing.js';
 import { gptqShapes, unpackGptq } from './gptq-packing.js';
-import { groupDtypeFor, toGroupBlocks, type UnpackedLinear } from './int-packing.js';
+import { groupDtypeFor, reorderInputs, toGroupBlocks, type UnpackedLinear } from './int-packing.js';
 import type { IntQuantization } from './quantization-config.js';
 
 /** Where one tensor of the folder lives: its header entry and a reader of its bytes. */
@@ -27,18 +27,20 @@ const INT_WORDS: readonly SafetensorsDtype[] = ['I32', 'U32'];
 
 /**
  * The layer `base` (`model.layers.0.self_attn.q_proj`) of a GPTQ or AWQ checkpoint as the tensor
- * `name` of shape [N, K]. Its tensors' presence, dtypes and shapes are checked here; g_idx when
- * the layer is read. Throws HfFormatError (a tensor missing or of the wrong shape or dtype) or
- * UnsupportedModelError (shapes the packing or the kernels cannot hold).
+ * `name` of shape [N, K]. Its tensors' presence, dtypes and shapes and its g_idx are checked here.
+ * An act-order layer (g_idx not k / g) is given with its columns sorted by group and `inputOrder`
+ * set. Throws HfFormatError (a tensor missing or of the wrong shape or dtype) or
+ * UnsupportedModelError (shapes the packing or the kernels cannot hold, a g_idx that is no grouping
+ * in groups of g).
  */
-export function quantizedLinearTensor(
+export async function quantizedLinearTensor(
   q: IntQuantization,
   base: string,
   name: string,
   shape: readonly [rows: number, cols: number],
   find: (hfName: string) => LocatedTensor | undefined,
   dir: string,
-): QuantizedLinearTensor {
+): Promise<QuantizedLinearTensor> {
   const [rows, cols] = shape;
   const groupSize = Math.min(q.groupSize, cols);
   const require = (suffix: string, dtypes: readonly SafetensorsDtype[], want: readonly number[]): LocatedTensor => {
@@ -78,14 +80,14 @@ export function quantizedLinearTensor(
   const scales = require('scales', ['F16'], shapes.scales);
   const gIdx = q.method === 'gptq' ? find(`${base}.g_idx`) : undefined;
   if (gIdx !== undefined) require('g_idx', ['I32', 'I64'], [cols]);
+  const inputOrder = gIdx === undefined ? undefined : await actOrder(gIdx, cols, groupSize, `${base}.g_idx`);
   const words = async (t: LocatedTensor) => {
     const b = await t.readBytes();
     return new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
   };
   return {
-    info: { name, dtype, shape, byteLength: byteLengthOf(elementType(dtype), rows * cols) },
+    info: { name, dtype, shape, byteLength: byteLengthOf(elementType(dtype), rows * cols), ...(inputOrder ? { inputOrder } : {}) },
     read: async () => {
-      if (gIdx !== undefined) await checkGroupIndex(gIdx, cols, groupSize, `${base}.g_idx`);
       const s = await scales.readBytes();
       const tensors = { qweight: await words(qweight), qzeros: await words(qzeros), scales: new Uint16Array(s.buffer, s.byteOffset, s.byteLength / 2) };
       const layer: UnpackedLinear =
@@ -93,30 +95,46 @@ export function quantizedLinearTensor(
           ? unpackAwq(tensors, rows, cols, groupSize)
           : unpackGptq(tensors, q.bits, rows, cols, groupSize, q.checkpointFormat);
       checkScales(layer, base, dir);
-      return toGroupBlocks(layer, dtype);
+      return toGroupBlocks(inputOrder ? reorderInputs(layer, inputOrder) : layer, dtype);
     },
   };
 }
 
 /**
- * Refuses act-order layers: their g_idx is not k / groupSize, so the input features of one group
- * are scattered over K and no run of 32 consecutive weights shares a scale. Reading them would
- * need the input permuted per layer on the GPU (as exllama does), which is not there.
+ * The input order of an act-order layer, or undefined when g_idx is k / groupSize. Act-order
+ * (`desc_act`) quantizes the inputs in the order of the Hessian's diagonal, g at a time, so group
+ * j holds g inputs scattered over K. Sorting the columns by group (stably) makes every group one
+ * run of g again, which the group types hold; x is then gathered in the same order before the
+ * product (exllama's q_perm). Refuses a g_idx whose groups are not g inputs each (the last one
+ * the rest), which no GPTQ quantizer writes.
  */
-async function checkGroupIndex(t: LocatedTensor, cols: number, groupSize: number, name: string): Promise<void> {
+async function actOrder(t: LocatedTensor, cols: number, groupSize: number, name: string): Promise<Uint32Array | undefined> {
   const b = await t.readBytes();
   const wide = t.entry.dtype === 'I64';
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const groups = Math.ceil(cols / groupSize);
+  const g = Int32Array.from({ length: cols }, (_, k) => (wide ? Number(view.getBigInt64(8 * k, true)) : view.getInt32(4 * k, true)));
+  if (g.every((v, k) => v === Math.floor(k / groupSize))) return undefined;
+  const counts = new Array<number>(groups).fill(0);
   for (let k = 0; k < cols; k++) {
-    const g = wide ? Number(view.getBigInt64(8 * k, true)) : view.getInt32(4 * k, true);
-    if (g !== Math.floor(k / groupSize)) {
-      throw new UnsupportedModelError(
-        `${name}[${k}] is ${g}, not ${Math.floor(k / groupSize)}: an act-order (desc_act) checkpoint, whose groups are permuted over the input features; ` +
-          'only g_idx = k / group_size is read (quantize with desc_act false, or with static_groups true)',
-        t.path,
-      );
+    const v = g[k]!;
+    if (!(v >= 0 && v < groups)) {
+      throw new UnsupportedModelError(`${name}[${k}] is ${v}, outside the ${groups} groups of ${groupSize} inputs`, t.path);
     }
+    counts[v]!++;
   }
+  const bad = counts.findIndex((c, j) => c !== Math.min(groupSize, cols - j * groupSize));
+  if (bad >= 0) {
+    throw new UnsupportedModelError(
+      `${name} puts ${counts[bad]} inputs in group ${bad}, not ${Math.min(groupSize, cols - bad * groupSize)}: not a grouping GPTQ writes (with or without desc_act)`,
+      t.path,
+    );
+  }
+  // A counting sort: stable, so inputs keep their order inside a group.
+  const next = Array.from({ length: groups }, (_, j) => j * groupSize);
+  const order = new Uint32Array(cols);
+  for (let k = 0; k < cols; k++) order[next[g[k]!]!++] = k;
+  return order;
 }
 
 /** A NaN or infinite scale would poison every product; refuse it with the layer's name. */

@@ -3,6 +3,7 @@ export { FakeHub, type FakeRepo, type Fault, type SeenRequest } from './fake-hub
 export { STORY_PROMPTS } from './story-prompts.js';
 export {
   quantizationConfigJson,
+  normOrder,
   quantizeRtn,
   writeIntCheckpoint,
   type IntCheckpointResult,

@@ -23,6 +23,11 @@ export type IntCheckpointScheme =
       readonly groupSize: number;
       readonly checkpointFormat: GptqCheckpointFormat;
       readonly sym: boolean;
+      /**
+       * Act-order: groups formed in the order of the columns' decreasing L2 norm (standing in
+       * for GPTQ's order of the Hessian's diagonal), so g_idx is a scattered grouping.
+       */
+      readonly descAct?: boolean;
     }
   | { readonly method: 'awq'; readonly groupSize: number };
 
@@ -40,22 +45,35 @@ const LINEAR = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn
  * range widened to hold 0; symmetric: zero 2^(bits-1)), with the scale rounded to a half before the
  * levels are chosen, so that the stored scale is the one they were rounded against.
  */
-export function quantizeRtn(values: Float32Array, rows: number, cols: number, bits: 2 | 3 | 4, groupSize: number, sym: boolean): UnpackedLinear {
+export function quantizeRtn(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  bits: 2 | 3 | 4,
+  groupSize: number,
+  sym: boolean,
+  order?: Uint32Array,
+): UnpackedLinear {
   const g = Math.min(groupSize === -1 ? cols : groupSize, cols);
   const groups = Math.ceil(cols / g);
   const maxq = (1 << bits) - 1;
   const levels = new Uint8Array(rows * cols);
   const zeros = new Uint16Array(groups * rows);
   const scales = new Uint16Array(groups * rows);
+  // Group j holds the inputs at positions [j g, j g + g) of `order` (act-order), else those inputs.
+  const column = (p: number) => (order ? order[p]! : p);
+  const gIdx = new Int32Array(cols);
+  for (let p = 0; p < cols; p++) gIdx[column(p)] = Math.floor(p / g);
   for (let n = 0; n < rows; n++) {
     for (let j = 0; j < groups; j++) {
-      const from = n * cols + j * g;
-      const to = n * cols + Math.min(cols, (j + 1) * g);
+      const from = j * g;
+      const to = Math.min(cols, (j + 1) * g);
       let min = 0;
       let max = 0;
-      for (let i = from; i < to; i++) {
-        min = Math.min(min, values[i]!);
-        max = Math.max(max, values[i]!);
+      for (let p = from; p < to; p++) {
+        const v = values[n * cols + column(p)]!;
+        min = Math.min(min, v);
+        max = Math.max(max, v);
       }
       if (sym) {
         max = Math.max(max, -min);
@@ -67,10 +85,13 @@ export function quantizeRtn(values: Float32Array, rows: number, cols: number, bi
       const z = sym ? (maxq + 1) / 2 : Math.min(maxq, Math.max(0, roundHalfEven(-min / s)));
       scales[j * rows + n] = bitsOfScale;
       zeros[j * rows + n] = z;
-      for (let i = from; i < to; i++) levels[i] = Math.min(maxq, Math.max(0, roundHalfEven(values[i]! / s) + z));
+      for (let p = from; p < to; p++) {
+        const i = n * cols + column(p);
+        levels[i] = Math.min(maxq, Math.max(0, roundHalfEven(values[i]! / s) + z));
+      }
     }
   }
-  return { bits, groupSize: g, rows, cols, levels, zeros, scales };
+  return { bits, groupSize: g, rows, cols, levels, zeros, scales, ...(order ? { gIdx } : {}) };
 }
 
 /** The quantization_config transformers, GPTQModel and AutoAWQ write for `scheme`. */
@@ -82,7 +103,7 @@ export function quantizationConfigJson(scheme: IntCheckpointScheme): Record<stri
     quant_method: 'gptq',
     bits: scheme.bits,
     group_size: scheme.groupSize,
-    desc_act: false,
+    desc_act: scheme.descAct ?? false,
     static_groups: false,
     sym: scheme.sym,
     true_sequential: true,
@@ -128,7 +149,8 @@ export async function writeIntCheckpoint(
       continue;
     }
     quantized.push(name);
-    const layer = quantizeRtn(values, rows, cols, bits, scheme.groupSize, scheme.method === 'gptq' && scheme.sym);
+    const order = scheme.method === 'gptq' && scheme.descAct ? normOrder(values, rows, cols) : undefined;
+    const layer = quantizeRtn(values, rows, cols, bits, scheme.groupSize, scheme.method === 'gptq' && scheme.sym, order);
     const base = hfName.slice(0, -'.weight'.length);
     const groups = Math.ceil(cols / layer.groupSize);
     if (scheme.method === 'awq') {
@@ -157,6 +179,13 @@ export async function writeIntCheckpoint(
   await sink.write(new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
   await sink.commit();
   return { quantized, kept };
+}
+
+/** Input features by decreasing column L2 norm (ties by index): an act-order permutation. */
+export function normOrder(values: Float32Array, rows: number, cols: number): Uint32Array {
+  const norms = new Float64Array(cols);
+  for (let n = 0; n < rows; n++) for (let k = 0; k < cols; k++) norms[k]! += values[n * cols + k]! ** 2;
+  return Uint32Array.from({ length: cols }, (_, k) => k).sort((a, b) => norms[b]! - norms[a]! || a - b);
 }
 
 async function readValues(source: WeightSource, name: string): Promise<Float32Array> {
