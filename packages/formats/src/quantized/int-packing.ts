@@ -94,6 +94,6 @@ export function reorderInputs(l: UnpackedLinear, inputOrder: Uint32Array): Unpac
   for (let n = 0; n < l.rows; n++) {
     for (let i = 0; i < l.cols; i++) levels[n * l.cols + i] = l.levels[n * l.cols + inputOrder[i]!]!;
   }
-  const { gIdx: _, ...rest } = l;
-  return { ...rest, levels };
+  // Sorted by group, the groups are runs of groupSize again: no gIdx.
+  return { bits: l.bits, groupSize: l.groupSize, rows: l.rows, cols: l.cols, levels, zeros: l.zeros, scales: l.scales };
 }
