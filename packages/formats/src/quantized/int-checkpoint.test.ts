@@ -127,7 +127,11 @@ describe.skipIf(!gguf)('GPTQ and AWQ checkpoints of stories260K', () => {
           let w = (await original.read(layer)) as Float32Array;
           const kind = /attn_(q|k)\./.exec(layer)?.[1];
           if (kind) w = permuteRopeRows(w, info.shape, kind === 'q' ? 8 : 4, 'adjacent', 'halfSplit');
-          const order = normOrder(w, rows, cols);
+          // Q, K and V share their input and so their order: that of the RMSNorm weight before them.
+          const block = layer.slice(0, layer.indexOf('.attn_'));
+          const order = layer.endsWith('attn_output.weight')
+            ? normOrder(w, rows, cols)
+            : normOrder((await original.read(`${block}.attn_norm.weight`)) as Float32Array, 1, cols);
           expect([...info.inputOrder!]).toEqual([...sortedByGroup(order, 32)]);
           const q = quantizeRtn(w, rows, cols, 4, 32, true, order);
           const got = restoreInputOrder(dequantize(info.dtype, (await hf.read(layer)) as Uint8Array, rows * cols), rows, cols, info.inputOrder!);

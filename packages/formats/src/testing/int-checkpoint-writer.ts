@@ -24,8 +24,11 @@ export type IntCheckpointScheme =
       readonly checkpointFormat: GptqCheckpointFormat;
       readonly sym: boolean;
       /**
-       * Act-order: groups formed in the order of the columns' decreasing L2 norm (standing in
-       * for GPTQ's order of the Hessian's diagonal), so g_idx is a scattered grouping.
+       * Act-order: groups formed in an order standing in for GPTQ's order of the Hessian's
+       * diagonal, which depends on the layer's inputs alone: for Q, K, V (and gate, up) the
+       * decreasing magnitude of the RMSNorm weight they share, for the output and down
+       * projections their columns' decreasing L2 norm. g_idx is then a scattered grouping, and
+       * layers with one input share one order, as in a GPTQ checkpoint.
        */
       readonly descAct?: boolean;
     }
@@ -149,7 +152,7 @@ export async function writeIntCheckpoint(
       continue;
     }
     quantized.push(name);
-    const order = scheme.method === 'gptq' && scheme.descAct ? normOrder(values, rows, cols) : undefined;
+    const order = scheme.method === 'gptq' && scheme.descAct ? await actOrderOf(source, name, values, rows, cols) : undefined;
     const layer = quantizeRtn(values, rows, cols, bits, scheme.groupSize, scheme.method === 'gptq' && scheme.sym, order);
     const base = hfName.slice(0, -'.weight'.length);
     const groups = Math.ceil(cols / layer.groupSize);
@@ -186,6 +189,14 @@ export function normOrder(values: Float32Array, rows: number, cols: number): Uin
   const norms = new Float64Array(cols);
   for (let n = 0; n < rows; n++) for (let k = 0; k < cols; k++) norms[k]! += values[n * cols + k]! ** 2;
   return Uint32Array.from({ length: cols }, (_, k) => k).sort((a, b) => norms[b]! - norms[a]! || a - b);
+}
+
+/** The act-order permutation writeIntCheckpoint gives a layer (see IntCheckpointScheme's descAct). */
+async function actOrderOf(source: WeightSource, name: string, values: Float32Array, rows: number, cols: number): Promise<Uint32Array> {
+  const shared = /^(blk\.\d+)\.(attn_q|attn_k|attn_v|ffn_gate|ffn_up)\.weight$/.exec(name);
+  if (!shared) return normOrder(values, rows, cols);
+  const norm = await readValues(source, `${shared[1]}.${shared[2]!.startsWith('attn') ? 'attn_norm' : 'ffn_norm'}.weight`);
+  return normOrder(norm, 1, cols);
 }
 
 async function readValues(source: WeightSource, name: string): Promise<Float32Array> {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TensorInfo, WeightSource } from '@llm/formats';
+import { restoreInputOrder, type TensorInfo, type WeightSource } from '@llm/formats';
 import { directorySink, openGgufWeightSource, openHfFolder, writeSyntheticLlamaGguf } from '@llm/formats/node';
 import { modelFile, writeIntCheckpoint, type IntCheckpointScheme } from '@llm/formats/testing';
 import { gpuForTests, relativeL2 } from '@llm/kernels/testing';
@@ -28,7 +28,7 @@ function dequantizedSource(source: WeightSource): WeightSource {
   const tensors = new Map(
     [...source.tensors].map(([name, info]) => {
       const count = info.shape.reduce((a, b) => a * b, 1);
-      return [name, isGroup(info) ? { ...info, dtype: 'f32' as const, byteLength: 4 * count } : info] as const;
+      return [name, isGroup(info) ? { name, shape: info.shape, dtype: 'f32' as const, byteLength: 4 * count } : info] as const;
     }),
   );
   return {
@@ -37,7 +37,10 @@ function dequantizedSource(source: WeightSource): WeightSource {
     read: async (name) => {
       const info = source.tensors.get(name)!;
       const data = await source.read(name);
-      return isGroup(info) ? dequantize(info.dtype, data as Uint8Array, info.shape.reduce((a, b) => a * b, 1)) : data;
+      if (!isGroup(info)) return data;
+      const [rows, cols] = info.shape as [number, number];
+      const values = dequantize(info.dtype, data as Uint8Array, rows * cols);
+      return info.inputOrder ? restoreInputOrder(values, rows, cols, info.inputOrder) : values;
     },
     close: () => source.close(),
   };
@@ -55,6 +58,7 @@ const SCHEMES: readonly [string, IntCheckpointScheme][] = [
   ['AWQ int4, groups of 64', { method: 'awq', groupSize: 64 }],
   ['EfficientQAT-style w3g128 (GPTQ v2)', { method: 'gptq', bits: 3, groupSize: 128, checkpointFormat: 'gptq_v2', sym: false }],
   ['EfficientQAT-style w2g64 (GPTQ v2)', { method: 'gptq', bits: 2, groupSize: 64, checkpointFormat: 'gptq_v2', sym: false }],
+  ['GPTQ v1 int4 act-order (desc_act), groups of 32', { method: 'gptq', bits: 4, groupSize: 32, checkpointFormat: 'gptq', sym: true, descAct: true }],
 ];
 
 describe.skipIf(!gguf || !gpu)('GPTQ / AWQ checkpoints of stories260K on the GPU, read in place', () => {
@@ -116,7 +120,9 @@ describe.skipIf(!gguf || !gpu)('GPTQ / AWQ checkpoints of stories260K on the GPU
           saved += info.shape[0]! * info.shape[1]! * 4 - packedBytes(info);
           expect(packedBytes(info)).toBe(info.byteLength);
         }
-        expect((await held(unpacked)) - (await held(packed))).toBe(saved);
+        // Act-order runners also hold the input orders and the gathered inputs' scratch.
+        if (scheme.method === 'awq' || !scheme.descAct) expect((await held(unpacked)) - (await held(packed))).toBe(saved);
+        else expect(source.tensors.get('blk.0.attn_q.weight')!.inputOrder).toBeDefined();
       } finally {
         packed.dispose();
         unpacked.dispose();
@@ -128,7 +134,7 @@ describe.skipIf(!gguf || !gpu)('GPTQ / AWQ checkpoints of stories260K on the GPU
     }
   });
 
-  it('reads every linear layer of a synthetic model quantized (fused Q|K|V, SwiGLU gate/up, down) with the CPU logits', async () => {
+  it('reads every linear layer of a synthetic model quantized (fused Q|K|V, SwiGLU gate/up, down; act-order too) with the CPU logits', async () => {
     const path = join(dir, 'synthetic.gguf');
     await writeSyntheticLlamaGguf(path, {
       dim: 128,
@@ -142,14 +148,17 @@ describe.skipIf(!gguf || !gpu)('GPTQ / AWQ checkpoints of stories260K on the GPU
       seed: 9,
       progress: false,
     });
-    for (const scheme of [SCHEMES[0]![1], SCHEMES[3]![1]]) {
-      const out = join(dir, `synthetic-${scheme.method}-${scheme.method === 'gptq' ? scheme.bits : 4}`);
+    for (const [i, scheme] of [SCHEMES[0]![1], SCHEMES[3]![1], SCHEMES[4]![1]].entries()) {
+      const out = join(dir, `synthetic-${i}`);
       const original = await openGgufWeightSource(path);
       const written = await writeIntCheckpoint(await directorySink(out), original, scheme).finally(() => original.close());
       expect(written.kept).toEqual([]);
       expect(written.quantized.length).toBe(2 * 7);
       const source = await openHfFolder(out);
       try {
+        // The act-order checkpoint's every layer, Q|K|V and gate/up included, has an input order.
+        const ordered = written.quantized.filter((name) => source.tensors.get(name)!.inputOrder !== undefined);
+        expect(ordered.length).toBe(scheme.method === 'gptq' && scheme.descAct ? 2 * 7 : 0);
         const ours = await GpuModelRunner.load(ctx, source, opts);
         const reference = await CpuModelRunner.load(source, opts);
         try {
