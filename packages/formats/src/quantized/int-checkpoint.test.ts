@@ -5,7 +5,7 @@ import { dequantize, errorCodeOf, f16BitsToF32 } from '@llm/quant';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permuteRopeRows } from '../convert/rope-permutation.js';
 import { HfFormatError } from '../hf/hf-format-error.js';
-import { directorySink, openGgufWeightSource, openHfFolder, openSafetensors, writeSafetensors } from '../node/index.js';
+import { convertModel, directorySink, openGgufWeightSource, openHfFolder, openSafetensors, writeSafetensors } from '../node/index.js';
 import type { SafetensorsTensorSource } from '../safetensors/safetensors-writer.js';
 import { modelFile, normOrder, quantizeRtn, writeIntCheckpoint, type IntCheckpointScheme } from '../testing/index.js';
 import { restoreInputOrder } from './int-packing.js';
@@ -141,6 +141,22 @@ describe.skipIf(!gguf)('GPTQ and AWQ checkpoints of stories260K', () => {
             if (got[i] !== want) expect(`${layer}[${i}] = ${got[i]}`).toBe(`${layer}[${i}] = ${want}`);
           }
         }
+      }),
+    );
+  });
+
+  it('converts an act-order checkpoint to GGUF with every layer in the model input order', async () => {
+    const scheme = { method: 'gptq', bits: 3, groupSize: 32, checkpointFormat: 'gptq_v2', sym: false, descAct: true } as const;
+    const { out } = await write('act-order-convert', scheme);
+    const path = join(dir, 'act-order.gguf');
+    await convertModel(out, path, { type: 'f32', tokenizerPath: gguf! });
+    await withSource(openHfFolder(out), (hf) =>
+      withSource(openGgufWeightSource(path), async (converted) => {
+        const info = hf.tensors.get('blk.2.attn_output.weight')!;
+        expect(info.inputOrder).toBeDefined();
+        const [rows, cols] = info.shape as [number, number];
+        const want = restoreInputOrder(dequantize(info.dtype, (await hf.read(info.name)) as Uint8Array, rows * cols), rows, cols, info.inputOrder!);
+        expect(Array.from((await converted.read(info.name)) as Float32Array)).toEqual(Array.from(want));
       }),
     );
   });
