@@ -47,7 +47,7 @@ export { writeSafetensorsTo, type SafetensorsTensorSource } from './safetensors/
 export { HfFormatError, type HfProblem } from './hf/hf-format-error.js';
 export { hfConfigFromLlama, llamaConfigFromHf } from './hf/hf-config.js';
 export { ggufNameOf, hfNameOf } from './hf/hf-tensor-names.js';
-export { HF_CONFIG_FILE, HF_INDEX_FILE, HF_WEIGHTS_FILE, openHfFolderSource } from './hf/hf-weight-source.js';
+export { HF_CONFIG_FILE, HF_INDEX_FILE, HF_QUANTIZE_CONFIG_FILE, HF_WEIGHTS_FILE, openHfFolderSource } from './hf/hf-weight-source.js';
 export { writeHfFolderTo, type HfFolderContents } from './hf/hf-folder-writer.js';
 export {
   HF_SENTENCEPIECE_FILE,
@@ -100,3 +100,21 @@ export {
   type JsonValue,
   type ModelFileSummary,
 } from './describe-model.js';
+export {
+  bitField,
+  groupCount,
+  groupDtypeFor,
+  reorderInputs,
+  restoreInputOrder,
+  toGroupBlocks,
+  type UnpackedLinear,
+} from './quantized/int-packing.js';
+export {
+  gptqShapes,
+  packGptq,
+  unpackGptq,
+  type GptqCheckpointFormat,
+  type GptqTensors,
+} from './quantized/gptq-packing.js';
+export { awqShapes, packAwq, unpackAwq, type AwqTensors } from './quantized/awq-packing.js';
+export { parseIntQuantization, type IntQuantization } from './quantized/quantization-config.js';

@@ -15,6 +15,13 @@ export interface TensorInfo {
   readonly dtype: TensorDtype;
   readonly shape: readonly number[];
   readonly byteLength: number;
+  /**
+   * Set for a matrix whose columns are stored in another order than the model's input features
+   * (an act-order GPTQ layer, its columns sorted by group): stored column i is input feature
+   * inputOrder[i]. A product with it gathers x in this order first; decoding it to the model's
+   * order scatters the columns back (`restoreInputOrder`).
+   */
+  readonly inputOrder?: Uint32Array;
 }
 
 /** How RoPE pairs the dimensions of a head: (x[2i], x[2i+1]) or (x[i], x[i + d/2]). */

@@ -48,6 +48,7 @@ export { siluMul } from './kernels/silu-mul.js';
 export type { SiluMulArgs } from './kernels/silu-mul.js';
 export { add } from './kernels/add.js';
 export type { AddArgs } from './kernels/add.js';
+export { gatherColumns, type GatherColumnsArgs } from './kernels/gather-columns.js';
 export { gatherRows } from './kernels/gather-rows.js';
 export type { GatherRowsArgs } from './kernels/gather-rows.js';
 export { argmax } from './kernels/argmax.js';

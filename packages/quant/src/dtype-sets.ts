@@ -16,8 +16,16 @@ export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 export const BLOCK_DTYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const;
 export type BlockDtype = (typeof BLOCK_DTYPES)[number];
 
-/** Every type a checkpoint tensor may have: plain floats or ggml blocks. */
-export const TENSOR_DTYPES = [...WEIGHT_DTYPES, ...BLOCK_DTYPES] as const;
+/**
+ * Group-quantized integer weights (GPTQ, AWQ, EfficientQAT checkpoints): `w<bits>g<group>`,
+ * value = (q - zero) * scale with one half scale and one integer zero per group of a row. Not
+ * ggml types: GGUF files cannot hold them.
+ */
+export const GROUP_DTYPES = ['w2g32', 'w2g64', 'w2g128', 'w3g32', 'w3g64', 'w3g128', 'w4g32', 'w4g64', 'w4g128'] as const;
+export type GroupDtype = (typeof GROUP_DTYPES)[number];
+
+/** Every type a checkpoint tensor may have: plain floats, ggml blocks or group-quantized integers. */
+export const TENSOR_DTYPES = [...WEIGHT_DTYPES, ...BLOCK_DTYPES, ...GROUP_DTYPES] as const;
 export type TensorDtype = (typeof TENSOR_DTYPES)[number];
 
 /** What the GPU kernels read in place: matrices and the KV pool are stored as one of these. */
@@ -26,9 +34,10 @@ export type GpuDtype = (typeof GPU_DTYPES)[number];
 
 /**
  * What a weight matrix may be stored as on the GPU and read in place by the matrix kernels and the
- * embedding lookup: the GPU_DTYPES and these block formats (repacked at upload, see @llm/kernels).
+ * embedding lookup: the GPU_DTYPES, ggml's block formats and the group-quantized integers (both
+ * repacked at upload, see @llm/kernels).
  */
-export const MATRIX_DTYPES = ['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'] as const;
+export const MATRIX_DTYPES = ['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k', ...GROUP_DTYPES] as const;
 export type MatrixDtype = (typeof MATRIX_DTYPES)[number];
 
 /**

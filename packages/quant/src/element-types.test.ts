@@ -48,7 +48,10 @@ describe('element type registry', () => {
   });
 
   it('marks f32, f16 and the block formats the kernels repack as read by the GPU in place', () => {
-    expect(elementTypes.filter((t) => t.gpuReadable).map((t) => t.name)).toEqual(['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']);
+    expect(elementTypes.filter((t) => t.gpuReadable).map((t) => t.name)).toEqual([
+      ...['f32', 'f16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k'],
+      ...['w2g32', 'w2g64', 'w2g128', 'w3g32', 'w3g64', 'w3g128', 'w4g32', 'w4g64', 'w4g128'],
+    ]);
     expect(elementType('q4_k').kind).toBe('quantized');
     expect(elementType('bf16').kind).toBe('float');
     expect(elementType('i4').kind).toBe('integer');

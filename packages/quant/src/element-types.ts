@@ -65,6 +65,19 @@ const rows = [
   // Not a ggml type: two signed 4-bit values per byte, the element of an int4-quantized KV cache
   // (its per-group scales are counted by the KV memory planner, not here).
   ['I4', undefined, 2, 1],
+  // Not ggml types: the group-quantized integer weights of GPTQ, AWQ and EfficientQAT checkpoints
+  // (W<bits>G<group size>), one block per group: a half scale, a 16-bit zero point, then the
+  // group's levels as a little-endian bit string (see codecs/group-quant.ts). Per-channel
+  // checkpoints read as the largest of these groups that divides a row.
+  ['W2G32', undefined, 32, 12],
+  ['W2G64', undefined, 64, 20],
+  ['W2G128', undefined, 128, 36],
+  ['W3G32', undefined, 32, 16],
+  ['W3G64', undefined, 64, 28],
+  ['W3G128', undefined, 128, 52],
+  ['W4G32', undefined, 32, 20],
+  ['W4G64', undefined, 64, 36],
+  ['W4G128', undefined, 128, 68],
 ] as const satisfies readonly Row[];
 
 export type ElementTypeName = Lowercase<(typeof rows)[number][0]>;
@@ -73,7 +86,10 @@ const floats: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
 const integers: ReadonlySet<string> = new Set(['I4', 'I8', 'I16', 'I32', 'I64']);
 // What the WGSL kernels read in place: f32, f16 (through shader-f16 or unpacked u32 pairs), and
 // the block formats @llm/kernels repacks at upload into 4-byte-aligned words without decoding.
-const gpuReadable: ReadonlySet<string> = new Set(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K']);
+const gpuReadable: ReadonlySet<string> = new Set([
+  ...['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'],
+  ...['W2G32', 'W2G64', 'W2G128', 'W3G32', 'W3G64', 'W3G128', 'W4G32', 'W4G64', 'W4G128'],
+]);
 
 /** Every element type, in ggml id order (types ggml lacks last). */
 export const elementTypes: readonly ElementType[] = rows.map(([ggmlName, ggmlId, blockSize, bytesPerBlock]) => ({

@@ -13,6 +13,8 @@ export {
 } from './element-types.js';
 export {
   BLOCK_DTYPES,
+  GROUP_DTYPES,
+  type GroupDtype,
   dtypeBytes,
   GPU_DTYPES,
   GPU_KV_DTYPES,
@@ -47,6 +49,15 @@ export {
   quantize,
   type BlockCodec,
 } from './codecs/block-codecs.js';
+export {
+  findGroupDtype,
+  groupBlockBytes,
+  groupQuantParams,
+  readGroupLevel,
+  roundHalfEven,
+  writeGroupLevel,
+  type GroupQuantParams,
+} from './codecs/group-quant.js';
 export {
   QUANT_MIXES,
   quantMix,

@@ -10,10 +10,14 @@ import { HfFormatError } from './hf-format-error.js';
 import { ggufNameOf } from './hf-tensor-names.js';
 import { englishMessages } from '../zod-messages.js';
 import { expectedLlamaShapes } from '../gguf/gguf-weight-source.js';
+import { parseIntQuantization, type IntQuantization } from '../quantized/quantization-config.js';
+import { quantizedLinearTensor } from '../quantized/quantized-linear-source.js';
 
 export const HF_CONFIG_FILE = 'config.json';
 export const HF_WEIGHTS_FILE = 'model.safetensors';
 export const HF_INDEX_FILE = 'model.safetensors.index.json';
+/** GPTQModel and AutoGPTQ also write the quantization settings here, beside config.json. */
+export const HF_QUANTIZE_CONFIG_FILE = 'quantize_config.json';
 
 const indexSchema = z.looseObject({
   weight_map: z.record(
@@ -28,29 +32,32 @@ const indexSchema = z.looseObject({
 
 interface Located {
   readonly info: TensorInfo;
-  readonly shard: SafetensorsFile;
-  readonly hfName: string;
+  read(): Promise<Float32Array | Uint16Array | Uint8Array>;
 }
+
+const QWEIGHT = '.qweight';
 
 /**
  * Opens a Hugging Face Llama / Mistral / Qwen2 folder (config.json plus model.safetensors or a
  * sharded model.safetensors.index.json) as a WeightSource with GGUF tensor names. Every tensor the
- * config implies is checked for presence, dtype and shape before this returns.
+ * config implies is checked for presence, dtype and shape before this returns. A GPTQ or AWQ
+ * checkpoint (config.json's `quantization_config`) gives its quantized layers as tensors of a
+ * group type (`w4g128`, ...), read as blocks without decoding (see the README's packings).
  */
 export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSource> {
   const dir = folder.name;
   const configPath = `${dir}/${HF_CONFIG_FILE}`;
-  const config = llamaConfigFromHf(
-    await readJson(folder, HF_CONFIG_FILE, 'config-missing', 'config-invalid'),
-    configPath,
-  );
+  const configJson = await readJson(folder, HF_CONFIG_FILE, 'config-missing', 'config-invalid');
+  const config = llamaConfigFromHf(configJson, configPath);
 
   const shards = new Map<string, SafetensorsFile>();
   try {
     const hfNames = await openShards(folder, shards);
     const expected = expectedLlamaShapes(config);
     const tensors = new Map<string, Located>();
+    const quantizedBases: string[] = [];
     for (const [hfName, shard] of hfNames) {
+      if (hfName.endsWith(QWEIGHT)) quantizedBases.push(hfName.slice(0, -QWEIGHT.length));
       const name = ggufNameOf(hfName);
       if (name === undefined || !expected.has(name)) continue;
       const entry = shard.tensors.get(hfName)!;
@@ -71,9 +78,33 @@ export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSou
       }
       tensors.set(name, {
         info: { name, dtype, shape: entry.shape, byteLength: entry.byteLength },
-        shard,
-        hfName,
+        read: () => shard.read(hfName),
       });
+    }
+    // Read only when there are packed layers: a float checkpoint keeps loading whatever its
+    // config says of a quantization it no longer carries.
+    const quantization = quantizedBases.length > 0 ? await readQuantization(folder, configJson) : undefined;
+    for (const base of quantizedBases) {
+      const name = ggufNameOf(`${base}.weight`);
+      if (name === undefined || !expected.has(name)) continue;
+      if (quantization === undefined) {
+        throw new HfFormatError(
+          configPath,
+          'config-invalid',
+          `${base}${QWEIGHT} is a quantized layer, but config.json has no quantization_config saying how it is packed`,
+        );
+      }
+      if (tensors.has(name)) {
+        throw new HfFormatError(dir, 'tensor-shape', `${base} has both a weight and a qweight; keep one`);
+      }
+      const shape = expected.get(name)!;
+      const find = (hfName: string) => {
+        const shard = hfNames.get(hfName);
+        const entry = shard?.tensors.get(hfName);
+        return shard && entry ? { entry, path: shard.path, readBytes: () => shard.readBytes(hfName) } : undefined;
+      };
+      const layer = await quantizedLinearTensor(quantization, base, name, [shape[0]!, shape[1]!], find, dir);
+      tensors.set(name, layer);
     }
     const missing = [...expected.keys()].filter((name) => !tensors.has(name));
     if (missing.length > 0) {
@@ -92,7 +123,7 @@ export async function openHfFolderSource(folder: ModelFolder): Promise<WeightSou
         const located = ordered.get(name);
         if (located === undefined)
           throw new HfFormatError(dir, 'unknown-tensor', `no tensor named "${name}"`);
-        return located.shard.read(located.hfName);
+        return located.read();
       },
       close: async () => {
         await Promise.all([...shards.values()].map((shard) => shard.close()));
@@ -147,6 +178,20 @@ async function openShards(
     located.set(hfName, shard);
   }
   return located;
+}
+
+/** config.json's quantization_config, else quantize_config.json's settings, else undefined (a float checkpoint). */
+async function readQuantization(folder: ModelFolder, configJson: unknown): Promise<IntQuantization | undefined> {
+  const inConfig = (configJson as { quantization_config?: unknown } | null)?.quantization_config;
+  if (inConfig !== undefined && inConfig !== null) {
+    return parseIntQuantization(inConfig, `${folder.name}/${HF_CONFIG_FILE}`);
+  }
+  const source = await folder.open(HF_QUANTIZE_CONFIG_FILE);
+  if (source === undefined) return undefined;
+  await source.close();
+  const json = await readJson(folder, HF_QUANTIZE_CONFIG_FILE, 'config-missing', 'config-invalid');
+  // quantize_config.json names no method; GPTQ's tools write it (AutoAWQ writes quant_config.json).
+  return parseIntQuantization({ quant_method: 'gptq', ...(json as object) }, `${folder.name}/${HF_QUANTIZE_CONFIG_FILE}`);
 }
 
 async function readJson(

@@ -39,6 +39,7 @@ import {
 import { ggufValue } from '../gguf/gguf-value.js';
 import { detectModelFormat, isGgufFile } from './detect-format.js';
 import { directoryFolder } from './directory-folder.js';
+import { restoreInputOrder } from '../quantized/int-packing.js';
 import {
   openGguf,
   openHfFolder,
@@ -299,6 +300,8 @@ function planTensors(
         if (encoded !== undefined) return placeEncoded(encoded, name, dtype, shape, heads, from, out.ropeLayout, inputPath);
         const read = floatTensor(await source.read(name), info.dtype, elementsOf(shape));
         let data = read.data;
+        // An act-order GPTQ layer's columns are sorted by group; the output has the model's order.
+        if (info.inputOrder) data = restoreInputOrder(data as Float32Array, shape[0]!, shape[1]!, info.inputOrder);
         if (heads !== undefined) data = permuteRopeRows(data, shape, heads, from, out.ropeLayout);
         if (isOneOf(WEIGHT_DTYPES, dtype)) return castTensor(data, read.dtype, dtype);
         return quantize(dtype, castTensor(data, read.dtype, 'f32') as Float32Array);

@@ -15,6 +15,11 @@ export interface SafetensorsFile {
    * Uint16Array of their bits. Other dtypes throw UnsupportedModelError.
    */
   read(name: string): Promise<Float32Array | Uint16Array>;
+  /**
+   * Reads any tensor's bytes as stored (little-endian), 4-byte aligned: for dtypes `read` does not
+   * decode, such as the int32 words of GPTQ and AWQ packings.
+   */
+  readBytes(name: string): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -68,6 +73,17 @@ class OpenSafetensorsFile implements SafetensorsFile {
     }
     // Safetensors data is little-endian,
     // as are the hosts WebGPU runs on.
+    const bytes = await this.readBytes(name);
+    return dtype === 'f32'
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, tensor.byteLength / 4)
+      : new Uint16Array(bytes.buffer, bytes.byteOffset, tensor.byteLength / 2);
+  }
+
+  async readBytes(name: string): Promise<Uint8Array> {
+    const tensor = this.tensors.get(name);
+    if (tensor === undefined) {
+      throw new SafetensorsFormatError(this.path, 'unknown-tensor', `no tensor named "${name}"`);
+    }
     const read = await this.source.read(tensor.fileOffset, tensor.byteLength);
     if (read.byteLength < tensor.byteLength) {
       throw new SafetensorsFormatError(
@@ -76,10 +92,7 @@ class OpenSafetensorsFile implements SafetensorsFile {
         `file ended inside tensor "${name}"; it changed after it was opened`,
       );
     }
-    const bytes = read.byteOffset % 4 === 0 ? read : read.slice();
-    return dtype === 'f32'
-      ? new Float32Array(bytes.buffer, bytes.byteOffset, tensor.byteLength / 4)
-      : new Uint16Array(bytes.buffer, bytes.byteOffset, tensor.byteLength / 2);
+    return read.byteOffset % 4 === 0 ? read : read.slice();
   }
 
   async close(): Promise<void> {

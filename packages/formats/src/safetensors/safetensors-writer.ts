@@ -3,13 +3,14 @@ import { dtypeBytes, type WeightDtype } from '@llm/quant';
 import { safetensorsDtypeOf } from './safetensors-dtype.js';
 import { SafetensorsFormatError } from './safetensors-format-error.js';
 
-type TensorArray = Float32Array | Uint16Array;
+type TensorArray = Float32Array | Uint16Array | Int32Array;
 
 export interface SafetensorsTensorSource {
   readonly name: string;
-  readonly dtype: WeightDtype;
+  /** A weight dtype, or i32 for the packed words of GPTQ and AWQ checkpoints. */
+  readonly dtype: WeightDtype | 'i32';
   readonly shape: readonly number[];
-  /** The tensor's elements (f32 as Float32Array, f16/bf16 bits as Uint16Array), or a function producing them when written. */
+  /** The tensor's elements (f32 as Float32Array, f16/bf16 bits as Uint16Array, i32 as Int32Array), or a function producing them when written. */
   readonly data: TensorArray | (() => Promise<TensorArray>);
 }
 
@@ -59,9 +60,9 @@ async function writeBody(
         `tensor "${tensor.name}" has an invalid shape [${tensor.shape.join(', ')}]`,
       );
     }
-    const byteLength = tensor.shape.reduce((n, dim) => n * dim, 1) * dtypeBytes(tensor.dtype);
+    const byteLength = tensor.shape.reduce((n, dim) => n * dim, 1) * (tensor.dtype === 'i32' ? 4 : dtypeBytes(tensor.dtype));
     header[tensor.name] = {
-      dtype: safetensorsDtypeOf(tensor.dtype),
+      dtype: tensor.dtype === 'i32' ? 'I32' : safetensorsDtypeOf(tensor.dtype),
       shape: tensor.shape,
       data_offsets: [offset, offset + byteLength],
     };
@@ -78,7 +79,7 @@ async function writeBody(
   await sink.write(prefix);
   for (const [i, tensor] of tensors.entries()) {
     const data = typeof tensor.data === 'function' ? await tensor.data() : tensor.data;
-    const expectedType = tensor.dtype === 'f32' ? Float32Array : Uint16Array;
+    const expectedType = tensor.dtype === 'f32' ? Float32Array : tensor.dtype === 'i32' ? Int32Array : Uint16Array;
     if (!(data instanceof expectedType) || data.byteLength !== byteLengths[i]) {
       throw new SafetensorsFormatError(
         path,

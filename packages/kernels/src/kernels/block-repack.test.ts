@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dequantize, elementType, f16BitsToF32, LlmError } from '@llm/quant';
-import { BLOCK_DTYPES_READ, randomBlocks, seededRandom } from '../testing/index.js';
+import { dequantize, elementType, f16BitsToF32, groupQuantParams, LlmError } from '@llm/quant';
+import { BLOCK_DTYPES_READ, GROUP_DTYPES_READ, randomBlocks, seededRandom } from '../testing/index.js';
 import { repackBlocks, repackedBlockBytes, type BlockMatrixDtype, type RepackedBlocks } from './block-repack.js';
 
 const f = Math.fround;
@@ -17,6 +17,18 @@ function decodeRepacked(dtype: BlockMatrixDtype, r: RepackedBlocks, e: number): 
   const q = r.quants;
   const s = r.scales;
   const nibble = (base: number) => (q[base + (l >> 3)]! >>> (4 * (l & 7))) & 15;
+  const pair = (base: number) => (q[base + (l >> 4)]! >>> (2 * (l & 15))) & 3;
+  if (dtype.startsWith('w')) {
+    const { bits, groupSize } = groupQuantParams(dtype as 'w4g32');
+    const sz = s[Math.floor((32 * g) / groupSize)]!;
+    const level =
+      bits === 4
+        ? nibble(g * 4)
+        : bits === 2
+          ? pair((g >> 1) * 4 + (g & 1) * 2)
+          : pair((g >> 2) * 12 + ((g >> 1) & 1) * 4 + (g & 1) * 2) | (((q[(g >> 2) * 12 + 8 + (g & 3)]! >>> l) & 1) << 2);
+    return f((level - (sz >>> 16)) * halfOf(sz, 0));
+  }
   switch (dtype) {
     case 'q8_0':
       return f(int8(q[g * 8 + (l >> 2)]! >>> (8 * (l & 3))) * halfOf(s[g >> 1]!, g & 1));
@@ -41,7 +53,7 @@ function decodeRepacked(dtype: BlockMatrixDtype, r: RepackedBlocks, e: number): 
       const high = dtype === 'q5_k' ? ((s[sb * per + 5 + (g & 7)]! >>> l) & 1) << 4 : 0;
       return f(f(d * (nibble(g * 4) | high)) - m);
     }
-    case 'q6_k': {
+    default: {
       const base = (g >> 1) * 12;
       const lo = nibble(base + 4 * (g & 1));
       const hi = (q[base + 8 + 2 * (g & 1) + (l >> 4)]! >>> (2 * (l & 15))) & 3;
@@ -55,11 +67,12 @@ function decodeRepacked(dtype: BlockMatrixDtype, r: RepackedBlocks, e: number): 
 }
 
 describe('repackBlocks', () => {
-  for (const dtype of BLOCK_DTYPES_READ) {
+  for (const dtype of [...BLOCK_DTYPES_READ, ...GROUP_DTYPES_READ]) {
     it(`keeps every ${dtype} value: the repacked layout decodes to the codec's values bit for bit`, () => {
       const rand = seededRandom(7);
       const block = elementType(dtype).blockSize;
       for (const how of ['quantized', 'bytes'] as const) {
+        // One and three blocks of 32 or 64 leave w2's and w3's last vec4 partly filled.
         for (const elements of [block, 3 * block, 7 * 256]) {
           const blocks = randomBlocks(dtype, elements, rand, how);
           const want = dequantize(dtype, blocks, elements);
@@ -93,6 +106,15 @@ describe('repackBlocks', () => {
     for (const dtype of BLOCK_DTYPES_READ) {
       const t = elementType(dtype);
       expect(sizes[dtype]! / ((8 * t.bytesPerBlock) / t.blockSize)).toBeLessThanOrEqual(1.125);
+    }
+  });
+
+  it('stores the group types in their bits per weight plus one 32-bit word per group', () => {
+    for (const dtype of GROUP_DTYPES_READ) {
+      const { bits, groupSize } = groupQuantParams(dtype);
+      const t = elementType(dtype);
+      expect(repackedBlockBytes(dtype)).toEqual({ elements: groupSize, bytes: t.bytesPerBlock });
+      expect((8 * t.bytesPerBlock) / groupSize).toBe(bits + 32 / groupSize);
     }
   });
 

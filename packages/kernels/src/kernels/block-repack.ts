@@ -1,7 +1,21 @@
-import { elementType, f16BitsToF32, LlmError, type MatrixDtype } from '@llm/quant';
+import {
+  elementType,
+  f16BitsToF32,
+  GROUP_DTYPES,
+  groupQuantParams,
+  isOneOf,
+  LlmError,
+  readGroupLevel,
+  type GroupDtype,
+  type MatrixDtype,
+} from '@llm/quant';
 
 /** The block-quantized types the kernels read in place (MATRIX_DTYPES less the floats). */
 export type BlockMatrixDtype = Exclude<MatrixDtype, 'f32' | 'f16'>;
+/** ggml's block formats among them (the others are the group-quantized integers). */
+type GgmlBlockDtype = Exclude<BlockMatrixDtype, GroupDtype>;
+
+export const isGroupDtype = (dtype: string): dtype is GroupDtype => isOneOf(GROUP_DTYPES, dtype);
 
 /**
  * A block-quantized tensor as the GPU holds it: two arrays of 4-byte words, so that no read
@@ -34,7 +48,7 @@ export interface RepackedBlocks {
  *   words), then the high 2-bit pairs of g (2 words, element l at bits 2 (l % 16) of word l / 16)
  *   and of g + 1; scales = 5 words per super-block: d as an f32, then the 16 int8 scales.
  */
-const LAYOUT: Readonly<Record<BlockMatrixDtype, { groupQuantWords: number; scaleWords: number; perSuperBlock: boolean }>> = {
+const LAYOUT: Readonly<Record<GgmlBlockDtype, { groupQuantWords: number; scaleWords: number; perSuperBlock: boolean }>> = {
   q8_0: { groupQuantWords: 8, scaleWords: 0.5, perSuperBlock: false },
   q4_0: { groupQuantWords: 4, scaleWords: 0.5, perSuperBlock: false },
   q4_1: { groupQuantWords: 4, scaleWords: 1, perSuperBlock: false },
@@ -45,8 +59,28 @@ const LAYOUT: Readonly<Record<BlockMatrixDtype, { groupQuantWords: number; scale
   q6_k: { groupQuantWords: 6, scaleWords: 5, perSuperBlock: true },
 };
 
+/**
+ * The group-quantized integers (w2g*, w3g*, w4g*): levels per 32-element group in element order,
+ * scales per G-element group of the checkpoint, one word each: the half scale in the low 16 bits,
+ * the integer zero point in the high 16 (value = (q - zero) * scale, exact in f32).
+ *
+ * - w4: 4 words per group (nibbles, element 8w + t at bits 4t, as q4_0): one vec4.
+ * - w2: 2 words per group (element 16w + t at bits 2t); groups 2p and 2p + 1 share a vec4 (xy, zw).
+ * - w3: the low two bits of each level as w2 (2 words), the third bits in a word of their own (bit
+ *   l = element l); per 4 groups 3 vec4: the low words of groups 4p, 4p + 1, then of 4p + 2,
+ *   4p + 3, then the 4 third-bit words. Bit planes rather than GPTQ's 3-bit string keep every
+ *   level inside one word.
+ */
+function groupWords(dtype: GroupDtype, elements: number): { quants: number; scales: number } {
+  const { bits, groupSize } = groupQuantParams(dtype);
+  const groups = elements / 32;
+  const quants = bits === 4 ? groups * 4 : bits === 2 ? Math.ceil(groups / 2) * 4 : Math.ceil(groups / 4) * 12;
+  return { quants, scales: elements / groupSize };
+}
+
 /** Words of quants and of scales the GPU holds for `elements` values of `dtype`. */
 export function repackedWords(dtype: BlockMatrixDtype, elements: number): { quants: number; scales: number } {
+  if (isGroupDtype(dtype)) return groupWords(dtype, elements);
   const l = LAYOUT[dtype];
   const groups = elements / 32;
   const scaleUnits = l.perSuperBlock ? elements / 256 : groups;
@@ -56,6 +90,11 @@ export function repackedWords(dtype: BlockMatrixDtype, elements: number): { quan
 /** GPU bytes per 32 or 256 elements (the type's block) after repacking: the kernel table's figure. */
 export function repackedBlockBytes(dtype: BlockMatrixDtype): { elements: number; bytes: number } {
   const elements = elementType(dtype).blockSize;
+  if (isGroupDtype(dtype)) {
+    // Over many groups, so that the vec4 padding of a last partial w2/w3 vec4 does not count.
+    const w = groupWords(dtype, 512 * elements);
+    return { elements, bytes: ((w.quants + w.scales) * 4) / 512 };
+  }
   const w = repackedWords(dtype, elements === 32 ? 64 : elements);
   const perBlock = elements === 32 ? 2 : 1;
   return { elements, bytes: ((w.quants + w.scales) * 4) / perBlock };
@@ -108,6 +147,10 @@ export function repackBlocks(dtype: BlockMatrixDtype, src: Uint8Array, elements:
   const words = repackedWords(dtype, elements);
   const quants = new Uint32Array(words.quants);
   const scales = new Uint32Array(words.scales);
+  if (isGroupDtype(dtype)) {
+    repackGroups(dtype, src, blocks, quants, scales);
+    return { quants, scales };
+  }
   const levels = new Uint8Array(32);
   const bpb = type.bytesPerBlock;
   switch (dtype) {
@@ -201,3 +244,28 @@ export function repackBlocks(dtype: BlockMatrixDtype, src: Uint8Array, elements:
   return { quants, scales };
 }
 
+
+/** The group-quantized integers' blocks (see @llm/quant's group-quant.ts) in the layout of groupWords. */
+function repackGroups(dtype: GroupDtype, src: Uint8Array, blocks: number, quants: Uint32Array, scales: Uint32Array): void {
+  const { bits, groupSize } = groupQuantParams(dtype);
+  const bpb = elementType(dtype).bytesPerBlock;
+  for (let b = 0; b < blocks; b++) {
+    const at = b * bpb;
+    scales[b] = (half(src, at) | (half(src, at + 2) << 16)) >>> 0;
+    for (let l = 0; l < groupSize; l++) {
+      const q = readGroupLevel(src, at, bits, l);
+      const e = b * groupSize + l;
+      const g = e >> 5;
+      const i = e & 31;
+      if (bits === 4) {
+        quants[g * 4 + (i >> 3)]! |= q << (4 * (i & 7));
+      } else if (bits === 2) {
+        quants[(g >> 1) * 4 + (g & 1) * 2 + (i >> 4)]! |= q << (2 * (i & 15));
+      } else {
+        const base = (g >> 2) * 12;
+        quants[base + ((g >> 1) & 1) * 4 + (g & 1) * 2 + (i >> 4)]! |= (q & 3) << (2 * (i & 15));
+        quants[base + 8 + (g & 3)]! |= (q >> 2) << i;
+      }
+    }
+  }
+}

@@ -1,3 +1,4 @@
+import { GROUP_DTYPES, groupQuantParams, type GroupDtype } from '@llm/quant';
 import type { BlockMatrixDtype } from './block-repack.js';
 import { repackedBlockBytes } from './block-repack.js';
 import type { BlockReads, StorageFormat } from './storage-format.js';
@@ -22,7 +23,42 @@ const fifthBits = (h: string, j: string) =>
 // Half `i & 1` of the word holding halves i and i + 1 (i even) of `s`.
 const halfAt = (s: string, i: string) => `unpack2x16float(${s}[(${i}) >> 1u])[(${i}) & 1u]`;
 
+// Two-bit fields of unit j (elements 4j..4j+3) from the 2 words `q` (a vec2) holding 16 each.
+const unitPairs = (q: string, j: string) =>
+  `((vec4<u32>(${q}[(${j}) >> 2u]) >> (vec4<u32>(((${j}) & 3u) * 8u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u))`;
+
+/**
+ * The group-quantized integers (block-repack.ts, groupWords): the levels of 32-element group g,
+ * and the (scale, zero) word of its checkpoint group g / (G / 32).
+ */
+function groupReads(dtype: GroupDtype): BlockReads {
+  const { bits, groupSize } = groupQuantParams(dtype);
+  const shift = Math.log2(groupSize / 32);
+  const scale = (b: string, p: string) =>
+    `let ${p}sz = ${b}_scales[${p}g >> ${shift}u]; let ${p}d = unpack2x16float(${p}sz).x; let ${p}z = vec4<f32>(f32(${p}sz >> 16u));`;
+  const levels =
+    bits === 4
+      ? { load: (b: string, p: string) => `let ${p}q = ${b}[${p}g];`, unit: (p: string, j: string) => unitNibbles(`${p}q`, j) }
+      : bits === 2
+        ? {
+            load: (b: string, p: string) => `let ${p}v = ${b}[${p}g >> 1u]; let ${p}q = select(${p}v.xy, ${p}v.zw, (${p}g & 1u) == 1u);`,
+            unit: (p: string, j: string) => unitPairs(`${p}q`, j),
+          }
+        : {
+            load: (b: string, p: string) =>
+              `let ${p}b = (${p}g >> 2u) * 3u; let ${p}v = ${b}[${p}b + ((${p}g >> 1u) & 1u)]; ` +
+              `let ${p}q = select(${p}v.xy, ${p}v.zw, (${p}g & 1u) == 1u); let ${p}h = ${b}[${p}b + 2u][${p}g & 3u];`,
+            unit: (p: string, j: string) =>
+              `(${unitPairs(`${p}q`, j)} | (((vec4<u32>(${p}h) >> (vec4<u32>((${j}) * 4u) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(2u)))`,
+          };
+  return {
+    group: (b, g, p) => `let ${p}g = ${g}; ${levels.load(b, p)} ${scale(b, p)}`,
+    unit: (p, j) => `((vec4<f32>(${levels.unit(p, j)}) - ${p}z) * ${p}d)`,
+  };
+}
+
 const READS: Record<BlockMatrixDtype, BlockReads> = {
+  ...(Object.fromEntries(GROUP_DTYPES.map((dtype) => [dtype, groupReads(dtype)])) as Record<GroupDtype, BlockReads>),
   q8_0: {
     group: (b, g, p) =>
       `let ${p}g = ${g}; let ${p}a = ${b}[${p}g * 2u]; let ${p}b = ${b}[${p}g * 2u + 1u]; let ${p}d = ${halfAt(`${b}_scales`, `${p}g`)};`,
@@ -100,6 +136,7 @@ function blockFormat(dtype: BlockMatrixDtype): StorageFormat {
 
 /** The storage format of each block type, by name. */
 export const BLOCK_STORAGE: Readonly<Record<BlockMatrixDtype, StorageFormat>> = {
+  ...(Object.fromEntries(GROUP_DTYPES.map((dtype) => [dtype, blockFormat(dtype)])) as Record<GroupDtype, StorageFormat>),
   q8_0: blockFormat('q8_0'),
   q4_0: blockFormat('q4_0'),
   q4_1: blockFormat('q4_1'),

@@ -58,3 +58,12 @@ export function embedding(
 ): Float32Array {
   return gatherRows(table, ids, dim, out);
 }
+
+/** out[t, i] = x[t, order[i]] for rows of `dim` (order a permutation of 0..dim-1). */
+export function gatherColumns(x: Float32Array, order: Uint32Array, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let t = 0; t < x.length / dim; t++) {
+    for (let i = 0; i < dim; i++) out[t * dim + i] = x[t * dim + order[i]!]!;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ export { rmsNorm } from './rms-norm.js';
 export type { RmsNormReferenceArgs } from './rms-norm.js';
 export { rope } from './rope.js';
 export type { RopeReferenceArgs } from './rope.js';
-export { add, embedding, gatherRows, siluMul } from './elementwise.js';
+export { add, embedding, gatherColumns, gatherRows, siluMul } from './elementwise.js';
 export type { SiluMulReferenceArgs } from './elementwise.js';
 export { argmax, orderedKey } from './argmax.js';
 export { sample, sampleRow } from './sample.js';

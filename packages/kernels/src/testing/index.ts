@@ -37,4 +37,4 @@ async function createForTests(opts: GpuContextOptions): Promise<GpuContext | und
 }
 
 export { seededRandom, randomFloats, relativeL2, poisonF32, poisonU32 } from './random.js';
-export { BLOCK_DTYPES_READ, randomBlocks } from './random-blocks.js';
+export { BLOCK_DTYPES_READ, GROUP_DTYPES_READ, randomBlocks } from './random-blocks.js';

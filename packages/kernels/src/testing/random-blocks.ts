@@ -1,11 +1,15 @@
-import { elementType, f32ToF16Bits, quantize } from '@llm/quant';
-import type { BlockMatrixDtype } from '../kernels/block-repack.js';
+import { elementType, f32ToF16Bits, GROUP_DTYPES, groupQuantParams, quantize, type GroupDtype } from '@llm/quant';
+import { isGroupDtype, type BlockMatrixDtype } from '../kernels/block-repack.js';
 
 /** The block types the kernels read in place, for tests that run each. */
 export const BLOCK_DTYPES_READ: readonly BlockMatrixDtype[] = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
 
+/** The group-quantized integer types (GPTQ, AWQ, EfficientQAT weights), all read in place. */
+export const GROUP_DTYPES_READ: readonly GroupDtype[] = GROUP_DTYPES;
+
 // Byte offsets of each block's half scales (d, and dmin or m where the type has one).
 const HALF_SCALES: Readonly<Record<BlockMatrixDtype, readonly number[]>> = {
+  ...(Object.fromEntries(GROUP_DTYPES.map((dtype): [GroupDtype, readonly number[]] => [dtype, [0]])) as Record<GroupDtype, readonly number[]>),
   q8_0: [0],
   q4_0: [0],
   q4_1: [0, 2],
@@ -19,7 +23,8 @@ const HALF_SCALES: Readonly<Record<BlockMatrixDtype, readonly number[]>> = {
 /**
  * `elements` values of `dtype` as blocks: either random floats quantized with @llm/quant's codec,
  * or random bytes (every level, 6-bit scale and high bit pattern) with finite half scales of
- * either sign, some of them subnormal.
+ * either sign, some of them subnormal; group types get zero points in [0, 2^bits], as
+ * checkpoints hold them.
  */
 export function randomBlocks(
   dtype: BlockMatrixDtype,
@@ -39,6 +44,10 @@ export function randomBlocks(
       const bits = f32ToF16Bits((rand() * 2 - 1) * magnitude);
       bytes[b * type.bytesPerBlock + at] = bits & 0xff;
       bytes[b * type.bytesPerBlock + at + 1] = bits >> 8;
+    }
+    if (isGroupDtype(dtype)) {
+      bytes[b * type.bytesPerBlock + 2] = Math.floor(rand() * ((1 << groupQuantParams(dtype).bits) + 1));
+      bytes[b * type.bytesPerBlock + 3] = 0;
     }
   }
   return bytes;

@@ -1,6 +1,7 @@
 import {
   argmax,
   embedding,
+  gatherColumns,
   gatherRows,
   kvWrite,
   linear,
@@ -30,7 +31,7 @@ import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
-import { interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
+import { decodedMatrix, interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import {
   GREEDY,
   type BlockCopy,
@@ -64,12 +65,19 @@ interface GpuLayer {
   /** gate and up rows interleaved (gate_i, up_i): one product writes silu(gate) * up. */
   gateUp: GpuMatrix;
   down: GpuMatrix;
+  /** Act-order GPTQ layers: u32 input orders; x is gathered in it before the product. */
+  qkvOrder: GPUBuffer | undefined;
+  woOrder: GPUBuffer | undefined;
+  gateUpOrder: GPUBuffer | undefined;
+  downOrder: GPUBuffer | undefined;
   kCache: GPUBuffer;
   vCache: GPUBuffer;
 }
 
 /** Activation buffers sized once for maxStepTokens; a step reuses them. */
 interface Scratch {
+  /** The input of an act-order product in its weight's column order (16 bytes when no layer has one). */
+  xPerm: GPUBuffer;
   x: GPUBuffer;
   x2: GPUBuffer;
   xb: GPUBuffer;
@@ -155,13 +163,17 @@ export class GpuModelRunner implements ModelRunner {
     const own = <T extends Destroyable>(resource: T): T => (owned.push(resource), resource);
     const upload = (m: HostMatrix, label: string) =>
       own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label }));
+    // The embedding and LM head are read without a gather: an act-order one is decoded.
+    const uploadInOrder = (m: HostMatrix, label: string) => upload(m.inputOrder ? decodedMatrix(m) : m, label);
+    const inputOrder = (m: HostMatrix, label: string) => (m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined);
     // Q|K|V as one product: one matrix when the three share a type, else one part per type,
-    // each read in place (concatMatrices takes over the runs' parts).
-    const uploadStack = (parts: readonly HostMatrix[], label: string): GpuMatrix => {
+    // each read in place (concatMatrices takes over the runs' parts). stackRuns gives one run
+    // whenever an input order is involved: its order is the stack's.
+    const uploadStack = (parts: readonly HostMatrix[], label: string): { matrix: GpuMatrix; order: GPUBuffer | undefined } => {
       const runs = stackRuns(parts);
-      if (runs.length === 1) return upload(runs[0]!, label);
+      if (runs.length === 1) return { matrix: upload(runs[0]!, label), order: inputOrder(runs[0]!, `${label}.order`) };
       const matrices = runs.map((run, i) => uploadMatrix(ctx, run.data, run.rows, run.cols, run.dtype, { label: `${label}.${i}` }));
-      return own(concatMatrices(matrices, label));
+      return { matrix: own(concatMatrices(matrices, label)), order: undefined };
     };
     const vector = (data: Float32Array, label: string) => own(ctx.upload(data, label));
     const optionalVector = (data: Float32Array | undefined, label: string) =>
@@ -169,21 +181,28 @@ export class GpuModelRunner implements ModelRunner {
     try {
       const { model, layers } = await readHostModel(
         source,
-        (w, l): GpuLayer => ({
-          attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
-          qkv: uploadStack([w.wq, w.wk, w.wv], `blk.${l}.attn_qkv`),
-          qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
-          wo: upload(w.wo, `blk.${l}.attn_output`),
-          ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
-          gateUp: upload(interleaveHalves(w.gateUp), `blk.${l}.ffn_gate_up`),
-          down: upload(w.down, `blk.${l}.ffn_down`),
-          kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
-          vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
-        }),
+        (w, l): GpuLayer => {
+          const qkv = uploadStack([w.wq, w.wk, w.wv], `blk.${l}.attn_qkv`);
+          return {
+            attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
+            qkv: qkv.matrix,
+            qkvOrder: qkv.order,
+            woOrder: inputOrder(w.wo, `blk.${l}.attn_output.order`),
+            gateUpOrder: inputOrder(w.gateUp, `blk.${l}.ffn_gate_up.order`),
+            downOrder: inputOrder(w.down, `blk.${l}.ffn_down.order`),
+            qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
+            wo: upload(w.wo, `blk.${l}.attn_output`),
+            ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
+            gateUp: upload(interleaveHalves(w.gateUp), `blk.${l}.ffn_gate_up`),
+            down: upload(w.down, `blk.${l}.ffn_down`),
+            kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
+            vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
+          };
+        },
         onProgress,
       );
-      const tokenEmbedding = upload(model.tokenEmbedding, 'token_embd');
-      const output = model.output ? upload(model.output, 'output') : tokenEmbedding;
+      const tokenEmbedding = uploadInOrder(model.tokenEmbedding, 'token_embd');
+      const output = model.output ? uploadInOrder(model.output, 'output') : tokenEmbedding;
       const outputNorm = vector(model.outputNorm, 'output_norm');
       const ropeFactors = optionalVector(model.ropeFactors, 'rope_freqs');
       const scratch = createScratch(
@@ -192,6 +211,7 @@ export class GpuModelRunner implements ModelRunner {
         opts.maxStepTokens,
         opts.maxSeqs,
         Math.ceil(config.contextLength / opts.blockSize),
+        layers.some((l) => l.qkvOrder || l.woOrder || l.gateUpOrder || l.downOrder),
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(
@@ -453,7 +473,7 @@ export class GpuModelRunner implements ModelRunner {
       const kvLen = c.numKvHeads * c.headDim;
       linear(rec, {
         batchInvariant,
-        x: s.xb,
+        x: this.inOrder(rec, s.xb, layer.qkvOrder, m, c.dim),
         w: layer.qkv,
         out: s.q,
         m,
@@ -513,11 +533,21 @@ export class GpuModelRunner implements ModelRunner {
       // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
       // the mix: a token's attention never depends on what else the step carries.
       attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
-      linear(rec, { x: s.attn, w: layer.wo, out: s.x2, m, residual: s.x, batchInvariant });
+      const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
+      linear(rec, { x: attnIn, w: layer.wo, out: s.x2, m, residual: s.x, batchInvariant });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
-      linear(rec, { x: s.xb, w: layer.gateUp, out: s.hidden, m, glu: true, batchInvariant });
-      linear(rec, { x: s.hidden, w: layer.down, out: s.x, m, residual: s.x2, batchInvariant });
+      const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
+      linear(rec, { x: ffnIn, w: layer.gateUp, out: s.hidden, m, glu: true, batchInvariant });
+      const downIn = this.inOrder(rec, s.hidden, layer.downOrder, m, c.hiddenDim);
+      linear(rec, { x: downIn, w: layer.down, out: s.x, m, residual: s.x2, batchInvariant });
     }
+  }
+
+  /** x itself, or (an act-order layer) x's columns gathered in the weight's input order into scratch.xPerm. */
+  private inOrder(rec: StepRecorder, x: GPUBuffer, order: GPUBuffer | undefined, m: number, dim: number): GPUBuffer {
+    if (!order) return x;
+    gatherColumns(rec, { x, order, out: this.scratch.xPerm, count: m, dim });
+    return this.scratch.xPerm;
   }
 
   /** The LM head on `count` rows of scratch.x (packed rows listed in `rows`): logits in scratch.logits. */
@@ -536,9 +566,11 @@ function createScratch(
   maxTokens: number,
   maxSeqs: number,
   maxBlocksPerSeq: number,
+  inputOrders: boolean,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   return {
+    xPerm: f32(inputOrders ? maxTokens * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),
     x: f32(maxTokens * c.dim, 'x'),
     x2: f32(maxTokens * c.dim, 'x2'),
     xb: f32(maxTokens * c.dim, 'xb'),

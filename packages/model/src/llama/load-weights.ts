@@ -1,7 +1,7 @@
 import type { MatrixDtype, TensorDtype } from '@llm/quant';
 import { bf16ArrayToF32, byteLengthOf, dequantize, elementType, f16ArrayToF32, f32ArrayToF16, isOneOf, MATRIX_DTYPES } from '@llm/quant';
 import type { TensorInfo, WeightSource } from '@llm/formats';
-import { UnsupportedModelError } from '@llm/formats';
+import { restoreInputOrder, UnsupportedModelError } from '@llm/formats';
 
 // Errors name the weights, not a file: a WeightSource may span several files.
 const WEIGHTS = 'model weights';
@@ -15,6 +15,11 @@ export interface HostMatrix {
   readonly cols: number;
   readonly dtype: MatrixDtype;
   readonly data: Float32Array | Uint16Array | Uint8Array;
+  /**
+   * An act-order GPTQ layer: stored column i is input feature inputOrder[i] (TensorInfo's), so
+   * a product gathers x in this order first.
+   */
+  readonly inputOrder?: Uint32Array | undefined;
 }
 
 const isBlock = (dtype: TensorDtype): boolean => elementType(dtype).kind === 'quantized';
@@ -23,7 +28,19 @@ const isBlock = (dtype: TensorDtype): boolean => elementType(dtype).kind === 'qu
 export function matrixF32(m: HostMatrix): Float32Array {
   if (m.dtype === 'f32') return m.data as Float32Array;
   if (m.dtype === 'f16') return f16ArrayToF32(m.data as Uint16Array);
-  return dequantize(m.dtype, m.data as Uint8Array, m.rows * m.cols);
+  const values = dequantize(m.dtype, m.data as Uint8Array, m.rows * m.cols);
+  return m.inputOrder ? restoreInputOrder(values, m.rows, m.cols, m.inputOrder) : values;
+}
+
+/** The matrix decoded to f32 in the model's input order (no inputOrder left). */
+export function decodedMatrix(m: HostMatrix): HostMatrix {
+  return { rows: m.rows, cols: m.cols, dtype: 'f32', data: matrixF32(m) };
+}
+
+function sameInputOrder(a: HostMatrix, b: HostMatrix): boolean {
+  if (a.inputOrder === b.inputOrder) return true;
+  if (!a.inputOrder || !b.inputOrder || a.inputOrder.length !== b.inputOrder.length) return false;
+  return a.inputOrder.every((v, i) => v === b.inputOrder![i]);
 }
 
 export function tensorInfo(source: WeightSource, name: string): TensorInfo {
@@ -55,7 +72,7 @@ export async function readMatrix(source: WeightSource, name: string): Promise<Ho
   const [rows, cols] = info.shape as [number, number];
   if (info.dtype === 'f16') return { rows, cols, dtype: 'f16', data: (await source.read(name)) as Uint16Array };
   if (isOneOf(MATRIX_DTYPES, info.dtype) && info.dtype !== 'f32') {
-    return { rows, cols, dtype: info.dtype, data: (await source.read(name)) as Uint8Array };
+    return { rows, cols, dtype: info.dtype, data: (await source.read(name)) as Uint8Array, inputOrder: info.inputOrder };
   }
   const values = await readF32(source, name);
   if (isBlock(info.dtype)) return { rows, cols, dtype: 'f16', data: f32ArrayToF16(values) };
@@ -75,7 +92,9 @@ function rowBytes(m: HostMatrix): number {
  */
 export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
   const first = parts[0]!;
-  const same = parts.every((p) => p.dtype === first.dtype);
+  // Act-order layers stack as they are only with one input order (Q, K and V of one GPTQ
+  // checkpoint share it: the same inputs, so the same Hessian); otherwise decoded, like a type mix.
+  const same = parts.every((p) => p.dtype === first.dtype && sameInputOrder(p, first));
   const dtype: MatrixDtype = same ? first.dtype : 'f32';
   const rows = parts.reduce((n, p) => n + p.rows, 0);
   for (const p of parts) {
@@ -88,7 +107,7 @@ export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
       data.set(p.data as Uint8Array, offset);
       offset += p.data.length;
     }
-    return { rows, cols: first.cols, dtype, data };
+    return { rows, cols: first.cols, dtype, data, inputOrder: first.inputOrder };
   }
   const data = dtype === 'f16' ? new Uint16Array(rows * first.cols) : new Float32Array(rows * first.cols);
   let offset = 0;
@@ -105,6 +124,11 @@ export function stackRows(parts: readonly HostMatrix[]): HostMatrix {
  * for Q|K|V of a mixed file (Q4_K_M gives some layers' V Q6_K), each to be read in its own type.
  */
 export function stackRuns(parts: readonly HostMatrix[]): HostMatrix[] {
+  // One product reads one input order: act-order parts that cannot share one stack as decoded f32.
+  const first = parts[0]!;
+  if (parts.some((p) => p.inputOrder) && !parts.every((p) => p.dtype === first.dtype && sameInputOrder(p, first))) {
+    return [stackRows(parts)];
+  }
   const runs: HostMatrix[][] = [];
   for (const p of parts) {
     const last = runs[runs.length - 1];

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { GROUP_DTYPES } from '../dtype-sets.js';
 import { elementType, elementTypes, type ElementTypeName } from '../element-types.js';
 import { f32ToF16Bits } from '../half-float.js';
 import { errorCodeOf } from '../llm-error.js';
@@ -36,7 +37,7 @@ function absMax(values: Float32Array): number {
 }
 
 describe('the codec registry', () => {
-  it('has a codec for every format ggml quantizes, and quantizes all of them', () => {
+  it('has a codec for every format ggml quantizes and every group type, and quantizes all of them', () => {
     expect(blockCodecTypes).toEqual([
       'q4_0',
       'q4_1',
@@ -48,6 +49,7 @@ describe('the codec registry', () => {
       'q4_k',
       'q5_k',
       'q6_k',
+      ...GROUP_DTYPES,
     ]);
     expect(quantizableTypes).toEqual(blockCodecTypes);
     for (const name of blockCodecTypes) {
@@ -123,8 +125,10 @@ describe.each(quantizableTypes)('%s', (name) => {
     for (let i = 0; i < blockSize; i += 9) values[i] = i % 2 === 0 ? 65504 : -65504;
     const decoded = dequantize(name, quantize(name, values), blockSize);
     expect(decoded.every(Number.isFinite)).toBe(true);
-    expect(Math.abs(decoded[0]! - 65504)).toBeLessThan(65504 * 0.2);
-    expect(Math.abs(decoded[9]! + 65504)).toBeLessThan(65504 * 0.2);
+    // 2-bit groups have 3 steps over the range: half of one is a third of the largest value.
+    const bound = 65504 * Math.max(0.2, maxErrorBounds[name] ?? 0);
+    expect(Math.abs(decoded[0]! - 65504)).toBeLessThan(bound);
+    expect(Math.abs(decoded[9]! + 65504)).toBeLessThan(bound);
   });
 
   it('quantizes subnormal f32 values to finite values within 1e-30 of them', () => {
@@ -193,6 +197,9 @@ const maxErrorBounds: Partial<Record<ElementTypeName, number>> = {
   q5_0: 1 / 16 + 2 ** -9,
   q4_1: 1 / 15 + 3 * 2 ** -11,
   q5_1: 1 / 31 + 3 * 2 ** -11,
+  // Group types: half a step of a range widened to hold 0 (at most 2 amax), plus a step lost when
+  // the zero and the top level both round up and the level clamps (5% covers both).
+  ...Object.fromEntries(GROUP_DTYPES.map((name) => [name, 1.05 / (2 ** Number(name[1]) - 1)])),
 };
 const rmseBounds: Partial<Record<ElementTypeName, number>> = {
   q2_k: 0.28,

@@ -1,6 +1,7 @@
 import { byteLengthOf, elementType, type ElementType, type ElementTypeName } from '../element-types.js';
 import { LlmError } from '../llm-error.js';
 import type { BlockFormat } from './block-format.js';
+import { groupFormats } from './group-quant.js';
 import { q2_k } from './q2-k.js';
 import { q3_k } from './q3-k.js';
 import { q4_0 } from './q4-0.js';
@@ -28,7 +29,7 @@ export interface BlockCodec {
   readonly quantize?: (src: Float32Array, out: Uint8Array) => void;
 }
 
-const formats: readonly BlockFormat[] = [q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k];
+const formats: readonly BlockFormat[] = [q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, ...groupFormats];
 
 const codecs = new Map<string, BlockCodec>(formats.map((format) => [format.name, codecOf(format)]));
 

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { dequantize, elementType, groupQuantParams, type GroupDtype } from '@llm/quant';
+import * as reference from '../reference/index.js';
+import { GROUP_DTYPES_READ, gpuForTests, poisonF32, randomBlocks, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
+import type { GpuContext } from '../runtime/gpu-context.js';
+import { embedding } from './embedding.js';
+import { linear, type LinearKernelKind } from './linear.js';
+import { uploadMatrix } from './matrix.js';
+
+const gpu = await gpuForTests();
+
+interface GroupCase {
+  dtype: GroupDtype;
+  m: number;
+  n: number;
+  /** Input features in checkpoint groups of the type. */
+  groups: number;
+  kernel?: LinearKernelKind;
+  how: 'quantized' | 'bytes';
+  glu?: boolean;
+}
+
+/** linear over a group-quantized matrix uploaded from its blocks, outputs poisoned first. */
+async function run(ctx: GpuContext, c: GroupCase, seed: number): Promise<{ got: Float32Array; want: Float32Array }> {
+  const rand = seededRandom(seed);
+  const k = c.groups * elementType(c.dtype).blockSize;
+  const bytes = randomBlocks(c.dtype, c.n * k, rand, c.how);
+  const w = dequantize(c.dtype, bytes, c.n * k);
+  const x = randomFloats(rand, c.m * k);
+  const matrix = uploadMatrix(ctx, bytes, c.n, k, c.dtype, { label: c.dtype });
+  const outCols = c.glu ? c.n / 2 : c.n;
+  const xb = ctx.upload(x, 'x');
+  const out = ctx.upload(poisonF32(c.m * outCols), 'out');
+  const rec = ctx.recorder();
+  linear(rec, { x: xb, w: matrix, out, m: c.m, kernel: c.kernel, glu: c.glu });
+  const read = rec.read(out, 0, c.m * outCols * 4);
+  rec.submit();
+  const got = new Float32Array(await read);
+  xb.destroy();
+  out.destroy();
+  matrix.destroy();
+  const full = reference.linear({ x, w, m: c.m, n: c.n, k });
+  if (!c.glu) return { got, want: full };
+  const want = new Float32Array(c.m * outCols);
+  for (let t = 0; t < c.m; t++) {
+    for (let i = 0; i < outCols; i++) {
+      const gate = full[t * c.n + 2 * i]!;
+      want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
+    }
+  }
+  return { got, want };
+}
+
+describe.skipIf(!gpu)('linear over group-quantized integer weights read in place', () => {
+  const ctx = gpu!;
+  const seed = Date.now() % 1e6;
+
+  // Every type through the default kernels (stream for 1-2 tokens, tile for more on a CPU
+  // adapter; reduce on a GPU); reduce and matmul forced for one group size per bit width. Odd row
+  // counts, and K of one group and of several (with w2 and w3's last vec4 of levels part-filled).
+  const cases: GroupCase[] = GROUP_DTYPES_READ.flatMap((dtype): GroupCase[] => {
+    const { groupSize } = groupQuantParams(dtype);
+    const forced: GroupCase[] =
+      groupSize === 64
+        ? [
+            { dtype, m: 3, n: 7, groups: 3, how: 'quantized', kernel: 'reduce' },
+            { dtype, m: 11, n: 5, groups: 1, how: 'bytes', kernel: 'matmul' },
+          ]
+        : [];
+    return [
+      { dtype, m: 1, n: 33, groups: groupSize === 32 ? 3 : 2, how: 'bytes' },
+      { dtype, m: 5, n: 7, groups: 1, how: 'quantized' },
+      ...forced,
+    ];
+  });
+  it.each(cases)('matches the f64 reference on the codec-decoded weights: %o', async (c) => {
+    const { got, want } = await run(ctx, c, seed);
+    const err = relativeL2(got, want);
+    expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+  });
+
+  it('runs the fused SwiGLU epilogue on w4 and w3 gate/up pairs', async () => {
+    for (const dtype of ['w4g128', 'w3g64'] as const) {
+      for (const m of [1, 6]) {
+        const { got, want } = await run(ctx, { dtype, m, n: 6, groups: 2, how: 'quantized', glu: true }, seed + m);
+        expect(relativeL2(got, want)).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('reads a matrix split into parts whose last w2/w3 vec4 of levels is part-filled', async () => {
+    for (const dtype of ['w3g32', 'w2g32'] as const) {
+      const rand = seededRandom(seed + 23);
+      // K = 96: 3 groups of 32 per row; parts of 2 rows hold 6 groups (not whole runs of 4 for w3),
+      // the last part of 1 row 3 groups (not whole pairs for w2).
+      const [n, k, m] = [7, 96, 3];
+      const bytes = randomBlocks(dtype, n * k, rand, 'bytes');
+      const matrix = uploadMatrix(ctx, bytes, n, k, dtype, { maxPartBytes: 100 });
+      expect(matrix.parts.length).toBeGreaterThan(2);
+      const x = randomFloats(rand, m * k);
+      const xb = ctx.upload(x, 'x');
+      const out = ctx.upload(poisonF32(m * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: xb, w: matrix, out, m });
+      const read = rec.read(out, 0, m * n * 4);
+      rec.submit();
+      const got = new Float32Array(await read);
+      const want = reference.linear({ x, w: dequantize(dtype, bytes, n * k), m, n, k });
+      expect(relativeL2(got, want), dtype).toBeLessThan(1e-5);
+      for (const b of [xb, out]) b.destroy();
+      matrix.destroy();
+    }
+  });
+
+  it('holds the levels at their bit width plus one word per checkpoint group on the GPU', () => {
+    for (const dtype of GROUP_DTYPES_READ) {
+      const { bits, groupSize } = groupQuantParams(dtype);
+      const [n, k] = [6, 512];
+      const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, seededRandom(3), 'bytes'), n, k, dtype);
+      expect(matrix.parts.map((p) => [p.buffer.size, p.scales?.size])).toEqual([[(n * k * bits) / 8, (n * k * 4) / groupSize]]);
+      expect(matrix.byteLength).toBe(n * (k / groupSize) * elementType(dtype).bytesPerBlock);
+      matrix.destroy();
+    }
+  });
+
+  it('gives each token the same bits alone and in a batch', async () => {
+    for (const dtype of ['w3g128', 'w2g64'] as const) {
+      const rand = seededRandom(seed + 5);
+      const [n, k, m] = [9, 256, 5];
+      const bytes = randomBlocks(dtype, n * k, rand, 'bytes');
+      const matrix = uploadMatrix(ctx, bytes, n, k, dtype);
+      const x = randomFloats(rand, m * k);
+      const product = async (rows: Float32Array, count: number) => {
+        const xb = ctx.upload(rows, 'x');
+        const out = ctx.upload(poisonF32(count * n), 'out');
+        const rec = ctx.recorder();
+        linear(rec, { x: xb, w: matrix, out, m: count });
+        const read = rec.read(out, 0, count * n * 4);
+        rec.submit();
+        const result = new Float32Array(await read);
+        xb.destroy();
+        out.destroy();
+        return result;
+      };
+      const batch = await product(x, m);
+      for (let t = 0; t < m; t++) {
+        const alone = await product(x.slice(t * k, (t + 1) * k), 1);
+        expect(Array.from(alone), `${dtype} token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
+      }
+      matrix.destroy();
+    }
+  });
+
+  it('looks up rows of a group-quantized embedding table in place', async () => {
+    for (const dtype of ['w4g32', 'w3g64', 'w2g128'] as const) {
+      const rand = seededRandom(seed + 17);
+      const [vocab, dim] = [37, 2 * elementType(dtype).blockSize];
+      const bytes = randomBlocks(dtype, vocab * dim, rand, 'bytes');
+      // Rows of under a byte per element: parts of a few rows each.
+      const table = uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: dim });
+      expect(table.parts.length).toBeGreaterThan(1);
+      const ids = Uint32Array.from([0, 36, 5, 17, 5]);
+      const idsB = ctx.upload(ids, 'ids');
+      const out = ctx.upload(poisonF32(ids.length * dim), 'out');
+      const rec = ctx.recorder();
+      embedding(rec, { ids: idsB, table, out, count: ids.length });
+      const read = rec.read(out, 0, ids.length * dim * 4);
+      rec.submit();
+      const got = new Float32Array(await read);
+      const want = reference.embedding(dequantize(dtype, bytes, vocab * dim), ids, dim);
+      expect(Array.from(got), dtype).toEqual(Array.from(want));
+      for (const b of [idsB, out]) b.destroy();
+      table.destroy();
+    }
+  });
+});
