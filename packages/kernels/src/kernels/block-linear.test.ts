@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dequantize, elementType } from '@llm/quant';
+import { byteLengthOf, dequantize, elementType } from '@llm/quant';
 import * as reference from '../reference/index.js';
 import {
   BLOCK_DTYPES_READ,
@@ -137,7 +137,8 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
   });
 
   it('gives each token the same bits alone and in a batch (stream and tile share the order)', async () => {
-    for (const dtype of ['q4_0', 'q6_k'] as const) {
+    // Block types and the group-quantized integers of GPTQ-style checkpoints alike.
+    for (const dtype of ['q4_0', 'q6_k', 'w3g128', 'w2g64'] as const) {
       const rand = seededRandom(seed + 5);
       const [n, k, m] = [9, 512, 5];
       const bytes = randomBlocks(dtype, n * k, rand, 'bytes');
@@ -165,11 +166,12 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
   });
 
   it('looks up rows of a quantized embedding table in place', async () => {
-    for (const dtype of BLOCK_DTYPES_READ) {
+    for (const dtype of [...BLOCK_DTYPES_READ, 'w4g32', 'w3g64', 'w2g128'] as const) {
       const rand = seededRandom(seed + 17);
       const [vocab, dim] = [37, 2 * elementType(dtype).blockSize];
       const bytes = randomBlocks(dtype, vocab * dim, rand, 'bytes');
-      const table = uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: 16 * dim });
+      // A few rows per part, so that the lookup crosses parts.
+      const table = uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: 4 * byteLengthOf(elementType(dtype), dim) });
       expect(table.parts.length).toBeGreaterThan(1);
       const ids = Uint32Array.from([0, 36, 5, 17, 5]);
       const idsB = ctx.upload(ids, 'ids');

@@ -3,7 +3,6 @@ import { dequantize, elementType, groupQuantParams, type GroupDtype } from '@llm
 import * as reference from '../reference/index.js';
 import { GROUP_DTYPES_READ, gpuForTests, poisonF32, randomBlocks, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { embedding } from './embedding.js';
 import { linear, type LinearKernelKind } from './linear.js';
 import { uploadMatrix } from './matrix.js';
 
@@ -120,57 +119,6 @@ describe.skipIf(!gpu)('linear over group-quantized integer weights read in place
       expect(matrix.parts.map((p) => [p.buffer.size, p.scales?.size])).toEqual([[(n * k * bits) / 8, (n * k * 4) / groupSize]]);
       expect(matrix.byteLength).toBe(n * (k / groupSize) * elementType(dtype).bytesPerBlock);
       matrix.destroy();
-    }
-  });
-
-  it('gives each token the same bits alone and in a batch', async () => {
-    for (const dtype of ['w3g128', 'w2g64'] as const) {
-      const rand = seededRandom(seed + 5);
-      const [n, k, m] = [9, 256, 5];
-      const bytes = randomBlocks(dtype, n * k, rand, 'bytes');
-      const matrix = uploadMatrix(ctx, bytes, n, k, dtype);
-      const x = randomFloats(rand, m * k);
-      const product = async (rows: Float32Array, count: number) => {
-        const xb = ctx.upload(rows, 'x');
-        const out = ctx.upload(poisonF32(count * n), 'out');
-        const rec = ctx.recorder();
-        linear(rec, { x: xb, w: matrix, out, m: count });
-        const read = rec.read(out, 0, count * n * 4);
-        rec.submit();
-        const result = new Float32Array(await read);
-        xb.destroy();
-        out.destroy();
-        return result;
-      };
-      const batch = await product(x, m);
-      for (let t = 0; t < m; t++) {
-        const alone = await product(x.slice(t * k, (t + 1) * k), 1);
-        expect(Array.from(alone), `${dtype} token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
-      }
-      matrix.destroy();
-    }
-  });
-
-  it('looks up rows of a group-quantized embedding table in place', async () => {
-    for (const dtype of ['w4g32', 'w3g64', 'w2g128'] as const) {
-      const rand = seededRandom(seed + 17);
-      const [vocab, dim] = [37, 2 * elementType(dtype).blockSize];
-      const bytes = randomBlocks(dtype, vocab * dim, rand, 'bytes');
-      // Rows of under a byte per element: parts of a few rows each.
-      const table = uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: dim });
-      expect(table.parts.length).toBeGreaterThan(1);
-      const ids = Uint32Array.from([0, 36, 5, 17, 5]);
-      const idsB = ctx.upload(ids, 'ids');
-      const out = ctx.upload(poisonF32(ids.length * dim), 'out');
-      const rec = ctx.recorder();
-      embedding(rec, { ids: idsB, table, out, count: ids.length });
-      const read = rec.read(out, 0, ids.length * dim * 4);
-      rec.submit();
-      const got = new Float32Array(await read);
-      const want = reference.embedding(dequantize(dtype, bytes, vocab * dim), ids, dim);
-      expect(Array.from(got), dtype).toEqual(Array.from(want));
-      for (const b of [idsB, out]) b.destroy();
-      table.destroy();
     }
   });
 });
