@@ -29,7 +29,7 @@ describe.skipIf(!gguf || !chromiumAvailable('constrained generation in Chromium'
     const launching = launchChromium().then((launched) => (browser = launched));
     const [bundle] = await Promise.all([
       // @mlc-ai/web-xgrammar's Node branch names Node's `url` and `module`; a page's bundler
-      // leaves them out (esbuild: external, webpack: resolve.fallback false, Vite does so itself).
+      // leaves them out (esbuild: external, webpack: resolve.fallback false, Vite externalizes them).
       bundleForBrowser(fileURLToPath(new URL('./browser/constrained-entry.ts', import.meta.url)), { external: ['url', 'module'] }),
       launching,
     ]);
