@@ -72,42 +72,84 @@ export class GrammarState {
  */
 export class GrammarCache {
   private static readonly byTokenizer = new WeakMap<Tokenizer, Map<number, GrammarCache>>();
-  private readonly compiled = new Map<string, Promise<CompiledGrammar>>();
+  /** In least recently used order, so that a server fed ever new schemas keeps only the latest. */
+  private readonly compiled = new Map<string, { grammar: Promise<CompiledGrammar>; pins: number }>();
   private compiler: Promise<{ xg: XGrammar; compiler: GrammarCompiler; info: TokenizerInfo }> | undefined;
 
   private constructor(
     readonly tokenizer: Tokenizer,
     /** Logits per row: the model's vocabulary, which may be padded past the tokenizer's. */
     readonly vocabSize: number,
+    /** Compiled grammars kept; past it the least recently used one is released. */
+    readonly capacity: number,
   ) {}
 
-  /** The cache of a tokenizer (shared by every engine over it) for logits of `vocabSize` tokens. */
-  static for(tokenizer: Tokenizer, vocabSize: number): GrammarCache {
+  /**
+   * The cache of a tokenizer (shared by every engine over it) for logits of `vocabSize` tokens;
+   * `capacity` (compiled grammars kept, default 128) applies when this call creates it.
+   */
+  static for(tokenizer: Tokenizer, vocabSize: number, capacity = 128): GrammarCache {
     let bySize = GrammarCache.byTokenizer.get(tokenizer);
     if (!bySize) GrammarCache.byTokenizer.set(tokenizer, (bySize = new Map()));
     let cache = bySize.get(vocabSize);
-    if (!cache) bySize.set(vocabSize, (cache = new GrammarCache(tokenizer, vocabSize)));
+    if (!cache) bySize.set(vocabSize, (cache = new GrammarCache(tokenizer, vocabSize, capacity)));
     return cache;
   }
 
-  /** Compiles `spec` (once; later calls wait for the same compilation). Throws GrammarError. */
+  /** Compiled grammars held now. */
+  get size(): number {
+    return this.compiled.size;
+  }
+
+  /** Compiles `spec` (once while it stays cached; later calls share it). Throws GrammarError. */
   compile(spec: GrammarSpec): Promise<CompiledGrammar> {
-    const key = grammarKey(spec);
-    let compiled = this.compiled.get(key);
-    if (!compiled) {
-      compiled = this.compileNow(spec);
-      this.compiled.set(key, compiled);
-      // A failed compilation is not kept: the error reaches this caller, a retry compiles again.
-      compiled.catch(() => this.compiled.delete(key));
-    }
-    return compiled;
+    return this.entry(spec, 0).grammar;
   }
 
   /** A fresh state at the start of `spec`'s grammar. */
   async start(spec: GrammarSpec): Promise<GrammarState> {
-    const compiled = await this.compile(spec);
-    const { xg } = await this.compilerOnce();
-    return new GrammarState(await xg.GrammarMatcher.createGrammarMatcher(compiled));
+    // Pinned until the matcher exists: it keeps its own reference to the compiled grammar inside
+    // XGrammar, so the cache may release the grammar afterwards, not before.
+    const entry = this.entry(spec, 1);
+    try {
+      const compiled = await entry.grammar;
+      const { xg } = await this.compilerOnce();
+      return new GrammarState(await xg.GrammarMatcher.createGrammarMatcher(compiled));
+    } finally {
+      entry.pins--;
+      this.evict();
+    }
+  }
+
+  private entry(spec: GrammarSpec, pins: number): { grammar: Promise<CompiledGrammar>; pins: number } {
+    const key = grammarKey(spec);
+    let entry = this.compiled.get(key);
+    if (entry) {
+      this.compiled.delete(key);
+    } else {
+      const grammar = this.compileNow(spec);
+      const created = (entry = { grammar, pins: 0 });
+      // A failed compilation is not kept: the error reaches this caller, a retry compiles again.
+      grammar.catch(() => {
+        if (this.compiled.get(key) === created) this.compiled.delete(key);
+      });
+    }
+    entry.pins += pins;
+    this.compiled.set(key, entry);
+    // The entry just used is the most recent: released last, and not while a caller still waits on it.
+    this.evict(entry);
+    return entry;
+  }
+
+  /** Releases the least recently used grammars past the capacity, except those being started. */
+  private evict(keep?: object): void {
+    for (const [key, entry] of this.compiled) {
+      if (this.compiled.size <= this.capacity) return;
+      if (entry.pins > 0 || entry === keep) continue;
+      this.compiled.delete(key);
+      // WebAssembly memory: freed only by dispose.
+      entry.grammar.then((grammar) => grammar.dispose()).catch(() => {});
+    }
   }
 
   private compilerOnce() {
