@@ -10,56 +10,12 @@ import {
   relativeL2,
   seededRandom,
 } from '../testing/index.js';
-import type { GpuContext } from '../runtime/gpu-context.js';
-import type { BlockMatrixDtype } from './block-repack.js';
 import { embedding } from './embedding.js';
-import { linear, type LinearKernelKind } from './linear.js';
+import { linear } from './linear.js';
 import { concatMatrices, uploadMatrix, type GpuMatrix } from './matrix.js';
+import { runQuantizedLinear, type QuantizedCase } from './quantized-linear.test-support.js';
 
 const gpu = await gpuForTests();
-
-interface BlockCase {
-  dtype: BlockMatrixDtype;
-  m: number;
-  n: number;
-  /** Input features in blocks of the type (32 or 256 elements). */
-  blocks: number;
-  kernel?: LinearKernelKind;
-  how: 'quantized' | 'bytes';
-  glu?: boolean;
-  residual?: boolean;
-}
-
-/** Runs linear on a block matrix uploaded from its GGUF bytes, outputs poisoned first; returns got and want. */
-async function run(ctx: GpuContext, c: BlockCase, seed: number): Promise<{ got: Float32Array; want: Float32Array }> {
-  const rand = seededRandom(seed);
-  const k = c.blocks * elementType(c.dtype).blockSize;
-  const bytes = randomBlocks(c.dtype, c.n * k, rand, c.how);
-  const w = dequantize(c.dtype, bytes, c.n * k);
-  const x = randomFloats(rand, c.m * k);
-  const residual = c.residual ? randomFloats(rand, c.m * c.n) : undefined;
-  const matrix = uploadMatrix(ctx, bytes, c.n, k, c.dtype, { label: c.dtype });
-  const outCols = c.glu ? c.n / 2 : c.n;
-  const buffers = [ctx.upload(x, 'x'), ctx.upload(poisonF32(c.m * outCols), 'out')];
-  if (residual) buffers.push(ctx.upload(residual, 'residual'));
-  const rec = ctx.recorder();
-  linear(rec, { x: buffers[0]!, w: matrix, out: buffers[1]!, m: c.m, kernel: c.kernel, glu: c.glu, residual: buffers[2] });
-  const read = rec.read(buffers[1]!, 0, c.m * outCols * 4);
-  rec.submit();
-  const got = new Float32Array(await read);
-  for (const b of buffers) b.destroy();
-  matrix.destroy();
-  const full = reference.linear({ x, w, m: c.m, n: c.n, k, residual });
-  if (!c.glu) return { got, want: full };
-  const want = new Float32Array(c.m * outCols);
-  for (let t = 0; t < c.m; t++) {
-    for (let i = 0; i < outCols; i++) {
-      const gate = full[t * c.n + 2 * i]!;
-      want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
-    }
-  }
-  return { got, want };
-}
 
 describe.skipIf(!gpu)('linear over block-quantized weights read in place', () => {
   const ctx = gpu!;
@@ -68,7 +24,7 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
   // Per type: the default kernels (stream for 1-2 tokens and tile for more on a CPU adapter,
   // reduce on a GPU), and reduce and matmul forced; 1, 3, 7 and 33 rows; K of one block and of
   // several. Each case is a shader compile on lavapipe, so they are few per type.
-  const cases: BlockCase[] = BLOCK_DTYPES_READ.flatMap((dtype): BlockCase[] => [
+  const cases: QuantizedCase[] = BLOCK_DTYPES_READ.flatMap((dtype): QuantizedCase[] => [
     { dtype, m: 1, n: 33, blocks: 3, how: 'bytes' },
     { dtype, m: 2, n: 7, blocks: 1, how: 'quantized', residual: true },
     { dtype, m: 5, n: 3, blocks: 2, how: 'bytes' },
@@ -76,7 +32,7 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
     { dtype, m: 9, n: 1, blocks: 2, how: 'bytes', kernel: 'matmul' },
   ]);
   it.each(cases)('matches the f64 reference on the codec-decoded weights: %o', async (c) => {
-    const { got, want } = await run(ctx, c, seed);
+    const { got, want } = await runQuantizedLinear(ctx, c, seed);
     const err = relativeL2(got, want);
     expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
   });
@@ -84,7 +40,7 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
   it('runs the fused SwiGLU epilogue on Q4_K and Q8_0 gate/up pairs', async () => {
     for (const dtype of ['q4_k', 'q8_0'] as const) {
       for (const m of [1, 6]) {
-        const { got, want } = await run(ctx, { dtype, m, n: 6, blocks: 2, how: 'quantized', glu: true }, seed + m);
+        const { got, want } = await runQuantizedLinear(ctx, { dtype, m, n: 6, blocks: 2, how: 'quantized', glu: true }, seed + m);
         expect(relativeL2(got, want)).toBeLessThan(1e-5);
       }
     }

@@ -1,54 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { dequantize, elementType, groupQuantParams, type GroupDtype } from '@llm/quant';
+import { dequantize, elementType, groupQuantParams } from '@llm/quant';
 import * as reference from '../reference/index.js';
 import { GROUP_DTYPES_READ, gpuForTests, poisonF32, randomBlocks, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
-import type { GpuContext } from '../runtime/gpu-context.js';
-import { linear, type LinearKernelKind } from './linear.js';
+import { linear } from './linear.js';
 import { uploadMatrix } from './matrix.js';
+import { runQuantizedLinear, type QuantizedCase } from './quantized-linear.test-support.js';
 
 const gpu = await gpuForTests();
-
-interface GroupCase {
-  dtype: GroupDtype;
-  m: number;
-  n: number;
-  /** Input features in checkpoint groups of the type. */
-  groups: number;
-  kernel?: LinearKernelKind;
-  how: 'quantized' | 'bytes';
-  glu?: boolean;
-}
-
-/** linear over a group-quantized matrix uploaded from its blocks, outputs poisoned first. */
-async function run(ctx: GpuContext, c: GroupCase, seed: number): Promise<{ got: Float32Array; want: Float32Array }> {
-  const rand = seededRandom(seed);
-  const k = c.groups * elementType(c.dtype).blockSize;
-  const bytes = randomBlocks(c.dtype, c.n * k, rand, c.how);
-  const w = dequantize(c.dtype, bytes, c.n * k);
-  const x = randomFloats(rand, c.m * k);
-  const matrix = uploadMatrix(ctx, bytes, c.n, k, c.dtype, { label: c.dtype });
-  const outCols = c.glu ? c.n / 2 : c.n;
-  const xb = ctx.upload(x, 'x');
-  const out = ctx.upload(poisonF32(c.m * outCols), 'out');
-  const rec = ctx.recorder();
-  linear(rec, { x: xb, w: matrix, out, m: c.m, kernel: c.kernel, glu: c.glu });
-  const read = rec.read(out, 0, c.m * outCols * 4);
-  rec.submit();
-  const got = new Float32Array(await read);
-  xb.destroy();
-  out.destroy();
-  matrix.destroy();
-  const full = reference.linear({ x, w, m: c.m, n: c.n, k });
-  if (!c.glu) return { got, want: full };
-  const want = new Float32Array(c.m * outCols);
-  for (let t = 0; t < c.m; t++) {
-    for (let i = 0; i < outCols; i++) {
-      const gate = full[t * c.n + 2 * i]!;
-      want[t * outCols + i] = (gate / (1 + Math.exp(-gate))) * full[t * c.n + 2 * i + 1]!;
-    }
-  }
-  return { got, want };
-}
 
 describe.skipIf(!gpu)('linear over group-quantized integer weights read in place', () => {
   const ctx = gpu!;
@@ -57,23 +15,23 @@ describe.skipIf(!gpu)('linear over group-quantized integer weights read in place
   // Every type through the default kernels (stream for 1-2 tokens, tile for more on a CPU
   // adapter; reduce on a GPU); reduce and matmul forced for one group size per bit width. Odd row
   // counts, and K of one group and of several (with w2 and w3's last vec4 of levels part-filled).
-  const cases: GroupCase[] = GROUP_DTYPES_READ.flatMap((dtype): GroupCase[] => {
+  const cases: QuantizedCase[] = GROUP_DTYPES_READ.flatMap((dtype): QuantizedCase[] => {
     const { groupSize } = groupQuantParams(dtype);
-    const forced: GroupCase[] =
+    const forced: QuantizedCase[] =
       groupSize === 64
         ? [
-            { dtype, m: 3, n: 7, groups: 3, how: 'quantized', kernel: 'reduce' },
-            { dtype, m: 11, n: 5, groups: 1, how: 'bytes', kernel: 'matmul' },
+            { dtype, m: 3, n: 7, blocks: 3, how: 'quantized', kernel: 'reduce' },
+            { dtype, m: 11, n: 5, blocks: 1, how: 'bytes', kernel: 'matmul' },
           ]
         : [];
     return [
-      { dtype, m: 1, n: 33, groups: groupSize === 32 ? 3 : 2, how: 'bytes' },
-      { dtype, m: 5, n: 7, groups: 1, how: 'quantized' },
+      { dtype, m: 1, n: 33, blocks: groupSize === 32 ? 3 : 2, how: 'bytes' },
+      { dtype, m: 5, n: 7, blocks: 1, how: 'quantized' },
       ...forced,
     ];
   });
   it.each(cases)('matches the f64 reference on the codec-decoded weights: %o', async (c) => {
-    const { got, want } = await run(ctx, c, seed);
+    const { got, want } = await runQuantizedLinear(ctx, c, seed);
     const err = relativeL2(got, want);
     expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
   });
@@ -81,7 +39,7 @@ describe.skipIf(!gpu)('linear over group-quantized integer weights read in place
   it('runs the fused SwiGLU epilogue on w4 and w3 gate/up pairs', async () => {
     for (const dtype of ['w4g128', 'w3g64'] as const) {
       for (const m of [1, 6]) {
-        const { got, want } = await run(ctx, { dtype, m, n: 6, groups: 2, how: 'quantized', glu: true }, seed + m);
+        const { got, want } = await runQuantizedLinear(ctx, { dtype, m, n: 6, blocks: 2, how: 'quantized', glu: true }, seed + m);
         expect(relativeL2(got, want)).toBeLessThan(1e-5);
       }
     }
