@@ -9,7 +9,7 @@ const NODE_BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `
  * resolve to an empty module that is never reached.
  */
 const NODE_BRANCH_ONLY = ['/@mlc-ai/web-xgrammar/'];
-const STUB = '\0node-branch-only';
+const EMPTY_MODULE = '\0node-branch-only';
 
 /**
  * The page and its worker run the packages' browser entry points: any Node built-in reaching the
@@ -22,11 +22,11 @@ function noNodeBuiltins(): Plugin {
     enforce: 'pre',
     resolveId(source, importer) {
       if (!NODE_BUILTINS.has(source) && !NODE_BUILTINS.has(source.split('/')[0]!)) return null;
-      if (importer !== undefined && NODE_BRANCH_ONLY.some((dir) => importer.includes(dir))) return STUB;
+      if (importer !== undefined && NODE_BRANCH_ONLY.some((dir) => importer.includes(dir))) return EMPTY_MODULE;
       this.error(`${importer ?? 'an entry'} imports the Node built-in '${source}': browser code must not (Node-only code belongs in a /node subpath)`);
     },
     load(id) {
-      return id === STUB ? 'export default {};' : null;
+      return id === EMPTY_MODULE ? 'export default {};' : null;
     },
   };
 }
