@@ -83,6 +83,21 @@ describe.skipIf(!gpu)('GpuContext', () => {
     expect(ctx.pipeline(scaleKernel, { WG: 32 })).not.toBe(pipeline);
   });
 
+  it('keeps accesses past a binding in bounds, whether or not Dawn adds its own checks', async () => {
+    // `n` past src's length: reads beyond it give 0 (the driver's robustBufferAccess, or Dawn's
+    // clamp to the last element) and writes beyond dst are dropped, never another buffer's bytes.
+    const src = ctx.upload(new Float32Array([1, 2, 3, 4]), 'src');
+    const dst = ctx.createBuffer(8 * 4, 'dst');
+    const neighbour = ctx.upload(new Float32Array(16).fill(5), 'neighbour');
+    const rec = ctx.recorder();
+    rec.dispatch(ctx.pipeline(scaleKernel), params(1 << 16, 2), [src, dst], [1024]);
+    rec.submit();
+    const got = [...new Float32Array(await ctx.read(dst))];
+    expect(got.slice(0, 4)).toEqual([2, 4, 6, 8]);
+    for (const v of got.slice(4)) expect([0, 8]).toContain(v);
+    expect([...new Float32Array(await ctx.read(neighbour))]).toEqual(new Array(16).fill(5));
+  });
+
   it('orders copies between dispatches within one step', async () => {
     const a = ctx.upload(new Float32Array([1, 2, 3, 4]), 'a');
     const b = ctx.createBuffer(16, 'b');
