@@ -3,6 +3,7 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { cpuWorkgroup } from './workgroup-grid.js';
 import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
@@ -120,19 +121,6 @@ function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' |
 // Invocations per workgroup of the reduce kernel: 64 stride over K while many workgroups fill a GPU.
 const REDUCE_WORKGROUP = 64;
 
-/**
- * Invocations per workgroup of the stream and tile kernels for `invocations` in all (lavapipe runs
- * a workgroup on one core, its subgroups one after another). lavapipe hands each of its threads an
- * equal run of workgroups and every workgroup costs its full size (lanes past the end recompute
- * the last row), so a matrix of few rows wants one-subgroup workgroups: 288 rows x 4 per
- * invocation as 2 workgroups of 64 left one core 8 of the 9 subgroups, and 9 workgroups of 8 ran
- * 1.5x faster. From 32 subgroups on, workgroups grow up to 64 invocations while there stay at least
- * 32 of them, which keeps any thread count's share within a workgroup of even.
- */
-function cpuWorkgroup(invocations: number, subgroup: number): number {
-  const subgroups = Math.ceil(invocations / subgroup);
-  return subgroup * Math.min(Math.max(1, Math.floor(subgroups / 32)), Math.max(1, Math.floor(64 / subgroup)));
-}
 
 /** Params of one weight part's dispatch over tokens [t0, t0 + tokens), less `split`. */
 function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, t0: number, tokens: number) {

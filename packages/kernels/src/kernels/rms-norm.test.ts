@@ -10,11 +10,14 @@ describe.skipIf(!gpu)('rmsNorm', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
-  it.each([
-    { rows: 1, dim: 7, eps: 1e-5 },
-    { rows: 3, dim: 1001, eps: 1e-6 },
-    { rows: 17, dim: 288, eps: 1e-5 },
-  ])('matches the f64 reference for %o', async ({ rows, dim, eps }) => {
+  it.each(
+    (['row', 'workgroup'] as const).flatMap((kernel) => [
+      { kernel, rows: 1, dim: 7, eps: 1e-5 },
+      { kernel, rows: 3, dim: 1001, eps: 1e-6 },
+      { kernel, rows: 17, dim: 288, eps: 1e-5 },
+      { kernel, rows: 613, dim: 768, eps: 1e-5 },
+    ]),
+  )('matches the f64 reference for %o', async ({ kernel, rows, dim, eps }) => {
     const rand = seededRandom(seed);
     const x = randomFloats(rand, rows * dim, -3, 3);
     const weight = randomFloats(rand, dim, 0.5, 1.5);
@@ -22,7 +25,7 @@ describe.skipIf(!gpu)('rmsNorm', () => {
     const wb = ctx.upload(weight, 'weight');
     const out = ctx.upload(poisonF32(rows * dim), 'out');
     const rec = ctx.recorder();
-    rmsNorm(rec, { x: xb, weight: wb, out, rows, dim, eps });
+    rmsNorm(rec, { x: xb, weight: wb, out, rows, dim, eps, kernel });
     rec.submit();
     const got = new Float32Array(await ctx.read(out, 0, rows * dim * 4));
     const err = relativeL2(got, reference.rmsNorm({ x, weight, rows, dim, eps }));

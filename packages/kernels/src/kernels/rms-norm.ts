@@ -1,8 +1,8 @@
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { rmsNormKernel } from './rms-norm.wgsl.js';
-import { grid1d } from './workgroup-grid.js';
+import { rmsNormKernel, rmsNormRowKernel } from './rms-norm.wgsl.js';
+import { cpuWorkgroup, grid1d } from './workgroup-grid.js';
 
 export interface RmsNormArgs {
   /** f32 [rows, dim]. */
@@ -15,6 +15,11 @@ export interface RmsNormArgs {
   dim: number;
   /** Added to the mean square (rms_norm_eps, e.g. 1e-5). */
   eps: number;
+  /**
+   * 'row': an invocation per row, no barrier (CPU adapters); 'workgroup': a workgroup per row
+   * reducing in workgroup memory (GPUs). By default the adapter's.
+   */
+  kernel?: 'row' | 'workgroup' | undefined;
 }
 
 /** out = x / sqrt(mean(x²) + eps) * weight, per row. */
@@ -26,10 +31,23 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
   requireBytes(name, 'weight', a.weight, a.dim * 4);
   requireBytes(name, 'out', a.out, a.rows * a.dim * 4);
   requireDistinct(name, a.out, { x: a.x, weight: a.weight });
+  const ctx = rec.ctx;
+  const maxPerDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if ((a.kernel ?? (ctx.isCpuAdapter ? 'row' : 'workgroup')) === 'row') {
+    const vec4 = a.dim % 4 === 0;
+    const workgroup = cpuWorkgroup(a.rows, ctx.subgroupSize ?? 8);
+    rec.dispatchKernel(
+      kernelSource('rms-norm', `row${vec4 ? 'v4' : ''}w${workgroup}`, () => rmsNormRowKernel(vec4, workgroup)),
+      { rows: a.rows, dim: a.dim, eps: a.eps },
+      { x: a.x, weight: a.weight, out: a.out },
+      grid1d(Math.ceil(a.rows / workgroup), maxPerDim),
+    );
+    return;
+  }
   rec.dispatchKernel(
     kernelSource('rms-norm', '', rmsNormKernel),
     { rows: a.rows, dim: a.dim, eps: a.eps },
     { x: a.x, weight: a.weight, out: a.out },
-    grid1d(a.rows, rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+    grid1d(a.rows, maxPerDim),
   );
 }
