@@ -22,14 +22,16 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
   const seed = Date.now() % 1e6;
 
   // Per type: the default kernels (stream for 1-2 tokens and tile for more on a CPU adapter,
-  // reduce on a GPU), and reduce and matmul forced; 1, 3, 7 and 33 rows; K of one block and of
-  // several. Each case is a shader compile on lavapipe, so they are few per type.
+  // reduce on a GPU), and reduce and matmul forced; 1, 3, 7, 9 and 33 rows; K of one block and
+  // of several. Each case is a shader compile on lavapipe, so they are few per type.
   const cases: QuantizedCase[] = BLOCK_DTYPES_READ.flatMap((dtype): QuantizedCase[] => [
     { dtype, m: 1, n: 33, blocks: 3, how: 'bytes' },
     { dtype, m: 2, n: 7, blocks: 1, how: 'quantized', residual: true },
     { dtype, m: 5, n: 3, blocks: 2, how: 'bytes' },
     { dtype, m: 3, n: 7, blocks: 1, how: 'quantized', kernel: 'reduce' },
     { dtype, m: 9, n: 1, blocks: 2, how: 'bytes', kernel: 'matmul' },
+    // The tile kernel's token blocks of 16 in turn, the second partial.
+    ...(dtype === 'q8_0' || dtype === 'q4_k' ? [{ dtype, m: 19, n: 9, blocks: 2, how: 'bytes' } as const] : []),
   ]);
   it.each(cases)('matches the f64 reference on the codec-decoded weights: %o', async (c) => {
     const { got, want } = await runQuantizedLinear(ctx, c, seed);

@@ -224,9 +224,12 @@ describe.skipIf(!gpu)('linear', () => {
       { m: 3, n: 70, k, dtype: 'f32', kernel: 'stream', streamShape: { rows: 2, tokens: 2 } },
       { m: 11, n: 45, k, dtype: 'f16', kernel: 'stream', bias: true, residual: true, streamShape: { rows: 3, tokens: 4 } },
       { m: 2, n: 33, k: 2 * k, dtype: 'f16', kernel: 'stream', maxPartBytes: 10 * 2 * 2 * k },
-      // The tile kernel: 4 rows per invocation, 4 or 8 tokens per pass, partial passes.
+      // The tile kernel: 4 rows per invocation, 4, 8 or 16 tokens per block, every block of a
+      // dispatch's tokens in turn, the last one partial.
       { m: 3, n: 37, k, dtype: 'f32', kernel: 'tile', bias: true, residual: true },
+      { m: 7, n: 45, k, dtype: 'f16', kernel: 'tile' },
       { m: 13, n: 70, k: 2 * k, dtype: 'f16', kernel: 'tile', maxPartBytes: 20 * 2 * 2 * k },
+      { m: 37, n: 21, k, dtype: 'f32', kernel: 'tile', bias: true, residual: true },
     ] as const) {
       await check(ctx, c, seed + 2);
     }

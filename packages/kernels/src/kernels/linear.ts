@@ -229,7 +229,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     const tokens = m <= 4 ? 4 : m <= 8 ? 8 : 16;
     const shapeOf = (part: GpuMatrixPart) => ({ tokens, workgroup: cpuWorkgroup(Math.ceil(part.rows / 4), subgroup), subgroup });
     dispatchPasses(
-      tokens,
+      m,
       (_, variant, key, part) => {
         const s = shapeOf(part);
         return kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}`, () => tileMatvecKernel(variant, s));

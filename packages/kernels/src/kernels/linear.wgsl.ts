@@ -199,7 +199,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 
 /**
  * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns 4 weight
- * rows and `tokens` tokens. Per step of 4 input features it loads a 4x4 block of weights (a
+ * rows and takes the dispatch's tokens `tokens` at a time, its rows read again from the CPU's
+ * caches for every block of tokens (one dispatch per weight part however many tokens). Per step of 4 input features it loads a 4x4 block of weights (a
  * 16-byte load per row for f32, 8 bytes for f16) and accumulates each row's 4 products into that
  * (row, token)'s sum as the stream kernel does (`accumulate`): 16 multiply-adds per token per 4
  * weight loads. x arrives as in the stream kernel, one lane's vec4 at a time through
@@ -229,7 +230,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let wr2 = min(n0 + 2u, last) * stride;
   let wr3 = min(n0 + 3u, last) * stride;
   let k4 = params.k / 4u;
-  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
+  ${T.map((t) => `let xr${t} = (params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
@@ -241,13 +243,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       }`).join('\n      ')}
     }
   }
-  ${T.map((t) => {
-    const store = `store4(params.t0 + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
-    return t > 0 ? `if (${t}u < params.tokens) { ${store} }` : store;
-  }).join('\n  ')}
+  ${tileStores(R, T)}
+  }
 }
 `;
   return { declaration, body };
+}
+
+/** Stores of the tile kernels: 4 rows of token block tb's token t, those tokens that exist. */
+function tileStores(R: number[], T: number[]): string {
+  return T.map((t) => {
+    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
+    return t > 0 ? `if (tb + ${t}u < params.tokens) { ${store} }` : store;
+  }).join('\n  ');
 }
 
 /** Stores of the stream kernels: token t, row r of each invocation (pairs with 'glu'). */
@@ -336,7 +344,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let groups = params.k / ${GROUP}u;
   ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
   let k4 = params.k / 4u;
-  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
+  ${T.map((t) => `let xr${t} = (params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
@@ -351,10 +360,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       }
     }
   }
-  ${T.map((t) => {
-    const store = `store4(params.t0 + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
-    return t > 0 ? `if (${t}u < params.tokens) { ${store} }` : store;
-  }).join('\n  ')}
+  ${tileStores(R, T)}
+  }
 }
 `;
   return { declaration, body };
