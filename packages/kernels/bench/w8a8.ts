@@ -3,17 +3,19 @@
 // Usage: tsx packages/kernels/bench/w8a8.ts [N] [K] [m]
 // stdout: one JSON line per kernel; progress on stderr.
 //
-// The int8 kernel has the tile kernel's shape (4 weight rows x 8 tokens per invocation, x handed
-// between lanes by subgroupShuffle), one vec4<u32> load carrying 16 int8 weights instead of 4 f32s
-// or 8 halves; its time includes quantizing the activations (one scale per token, absmax / 127).
+// The int8 kernel has the tile kernel's shape (4 weight rows per invocation, the tokens 16 at a
+// time inside it, x handed between lanes by subgroupShuffle, workgroups sized as the tile
+// kernel's), one vec4<u32> load carrying 16 int8 weights instead of 4 f32s or 8 halves; its time
+// includes quantizing the activations (one scale per token, absmax / 127).
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
+import { cpuWorkgroup } from '../src/kernels/workgroup-grid.js';
 
 const [nArg, kArg, mArg] = process.argv.slice(2);
 const N = Number(nArg ?? 2048);
 const K = Number(kArg ?? 768);
 const M = Number(mArg ?? 128);
-const TOKENS = 8;
-if (K % 128 !== 0 || N % 4 !== 0 || M % TOKENS !== 0) throw new Error('needs K % 128 == 0, N % 4 == 0, m % 8 == 0');
+const TOKENS = 16;
+if (K % 128 !== 0 || N % 4 !== 0 || M % TOKENS !== 0) throw new Error('needs K % 128 == 0, N % 4 == 0, m % 16 == 0');
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
 const ctx = await GpuContext.create();
@@ -77,6 +79,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 const R = [0, 1, 2, 3];
 const T = Array.from({ length: TOKENS }, (_, i) => i);
 const k16 = K / 16;
+const WORKGROUP = cpuWorkgroup(N / 4, lanes);
 const matmulCode = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> ws: array<f32>;
@@ -86,13 +89,13 @@ const matmulCode = /* wgsl */ `
 fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
   return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
 }
-@compute @workgroup_size(64)
+@compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let blocks = ${N / 4}u;
-  let n0 = (gid.x % blocks) * 4u;
-  let t0 = (gid.x / blocks) * ${TOKENS}u;
-  if (t0 >= ${M}u) { return; }
+  // Lanes past the last row block recompute it (every lane takes part in the shuffles), unstored.
+  let n0 = min(gid.x, ${N / 4 - 1}u) * 4u;
+  let live = gid.x < ${N / 4}u;
   ${R.map((r) => `let wr${r} = (n0 + ${r}u) * ${k16}u;`).join('\n  ')}
+  for (var t0 = 0u; t0 < ${M}u; t0 += ${TOKENS}u) {
   ${T.map((t) => `let xr${t} = (t0 + ${t}u) * ${k16}u;`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0;`)).join('\n  ')}
   for (var c = 0u; c < ${k16}u; c += ${lanes}u) {
@@ -105,7 +108,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       }`).join('\n      ')}
     }
   }
+  if (live) {
   ${T.flatMap((t) => R.map((r) => `out[(t0 + ${t}u) * ${N}u + n0 + ${r}u] = f32(a${t}_${r}) * ws[n0 + ${r}u] * xs[t0 + ${t}u];`)).join('\n  ')}
+  }
+  }
 }`;
 
 function pipeline(code: string, label: string): GPUComputePipeline {
@@ -118,7 +124,6 @@ const bind = (p: GPUComputePipeline, buffers: GPUBuffer[]) =>
   device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: buffers.map((b, i) => ({ binding: i, resource: { buffer: b } })) });
 const quantizeGroup = bind(quantize, [xBuf, xq, xScale]);
 const matmulGroup = bind(matmul, [wBuf, wScale, xq, xScale, out]);
-const invocations = (N / 4) * (M / TOKENS);
 
 async function timeW8a8(reps: number): Promise<number> {
   const enc = device.createCommandEncoder();
@@ -129,7 +134,7 @@ async function timeW8a8(reps: number): Promise<number> {
     pass.dispatchWorkgroups(Math.ceil(M / 8));
     pass.setPipeline(matmul);
     pass.setBindGroup(0, matmulGroup);
-    pass.dispatchWorkgroups(Math.ceil(invocations / 64));
+    pass.dispatchWorkgroups(Math.ceil(N / 4 / WORKGROUP));
     pass.end();
   }
   const t0 = performance.now();
