@@ -35,6 +35,12 @@ describe('StopStringMatcher', () => {
     expect(run(['bc', 'ab'], ['xa', 'bc'])).toEqual({ out: 'x', matched: 'ab' });
   });
 
+  it('waits for a longer stop string that starts before a shorter one already matched', () => {
+    expect(run(['b\n\na', '\n'], ['b\n', '\na'])).toEqual({ out: '', matched: 'b\n\na' });
+    expect(run(['abc', 'b'], ['ab', 'x'])).toEqual({ out: 'a', matched: 'b' });
+    expect(run(['abc', 'b'], ['ab'])).toEqual({ out: 'a', matched: undefined });
+  });
+
   it('emits exactly the text before the first stop string, however the text is split', () => {
     const alphabet = fc.constantFrom('a', 'b', 'c', '\n');
     fc.assert(

@@ -25,37 +25,49 @@ export class StopStringMatcher {
   push(piece: string): StopScan {
     if (this.stops.length === 0) return { text: piece };
     const text = this.held + piece;
-    let at = -1;
-    let matched: string | undefined;
-    for (const stop of this.stops) {
-      const i = text.indexOf(stop);
-      if (i >= 0 && (at < 0 || i < at)) {
-        at = i;
-        matched = stop;
-      }
+    const match = this.earliestMatch(text);
+    // A longer stop string that starts before the match may still complete and then wins: hold
+    // everything from its start until the next pieces decide.
+    const pending = this.pendingStart(text, match?.at ?? text.length);
+    if (pending < text.length) {
+      this.held = text.slice(pending);
+      return { text: text.slice(0, pending) };
     }
-    if (matched !== undefined) {
-      this.held = '';
-      return { text: text.slice(0, at) + (this.includeStop ? matched : ''), matched };
-    }
-    const keep = this.heldSuffix(text);
-    this.held = text.slice(text.length - keep);
-    return { text: text.slice(0, text.length - keep) };
+    this.held = '';
+    if (match) return { text: text.slice(0, match.at) + (this.includeStop ? match.stop : ''), matched: match.stop };
+    return { text };
   }
 
-  /** The text held back, released when the completion ends for another reason. */
+  /**
+   * The text held back, released when the completion ends for another reason: up to the first
+   * stop string in it, when one is complete there.
+   */
   flush(): string {
     const text = this.held;
     this.held = '';
-    return text;
+    const match = this.earliestMatch(text);
+    return match ? text.slice(0, match.at) + (this.includeStop ? match.stop : '') : text;
   }
 
-  /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
-  private heldSuffix(text: string): number {
-    for (let n = Math.min(this.longest - 1, text.length); n > 0; n--) {
-      const suffix = text.slice(text.length - n);
-      if (this.stops.some((s) => s.startsWith(suffix))) return n;
+  /** The stop string that starts first in `text` (of two at one position, the first listed). */
+  private earliestMatch(text: string): { at: number; stop: string } | undefined {
+    let best: { at: number; stop: string } | undefined;
+    for (const stop of this.stops) {
+      const at = text.indexOf(stop);
+      if (at >= 0 && (best === undefined || at < best.at)) best = { at, stop };
     }
-    return 0;
+    return best;
+  }
+
+  /**
+   * The first position before `limit` from which the rest of `text` is a proper prefix of some
+   * stop string (a stop string that may still complete), or text.length when there is none.
+   */
+  private pendingStart(text: string, limit: number): number {
+    for (let p = Math.max(0, text.length - this.longest + 1); p < limit; p++) {
+      const rest = text.slice(p);
+      if (this.stops.some((s) => s.length > rest.length && s.startsWith(rest))) return p;
+    }
+    return text.length;
   }
 }
