@@ -121,7 +121,6 @@ function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' |
 // Invocations per workgroup of the reduce kernel: 64 stride over K while many workgroups fill a GPU.
 const REDUCE_WORKGROUP = 64;
 
-
 /** Params of one weight part's dispatch over tokens [t0, t0 + tokens), less `split`. */
 function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, t0: number, tokens: number) {
   return {

@@ -18,8 +18,9 @@ export function grid1d(count: number, maxPerDim: number): [number, number] {
  * lavapipe hands each of its threads an equal run of workgroups and every workgroup costs its
  * full size (lanes past the end recompute the last row), so few rows want one-subgroup
  * workgroups: 288 rows x 4 per invocation as 2 workgroups of 64 left one core 8 of the 9
- * subgroups, and 9 workgroups of 8 ran 1.5x faster. From 32 subgroups on, workgroups grow up to 64 invocations while there stay at least
- * 32 of them, which keeps any thread count's share within a workgroup of even.
+ * subgroups, and 9 workgroups of 8 ran 1.5x faster. From 32 subgroups on, workgroups grow up to
+ * 64 invocations while at least 32 of them remain, which keeps any thread count's share within a
+ * workgroup of even.
  */
 export function cpuWorkgroup(invocations: number, subgroup: number): number {
   const subgroups = Math.ceil(invocations / subgroup);

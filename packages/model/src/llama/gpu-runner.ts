@@ -235,14 +235,17 @@ export class GpuModelRunner implements ModelRunner {
   }
 
   /**
-   * Runs the step shapes generation needs first once (a prefill chunk of 15 tokens, which takes
-   * the prefill kernels' widest token variant, and a sampled decode), so that their pipelines are
-   * compiled while the model loads rather than in the first steps. It writes the first KV blocks,
-   * which hold nothing yet.
+   * Creates the pipelines of every step shape while the model loads rather than in the middle of
+   * a generation (on a CPU adapter compiling them took seconds when a batch first had a new size).
+   * A short prefill chunk and a sampled decode run once (they write the first KV blocks, which hold
+   * nothing yet); the other token counts the kernels specialise on (2, 4 and up to 15 tokens, as
+   * batches of that many sequences or a longer chunk take) are only recorded, never run:
+   * recording creates their pipelines.
    */
   private async warmUp(): Promise<void> {
-    const prefill = Math.max(1, Math.min(15, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1));
-    const blockTable = Array.from({ length: Math.ceil((prefill + 1) / this.blockSize) }, (_, i) => i);
+    const widest = Math.max(1, Math.min(15, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1));
+    const prefill = Math.min(7, widest);
+    const blockTable = Array.from({ length: Math.ceil((widest + 1) / this.blockSize) }, (_, i) => i);
     await this.step(
       [{ tokens: new Array<number>(prefill).fill(0), startPos: 0, blockTable, prefill: true }],
       [{ chunk: 0, params: GREEDY, u: 0 }],
@@ -251,11 +254,7 @@ export class GpuModelRunner implements ModelRunner {
       [{ tokens: [0], startPos: prefill, blockTable }],
       [{ chunk: 0, params: { ...GREEDY, temperature: 1 }, u: 0.5 }],
     );
-    // The narrower token variants (2, 4 and 8 tokens, as batches of that many sequences take) are
-    // only recorded, never run: recording creates their pipelines, and on a CPU adapter compiling
-    // them took seconds in the middle of a generation when a batch first had that size.
-    for (const tokens of [2, 4, 8]) {
-      if (tokens > prefill) break;
+    for (const tokens of new Set([2, 4, widest].filter((t) => t <= widest && t !== prefill))) {
       const rec = this.ctx.recorder();
       this.forward(rec, this.pack([{ tokens: new Array<number>(tokens).fill(0), startPos: 0, blockTable, prefill: true }]));
       this.head(rec, this.scratch.sampleRows, Math.min(tokens, this.maxSeqs));
