@@ -41,6 +41,9 @@ const FACTORS = {
   kernel: ['auto', 'other'],
   // Element type of the KV pool.
   kv: ['f32', 'f16'],
+  // Prefill kernel: auto (rows where the adapter is a CPU with fixed subgroups, else flash) or
+  // flash forced.
+  prefill: ['auto', 'flash'],
 } as const;
 
 const HEADS: Record<(typeof FACTORS.heads)[number], [number, number]> = {
@@ -163,7 +166,7 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
     const seed = 1000 + index;
     const name =
       `d${row.headDim} heads ${row.heads} seqs ${row.numSeqs} len<=${row.maxLen} block ${row.blockSize} ` +
-      `${row.queries} ${row.features} kernel=${row.kernel} kv ${row.kv} (seed ${seed})`;
+      `${row.queries} ${row.features} kernel=${row.kernel} kv ${row.kv} prefill=${row.prefill} (seed ${seed})`;
     it(name, async () => {
       const rand = seededRandom(seed);
       const [numHeads, numKvHeads] = HEADS[row.heads];
@@ -177,8 +180,13 @@ describe.skipIf(!gpu)('attention matches the float64 reference', () => {
       const decodeBatch = c.numTokens === c.numSeqs;
       const mode: AttentionMode = row.kernel === 'auto' ? 'auto' : decodeBatch ? 'prefill' : 'decode';
       const ctx = row.features === 'portable' ? portableGpu! : gpu!;
-      const { info, error, unwritten } = await runCase(ctx, c, mode, rand, {}, row.kv);
+      const opts: AttentionOptions = row.prefill === 'flash' ? { prefillKernel: 'flash' } : {};
+      const { info, error, unwritten } = await runCase(ctx, c, mode, rand, opts, row.kv);
       expect(info.kernel).toBe(mode === 'auto' ? (decodeBatch ? 'decode' : 'prefill') : mode);
+      if (info.kernel === 'prefill') {
+        const rows = row.prefill === 'auto' && ctx.isCpuAdapter && row.features === 'adapter';
+        expect(info.prefillKernel).toBe(rows ? 'rows' : 'flash');
+      }
       if (row.features === 'portable') expect(info.usesSubgroups).toBe(false);
       expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
       expect(error, `seed ${seed}: relative L2 error`).toBeLessThan(F32_TOLERANCE);
@@ -359,6 +367,16 @@ describe.skipIf(!gpu)('attention', () => {
     g.destroy();
   });
 
+  it('rejects the rows prefill kernel without subgroups with a KernelShapeError', () => {
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 5, contextLen: 9 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },
+      seededRandom(5005),
+    );
+    const g = uploadAttentionCase(portableGpu!, c, { newTokensWritten: true });
+    expect(() => attention(portableGpu!.recorder(), g.batch, { prefillKernel: 'rows' })).toThrow(/subgroups/);
+    g.destroy();
+  });
+
   it.skipIf(!gpu?.features.subgroups)(
     'rejects an impossible kvHeadsPerWorkgroup with a KernelShapeError',
     () => {
@@ -459,9 +477,14 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
     },
   );
 
-  it.each(['f32', 'i8'] as const)(
-    'gives a prompt token the same bits whatever the chunking and the sequences beside it (%s pool)',
-    async (kv) => {
+  it.each([
+    ['f32', 'rows'],
+    ['i8', 'rows'],
+    ['f32', 'flash'],
+    ['i8', 'flash'],
+  ] as const)(
+    'gives a prompt token the same bits whatever the chunking and the sequences beside it (%s pool, %s kernel)',
+    async (kv, prefillKernel) => {
       const seed = 5002;
       const length = 53;
       // Sequence 1 rides along in some steps, before or after the prompt's chunk.
@@ -483,7 +506,7 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
           const slices = i % 3 === 0 ? [prompt] : i % 3 === 1 ? [companion, prompt] : [prompt, companion];
           const step = sliceBatch(source, slices);
           // One-token chunks are prompt tokens too: the prefill kernel, whatever the step looks like.
-          const { out } = await runStep(gpu!, step, { mode: 'prefill' }, kv);
+          const { out } = await runStep(gpu!, step, { mode: 'prefill', prefillKernel }, kv);
           rows.set(sliceRows(step, out, slices.indexOf(prompt)), start * rowLen);
           start += len;
         }

@@ -5,6 +5,8 @@ import type { PrefillKernel } from './flash-prefill.wgsl.js';
 import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
 import type { DecodeKernels } from './split-k-decode.wgsl.js';
 import { pagedInputBuffers } from './paged-bindings.js';
+import { rowPrefillKernel, rowPrefillWorkgroups } from './row-prefill.wgsl.js';
+import type { RowPrefillKernel } from './row-prefill.wgsl.js';
 
 export type AttentionMode = 'auto' | 'prefill' | 'decode';
 
@@ -28,7 +30,16 @@ export interface AttentionOptions {
    * adapter's smallest subgroup, one on lavapipe). For tuning and tests.
    */
   kvHeadsPerWorkgroup?: number;
+  /**
+   * The prefill kernel: 'rows' (blocks of query rows on subgroup lanes, no workgroup memory; the
+   * default on CPU adapters with a fixed subgroup size) or 'flash' (workgroup-memory tiles; the
+   * default elsewhere). Each gives a token the same bits whatever the batch and chunking; the two differ
+   * from each other in the last bits.
+   */
+  prefillKernel?: PrefillKernelKind;
 }
+
+export type PrefillKernelKind = 'flash' | 'rows';
 
 /** What {@link attention} recorded. */
 export interface AttentionDispatch {
@@ -36,14 +47,16 @@ export interface AttentionDispatch {
   kernel: 'prefill' | 'decode' | 'mixed';
   /** Tokens that went through the decode kernel: [0, decodeTokens) of the batch. */
   decodeTokens: number;
-  /** Decode (also mixed): keys per split; prefill: keys per K/V tile. */
+  /** Decode (also mixed): keys per split; prefill: keys per K/V tile (1 for the row kernel). */
   keysPerWorkgroup: number;
   /** Decode splits of the longest context (1: no merge); 1 for prefill. */
   splits: number;
   /** Bytes of the split-K scratch buffers this call uses (0 for prefill and single-split decode). */
   scratchBytes: number;
-  /** Whether the decode kernel reduces with subgroup operations (false for prefill). */
+  /** Whether the kernels reduce with subgroup operations (decode, and the rows prefill kernel). */
   usesSubgroups: boolean;
+  /** The prefill kernel that ran (prefill and mixed), else undefined. */
+  prefillKernel?: PrefillKernelKind | undefined;
 }
 
 // Keys per decode split, fixed for a model and an adapter, so that a token's splits, and the
@@ -72,6 +85,7 @@ function decodeChunk(ctx: GpuContext, workgroupsPerSplit: number, maxChunk: numb
 
 interface ContextState {
   prefill: Map<string, PrefillKernel>;
+  rowPrefill: Map<string, RowPrefillKernel>;
   decode: Map<string, DecodeKernels>;
   scratch: { acc: GPUBuffer; stats: GPUBuffer } | undefined;
   peakScratchBytes: number;
@@ -82,7 +96,13 @@ const states = new WeakMap<GpuContext, ContextState>();
 function stateOf(ctx: GpuContext): ContextState {
   let state = states.get(ctx);
   if (!state) {
-    state = { prefill: new Map(), decode: new Map(), scratch: undefined, peakScratchBytes: 0 };
+    state = {
+      prefill: new Map(),
+      rowPrefill: new Map(),
+      decode: new Map(),
+      scratch: undefined,
+      peakScratchBytes: 0,
+    };
     states.set(ctx, state);
   }
   return state;
@@ -114,16 +134,16 @@ export function attention(
         `decodeSeqs ${d} covers every sequence but the batch has ${batch.numTokens} tokens`,
       );
     }
-    if (d === 0) return recordPrefill(ctx, rec, batch, 0);
+    if (d === 0) return recordPrefill(ctx, rec, batch, 0, opts.prefillKernel);
     const decode = recordDecode(ctx, rec, batch, d, opts.kvHeadsPerWorkgroup);
     if (d === batch.numSeqs) return decode;
-    recordPrefill(ctx, rec, batch, d);
-    return { ...decode, kernel: 'mixed' };
+    const prefill = recordPrefill(ctx, rec, batch, d, opts.prefillKernel);
+    return { ...decode, kernel: 'mixed', prefillKernel: prefill.prefillKernel };
   }
   const decode = mode === 'decode' || (mode === 'auto' && batch.numTokens === batch.numSeqs);
   return decode
     ? recordDecode(ctx, rec, batch, batch.numTokens, opts.kvHeadsPerWorkgroup)
-    : recordPrefill(ctx, rec, batch, 0);
+    : recordPrefill(ctx, rec, batch, 0, opts.prefillKernel);
 }
 
 /** Largest split-K scratch (bytes) attention has held on this context. */
@@ -140,9 +160,20 @@ function recordPrefill(
   rec: StepRecorder,
   b: PagedAttentionBatch,
   seqStart: number,
+  kind: PrefillKernelKind | undefined,
 ): AttentionDispatch {
   const state = stateOf(ctx);
   const pool = poolFormat(ctx, b);
+  const subgroup = fixedSubgroupSize(ctx);
+  if (kind === 'rows' && subgroup === 0) {
+    throw new KernelShapeError(
+      'attention',
+      'the rows prefill kernel needs the subgroups feature with a fixed power-of-two size',
+    );
+  }
+  if (kind === 'rows' || (kind === undefined && ctx.isCpuAdapter && subgroup > 0)) {
+    return recordRowPrefill(ctx, rec, b, seqStart, pool, subgroup);
+  }
   const key = `${b.headDim}/${pool.tag}`;
   let kernel = state.prefill.get(key);
   if (!kernel) {
@@ -181,6 +212,56 @@ function recordPrefill(
     splits: 1,
     scratchBytes: 0,
     usesSubgroups: false,
+    prefillKernel: 'flash',
+  };
+}
+
+/** The adapter's subgroup size where it is fixed and a power of two, else 0. */
+function fixedSubgroupSize(ctx: GpuContext): number {
+  const size = ctx.subgroupSize;
+  return ctx.features.subgroups && size !== undefined && size >= 2 && (size & (size - 1)) === 0 ? size : 0;
+}
+
+/** The rows kernel's prefill for sequences [seqStart, numSeqs), that is tokens [seqStart, numTokens). */
+function recordRowPrefill(
+  ctx: GpuContext,
+  rec: StepRecorder,
+  b: PagedAttentionBatch,
+  seqStart: number,
+  pool: StorageFormat,
+  subgroup: number,
+): AttentionDispatch {
+  const state = stateOf(ctx);
+  const key = `${b.headDim}/${subgroup}/${pool.tag}`;
+  let kernel = state.rowPrefill.get(key);
+  if (!kernel) {
+    kernel = rowPrefillKernel(b.headDim, subgroup, pool);
+    state.rowPrefill.set(key, kernel);
+  }
+  const workgroups = checkGrid(
+    ctx,
+    'query blocks x heads',
+    rowPrefillWorkgroups(kernel, b.numTokens - seqStart, b.numSeqs - seqStart, b.numHeads),
+  );
+  const params = {
+    seqStart,
+    numSeqs: b.numSeqs,
+    numHeads: b.numHeads,
+    numKvHeads: b.numKvHeads,
+    maxBlocksPerSeq: b.maxBlocksPerSeq,
+    blockSize: b.blockSize,
+    workgroups,
+    scale: b.scale,
+  };
+  rec.dispatchKernel(kernel.source, params, { ...pagedInputBuffers(b), out: b.out }, [workgroups]);
+  return {
+    kernel: 'prefill',
+    decodeTokens: 0,
+    keysPerWorkgroup: 1,
+    splits: 1,
+    scratchBytes: 0,
+    usesSubgroups: true,
+    prefillKernel: 'rows',
   };
 }
 

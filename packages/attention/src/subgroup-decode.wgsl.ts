@@ -81,7 +81,11 @@ export function subgroupDecodeKernel(
  * log2(lanes)). With values <= lanes one total is left per lane: value h's in lane
  * h * (lanes / values) (and in the lanes that differ from it only in the low bits).
  */
-function reduceScatter(values: string[], lanes: number, indent: string): { code: string; total: string } {
+export function reduceScatter(
+  values: string[],
+  lanes: number,
+  indent: string,
+): { code: string; total: string } {
   let names = values;
   const lines: string[] = [];
   for (let o = lanes / 2; o >= 1; o /= 2) {
