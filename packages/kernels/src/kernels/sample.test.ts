@@ -38,45 +38,59 @@ describe.skipIf(!gpu)('sample', () => {
   const vocab = 1003;
   const rows = 128;
 
-  it.each<Omit<SamplingRowParams, 'u'>>([
-    { temperature: 0.7, topP: 1, topK: 0, minP: 0 },
-    { temperature: 1.3, topP: 1, topK: 40, minP: 0 },
-    { temperature: 1, topP: 0.9, topK: 0, minP: 0 },
-    { temperature: 0.8, topP: 1, topK: 0, minP: 0.05 },
-    { temperature: 1, topP: 0.8, topK: 50, minP: 0.02 },
-    { temperature: 0.5, topP: 0.5, topK: 1000, minP: 0 },
-  ])('picks the same token as the reference for evenly spaced u: %o', async (p) => {
-    const rand = seededRandom(seed);
-    const row = randomFloats(rand, vocab, -4, 4);
-    const params = Array.from({ length: rows }, (_, i) => ({ ...p, u: (i + 0.5) / rows }));
-    const got = await runSample(repeatRow(row, rows), rows, vocab, params);
-    const counts = new Map<number, number>();
-    for (let i = 0; i < rows; i++) {
-      const trace = reference.sampleRow(row, params[i]!);
-      const tok = got[i]!;
-      counts.set(tok, (counts.get(tok) ?? 0) + 1);
-      if (tok === trace.token) continue;
-      // Only a u whose target lies on a boundary of the cumulative mass may round differently.
-      let before = 0;
-      for (let j = 0; j < tok; j++) before += trace.kept[j]!;
-      const after = before + trace.kept[tok]!;
-      const eps = 1e-5 * trace.total;
-      expect(
-        trace.kept[tok],
-        `seed ${seed}: row ${i} token ${tok} was filtered out by the reference`,
-      ).toBeGreaterThan(0);
-      expect(
-        trace.target >= before - eps && trace.target <= after + eps,
-        `seed ${seed}: row ${i} GPU ${tok}, reference ${trace.token}`,
-      ).toBe(true);
-    }
-    // Evenly spaced u over an inverse CDF: each token is drawn p_i * rows times, give or take one.
-    const trace = reference.sampleRow(row, { ...p, u: 0 });
-    for (let j = 0; j < vocab; j++) {
-      const expected = (trace.kept[j]! / trace.total) * rows;
-      expect(Math.abs((counts.get(j) ?? 0) - expected), `seed ${seed}: token ${j}`).toBeLessThanOrEqual(1.01);
-    }
-  });
+  // Vocabularies below and above the kernel's 1024 candidates: with more kept tokens than that,
+  // top-p bisects over the whole vocabulary. 'ties': logits on a grid of 1/8, so the top-k
+  // threshold falls inside runs of equal keys.
+  it.each<[number, 'spread' | 'ties', Omit<SamplingRowParams, 'u'>]>([
+    [vocab, 'spread', { temperature: 0.7, topP: 1, topK: 0, minP: 0 }],
+    [vocab, 'spread', { temperature: 1.3, topP: 1, topK: 40, minP: 0 }],
+    [vocab, 'spread', { temperature: 1, topP: 0.9, topK: 0, minP: 0 }],
+    [vocab, 'spread', { temperature: 0.8, topP: 1, topK: 0, minP: 0.05 }],
+    [vocab, 'spread', { temperature: 1, topP: 0.8, topK: 50, minP: 0.02 }],
+    [vocab, 'spread', { temperature: 0.5, topP: 0.5, topK: 1000, minP: 0 }],
+    [5003, 'spread', { temperature: 1, topP: 0.9, topK: 0, minP: 0 }],
+    [5003, 'spread', { temperature: 1.1, topP: 0.8, topK: 2000, minP: 0 }],
+    [5003, 'spread', { temperature: 0.8, topP: 0.95, topK: 40, minP: 0.05 }],
+    [5003, 'ties', { temperature: 1, topP: 1, topK: 700, minP: 0 }],
+    [5003, 'ties', { temperature: 1, topP: 0.9, topK: 1500, minP: 0 }],
+  ])(
+    'picks the same token as the reference for evenly spaced u: vocab %i, %s logits, %o',
+    async (vocab, kind, p) => {
+      const rand = seededRandom(seed);
+      const row = randomFloats(rand, vocab, -4, 4);
+      if (kind === 'ties') row.forEach((x, i) => (row[i] = Math.round(x * 8) / 8));
+      const params = Array.from({ length: rows }, (_, i) => ({ ...p, u: (i + 0.5) / rows }));
+      const got = await runSample(repeatRow(row, rows), rows, vocab, params);
+      const counts = new Map<number, number>();
+      for (let i = 0; i < rows; i++) {
+        const trace = reference.sampleRow(row, params[i]!);
+        const tok = got[i]!;
+        counts.set(tok, (counts.get(tok) ?? 0) + 1);
+        if (tok === trace.token) continue;
+        // Only a u whose target lies on a boundary of the cumulative mass may round differently.
+        let before = 0;
+        for (let j = 0; j < tok; j++) before += trace.kept[j]!;
+        const after = before + trace.kept[tok]!;
+        const eps = 1e-5 * trace.total;
+        expect(
+          trace.kept[tok],
+          `seed ${seed}: row ${i} token ${tok} was filtered out by the reference`,
+        ).toBeGreaterThan(0);
+        expect(
+          trace.target >= before - eps && trace.target <= after + eps,
+          `seed ${seed}: row ${i} GPU ${tok}, reference ${trace.token}`,
+        ).toBe(true);
+      }
+      // Evenly spaced u over an inverse CDF: each token is drawn p_i * rows times, give or take one.
+      const trace = reference.sampleRow(row, { ...p, u: 0 });
+      for (let j = 0; j < vocab; j++) {
+        const expected = (trace.kept[j]! / trace.total) * rows;
+        expect(Math.abs((counts.get(j) ?? 0) - expected), `seed ${seed}: token ${j}`).toBeLessThanOrEqual(
+          1.01,
+        );
+      }
+    },
+  );
 
   it('is greedy at temperature 0 or top-k 1, and never picks NaN logits', async () => {
     const rand = seededRandom(seed + 1);
