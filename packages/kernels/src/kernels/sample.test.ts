@@ -39,9 +39,10 @@ describe.skipIf(!gpu)('sample', () => {
   const rows = 128;
 
   // Vocabularies below and above the kernel's 1024 candidates: with more kept tokens than that,
-  // top-p bisects over the whole vocabulary. 'ties': logits on a grid of 1/8, so the top-k
-  // threshold falls inside runs of equal keys.
-  it.each<[number, 'spread' | 'ties', Omit<SamplingRowParams, 'u'>]>([
+  // top-p bounds its set by exponents or, when that set is still too large ('flat': logits
+  // within +-0.08), bisects over the whole vocabulary. 'ties': logits on a grid of 1/8, so the
+  // top-k threshold falls inside runs of equal keys.
+  it.each<[number, 'spread' | 'ties' | 'flat', Omit<SamplingRowParams, 'u'>]>([
     [vocab, 'spread', { temperature: 0.7, topP: 1, topK: 0, minP: 0 }],
     [vocab, 'spread', { temperature: 1.3, topP: 1, topK: 40, minP: 0 }],
     [vocab, 'spread', { temperature: 1, topP: 0.9, topK: 0, minP: 0 }],
@@ -49,16 +50,20 @@ describe.skipIf(!gpu)('sample', () => {
     [vocab, 'spread', { temperature: 1, topP: 0.8, topK: 50, minP: 0.02 }],
     [vocab, 'spread', { temperature: 0.5, topP: 0.5, topK: 1000, minP: 0 }],
     [5003, 'spread', { temperature: 1, topP: 0.9, topK: 0, minP: 0 }],
+    [5003, 'spread', { temperature: 0.3, topP: 0.9, topK: 0, minP: 0 }],
     [5003, 'spread', { temperature: 1.1, topP: 0.8, topK: 2000, minP: 0 }],
     [5003, 'spread', { temperature: 0.8, topP: 0.95, topK: 40, minP: 0.05 }],
     [5003, 'ties', { temperature: 1, topP: 1, topK: 700, minP: 0 }],
     [5003, 'ties', { temperature: 1, topP: 0.9, topK: 1500, minP: 0 }],
+    [5003, 'flat', { temperature: 1, topP: 0.9, topK: 0, minP: 0 }],
+    [5003, 'flat', { temperature: 1, topP: 0.5, topK: 3000, minP: 0 }],
   ])(
     'picks the same token as the reference for evenly spaced u: vocab %i, %s logits, %o',
     async (vocab, kind, p) => {
       const rand = seededRandom(seed);
       const row = randomFloats(rand, vocab, -4, 4);
       if (kind === 'ties') row.forEach((x, i) => (row[i] = Math.round(x * 8) / 8));
+      if (kind === 'flat') row.forEach((x, i) => (row[i] = x * 0.02));
       const params = Array.from({ length: rows }, (_, i) => ({ ...p, u: (i + 0.5) / rows }));
       const got = await runSample(repeatRow(row, rows), rows, vocab, params);
       const counts = new Map<number, number>();
