@@ -367,6 +367,23 @@ describe.skipIf(!gpu)('attention', () => {
     g.destroy();
   });
 
+  it('prefills many short chunks that straddle the position blocks of the rows kernel', async () => {
+    const seed = 5006;
+    const rand = seededRandom(seed);
+    // Two-token chunks at positions 7 and 8 (and 3, 4): each touches two blocks of 4 or 8 positions.
+    const seqs = Array.from({ length: 11 }, (_, s) => ({ queryLen: 2, contextLen: s % 2 === 0 ? 9 : 5 }));
+    for (const headDim of [48, 64]) {
+      const c = buildAttentionCase(
+        { seqs, numHeads: 3, numKvHeads: 3, headDim, blockSize: 8, spareBlocks: 2 },
+        rand,
+      );
+      const { info, error, unwritten } = await runCase(gpu!, c, 'prefill', rand);
+      expect(info.kernel).toBe('prefill');
+      expect(unwritten, `seed ${seed} d${headDim}: first unwritten output element`).toBe(-1);
+      expect(error, `seed ${seed} d${headDim}`).toBeLessThan(F32_TOLERANCE);
+    }
+  });
+
   it('rejects the rows prefill kernel without subgroups with a KernelShapeError', () => {
     const c = buildAttentionCase(
       { seqs: [{ queryLen: 5, contextLen: 9 }], numHeads: 2, numKvHeads: 1, headDim: 8, blockSize: 8 },

@@ -92,8 +92,10 @@ export function rowPrefillWorkgroups(
   numSeqs: number,
   numHeads: number,
 ): number {
-  // A sequence's n tokens touch at most ceil(n / ROWS) + 1 aligned blocks.
-  const blocks = Math.ceil(numTokens / kernel.rows) + numSeqs;
+  // A sequence's n tokens touch at most ceil(n / R) + 1 aligned blocks, and the sum over the
+  // sequences of ceil(n_s / R) is at most floor((numTokens + numSeqs (R - 1)) / R).
+  const r = kernel.rows;
+  const blocks = Math.floor((numTokens + numSeqs * (r - 1)) / r) + numSeqs;
   return Math.ceil((blocks * numHeads) / kernel.segments);
 }
 
