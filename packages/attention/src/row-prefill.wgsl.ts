@@ -2,6 +2,7 @@ import { declareKernel, declaredKernel } from '@llm/kernels';
 import type { DeclaredKernel, StorageFormat } from '@llm/kernels';
 import { pagedInputBindings } from './paged-bindings.js';
 import { reduceScatter } from './subgroup-decode.wgsl.js';
+import { onlineSoftmaxStep } from './online-softmax.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -210,13 +211,7 @@ ${unroll(perLane, (v) => `let k${v} = kCacheAt(row + ${v}u);`, '      ')}
 ${unroll(rows, (r) => `let part${r} = ${Array.from({ length: perLane }, (_, v) => `dot(q${reg(r, v)}, k${v})`).join(' + ')};`, '      ')}
 ${reduced.code.replace(/^ {8}/gm, '      ')}
       let s = select(${reduced.total}, MASKED, blockStart + i > myPos);
-      // One exponential: the larger of m and s gets weight 1, the other exp(-|s - m|).
-      let grew = s > m;
-      let e = exp(-abs(s - m));
-      let alpha = select(1.0, e, grew);
-      let p = select(e, 1.0, grew);
-      l = l * alpha + p;
-      m = max(m, s);
+${onlineSoftmaxStep('      ')}
 ${unroll(rows, (r) => `let alpha${r} = vec4<f32>(${fromOwner('alpha', r)});`, '      ')}
 ${unroll(rows, (r) => `let p${r} = vec4<f32>(${fromOwner('p', r)});`, '      ')}
 ${unroll(perLane, (v) => `let v${v} = vCacheAt(row + ${v}u);`, '      ')}

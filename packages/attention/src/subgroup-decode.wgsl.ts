@@ -2,6 +2,7 @@ import { KernelShapeError, declaredKernel } from '@llm/kernels';
 import type { StorageFormat } from '@llm/kernels';
 import { decodeDeclaration } from './decode-declaration.js';
 import type { DecodeKernel } from './decode-declaration.js';
+import { onlineSoftmaxStep } from './online-softmax.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
 /**
@@ -187,13 +188,7 @@ ${unroll(perLane, (v) => `let k${v} = kCacheAt(row + ${v}u);`, '        ')}
 ${unroll(hb, (h) => `let part${h} = ${Array.from({ length: perLane }, (_, v) => `dot(q${h}_${v}, k${v})`).join(' + ')};`, '        ')}
 ${reduced.code}
         let s = ${reduced.total};
-        // One exponential: the larger of m and s gets weight 1, the other exp(-|s - m|).
-        let grew = s > m;
-        let e = exp(-abs(s - m));
-        let alpha = select(1.0, e, grew);
-        let p = select(e, 1.0, grew);
-        l = l * alpha + p;
-        m = max(m, s);
+${onlineSoftmaxStep('        ')}
 ${unroll(hb, (h) => `let alpha${h} = vec4<f32>(subgroupShuffle(alpha, segment + ${owner(h)}u));`, '        ')}
 ${unroll(hb, (h) => `let p${h} = vec4<f32>(subgroupShuffle(p, segment + ${owner(h)}u));`, '        ')}
 ${unroll(perLane, (v) => `let v${v} = vCacheAt(row + ${v}u);`, '        ')}
