@@ -1,7 +1,8 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { bufferOf, requireBytes, requireInt, sameRange } from './kernel-args.js';
+import { bufferOf, requireBytes, requireDistinct, requireInt, sameRange } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { kvPoolRowBytes } from './kv-pool-format.js';
 import { ropeKernel } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
@@ -33,9 +34,40 @@ export interface RopeArgs {
   qOffset?: number | undefined;
   kStride?: number | undefined;
   kOffset?: number | undefined;
+  /**
+   * Also write each token's rotated K and its V into the paged pool in the same dispatch, as
+   * `kvWrite` after `rope` would (the same bits): one dispatch fewer per layer and step. For an
+   * f32 pool, or an f16 pool with the 'adjacent' layout (see {@link ropeWritesKv}).
+   */
+  kvWrite?: RopeKvWrite | undefined;
 }
 
-/** Rotates q and k in place by their tokens' positions. */
+/** Where `rope` writes K and V (the fields as in KvWriteArgs). */
+export interface RopeKvWrite {
+  /** f32 V rows; may be k's buffer (pass the same binding, place V with vOffset), not q's. */
+  v: BufferBindingLike;
+  vStride?: number | undefined;
+  vOffset?: number | undefined;
+  /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
+  slots: BufferBindingLike;
+  kCache: BufferBindingLike;
+  vCache: BufferBindingLike;
+  numBlocks: number;
+  blockSize: number;
+  /** Default 'f32'. */
+  kvDtype?: 'f32' | 'f16' | undefined;
+}
+
+/**
+ * Whether `rope` writes a pool of this element type itself (`kvWrite`): f32, and f16 with the
+ * 'adjacent' layout, whose rotated pairs are the two halves of one u32. Otherwise (an i8 pool's
+ * rows are quantized whole) record `kvWrite` after `rope`.
+ */
+export function ropeWritesKv(layout: RopeLayout, kvDtype: string): kvDtype is 'f32' | 'f16' {
+  return kvDtype === 'f32' || (kvDtype === 'f16' && layout === 'adjacent');
+}
+
+/** Rotates q and k in place by their tokens' positions (and writes K and V into the pool with kvWrite). */
 export function rope(rec: StepRecorder, a: RopeArgs): void {
   const name = 'rope';
   requireInt(name, 'tokens', a.tokens, 1);
@@ -76,8 +108,60 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
       'q and k share a buffer through different ranges; pass the same binding for both and place k with kOffset',
     );
   }
-  const variant: RopeVariant = { layout: a.layout, freqFactors: a.freqFactors !== undefined, fused };
-  const key = `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}`;
+  const w = a.kvWrite;
+  const kvDtype = w?.kvDtype ?? 'f32';
+  const kvLayout = { vStride: kLen, vOffset: 0, numSlots: 0, vFromK: false };
+  if (w) {
+    if (!ropeWritesKv(a.layout, kvDtype)) {
+      throw new KernelShapeError(
+        name,
+        `kvWrite takes an f32 pool, or an f16 pool with the 'adjacent' layout; got ${String(kvDtype)} with '${a.layout}' (record kvWrite after rope)`,
+      );
+    }
+    requireInt(name, 'kvWrite.numBlocks', w.numBlocks, 1);
+    requireInt(name, 'kvWrite.blockSize', w.blockSize, 1);
+    kvLayout.vStride = w.vStride ?? kLen;
+    kvLayout.vOffset = w.vOffset ?? 0;
+    kvLayout.numSlots = w.numBlocks * w.blockSize;
+    requireInt(name, 'kvWrite.vOffset', kvLayout.vOffset, 0);
+    if (!Number.isInteger(kvLayout.vStride) || kvLayout.vOffset + kLen > kvLayout.vStride) {
+      throw new KernelShapeError(
+        name,
+        `kvWrite.vStride ${kvLayout.vStride} must hold vOffset ${kvLayout.vOffset} + numKvHeads * headDim ${kLen}`,
+      );
+    }
+    requireBytes(name, 'kvWrite.v', w.v, ((a.tokens - 1) * kvLayout.vStride + kvLayout.vOffset + kLen) * 4);
+    requireBytes(name, 'kvWrite.slots', w.slots, a.tokens * 4);
+    const poolBytes = kvLayout.numSlots * a.numKvHeads * kvPoolRowBytes(kvDtype, a.headDim);
+    requireBytes(name, 'kvWrite.kCache', w.kCache, poolBytes);
+    requireBytes(name, 'kvWrite.vCache', w.vCache, poolBytes);
+    kvLayout.vFromK = bufferOf(w.v) === bufferOf(a.k);
+    if (kvLayout.vFromK && !sameRange(w.v, a.k)) {
+      throw new KernelShapeError(
+        name,
+        "kvWrite.v shares k's buffer through a different range; pass the same binding and place V with vOffset",
+      );
+    }
+    // V is read through k's binding or its own, read-only one, which no written binding may alias.
+    const reads = {
+      positions: a.positions,
+      freqFactors: a.freqFactors,
+      slots: w.slots,
+      v: kvLayout.vFromK ? undefined : w.v,
+    };
+    for (const written of [a.q, a.k, w.kCache, w.vCache]) requireDistinct(name, written, reads);
+    requireDistinct(name, w.kCache, { q: a.q, k: a.k, vCache: w.vCache });
+    requireDistinct(name, w.vCache, { q: a.q, k: a.k });
+  }
+  const variant: RopeVariant = {
+    layout: a.layout,
+    freqFactors: a.freqFactors !== undefined,
+    fused,
+    kvWrite: w ? { dtype: kvDtype, v: kvLayout.vFromK ? 'sameAsK' : 'own' } : undefined,
+  };
+  const key =
+    `${variant.layout}${variant.freqFactors ? '+factors' : ''}${fused ? '+fused' : ''}` +
+    (variant.kvWrite ? `+kv-${variant.kvWrite.dtype}-${variant.kvWrite.v}` : '');
   const kernel = kernelSource('rope', key, () => ropeKernel(variant));
   const invocations = a.tokens * (a.numHeads + a.numKvHeads) * (a.headDim / 2);
   const groups = grid1d(
@@ -95,9 +179,16 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
     k_offset: kOffset,
     log2_theta: Math.log2(a.theta),
     position_scale: positionScale,
+    v_stride: kvLayout.vStride,
+    v_offset: kvLayout.vOffset,
+    num_slots: kvLayout.numSlots,
+    block_size: w?.blockSize ?? 1,
   };
+  const pool = w
+    ? { v: kvLayout.vFromK ? undefined : w.v, slots: w.slots, k_cache: w.kCache, v_cache: w.vCache }
+    : {};
   const buffers = fused
-    ? { positions: a.positions, freq_factors: a.freqFactors, qk: a.q }
-    : { positions: a.positions, freq_factors: a.freqFactors, q: a.q, k: a.k };
+    ? { positions: a.positions, freq_factors: a.freqFactors, qk: a.q, ...pool }
+    : { positions: a.positions, freq_factors: a.freqFactors, q: a.q, k: a.k, ...pool };
   rec.dispatchKernel(kernel, params, buffers, groups);
 }

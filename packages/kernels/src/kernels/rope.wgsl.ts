@@ -17,10 +17,16 @@ export interface RopeVariant {
    * bindings of the same buffer in one dispatch.
    */
   fused: boolean;
+  /**
+   * Also write each token's rotated K and its V into the paged pool, as kvWrite would ('f32', or
+   * 'f16' with the 'adjacent' layout, whose pairs fill one u32 of two halves); V is read from
+   * the binding of k when it lives in the same buffer ('sameAsK'), else from its own.
+   */
+  kvWrite?: { dtype: 'f32' | 'f16'; v: 'sameAsK' | 'own' } | undefined;
 }
 
 /**
- * Rotary position embedding in place on q and k. Pair i of a head at position p turns by
+ * Rotary position embedding in place on q and k (and, with kvWrite, K and V into the pool). Pair i of a head at position p turns by
  * p * positionScale * theta^(-2i/headDim) / factor_i radians, computed in f32 as llama.cpp does.
  * The angle is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos
  * inside [-pi, pi] where WGSL bounds their error, at any position.
@@ -30,6 +36,8 @@ export function ropeKernel(v: RopeVariant) {
     v.layout === 'adjacent' ? 'let i0 = 2u * i;\n  let i1 = i0 + 1u;' : 'let i0 = i;\n  let i1 = i + half;';
   const qName = v.fused ? 'qk' : 'q';
   const kName = v.fused ? 'qk' : 'k';
+  const write = v.kvWrite !== undefined;
+  const cache = v.kvWrite?.dtype === 'f16' ? 'u32' : 'f32';
   const declaration = declareKernel({
     name: 'rope',
     params: {
@@ -43,6 +51,11 @@ export function ropeKernel(v: RopeVariant) {
       k_offset: 'u32',
       log2_theta: 'f32',
       position_scale: 'f32',
+      // With kvWrite: where V sits, and the pool's shape.
+      v_stride: 'u32',
+      v_offset: 'u32',
+      num_slots: 'u32', // numBlocks * blockSize
+      block_size: 'u32',
     },
     bindings: {
       positions: { access: 'read', type: 'u32' },
@@ -50,8 +63,33 @@ export function ropeKernel(v: RopeVariant) {
       qk: { access: 'read_write', type: 'f32', present: v.fused },
       q: { access: 'read_write', type: 'f32', present: !v.fused },
       k: { access: 'read_write', type: 'f32', present: !v.fused },
+      v: { access: 'read', type: 'f32', present: v.kvWrite?.v === 'own' },
+      slots: { access: 'read', type: 'u32', present: write },
+      k_cache: { access: 'read_write', type: cache, present: write },
+      v_cache: { access: 'read_write', type: cache, present: write },
     },
   });
+  const vName = v.kvWrite?.v === 'own' ? 'v' : kName;
+  // The rotated pair (i0, i1) of K head kh and V's same pair, into the token's slot.
+  const writeKv = !v.kvWrite
+    ? ''
+    : /* wgsl */ `
+    let slot = slots[t];
+    if (slot < params.num_slots) {
+      let block = slot / params.block_size;
+      let offset = slot - block * params.block_size;
+      let row = ((block * params.num_kv_heads + kh) * params.block_size + offset) * params.head_dim;
+      let vb = t * params.v_stride + params.v_offset + kh * params.head_dim;
+      ${
+        v.kvWrite.dtype === 'f16'
+          ? `k_cache[(row + i0) / 2u] = pack2x16float(kr);
+      v_cache[(row + i0) / 2u] = pack2x16float(vec2<f32>(${vName}[vb + i0], ${vName}[vb + i1]));`
+          : `k_cache[row + i0] = kr.x;
+      k_cache[row + i1] = kr.y;
+      v_cache[row + i0] = ${vName}[vb + i0];
+      v_cache[row + i1] = ${vName}[vb + i1];`
+      }
+    }`;
   const body = /* wgsl */ `
 
 const TWO_PI = 6.283185307179586;
@@ -65,11 +103,13 @@ fn rotate_q(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
   ${qName}[base + i1] = x0 * s + x1 * c;
 }
 
-fn rotate_k(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
+fn rotate_k(base: u32, i0: u32, i1: u32, c: f32, s: f32) -> vec2<f32> {
   let x0 = ${kName}[base + i0];
   let x1 = ${kName}[base + i1];
-  ${kName}[base + i0] = x0 * c - x1 * s;
-  ${kName}[base + i1] = x0 * s + x1 * c;
+  let r = vec2<f32>(x0 * c - x1 * s, x0 * s + x1 * c);
+  ${kName}[base + i0] = r.x;
+  ${kName}[base + i1] = r.y;
+  return r;
 }
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
@@ -94,7 +134,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (h < params.num_heads) {
     rotate_q(t * params.q_stride + params.q_offset + h * params.head_dim, i0, i1, c, s);
   } else {
-    rotate_k(t * params.k_stride + params.k_offset + (h - params.num_heads) * params.head_dim, i0, i1, c, s);
+    let kh = h - params.num_heads;
+    let kr = rotate_k(t * params.k_stride + params.k_offset + kh * params.head_dim, i0, i1, c, s);${writeKv}
   }
 }
 `;
