@@ -214,8 +214,33 @@ describe.skipIf(!gguf)('llm generate --batch-file on stories260K', () => {
     });
   });
 
-  it('refuses --batch-file beside --prompt, --prompt-ids or --profile, and --max-num-seqs without it', async () => {
-    for (const extra of [['--prompt', 'Hi'], ['--prompt-ids', '1,2'], ['--profile']]) {
+  it('prints the kernel profile of every step on stderr with --profile, the JSON lines unchanged', async () => {
+    const path = await writeBatch(
+      'profile.jsonl',
+      '{"prompt": "Once upon"}\n{"promptIds": [1, 5, 9], "maxTokens": 6}\n',
+    );
+    const flags = ['--max-tokens', '8', '--temperature', '0'];
+    const plain = parseJsonLines(
+      await runLlm(['generate', '--model', gguf!, '--batch-file', path, ...flags]),
+    );
+    const run = await runLlm(['generate', '--model', gguf!, '--batch-file', path, ...flags, '--profile']);
+    const profiled = parseJsonLines(run);
+    expect(profiled.map((r) => r.tokenIds)).toEqual(plain.map((r) => r.tokenIds));
+    const tokens = profiled.reduce((n, r) => n + r.tokenIds.length, 0);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `\\[llm\\] batch \\(every step, per generated token\\): ${tokens} tokens, \\d+ steps?, [\\d.]+`,
+      ),
+    );
+    expect(run.stderr).toMatch(/^ {2}matvec-\w+ +[\d.]+ +[\d.]+ +[\d.]+%$/m);
+    expect(run.stderr).toMatch(/^ {2}total +[\d.]+ +[\d.]+ +100\.0%$/m);
+  });
+
+  it('refuses --batch-file beside --prompt or --prompt-ids, and --max-num-seqs without it', async () => {
+    for (const extra of [
+      ['--prompt', 'Hi'],
+      ['--prompt-ids', '1,2'],
+    ]) {
       const run = await runLlm(['generate', '--model', gguf!, '--batch-file', 'any.jsonl', ...extra]);
       expect(run.code, extra[0]).toBe(2);
       expect(run.stdout).toBe('');

@@ -1,5 +1,11 @@
 import { Engine, type GenerationResult } from '@llm/engine';
-import { formatProfile, summarizeProfile, type GpuContext, type KernelProfile, type ProfileSummary } from '@llm/kernels';
+import {
+  formatProfile,
+  summarizeProfile,
+  type GpuContext,
+  type KernelProfile,
+  type ProfileSummary,
+} from '@llm/kernels';
 import { errorCodeOf, LlmError } from '@llm/quant';
 import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
@@ -13,9 +19,11 @@ import type { ParsedOptions } from './parse-options.js';
 export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
   const batchFile = values['batch-file'];
   if (batchFile !== undefined) {
-    const clashing = (['prompt', 'prompt-ids', 'profile'] as const).filter((name) => values[name] !== undefined && values[name] !== false);
+    const clashing = (['prompt', 'prompt-ids'] as const).filter((name) => values[name] !== undefined);
     if (clashing.length > 0) {
-      throw new CliUsageError(`--batch-file takes its prompts from the file: drop --${clashing.join(' and --')}`);
+      throw new CliUsageError(
+        `--batch-file takes its prompts from the file: drop --${clashing.join(' and --')}`,
+      );
     }
     // Loaded on demand, as the commands are: a single prompt never reads it.
     await (await import('./generate-batch.js')).generateBatch(values, batchFile);
@@ -84,7 +92,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
           `decode ${timings.decodeTokensPerSecond.toFixed(2)} tokens/s (${runner.backend}: ${runner.adapterName})\n`,
       );
       if (profiles) {
-        process.stderr.write(`[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n`);
+        process.stderr.write(
+          `[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n`,
+        );
         for (const phase of ['prefill', 'decode'] as const) {
           const summary = profiles[phase];
           if (summary) process.stderr.write(formatProfile(summary, `[llm] ${phase}`));
@@ -120,12 +130,7 @@ function startProfile(
   ctx: GpuContext,
   engine: Engine,
 ): { stop: (result: GenerationResult) => Promise<GenerateProfiles> } {
-  try {
-    ctx.startProfile();
-  } catch (error) {
-    if (errorCodeOf(error) !== 'unsupported') throw error;
-    throw new LlmError('unsupported', `--profile: ${(error as Error).message}`, { cause: error });
-  }
+  startKernelProfile(ctx);
   let prefill: Promise<KernelProfile> | undefined;
   const unsubscribe = engine.onStep((step) => {
     if (prefill || step.sampled.length === 0) return;
@@ -145,4 +150,14 @@ function startProfile(
       };
     },
   };
+}
+
+/** Starts `ctx`'s kernel profile for --profile; an adapter without timestamp queries is an 'unsupported' LlmError. */
+export function startKernelProfile(ctx: GpuContext): void {
+  try {
+    ctx.startProfile();
+  } catch (error) {
+    if (errorCodeOf(error) !== 'unsupported') throw error;
+    throw new LlmError('unsupported', `--profile: ${(error as Error).message}`, { cause: error });
+  }
 }
