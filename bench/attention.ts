@@ -1,7 +1,7 @@
 /**
  * Attention benchmark: paged decode bandwidth against the adapter's measured read bandwidth (for
- * TinyLlama's GQA heads and again for MHA heads), and flash prefill against the naive paged
- * attention kernel. Writes bench/results/attention.json and prints a table; progress goes to
+ * TinyLlama's GQA heads and again for MHA heads), and prefill (the adapter's default kernel:
+ * flash on GPUs, rows on CPU adapters) against the naive paged attention kernel. Writes bench/results/attention.json and prints a table; progress goes to
  * stderr.
  *
  *   pnpm bench attention [--quick] [--only=decode|prefill] [--kv-dtype=f32|f16]
