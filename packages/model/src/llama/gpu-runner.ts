@@ -30,14 +30,7 @@ import {
 import type { GpuKvDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import {
-  BatchShapeError,
-  checkSampleChunks,
-  logitRows,
-  packBatchWithin,
-  type PackedBatch,
-  type SequenceChunk,
-} from './forward-batch.js';
+import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { decodedMatrix, interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import {
@@ -172,23 +165,15 @@ export class GpuModelRunner implements ModelRunner {
     const upload = (m: HostMatrix, label: string) =>
       own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label }));
     // The embedding and LM head are read without a gather: an act-order one is decoded.
-    const uploadInOrder = (m: HostMatrix, label: string) =>
-      upload(m.inputOrder ? decodedMatrix(m) : m, label);
-    const inputOrder = (m: HostMatrix, label: string) =>
-      m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined;
+    const uploadInOrder = (m: HostMatrix, label: string) => upload(m.inputOrder ? decodedMatrix(m) : m, label);
+    const inputOrder = (m: HostMatrix, label: string) => (m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined);
     // Q|K|V as one product: one matrix when the three share a type, else one part per type,
     // each read in place (concatMatrices takes over the runs' parts). stackRuns gives one run
     // whenever an input order is involved: its order is the stack's.
-    const uploadStack = (
-      parts: readonly HostMatrix[],
-      label: string,
-    ): { matrix: GpuMatrix; order: GPUBuffer | undefined } => {
+    const uploadStack = (parts: readonly HostMatrix[], label: string): { matrix: GpuMatrix; order: GPUBuffer | undefined } => {
       const runs = stackRuns(parts);
-      if (runs.length === 1)
-        return { matrix: upload(runs[0]!, label), order: inputOrder(runs[0]!, `${label}.order`) };
-      const matrices = runs.map((run, i) =>
-        uploadMatrix(ctx, run.data, run.rows, run.cols, run.dtype, { label: `${label}.${i}` }),
-      );
+      if (runs.length === 1) return { matrix: upload(runs[0]!, label), order: inputOrder(runs[0]!, `${label}.order`) };
+      const matrices = runs.map((run, i) => uploadMatrix(ctx, run.data, run.rows, run.cols, run.dtype, { label: `${label}.${i}` }));
       return { matrix: own(concatMatrices(matrices, label)), order: undefined };
     };
     const vector = (data: Float32Array, label: string) => own(ctx.upload(data, label));
@@ -206,10 +191,7 @@ export class GpuModelRunner implements ModelRunner {
             woOrder: inputOrder(w.wo, `blk.${l}.attn_output.order`),
             gateUpOrder: inputOrder(w.gateUp, `blk.${l}.ffn_gate_up.order`),
             downOrder: inputOrder(w.down, `blk.${l}.ffn_down.order`),
-            qkvBias: optionalVector(
-              stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]),
-              `blk.${l}.attn_qkv.bias`,
-            ),
+            qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
             wo: upload(w.wo, `blk.${l}.attn_output`),
             ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
             gateUp: upload(interleaveHalves(w.gateUp), `blk.${l}.ffn_gate_up`),
@@ -262,10 +244,7 @@ export class GpuModelRunner implements ModelRunner {
    * recording creates their pipelines.
    */
   private async warmUp(): Promise<void> {
-    const widest = Math.max(
-      1,
-      Math.min(15, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1),
-    );
+    const widest = Math.max(1, Math.min(15, this.maxStepTokens, this.config.contextLength - 1, this.numBlocks * this.blockSize - 1));
     const prefill = Math.min(7, widest);
     const blockTable = Array.from({ length: Math.ceil((widest + 1) / this.blockSize) }, (_, i) => i);
     await this.step(
@@ -278,10 +257,7 @@ export class GpuModelRunner implements ModelRunner {
     );
     for (const tokens of new Set([2, 4, widest].filter((t) => t <= widest && t !== prefill))) {
       const rec = this.ctx.recorder();
-      this.forward(
-        rec,
-        this.pack([{ tokens: new Array<number>(tokens).fill(0), startPos: 0, blockTable, prefill: true }]),
-      );
+      this.forward(rec, this.pack([{ tokens: new Array<number>(tokens).fill(0), startPos: 0, blockTable, prefill: true }]));
       this.head(rec, this.scratch.sampleRows, Math.min(tokens, this.maxSeqs));
     }
   }
@@ -316,15 +292,9 @@ export class GpuModelRunner implements ModelRunner {
       if (first > 0 || masks.length > 0) rec = this.ctx.recorder();
       const group = samples.slice(first, first + this.maxSeqs);
       const rows = group.length;
-      this.ctx.write(
-        s.sampleRows,
-        Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!),
-      );
+      this.ctx.write(s.sampleRows, Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!));
       this.head(rec, s.sampleRows, rows);
-      const processors = packLogitsProcessors(
-        group.map((r) => r.processors ?? {}),
-        vocab,
-      );
+      const processors = packLogitsProcessors(group.map((r) => r.processors ?? {}), vocab);
       const top = Math.max(-1, ...group.map((r) => r.logprobs ?? -1));
       const maskRows: number[] = [];
       const bitmask = new Uint32Array(group.length * words);
@@ -332,9 +302,7 @@ export class GpuModelRunner implements ModelRunner {
         const mask = masks[first + i];
         if (mask === undefined) continue;
         if (mask.length !== words) {
-          throw new BatchShapeError(
-            `sample ${first + i}'s token mask has ${mask.length} words; vocab ${vocab} needs ${words}`,
-          );
+          throw new BatchShapeError(`sample ${first + i}'s token mask has ${mask.length} words; vocab ${vocab} needs ${words}`);
         }
         bitmask.set(mask, maskRows.length * words);
         maskRows.push(i);
@@ -349,28 +317,14 @@ export class GpuModelRunner implements ModelRunner {
         this.ctx.write(s.processorRows, processors.rowParams);
         const entries = this.growable('processorEntries', processors.entries.byteLength);
         this.ctx.write(entries, processors.entries);
-        logitsProcessors(rec, {
-          logits: s.logits,
-          rowParams: s.processorRows,
-          entries,
-          entryCount: processors.entryCount,
-          rows,
-          vocab,
-        });
+        logitsProcessors(rec, { logits: s.logits, rowParams: s.processorRows, entries, entryCount: processors.entryCount, rows, vocab });
       }
       if (maskRows.length > 0) {
         const maskBuffer = this.growable('tokenMasks', maskRows.length * words * 4);
         const rowBuffer = this.growable('tokenMaskRows', maskRows.length * 4);
         this.ctx.write(maskBuffer, bitmask.subarray(0, maskRows.length * words));
         this.ctx.write(rowBuffer, Uint32Array.from(maskRows));
-        tokenMask(rec, {
-          logits: s.logits,
-          bitmask: maskBuffer,
-          maskRows: rowBuffer,
-          masks: maskRows.length,
-          rows,
-          vocab,
-        });
+        tokenMask(rec, { logits: s.logits, bitmask: maskBuffer, maskRows: rowBuffer, masks: maskRows.length, rows, vocab });
       }
       if (group.every((r) => r.params.temperature <= 0)) {
         argmax(rec, { logits: s.logits, out: s.tokens, rows, vocab });
@@ -459,9 +413,7 @@ export class GpuModelRunner implements ModelRunner {
     const read = rec.read(staging, 0, copies.length * perBlock);
     rec.submit();
     const bytes = new Uint8Array(await read);
-    copies.forEach(({ hostBlock }, i) =>
-      this.hostBlocks.set(hostBlock, bytes.slice(i * perBlock, (i + 1) * perBlock)),
-    );
+    copies.forEach(({ hostBlock }, i) => this.hostBlocks.set(hostBlock, bytes.slice(i * perBlock, (i + 1) * perBlock)));
   }
 
   /** Writes swapped-out blocks back into the pool (queue writes, ahead of the step's commands). */
@@ -472,16 +424,8 @@ export class GpuModelRunner implements ModelRunner {
       if (!bytes) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);
       this.hostBlocks.delete(hostBlock);
       this.layers.forEach((layer, l) => {
-        this.ctx.write(
-          layer.kCache,
-          bytes.subarray(2 * l * blockBytes, (2 * l + 1) * blockBytes),
-          gpuBlock * blockBytes,
-        );
-        this.ctx.write(
-          layer.vCache,
-          bytes.subarray((2 * l + 1) * blockBytes, (2 * l + 2) * blockBytes),
-          gpuBlock * blockBytes,
-        );
+        this.ctx.write(layer.kCache, bytes.subarray(2 * l * blockBytes, (2 * l + 1) * blockBytes), gpuBlock * blockBytes);
+        this.ctx.write(layer.vCache, bytes.subarray((2 * l + 1) * blockBytes, (2 * l + 2) * blockBytes), gpuBlock * blockBytes);
       });
     }
   }
@@ -493,12 +437,8 @@ export class GpuModelRunner implements ModelRunner {
     const staging = this.growable('blockCopies', copies.length * blockBytes);
     for (const layer of this.layers) {
       for (const cache of [layer.kCache, layer.vCache]) {
-        copies.forEach(({ src }, i) =>
-          rec.copy(cache, src * blockBytes, staging, i * blockBytes, blockBytes),
-        );
-        copies.forEach(({ dst }, i) =>
-          rec.copy(staging, i * blockBytes, cache, dst * blockBytes, blockBytes),
-        );
+        copies.forEach(({ src }, i) => rec.copy(cache, src * blockBytes, staging, i * blockBytes, blockBytes));
+        copies.forEach(({ dst }, i) => rec.copy(staging, i * blockBytes, cache, dst * blockBytes, blockBytes));
       }
     }
   }
@@ -611,7 +551,7 @@ export class GpuModelRunner implements ModelRunner {
         blockSize: this.blockSize,
         scale: 1 / Math.sqrt(c.headDim),
       };
-      // Generated tokens through the decode kernel, prompt tokens through flash prefill, whatever
+      // Generated tokens through the decode kernel, prompt tokens through the prefill kernel, whatever
       // the mix: a token's attention never depends on what else the step carries.
       attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
       const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
@@ -625,13 +565,7 @@ export class GpuModelRunner implements ModelRunner {
   }
 
   /** x itself, or (an act-order layer) x's columns gathered in the weight's input order into scratch.xPerm. */
-  private inOrder(
-    rec: StepRecorder,
-    x: GPUBuffer,
-    order: GPUBuffer | undefined,
-    m: number,
-    dim: number,
-  ): GPUBuffer {
+  private inOrder(rec: StepRecorder, x: GPUBuffer, order: GPUBuffer | undefined, m: number, dim: number): GPUBuffer {
     if (!order) return x;
     gatherColumns(rec, { x, order, out: this.scratch.xPerm, count: m, dim });
     return this.scratch.xPerm;
@@ -642,14 +576,7 @@ export class GpuModelRunner implements ModelRunner {
     const c = this.config;
     const s = this.scratch;
     gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
-    rmsNorm(rec, {
-      x: s.last,
-      weight: this.outputNorm,
-      out: s.xb,
-      rows: count,
-      dim: c.dim,
-      eps: c.rmsNormEps,
-    });
+    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps });
     linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
   }
 }
