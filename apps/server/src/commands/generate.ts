@@ -1,11 +1,5 @@
 import { Engine, type GenerationResult } from '@llm/engine';
-import {
-  formatProfile,
-  summarizeProfile,
-  type GpuContext,
-  type KernelProfile,
-  type ProfileSummary,
-} from '@llm/kernels';
+import { formatProfile, summarizeProfile, type GpuContext, type KernelProfile, type ProfileSummary } from '@llm/kernels';
 import { errorCodeOf, LlmError } from '@llm/quant';
 import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
@@ -17,13 +11,14 @@ import { resolveModelArgument } from './model-argument.js';
 import type { ParsedOptions } from './parse-options.js';
 
 export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
+  if (values.profile && values.backend === 'cpu') {
+    throw new CliUsageError('--profile times the GPU kernels: it needs --backend webgpu or auto, not cpu');
+  }
   const batchFile = values['batch-file'];
   if (batchFile !== undefined) {
     const clashing = (['prompt', 'prompt-ids'] as const).filter((name) => values[name] !== undefined);
     if (clashing.length > 0) {
-      throw new CliUsageError(
-        `--batch-file takes its prompts from the file: drop --${clashing.join(' and --')}`,
-      );
+      throw new CliUsageError(`--batch-file takes its prompts from the file: drop --${clashing.join(' and --')}`);
     }
     // Loaded on demand, as the commands are: a single prompt never reads it.
     await (await import('./generate-batch.js')).generateBatch(values, batchFile);
@@ -36,9 +31,6 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     throw new CliUsageError('give either --prompt or --prompt-ids, not both');
   }
   const { backend, temperature } = values;
-  if (values.profile && backend === 'cpu') {
-    throw new CliUsageError('--profile times the GPU kernels: it needs --backend webgpu or auto, not cpu');
-  }
   const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31);
   const grammar = await grammarOption(values);
   const promptIds = values['prompt-ids'] === undefined ? undefined : parseIds(values['prompt-ids']);
@@ -62,12 +54,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     );
     const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
     try {
-      if (values.profile && !ctx) {
-        throw new CliUsageError('--profile times the GPU kernels, and there is no WebGPU adapter');
-      }
       const engine = new Engine(runner, tokenizer);
       if (grammar) await engine.prepareGrammar(grammar);
-      const profile = values.profile ? startProfile(ctx!, engine) : undefined;
+      const profile = values.profile ? startProfile(ctx, engine) : undefined;
       const streamText = !values.json;
       const stream = engine.generate({
         promptIds: prompt,
@@ -92,9 +81,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
           `decode ${timings.decodeTokensPerSecond.toFixed(2)} tokens/s (${runner.backend}: ${runner.adapterName})\n`,
       );
       if (profiles) {
-        process.stderr.write(
-          `[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n`,
-        );
+        process.stderr.write(PROFILE_HEADER);
         for (const phase of ['prefill', 'decode'] as const) {
           const summary = profiles[phase];
           if (summary) process.stderr.write(formatProfile(summary, `[llm] ${phase}`));
@@ -127,10 +114,10 @@ interface GenerateProfiles {
  * starts when the step that samples the first token is done.
  */
 function startProfile(
-  ctx: GpuContext,
+  gpu: GpuContext | undefined,
   engine: Engine,
 ): { stop: (result: GenerationResult) => Promise<GenerateProfiles> } {
-  startKernelProfile(ctx);
+  const ctx = startKernelProfile(gpu);
   let prefill: Promise<KernelProfile> | undefined;
   const unsubscribe = engine.onStep((step) => {
     if (prefill || step.sampled.length === 0) return;
@@ -152,10 +139,18 @@ function startProfile(
   };
 }
 
-/** Starts `ctx`'s kernel profile for --profile; an adapter without timestamp queries is an 'unsupported' LlmError. */
-export function startKernelProfile(ctx: GpuContext): void {
+/** What --profile prints on stderr before its tables. */
+export const PROFILE_HEADER = '[llm] kernel profile: GPU time from timestamp queries, each dispatch in its own pass\n';
+
+/**
+ * Starts the kernel profile of --profile on the runner's context: none (no WebGPU adapter) is a
+ * usage error, an adapter without timestamp queries an 'unsupported' LlmError.
+ */
+export function startKernelProfile(ctx: GpuContext | undefined): GpuContext {
+  if (!ctx) throw new CliUsageError('--profile times the GPU kernels, and there is no WebGPU adapter');
   try {
     ctx.startProfile();
+    return ctx;
   } catch (error) {
     if (errorCodeOf(error) !== 'unsupported') throw error;
     throw new LlmError('unsupported', `--profile: ${(error as Error).message}`, { cause: error });
