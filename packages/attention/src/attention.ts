@@ -1,4 +1,10 @@
-import { KernelShapeError, grid1d, kvPoolFormat, validatePagedAttentionBatch } from '@llm/kernels';
+import {
+  KernelShapeError,
+  fixedSubgroupSize,
+  grid1d,
+  kvPoolFormat,
+  validatePagedAttentionBatch,
+} from '@llm/kernels';
 import type { GpuContext, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
 import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
@@ -214,12 +220,6 @@ function recordPrefill(
     usesSubgroups: false,
     prefillKernel: 'flash',
   };
-}
-
-/** The adapter's subgroup size where it is fixed and a power of two, else 0. */
-function fixedSubgroupSize(ctx: GpuContext): number {
-  const size = ctx.subgroupSize;
-  return ctx.features.subgroups && size !== undefined && size >= 2 && (size & (size - 1)) === 0 ? size : 0;
 }
 
 /** The rows kernel's prefill for sequences [seqStart, numSeqs), that is tokens [seqStart, numTokens). */

@@ -1,7 +1,7 @@
 import { declareKernel, declaredKernel } from '@llm/kernels';
 import type { DeclaredKernel, StorageFormat } from '@llm/kernels';
 import { pagedInputBindings } from './paged-bindings.js';
-import { reduceScatter } from './subgroup-decode.wgsl.js';
+import { reduceScatter, rowSegment } from './subgroup-decode.wgsl.js';
 import { onlineSoftmaxStep } from './online-softmax.wgsl.js';
 import { unroll } from './wgsl-unroll.js';
 
@@ -35,11 +35,6 @@ export interface RowPrefillKernel {
   segments: number;
 }
 
-// Lanes per K row: a power of two dividing headDim / 4, at most lavapipe's SIMD width.
-const MAX_ROW_LANES = 8;
-// Query and accumulator vec4s per lane (rows x the lane's columns), as in the decode kernel.
-const MAX_REGISTERS = 16;
-
 export const ROW_PREFILL_PARAMS = {
   // Sequences [seqStart, numSeqs) of the batch are this dispatch's (the ones before decode).
   seqStart: 'u32',
@@ -68,10 +63,7 @@ export function rowPrefillKernel(
   pool: StorageFormat,
 ): RowPrefillKernel {
   const d4 = headDim / 4;
-  let lanes = 1;
-  while (lanes * 2 <= Math.min(MAX_ROW_LANES, subgroupSize) && d4 % (lanes * 2) === 0) lanes *= 2;
-  const perLane = d4 / lanes;
-  const rows = Math.min(lanes, Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))));
+  const { lanes, perLane, maxRows: rows } = rowSegment(d4, subgroupSize);
   const segments = subgroupSize / lanes;
   const source = declaredKernel(
     `attention-prefill-rows-d${headDim}-sg${subgroupSize}-${pool.tag}`,
@@ -115,7 +107,7 @@ function rowPrefillWgsl(d4: number, lanes: number, perLane: number, rows: number
   const reduced = reduceScatter(
     R.map((r) => `part${r}`),
     lanes,
-    '        ',
+    '      ',
   );
   return /* wgsl */ `
 // Row prefill on subgroups over a paged KV pool (see row-prefill.wgsl.ts).
@@ -209,7 +201,7 @@ ${unroll(rows * perLane, (i) => `var acc${reg(Math.floor(i / perLane), i % perLa
     for (var i = 0u; i < keys; i++) {
 ${unroll(perLane, (v) => `let k${v} = kCacheAt(row + ${v}u);`, '      ')}
 ${unroll(rows, (r) => `let part${r} = ${Array.from({ length: perLane }, (_, v) => `dot(q${reg(r, v)}, k${v})`).join(' + ')};`, '      ')}
-${reduced.code.replace(/^ {8}/gm, '      ')}
+${reduced.code}
       let s = select(${reduced.total}, MASKED, blockStart + i > myPos);
 ${onlineSoftmaxStep('      ')}
 ${unroll(rows, (r) => `let alpha${r} = vec4<f32>(${fromOwner('alpha', r)});`, '      ')}

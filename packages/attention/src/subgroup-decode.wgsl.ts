@@ -38,6 +38,27 @@ const MAX_ROW_LANES = 8;
 // Query (and accumulator) vec4s per lane: heads of the block x the lane's columns.
 const MAX_REGISTERS = 16;
 
+/**
+ * How a segment of lanes splits K rows of d4 vec4s: `lanes` (a power of two dividing d4, at most
+ * MAX_ROW_LANES and the subgroup size) of `perLane` adjacent vec4 columns each, and `maxRows`, the
+ * query rows a segment holds at once (at most one per lane after the reduce-scatter, and
+ * MAX_REGISTERS vec4s of queries and accumulators per lane). The decode kernel's rows are heads,
+ * the rows prefill kernel's positions.
+ */
+export function rowSegment(
+  d4: number,
+  subgroupSize: number,
+): { lanes: number; perLane: number; maxRows: number } {
+  let lanes = 1;
+  while (lanes * 2 <= Math.min(MAX_ROW_LANES, subgroupSize) && d4 % (lanes * 2) === 0) lanes *= 2;
+  const perLane = d4 / lanes;
+  return {
+    lanes,
+    perLane,
+    maxRows: Math.min(lanes, Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane)))),
+  };
+}
+
 export function subgroupDecodeKernel(
   headDim: number,
   group: number,
@@ -48,15 +69,8 @@ export function subgroupDecodeKernel(
   kvHeadsPerWorkgroup?: number,
 ): SubgroupDecodeKernel {
   const d4 = headDim / 4;
-  let lanes = 1;
-  while (lanes * 2 <= Math.min(MAX_ROW_LANES, subgroupMinSize) && d4 % (lanes * 2) === 0) lanes *= 2;
-  const perLane = d4 / lanes;
-  // At most one head per lane after the reduce-scatter, and bounded registers.
-  const headBlock = Math.min(
-    lanes,
-    2 ** Math.ceil(Math.log2(group)),
-    Math.max(1, 2 ** Math.floor(Math.log2(MAX_REGISTERS / perLane))),
-  );
+  const { lanes, perLane, maxRows } = rowSegment(d4, subgroupMinSize);
+  const headBlock = Math.min(maxRows, 2 ** Math.ceil(Math.log2(group)));
   // One subgroup per workgroup by default: segments of adjacent KV heads fill it.
   const kvPerWorkgroup =
     kvHeadsPerWorkgroup ?? Math.max(1, Math.min(numKvHeads, Math.floor(subgroupMinSize / lanes)));

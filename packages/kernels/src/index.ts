@@ -105,6 +105,6 @@ export type {
   ParamValues,
   TypedBinding,
 } from './kernels/kernel-declaration.js';
-export { grid1d } from './kernels/workgroup-grid.js';
+export { fixedSubgroupSize, grid1d } from './kernels/workgroup-grid.js';
 
 export * as reference from './reference/index.js';

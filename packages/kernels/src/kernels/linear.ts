@@ -3,7 +3,7 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { cpuWorkgroup } from './workgroup-grid.js';
+import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
@@ -86,8 +86,8 @@ export type LinearAdapter = Pick<GpuContext, 'isCpuAdapter' | 'features' | 'subg
  * formats a step of 4 * size features must also be whole 32-element groups.
  */
 function streamSubgroup(ctx: LinearAdapter, k: number, blocks = false): number {
-  const size = ctx.subgroupSize;
-  if (!ctx.features.subgroups || size === undefined || size < 2 || (size & (size - 1)) !== 0) return 0;
+  const size = fixedSubgroupSize(ctx);
+  if (size === 0) return 0;
   if (blocks && (4 * size) % 32 !== 0) return 0;
   return k % (4 * size) === 0 ? size : 0;
 }

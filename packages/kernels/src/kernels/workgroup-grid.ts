@@ -1,3 +1,5 @@
+import type { GpuContext } from '../runtime/gpu-context.js';
+
 /** Invocations per workgroup of the elementwise kernels (one invocation per element). */
 export const ELEMENTWISE_WORKGROUP = 256;
 
@@ -25,4 +27,13 @@ export function grid1d(count: number, maxPerDim: number): [number, number] {
 export function cpuWorkgroup(invocations: number, subgroup: number): number {
   const subgroups = Math.ceil(invocations / subgroup);
   return subgroup * Math.min(Math.max(1, Math.floor(subgroups / 32)), Math.max(1, Math.floor(64 / subgroup)));
+}
+
+/**
+ * The adapter's subgroup size where kernels may bake it in: the subgroups feature with a fixed
+ * size that is a power of two of at least 2 (lavapipe: 8), else 0.
+ */
+export function fixedSubgroupSize(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>): number {
+  const size = ctx.subgroupSize;
+  return ctx.features.subgroups && size !== undefined && size >= 2 && (size & (size - 1)) === 0 ? size : 0;
 }
