@@ -95,6 +95,24 @@ var<workgroup> wg_radix: vec2<u32>;
 // (kept tokens, bits of their mass, bound of e or NONE), then the held tokens' count in x.
 var<workgroup> wg_kept: vec3<u32>;
 
+// What a row's filters need: where its logits start, the top-k threshold key, the max logit,
+// the temperature and min-p.
+struct Keep {
+  base: u32,
+  k_thresh: u32,
+  max_logit: f32,
+  temperature: f32,
+  min_p: f32,
+}
+
+// e of token i when top-k and min-p keep it and the bits of e are at least \`floor\`, else -1.
+fn kept_e(k: Keep, i: u32, floor: u32) -> f32 {
+  let l = logits[k.base + i];
+  let e = exp((l - k.max_logit) / k.temperature);
+  if (!is_nan(l) && ordered_key(l) >= k.k_thresh && e >= k.min_p && bitcast<u32>(e) >= floor) { return e; }
+  return -1.0;
+}
+
 // Top-p and the inverse CDF on the n kept candidates, as the whole-vocabulary path does them.
 fn sample_candidates(n: u32, rp: RowParams, kept_mass: f32) -> u32 {
   var p_bits = 0u;
@@ -231,6 +249,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     k_thresh = prefix;
   }
 
+  let keep = Keep(base, k_thresh, max_logit, rp.temperature, rp.min_p);
+
   // One sweep over what top-k and min-p keep (invocation lid owns a contiguous chunk, so the
   // chunks are in index order): how many, their mass, and how many per binary exponent of e.
   let chunk = (vocab + WG - 1u) / WG;
@@ -241,9 +261,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var kept = 0u;
   var mass = 0.0;
   for (var i = start; i < end; i++) {
-    let l = logits[base + i];
-    let e = exp((l - max_logit) / rp.temperature);
-    if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p) {
+    let e = kept_e(keep, i, 0u);
+    if (e >= 0.0) {
       kept += 1u;
       mass += e;
       atomicAdd(&hist[bitcast<u32>(e) >> 23u], 1u);
@@ -294,9 +313,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (bound > 0u) {
       var held = 0u;
       for (var i = start; i < end; i++) {
-        let l = logits[base + i];
-        let e = exp((l - max_logit) / rp.temperature);
-        if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= bound) { held += 1u; }
+        if (kept_e(keep, i, bound) >= 0.0) { held += 1u; }
       }
       red_u[lid] = held;
     }
@@ -313,9 +330,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     n = workgroupUniformLoad(&wg_kept).x;
     var at = red_u[lid];
     for (var i = start; i < end; i++) {
-      let l = logits[base + i];
-      let e = exp((l - max_logit) / rp.temperature);
-      if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= bound) {
+      let e = kept_e(keep, i, bound);
+      if (e >= 0.0) {
         cand_i[at] = i;
         cand_e[at] = e;
         at += 1u;
@@ -336,9 +352,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let mid = lo + (hi - lo) / 2u;
       var part = 0.0;
       for (var i = lid; i < vocab; i += WG) {
-        let l = logits[base + i];
-        let e = exp((l - max_logit) / rp.temperature);
-        if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= mid) { part += e; }
+        let e = kept_e(keep, i, mid);
+        if (e >= 0.0) { part += e; }
       }
       if (sum_f32(lid, part) >= goal) { lo = mid; } else { hi = mid; }
     }
@@ -349,9 +364,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var partial = 0.0;
   var last_kept = NONE;
   for (var i = start; i < end; i++) {
-    let l = logits[base + i];
-    let e = exp((l - max_logit) / rp.temperature);
-    if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
+    let e = kept_e(keep, i, p_bits);
+    if (e >= 0.0) {
       partial += e;
       if (e > 0.0) { last_kept = i; }
     }
@@ -381,9 +395,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var acc = prefix;
     var chosen = last_kept;
     for (var i = start; i < end; i++) {
-      let l = logits[base + i];
-      let e = exp((l - max_logit) / rp.temperature);
-      if (!is_nan(l) && ordered_key(l) >= k_thresh && e >= rp.min_p && bitcast<u32>(e) >= p_bits) {
+      let e = kept_e(keep, i, p_bits);
+      if (e >= 0.0) {
         acc += e;
         if (acc > goal_u) {
           chosen = i;
