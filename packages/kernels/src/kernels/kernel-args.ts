@@ -15,6 +15,26 @@ export function requireBytes(kernel: string, name: string, b: BufferBindingLike,
   }
 }
 
+/**
+ * Checks `tokens` rows of `len` f32 elements (`what` names them) that sit `stride` elements apart
+ * from `offset` inside a binding (a slice of a wider row, such as K in a fused QKV output).
+ */
+export function requireRows(
+  kernel: string,
+  name: string,
+  b: BufferBindingLike,
+  rows: { tokens: number; len: number; what: string; stride: number; offset: number },
+): void {
+  requireInt(kernel, `${name}Offset`, rows.offset, 0);
+  if (!Number.isInteger(rows.stride) || rows.offset + rows.len > rows.stride) {
+    throw new KernelShapeError(
+      kernel,
+      `${name}Stride ${rows.stride} must hold ${name}Offset ${rows.offset} + ${rows.what} ${rows.len}`,
+    );
+  }
+  requireBytes(kernel, name, b, ((rows.tokens - 1) * rows.stride + rows.offset + rows.len) * 4);
+}
+
 /** Throws a KernelShapeError unless `value` is an integer in [min, max]. */
 export function requireInt(
   kernel: string,

@@ -1,6 +1,6 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { requireBytes, requireDistinct, requireInt, requireRows } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { type GpuKvDtype } from '@llm/quant';
 import { kvPoolRowBytes } from './kv-pool-format.js';
@@ -63,28 +63,12 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   const kOffset = a.kOffset ?? 0;
   const vStride = a.vStride ?? rowLen;
   const vOffset = a.vOffset ?? 0;
-  for (const [n, stride, offset] of [
-    ['k', kStride, kOffset],
-    ['v', vStride, vOffset],
-  ] as const) {
-    requireInt(name, `${n}Offset`, offset, 0);
-    if (!Number.isInteger(stride) || offset + rowLen > stride) {
-      throw new KernelShapeError(
-        name,
-        `${n}Stride ${stride} must hold ${n}Offset ${offset} + numKvHeads * headDim ${rowLen}`,
-      );
-    }
-  }
-  requireBytes(name, 'k', a.k, ((a.tokens - 1) * kStride + kOffset + rowLen) * 4);
-  requireBytes(name, 'v', a.v, ((a.tokens - 1) * vStride + vOffset + rowLen) * 4);
-  requireBytes(name, 'slots', a.slots, a.tokens * 4);
-  const numSlots = a.numBlocks * a.blockSize;
-  const poolBytes = numSlots * a.numKvHeads * kvPoolRowBytes(dtype, a.headDim);
-  requireBytes(name, 'kCache', a.kCache, poolBytes);
-  requireBytes(name, 'vCache', a.vCache, poolBytes);
+  const what = 'numKvHeads * headDim';
+  requireRows(name, 'k', a.k, { tokens: a.tokens, len: rowLen, what, stride: kStride, offset: kOffset });
+  requireRows(name, 'v', a.v, { tokens: a.tokens, len: rowLen, what, stride: vStride, offset: vOffset });
+  const numSlots = requireKvPool(name, '', a, a.tokens, a.numKvHeads, a.headDim, dtype);
   requireDistinct(name, a.kCache, { k: a.k, v: a.v, slots: a.slots });
   requireDistinct(name, a.vCache, { k: a.k, v: a.v, slots: a.slots });
-  requireDistinct(name, a.kCache, { vCache: a.vCache });
   const kernel =
     dtype === 'i8'
       ? kernelSource('kv-write', dtype, kvWriteI8Kernel)
@@ -108,4 +92,27 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   };
   const buffers = { k: a.k, v: a.v, slots: a.slots, k_cache: a.kCache, v_cache: a.vCache };
   rec.dispatchKernel(kernel, params, buffers, groups);
+}
+
+/**
+ * The pool side of a K/V write (kvWrite, and rope's kvWrite option): the slots of `tokens` tokens
+ * and two caches of numBlocks x blockSize slots of `dtype` rows, distinct buffers. Returns the
+ * slot count. `prefix` goes before the names in messages.
+ */
+export function requireKvPool(
+  kernel: string,
+  prefix: string,
+  p: Pick<KvWriteArgs, 'slots' | 'kCache' | 'vCache' | 'numBlocks' | 'blockSize'>,
+  tokens: number,
+  numKvHeads: number,
+  headDim: number,
+  dtype: GpuKvDtype,
+): number {
+  requireBytes(kernel, `${prefix}slots`, p.slots, tokens * 4);
+  const numSlots = p.numBlocks * p.blockSize;
+  const poolBytes = numSlots * numKvHeads * kvPoolRowBytes(dtype, headDim);
+  requireBytes(kernel, `${prefix}kCache`, p.kCache, poolBytes);
+  requireBytes(kernel, `${prefix}vCache`, p.vCache, poolBytes);
+  requireDistinct(kernel, p.kCache, { vCache: p.vCache });
+  return numSlots;
 }

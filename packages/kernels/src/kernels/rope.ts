@@ -1,8 +1,15 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { bufferOf, requireBytes, requireDistinct, requireInt, sameRange } from './kernel-args.js';
+import {
+  bufferOf,
+  requireBytes,
+  requireDistinct,
+  requireInt,
+  requireRows,
+  sameRange,
+} from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { kvPoolRowBytes } from './kv-pool-format.js';
+import { requireKvPool } from './kv-write.js';
 import { ropeKernel } from './rope.wgsl.js';
 import type { RopeLayout, RopeVariant } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
@@ -85,20 +92,20 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   const qOffset = a.qOffset ?? 0;
   const kStride = a.kStride ?? kLen;
   const kOffset = a.kOffset ?? 0;
-  for (const [n, stride, offset, len] of [
-    ['q', qStride, qOffset, qLen],
-    ['k', kStride, kOffset, kLen],
-  ] as const) {
-    requireInt(name, `${n}Offset`, offset, 0);
-    if (!Number.isInteger(stride) || offset + len > stride) {
-      throw new KernelShapeError(
-        name,
-        `${n}Stride ${stride} must hold ${n}Offset ${offset} + heads * headDim ${len}`,
-      );
-    }
-  }
-  requireBytes(name, 'q', a.q, ((a.tokens - 1) * qStride + qOffset + qLen) * 4);
-  requireBytes(name, 'k', a.k, ((a.tokens - 1) * kStride + kOffset + kLen) * 4);
+  requireRows(name, 'q', a.q, {
+    tokens: a.tokens,
+    len: qLen,
+    what: 'heads * headDim',
+    stride: qStride,
+    offset: qOffset,
+  });
+  requireRows(name, 'k', a.k, {
+    tokens: a.tokens,
+    len: kLen,
+    what: 'heads * headDim',
+    stride: kStride,
+    offset: kOffset,
+  });
   requireBytes(name, 'positions', a.positions, a.tokens * 4);
   if (a.freqFactors) requireBytes(name, 'freqFactors', a.freqFactors, (a.headDim / 2) * 4);
   const fused = bufferOf(a.q) === bufferOf(a.k);
@@ -122,19 +129,14 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
     requireInt(name, 'kvWrite.blockSize', w.blockSize, 1);
     kvLayout.vStride = w.vStride ?? kLen;
     kvLayout.vOffset = w.vOffset ?? 0;
-    kvLayout.numSlots = w.numBlocks * w.blockSize;
-    requireInt(name, 'kvWrite.vOffset', kvLayout.vOffset, 0);
-    if (!Number.isInteger(kvLayout.vStride) || kvLayout.vOffset + kLen > kvLayout.vStride) {
-      throw new KernelShapeError(
-        name,
-        `kvWrite.vStride ${kvLayout.vStride} must hold vOffset ${kvLayout.vOffset} + numKvHeads * headDim ${kLen}`,
-      );
-    }
-    requireBytes(name, 'kvWrite.v', w.v, ((a.tokens - 1) * kvLayout.vStride + kvLayout.vOffset + kLen) * 4);
-    requireBytes(name, 'kvWrite.slots', w.slots, a.tokens * 4);
-    const poolBytes = kvLayout.numSlots * a.numKvHeads * kvPoolRowBytes(kvDtype, a.headDim);
-    requireBytes(name, 'kvWrite.kCache', w.kCache, poolBytes);
-    requireBytes(name, 'kvWrite.vCache', w.vCache, poolBytes);
+    requireRows(name, 'kvWrite.v', w.v, {
+      tokens: a.tokens,
+      len: kLen,
+      what: 'numKvHeads * headDim',
+      stride: kvLayout.vStride,
+      offset: kvLayout.vOffset,
+    });
+    kvLayout.numSlots = requireKvPool(name, 'kvWrite.', w, a.tokens, a.numKvHeads, a.headDim, kvDtype);
     kvLayout.vFromK = bufferOf(w.v) === bufferOf(a.k);
     if (kvLayout.vFromK && !sameRange(w.v, a.k)) {
       throw new KernelShapeError(
@@ -150,7 +152,7 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
       v: kvLayout.vFromK ? undefined : w.v,
     };
     for (const written of [a.q, a.k, w.kCache, w.vCache]) requireDistinct(name, written, reads);
-    requireDistinct(name, w.kCache, { q: a.q, k: a.k, vCache: w.vCache });
+    requireDistinct(name, w.kCache, { q: a.q, k: a.k });
     requireDistinct(name, w.vCache, { q: a.q, k: a.k });
   }
   const variant: RopeVariant = {
