@@ -32,6 +32,14 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
     { dtype, m: 9, n: 1, blocks: 2, how: 'bytes', kernel: 'matmul' },
     // The tile kernel's token blocks of 16 in turn, the second partial.
     ...(dtype === 'q8_0' || dtype === 'q4_k' ? [{ dtype, m: 19, n: 9, blocks: 2, how: 'bytes' } as const] : []),
+    // Q8_0 and Q4_0 rows of 256 or more elements (a multiple of 8 groups): the stream kernel loads
+    // 8 groups' scales at once; with m = 3 it also takes two passes over the weights.
+    ...(dtype === 'q8_0' || dtype === 'q4_0'
+      ? ([
+          { dtype, m: 1, n: 11, blocks: 16, how: 'bytes' },
+          { dtype, m: 3, n: 5, blocks: 8, how: 'quantized', kernel: 'stream', residual: true },
+        ] as const)
+      : []),
   ]);
   it.each(cases)('matches the f64 reference on the codec-decoded weights: %o', async (c) => {
     const { got, want } = await runQuantizedLinear(ctx, c, seed);

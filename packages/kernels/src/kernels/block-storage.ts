@@ -60,13 +60,12 @@ function groupReads(dtype: GroupDtype): BlockReads {
 const READS: Record<BlockMatrixDtype, BlockReads> = {
   ...(Object.fromEntries(GROUP_DTYPES.map((dtype) => [dtype, groupReads(dtype)])) as Record<GroupDtype, BlockReads>),
   q8_0: {
-    group: (b, g, p) =>
-      `let ${p}g = ${g}; let ${p}a = ${b}[${p}g * 2u]; let ${p}b = ${b}[${p}g * 2u + 1u]; let ${p}d = ${halfAt(`${b}_scales`, `${p}g`)};`,
+    ...halfScaleGroup((b, p) => `let ${p}a = ${b}[${p}g * 2u]; let ${p}b = ${b}[${p}g * 2u + 1u];`),
     unit: (p, j) =>
       `(${p}d * vec4<f32>((vec4<i32>(bitcast<i32>(select(${p}a, ${p}b, (${j}) >= 4u)[(${j}) & 3u])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)))`,
   },
   q4_0: {
-    group: (b, g, p) => `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}d = ${halfAt(`${b}_scales`, `${p}g`)};`,
+    ...halfScaleGroup((b, p) => `let ${p}q = ${b}[${p}g];`),
     unit: (p, j) => `((vec4<f32>(${unitNibbles(`${p}q`, j)}) - vec4<f32>(8.0)) * ${p}d)`,
   },
   q4_1: {
@@ -103,6 +102,12 @@ const READS: Record<BlockMatrixDtype, BlockReads> = {
       `(((vec4<u32>(${p}hi[(${j}) >> 2u]) >> (vec4<u32>(((${j}) & 3u) * 8u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u)) << vec4<u32>(4u))) - vec4<f32>(32.0)))`,
   },
 };
+
+/** Group reads of a format with half scale g of the scales for group g, given its quant loads. */
+function halfScaleGroup(quants: (b: string, p: string) => string): Pick<BlockReads, 'group' | 'halfScale'> {
+  const halfScale = (b: string, g: string, p: string, d: string) => `let ${p}g = ${g}; ${quants(b, p)} let ${p}d = ${d};`;
+  return { group: (b, g, p) => halfScale(b, g, p, halfAt(`${b}_scales`, `${p}g`)), halfScale };
+}
 
 /** Q4_K / Q5_K: the group's nibbles, its super-block `sb`, and d * scale and dmin * min. */
 function kScaleMin(b: string, g: string, p: string, perSb: number): string {

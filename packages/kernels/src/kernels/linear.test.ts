@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KernelShapeError } from '../runtime/errors.js';
-import type { GpuContext } from '../runtime/gpu-context.js';
+import { BufferUsage, type GpuContext } from '../runtime/gpu-context.js';
 import { f16ArrayToF32, f32ArrayToF16 } from '@llm/quant';
 import * as reference from '../reference/index.js';
 import {
@@ -11,7 +11,7 @@ import {
   relativeL2,
   seededRandom,
 } from '../testing/index.js';
-import type { StepRecorder } from '../runtime/step-recorder.js';
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { linear, linearKernelFor, MATVEC_MAX_ROWS } from './linear.js';
 import { uploadMatrix } from './matrix.js';
 import type { GpuMatrix } from './matrix.js';
@@ -172,6 +172,51 @@ describe.skipIf(!gpu)('linear', () => {
     { m: 9, n: 70, k: 64, dtype: 'f16', bias: true, residual: true, kernel: 'matmul' },
   ])('matches the f64 reference: %o', async (c) => {
     await check(ctx, c, seed);
+  });
+
+  it('streams x through uniform windows with the bits it gets from storage', async () => {
+    // A CPU adapter creates buffers with uniform usage, and the stream kernel binds each pass's
+    // rows of x as a uniform (at the pass's offset, inside a binding's own offset); a buffer
+    // without that usage, or a window past the device's uniform binding size, is read as storage.
+    const rand = seededRandom(seed + 3);
+    const storageOnly = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+    const product = async (matrix: GpuMatrix, x: Float32Array, m: number, how: 'uniform' | 'storage' | 'offset') => {
+      let binding: BufferBindingLike = ctx.upload(x, 'x', how === 'storage' ? storageOnly : undefined);
+      if (how === 'offset') {
+        const padded = new Float32Array(64 + x.length);
+        padded.set(x, 64);
+        binding = { buffer: ctx.upload(padded, 'x'), offset: 256, size: x.byteLength };
+      }
+      const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: binding, w: matrix, out, m, kernel: 'stream' });
+      const labels = rec.dispatchLabels;
+      const read = rec.read(out, 0, m * matrix.rows * 4);
+      rec.submit();
+      const got = new Float32Array(await read);
+      out.destroy();
+      ('buffer' in binding ? binding.buffer : binding).destroy();
+      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length, passes: labels.length };
+    };
+    for (const [dtype, k] of [['f32', 256], ['f16', 512], ['f32', 8448]] as const) {
+      const n = 13;
+      const { w, matrix } = caseMatrix(ctx, { m: 1, n, k, dtype }, rand);
+      for (const m of [1, 2, 3]) {
+        const x = randomFloats(rand, m * k);
+        const want = await product(matrix, x, m, 'storage');
+        expect(want.uniform, `${dtype} K ${k}, m ${m}: storage-only x`).toBe(0);
+        expect(relativeL2(want.got, reference.linear({ x, w, m, n, k }))).toBeLessThan(1e-5);
+        for (const how of ['uniform', 'offset'] as const) {
+          const got = await product(matrix, x, m, how);
+          expect(got.got, `${dtype} K ${k}, m ${m}, ${how}`).toEqual(want.got);
+          // A pass of two tokens of K = 8448 is 67584 bytes, past a 64 KiB uniform binding: with
+          // m = 2 the one pass reads storage, with m = 3 the second pass (one token) a uniform.
+          const oversized = 2 * k * 4 > ctx.device.limits.maxUniformBufferBindingSize && m === 2;
+          expect(got.uniform > 0, `${dtype} K ${k}, m ${m}, ${how}: x as a uniform`).toBe(ctx.isCpuAdapter && !oversized);
+        }
+      }
+      matrix.destroy();
+    }
   });
 
   it('splits a matrix over the binding limit into column parts transparently', async () => {

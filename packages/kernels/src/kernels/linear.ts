@@ -3,6 +3,7 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
   MATMUL_TILE_COLS,
@@ -201,16 +202,18 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   // Every kernel runs the tokens in passes of `perPass` and each pass over every weight part.
   const dispatchPasses = (
     perPass: number,
-    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart) => LinearKernel,
+    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, t0: number) => LinearKernel,
     groups: (part: GpuMatrixPart) => [number, number?],
+    xFor?: (t0: number, tokens: number) => BufferBindingLike | undefined,
   ): void => {
     for (let t0 = 0; t0 < m; t0 += perPass) {
       const tokens = Math.min(perPass, m - t0);
       for (const part of w.parts) {
         const { variant, key } = variantOf(part);
-        const kernel = kernelFor(tokens, variant, key, part);
+        const kernel = kernelFor(tokens, variant, key, part, t0);
         const params = { ...partParams(w, part, outStride, t0, tokens), split };
-        rec.dispatchKernel(kernel, params, buffers(part), groups(part));
+        const bound = buffers(part);
+        rec.dispatchKernel(kernel, params, { ...bound, x: xFor?.(t0, tokens) ?? a.x }, groups(part));
       }
     }
   };
@@ -245,18 +248,26 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     requireInt(name, 'streamShape.rows', shape.rows, 1);
     requireInt(name, 'streamShape.tokens', shape.tokens, 1);
     const workgroup = (part: GpuMatrixPart) => cpuWorkgroup(Math.ceil(part.rows / shape.rows), subgroup);
-    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart) => {
+    const passTokens = (tokens: number) => (a.streamShape ? shape.tokens : matvecTokens(tokens, shape.tokens));
+    // x as a uniform where the device allows the pass's window: lavapipe loads a uniform with a
+    // varying index as one gather for all lanes, a storage buffer lane by lane.
+    const xWindow = uniformWindow(ctx, a.x);
+    const xUniform = (t0: number, tokens: number) => xWindow?.(t0 * w.cols * 4, passTokens(tokens) * w.cols * 4);
+    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, t0: number) => {
       const s: StreamShape = {
         rows: shape.rows,
-        tokens: a.streamShape ? shape.tokens : matvecTokens(tokens, shape.tokens),
+        tokens: passTokens(tokens),
         workgroup: workgroup(part),
         subgroup,
+        xUniform: xUniform(t0, tokens) ? w.cols : undefined,
+        scaleVectors: variant.weights.blocks?.halfScale !== undefined && w.cols % 256 === 0,
       };
-      return kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}`, () =>
+      const tag = `${s.xUniform ? `ux${s.xUniform}` : ''}${s.scaleVectors ? 'sv' : ''}`;
+      return kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
         streamMatvecKernel(variant, s),
       );
     };
-    dispatchPasses(shape.tokens, kernelFor, (part) => [Math.ceil(part.rows / (shape.rows * workgroup(part)))]);
+    dispatchPasses(shape.tokens, kernelFor, (part) => [Math.ceil(part.rows / (shape.rows * workgroup(part)))], xUniform);
     return;
   }
   const vec4 = w.cols % 4 === 0;

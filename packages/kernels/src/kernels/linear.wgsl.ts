@@ -35,15 +35,16 @@ function linearDeclaration(
   x: 'f32' | 'vec4<f32>',
   w: { type: string } | { unit: 'vec4' | 'scalar' },
   enable: string[] = [],
+  opts: { xUniform?: number | undefined; scaleVectors?: boolean | undefined } = {},
 ) {
   return declareKernel({
     name: 'linear',
     params: PARAMS,
     bindings: {
-      x: { access: 'read', type: x },
+      x: opts.xUniform ? { access: 'uniform', type: `array<vec4<f32>, ${opts.xUniform}>` } : { access: 'read', type: x },
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
       // Block formats: the scales of w, read by the format's loader and group reads.
-      w_scales: { access: 'read', type: 'u32', present: v.weights.blocks !== undefined },
+      w_scales: { access: 'read', type: opts.scaleVectors ? 'vec4<u32>' : 'u32', present: v.weights.blocks !== undefined },
       out: { access: 'read_write', type: 'f32' },
       out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
       bias: { access: 'read', type: 'f32', present: v.bias },
@@ -123,7 +124,22 @@ export interface StreamShape {
   tokens: number;
   workgroup: number;
   subgroup: number;
+  /**
+   * K when x is bound as a uniform buffer of the pass's `tokens` rows (from token t0 on, so the
+   * kernel indexes it from 0). lavapipe loads a uniform with a varying index as one gather for
+   * all lanes, a storage buffer lane by lane with a bounds check per component.
+   */
+  xUniform?: number | undefined;
+  /**
+   * Block formats with one half scale per group (BlockReads.halfScale): the scales bound as
+   * vec4<u32>, one load per 8 groups instead of one per group. Needs K % 256 == 0.
+   */
+  scaleVectors?: boolean | undefined;
 }
+
+/** Row of x (in vec4s) where token `t` of the pass starts: from 0 when x is bound per pass. */
+const xRow = (s: StreamShape, t: number) =>
+  s.xUniform ? `min(${t}u, params.tokens - 1u) * k4` : `(params.t0 + min(${t}u, params.tokens - 1u)) * k4`;
 
 /**
  * Matrix-vector product for a CPU adapter (lavapipe: an invocation per SIMD lane, a workgroup per
@@ -139,7 +155,9 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
   const R = range(s.rows);
   const T = range(s.tokens);
   const J = range(s.subgroup);
-  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec4<u32>' : 'vec4<f32>' }, ['subgroups']);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec4<u32>' : 'vec4<f32>' }, ['subgroups'], {
+    xUniform: s.xUniform && (s.tokens * s.xUniform) / 4,
+  });
   // Weight units per row: vec4<f32> = 4 elements, vec4<u32> = 8 halves.
   const per = f16 ? 8 : 4;
   // Lane j's x vec4 is broadcast right before the weights that use it, so only one group of x
@@ -184,7 +202,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let stride = params.row_stride / ${per}u;
   ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
   let k4 = params.k / 4u;
-  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
@@ -287,10 +305,20 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const R = range(s.rows);
   const T = range(s.tokens);
   const H = range((4 * s.subgroup) / GROUP);
-  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups']);
+  const scaled = s.scaleVectors ? blocks.halfScale : undefined;
+  if (s.scaleVectors && !scaled) throw new Error(`${v.weights.tag} has no half scale per group to read as vectors`);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], {
+    xUniform: s.xUniform && (s.tokens * s.xUniform) / 4,
+    scaleVectors: s.scaleVectors,
+  });
+  // With scale vectors, group i * H + h of the 8 whose scales sv<r> holds.
+  const group = (r: number, h: number) =>
+    scaled
+      ? scaled('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`, `unpack2x16float(sv${r}[(i * ${H.length}u + ${h}u) >> 1u])[(i * ${H.length}u + ${h}u) & 1u]`)
+      : blocks.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`);
   const inner = H.map(
     (h) => `{
-      ${R.map((r) => blocks.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`)).join('\n      ')}
+      ${R.map((r) => group(r, h)).join('\n      ')}
       ${range(8)
         .map(
           (j) => `{
@@ -312,12 +340,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let groups = params.k / ${GROUP}u;
   ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
   let k4 = params.k / 4u;
-  ${T.map((t) => `let xr${t} = (params.t0 + min(${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
-  for (var c = 0u; c < k4; c += ${s.subgroup}u) {
+  ${
+    scaled
+      ? `for (var cs = 0u; cs < k4; cs += ${(8 / H.length) * s.subgroup}u) {
+    ${R.map((r) => `let sv${r} = w_scales[(wg${r} + cs / 8u) / 8u];`).join('\n    ')}
+    for (var i = 0u; i < ${8 / H.length}u; i++) {
+    let c = cs + i * ${s.subgroup}u;`
+      : `for (var c = 0u; c < k4; c += ${s.subgroup}u) {`
+  }
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     ${inner}
-  }
+  }${scaled ? '\n  }' : ''}
   ${streamStores(v, R, T)}
 }
 `;

@@ -16,6 +16,12 @@ export interface BlockReads {
   group(b: string, g: string, p: string): string;
   /** WGSL vec4<f32> expression: elements 4j..4j+3 of the group loaded as `p` (j a u32 expression, 0-7). */
   unit(p: string, j: string): string;
+  /**
+   * Formats with one half-precision scale per group, two groups per scales word (the group's
+   * scale is half g of the scales): `group` less the scale's load, the scale given as the f32
+   * expression `d`, for kernels that load the scales of 8 groups at once.
+   */
+  halfScale?: (b: string, g: string, p: string, d: string) => string;
 }
 
 /**

@@ -267,20 +267,25 @@ export class GpuContext {
     return pipeline;
   }
 
-  /** A buffer of at least `byteLength` bytes (rounded up to 16), storage | copy_src | copy_dst by default. */
-  createBuffer(
-    byteLength: number,
-    label: string,
-    usage: number = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
-  ): GPUBuffer {
+  /**
+   * Usage of buffers created without one: storage | copy_src | copy_dst, and on a CPU adapter
+   * uniform as well, so that kernels can bind a small window of one (a token's activations) as a
+   * uniform, which lavapipe loads with one gather for all lanes.
+   */
+  get defaultUsage(): number {
+    return BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST | (this.isCpuAdapter ? BufferUsage.UNIFORM : 0);
+  }
+
+  /** A buffer of at least `byteLength` bytes (rounded up to 16), of `defaultUsage` unless given. */
+  createBuffer(byteLength: number, label: string, usage: number = this.defaultUsage): GPUBuffer {
     return this.allocate({ size: roundUp(Math.max(byteLength, 16), 16), usage, label });
   }
 
-  /** A new storage buffer holding `data`. */
+  /** A new buffer holding `data`, of `defaultUsage` unless given. */
   upload(data: ArrayBufferView, label: string, usage?: number): GPUBuffer {
     const buffer = this.allocate({
       size: roundUp(Math.max(data.byteLength, 16), 16),
-      usage: usage ?? BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+      usage: usage ?? this.defaultUsage,
       label,
       mappedAtCreation: true,
     });

@@ -68,6 +68,11 @@ export class StepRecorder {
     readonly label: string,
   ) {}
 
+  /** Pipeline labels (`<kind>/<variant>`) of the dispatches recorded so far, in order. */
+  get dispatchLabels(): string[] {
+    return this.ops.flatMap((op) => (op.kind === 'dispatch' ? [op.pipeline.label] : []));
+  }
+
   /**
    * Records a declared kernel: params and buffers by name, checked against its declaration (a
    * KernelShapeError names what is missing, extra or out of range). The params go straight into
