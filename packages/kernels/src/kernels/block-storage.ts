@@ -83,39 +83,84 @@ const READS: Record<BlockMatrixDtype, BlockReads> = {
     unit: (p, j) => `(vec4<f32>(${unitNibbles(`${p}q`, j)} | ${fifthBits(`${p}h`, j)}) * ${p}dm.x + vec4<f32>(${p}dm.y))`,
   },
   q4_k: {
-    group: (b, g, p) => kScaleMin(b, g, p, 5),
+    ...kScaleMin(5),
     unit: (p, j) => `(${p}d * vec4<f32>(${unitNibbles(`${p}q`, j)}) - vec4<f32>(${p}m))`,
   },
   q5_k: {
-    group: (b, g, p) => `${kScaleMin(b, g, p, 13)} let ${p}h = ${b}_scales[${p}sb * 13u + 5u + (${p}g & 7u)];`,
+    ...withFifthBits(kScaleMin(13)),
     unit: (p, j) => `(${p}d * vec4<f32>(${unitNibbles(`${p}q`, j)} | ${fifthBits(`${p}h`, j)}) - vec4<f32>(${p}m))`,
   },
   q6_k: {
-    group: (b, g, p) =>
+    ...superBlockWords(5, (b, g, p, s0, w) =>
       `let ${p}g = ${g}; let ${p}lo = ${b}[(${p}g >> 1u) * 3u + (${p}g & 1u)]; let ${p}hv = ${b}[(${p}g >> 1u) * 3u + 2u]; ` +
-      `let ${p}hi = select(${p}hv.xy, ${p}hv.zw, (${p}g & 1u) == 1u); let ${p}sb = ${p}g >> 3u; ` +
-      `let ${p}dd = bitcast<f32>(${b}_scales[${p}sb * 5u]); ` +
-      `let ${p}sw = ${b}_scales[${p}sb * 5u + 1u + ((${p}g & 7u) >> 1u)] >> ((${p}g & 1u) * 16u); ` +
+      `let ${p}hi = select(${p}hv.xy, ${p}hv.zw, (${p}g & 1u) == 1u); ` +
+      `let ${p}dd = bitcast<f32>(${s0}); let ${p}sw = (${w}) >> ((${p}g & 1u) * 16u); ` +
       `let ${p}d0 = ${p}dd * f32(bitcast<i32>(${p}sw << 24u) >> 24u); let ${p}d1 = ${p}dd * f32(bitcast<i32>(${p}sw << 16u) >> 24u);`,
+    ),
     unit: (p, j) =>
       `(select(${p}d0, ${p}d1, (${j}) >= 4u) * (vec4<f32>(${unitNibbles(`${p}lo`, j)} | ` +
       `(((vec4<u32>(${p}hi[(${j}) >> 2u]) >> (vec4<u32>(((${j}) & 3u) * 8u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u)) << vec4<u32>(4u))) - vec4<f32>(32.0)))`,
   },
 };
 
-/** Group reads of a format with half scale g of the scales for group g, given its quant loads. */
-function halfScaleGroup(quants: (b: string, p: string) => string): Pick<BlockReads, 'group' | 'halfScale'> {
-  const halfScale = (b: string, g: string, p: string, d: string) => `let ${p}g = ${g}; ${quants(b, p)} let ${p}d = ${d};`;
-  return { group: (b, g, p) => halfScale(b, g, p, halfAt(`${b}_scales`, `${p}g`)), halfScale };
+/**
+ * Group reads of a format with half g of the scales for group g, given its quant loads; by
+ * super-block, the 8 halves of 8 groups are one vec4<u32>.
+ */
+function halfScaleGroup(quants: (b: string, p: string) => string): Pick<BlockReads, 'group' | 'superBlock'> {
+  const group = (b: string, g: string, p: string, d: string) => `let ${p}g = ${g}; ${quants(b, p)} let ${p}d = ${d};`;
+  return {
+    group: (b, g, p) => group(b, g, p, halfAt(`${b}_scales`, `${p}g`)),
+    superBlock: {
+      vectorScales: true,
+      load: (b, sb, p) => `let ${p}sv = ${b}_scales[${sb}];`,
+      group: (b, g, p, i) => group(b, g, p, `unpack2x16float(${p}sv[(${i}) >> 1u])[(${i}) & 1u]`),
+    },
+  };
 }
 
-/** Q4_K / Q5_K: the group's nibbles, its super-block `sb`, and d * scale and dmin * min. */
-function kScaleMin(b: string, g: string, p: string, perSb: number): string {
-  return (
-    `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}sb = ${p}g >> 3u; ` +
-    `let ${p}dm = unpack2x16float(${b}_scales[${p}sb * ${perSb}u]); ` +
-    `let ${p}w = ${b}_scales[${p}sb * ${perSb}u + 1u + ((${p}g & 7u) >> 1u)] >> ((${p}g & 1u) * 16u); ` +
-    `let ${p}d = ${p}dm.x * f32(${p}w & 255u); let ${p}m = ${p}dm.y * f32((${p}w >> 8u) & 255u);`
+/**
+ * K-quant reads whose super-block of 8 groups starts with 5 scale words: word 0 (d, or d and
+ * dmin), then word 1 + j holding groups 2j and 2j + 1 (16 bits each). `group` builds a group's
+ * reads given word 0 and its group's word as u32 expressions (which may use the group index
+ * `<p>g` it defines first); by super-block those 5 words are loaded once for its 8 groups.
+ */
+function superBlockWords(
+  perSb: number,
+  group: (b: string, g: string, p: string, s0: string, w: string) => string,
+): Pick<BlockReads, 'group' | 'superBlock'> {
+  const word = (b: string, p: string, j: number) => `${b}_scales[${p}s * ${perSb}u + ${j}u]`;
+  return {
+    group: (b, g, p) =>
+      group(b, g, p, `${b}_scales[(${p}g >> 3u) * ${perSb}u]`, `${b}_scales[(${p}g >> 3u) * ${perSb}u + 1u + ((${p}g & 7u) >> 1u)]`),
+    superBlock: {
+      vectorScales: false,
+      load: (b, sb, p) =>
+        `let ${p}s = ${sb}; let ${p}s0 = ${word(b, p, 0)}; ` +
+        `let ${p}sj = vec4<u32>(${word(b, p, 1)}, ${word(b, p, 2)}, ${word(b, p, 3)}, ${word(b, p, 4)});`,
+      group: (b, g, p, i) => group(b, g, p, `${p}s0`, `${p}sj[(${i}) >> 1u]`),
+    },
+  };
+}
+
+/** Q5_K: Q4_K's reads and the group's fifth bits (a word per group after the 5 scale words). */
+function withFifthBits(reads: Pick<BlockReads, 'group' | 'superBlock'>): Pick<BlockReads, 'group' | 'superBlock'> {
+  const bits = (b: string, p: string) => ` let ${p}h = ${b}_scales[${p}sb * 13u + 5u + (${p}g & 7u)];`;
+  const sb = reads.superBlock!;
+  return {
+    group: (b, g, p) => reads.group(b, g, p) + bits(b, p),
+    superBlock: { ...sb, group: (b, g, p, i) => sb.group(b, g, p, i) + bits(b, p) },
+  };
+}
+
+/** Q4_K / Q5_K: the group's nibbles, and d * scale and dmin * min. */
+function kScaleMin(perSb: number): Pick<BlockReads, 'group' | 'superBlock'> {
+  return superBlockWords(
+    perSb,
+    (b, g, p, s0, w) =>
+      `let ${p}g = ${g}; let ${p}q = ${b}[${p}g]; let ${p}sb = ${p}g >> 3u; ` +
+      `let ${p}dm = unpack2x16float(${s0}); let ${p}w = (${w}) >> ((${p}g & 1u) * 16u); ` +
+      `let ${p}d = ${p}dm.x * f32(${p}w & 255u); let ${p}m = ${p}dm.y * f32((${p}w >> 8u) & 255u);`,
   );
 }
 

@@ -260,9 +260,9 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
         workgroup: workgroup(part),
         subgroup,
         xUniform: xUniform(t0, tokens) ? w.cols : undefined,
-        scaleVectors: variant.weights.blocks?.halfScale !== undefined && w.cols % 256 === 0,
+        superBlocks: variant.weights.blocks?.superBlock !== undefined && w.cols % 256 === 0,
       };
-      const tag = `${s.xUniform ? `ux${s.xUniform}` : ''}${s.scaleVectors ? 'sv' : ''}`;
+      const tag = `${s.xUniform ? `ux${s.xUniform}` : ''}${s.superBlocks ? 'sb' : ''}`;
       return kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
         streamMatvecKernel(variant, s),
       );

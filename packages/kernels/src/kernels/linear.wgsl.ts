@@ -35,7 +35,7 @@ function linearDeclaration(
   x: 'f32' | 'vec4<f32>',
   w: { type: string } | { unit: 'vec4' | 'scalar' },
   enable: string[] = [],
-  opts: { xUniform?: number | undefined; scaleVectors?: boolean | undefined } = {},
+  opts: { xUniform?: number | undefined; vectorScales?: boolean | undefined } = {},
 ) {
   return declareKernel({
     name: 'linear',
@@ -44,7 +44,7 @@ function linearDeclaration(
       x: opts.xUniform ? { access: 'uniform', type: `array<vec4<f32>, ${opts.xUniform}>` } : { access: 'read', type: x },
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
       // Block formats: the scales of w, read by the format's loader and group reads.
-      w_scales: { access: 'read', type: opts.scaleVectors ? 'vec4<u32>' : 'u32', present: v.weights.blocks !== undefined },
+      w_scales: { access: 'read', type: opts.vectorScales ? 'vec4<u32>' : 'u32', present: v.weights.blocks !== undefined },
       out: { access: 'read_write', type: 'f32' },
       out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
       bias: { access: 'read', type: 'f32', present: v.bias },
@@ -131,10 +131,10 @@ export interface StreamShape {
    */
   xUniform?: number | undefined;
   /**
-   * Block formats with one half scale per group (BlockReads.halfScale): the scales bound as
-   * vec4<u32>, one load per 8 groups instead of one per group. Needs K % 256 == 0.
+   * Block formats with super-block reads (BlockReads.superBlock): each row's scales loaded once
+   * per 8 groups instead of per group. Needs K % 256 == 0.
    */
-  scaleVectors?: boolean | undefined;
+  superBlocks?: boolean | undefined;
 }
 
 /** Row of x (in vec4s) where token `t` of the pass starts: from 0 when x is bound per pass. */
@@ -305,16 +305,16 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const R = range(s.rows);
   const T = range(s.tokens);
   const H = range((4 * s.subgroup) / GROUP);
-  const scaled = s.scaleVectors ? blocks.halfScale : undefined;
-  if (s.scaleVectors && !scaled) throw new Error(`${v.weights.tag} has no half scale per group to read as vectors`);
+  const sb = s.superBlocks ? blocks.superBlock : undefined;
+  if (s.superBlocks && !sb) throw new Error(`${v.weights.tag} has no super-block reads`);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], {
     xUniform: s.xUniform && (s.tokens * s.xUniform) / 4,
-    scaleVectors: s.scaleVectors,
+    vectorScales: sb?.vectorScales,
   });
-  // With scale vectors, group i * H + h of the 8 whose scales sv<r> holds.
+  // By super-block, group h of iteration i is group i * H + h of the 8 whose scales are loaded.
   const group = (r: number, h: number) =>
-    scaled
-      ? scaled('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`, `unpack2x16float(sv${r}[(i * ${H.length}u + ${h}u) >> 1u])[(i * ${H.length}u + ${h}u) & 1u]`)
+    sb
+      ? sb.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`, `i * ${H.length}u + ${h}u`)
       : blocks.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`);
   const inner = H.map(
     (h) => `{
@@ -343,16 +343,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   ${
-    scaled
+    sb
       ? `for (var cs = 0u; cs < k4; cs += ${(8 / H.length) * s.subgroup}u) {
-    ${R.map((r) => `let sv${r} = w_scales[(wg${r} + cs / 8u) / 8u];`).join('\n    ')}
+    ${R.map((r) => sb.load('w', `(wg${r} + cs / 8u) / 8u`, `q${r}_`)).join('\n    ')}
     for (var i = 0u; i < ${8 / H.length}u; i++) {
     let c = cs + i * ${s.subgroup}u;`
       : `for (var c = 0u; c < k4; c += ${s.subgroup}u) {`
   }
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     ${inner}
-  }${scaled ? '\n  }' : ''}
+  }${sb ? '\n  }' : ''}
   ${streamStores(v, R, T)}
 }
 `;

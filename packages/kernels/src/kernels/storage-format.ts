@@ -17,11 +17,17 @@ export interface BlockReads {
   /** WGSL vec4<f32> expression: elements 4j..4j+3 of the group loaded as `p` (j a u32 expression, 0-7). */
   unit(p: string, j: string): string;
   /**
-   * Formats with one half-precision scale per group, two groups per scales word (the group's
-   * scale is half g of the scales): `group` less the scale's load, the scale given as the f32
-   * expression `d`, for kernels that load the scales of 8 groups at once.
+   * Reads by super-block of 8 groups, for kernels that take a row's groups 8 at a time (rows of a
+   * multiple of 256 elements): `load` loads the scales of super-block `sb` (a u32 expression) into
+   * `let`s named with prefix `p`, once; `group` then loads group `g`, the `i`-th (0-7) of that
+   * super-block, taking its scales from those `let`s, into the same `let`s `group` defines.
+   * `vectorScales`: the scales binding is declared `array<vec4<u32>>` instead of `array<u32>`.
    */
-  halfScale?: (b: string, g: string, p: string, d: string) => string;
+  superBlock?: {
+    readonly vectorScales: boolean;
+    load(b: string, sb: string, p: string): string;
+    group(b: string, g: string, p: string, i: string): string;
+  };
 }
 
 /**
