@@ -1,12 +1,18 @@
 // W8A8 prefill: int8 weights x int8 activations with packed dot products (`dot4I8Packed`) against
-// the f32 and f16 tile kernels of `linear` on the same shape, on the current adapter.
+// the f32 and f16 tile kernels of `linear` on the same shape, on the current adapter; then the
+// same over Q8_0 blocks (llama.cpp's MMQ approach) against `linear`'s Q8_0 tile kernel.
 // Usage: tsx packages/kernels/bench/w8a8.ts [N] [K] [m]
 // stdout: one JSON line per kernel; progress on stderr.
 //
 // The int8 kernel has the tile kernel's shape (4 weight rows per invocation, the tokens 16 at a
 // time inside it, x handed between lanes by subgroupShuffle, workgroups sized as the tile
 // kernel's), one vec4<u32> load carrying 16 int8 weights instead of 4 f32s or 8 halves; its time
-// includes quantizing the activations (one scale per token, absmax / 127).
+// includes quantizing the activations (one scale per token, absmax / 127). The block variant
+// reads the Q8_0 weights as `uploadMatrix` repacks them (32 int8 per group, a half scale per
+// group) and quantizes the activations per token and group of 32 as well (Q8_0's own scheme,
+// so no scale migration is needed): per group 8 packed dot products, then one multiply-add by
+// the two scales.
+import { quantize as quantizeWeights } from '@llm/quant';
 import { GpuContext, linear, uploadMatrix } from '../src/index.js';
 import { cpuWorkgroup } from '../src/kernels/workgroup-grid.js';
 
@@ -214,4 +220,111 @@ for (const dtype of ['f32', 'f16'] as const) {
   report(`linear ${dtype} (tile)`, await best(run), wm.byteLength);
   wm.destroy();
 }
+
+// The block variant: Q8_0 weights, activations per token and group of 32.
+const G = K / 32;
+const q8 = uploadMatrix(ctx, quantizeWeights('q8_0', w), N, K, 'q8_0');
+const q8Part = q8.parts[0]!;
+const xqBlocks = buffer(M * K, 'x-i8-blocks');
+const xsBlocks = buffer(M * G * 4, 'x-scale-blocks');
+const outBlocks = buffer(M * N * 4, 'out-blocks');
+// One invocation per (token, group): absmax / 127, 32 int8 values in two vec4<u32> stores.
+const quantizeBlocksCode = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> xq: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> xs: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let g = gid.x;
+  if (g >= ${M * G}u) { return; }
+  var v: array<vec4<f32>, 8>;
+  var m = vec4<f32>(0.0);
+  for (var i = 0u; i < 8u; i++) { v[i] = x[g * 8u + i]; m = max(m, abs(v[i])); }
+  let amax = max(max(m.x, m.y), max(m.z, m.w));
+  xs[g] = amax / 127.0;
+  let inv = select(0.0, 127.0 / amax, amax > 0.0);
+  for (var h = 0u; h < 2u; h++) {
+    xq[g * 2u + h] = vec4<u32>(
+      pack4xI8(vec4<i32>(round(v[4u * h] * inv))), pack4xI8(vec4<i32>(round(v[4u * h + 1u] * inv))),
+      pack4xI8(vec4<i32>(round(v[4u * h + 2u] * inv))), pack4xI8(vec4<i32>(round(v[4u * h + 3u] * inv))));
+  }
+}`;
+// Tokens 8 at a time (16 measured slower); a lane holds half a group of each token's x and that
+// group's scale, handed to the others by subgroupShuffle.
+const BT = Array.from({ length: 8 }, (_, i) => i);
+const blockMatmulCode = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> ws: array<u32>;
+@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> xs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
+  return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
+}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let n0 = min(gid.x, ${N / 4 - 1}u) * 4u;
+  let live = gid.x < ${N / 4}u;
+  ${R.map((r) => `let wr${r} = (n0 + ${r}u) * ${k16}u; let gr${r} = (n0 + ${r}u) * ${G}u;`).join('\n  ')}
+  for (var t0 = 0u; t0 < ${M}u; t0 += ${BT.length}u) {
+  ${BT.map((t) => `let xr${t} = (t0 + ${t}u) * ${k16}u; let xg${t} = (t0 + ${t}u) * ${G}u;`).join('\n  ')}
+  ${BT.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
+  for (var c = 0u; c < ${k16}u; c += ${lanes}u) {
+    ${BT.map((t) => `let xl${t} = xq[xr${t} + c + lane]; let sl${t} = xs[xg${t} + (c + lane) / 2u];`).join('\n    ')}
+    for (var h = 0u; h < ${lanes / 2}u; h++) {
+      let g = c / 2u + h;
+      ${R.map((r) => `let wa${r} = w[wr${r} + 2u * g]; let wb${r} = w[wr${r} + 2u * g + 1u]; let d${r} = unpack2x16float(ws[(gr${r} + g) >> 1u])[(gr${r} + g) & 1u];`).join('\n      ')}
+      ${BT.map((t) => `{
+        let xa = subgroupShuffle(xl${t}, 2u * h); let xb = subgroupShuffle(xl${t}, 2u * h + 1u); let dx = subgroupShuffle(sl${t}, 2u * h);
+        ${R.map((r) => `a${t}_${r} = fma(f32(dot16(wa${r}, xa) + dot16(wb${r}, xb)), d${r} * dx, a${t}_${r});`).join('\n        ')}
+      }`).join('\n      ')}
+    }
+  }
+  if (live) {
+  ${BT.flatMap((t) => R.map((r) => `out[(t0 + ${t}u) * ${N}u + n0 + ${r}u] = a${t}_${r};`)).join('\n  ')}
+  }
+  }
+}`;
+const quantizeBlocks = pipeline(quantizeBlocksCode, 'quantize-x-q8-blocks');
+const blockMatmul = pipeline(blockMatmulCode, 'matmul-w8a8-q8_0');
+const quantizeBlocksGroup = bind(quantizeBlocks, [xBuf, xqBlocks, xsBlocks]);
+const blockMatmulGroup = bind(blockMatmul, [q8Part.buffer, q8Part.scales!, xqBlocks, xsBlocks, outBlocks]);
+async function timeBlocks(reps: number): Promise<number> {
+  const enc = device.createCommandEncoder();
+  for (let i = 0; i < reps; i++) {
+    const pass = enc.beginComputePass();
+    pass.setPipeline(quantizeBlocks);
+    pass.setBindGroup(0, quantizeBlocksGroup);
+    pass.dispatchWorkgroups(Math.ceil((M * G) / 64));
+    pass.setPipeline(blockMatmul);
+    pass.setBindGroup(0, blockMatmulGroup);
+    pass.dispatchWorkgroups(Math.ceil(N / 4 / WORKGROUP));
+    pass.end();
+  }
+  const t0 = performance.now();
+  device.queue.submit([enc.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  return (performance.now() - t0) / reps;
+}
+const runQ8 = async (reps: number) => {
+  const rec = ctx.recorder();
+  for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: q8, out: outF, m: M });
+  const t0 = performance.now();
+  rec.submit();
+  await ctx.sync();
+  return (performance.now() - t0) / reps;
+};
+await timeBlocks(1);
+await runQ8(1);
+const gotBlocks = await read(outBlocks, M * N * 4);
+const wantQ8 = await read(outF, M * N * 4);
+let blockErrSq = 0;
+let q8Sq = 0;
+for (let i = 0; i < gotBlocks.length; i++) {
+  blockErrSq += (gotBlocks[i]! - wantQ8[i]!) ** 2;
+  q8Sq += wantQ8[i]! ** 2;
+}
+process.stderr.write(`w8a8 over Q8_0 blocks vs the Q8_0 float-activation product: relative L2 ${Math.sqrt(blockErrSq / q8Sq).toExponential(2)}\n`);
+report('w8a8 over Q8_0 blocks (incl. activation quantization per 32)', await best(timeBlocks), q8.byteLength);
+report('linear q8_0 (tile)', await best(runQ8), q8.byteLength);
 ctx.destroy();
