@@ -13,7 +13,7 @@
 // so no scale migration is needed): per group 8 packed dot products, then one multiply-add by
 // the two scales.
 import { quantize as quantizeWeights } from '@llm/quant';
-import { GpuContext, linear, uploadMatrix } from '../src/index.js';
+import { GpuContext, linear, uploadMatrix, type GpuMatrix } from '../src/index.js';
 import { cpuWorkgroup } from '../src/kernels/workgroup-grid.js';
 
 const [nArg, kArg, mArg] = process.argv.slice(2);
@@ -86,15 +86,19 @@ const R = [0, 1, 2, 3];
 const T = Array.from({ length: TOKENS }, (_, i) => i);
 const k16 = K / 16;
 const WORKGROUP = cpuWorkgroup(N / 4, lanes);
-const matmulCode = /* wgsl */ `
+// Bindings of both int8 kernels (the weight scales as f32 per row, or as halves per group) and
+// the sum of 16 packed int8 products.
+const matmulHeader = (weightScales: 'f32' | 'u32') => /* wgsl */ `
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> ws: array<f32>;
+@group(0) @binding(1) var<storage, read> ws: array<${weightScales}>;
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
   return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
 }
+`;
+const matmulCode = /* wgsl */ `${matmulHeader('f32')}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   // Lanes past the last row block recompute it (every lane takes part in the shuffles), unstored.
@@ -131,16 +135,17 @@ const bind = (p: GPUComputePipeline, buffers: GPUBuffer[]) =>
 const quantizeGroup = bind(quantize, [xBuf, xq, xScale]);
 const matmulGroup = bind(matmul, [wBuf, wScale, xq, xScale, out]);
 
-async function timeW8a8(reps: number): Promise<number> {
+type Dispatch = [GPUComputePipeline, GPUBindGroup, number];
+/** ms per rep of the activation quantization then the int8 product, `reps` times in one submit. */
+async function timeDispatches(reps: number, dispatches: Dispatch[]): Promise<number> {
   const enc = device.createCommandEncoder();
   for (let i = 0; i < reps; i++) {
     const pass = enc.beginComputePass();
-    pass.setPipeline(quantize);
-    pass.setBindGroup(0, quantizeGroup);
-    pass.dispatchWorkgroups(Math.ceil(M / 8));
-    pass.setPipeline(matmul);
-    pass.setBindGroup(0, matmulGroup);
-    pass.dispatchWorkgroups(Math.ceil(N / 4 / WORKGROUP));
+    for (const [p, group, workgroups] of dispatches) {
+      pass.setPipeline(p);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(workgroups);
+    }
     pass.end();
   }
   const t0 = performance.now();
@@ -148,6 +153,11 @@ async function timeW8a8(reps: number): Promise<number> {
   await device.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / reps;
 }
+const timeW8a8 = (reps: number) =>
+  timeDispatches(reps, [
+    [quantize, quantizeGroup, Math.ceil(M / 8)],
+    [matmul, matmulGroup, Math.ceil(N / 4 / WORKGROUP)],
+  ]);
 
 async function read(b: GPUBuffer, bytes: number): Promise<Float32Array> {
   const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -207,17 +217,18 @@ const report = (kernel: string, ms: number, weightBytes: number) =>
 report('w8a8 (dot4I8Packed, incl. activation quantization)', await best(timeW8a8), wq.packed.byteLength);
 const xf = ctx.upload(x, 'x-f32');
 const outF = ctx.createBuffer(M * N * 4, 'out-f32');
+/** ms per rep of `linear` (the tile kernel at these m) on `wm`, `reps` times in one submit. */
+const timeLinear = (wm: GpuMatrix) => async (reps: number) => {
+  const rec = ctx.recorder();
+  for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: wm, out: outF, m: M });
+  const t0 = performance.now();
+  rec.submit();
+  await ctx.sync();
+  return (performance.now() - t0) / reps;
+};
 for (const dtype of ['f32', 'f16'] as const) {
   const wm = uploadMatrix(ctx, w, N, K, dtype);
-  const run = async (reps: number) => {
-    const rec = ctx.recorder();
-    for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: wm, out: outF, m: M });
-    const t0 = performance.now();
-    rec.submit();
-    await ctx.sync();
-    return (performance.now() - t0) / reps;
-  };
-  report(`linear ${dtype} (tile)`, await best(run), wm.byteLength);
+  report(`linear ${dtype} (tile)`, await best(timeLinear(wm)), wm.byteLength);
   wm.destroy();
 }
 
@@ -252,15 +263,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Tokens 8 at a time (16 measured slower); a lane holds half a group of each token's x and that
 // group's scale, handed to the others by subgroupShuffle.
 const BT = Array.from({ length: 8 }, (_, i) => i);
-const blockMatmulCode = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> ws: array<u32>;
-@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
-  return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
-}
+const blockMatmulCode = /* wgsl */ `${matmulHeader('u32')}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = min(gid.x, ${N / 4 - 1}u) * 4u;
@@ -289,31 +292,12 @@ const quantizeBlocks = pipeline(quantizeBlocksCode, 'quantize-x-q8-blocks');
 const blockMatmul = pipeline(blockMatmulCode, 'matmul-w8a8-q8_0');
 const quantizeBlocksGroup = bind(quantizeBlocks, [xBuf, xqBlocks, xsBlocks]);
 const blockMatmulGroup = bind(blockMatmul, [q8Part.buffer, q8Part.scales!, xqBlocks, xsBlocks, outBlocks]);
-async function timeBlocks(reps: number): Promise<number> {
-  const enc = device.createCommandEncoder();
-  for (let i = 0; i < reps; i++) {
-    const pass = enc.beginComputePass();
-    pass.setPipeline(quantizeBlocks);
-    pass.setBindGroup(0, quantizeBlocksGroup);
-    pass.dispatchWorkgroups(Math.ceil((M * G) / 64));
-    pass.setPipeline(blockMatmul);
-    pass.setBindGroup(0, blockMatmulGroup);
-    pass.dispatchWorkgroups(Math.ceil(N / 4 / WORKGROUP));
-    pass.end();
-  }
-  const t0 = performance.now();
-  device.queue.submit([enc.finish()]);
-  await device.queue.onSubmittedWorkDone();
-  return (performance.now() - t0) / reps;
-}
-const runQ8 = async (reps: number) => {
-  const rec = ctx.recorder();
-  for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: q8, out: outF, m: M });
-  const t0 = performance.now();
-  rec.submit();
-  await ctx.sync();
-  return (performance.now() - t0) / reps;
-};
+const timeBlocks = (reps: number) =>
+  timeDispatches(reps, [
+    [quantizeBlocks, quantizeBlocksGroup, Math.ceil((M * G) / 64)],
+    [blockMatmul, blockMatmulGroup, Math.ceil(N / 4 / WORKGROUP)],
+  ]);
+const runQ8 = timeLinear(q8);
 await timeBlocks(1);
 await runQ8(1);
 const gotBlocks = await read(outBlocks, M * N * 4);
