@@ -260,7 +260,8 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
         workgroup: workgroup(part),
         subgroup,
         xUniform: xUniform(t0, tokens) ? w.cols : undefined,
-        superBlocks: variant.weights.blocks?.superBlock !== undefined && w.cols % 256 === 0,
+        // A super-block (8 groups) must be whole iterations of the kernel's loop (4S elements each).
+        superBlocks: variant.weights.blocks?.superBlock !== undefined && w.cols % 256 === 0 && subgroup <= 64,
       };
       const tag = `${s.xUniform ? `ux${s.xUniform}` : ''}${s.superBlocks ? 'sb' : ''}`;
       return kernelSource('matvec-stream', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
