@@ -189,8 +189,8 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`;
     return { variant, key };
   };
-  const buffers = (part: GpuMatrixPart) => ({
-    x: a.x,
+  const buffers = (part: GpuMatrixPart, x: BufferBindingLike) => ({
+    x,
     w: part.buffer,
     w_scales: part.scales,
     out: a.out,
@@ -200,20 +200,21 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   });
   const split = a.split?.at ?? 0;
   // Every kernel runs the tokens in passes of `perPass` and each pass over every weight part.
+  // `uniformX` gives a pass's x as a uniform binding where the kernel reads it so (see stream).
   const dispatchPasses = (
     perPass: number,
-    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, t0: number) => LinearKernel,
+    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniform: boolean) => LinearKernel,
     groups: (part: GpuMatrixPart) => [number, number?],
-    xFor?: (t0: number, tokens: number) => BufferBindingLike | undefined,
+    uniformX?: (t0: number, tokens: number) => BufferBindingLike | undefined,
   ): void => {
     for (let t0 = 0; t0 < m; t0 += perPass) {
       const tokens = Math.min(perPass, m - t0);
+      const xUniform = uniformX?.(t0, tokens);
       for (const part of w.parts) {
         const { variant, key } = variantOf(part);
-        const kernel = kernelFor(tokens, variant, key, part, t0);
+        const kernel = kernelFor(tokens, variant, key, part, xUniform !== undefined);
         const params = { ...partParams(w, part, outStride, t0, tokens), split };
-        const bound = buffers(part);
-        rec.dispatchKernel(kernel, params, { ...bound, x: xFor?.(t0, tokens) ?? a.x }, groups(part));
+        rec.dispatchKernel(kernel, params, buffers(part, xUniform ?? a.x), groups(part));
       }
     }
   };
@@ -252,14 +253,14 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     // x as a uniform where the device allows the pass's window: lavapipe loads a uniform with a
     // varying index as one gather for all lanes, a storage buffer lane by lane.
     const xWindow = uniformWindow(ctx, a.x);
-    const xUniform = (t0: number, tokens: number) => xWindow?.(t0 * w.cols * 4, passTokens(tokens) * w.cols * 4);
-    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, t0: number) => {
+    const uniformX = (t0: number, tokens: number) => xWindow?.(t0 * w.cols * 4, passTokens(tokens) * w.cols * 4);
+    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniform: boolean) => {
       const s: StreamShape = {
         rows: shape.rows,
         tokens: passTokens(tokens),
         workgroup: workgroup(part),
         subgroup,
-        xUniform: xUniform(t0, tokens) ? w.cols : undefined,
+        xUniform: xUniform ? w.cols : undefined,
         // A super-block (8 groups) must be whole iterations of the kernel's loop (4S elements each).
         superBlocks: variant.weights.blocks?.superBlock !== undefined && w.cols % 256 === 0 && subgroup <= 64,
       };
@@ -268,7 +269,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
         streamMatvecKernel(variant, s),
       );
     };
-    dispatchPasses(shape.tokens, kernelFor, (part) => [Math.ceil(part.rows / (shape.rows * workgroup(part)))], xUniform);
+    dispatchPasses(shape.tokens, kernelFor, (part) => [Math.ceil(part.rows / (shape.rows * workgroup(part)))], uniformX);
     return;
   }
   const vec4 = w.cols % 4 === 0;

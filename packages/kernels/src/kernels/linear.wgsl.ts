@@ -137,6 +137,9 @@ export interface StreamShape {
   superBlocks?: boolean | undefined;
 }
 
+/** vec4s of x a stream kernel declares as a uniform (the pass's tokens of K), or undefined. */
+const xUniformVec4s = (s: StreamShape) => s.xUniform && (s.tokens * s.xUniform) / 4;
+
 /** Row of x (in vec4s) where token `t` of the pass starts: from 0 when x is bound per pass. */
 const xRow = (s: StreamShape, t: number) =>
   s.xUniform ? `min(${t}u, params.tokens - 1u) * k4` : `(params.t0 + min(${t}u, params.tokens - 1u)) * k4`;
@@ -156,7 +159,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
   const T = range(s.tokens);
   const J = range(s.subgroup);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec4<u32>' : 'vec4<f32>' }, ['subgroups'], {
-    xUniform: s.xUniform && (s.tokens * s.xUniform) / 4,
+    xUniform: xUniformVec4s(s),
   });
   // Weight units per row: vec4<f32> = 4 elements, vec4<u32> = 8 halves.
   const per = f16 ? 8 : 4;
@@ -308,7 +311,7 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const sb = s.superBlocks ? blocks.superBlock : undefined;
   if (s.superBlocks && !sb) throw new Error(`${v.weights.tag} has no super-block reads`);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], {
-    xUniform: s.xUniform && (s.tokens * s.xUniform) / 4,
+    xUniform: xUniformVec4s(s),
     vectorScales: sb?.vectorScales,
   });
   // By super-block, group h of iteration i is group i * H + h of the 8 whose scales are loaded.

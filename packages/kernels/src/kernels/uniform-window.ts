@@ -3,10 +3,9 @@ import type { BufferBindingLike } from '../runtime/step-recorder.js';
 
 /**
  * Windows of a storage binding that can also be bound as a uniform: given a byte offset into the
- * binding and a length, the uniform binding of those bytes, or undefined where the buffer lacks
- * UNIFORM usage, the window is larger than the device's uniform bindings, its offset is not
- * aligned for one, or it runs past the binding. Returns undefined for a buffer without UNIFORM
- * usage at all.
+ * binding and a length, the uniform binding of those bytes, or undefined where the window is
+ * larger than the device's uniform bindings, its offset is not aligned for one, or it runs past
+ * the binding. Undefined itself for a buffer without UNIFORM usage.
  */
 export function uniformWindow(
   ctx: Pick<GpuContext, 'device'>,
