@@ -28,6 +28,10 @@ type Tokenizer = Engine['tokenizer'];
 // rest over from their step costs, and the JSON says so.
 const DEFAULT_SEQUENTIAL_REQUESTS = 40;
 
+// The batched modes run in turn, twice each by default: this machine's speed drifts by a fifth
+// over minutes, and one run of each would compare two different machines.
+const DEFAULT_ROUNDS = 2;
+
 const usage = `pnpm bench serving-offline [options]
 
   --requests N             requests in the workload (default 200)
@@ -35,6 +39,7 @@ const usage = `pnpm bench serving-offline [options]
                            wall time to all of them (default ${DEFAULT_SEQUENTIAL_REQUESTS}; the JSON says so when it
                            is fewer than --requests)
   --seed S                 seed of the workload's lengths and prompt tokens (default 1)
+  --rounds N               runs of each batched mode, continuous and static in turn (default ${DEFAULT_ROUNDS})
   --help                   this text
 `;
 
@@ -92,6 +97,7 @@ interface Options {
   requests: number;
   sequentialRequests: number;
   seed: number;
+  rounds: number;
 }
 
 function parseOptions(args: readonly string[]): Options | undefined {
@@ -101,6 +107,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
       requests: { type: 'string', default: '200' },
       'sequential-requests': { type: 'string' },
       seed: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },
       help: { type: 'boolean', default: false },
     },
   });
@@ -116,7 +123,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
       ? Math.min(requests, DEFAULT_SEQUENTIAL_REQUESTS)
       : count('sequential-requests', values['sequential-requests'], 1);
   if (sequentialRequests > requests) throw new Error('--sequential-requests must be at most --requests');
-  return { requests, sequentialRequests, seed: count('seed', values.seed, 0) };
+  return { requests, sequentialRequests, seed: count('seed', values.seed, 0), rounds: count('rounds', values.rounds, 1) };
 }
 
 interface WorkloadRequest {
@@ -247,26 +254,39 @@ function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
-function summarize(run: ModeRun) {
+/**
+ * A mode's figures over its runs, pooled: throughput is all their tokens over all their wall time,
+ * percentiles and means are over every request and step of every run.
+ */
+function summarize(runs: readonly ModeRun[]) {
   const ttft: number[] = [];
   const ttftFromStart: number[] = [];
   const tpot: number[] = [];
-  for (const result of run.results) {
-    const times = result.completions[0]!.tokenTimesMs;
-    const first = times[0]!;
-    ttft.push(first - result.metrics.arrivalMs);
-    ttftFromStart.push(first - run.startMs);
-    if (times.length > 1) tpot.push((times.at(-1)! - first) / (times.length - 1));
+  for (const run of runs) {
+    for (const result of run.results) {
+      const times = result.completions[0]!.tokenTimesMs;
+      const first = times[0]!;
+      ttft.push(first - result.metrics.arrivalMs);
+      ttftFromStart.push(first - run.startMs);
+      if (times.length > 1) tpot.push((times.at(-1)! - first) / (times.length - 1));
+    }
   }
+  const run: ModeRun = {
+    startMs: runs[0]!.startMs,
+    wallMs: sum(runs.map((r) => r.wallMs)),
+    results: runs.flatMap((r) => r.results),
+    steps: runs.flatMap((r) => r.steps),
+  };
   const generatedTokens = sum(run.results.map((r) => r.usage.completionTokens));
   const decodeSteps = run.steps.filter((s) => s.decodes > 0);
   const atMaxBatch = run.steps.filter((s) => s.sequences === MAX_BATCH);
   const fraction = (part: (s: StepSample) => number) => (s: StepSample) => part(s) / s.wallMs;
   return {
-    requests: run.results.length,
-    wallSeconds: run.wallMs / 1000,
-    generatedTokens,
-    promptTokens: sum(run.results.map((r) => r.usage.promptTokens)),
+    runs: runs.length,
+    requests: run.results.length / runs.length,
+    wallSeconds: run.wallMs / 1000 / runs.length,
+    generatedTokens: generatedTokens / runs.length,
+    promptTokens: sum(run.results.map((r) => r.usage.promptTokens)) / runs.length,
     outputTokensPerSecond: generatedTokens / (run.wallMs / 1000),
     ttftP50Ms: quantile(ttft, 0.5),
     ttftP99Ms: quantile(ttft, 0.99),
@@ -274,12 +294,12 @@ function summarize(run: ModeRun) {
     ttftFromStartP99Ms: quantile(ttftFromStart, 0.99),
     tpotP50Ms: quantile(tpot, 0.5),
     tpotP99Ms: quantile(tpot, 0.99),
-    steps: run.steps.length,
-    decodeSteps: decodeSteps.length,
+    steps: run.steps.length / runs.length,
+    decodeSteps: decodeSteps.length / runs.length,
     meanBatchSize: mean(decodeSteps.map((s) => s.sequences)),
     meanDecodeSequences: mean(decodeSteps.map((s) => s.decodes)),
     meanStepMs: mean(run.steps.map((s) => s.wallMs)),
-    stepsAtBatch32: atMaxBatch.length,
+    stepsAtBatch32: atMaxBatch.length / runs.length,
     meanStepMsAtBatch32: mean(atMaxBatch.map((s) => s.wallMs)),
     schedulingFractionP50: quantile(run.steps.map(fraction((s) => s.scheduleMs)), 0.5),
     schedulingFractionAtBatch32: mean(atMaxBatch.map(fraction((s) => s.scheduleMs))),
@@ -377,10 +397,14 @@ const method =
   'loaded GpuModelRunner, after an untimed warm-up that compiles the kernels: continuous (every request ' +
   'submitted at once; the engine runs up to maxBatch sequences per step), static (maxBatch requests ' +
   'submitted together, the next maxBatch only when all of them have finished), sequential (one request ' +
-  'at a time). Greedy sampling, ignoreEos, maxTokens = the output length. outputTokensPerSecond: ' +
+  'at a time). The batched modes run workload.rounds times each, continuous and static in turn, and each ' +
+  "mode's figures pool its runs: outputTokensPerSecond is all their generated tokens / all their wall time, " +
+  'percentiles and means are over every request and step of every run, and wallSeconds, requests, steps ' +
+  'and token counts are per run; continuousVsStatic.outputTokensPerSecondByRound has each pair alone. ' +
+  'Greedy sampling, ignoreEos, maxTokens = the output length. outputTokensPerSecond: ' +
   'generated tokens / wall time of the mode. TTFT: first token time - the time the request was handed ' +
   'to the engine (in static mode, when its batch was submitted); ttftFromStart*: first token time - the ' +
-  "mode's start. TPOT per request: (last token time - first token time) / (tokens - 1). Percentiles are " +
+  "start of its run. TPOT per request: (last token time - first token time) / (tokens - 1). Percentiles are " +
   'over requests, linear between the closest ranks. A token time is when the step that sampled it came ' +
   'back to the host. meanBatchSize: the mean, over the steps that decode at least one sequence, of the ' +
   'sequences in the step (decoding plus prefilling); meanDecodeSequences: of those decoding alone. ' +
@@ -411,18 +435,22 @@ export async function main(args: readonly string[]): Promise<void> {
     blockSize: BLOCK_SIZE,
     kvBudgetBytes: KV_BLOCKS * kvPoolBlockBytes(model.source.config, BLOCK_SIZE, 'f32'),
   });
-  const runs = {} as Record<Mode, ModeRun>;
+  const runs: Record<Mode, ModeRun[]> = { continuous: [], static: [], sequential: [] };
   let warmUpSeconds: number;
   try {
     progress(`warm-up on ${ctx.adapterName}: the kernels of every batch size compile`);
     const warmUpStart = performance.now();
     await runMode('continuous', runner, model.tokenizer, warmUpWorkload(options.seed));
     warmUpSeconds = (performance.now() - warmUpStart) / 1000;
-    for (const mode of MODES) {
+    const order = [
+      ...Array.from({ length: options.rounds }, () => ['continuous', 'static'] as const).flat(),
+      'sequential' as const,
+    ];
+    for (const mode of order) {
       const requests = mode === 'sequential' ? workload.slice(0, options.sequentialRequests) : workload;
-      progress(`${mode}: ${requests.length} requests`);
+      progress(`${mode}: ${requests.length} requests${mode === 'sequential' ? '' : `, round ${runs[mode].length + 1} of ${options.rounds}`}`);
       const run = await runMode(mode, runner, model.tokenizer, requests);
-      runs[mode] = run;
+      runs[mode].push(run);
       const tokens = sum(run.results.map((r) => r.usage.completionTokens));
       progress(
         `${mode}: ${((tokens * 1000) / run.wallMs).toFixed(1)} tokens/s, ${(run.wallMs / 1000).toFixed(1)} s`,
@@ -437,7 +465,7 @@ export async function main(args: readonly string[]): Promise<void> {
   const measuredSequential = summarize(runs.sequential);
   const sequential =
     options.sequentialRequests < workload.length
-      ? extrapolateSequential(runs.sequential, measuredSequential, workload)
+      ? extrapolateSequential(runs.sequential[0]!, measuredSequential, workload)
       : { ...measuredSequential, extrapolation: null };
   const batchRatio = ratio(continuous.meanBatchSize, staticBatch.meanBatchSize);
   const throughputRatio = ratio(continuous.outputTokensPerSecond, staticBatch.outputTokensPerSecond);
@@ -483,6 +511,7 @@ export async function main(args: readonly string[]): Promise<void> {
     workload: {
       requests: options.requests,
       seed: options.seed,
+      rounds: options.rounds,
       promptTokens: { distribution: 'log-normal, clipped', ...PROMPT },
       outputTokens: { distribution: 'log-normal, clipped', ...OUTPUT },
       promptTokenIds: `uniform in ${FIRST_ORDINARY_ID}..${MODEL_SHAPE.vocabSize - 1}`,
@@ -505,7 +534,16 @@ export async function main(args: readonly string[]): Promise<void> {
     continuous,
     static: staticBatch,
     sequential,
-    continuousVsStatic: { meanBatchSize: batchRatio, outputTokensPerSecond: throughputRatio },
+    continuousVsStatic: {
+      meanBatchSize: batchRatio,
+      outputTokensPerSecond: throughputRatio,
+      // Each round's own pair, continuous and static run one after the other.
+      outputTokensPerSecondByRound: runs.continuous.map((c, i) => {
+        const tokensPerSecond = (r: ModeRun) => sum(r.results.map((x) => x.usage.completionTokens)) / (r.wallMs / 1000);
+        const st = runs.static[i]!;
+        return { continuous: tokensPerSecond(c), static: tokensPerSecond(st), ratio: tokensPerSecond(c) / tokensPerSecond(st) };
+      }),
+    },
     continuousVsSequential: {
       outputTokensPerSecond: ratio(continuous.outputTokensPerSecond, sequential.outputTokensPerSecond),
     },

@@ -219,6 +219,60 @@ describe.skipIf(!gpu)('linear', () => {
     }
   });
 
+  it('reads x through uniform windows in the tile kernel with the bits it gets from storage', async () => {
+    // A pass's window holds its tokens rounded up to the kernel's block of tokens where the
+    // buffer has the room, else its tokens alone; K = 2048 f32 fits 8 tokens in 64 KiB, fewer
+    // than a block of 16, so x stays in storage. The Q8_0 case is the block tile kernel.
+    const rand = seededRandom(seed + 5);
+    const storageOnly = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+    const product = async (matrix: GpuMatrix, x: Float32Array, m: number, how: 'uniform' | 'storage' | 'offset') => {
+      let binding: BufferBindingLike = ctx.upload(x, 'x', how === 'storage' ? storageOnly : undefined);
+      if (how === 'offset') {
+        const padded = new Float32Array(64 + x.length);
+        padded.set(x, 64);
+        binding = { buffer: ctx.upload(padded, 'x'), offset: 256, size: x.byteLength };
+      }
+      const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: binding, w: matrix, out, m, kernel: 'tile' });
+      const labels = rec.dispatchLabels;
+      const read = rec.read(out, 0, m * matrix.rows * 4);
+      rec.submit();
+      const got = new Float32Array(await read);
+      out.destroy();
+      ('buffer' in binding ? binding.buffer : binding).destroy();
+      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length };
+    };
+    const cases = [
+      // 170 tokens fit a window: blocks of 8, 16 and 32 tokens, and two passes (160 + 40).
+      { dtype: 'f32', k: 96, ms: [5, 20, 40, 200] },
+      // 32 tokens fit: two passes (32 + 8), the second one's window its 8 tokens alone.
+      { dtype: 'f16', k: 512, ms: [40] },
+      { dtype: 'q8_0', k: 256, ms: [20] },
+      { dtype: 'f32', k: 2048, ms: [20] },
+    ] as const;
+    for (const { dtype, k, ms } of cases) {
+      const n = 21;
+      const w = randomFloats(rand, n * k);
+      const matrix = uploadMatrix(ctx, dtype === 'f16' ? f32ArrayToF16(w) : w, n, k, dtype);
+      for (const m of ms) {
+        const x = randomFloats(rand, m * k);
+        const want = await product(matrix, x, m, 'storage');
+        expect(want.uniform, `${dtype} K ${k}, m ${m}: storage-only x`).toBe(0);
+        if (dtype !== 'q8_0') {
+          const wf = dtype === 'f16' ? f16ArrayToF32(f32ArrayToF16(w)) : w;
+          expect(relativeL2(want.got, reference.linear({ x, w: wf, m, n, k }))).toBeLessThan(1e-5);
+        }
+        for (const how of ['uniform', 'offset'] as const) {
+          const got = await product(matrix, x, m, how);
+          expect(got.got, `${dtype} K ${k}, m ${m}, ${how}`).toEqual(want.got);
+          expect(got.uniform > 0, `${dtype} K ${k}, m ${m}, ${how}: x as a uniform`).toBe(ctx.isCpuAdapter && k < 2048);
+        }
+      }
+      matrix.destroy();
+    }
+  });
+
   it('splits a matrix over the binding limit into column parts transparently', async () => {
     // 4 KiB parts: a 45x50 f32 matrix becomes 3 parts.
     for (const c of [

@@ -13,7 +13,7 @@ import {
   streamMatvecKernel,
   tileMatvecKernel,
 } from './linear.wgsl.js';
-import type { LinearKernel, LinearVariant, ReduceShape, StreamShape } from './linear.wgsl.js';
+import type { LinearKernel, LinearVariant, ReduceShape, StreamShape, TileShape } from './linear.wgsl.js';
 import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
 import { storageFormat } from './storage-format.js';
 
@@ -119,6 +119,39 @@ function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' |
   return { rows: glu ? 2 : 1, tokens: matvecTokens(m, 2) };
 }
 
+/**
+ * Rows and tokens per invocation of the tile kernel for m tokens of K features, and the tokens
+ * of a pass when x is read from uniform windows (undefined: one pass over storage). Every weight
+ * load feeds 4 multiply-adds per token, so blocks of more tokens do more per load: at 48 tokens
+ * 16 ran 1.2-1.5x the FLOP rate of 8 (lavapipe, 32000x288 and 768x768). Measured on lavapipe
+ * (2 cores, f32 32000x288 and 2048x768): x from a uniform window ran the kernel 1.3-1.5x faster
+ * than from storage at 8-32 tokens, since lavapipe loads storage lane by lane with a bounds check
+ * per component; 32 tokens x 8 rows then ran 1.2-1.5x faster than 16 x 4 (blocks of 48 or 56
+ * tokens gained nothing more). Where fewer than 16 tokens fit a window (K > 1024), re-reading the
+ * weights every few tokens would cost more than the uniform saves, so x stays in storage.
+ */
+function tileShape(
+  m: number,
+  k: number,
+  blocks: boolean,
+  weightBytes: number,
+  xUniform: boolean,
+  maxUniformBytes: number,
+): { rows: number; tokens: number; passTokens?: number } {
+  const fit = xUniform ? Math.floor(maxUniformBytes / (k * 4)) : 0;
+  const tokens = m <= 4 ? 4 : m <= 8 ? 8 : m <= 24 || fit < 32 ? 16 : 32;
+  // Block formats decode a group's words into registers per row, so they keep 4 rows.
+  const rows = blocks || tokens < 32 ? 4 : 8;
+  const passTokens = Math.floor(fit / tokens) * tokens;
+  // Each pass reads the weights again: past 64 MiB of them in all (f32 2304x768 at 512 tokens in
+  // passes of 16), that cost more than the uniform x saved; from the caches (the same at
+  // 768x288) it did not.
+  if (fit < 16 || fit < tokens || Math.ceil(m / passTokens) * weightBytes > 64 * 2 ** 20) {
+    return { rows: 4, tokens: Math.min(tokens, 16) };
+  }
+  return { rows, tokens, passTokens };
+}
+
 // Invocations per workgroup of the reduce kernel: 64 stride over K while many workgroups fill a GPU.
 const REDUCE_WORKGROUP = 64;
 
@@ -203,7 +236,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   // `uniformX` gives a pass's x as a uniform binding where the kernel reads it so (see stream).
   const dispatchPasses = (
     perPass: number,
-    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniform: boolean) => LinearKernel,
+    kernelFor: (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniformBytes?: number) => LinearKernel,
     groups: (part: GpuMatrixPart) => [number, number?],
     uniformX?: (t0: number, tokens: number) => BufferBindingLike | undefined,
   ): void => {
@@ -212,7 +245,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       const xUniform = uniformX?.(t0, tokens);
       for (const part of w.parts) {
         const { variant, key } = variantOf(part);
-        const kernel = kernelFor(tokens, variant, key, part, xUniform !== undefined);
+        const kernel = kernelFor(tokens, variant, key, part, xUniform?.size);
         const params = { ...partParams(w, part, outStride, t0, tokens), split };
         rec.dispatchKernel(kernel, params, buffers(part, xUniform ?? a.x), groups(part));
       }
@@ -227,17 +260,32 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     return;
   }
   if (kind === 'tile') {
-    // Tokens per invocation: every weight load feeds 4 multiply-adds per token. Measured on
-    // lavapipe at 48 tokens, 16 ran 1.2-1.5x the FLOP rate of 8 (32000x288, 768x768).
-    const tokens = m <= 4 ? 4 : m <= 8 ? 8 : 16;
-    const shapeOf = (part: GpuMatrixPart) => ({ tokens, workgroup: cpuWorkgroup(Math.ceil(part.rows / 4), subgroup), subgroup });
+    const xWindow = uniformWindow(ctx, a.x);
+    const shape = tileShape(m, w.cols, blocks, w.byteLength, xWindow !== undefined, ctx.device.limits.maxUniformBufferBindingSize);
+    const shapeOf = (part: GpuMatrixPart, xUniform?: number): TileShape => ({
+      rows: shape.rows,
+      tokens: shape.tokens,
+      workgroup: cpuWorkgroup(Math.ceil(part.rows / shape.rows), subgroup),
+      subgroup,
+      xUniform,
+    });
+    // A pass's x window holds its tokens rounded up to whole blocks, so the few pass sizes share
+    // pipelines; at the end of a buffer without that room, its tokens alone.
+    const windowTokens = (tokens: number) => Math.ceil(tokens / shape.tokens) * shape.tokens;
     dispatchPasses(
-      m,
-      (_, variant, key, part) => {
-        const s = shapeOf(part);
-        return kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}`, () => tileMatvecKernel(variant, s));
+      shape.passTokens ?? m,
+      (_, variant, key, part, xUniformBytes) => {
+        const s = shapeOf(part, xUniformBytes && xUniformBytes / 16);
+        const tag = s.xUniform ? `ux${s.xUniform}` : '';
+        return kernelSource('matvec-tile', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
+          tileMatvecKernel(variant, s),
+        );
       },
-      (part) => [Math.ceil(part.rows / (4 * shapeOf(part).workgroup))],
+      (part) => [Math.ceil(part.rows / (shape.rows * shapeOf(part).workgroup))],
+      shape.passTokens === undefined
+        ? undefined
+        : (t0, tokens) =>
+            xWindow?.(t0 * w.cols * 4, windowTokens(tokens) * w.cols * 4) ?? xWindow?.(t0 * w.cols * 4, tokens * w.cols * 4),
     );
     return;
   }
@@ -254,13 +302,13 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     // varying index as one gather for all lanes, a storage buffer lane by lane.
     const xWindow = uniformWindow(ctx, a.x);
     const uniformX = (t0: number, tokens: number) => xWindow?.(t0 * w.cols * 4, passTokens(tokens) * w.cols * 4);
-    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniform: boolean) => {
+    const kernelFor = (tokens: number, variant: LinearVariant, key: string, part: GpuMatrixPart, xUniformBytes?: number) => {
       const s: StreamShape = {
         rows: shape.rows,
         tokens: passTokens(tokens),
         workgroup: workgroup(part),
         subgroup,
-        xUniform: xUniform ? w.cols : undefined,
+        xUniform: xUniformBytes ? w.cols : undefined,
         // A super-block (8 groups) must be whole iterations of the kernel's loop (4S elements each).
         superBlocks: variant.weights.blocks?.superBlock !== undefined && w.cols % 256 === 0 && subgroup <= 64,
       };

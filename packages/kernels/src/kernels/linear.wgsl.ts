@@ -219,21 +219,50 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 }
 
 /**
- * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns 4 weight
- * rows and takes the dispatch's tokens `tokens` at a time, its rows read again from the CPU's
- * caches for every block of tokens (one dispatch per weight part however many tokens). Per step of 4 input features it loads a 4x4 block of weights (a
- * 16-byte load per row for f32, 8 bytes for f16) and accumulates each row's 4 products into that
- * (row, token)'s sum as the stream kernel does (`accumulate`): 16 multiply-adds per token per 4
- * weight loads. x arrives as in the stream kernel, one lane's vec4 at a time through
- * `subgroupShuffle`, in a loop that is not unrolled (the body stays small for the driver's code
- * generator).
+ * Shape of the tile kernel: each invocation owns `rows` weight rows (a multiple of 4) and takes
+ * the dispatch's tokens `tokens` at a time.
  */
-export function tileMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
+export interface TileShape {
+  rows: number;
+  tokens: number;
+  workgroup: number;
+  subgroup: number;
+  /**
+   * vec4s of x when x is bound as a uniform buffer of the pass's tokens (from token t0 on, so the
+   * kernel indexes it from 0), as in StreamShape.xUniform.
+   */
+  xUniform?: number | undefined;
+}
+
+/** Row of x (in vec4s) where token `tb + t` of the pass starts: from 0 when x is bound per pass. */
+const tileXRow = (s: TileShape, t: number) =>
+  `${s.xUniform ? '' : 'params.t0 + '}min(tb + ${t}u, params.tokens - 1u)) * k4`;
+
+/** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's rows. */
+const tileRows = (s: TileShape, name: string, per: string) =>
+  range(s.rows)
+    .map((r) => `let ${name}${r} = min(n0 + ${r}u, last) * ${per};`)
+    .join('\n  ');
+
+/**
+ * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns `rows`
+ * weight rows and takes the dispatch's tokens `tokens` at a time, its rows read again from the
+ * CPU's caches for every block of tokens (one dispatch per weight part and pass of tokens). Per
+ * step of 4 input features it loads a 4-feature slice of each row (a 16-byte load per row for
+ * f32, 8 bytes for f16) and accumulates each row's 4 products into that (row, token)'s sum as the
+ * stream kernel does (`accumulate`): 4 multiply-adds per row and token per weight load. x arrives
+ * as in the stream kernel, one lane's vec4 at a time through `subgroupShuffle`, in a loop that is
+ * not unrolled (the body stays small for the driver's code generator); from a uniform binding
+ * where the pass's tokens fit one (`xUniform`).
+ */
+export function tileMatvecKernel(v: LinearVariant, s: TileShape) {
   if (v.weights.blocks) return tileBlockMatvecKernel(v, s);
   const f16 = v.weights.dtype === 'f16';
-  const R = range(4);
+  const R = range(s.rows);
   const T = range(s.tokens);
-  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups']);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups'], {
+    xUniform: s.xUniform,
+  });
   const load = (r: number) =>
     f16
       ? `let p${r} = w[wr${r} + c + j]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
@@ -243,16 +272,12 @@ ${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let n0 = gid.x * 4u;
+  let n0 = gid.x * ${s.rows}u;
   let last = params.n_count - 1u;
-  let stride = params.row_stride / 4u;
-  let wr0 = min(n0, last) * stride;
-  let wr1 = min(n0 + 1u, last) * stride;
-  let wr2 = min(n0 + 2u, last) * stride;
-  let wr3 = min(n0 + 3u, last) * stride;
+  ${tileRows(s, 'wr', 'params.row_stride / 4u')}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
-  ${T.map((t) => `let xr${t} = (params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
@@ -271,10 +296,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   return { declaration, body };
 }
 
-/** Stores of the tile kernels: 4 rows of token block tb's token t, those tokens that exist. */
+/** Stores of the tile kernels: the rows (4 at a time) of token block tb's token t, those tokens that exist. */
 function tileStores(R: number[], T: number[]): string {
   return T.map((t) => {
-    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
+    const store = range(R.length / 4)
+      .map((q) => `store4(params.t0 + tb + ${t}u, n0 + ${4 * q}u, vec4<f32>(${R.slice(4 * q, 4 * q + 4).map((r) => `a${t}_${r}`).join(', ')}));`)
+      .join(' ');
     return t > 0 ? `if (tb + ${t}u < params.tokens) { ${store} }` : store;
   }).join('\n  ');
 }
@@ -363,27 +390,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 }
 
 /**
- * The tile kernel over a block-quantized weight: 4 rows x tokens per invocation as for floats;
+ * The tile kernel over a block-quantized weight: rows x tokens per invocation as for floats;
  * per group each row loads its quant words and scales once, then the loop over the group's 8
  * vec4 units decodes 4 weights per row and accumulates them as the stream kernel does.
  */
-function tileBlockMatvecKernel(v: LinearVariant, s: { tokens: number; workgroup: number; subgroup: number }) {
+function tileBlockMatvecKernel(v: LinearVariant, s: TileShape) {
   const blocks = v.weights.blocks!;
-  const R = range(4);
+  const R = range(s.rows);
   const T = range(s.tokens);
-  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups']);
+  const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], { xUniform: s.xUniform });
   const body = /* wgsl */ `${storeFn(v)}
 ${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let n0 = gid.x * 4u;
+  let n0 = gid.x * ${s.rows}u;
   let last = params.n_count - 1u;
-  let groups = params.k / ${GROUP}u;
-  ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
+  ${tileRows(s, 'wg', `(params.k / ${GROUP}u)`)}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
-  ${T.map((t) => `let xr${t} = (params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4;`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
