@@ -34,7 +34,7 @@ export { concatMatrices, GpuMatrix, matrixRowStride, uploadMatrix } from './kern
 export { repackBlocks, repackedBlockBytes, repackedWords } from './kernels/block-repack.js';
 export type { BlockMatrixDtype, RepackedBlocks } from './kernels/block-repack.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
-export { linear, linearKernelFor, MATVEC_MAX_ROWS } from './kernels/linear.js';
+export { linear, linearKernelFor, LINEAR_X_SLACK_TOKENS, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearAdapter, LinearArgs, LinearKernelKind } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';
 export { embedding } from './kernels/embedding.js';

@@ -220,18 +220,25 @@ describe.skipIf(!gpu)('linear', () => {
   });
 
   it('reads x through uniform windows in the tile kernel with the bits it gets from storage', async () => {
-    // A pass's window holds its tokens rounded up to the kernel's block of tokens where the
-    // buffer has the room, else its tokens alone; K = 2048 f32 fits 8 tokens in 64 KiB, fewer
-    // than a block of 16, so x stays in storage. The Q8_0 case is the block tile kernel.
+    // Each pass binds a window of up to 64 tokens (whole blocks of 4, 8 or 16) where the buffer
+    // has room for all of it, and reads x from storage where it has not ('tight': x alone, so
+    // the last pass of 200 tokens, from token 192, reads storage). K = 2048 f32 fits 8 tokens in
+    // 64 KiB, fewer than a block of 16, so x stays in storage. The Q8_0 case is the block tile
+    // kernel.
     const rand = seededRandom(seed + 5);
     const storageOnly = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
-    const product = async (matrix: GpuMatrix, x: Float32Array, m: number, how: 'uniform' | 'storage' | 'offset') => {
-      let binding: BufferBindingLike = ctx.upload(x, 'x', how === 'storage' ? storageOnly : undefined);
-      if (how === 'offset') {
-        const padded = new Float32Array(64 + x.length);
-        padded.set(x, 64);
-        binding = { buffer: ctx.upload(padded, 'x'), offset: 256, size: x.byteLength };
-      }
+    type How = 'storage' | 'tight' | 'room' | 'offset';
+    const product = async (matrix: GpuMatrix, x: Float32Array, m: number, how: How) => {
+      const k = matrix.cols;
+      // Room for a whole window past the last token, filled so that reading it would show.
+      const padded = new Float32Array(64 * k + x.length + 64 * k).fill(1e6);
+      padded.set(x, 64 * k);
+      const binding: BufferBindingLike =
+        how === 'storage' || how === 'tight'
+          ? ctx.upload(x, 'x', how === 'storage' ? storageOnly : undefined)
+          : how === 'room'
+            ? ctx.upload(padded.subarray(64 * k), 'x')
+            : { buffer: ctx.upload(padded, 'x'), offset: 64 * k * 4, size: (x.length + 64 * k) * 4 };
       const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
       const rec = ctx.recorder();
       linear(rec, { x: binding, w: matrix, out, m, kernel: 'tile' });
@@ -241,12 +248,10 @@ describe.skipIf(!gpu)('linear', () => {
       const got = new Float32Array(await read);
       out.destroy();
       ('buffer' in binding ? binding.buffer : binding).destroy();
-      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length };
+      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length, passes: labels.length };
     };
     const cases = [
-      // 170 tokens fit a window: blocks of 8, 16 and 32 tokens, and two passes (160 + 40).
-      { dtype: 'f32', k: 96, ms: [5, 20, 40, 200] },
-      // 32 tokens fit: two passes (32 + 8), the second one's window its 8 tokens alone.
+      { dtype: 'f32', k: 96, ms: [5, 20, 200] },
       { dtype: 'f16', k: 512, ms: [40] },
       { dtype: 'q8_0', k: 256, ms: [20] },
       { dtype: 'f32', k: 2048, ms: [20] },
@@ -263,10 +268,14 @@ describe.skipIf(!gpu)('linear', () => {
           const wf = dtype === 'f16' ? f16ArrayToF32(f32ArrayToF16(w)) : w;
           expect(relativeL2(want.got, reference.linear({ x, w: wf, m, n, k }))).toBeLessThan(1e-5);
         }
-        for (const how of ['uniform', 'offset'] as const) {
+        for (const how of ['room', 'offset', 'tight'] as const) {
           const got = await product(matrix, x, m, how);
           expect(got.got, `${dtype} K ${k}, m ${m}, ${how}`).toEqual(want.got);
-          expect(got.uniform > 0, `${dtype} K ${k}, m ${m}, ${how}: x as a uniform`).toBe(ctx.isCpuAdapter && k < 2048);
+          // A window: whole blocks of the m's block size, up to 64 tokens, within 64 KiB.
+          const block = m <= 4 ? 4 : m <= 8 ? 8 : 16;
+          const window = Math.min(Math.floor(ctx.device.limits.maxUniformBufferBindingSize / (4 * k * block)), 64 / block) * block;
+          const windows = ctx.isCpuAdapter && k < 2048 ? (how === 'tight' ? Math.floor(m / window) : got.passes) : 0;
+          expect(got.uniform, `${dtype} K ${k}, m ${m}, ${how}: passes with x as a uniform`).toBe(windows);
         }
       }
       matrix.destroy();

@@ -120,36 +120,40 @@ function defaultStreamShape(m: number, glu: boolean): Pick<StreamShape, 'rows' |
 }
 
 /**
- * Rows and tokens per invocation of the tile kernel for m tokens of K features, and the tokens
- * of a pass when x is read from uniform windows (undefined: one pass over storage). Every weight
- * load feeds 4 multiply-adds per token, so blocks of more tokens do more per load: at 48 tokens
- * 16 ran 1.2-1.5x the FLOP rate of 8 (lavapipe, 32000x288 and 768x768). Measured on lavapipe
- * (2 cores, f32 32000x288 and 2048x768): x from a uniform window ran the kernel 1.3-1.5x faster
- * than from storage at 8-32 tokens, since lavapipe loads storage lane by lane with a bounds check
- * per component; 32 tokens x 8 rows then ran 1.2-1.5x faster than 16 x 4 (blocks of 48 or 56
- * tokens gained nothing more). Where fewer than 16 tokens fit a window (K > 1024), re-reading the
- * weights every few tokens would cost more than the uniform saves, so x stays in storage.
+ * Most tokens of x in one uniform window of the tile kernel (4 blocks of 16). A buffer of x with
+ * this many rows of room past its last token lets every pass read its window; a pass without the
+ * room reads x from storage, which is another pipeline to compile.
+ */
+export const LINEAR_X_SLACK_TOKENS = 64;
+
+/**
+ * Tokens per invocation of the tile kernel for m tokens of K features, and the tokens of its x
+ * windows when x is read from uniform bindings (undefined: x from storage, all tokens in one
+ * pass). Every weight load feeds 4 multiply-adds per token, so blocks of more tokens do more per
+ * load: at 48 tokens 16 ran 1.2-1.5x the FLOP rate of 8 (lavapipe, 32000x288 and 768x768).
+ *
+ * x from a uniform window ran the kernel 1.2-1.5x faster than from storage at 8-128 tokens
+ * (lavapipe, 2 cores, f32 32000x288, 768x288, 2304x768), since lavapipe loads storage lane by
+ * lane with a bounds check per component. A window holds a pass's tokens; one size per K (whole
+ * blocks, up to 4 of them) keeps it to one pipeline per shape. Each pass reads the weights again:
+ * where fewer than 16 tokens fit 64 KiB (K > 1024), or past 64 MiB of weights read in all (f32
+ * 2304x768 at 512 tokens in passes of 16), that cost more than the uniform saved; from the caches
+ * (768x288 at 512 tokens) it did not. Blocks of 32 tokens, or 8 rows per invocation, were no
+ * faster with a uniform x and took 2-6x as long to compile (2.5 and 7.3 s against 1.2 on
+ * lavapipe).
  */
 function tileShape(
   m: number,
   k: number,
-  blocks: boolean,
   weightBytes: number,
   xUniform: boolean,
   maxUniformBytes: number,
-): { rows: number; tokens: number; passTokens?: number } {
+): { tokens: number; windowTokens?: number } {
+  const tokens = m <= 4 ? 4 : m <= 8 ? 8 : 16;
   const fit = xUniform ? Math.floor(maxUniformBytes / (k * 4)) : 0;
-  const tokens = m <= 4 ? 4 : m <= 8 ? 8 : m <= 24 || fit < 32 ? 16 : 32;
-  // Block formats decode a group's words into registers per row, so they keep 4 rows.
-  const rows = blocks || tokens < 32 ? 4 : 8;
-  const passTokens = Math.floor(fit / tokens) * tokens;
-  // Each pass reads the weights again: past 64 MiB of them in all (f32 2304x768 at 512 tokens in
-  // passes of 16), that cost more than the uniform x saved; from the caches (the same at
-  // 768x288) it did not.
-  if (fit < 16 || fit < tokens || Math.ceil(m / passTokens) * weightBytes > 64 * 2 ** 20) {
-    return { rows: 4, tokens: Math.min(tokens, 16) };
-  }
-  return { rows, tokens, passTokens };
+  const windowTokens = Math.min(Math.floor(fit / tokens), LINEAR_X_SLACK_TOKENS / tokens) * tokens;
+  if (fit < 16 || Math.ceil(m / windowTokens) * weightBytes > 64 * 2 ** 20) return { tokens };
+  return { tokens, windowTokens };
 }
 
 // Invocations per workgroup of the reduce kernel: 64 stride over K while many workgroups fill a GPU.
@@ -261,31 +265,26 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   }
   if (kind === 'tile') {
     const xWindow = uniformWindow(ctx, a.x);
-    const shape = tileShape(m, w.cols, blocks, w.byteLength, xWindow !== undefined, ctx.device.limits.maxUniformBufferBindingSize);
+    const shape = tileShape(m, w.cols, w.byteLength, xWindow !== undefined, ctx.device.limits.maxUniformBufferBindingSize);
     const shapeOf = (part: GpuMatrixPart, xUniform?: number): TileShape => ({
-      rows: shape.rows,
       tokens: shape.tokens,
-      workgroup: cpuWorkgroup(Math.ceil(part.rows / shape.rows), subgroup),
+      workgroup: cpuWorkgroup(Math.ceil(part.rows / 4), subgroup),
       subgroup,
       xUniform,
     });
-    // A pass's x window holds its tokens rounded up to whole blocks, so the few pass sizes share
-    // pipelines; at the end of a buffer without that room, its tokens alone.
-    const windowTokens = (tokens: number) => Math.ceil(tokens / shape.tokens) * shape.tokens;
+    const windowTokens = shape.windowTokens;
     dispatchPasses(
-      shape.passTokens ?? m,
+      windowTokens ?? m,
       (_, variant, key, part, xUniformBytes) => {
         const s = shapeOf(part, xUniformBytes && xUniformBytes / 16);
         const tag = s.xUniform ? `ux${s.xUniform}` : '';
-        return kernelSource('matvec-tile', `${key}/r${s.rows}t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
+        return kernelSource('matvec-tile', `${key}/t${s.tokens}w${s.workgroup}s${s.subgroup}${tag}`, () =>
           tileMatvecKernel(variant, s),
         );
       },
-      (part) => [Math.ceil(part.rows / (shape.rows * shapeOf(part).workgroup))],
-      shape.passTokens === undefined
-        ? undefined
-        : (t0, tokens) =>
-            xWindow?.(t0 * w.cols * 4, windowTokens(tokens) * w.cols * 4) ?? xWindow?.(t0 * w.cols * 4, tokens * w.cols * 4),
+      (part) => [Math.ceil(part.rows / (4 * shapeOf(part).workgroup))],
+      // A pass at the end of a buffer without room for a whole window reads x from storage.
+      windowTokens === undefined ? undefined : (t0) => xWindow?.(t0 * w.cols * 4, windowTokens * w.cols * 4),
     );
     return;
   }

@@ -218,12 +218,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   return { declaration, body };
 }
 
-/**
- * Shape of the tile kernel: each invocation owns `rows` weight rows (a multiple of 4) and takes
- * the dispatch's tokens `tokens` at a time.
- */
+/** Shape of the tile kernel: each invocation owns 4 weight rows and takes the dispatch's tokens `tokens` at a time. */
 export interface TileShape {
-  rows: number;
   tokens: number;
   workgroup: number;
   subgroup: number;
@@ -238,15 +234,15 @@ export interface TileShape {
 const tileXRow = (s: TileShape, t: number) =>
   `${s.xUniform ? '' : 'params.t0 + '}min(tb + ${t}u, params.tokens - 1u)) * k4`;
 
-/** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's rows. */
-const tileRows = (s: TileShape, name: string, per: string) =>
-  range(s.rows)
+/** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's 4 rows. */
+const tileRows = (name: string, per: string) =>
+  range(4)
     .map((r) => `let ${name}${r} = min(n0 + ${r}u, last) * ${per};`)
     .join('\n  ');
 
 /**
- * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns `rows`
- * weight rows and takes the dispatch's tokens `tokens` at a time, its rows read again from the
+ * Matrix product for several tokens on a CPU adapter (prefill): each invocation owns 4 weight
+ * rows and takes the dispatch's tokens `tokens` at a time, its rows read again from the
  * CPU's caches for every block of tokens (one dispatch per weight part and pass of tokens). Per
  * step of 4 input features it loads a 4-feature slice of each row (a 16-byte load per row for
  * f32, 8 bytes for f16) and accumulates each row's 4 products into that (row, token)'s sum as the
@@ -258,7 +254,7 @@ const tileRows = (s: TileShape, name: string, per: string) =>
 export function tileMatvecKernel(v: LinearVariant, s: TileShape) {
   if (v.weights.blocks) return tileBlockMatvecKernel(v, s);
   const f16 = v.weights.dtype === 'f16';
-  const R = range(s.rows);
+  const R = range(4);
   const T = range(s.tokens);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups'], {
     xUniform: s.xUniform,
@@ -272,9 +268,9 @@ ${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let n0 = gid.x * ${s.rows}u;
+  let n0 = gid.x * 4u;
   let last = params.n_count - 1u;
-  ${tileRows(s, 'wr', 'params.row_stride / 4u')}
+  ${tileRows('wr', 'params.row_stride / 4u')}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
   ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}
@@ -296,12 +292,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   return { declaration, body };
 }
 
-/** Stores of the tile kernels: the rows (4 at a time) of token block tb's token t, those tokens that exist. */
+/** Stores of the tile kernels: 4 rows of token block tb's token t, those tokens that exist. */
 function tileStores(R: number[], T: number[]): string {
   return T.map((t) => {
-    const store = range(R.length / 4)
-      .map((q) => `store4(params.t0 + tb + ${t}u, n0 + ${4 * q}u, vec4<f32>(${R.slice(4 * q, 4 * q + 4).map((r) => `a${t}_${r}`).join(', ')}));`)
-      .join(' ');
+    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
     return t > 0 ? `if (tb + ${t}u < params.tokens) { ${store} }` : store;
   }).join('\n  ');
 }
@@ -390,13 +384,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 }
 
 /**
- * The tile kernel over a block-quantized weight: rows x tokens per invocation as for floats;
+ * The tile kernel over a block-quantized weight: 4 rows x tokens per invocation as for floats;
  * per group each row loads its quant words and scales once, then the loop over the group's 8
  * vec4 units decodes 4 weights per row and accumulates them as the stream kernel does.
  */
 function tileBlockMatvecKernel(v: LinearVariant, s: TileShape) {
   const blocks = v.weights.blocks!;
-  const R = range(s.rows);
+  const R = range(4);
   const T = range(s.tokens);
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], { xUniform: s.xUniform });
   const body = /* wgsl */ `${storeFn(v)}
@@ -404,9 +398,9 @@ ${ACCUMULATE_FN}
 
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let n0 = gid.x * ${s.rows}u;
+  let n0 = gid.x * 4u;
   let last = params.n_count - 1u;
-  ${tileRows(s, 'wg', `(params.k / ${GROUP}u)`)}
+  ${tileRows('wg', `(params.k / ${GROUP}u)`)}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
   ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}

@@ -5,6 +5,7 @@ import {
   gatherRows,
   kvWrite,
   linear,
+  LINEAR_X_SLACK_TOKENS,
   logitsProcessors,
   LOGITS_PROCESSOR_ROW_WORDS,
   packLogitsProcessors,
@@ -590,15 +591,17 @@ function createScratch(
   inputOrders: boolean,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
+  // The inputs of products: room past the last token for the tile kernel's last x window.
+  const inRows = maxTokens + LINEAR_X_SLACK_TOKENS;
   return {
-    xPerm: f32(inputOrders ? maxTokens * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),
+    xPerm: f32(inputOrders ? inRows * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),
     x: f32(maxTokens * c.dim, 'x'),
     x2: f32(maxTokens * c.dim, 'x2'),
-    xb: f32(maxTokens * c.dim, 'xb'),
+    xb: f32(inRows * c.dim, 'xb'),
     q: f32(maxTokens * c.numHeads * c.headDim, 'q'),
     kv: f32(maxTokens * 2 * c.numKvHeads * c.headDim, 'kv'),
-    attn: f32(maxTokens * c.numHeads * c.headDim, 'attn'),
-    hidden: f32(maxTokens * c.hiddenDim, 'hidden'),
+    attn: f32(inRows * c.numHeads * c.headDim, 'attn'),
+    hidden: f32(inRows * c.hiddenDim, 'hidden'),
     last: f32(maxSeqs * c.dim, 'last'),
     logits: f32(maxSeqs * c.vocabSize, 'logits'),
     tokens: f32(maxSeqs, 'tokens'),
