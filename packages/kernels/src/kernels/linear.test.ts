@@ -133,6 +133,29 @@ function caseMatrix(ctx: GpuContext, c: Case, rand: () => number): { w: Float32A
   return { w, matrix };
 }
 
+/**
+ * Runs `kernel` on x bound as given; resolves to the output, the passes that read x as a uniform
+ * (their pipeline labels carry `ux`), and all passes. Destroys the binding's buffer.
+ */
+async function productThrough(
+  ctx: GpuContext,
+  matrix: GpuMatrix,
+  x: BufferBindingLike,
+  m: number,
+  kernel: LinearKernelKind,
+): Promise<{ got: Float32Array; uniform: number; passes: number }> {
+  const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
+  const rec = ctx.recorder();
+  linear(rec, { x, w: matrix, out, m, kernel });
+  const labels = rec.dispatchLabels;
+  const read = rec.read(out, 0, m * matrix.rows * 4);
+  rec.submit();
+  const got = new Float32Array(await read);
+  out.destroy();
+  ('buffer' in x ? x.buffer : x).destroy();
+  return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length, passes: labels.length };
+}
+
 async function check(ctx: GpuContext, c: Case, seed: number): Promise<void> {
   const rand = seededRandom(seed);
   const x = randomFloats(rand, c.m * c.k);
@@ -187,16 +210,7 @@ describe.skipIf(!gpu)('linear', () => {
         padded.set(x, 64);
         binding = { buffer: ctx.upload(padded, 'x'), offset: 256, size: x.byteLength };
       }
-      const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
-      const rec = ctx.recorder();
-      linear(rec, { x: binding, w: matrix, out, m, kernel: 'stream' });
-      const labels = rec.dispatchLabels;
-      const read = rec.read(out, 0, m * matrix.rows * 4);
-      rec.submit();
-      const got = new Float32Array(await read);
-      out.destroy();
-      ('buffer' in binding ? binding.buffer : binding).destroy();
-      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length, passes: labels.length };
+      return productThrough(ctx, matrix, binding, m, 'stream');
     };
     for (const [dtype, k] of [['f32', 256], ['f16', 512], ['f32', 8448]] as const) {
       const n = 13;
@@ -239,16 +253,7 @@ describe.skipIf(!gpu)('linear', () => {
           : how === 'room'
             ? ctx.upload(padded.subarray(64 * k), 'x')
             : { buffer: ctx.upload(padded, 'x'), offset: 64 * k * 4, size: (x.length + 64 * k) * 4 };
-      const out = ctx.upload(poisonF32(m * matrix.rows), 'out');
-      const rec = ctx.recorder();
-      linear(rec, { x: binding, w: matrix, out, m, kernel: 'tile' });
-      const labels = rec.dispatchLabels;
-      const read = rec.read(out, 0, m * matrix.rows * 4);
-      rec.submit();
-      const got = new Float32Array(await read);
-      out.destroy();
-      ('buffer' in binding ? binding.buffer : binding).destroy();
-      return { got, uniform: labels.filter((l) => /ux\d+/.test(l)).length, passes: labels.length };
+      return productThrough(ctx, matrix, binding, m, 'tile');
     };
     const cases = [
       { dtype: 'f32', k: 96, ms: [5, 20, 200] },
