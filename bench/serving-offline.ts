@@ -22,7 +22,7 @@ import { writeResult } from './result-writer.js';
 
 type Tokenizer = Engine['tokenizer'];
 
-// One at a time, the 200 requests take about 8 minutes on a 2-core machine with lavapipe (463 s
+// One at a time, the 200 requests take about 7.5 minutes on a 2-core machine with lavapipe (436 s
 // extrapolated from the first 40 in the recorded run), on top of about 7.5 for two rounds of the
 // batched modes: past the 15 minutes a run may take. So the sequential mode measures the first 40 and carries the
 // rest over from their step costs, and the JSON says so.
