@@ -132,9 +132,10 @@ export const LINEAR_X_SLACK_TOKENS = 64;
  * pass). Every weight load feeds 4 multiply-adds per token, so blocks of more tokens do more per
  * load: at 48 tokens 16 ran 1.2-1.5x the FLOP rate of 8 (lavapipe, 32000x288 and 768x768).
  *
- * x from a uniform window ran the kernel 1.2-1.5x faster than from storage at 8-128 tokens
- * (lavapipe, 2 cores, f32 32000x288, 768x288, 2304x768), since lavapipe loads storage lane by
- * lane with a bounds check per component. A window holds a pass's tokens; one size per K (whole
+ * x from a uniform window ran the kernel 1.16-1.48x faster than from storage at 32-512 tokens
+ * (lavapipe, 2 cores: f32 1536x288, 288x768, 768x288, 2304x768, f16 2304x768; the LM head
+ * 32000x288 1.0-1.33x), since lavapipe loads storage lane by lane with a bounds check per
+ * component; at 8-16 tokens of the LM head the two stayed within the machine's noise. A window holds a pass's tokens; one size per K (whole
  * blocks, up to 4 of them) keeps it to one pipeline per shape. Each pass reads the weights again:
  * where fewer than 16 tokens fit 64 KiB (K > 1024), or past 64 MiB of weights read in all (f32
  * 2304x768 at 512 tokens in passes of 16), that cost more than the uniform saved; from the caches
