@@ -232,7 +232,7 @@ export interface TileShape {
 
 /** Row of x (in vec4s) where token `tb + t` of the pass starts: from 0 when x is bound per pass. */
 const tileXRow = (s: TileShape, t: number) =>
-  `${s.xUniform ? '' : 'params.t0 + '}min(tb + ${t}u, params.tokens - 1u)) * k4`;
+  s.xUniform ? `min(tb + ${t}u, params.tokens - 1u) * k4` : `(params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4`;
 
 /** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's 4 rows. */
 const tileRows = (name: string, per: string) =>
@@ -273,7 +273,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   ${tileRows('wr', 'params.row_stride / 4u')}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
-  ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = ${tileXRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
@@ -403,7 +403,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   ${tileRows('wg', `(params.k / ${GROUP}u)`)}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
-  ${T.map((t) => `let xr${t} = (${tileXRow(s, t)};`).join('\n  ')}
+  ${T.map((t) => `let xr${t} = ${tileXRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
