@@ -305,7 +305,7 @@ function summarize(runs: readonly ModeRun[]) {
     schedulingFractionAtBatch32: mean(atMaxBatch.map(fraction((s) => s.scheduleMs))),
     engineSchedulingFractionP50: quantile(run.steps.map(fraction((s) => s.engineMs)), 0.5),
     engineSchedulingFractionAtBatch32: mean(atMaxBatch.map(fraction((s) => s.engineMs))),
-    decodeStepCostBySequences: decodeStepCost(run.steps),
+    decodeStepCostBySequences: decodeStepCost(run.steps, runs.length),
   };
 }
 
@@ -319,8 +319,11 @@ const BATCH_BUCKETS = [
   [32, 32],
 ] as const;
 
-/** Wall time of the steps that only decode, by the number of sequences they decode. */
-function decodeStepCost(steps: readonly StepSample[]) {
+/**
+ * Wall time of the steps that only decode, by the number of sequences they decode; `steps` pools
+ * `runs` runs, and each bucket's count is per run as the summary's other counts are.
+ */
+function decodeStepCost(steps: readonly StepSample[], runs: number) {
   return BATCH_BUCKETS.flatMap(([min, max]) => {
     const bucket = steps.filter((s) => s.prefillTokens === 0 && s.decodes >= min && s.decodes <= max);
     if (bucket.length === 0) return [];
@@ -329,7 +332,7 @@ function decodeStepCost(steps: readonly StepSample[]) {
     return [
       {
         sequences: min === max ? `${min}` : `${min}-${max}`,
-        steps: bucket.length,
+        steps: bucket.length / runs,
         meanStepMs: ms / bucket.length,
         msPerToken: ms / tokens,
       },
@@ -413,7 +416,7 @@ const method =
   'the step) over the step; engineSchedulingFraction*: StepRecord.scheduleMs, the part before runner.step() is called (the ' +
   "scheduler and the engine's packing), over the step. P50 over all steps; AtBatch32 the mean over " +
   'the steps of exactly 32 sequences. decodeStepCostBySequences: the steps that only decode, grouped by ' +
-  'the sequences they decode, with their mean wall time per step and per token.';
+  'the sequences they decode, with their count per run and mean wall time per step and per token.';
 
 export async function main(args: readonly string[]): Promise<void> {
   const options = parseOptions(args);
