@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelFile } from '@llm/formats/testing';
@@ -109,6 +109,30 @@ describe.skipIf(!bin || !tok)('llm generate on stories260K', () => {
     expect(decode.kinds.reduce((sum, k) => sum + k.share, 0)).toBeCloseTo(1, 6);
     expect(decode.kinds.reduce((sum, k) => sum + k.dispatchesPerToken, 0)).toBeCloseTo(decode.dispatchesPerToken, 9);
     for (const k of decode.kinds) expect(k.msPerToken, k.kind).toBeGreaterThan(0);
+  });
+
+  it('generates with --w8a8 calibrated on a text file, and refuses a missing file or the cpu backend', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'llm-w8a8-'));
+    try {
+      const text = join(dir, 'calibration.txt');
+      await writeFile(text, KNOWN_TEXT);
+      const args = ['generate', '--model', bin!, '--tokenizer', tok!, '--prompt', 'Once upon a time', '--max-tokens', '24', '--temperature', '0'];
+      const run = await runLlm([...args, '--backend', 'webgpu', '--w8a8', text, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as { tokenIds: number[]; text: string; finishReason: string };
+      expect(result.finishReason).toBe('length');
+      expect(result.tokenIds).toHaveLength(24);
+      // int8 weights and activations on this model still tell its story.
+      expect(result.text).toMatch(/^, there was a little girl/);
+      const missing = await runLlm([...args, '--backend', 'webgpu', '--w8a8', join(dir, 'absent.txt')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/--w8a8 .*absent\.txt: no such file/);
+      const cpu = await runLlm([...args, '--backend', 'cpu', '--w8a8', text]);
+      expect(cpu.code).toBe(2);
+      expect(cpu.stderr).toMatch(/--w8a8 runs on the webgpu backend/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses --profile on the cpu backend with exit code 2', async () => {

@@ -1,27 +1,24 @@
-// W8A8 prefill: int8 weights x int8 activations with packed dot products (`dot4I8Packed`) against
-// the f32 and f16 tile kernels of `linear` on the same shape, on the current adapter; then the
-// same over Q8_0 blocks (llama.cpp's MMQ approach) against `linear`'s Q8_0 tile kernel.
+// W8A8 prefill: `linearI8` (int8 weights x int8 activations with packed dot products,
+// `dot4I8Packed`) against the f32 and f16 tile kernels of `linear` on the same shape, on the
+// current adapter; then an experiment over Q8_0 blocks (llama.cpp's MMQ approach) against
+// `linear`'s Q8_0 tile kernel.
 // Usage: tsx packages/kernels/bench/w8a8.ts [N] [K] [m]
 // stdout: one JSON line per kernel; progress on stderr.
 //
-// The int8 kernel has the tile kernel's shape (4 weight rows per invocation, the tokens 16 at a
-// time inside it, x handed between lanes by subgroupShuffle, workgroups sized as the tile
-// kernel's), one vec4<u32> load carrying 16 int8 weights instead of 4 f32s or 8 halves; its time
-// includes quantizing the activations (one scale per token, absmax / 127). The block variant
+// linearI8's time includes quantizing the activations (quantizeActivationsI8). The block variant
 // reads the Q8_0 weights as `uploadMatrix` repacks them (32 int8 per group, a half scale per
 // group) and quantizes the activations per token and group of 32 as well (Q8_0's own scheme,
 // so no scale migration is needed): per group 8 packed dot products, then one multiply-add by
 // the two scales.
 import { quantize as quantizeWeights } from '@llm/quant';
-import { GpuContext, linear, uploadMatrix, type GpuMatrix } from '../src/index.js';
+import { GpuContext, linear, linearI8, quantizeActivationsI8, uploadI8Matrix, uploadMatrix, type GpuMatrix } from '../src/index.js';
 import { cpuWorkgroup } from '../src/kernels/workgroup-grid.js';
 
 const [nArg, kArg, mArg] = process.argv.slice(2);
 const N = Number(nArg ?? 2048);
 const K = Number(kArg ?? 768);
 const M = Number(mArg ?? 128);
-const TOKENS = 16;
-if (K % 128 !== 0 || N % 4 !== 0 || M % TOKENS !== 0) throw new Error('needs K % 128 == 0, N % 4 == 0, m % 16 == 0');
+if (K % 128 !== 0 || N % 4 !== 0 || M % 8 !== 0) throw new Error('the Q8_0 experiment needs K % 128 == 0, N % 4 == 0, m % 8 == 0');
 
 process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
 const ctx = await GpuContext.create();
@@ -35,62 +32,90 @@ const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 
 const w = new Float32Array(N * K).map(() => uniform() * 0.1);
 const x = new Float32Array(M * K).map(() => uniform());
 
-function quantizeRows(values: Float32Array, rows: number): { packed: Uint32Array; scales: Float32Array; q: Int8Array } {
-  const q = new Int8Array(rows * K);
-  const scales = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let max = 0;
-    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(values[r * K + k]!));
-    const s = max / 127 || 1;
-    scales[r] = s;
-    for (let k = 0; k < K; k++) q[r * K + k] = Math.round(values[r * K + k]! / s);
+const i8 = uploadI8Matrix(ctx, w, N, K);
+const xf = ctx.upload(x, 'x-f32');
+const xq = { q: ctx.createBuffer(M * i8.words * 16, 'xq'), scales: ctx.createBuffer(M * 4, 'x scales') };
+const outI8 = ctx.createBuffer(M * N * 4, 'out-i8');
+/** ms per rep of the activation quantization then the int8 product, `reps` times in one submit. */
+const timeW8a8 = async (reps: number) => {
+  const rec = ctx.recorder();
+  for (let i = 0; i < reps; i++) {
+    quantizeActivationsI8(rec, { x: xf, w: i8, m: M, out: xq });
+    linearI8(rec, { x: xq, w: i8, out: outI8, m: M });
   }
-  return { packed: new Uint32Array(q.buffer), scales, q };
+  const t0 = performance.now();
+  rec.submit();
+  await ctx.sync();
+  return (performance.now() - t0) / reps;
+};
+
+async function read(b: GPUBuffer, bytes: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(b, 0, staging, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const copy = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  return copy;
 }
 
-const wq = quantizeRows(w, N);
+// W8A8's own error against the f32 product (the kernel's exactness is the tests' business).
+await timeW8a8(1);
+const got = await read(outI8, M * N * 4);
+let errSq = 0;
+let refSq = 0;
+for (let t = 0; t < M; t++) {
+  for (let n = 0; n < N; n++) {
+    let f = 0;
+    for (let k = 0; k < K; k++) f += w[n * K + k]! * x[t * K + k]!;
+    errSq += (got[t * N + n]! - f) ** 2;
+    refSq += f * f;
+  }
+}
+process.stderr.write(`w8a8 vs f32 product: relative L2 ${Math.sqrt(errSq / refSq).toExponential(2)}\n`);
+
+async function best(run: (reps: number) => Promise<number>): Promise<number> {
+  await run(1);
+  let ms = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 7; i++) ms = Math.min(ms, await run(3));
+  return ms;
+}
+
+const flops = 2 * M * N * K;
+const report = (kernel: string, ms: number, weightBytes: number) =>
+  process.stdout.write(
+    `${JSON.stringify({ adapter: ctx.adapterName, kernel, N, K, m: M, ms: Number(ms.toFixed(3)), gflops: Number((flops / ms / 1e6).toFixed(2)), weightBytes })}\n`,
+  );
+
+report('linearI8 (W8A8, incl. quantizeActivationsI8)', await best(timeW8a8), i8.weights.size);
+const outF = ctx.createBuffer(M * N * 4, 'out-f32');
+/** ms per rep of `linear` (the tile kernel at these m) on `wm`, `reps` times in one submit. */
+const timeLinear = (wm: GpuMatrix) => async (reps: number) => {
+  const rec = ctx.recorder();
+  for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: wm, out: outF, m: M });
+  const t0 = performance.now();
+  rec.submit();
+  await ctx.sync();
+  return (performance.now() - t0) / reps;
+};
+for (const dtype of ['f32', 'f16'] as const) {
+  const wm = uploadMatrix(ctx, w, N, K, dtype);
+  report(`linear ${dtype} (tile)`, await best(timeLinear(wm)), wm.byteLength);
+  wm.destroy();
+}
+
+// The block experiment's own plumbing: raw buffers, pipelines and dispatches.
 const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-function buffer(data: ArrayBufferView | number, label: string): GPUBuffer {
-  const size = typeof data === 'number' ? data : data.byteLength;
-  const b = device.createBuffer({ size, usage, label });
-  if (typeof data !== 'number') device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
-  return b;
+function buffer(size: number, label: string): GPUBuffer {
+  return device.createBuffer({ size, usage, label });
 }
-const wBuf = buffer(wq.packed, 'w-i8');
-const wScale = buffer(wq.scales, 'w-scale');
-const xBuf = buffer(x, 'x');
-const xq = buffer(M * K, 'x-i8');
-const xScale = buffer(M * 4, 'x-scale');
-const out = buffer(M * N * 4, 'out');
-
-// One invocation per token: absmax, then 16 int8 values per vec4<u32> store.
-const quantizeCode = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> xq: array<u32>;
-@group(0) @binding(2) var<storage, read_write> xs: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = gid.x;
-  if (t >= ${M}u) { return; }
-  var m = vec4<f32>(0.0);
-  for (var k = 0u; k < ${K / 4}u; k++) { m = max(m, abs(x[t * ${K / 4}u + k])); }
-  var s = max(max(m.x, m.y), max(m.z, m.w)) / 127.0;
-  if (s == 0.0) { s = 1.0; }
-  xs[t] = s;
-  for (var k = 0u; k < ${K / 4}u; k++) {
-    xq[t * ${K / 4}u + k] = pack4xI8(vec4<i32>(round(x[t * ${K / 4}u + k] / s)));
-  }
-}`;
-
 const R = [0, 1, 2, 3];
-const T = Array.from({ length: TOKENS }, (_, i) => i);
 const k16 = K / 16;
 const WORKGROUP = cpuWorkgroup(N / 4, lanes);
-// Bindings of both int8 kernels (the weight scales as f32 per row, or as halves per group) and
-// the sum of 16 packed int8 products.
-const matmulHeader = (weightScales: 'f32' | 'u32') => /* wgsl */ `
+const matmulHeader = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> ws: array<${weightScales}>;
+@group(0) @binding(1) var<storage, read> ws: array<u32>;
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -98,45 +123,14 @@ fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
   return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
 }
 `;
-const matmulCode = /* wgsl */ `${matmulHeader('f32')}
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  // Lanes past the last row block recompute it (every lane takes part in the shuffles), unstored.
-  let n0 = min(gid.x, ${N / 4 - 1}u) * 4u;
-  let live = gid.x < ${N / 4}u;
-  ${R.map((r) => `let wr${r} = (n0 + ${r}u) * ${k16}u;`).join('\n  ')}
-  for (var t0 = 0u; t0 < ${M}u; t0 += ${TOKENS}u) {
-  ${T.map((t) => `let xr${t} = (t0 + ${t}u) * ${k16}u;`).join('\n  ')}
-  ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0;`)).join('\n  ')}
-  for (var c = 0u; c < ${k16}u; c += ${lanes}u) {
-    ${T.map((t) => `let xl${t} = xq[xr${t} + c + lane];`).join('\n    ')}
-    for (var j = 0u; j < ${lanes}u; j++) {
-      ${R.map((r) => `let w${r} = w[wr${r} + c + j];`).join('\n      ')}
-      ${T.map((t) => `{
-        let xv = subgroupShuffle(xl${t}, j);
-        ${R.map((r) => `a${t}_${r} += dot16(w${r}, xv);`).join('\n        ')}
-      }`).join('\n      ')}
-    }
-  }
-  if (live) {
-  ${T.flatMap((t) => R.map((r) => `out[(t0 + ${t}u) * ${N}u + n0 + ${r}u] = f32(a${t}_${r}) * ws[n0 + ${r}u] * xs[t0 + ${t}u];`)).join('\n  ')}
-  }
-  }
-}`;
-
 function pipeline(code: string, label: string): GPUComputePipeline {
   const module = device.createShaderModule({ code: code.includes('subgroup') ? `enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n${code}` : code, label });
   return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
 }
-const quantize = pipeline(quantizeCode, 'quantize-x-i8');
-const matmul = pipeline(matmulCode, 'matmul-w8a8');
 const bind = (p: GPUComputePipeline, buffers: GPUBuffer[]) =>
   device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: buffers.map((b, i) => ({ binding: i, resource: { buffer: b } })) });
-const quantizeGroup = bind(quantize, [xBuf, xq, xScale]);
-const matmulGroup = bind(matmul, [wBuf, wScale, xq, xScale, out]);
-
 type Dispatch = [GPUComputePipeline, GPUBindGroup, number];
-/** ms per rep of the activation quantization then the int8 product, `reps` times in one submit. */
+/** ms per rep of the dispatches, `reps` times in one submit. */
 async function timeDispatches(reps: number, dispatches: Dispatch[]): Promise<number> {
   const enc = device.createCommandEncoder();
   for (let i = 0; i < reps; i++) {
@@ -152,84 +146,6 @@ async function timeDispatches(reps: number, dispatches: Dispatch[]): Promise<num
   device.queue.submit([enc.finish()]);
   await device.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / reps;
-}
-const timeW8a8 = (reps: number) =>
-  timeDispatches(reps, [
-    [quantize, quantizeGroup, Math.ceil(M / 8)],
-    [matmul, matmulGroup, Math.ceil(N / 4 / WORKGROUP)],
-  ]);
-
-async function read(b: GPUBuffer, bytes: number): Promise<Float32Array> {
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(b, 0, staging, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const copy = new Float32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return copy;
-}
-
-// Correctness: the integer sums are exact, so the GPU must equal the CPU's int8 product (up to
-// f32 rounding of the two scale multiplications); the error against the f32 product is W8A8's own.
-await timeW8a8(1);
-const got = await read(out, M * N * 4);
-// The activations as the GPU quantized them (its f32 rounding may differ from a CPU's in the last bit).
-const xqGpu = new Int8Array((await read(xq, M * K)).buffer);
-const xsGpu = await read(xScale, M * 4);
-let worstInt = 0;
-let scaleMax = 0;
-let errSq = 0;
-let refSq = 0;
-for (let t = 0; t < M; t++) {
-  for (let n = 0; n < N; n++) {
-    let qi = 0;
-    let f = 0;
-    for (let k = 0; k < K; k++) {
-      qi += wq.q[n * K + k]! * xqGpu[t * K + k]!;
-      f += w[n * K + k]! * x[t * K + k]!;
-    }
-    const expected = Math.fround(Math.fround(qi * wq.scales[n]!) * xsGpu[t]!);
-    const g = got[t * N + n]!;
-    worstInt = Math.max(worstInt, Math.abs(g - expected));
-    scaleMax = Math.max(scaleMax, Math.abs(expected));
-    errSq += (g - f) ** 2;
-    refSq += f * f;
-  }
-}
-worstInt /= scaleMax;
-process.stderr.write(`w8a8 vs int8 reference: worst error / largest output ${worstInt.toExponential(2)}; vs f32 product: relative L2 ${Math.sqrt(errSq / refSq).toExponential(2)}\n`);
-if (!(worstInt < 1e-5)) throw new Error('w8a8 kernel disagrees with the CPU int8 product');
-
-async function best(run: (reps: number) => Promise<number>): Promise<number> {
-  await run(1);
-  let ms = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 7; i++) ms = Math.min(ms, await run(3));
-  return ms;
-}
-
-const flops = 2 * M * N * K;
-const report = (kernel: string, ms: number, weightBytes: number) =>
-  process.stdout.write(
-    `${JSON.stringify({ adapter: ctx.adapterName, kernel, N, K, m: M, ms: Number(ms.toFixed(3)), gflops: Number((flops / ms / 1e6).toFixed(2)), weightBytes })}\n`,
-  );
-
-report('w8a8 (dot4I8Packed, incl. activation quantization)', await best(timeW8a8), wq.packed.byteLength);
-const xf = ctx.upload(x, 'x-f32');
-const outF = ctx.createBuffer(M * N * 4, 'out-f32');
-/** ms per rep of `linear` (the tile kernel at these m) on `wm`, `reps` times in one submit. */
-const timeLinear = (wm: GpuMatrix) => async (reps: number) => {
-  const rec = ctx.recorder();
-  for (let i = 0; i < reps; i++) linear(rec, { x: xf, w: wm, out: outF, m: M });
-  const t0 = performance.now();
-  rec.submit();
-  await ctx.sync();
-  return (performance.now() - t0) / reps;
-};
-for (const dtype of ['f32', 'f16'] as const) {
-  const wm = uploadMatrix(ctx, w, N, K, dtype);
-  report(`linear ${dtype} (tile)`, await best(timeLinear(wm)), wm.byteLength);
-  wm.destroy();
 }
 
 // The block variant: Q8_0 weights, activations per token and group of 32.
@@ -263,7 +179,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Tokens 8 at a time (16 measured slower); a lane holds half a group of each token's x and that
 // group's scale, handed to the others by subgroupShuffle.
 const BT = Array.from({ length: 8 }, (_, i) => i);
-const blockMatmulCode = /* wgsl */ `${matmulHeader('u32')}
+const blockMatmulCode = /* wgsl */ `${matmulHeader}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = min(gid.x, ${N / 4 - 1}u) * 4u;
@@ -290,7 +206,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
 }`;
 const quantizeBlocks = pipeline(quantizeBlocksCode, 'quantize-x-q8-blocks');
 const blockMatmul = pipeline(blockMatmulCode, 'matmul-w8a8-q8_0');
-const quantizeBlocksGroup = bind(quantizeBlocks, [xBuf, xqBlocks, xsBlocks]);
+const quantizeBlocksGroup = bind(quantizeBlocks, [xf, xqBlocks, xsBlocks]);
 const blockMatmulGroup = bind(blockMatmul, [q8Part.buffer, q8Part.scales!, xqBlocks, xsBlocks, outBlocks]);
 const timeBlocks = (reps: number) =>
   timeDispatches(reps, [

@@ -35,8 +35,10 @@ export { repackBlocks, repackedBlockBytes, repackedWords } from './kernels/block
 export type { BlockMatrixDtype, RepackedBlocks } from './kernels/block-repack.js';
 export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, linearKernelFor, LINEAR_X_SLACK_TOKENS, MATVEC_MAX_ROWS } from './kernels/linear.js';
-export type { LinearAdapter, LinearArgs, LinearKernelKind } from './kernels/linear.js';
+export type { LinearAdapter, LinearArgs, LinearKernelKind, LinearOutputArgs } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';
+export { i8RowWords, I8Matrix, linearI8, quantizeActivationsI8, uploadI8Matrix } from './kernels/w8a8.js';
+export type { I8Activations, LinearI8Args, QuantizeActivationsArgs, UploadI8Options } from './kernels/w8a8.js';
 export { embedding } from './kernels/embedding.js';
 export type { EmbeddingArgs } from './kernels/embedding.js';
 export { rmsNorm } from './kernels/rms-norm.js';

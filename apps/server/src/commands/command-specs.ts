@@ -3,6 +3,12 @@ import type { CommandSpec } from './parse-options.js';
 
 // Each command's options, declared once: the parser and the help text both read these.
 
+const w8a8Spec = {
+  type: 'string',
+  arg: 'FILE',
+  description: "run every layer's products in int8 weights and activations (W8A8, SmoothQuant factors calibrated at load on the first 512 tokens of the text in FILE; webgpu backend, f32/f16/bf16 weights): faster prefill on CPU adapters, a small loss of accuracy",
+} as const;
+
 const kvDtypeOption = {
   type: 'choice',
   choices: GPU_KV_DTYPES,
@@ -26,6 +32,7 @@ export const generateSpec = {
     seed: { type: 'integer', arg: 'S', range: { min: 0 }, defaultText: 'random, printed with --json', description: 'random seed' },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
     'kv-dtype': kvDtypeOption,
+    w8a8: w8a8Spec,
     json: { type: 'boolean', description: 'end stdout with one JSON object: backend, adapter, token ids, text, finish reason, seed, timings' },
     profile: { type: 'boolean', description: 'time every kernel with timestamp queries (webgpu backend, adapter with timestamp-query) and print dispatches and GPU ms per token by kernel kind, prefill and decode apart, on stderr; --json adds them as "profile"; with --batch-file, every step together, per generated token, on stderr' },
     'batch-file': { type: 'string', arg: 'F.jsonl', description: 'generate every request of a JSONL file at once, continuously batched: one {"prompt": TEXT} or {"promptIds": [1,2,3]} per line, with optional "maxTokens" and "seed" overriding the flags; prints one --json line per request, in the file\'s order (implies --json; not with --prompt or --prompt-ids)' },
@@ -112,6 +119,7 @@ export const serveSpec = {
     'max-model-len': { type: 'integer', arg: 'N', range: { min: 1 }, defaultText: "the model's context", description: 'longest sequence (prompt and output) served' },
     'kv-memory': { type: 'string', arg: 'BYTES', description: 'memory for the KV cache: bytes, or with a unit (512MiB, 2GiB, 1.5GB)', defaultText: "what the adapter's buffer limit and half the free host memory allow, at most max-num-seqs full sequences" },
     'kv-dtype': kvDtypeOption,
+    w8a8: w8a8Spec,
     'max-queue': { type: 'integer', arg: 'N', default: 1024, range: { min: 1 }, description: 'requests allowed to wait for a slot; past it requests get 429' },
     'chat-template': { type: 'string', arg: 'FILE', description: 'Jinja chat template to use instead of the model\'s', defaultText: "the model's (GGUF tokenizer.chat_template or tokenizer_config.json), else the fallback template" },
     backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },

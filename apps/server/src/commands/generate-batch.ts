@@ -12,6 +12,7 @@ import { PROFILE_HEADER, startKernelProfile } from './generate.js';
 import { generationJson } from './generation-json.js';
 import { grammarOption } from './grammar-file.js';
 import { resolveModelArgument } from './model-argument.js';
+import { w8a8Option } from './w8a8-option.js';
 import type { ParsedOptions } from './parse-options.js';
 
 // 32 sequences per step: the largest batch bench/attention.ts measures the decode kernel at.
@@ -39,11 +40,11 @@ export async function generateBatch(
       seed: values.seed,
     });
     const maxSeqs = Math.min(values['max-num-seqs'] ?? DEFAULT_MAX_NUM_SEQS, requests.length);
-    const { runner, ctx } = await createRunner(
-      values.backend,
-      model.source,
-      batchRunnerOptions(config, requests, maxSeqs, values['kv-dtype']),
-    );
+    const w8a8 = await w8a8Option(values.w8a8, values.backend, model.tokenizer, config.contextLength);
+    const { runner, ctx } = await createRunner(values.backend, model.source, {
+      ...batchRunnerOptions(config, requests, maxSeqs, values['kv-dtype']),
+      ...(w8a8 ? { w8a8 } : {}),
+    });
     const engine = new Engine(runner, model.tokenizer);
     try {
       if (grammar) await engine.prepareGrammar(grammar);

@@ -8,6 +8,7 @@ import { capToContext, createRunner } from './create-runner.js';
 import { generationJson } from './generation-json.js';
 import { grammarOption } from './grammar-file.js';
 import { resolveModelArgument } from './model-argument.js';
+import { w8a8Option } from './w8a8-option.js';
 import type { ParsedOptions } from './parse-options.js';
 
 export async function generateCommand({ values }: ParsedOptions<typeof generateSpec>): Promise<void> {
@@ -52,7 +53,8 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
       model.source.config.contextLength,
       `--max-tokens ${values['max-tokens']}`,
     );
-    const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'] });
+    const w8a8 = await w8a8Option(values.w8a8, backend, tokenizer, model.source.config.contextLength);
+    const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'], ...(w8a8 ? { w8a8 } : {}) });
     try {
       const engine = new Engine(runner, tokenizer);
       if (grammar) await engine.prepareGrammar(grammar);

@@ -12,6 +12,7 @@ import type { serveSpec } from './command-specs.js';
 import { createRunner } from './create-runner.js';
 import { parseByteSize, planServeKvBudget, type KvBudget } from './kv-budget.js';
 import { resolveModelArgument } from './model-argument.js';
+import { w8a8Option } from './w8a8-option.js';
 import type { ParsedOptions } from './parse-options.js';
 
 // 16 tokens per block: vLLM's default, the unit the pool is planned in.
@@ -63,6 +64,7 @@ export async function serveCommand({ values }: ParsedOptions<typeof serveSpec>):
       throw new CliUsageError(`--max-model-len ${maxModelLen} is beyond the model's context of ${config.contextLength} tokens`);
     }
     const kvDtype = values['kv-dtype'];
+    const w8a8 = await w8a8Option(values.w8a8, values.backend, model.tokenizer, maxModelLen);
     let budget: KvBudget | undefined;
     const { runner } = await createRunner(values.backend, model.source, (ctx) => {
       budget = planServeKvBudget({
@@ -81,6 +83,7 @@ export async function serveCommand({ values }: ParsedOptions<typeof serveSpec>):
         maxModelLen,
         kvBudgetBytes: budget.bytes,
         kvDtype,
+        ...(w8a8 ? { w8a8 } : {}),
       };
     });
     const closeModel = release;

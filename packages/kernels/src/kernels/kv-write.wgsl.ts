@@ -1,6 +1,7 @@
 import type { GpuDtype } from '@llm/quant';
 import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
+import { I8_QUANTIZE_WGSL } from './i8-quantize.wgsl.js';
 
 const KV_WRITE_PARAMS = {
   tokens: 'u32',
@@ -96,38 +97,14 @@ export function kvWriteI8Kernel() {
     for (var c = 0u; c < d4; c++) {
       let e = at + 4u * c;
       let q = quantize(vec4<f32>(${src}[e], ${src}[e + 1u], ${src}[e + 2u], ${src}[e + 3u]), s);
-      let b = bitcast<vec4<u32>>(q) & vec4<u32>(0xffu);
-      atomicStore(&${cache}[dataAt + c], b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u));
+      atomicStore(&${cache}[dataAt + c], pack4(q));
     }
     // s is an exact f16 value, so the conversion does not round.
     let bits = pack2x16float(vec2<f32>(s, 0.0)) & 0xffffu;
     atomicAnd(&${cache}[scaleAt], ~(0xffffu << shift));
     atomicOr(&${cache}[scaleAt], bits << shift);
   }`;
-  const body = /* wgsl */ `
-// f32(1 / 127), the smallest normal f16 and the largest f16 (see @llm/quant kv-i8.ts).
-const INV_MAX = bitcast<f32>(0x${(0x3c010204).toString(16)}u);
-const MIN_SCALE = 6.103515625e-5;
-const MAX_SCALE = 65504.0;
-
-// absmax / 127 rounded to 11 significant bits (half away from zero on the f32 bits).
-fn rowScale(amax: f32) -> f32 {
-  let s = bitcast<f32>((bitcast<u32>(amax * INV_MAX) + 0x1000u) & 0xffffe000u);
-  return min(MAX_SCALE, max(MIN_SCALE, s));
-}
-
-// The integer nearest x / s, ties to even, clamped to +-127. The quotient only guesses (division
-// is not correctly rounded); (n +- 0.5) * s are exact products, so comparing x with them decides.
-fn quantize(x: vec4<f32>, s: f32) -> vec4<i32> {
-  let n = round(x / s);
-  let up = (n + 0.5) * s;
-  let down = (n - 0.5) * s;
-  let upEven = (vec4<i32>(n + 1.0) & vec4<i32>(1)) == vec4<i32>(0);
-  let downEven = (vec4<i32>(n - 1.0) & vec4<i32>(1)) == vec4<i32>(0);
-  var m = select(n, n + 1.0, (x > up) | ((x == up) & upEven));
-  m = select(m, n - 1.0, (x < down) | ((x == down) & downEven));
-  return vec4<i32>(clamp(m, vec4<f32>(-127.0), vec4<f32>(127.0)));
-}
+  const body = /* wgsl */ `${I8_QUANTIZE_WGSL}
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -13,7 +13,7 @@ import {
   streamMatvecKernel,
   tileMatvecKernel,
 } from './linear.wgsl.js';
-import type { LinearKernel, LinearVariant, ReduceShape, StreamShape, TileShape } from './linear.wgsl.js';
+import type { LinearEpilogue, LinearKernel, LinearVariant, ReduceShape, StreamShape, TileShape } from './linear.wgsl.js';
 import type { GpuMatrix, GpuMatrixPart } from './matrix.js';
 import { storageFormat } from './storage-format.js';
 
@@ -173,33 +173,51 @@ function partParams(w: GpuMatrix, part: GpuMatrixPart, outStride: number, t0: nu
   };
 }
 
+/** What a product writes: out (and split.out), bias and residual, as `linear` and `linearI8` take them. */
+export type LinearOutputArgs = Pick<LinearArgs, 'out' | 'bias' | 'residual' | 'split' | 'glu'>;
+
+/**
+ * Checks a product's epilogue and output buffers for `rows` weight rows and m tokens (`reads`:
+ * the inputs out must not alias); returns the epilogue and out's row stride.
+ */
+export function checkEpilogue(
+  name: string,
+  rows: number,
+  m: number,
+  a: LinearOutputArgs,
+  reads: Record<string, BufferBindingLike>,
+): { epilogue: LinearEpilogue; outStride: number } {
+  const epilogue = a.glu ? 'glu' : a.split ? 'split' : 'store';
+  let outStride = rows;
+  if (a.glu) {
+    if (rows % 2 !== 0 || a.bias || a.residual || a.split) {
+      throw new KernelShapeError(name, `glu needs an even number of weight rows (got ${rows}) and no bias, residual or split`);
+    }
+    outStride = rows / 2;
+    requireBytes(name, 'out', a.out, m * outStride * 4);
+  } else if (a.split) {
+    const at = a.split.at;
+    if (!Number.isInteger(at) || at < 1 || at >= rows || a.residual) {
+      throw new KernelShapeError(name, `split.at must be an integer in [1, ${rows}) and comes without residual, got ${at}`);
+    }
+    requireBytes(name, 'out', a.out, m * at * 4);
+    requireBytes(name, 'split.out', a.split.out, m * (rows - at) * 4);
+  } else {
+    requireBytes(name, 'out', a.out, m * rows * 4);
+  }
+  if (a.bias) requireBytes(name, 'bias', a.bias, rows * 4);
+  if (a.residual) requireBytes(name, 'residual', a.residual, m * rows * 4);
+  requireDistinct(name, a.out, { ...reads, bias: a.bias, residual: a.residual, split: a.split?.out });
+  return { epilogue, outStride };
+}
+
 /** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual). */
 export function linear(rec: StepRecorder, a: LinearArgs): void {
   const name = 'linear';
   const { w, m } = a;
   requireInt(name, 'm', m, 1);
   requireBytes(name, 'x', a.x, m * w.cols * 4);
-  const epilogue = a.glu ? 'glu' : a.split ? 'split' : 'store';
-  let outStride = w.rows;
-  if (a.glu) {
-    if (w.rows % 2 !== 0 || a.bias || a.residual || a.split) {
-      throw new KernelShapeError(name, `glu needs an even number of weight rows (got ${w.rows}) and no bias, residual or split`);
-    }
-    outStride = w.rows / 2;
-    requireBytes(name, 'out', a.out, m * outStride * 4);
-  } else if (a.split) {
-    const at = a.split.at;
-    if (!Number.isInteger(at) || at < 1 || at >= w.rows || a.residual) {
-      throw new KernelShapeError(name, `split.at must be an integer in [1, ${w.rows}) and comes without residual, got ${at}`);
-    }
-    requireBytes(name, 'out', a.out, m * at * 4);
-    requireBytes(name, 'split.out', a.split.out, m * (w.rows - at) * 4);
-  } else {
-    requireBytes(name, 'out', a.out, m * w.rows * 4);
-  }
-  if (a.bias) requireBytes(name, 'bias', a.bias, w.rows * 4);
-  if (a.residual) requireBytes(name, 'residual', a.residual, m * w.rows * 4);
-  requireDistinct(name, a.out, { x: a.x, bias: a.bias, residual: a.residual, split: a.split?.out });
+  const { epilogue, outStride } = checkEpilogue(name, w.rows, m, a, { x: a.x });
 
   const ctx = rec.ctx;
   if (a.f16Native && !ctx.features.shaderF16) {

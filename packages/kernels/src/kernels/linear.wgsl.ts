@@ -18,7 +18,7 @@ export interface LinearVariant {
   epilogue: LinearEpilogue;
 }
 
-const PARAMS = {
+export const LINEAR_PARAMS = {
   k: 'u32', // input features K
   row_stride: 'u32', // elements per stored weight row (K padded)
   n_count: 'u32', // output features held by this weight part
@@ -39,7 +39,7 @@ function linearDeclaration(
 ) {
   return declareKernel({
     name: 'linear',
-    params: PARAMS,
+    params: LINEAR_PARAMS,
     bindings: {
       x: opts.xUniform ? { access: 'uniform', type: `array<vec4<f32>, ${opts.xUniform}>` } : { access: 'read', type: x },
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
@@ -61,7 +61,7 @@ export type LinearKernel =
 // store(t, n, acc) writes output feature n (local to the part) of token t, adding bias and
 // residual when present; with 'glu', store_pair(t, n, gate, up) writes feature pair n / 2 instead.
 // store4(t, n, acc) writes features n..n+3 (n a multiple of 4) that exist, either way.
-function storeFn(v: LinearVariant): string {
+export function storeFn(v: Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>): string {
   const bias = v.bias ? '\n  v += bias[params.n_start + n];' : '';
   if (v.epilogue === 'glu') {
     return `

@@ -1,5 +1,7 @@
 export { linear } from './linear.js';
 export type { LinearReferenceArgs } from './linear.js';
+export { linearI8 } from './linear-i8.js';
+export type { LinearI8ReferenceArgs } from './linear-i8.js';
 export { rmsNorm } from './rms-norm.js';
 export type { RmsNormReferenceArgs } from './rms-norm.js';
 export { rope } from './rope.js';

@@ -1,6 +1,6 @@
 import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuKvDtype } from '@llm/quant';
-import { f16ArrayToF32, f32ArrayToF16, roundTripKvI8 } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, LlmError, roundTripKvI8 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -65,6 +65,7 @@ export class CpuModelRunner implements ModelRunner {
     onProgress?: (done: number, total: number) => void,
   ): Promise<CpuModelRunner> {
     const opts = resolveRunnerOptions(source.config, options);
+    if (opts.w8a8) throw new LlmError('unsupported', 'W8A8 runs on the webgpu runner only');
     const config = opts.config;
     const kvFloats = opts.numBlocks * opts.blockSize * config.numKvHeads * config.headDim;
     const { model, layers } = await readHostModel(

@@ -16,10 +16,8 @@ import {
   type TensorDtype,
 } from '@llm/quant';
 import type { WeightSource } from '@llm/formats';
-import { CpuModelRunner } from './cpu-runner.js';
+import { calibrationPass } from './calibration-pass.js';
 import type { LinearInputs, LinearWeight } from './linear-inputs.js';
-import { kvPoolBlockBytes } from './runner-options.js';
-import type { SequenceChunk } from './forward-batch.js';
 
 export interface GptqCalibrationOptions {
   /**
@@ -53,9 +51,6 @@ export interface GptqTensor {
   readonly tokens: number;
 }
 
-/** KV blocks of 16 tokens: the runner's default block. */
-const CALIBRATION_BLOCK = 16;
-
 /**
  * GPTQ for every linear layer of a Llama-family model, sequentially as the reference
  * implementation does it: one CPU forward pass (f64 accumulation) over all the calibration
@@ -82,21 +77,6 @@ export async function gptqCalibrate(
       `a calibration sequence of ${longest} tokens is beyond the model's context of ${config.contextLength}`,
     );
   }
-  const tokens = sequences.reduce((n, s) => n + s.length, 0);
-  const blocks = sequences.reduce((n, s) => n + Math.ceil(s.length / CALIBRATION_BLOCK), 0);
-  const runner = await CpuModelRunner.load(source, {
-    blockSize: CALIBRATION_BLOCK,
-    maxModelLen: longest,
-    maxStepTokens: tokens,
-    maxSeqs: sequences.length,
-    kvBudgetBytes: (blocks + 1) * kvPoolBlockBytes(config, CALIBRATION_BLOCK, 'f32'),
-  });
-  let next = 0;
-  const chunks: SequenceChunk[] = sequences.map((ids) => {
-    const blockTable = Array.from({ length: Math.ceil(ids.length / CALIBRATION_BLOCK) }, () => next++);
-    return { tokens: [...ids], startPos: 0, blockTable };
-  });
-
   const sequential = options.sequential ?? true;
   const total = 7 * config.numLayers + (config.tiedEmbeddings ? 0 : 1);
   let done = 0;
@@ -131,13 +111,9 @@ export async function gptqCalibrate(
       options.onProgress?.(++done, total, w.name);
     });
   };
-  try {
-    await runner.captureLinearInputs(chunks, onLinear, (embedding) => {
-      if (sequential) roundToType(embedding, options.typeOf(embedding.name, [embedding.rows, config.dim]), config.dim);
-    });
-  } finally {
-    runner.dispose();
-  }
+  await calibrationPass(source, sequences, onLinear, (embedding) => {
+    if (sequential) roundToType(embedding, options.typeOf(embedding.name, [embedding.rows, config.dim]), config.dim);
+  });
   return written;
 }
 

@@ -22,9 +22,15 @@ import {
   tokenMaskWords,
   uploadMatrix,
   concatMatrices,
+  I8Matrix,
+  linearI8,
+  quantizeActivationsI8,
+  i8RowWords,
+  fixedSubgroupSize,
   type TopLogprobsRow,
   type GpuContext,
   type GpuMatrix,
+  type LinearArgs,
   type PagedAttentionBatch,
   type StepRecorder,
 } from '@llm/kernels';
@@ -34,6 +40,7 @@ import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { decodedMatrix, interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
+import { activationRanges, uploadI8Layer } from './w8a8-weights.js';
 import {
   GREEDY,
   type BlockCopy,
@@ -59,14 +66,14 @@ interface Destroyable {
 interface GpuLayer {
   attnNorm: GPUBuffer;
   /** Q, K and V rows stacked: one product per step, split into q and k|v. */
-  qkv: GpuMatrix;
+  qkv: LayerMatrix;
   /** The Q, K and V biases stacked (zeros for a missing one), when the model has any. */
   qkvBias: GPUBuffer | undefined;
-  wo: GpuMatrix;
+  wo: LayerMatrix;
   ffnNorm: GPUBuffer;
   /** gate and up rows interleaved (gate_i, up_i): one product writes silu(gate) * up. */
-  gateUp: GpuMatrix;
-  down: GpuMatrix;
+  gateUp: LayerMatrix;
+  down: LayerMatrix;
   /** Act-order GPTQ layers: u32 input orders; x is gathered in it before the product. */
   qkvOrder: GPUBuffer | undefined;
   woOrder: GPUBuffer | undefined;
@@ -76,8 +83,14 @@ interface GpuLayer {
   vCache: GPUBuffer;
 }
 
+/** A layer's product weight: as stored, or int8 for W8A8 (the runner's `w8a8` option). */
+type LayerMatrix = GpuMatrix | I8Matrix;
+
 /** Activation buffers sized once for maxStepTokens; a step reuses them. */
 interface Scratch {
+  /** W8A8: a product's input quantized for its weight (16 bytes each without w8a8). */
+  xq: GPUBuffer;
+  xqScales: GPUBuffer;
   /** The input of an act-order product in its weight's column order (16 bytes when no layer has one). */
   xPerm: GPUBuffer;
   x: GPUBuffer;
@@ -181,24 +194,35 @@ export class GpuModelRunner implements ModelRunner {
     const optionalVector = (data: Float32Array | undefined, label: string) =>
       data ? vector(data, label) : undefined;
     try {
+      // W8A8: the activations' ranges first, from one CPU pass over the calibration tokens.
+      const w8a8 = opts.w8a8;
+      const ranges = w8a8 && (await activationRanges(source, w8a8.calibration));
       const { model, layers } = await readHostModel(
         source,
         (w, l): GpuLayer => {
+          const common = {
+            attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
+            qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
+            ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
+            kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
+            vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
+          };
+          if (ranges) {
+            const i8 = uploadI8Layer(ctx, w, ranges[l]!, l, w8a8.alpha);
+            Object.values(i8).forEach(own);
+            return { ...common, ...i8, qkvOrder: undefined, woOrder: undefined, gateUpOrder: undefined, downOrder: undefined };
+          }
           const qkv = uploadStack([w.wq, w.wk, w.wv], `blk.${l}.attn_qkv`);
           return {
-            attnNorm: vector(w.attnNorm, `blk.${l}.attn_norm`),
+            ...common,
             qkv: qkv.matrix,
             qkvOrder: qkv.order,
             woOrder: inputOrder(w.wo, `blk.${l}.attn_output.order`),
             gateUpOrder: inputOrder(w.gateUp, `blk.${l}.ffn_gate_up.order`),
             downOrder: inputOrder(w.down, `blk.${l}.ffn_down.order`),
-            qkvBias: optionalVector(stackBiases([w.bq, w.bk, w.bv], [w.wq.rows, w.wk.rows, w.wv.rows]), `blk.${l}.attn_qkv.bias`),
             wo: upload(w.wo, `blk.${l}.attn_output`),
-            ffnNorm: vector(w.ffnNorm, `blk.${l}.ffn_norm`),
             gateUp: upload(interleaveHalves(w.gateUp), `blk.${l}.ffn_gate_up`),
             down: upload(w.down, `blk.${l}.ffn_down`),
-            kCache: own(ctx.createBuffer(kvBytes, `kv.k.${l}`)),
-            vCache: own(ctx.createBuffer(kvBytes, `kv.v.${l}`)),
           };
         },
         onProgress,
@@ -214,6 +238,7 @@ export class GpuModelRunner implements ModelRunner {
         opts.maxSeqs,
         Math.ceil(config.contextLength / opts.blockSize),
         layers.some((l) => l.qkvOrder || l.woOrder || l.gateUpOrder || l.downOrder),
+        w8a8 ? i8RowWords(Math.max(config.dim, config.numHeads * config.headDim, config.hiddenDim), fixedSubgroupSize(ctx)) : 0,
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(
@@ -477,13 +502,11 @@ export class GpuModelRunner implements ModelRunner {
     const c = this.config;
     const s = this.scratch;
     const m = batch.numTokens;
-    const batchInvariant = this.batchInvariant;
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
     for (const layer of this.layers) {
       rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       const kvLen = c.numKvHeads * c.headDim;
-      linear(rec, {
-        batchInvariant,
+      this.product(rec, {
         x: this.inOrder(rec, s.xb, layer.qkvOrder, m, c.dim),
         w: layer.qkv,
         out: s.q,
@@ -556,13 +579,24 @@ export class GpuModelRunner implements ModelRunner {
       // the mix: a token's attention never depends on what else the step carries.
       attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
       const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
-      linear(rec, { x: attnIn, w: layer.wo, out: s.x2, m, residual: s.x, batchInvariant });
+      this.product(rec, { x: attnIn, w: layer.wo, out: s.x2, m, residual: s.x });
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
       const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
-      linear(rec, { x: ffnIn, w: layer.gateUp, out: s.hidden, m, glu: true, batchInvariant });
+      this.product(rec, { x: ffnIn, w: layer.gateUp, out: s.hidden, m, glu: true });
       const downIn = this.inOrder(rec, s.hidden, layer.downOrder, m, c.hiddenDim);
-      linear(rec, { x: downIn, w: layer.down, out: s.x, m, residual: s.x2, batchInvariant });
+      this.product(rec, { x: downIn, w: layer.down, out: s.x, m, residual: s.x2 });
     }
+  }
+
+  /** One of a layer's products: `linear` on a stored weight; W8A8 quantizes x for it first. */
+  private product(rec: StepRecorder, a: Omit<LinearArgs, 'w'> & { w: LayerMatrix }): void {
+    if (!(a.w instanceof I8Matrix)) {
+      linear(rec, { ...a, w: a.w, batchInvariant: this.batchInvariant });
+      return;
+    }
+    const xq = { q: this.scratch.xq, scales: this.scratch.xqScales };
+    quantizeActivationsI8(rec, { x: a.x, w: a.w, m: a.m, out: xq });
+    linearI8(rec, { ...a, x: xq, w: a.w });
   }
 
   /** x itself, or (an act-order layer) x's columns gathered in the weight's input order into scratch.xPerm. */
@@ -589,11 +623,14 @@ function createScratch(
   maxSeqs: number,
   maxBlocksPerSeq: number,
   inputOrders: boolean,
+  i8Words: number,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   // The inputs of products: room past the last token for the tile kernel's last x window.
   const inRows = maxTokens + LINEAR_X_SLACK_TOKENS;
   return {
+    xq: ctx.createBuffer(Math.max(16, maxTokens * i8Words * 16), 'xq'),
+    xqScales: f32(i8Words > 0 ? maxTokens : 0, 'xqScales'),
     xPerm: f32(inputOrders ? inRows * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),
     x: f32(maxTokens * c.dim, 'x'),
     x2: f32(maxTokens * c.dim, 'x2'),

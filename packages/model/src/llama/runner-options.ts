@@ -48,6 +48,20 @@ export const runnerOptionsSchema = z.object({
    * linear layers on the matrix-vector kernel at every batch size instead of the tiled matmul.
    */
   batchInvariant: z.optional(z.boolean()),
+  /**
+   * W8A8 with SmoothQuant: every transformer layer's products take int8 weights (one scale per
+   * output row) and int8 activations (one scale per token) through packed integer dot products,
+   * after SmoothQuant's factors (strength `alpha`, default 0.5) move the activations' outlier
+   * channels into the weights. The factors come from the activations of `calibration`, token
+   * sequences run through the model once on the CPU at load. The token embedding and the LM head
+   * stay as stored. For f32, f16 and bf16 weights; the webgpu runner only.
+   */
+  w8a8: z.optional(
+    z.object({
+      calibration: z.array(z.array(z.int().check(z.nonnegative())).check(z.minLength(1))).check(z.minLength(1)),
+      alpha: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    }),
+  ),
 });
 
 export type RunnerOptions = z.input<typeof runnerOptionsSchema>;
@@ -63,6 +77,7 @@ export interface ResolvedRunnerOptions {
   readonly maxSeqs: number;
   readonly kvDtype: GpuKvDtype;
   readonly batchInvariant: boolean;
+  readonly w8a8: { readonly calibration: readonly (readonly number[])[]; readonly alpha: number | undefined } | undefined;
 }
 
 /**
@@ -94,6 +109,17 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
     );
   }
   const config = { ...modelConfig, contextLength: o.maxModelLen ?? modelConfig.contextLength };
+  for (const [i, ids] of (o.w8a8?.calibration ?? []).entries()) {
+    const bad = ids.find((id) => id >= config.vocabSize);
+    if (bad !== undefined || ids.length > config.contextLength) {
+      throw new KvPoolError(
+        `w8a8.calibration[${i}]: ` +
+          (bad !== undefined
+            ? `token ${bad} is outside the vocabulary of ${config.vocabSize}`
+            : `${ids.length} tokens are beyond the context of ${config.contextLength}`),
+      );
+    }
+  }
   const blockSize = o.blockSize ?? 16;
   const kvDtype = o.kvDtype ?? 'f32';
   if (kvDtype === 'i8' && (blockSize % 2 !== 0 || config.headDim % 4 !== 0)) {
@@ -133,5 +159,6 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
     maxSeqs: o.maxSeqs ?? 16,
     kvDtype,
     batchInvariant: o.batchInvariant ?? true,
+    w8a8: o.w8a8 && { calibration: o.w8a8.calibration, alpha: o.w8a8.alpha },
   };
 }
