@@ -196,7 +196,11 @@ export class GpuModelRunner implements ModelRunner {
     try {
       // W8A8: the activations' ranges first, from one CPU pass over the calibration tokens.
       const w8a8 = opts.w8a8;
-      const ranges = w8a8 && (await activationRanges(source, w8a8.calibration));
+      // The calibration pass counts as one more step per layer: on the CPU it takes longer than
+      // the upload.
+      const calibrationSteps = w8a8 ? config.numLayers : 0;
+      const total = (uploadTotal: number) => calibrationSteps + uploadTotal;
+      const ranges = w8a8 && (await activationRanges(source, w8a8.calibration, (done) => onProgress?.(done, total(config.numLayers + 2))));
       const { model, layers } = await readHostModel(
         source,
         (w, l): GpuLayer => {
@@ -225,7 +229,7 @@ export class GpuModelRunner implements ModelRunner {
             down: upload(w.down, `blk.${l}.ffn_down`),
           };
         },
-        onProgress,
+        onProgress && ((done, uploadTotal) => onProgress(calibrationSteps + done, total(uploadTotal))),
       );
       const tokenEmbedding = uploadInOrder(model.tokenEmbedding, 'token_embd');
       const output = model.output ? uploadInOrder(model.output, 'output') : tokenEmbedding;

@@ -42,7 +42,14 @@ describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner with w8a8 on stories260K',
     const vocab = model.source.config.vocabSize;
     const calibration = [tokens(1, 64, vocab), tokens(2, 64, vocab)];
     const float = await GpuModelRunner.load(ctx, model.source, options);
-    const w8a8 = await GpuModelRunner.load(ctx, model.source, { ...options, w8a8: { calibration } });
+    const progress: [number, number][] = [];
+    const w8a8 = await GpuModelRunner.load(ctx, model.source, { ...options, w8a8: { calibration } }, (done, total) =>
+      progress.push([done, total]),
+    );
+    // The calibration pass reports a step per layer before the upload's steps.
+    const layers = model.source.config.numLayers;
+    expect(progress.map(([done]) => done)).toEqual(Array.from({ length: 2 * layers + 2 }, (_, i) => i + 1));
+    expect(new Set(progress.map(([, total]) => total))).toEqual(new Set([2 * layers + 2]));
     try {
       const prompt = model.tokenizer.encode('Once upon a time, there was a little girl named Lily. She liked to play', { addSpecial: true });
       const rows = prompt.map((_, i) => i);

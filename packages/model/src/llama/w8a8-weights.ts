@@ -25,17 +25,21 @@ type Site = (typeof SITES)[number];
 
 /**
  * Per input feature, the largest |activation| of each layer's product inputs over the
- * calibration sequences (one CPU pass): `ranges[layer][site]`.
+ * calibration sequences (one CPU pass): `ranges[layer][site]`. `onLayer` hears how many layers
+ * the pass is through.
  */
 export async function activationRanges(
   source: WeightSource,
   calibration: readonly (readonly number[])[],
+  onLayer?: (done: number) => void,
 ): Promise<Map<Site, Float32Array>[]> {
   const ranges = Array.from({ length: source.config.numLayers }, () => new Map<Site, Float32Array>());
   await calibrationPass(source, calibration, ({ layer, weights, inputs, tokens, cols }) => {
     if (layer === undefined) return;
     const site = SITES.find((s) => weights[0]!.name === `blk.${layer}.${s}.weight`);
     if (site === undefined) return;
+    // A layer's last product input: the pass is through it.
+    if (site === 'ffn_down') onLayer?.(layer + 1);
     const max = new Float32Array(cols);
     for (let t = 0; t < tokens; t++) {
       for (let j = 0; j < cols; j++) max[j] = Math.max(max[j]!, Math.abs(inputs[t * cols + j]!));
