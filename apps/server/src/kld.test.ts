@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSyntheticLlamaGguf } from '@llm/formats/node';
@@ -51,6 +51,23 @@ describe.skipIf(!stories)('llm kld on stories260K', () => {
     expect(r.sameTop).toBe(1);
     expect(r.pplRatio).toBe(1);
     expect(r.pplBase).toBe(r.pplQuant);
+  });
+
+  it('measures W8A8 (--w8a8) against the same file as stored: a small divergence', async () => {
+    const calibration = join(dir, 'calibration.txt');
+    await writeFile(
+      calibration,
+      'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her mom. One day, she saw a big red ball under a tree.',
+    );
+    const run = await runLlm([
+      'kld', '--base', stories!, '--quant', stories!, '--generate', '256', '--context', '128', '--backend', 'webgpu', '--json',
+      '--w8a8', calibration,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout) as KldJson;
+    expect(r.meanKld).toBeGreaterThan(0);
+    expect(r.meanKld).toBeLessThan(0.01);
+    expect(r.sameTop).toBeGreaterThan(0.9);
   });
 
   it('finds a small divergence for q8_0 and a larger one for q4_0', async () => {

@@ -138,6 +138,7 @@ const scoringOptions = {
   context: { type: 'integer', arg: 'N', range: { min: 4 }, defaultText: "min(512, the model's context)", description: 'window length: the text is cut into windows of N tokens, each scoring its second half' },
   backend: { type: 'choice', choices: ['auto', 'webgpu', 'cpu'], default: 'auto', description: 'auto: WebGPU when an adapter exists, else the CPU with a warning' },
   'kv-dtype': kvDtypeOption,
+  w8a8: w8a8Spec,
 } as const;
 
 export const pplSpec = {
@@ -163,6 +164,7 @@ export const kldSpec = {
     ...scoringOptions,
     generate: { ...scoringOptions.generate, description: 'score N tokens the base model generates itself at temperature 1 from BOS (instead of --text-file)' },
     'kv-dtype': { ...kvDtypeOption, description: "KV cache element type of --quant's runs (the base keeps f32): with the same file as --base it measures the KV cache's quantization alone" },
+    w8a8: { ...w8a8Spec, description: "run --quant's products on int8 weights and activations (W8A8, SmoothQuant factors calibrated at load on the first 512 tokens of the text in FILE; the base stays as stored): with the same file as --base it measures W8A8 alone" },
     json: { type: 'boolean', description: 'print one JSON line on stdout: mean KLD and its stderr, median, p99, max, top-1 agreement, both perplexities and their ratio, tokens' },
   },
   notes: [

@@ -22,10 +22,17 @@ export async function kldCommand({ values }: ParsedOptions<typeof kldSpec>): Pro
   const generate = values.generate;
   checkTextSource(textFile, generate);
   const stepTokens = values.context ?? 512;
-  const base = await openScoringModel(values.base, values.tokenizer, values.backend, stepTokens, 'f32');
+  const base = await openScoringModel(values.base, values.tokenizer, values.backend, stepTokens, { kvDtype: 'f32' });
   let quant: ScoringModel | undefined;
   try {
-    quant = await openScoringModel(values.quant, values.tokenizer, values.backend, stepTokens, values['kv-dtype'], base.ctx);
+    quant = await openScoringModel(
+      values.quant,
+      values.tokenizer,
+      values.backend,
+      stepTokens,
+      { kvDtype: values['kv-dtype'], w8a8File: values.w8a8 },
+      base.ctx,
+    );
     checkSameVocabulary(base, quant);
     const vocab = base.runner.config.vocabSize;
     const context = windowContext(values.context, Math.min(base.model.source.config.contextLength, quant.model.source.config.contextLength));

@@ -18,7 +18,10 @@ export async function pplCommand({ values }: ParsedOptions<typeof pplSpec>): Pro
   const textFile = values['text-file'];
   const generate = values.generate;
   checkTextSource(textFile, generate);
-  const scoring = await openScoringModel(values.model, values.tokenizer, values.backend, values.context ?? 512, values['kv-dtype']);
+  const scoring = await openScoringModel(values.model, values.tokenizer, values.backend, values.context ?? 512, {
+    kvDtype: values['kv-dtype'],
+    w8a8File: values.w8a8,
+  });
   try {
     const { runner, model } = scoring;
     const vocab = runner.config.vocabSize;

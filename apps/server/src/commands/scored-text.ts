@@ -7,6 +7,7 @@ import { openModel } from '@llm/model/node';
 import { CliUsageError } from '../cli-error.js';
 import { createRunner, type Backend } from './create-runner.js';
 import { resolveModelArgument } from './model-argument.js';
+import { w8a8Option } from './w8a8-option.js';
 
 // What `llm ppl` and `llm kld` share: the model opened for scoring, the token stream (a text file
 // or the model's own text) and one window's logits.
@@ -30,14 +31,15 @@ export async function openScoringModel(
   tokenizer: string | undefined,
   backend: Backend,
   stepTokens: number,
-  kvDtype: GpuKvDtype,
+  numerics: { kvDtype: GpuKvDtype; w8a8File?: string | undefined },
   ctx?: GpuContext,
 ): Promise<ScoringModel> {
   const resolved = await resolveModelArgument(modelArgument);
   const tokenizerPath = tokenizer ?? resolved.tokenizerPath;
   const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
   try {
-    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS, kvDtype };
+    const w8a8 = await w8a8Option(numerics.w8a8File, backend, model.tokenizer, model.source.config.contextLength);
+    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS, kvDtype: numerics.kvDtype, ...(w8a8 ? { w8a8 } : {}) };
     const { runner, ctx: used } = await createRunner(backend, model.source, options, ctx);
     return {
       model,
