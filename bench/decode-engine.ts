@@ -64,7 +64,7 @@ const LONG_CONTEXT_SEED = 2;
  * Deterministic token ids, the same for every engine. Ids 0-2 (unknown, BOS, EOS in the synthetic
  * vocabulary) are left out: a prompt is ordinary text to every engine.
  */
-function promptIds(length: number, seed: number, vocabSize: number): number[] {
+export function promptIds(length: number, seed: number, vocabSize: number): number[] {
   const random = new SeededRandom(seed);
   return Array.from({ length }, () => 3 + (random.nextU32() % (vocabSize - 3)));
 }

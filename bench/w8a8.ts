@@ -11,6 +11,7 @@ import { yieldHostThread } from '@llm/kernels/node';
 import { GpuModelRunner, GREEDY, type SequenceChunk } from '@llm/model';
 import { openModel } from '@llm/model/node';
 import { printTable, progress } from './console-report.js';
+import { promptIds } from './decode-engine.js';
 import { DECODE_MODELS, ensureModelFile, type DecodeModel } from './decode-models.js';
 import { writeResult } from './result-writer.js';
 
@@ -49,12 +50,6 @@ function parseOptions(args: readonly string[]): Options | undefined {
     else throw new Error(`unknown option ${a}\n${usage}`);
   }
   return o;
-}
-
-/** Token ids in [3, vocab) from a seeded LCG. */
-function tokenIds(seed: number, length: number, vocab: number): number[] {
-  let s = seed;
-  return Array.from({ length }, () => 3 + ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % (vocab - 3)));
 }
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -124,11 +119,11 @@ async function measure(ctx: GpuContext, m: DecodeModel, options: Options) {
     const perSequence = calibrationTokens(m);
     progress(`${m.name}: loading the w8a8 runner (calibration: 2 x ${perSequence} tokens through the model on the CPU)`);
     const loadStart = performance.now();
-    const calibration = [tokenIds(11, perSequence, vocab), tokenIds(12, perSequence, vocab)];
+    const calibration = [promptIds(perSequence, 11, vocab), promptIds(perSequence, 12, vocab)];
     const w8a8 = await GpuModelRunner.load(ctx, model.source, { ...runnerOptions, w8a8: { calibration } });
     const w8a8LoadSeconds = (performance.now() - loadStart) / 1000;
     try {
-      const prompt = tokenIds(5, options.prefillTokens, vocab);
+      const prompt = promptIds(options.prefillTokens, 5, vocab);
       const runners = { float, w8a8 } as const;
       // Untimed: each path's first prefill and decode (pipelines of these token counts).
       for (const r of Object.values(runners)) await time(r, prompt);

@@ -1,4 +1,4 @@
-import { access, constants, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { access, constants, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { openGguf, quantizeModel, type QuantizeModelResult } from '@llm/formats/node';
 import type { OpenedModel } from '@llm/model';
@@ -15,6 +15,7 @@ import {
 } from '@llm/quant';
 import { CliUsageError } from '../cli-error.js';
 import { progressLine } from '../progress.js';
+import { readCalibrationText } from './calibration-text.js';
 import type { quantizeSpec } from './command-specs.js';
 import type { ParsedOptions } from './parse-options.js';
 import { checkTokens, generatedTokens, openScoringModel, windowContext } from './scored-text.js';
@@ -163,15 +164,7 @@ async function calibrationSequences(input: string, values: QuantizeValues): Prom
   let tokens: number[];
   let model: OpenedModel;
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new CliUsageError(
-        `--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a text file' : String(error)}`,
-      );
-    }
+    const text = await readCalibrationText('calibration', file);
     // Only the tokenizer is needed: no runner, no weights decoded.
     model = await openModel(input, values.tokenizer === undefined ? {} : { tokenizerPath: values.tokenizer });
     await model.source.close();

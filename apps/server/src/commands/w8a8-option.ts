@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import type { RunnerOptions } from '@llm/model';
 import type { Tokenizer } from '@llm/tokenizer';
 import { CliUsageError } from '../cli-error.js';
+import { readCalibrationText } from './calibration-text.js';
 
 // The calibration pass runs the model on the CPU at load: a few hundred tokens find the
 // activations' outlier channels, and the pass takes seconds per 100M parameters per 100 tokens.
@@ -20,13 +20,7 @@ export async function w8a8Option(
 ): Promise<RunnerOptions['w8a8']> {
   if (file === undefined) return undefined;
   if (backend === 'cpu') throw new CliUsageError('--w8a8 runs on the webgpu backend, not with --backend cpu');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new CliUsageError(`--w8a8 ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a text file' : String(error)}`);
-  }
+  const text = await readCalibrationText('w8a8', file);
   const tokens = tokenizer.encode(text, { addSpecial: true }).slice(0, CALIBRATION_TOKENS);
   if (tokens.length < 2) throw new CliUsageError(`--w8a8 ${file}: ${tokens.length} tokens; calibration needs some text`);
   const window = Math.min(CALIBRATION_WINDOW, contextLength);

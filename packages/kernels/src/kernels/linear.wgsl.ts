@@ -18,6 +18,9 @@ export interface LinearVariant {
   epilogue: LinearEpilogue;
 }
 
+/** What a product does with its sums, whatever its weights: the variant less the weight format. */
+export type LinearEpilogueVariant = Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>;
+
 export const LINEAR_PARAMS = {
   k: 'u32', // input features K
   row_stride: 'u32', // elements per stored weight row (K padded)
@@ -61,7 +64,7 @@ export type LinearKernel =
 // store(t, n, acc) writes output feature n (local to the part) of token t, adding bias and
 // residual when present; with 'glu', store_pair(t, n, gate, up) writes feature pair n / 2 instead.
 // store4(t, n, acc) writes features n..n+3 (n a multiple of 4) that exist, either way.
-export function storeFn(v: Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>): string {
+export function storeFn(v: LinearEpilogueVariant): string {
   const bias = v.bias ? '\n  v += bias[params.n_start + n];' : '';
   if (v.epilogue === 'glu') {
     return `
@@ -235,7 +238,7 @@ const tileXRow = (s: TileShape, t: number) =>
   s.xUniform ? `min(tb + ${t}u, params.tokens - 1u) * k4` : `(params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4`;
 
 /** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's 4 rows. */
-const tileRows = (name: string, per: string) =>
+export const tileRows = (name: string, per: string) =>
   range(4)
     .map((r) => `let ${name}${r} = min(n0 + ${r}u, last) * ${per};`)
     .join('\n  ');
@@ -292,10 +295,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   return { declaration, body };
 }
 
-/** Stores of the tile kernels: 4 rows of token block tb's token t, those tokens that exist. */
-function tileStores(R: number[], T: number[]): string {
+/**
+ * Stores of the tile kernels: 4 rows of token block tb's token t, those tokens that exist; `sum`
+ * gives the value of (token t, row r) from its accumulator (the float kernels store it as is).
+ */
+export function tileStores(R: number[], T: number[], sum = (t: number, r: number) => `a${t}_${r}`): string {
   return T.map((t) => {
-    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${R.map((r) => `a${t}_${r}`).join(', ')}));`;
+    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${R.map((r) => sum(t, r)).join(', ')}));`;
     return t > 0 ? `if (tb + ${t}u < params.tokens) { ${store} }` : store;
   }).join('\n  ');
 }

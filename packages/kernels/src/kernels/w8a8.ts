@@ -6,7 +6,7 @@ import { requireBytes, requireInt } from './kernel-args.js';
 import { checkEpilogue, type LinearOutputArgs } from './linear.js';
 import { kernelSource } from './kernel-cache.js';
 import { linearI8Kernel, QUANTIZE_WORKGROUP, quantizeI8Kernel } from './w8a8.wgsl.js';
-import type { I8Variant } from './w8a8.wgsl.js';
+import type { LinearEpilogueVariant } from './linear.wgsl.js';
 import { cpuWorkgroup, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
 
 /**
@@ -158,7 +158,7 @@ export function linearI8(rec: StepRecorder, a: LinearI8Args): void {
   requireBytes(name, 'x.q', a.x.q, m * w.words * 16);
   requireBytes(name, 'x.scales', a.x.scales, m * 4);
   const subgroup = i8Subgroup(rec.ctx, name);
-  const variant: I8Variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
+  const variant: LinearEpilogueVariant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
   const tokens = blockTokens(m);
   const workgroup = cpuWorkgroup(Math.ceil(w.rows / 4), subgroup);
   const key = `${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${variant.epilogue}/t${tokens}w${workgroup}s${subgroup}`;

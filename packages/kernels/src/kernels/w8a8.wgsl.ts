@@ -1,6 +1,6 @@
 import { declareKernel } from './kernel-declaration.js';
 import { I8_QUANTIZE_WGSL } from './i8-quantize.wgsl.js';
-import { LINEAR_PARAMS, storeFn, type LinearVariant } from './linear.wgsl.js';
+import { LINEAR_PARAMS, storeFn, tileRows, tileStores, type LinearEpilogueVariant } from './linear.wgsl.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -66,9 +66,6 @@ export interface I8TileShape {
   subgroup: number;
 }
 
-/** A float linear variant's epilogue, without its weight format (the weights are int8 rows). */
-export type I8Variant = Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>;
-
 /**
  * W8A8 product on int8 rows: each invocation owns 4 weight rows and takes the tokens `tokens` at
  * a time, as the float tile kernel does; per step a lane loads one vec4<u32> (16 int8 inputs) of
@@ -77,7 +74,7 @@ export type I8Variant = Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>;
  * sums are exact, so a token's result does not depend on the pass, the block or the kernel's
  * shape; each output is f32(sum) * weight scale * token scale, then the linear epilogue.
  */
-export function linearI8Kernel(v: I8Variant, s: I8TileShape) {
+export function linearI8Kernel(v: LinearEpilogueVariant, s: I8TileShape) {
   const declaration = declareKernel({
     name: 'linearI8',
     params: LINEAR_PARAMS,
@@ -95,11 +92,6 @@ export function linearI8Kernel(v: I8Variant, s: I8TileShape) {
   });
   const R = range(4);
   const T = range(s.tokens);
-  const stores = T.map((t) => {
-    const acc = R.map((r) => `f32(a${t}_${r}) * ws${r} * xs${t}`).join(', ');
-    const store = `store4(params.t0 + tb + ${t}u, n0, vec4<f32>(${acc}));`;
-    return t > 0 ? `if (tb + ${t}u < params.tokens) { ${store} }` : store;
-  });
   const body = /* wgsl */ `${storeFn(v)}
 
 fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
@@ -114,7 +106,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let last = params.n_count - 1u;
   // row_stride: vec4<u32> words per row (K padded to a whole number of subgroup steps).
   let words = params.row_stride;
-  ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * words;`).join('\n  ')}
+  ${tileRows('wr', 'words')}
   ${R.map((r) => `let ws${r} = w_scales[min(n0 + ${r}u, last)];`).join('\n  ')}
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
   ${T.map((t) => `let tx${t} = params.t0 + min(tb + ${t}u, params.tokens - 1u);`).join('\n  ')}
@@ -130,7 +122,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       }`).join('\n      ')}
     }
   }
-  ${stores.join('\n  ')}
+  ${tileStores(R, T, (t, r) => `f32(a${t}_${r}) * ws${r} * xs${t}`)}
   }
 }
 `;

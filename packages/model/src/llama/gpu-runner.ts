@@ -25,8 +25,6 @@ import {
   I8Matrix,
   linearI8,
   quantizeActivationsI8,
-  i8RowWords,
-  fixedSubgroupSize,
   type TopLogprobsRow,
   type GpuContext,
   type GpuMatrix,
@@ -242,7 +240,8 @@ export class GpuModelRunner implements ModelRunner {
         opts.maxSeqs,
         Math.ceil(config.contextLength / opts.blockSize),
         layers.some((l) => l.qkvOrder || l.woOrder || l.gateUpOrder || l.downOrder),
-        w8a8 ? i8RowWords(Math.max(config.dim, config.numHeads * config.headDim, config.hiddenDim), fixedSubgroupSize(ctx)) : 0,
+        // The longest int8 row a product's input is quantized to (0: no W8A8 layer).
+        Math.max(0, ...layers.flatMap((l) => [l.qkv, l.wo, l.gateUp, l.down]).map((m) => (m instanceof I8Matrix ? m.words : 0))),
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(

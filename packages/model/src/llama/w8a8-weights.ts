@@ -40,11 +40,7 @@ export async function activationRanges(
     if (site === undefined) return;
     // A layer's last product input: the pass is through it.
     if (site === 'ffn_down') onLayer?.(layer + 1);
-    const max = new Float32Array(cols);
-    for (let t = 0; t < tokens; t++) {
-      for (let j = 0; j < cols; j++) max[j] = Math.max(max[j]!, Math.abs(inputs[t * cols + j]!));
-    }
-    ranges[layer]!.set(site, max);
+    ranges[layer]!.set(site, columnAbsMax(inputs, tokens, cols));
   });
   return ranges;
 }
@@ -65,6 +61,7 @@ function floatRows(parts: readonly HostMatrix[], label: string): Float32Array {
   return values;
 }
 
+/** The largest |value| of each column of a [rows, cols] row-major matrix. */
 function columnAbsMax(values: Float32Array, rows: number, cols: number): Float32Array {
   const max = new Float32Array(cols);
   for (let r = 0; r < rows; r++) {
