@@ -33,7 +33,7 @@ export type { KernelKindSummary, ProfileSummary } from './runtime/profile-summar
 export { concatMatrices, GpuMatrix, matrixRowStride, uploadMatrix } from './kernels/matrix.js';
 export { repackBlocks, repackedBlockBytes, repackedWords } from './kernels/block-repack.js';
 export type { BlockMatrixDtype, RepackedBlocks } from './kernels/block-repack.js';
-export type { GpuMatrixPart, UploadMatrixOptions } from './kernels/matrix.js';
+export type { GpuMatrixPart, MatrixLayout, UploadMatrixOptions } from './kernels/matrix.js';
 export { linear, linearKernelFor, LINEAR_X_SLACK_TOKENS, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearAdapter, LinearArgs, LinearKernelKind, LinearOutputArgs } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';

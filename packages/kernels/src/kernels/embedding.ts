@@ -39,7 +39,15 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
       nan: Number.NaN,
     };
     // Each part in its own format: a quantized table is read in place, a group per element.
-    const kernel = kernelSource('embedding', part.dtype, () => embeddingKernel(part.dtype));
-    rec.dispatchKernel(kernel, params, { ids: a.ids, table: part.buffer, table_scales: part.scales, out: a.out }, groups);
+    const lanes = part.lanes ?? 0;
+    const kernel = kernelSource('embedding', `${part.dtype}${lanes ? `l${lanes}` : ''}`, () =>
+      embeddingKernel(part.dtype, lanes),
+    );
+    rec.dispatchKernel(
+      kernel,
+      params,
+      { ids: a.ids, table: part.buffer, table_scales: part.scales, out: a.out },
+      groups,
+    );
   });
 }

@@ -4,12 +4,13 @@ import { storageFormat } from './storage-format.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /**
- * out[t, d] = table[ids[t], d] from one row-major part of a [vocab, dim] GpuMatrix (the same
- * upload can serve as a tied LM head). Each part's dispatch writes the tokens whose id falls in
- * its range; the first part also writes NaN rows for ids >= vocab so they cannot pass unnoticed.
+ * out[t, d] = table[ids[t], d] from one part of a [vocab, dim] GpuMatrix, row-major or in the
+ * lanes layout of `lanes` rows (the same upload can serve as a tied LM head). Each part's
+ * dispatch writes the tokens whose id falls in its range; the first part also writes NaN rows
+ * for ids >= vocab so they cannot pass unnoticed.
  */
-export function embeddingKernel(dtype: MatrixDtype) {
-  const format = storageFormat(dtype, false);
+export function embeddingKernel(dtype: MatrixDtype, lanes = 0) {
+  const format = storageFormat(dtype, false, lanes);
   const declaration = declareKernel({
     name: 'embedding',
     params: {

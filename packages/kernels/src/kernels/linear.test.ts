@@ -14,9 +14,9 @@ import {
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { linear, linearKernelFor, MATVEC_MAX_ROWS } from './linear.js';
 import { uploadMatrix } from './matrix.js';
-import type { GpuMatrix } from './matrix.js';
+import type { GpuMatrix, MatrixLayout } from './matrix.js';
 import type { LinearAdapter, LinearKernelKind } from './linear.js';
-import type { GpuDtype } from '@llm/quant';
+import type { GpuDtype, MatrixDtype } from '@llm/quant';
 
 const gpu = await gpuForTests();
 // The portable f16 path (halves unpacked from u32), on an adapter that also has shader-f16.
@@ -40,6 +40,8 @@ interface Case {
   glu?: boolean;
   f16Native?: boolean;
   batchInvariant?: boolean;
+  /** The weight's layout (default: uploadMatrix's choice for the adapter). */
+  layout?: MatrixLayout;
 }
 
 /**
@@ -128,7 +130,7 @@ function caseMatrix(ctx: GpuContext, c: Case, rand: () => number): { w: Float32A
     c.n,
     c.k,
     c.dtype,
-    c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {},
+    { ...(c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {}), ...(c.layout ? { layout: c.layout } : {}) },
   );
   return { w, matrix };
 }
@@ -343,8 +345,37 @@ describe.skipIf(!gpu)('linear', () => {
       { m: 7, n: 45, k, dtype: 'f16', kernel: 'tile' },
       { m: 13, n: 70, k: 2 * k, dtype: 'f16', kernel: 'tile', maxPartBytes: 20 * 2 * 2 * k },
       { m: 37, n: 21, k, dtype: 'f32', kernel: 'tile', bias: true, residual: true },
+      // Row-major weights, which CPU adapters store in the lanes layout by default.
+      { m: 1, n: 37, k, dtype: 'f32', kernel: 'stream', layout: 'rows' },
+      { m: 11, n: 45, k, dtype: 'f16', kernel: 'stream', bias: true, residual: true, streamShape: { rows: 3, tokens: 4 }, layout: 'rows' },
+      { m: 3, n: 37, k, dtype: 'f32', kernel: 'tile', bias: true, residual: true, layout: 'rows' },
+      { m: 7, n: 45, k, dtype: 'f16', kernel: 'tile', layout: 'rows' },
     ] as const) {
       await check(ctx, c, seed + 2);
+    }
+  });
+
+  it.skipIf(!gpu?.subgroupSize)('stores f32 and f16 weights in the lanes layout on CPU adapters, read by every kernel', async () => {
+    const size = gpu!.subgroupSize!;
+    const lanesOf = (k: number, dtype: MatrixDtype, layout?: MatrixLayout) => {
+      const m = uploadMatrix(ctx, new Float32Array(9 * k).fill(0.25), 9, k, dtype, layout ? { layout } : {});
+      const lanes = m.parts.map((p) => p.lanes ?? 0);
+      m.destroy();
+      return lanes;
+    };
+    // By default where the stream kernel reads K (K % 4S == 0), on CPU adapters only.
+    expect(lanesOf(4 * size * 3, 'f32')).toEqual([ctx.isCpuAdapter ? size : 0]);
+    expect(lanesOf(4 * size * 3 + 8, 'f16')).toEqual([0]);
+    expect(lanesOf(4 * size * 3, 'q8_0', 'lanes')).toEqual([0]);
+    // Asked for, any K, read by the GPU kernels too (scalar loads when K % 4 != 0); odd N
+    // leaves the last block of rows partial.
+    for (const c of [
+      { m: 2, n: 45, k: 131, dtype: 'f32', kernel: 'reduce', bias: true, layout: 'lanes' },
+      { m: 3, n: 37, k: 96, dtype: 'f16', kernel: 'reduce', layout: 'lanes' },
+      { m: 70, n: 75, k: 40, dtype: 'f32', kernel: 'matmul', residual: true, layout: 'lanes' },
+      { m: 9, n: 70, k: 64, dtype: 'f16', kernel: 'matmul', layout: 'lanes', maxPartBytes: 16 * 64 * 2 },
+    ] as const) {
+      await check(ctx, c, seed + 6);
     }
   });
 

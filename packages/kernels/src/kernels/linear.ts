@@ -237,7 +237,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   // Each part is read in its own format (the parts of a Q|K|V matrix may differ in type).
   const variantOf = (part: GpuMatrixPart): { variant: LinearVariant; key: string } => {
     const variant: LinearVariant = {
-      weights: storageFormat(part.dtype, f16Native),
+      weights: storageFormat(part.dtype, f16Native, part.lanes),
       bias: a.bias !== undefined,
       residual: a.residual !== undefined,
       epilogue,

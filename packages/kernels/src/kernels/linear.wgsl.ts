@@ -107,6 +107,14 @@ fn store(t: u32, n: u32, acc: f32) {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
+ * WGSL index of unit 0 of row `n` (u32 expressions) of `units` units, and of unit `u` from
+ * there: row-major, or in the lanes layout of `lanes` rows per block (matrix.ts).
+ */
+const rowBase = (n: string, units: string, lanes: number | undefined) =>
+  lanes ? `(${n}) / ${lanes}u * ${units} * ${lanes}u + (${n}) % ${lanes}u` : `(${n}) * ${units}`;
+const unitOffset = (u: string, lanes: number | undefined) => (lanes ? `(${u}) * ${lanes}u` : u);
+
+/**
  * The one order in which the CPU-adapter kernels (stream and tile) sum an output: a single f32
  * accumulator per (feature, token), taking 4 input features at a time in increasing k, each
  * product fused into the running sum. Both kernels call this one function with the same operands
@@ -158,6 +166,7 @@ const xRow = (s: StreamShape, t: number) =>
 export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
   if (v.weights.blocks) return streamBlockMatvecKernel(v, s);
   const f16 = v.weights.dtype === 'f16';
+  const lanes = v.weights.lanes;
   const R = range(s.rows);
   const T = range(s.tokens);
   const J = range(s.subgroup);
@@ -177,7 +186,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
       ${broadcast(2 * m + 1)}
       ${R.map(
         (r) => `{
-        let w = w[wb${r} + ${m}u];
+        let w = w[wb${r} + ${unitOffset(`${m}u`, lanes)}];
         let lo = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
         let hi = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
         ${T.map((t) => `a${t}_${r} = accumulate(accumulate(a${t}_${r}, lo, x${t}_${2 * m}), hi, x${t}_${2 * m + 1});`).join('\n        ')}
@@ -191,7 +200,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
       ${broadcast(j)}
       ${R.map(
         (r) => `{
-        let w = w[wb${r} + ${j}u];
+        let w = w[wb${r} + ${unitOffset(`${j}u`, lanes)}];
         ${T.map((t) => `a${t}_${r} = accumulate(a${t}_${r}, w, x${t}_${j});`).join('\n        ')}
       }`,
       ).join('\n      ')}
@@ -206,13 +215,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
   let last = params.n_count - 1u;
   let stride = params.row_stride / ${per}u;
-  ${R.map((r) => `let wr${r} = min(n0 + ${r}u, last) * stride;`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = ${rowBase(`min(n0 + ${r}u, last)`, 'stride', lanes)};`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
-    ${R.map((r) => `let wb${r} = wr${r} + c * 4u / ${per}u;`).join('\n    ')}
+    ${R.map((r) => `let wb${r} = wr${r} + ${unitOffset(`c * 4u / ${per}u`, lanes)};`).join('\n    ')}
     ${inner}
   }
   ${streamStores(v, R, T)}
@@ -237,10 +246,13 @@ export interface TileShape {
 const tileXRow = (s: TileShape, t: number) =>
   s.xUniform ? `min(tb + ${t}u, params.tokens - 1u) * k4` : `(params.t0 + min(tb + ${t}u, params.tokens - 1u)) * k4`;
 
-/** The tile kernels' row offsets (in weight units of `per` elements) of an invocation's 4 rows. */
-export const tileRows = (name: string, per: string) =>
+/**
+ * The tile kernels' row offsets of an invocation's 4 rows, `units` weight units per row: where
+ * each row's unit 0 is, row-major or in the lanes layout of `lanes` rows.
+ */
+export const tileRows = (name: string, units: string, lanes?: number) =>
   range(4)
-    .map((r) => `let ${name}${r} = min(n0 + ${r}u, last) * ${per};`)
+    .map((r) => `let ${name}${r} = ${rowBase(`min(n0 + ${r}u, last)`, units, lanes)};`)
     .join('\n  ');
 
 /**
@@ -262,10 +274,14 @@ export function tileMatvecKernel(v: LinearVariant, s: TileShape) {
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: f16 ? 'vec2<u32>' : 'vec4<f32>' }, ['subgroups'], {
     xUniform: s.xUniform,
   });
+  const lanes = v.weights.lanes;
+  // f16 loads half a 16-byte unit (4 halves as a vec2<u32>): in the lanes layout the row offsets
+  // count 16-byte units, and half h of unit u sits at 2 * (its unit's place) + h.
+  const f16Index = (r: number) => (lanes ? `(wr${r} + ((c + j) >> 1u) * ${lanes}u) * 2u + ((c + j) & 1u)` : `wr${r} + c + j`);
   const load = (r: number) =>
     f16
-      ? `let p${r} = w[wr${r} + c + j]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
-      : `let w${r} = w[wr${r} + c + j];`;
+      ? `let p${r} = w[${f16Index(r)}]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
+      : `let w${r} = w[wr${r} + ${unitOffset('c + j', lanes)}];`;
   const body = /* wgsl */ `${storeFn(v)}
 ${ACCUMULATE_FN}
 
@@ -273,7 +289,7 @@ ${ACCUMULATE_FN}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = gid.x * 4u;
   let last = params.n_count - 1u;
-  ${tileRows('wr', 'params.row_stride / 4u')}
+  ${tileRows('wr', `params.row_stride / ${lanes && f16 ? 8 : 4}u`, lanes)}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
   ${T.map((t) => `let xr${t} = ${tileXRow(s, t)};`).join('\n  ')}

@@ -1,9 +1,16 @@
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
-import { byteLengthOf, elementType, f16ArrayToF32, f32ArrayToF16, quantize, type MatrixDtype } from '@llm/quant';
+import {
+  byteLengthOf,
+  elementType,
+  f16ArrayToF32,
+  f32ArrayToF16,
+  quantize,
+  type MatrixDtype,
+} from '@llm/quant';
 import { repackBlocks, type BlockMatrixDtype } from './block-repack.js';
 import { storageElementBytes, storageFormat } from './storage-format.js';
-
+import { fixedSubgroupSize } from './workgroup-grid.js';
 
 /**
  * A range of output features (rows of the PyTorch weight) in its own buffer. GPU layout:
@@ -12,6 +19,13 @@ import { storageElementBytes, storageFormat } from './storage-format.js';
  * `(n - rowStart) * rowStride + k`. A matvec streams whole rows with 16-byte loads, and one
  * embedding row is one contiguous read. Block-quantized parts hold the quants in `buffer` and the
  * scales in `scales` (block-repack.ts); their rows are whole blocks, so `rowStride` = cols.
+ *
+ * The lanes layout (f32 and f16, `lanes` > 0): the part's rows in blocks of `lanes` (the last
+ * padded with zero rows), and within a block the rows' 16-byte units interleaved: unit u (4 f32
+ * or 8 halves) of local row n at unit `((n / lanes) * U + u) * lanes + n % lanes`, U units per
+ * row. The CPU adapters' kernels stream a row per SIMD lane, so a subgroup's loads of one step are
+ * one contiguous run instead of `lanes` rows apart: on lavapipe the matrix-vector products read
+ * 1.3-1.6x faster than over row-major rows.
  */
 export interface GpuMatrixPart {
   /** How this part is stored; the parts of one matrix may differ (Q|K|V of a Q4_K_M file). */
@@ -23,6 +37,8 @@ export interface GpuMatrixPart {
   rowStart: number;
   /** Output features held here. */
   rows: number;
+  /** Rows per interleaved block of the lanes layout; 0 or absent: row-major. */
+  lanes?: number | undefined;
 }
 
 /** Elements per stored row of a matrix with `cols` input features. */
@@ -65,10 +81,39 @@ export class GpuMatrix {
   }
 }
 
+/** How f32 and f16 matrices are stored: row-major, or rows interleaved by lanes (see GpuMatrixPart). */
+export type MatrixLayout = 'rows' | 'lanes';
+
 export interface UploadMatrixOptions {
   label?: string;
   /** Largest part in bytes; defaults to the device's maxStorageBufferBindingSize (and maxBufferSize). */
   maxPartBytes?: number;
+  /**
+   * f32 and f16 only: 'lanes' interleaves rows by the adapter's fixed subgroup size (needs
+   * one). By default 'lanes' on CPU adapters where the stream kernels read K (K a multiple of 4
+   * subgroups), 'rows' elsewhere. Every kernel reading a matrix reads both layouts.
+   */
+  layout?: MatrixLayout;
+}
+
+/** Rows per interleaved block for a `dtype` matrix of `cols` columns uploaded with `layout`; 0: row-major. */
+function matrixLanes(
+  ctx: GpuContext,
+  cols: number,
+  dtype: 'f32' | 'f16',
+  label: string,
+  layout?: MatrixLayout,
+): number {
+  const size = fixedSubgroupSize(ctx);
+  if (layout === 'lanes') {
+    if (size === 0)
+      throw new KernelShapeError(
+        'uploadMatrix',
+        `${label}: the lanes layout needs subgroups of a fixed size`,
+      );
+    return size;
+  }
+  return layout === undefined && ctx.isCpuAdapter && size > 0 && cols % (4 * size) === 0 ? size : 0;
 }
 
 /**
@@ -94,7 +139,10 @@ export function uploadMatrix(
   }
   if (dtype !== 'f32' && dtype !== 'f16') return uploadBlocks(ctx, data, rows, cols, dtype, label, opts);
   if (data instanceof Uint8Array) {
-    throw new KernelShapeError('uploadMatrix', `${label}: raw bytes are taken for block types only, not ${dtype}`);
+    throw new KernelShapeError(
+      'uploadMatrix',
+      `${label}: raw bytes are taken for block types only, not ${dtype}`,
+    );
   }
   if (data.length !== rows * cols) {
     throw new KernelShapeError(
@@ -103,14 +151,26 @@ export function uploadMatrix(
     );
   }
   const stride = matrixRowStride(cols);
+  const lanes = matrixLanes(ctx, cols, dtype, label, opts.layout);
   const parts: GpuMatrixPart[] = [];
-  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, stride * storageElementBytes(storageFormat(dtype, false)), dtype, label, opts)) {
-    const bytes = padRows(data, cols, stride, rowStart, partRows, dtype);
+  for (const { rowStart, partRows } of partRanges(
+    ctx,
+    rows,
+    cols,
+    stride * storageElementBytes(storageFormat(dtype, false)),
+    dtype,
+    label,
+    opts,
+    lanes,
+  )) {
+    const padded = padRows(data, cols, stride, rowStart, partRows, dtype);
+    const bytes = lanes > 0 ? interleaveLanes(padded, partRows, lanes) : padded;
     parts.push({
       dtype,
       buffer: ctx.upload(bytes, `${label}[${rowStart}:${rowStart + partRows}]`),
       rowStart,
       rows: partRows,
+      ...(lanes > 0 ? { lanes } : {}),
     });
   }
   return new GpuMatrix(rows, cols, dtype, parts, label);
@@ -125,15 +185,24 @@ function partRanges(
   dtype: MatrixDtype,
   label: string,
   opts: UploadMatrixOptions,
+  lanes = 0,
 ): { rowStart: number; partRows: number }[] {
   const maxPartBytes = Math.min(
     opts.maxPartBytes ?? Number.POSITIVE_INFINITY,
     ctx.limits.maxStorageBufferBindingSize,
     ctx.limits.maxBufferSize,
   );
-  // Parts hold an even number of rows, so that (gate, up) row pairs never straddle two parts.
+  // Parts hold an even number of rows, so that (gate, up) row pairs never straddle two parts; in
+  // the lanes layout whole blocks of rows, which also bounds the last block's padding.
   const fit = Math.floor(maxPartBytes / rowBytes);
-  const maxRows = fit > 1 ? fit - (fit % 2) : fit;
+  if (lanes > fit && fit >= 1) {
+    throw new KernelShapeError(
+      'uploadMatrix',
+      `${label}: fewer than ${lanes} rows of ${cols} ${dtype} values fit the binding limit of ${maxPartBytes} bytes; upload it with layout 'rows'`,
+    );
+  }
+  const whole = lanes > 1 ? lanes : 2;
+  const maxRows = fit > 1 ? fit - (fit % whole) : fit;
   if (maxRows < 1) {
     throw new KernelShapeError(
       'uploadMatrix',
@@ -142,7 +211,7 @@ function partRanges(
   }
   const numParts = Math.ceil(rows / maxRows);
   // Balanced parts: a 32000-row LM head over 2 parts gets 16000 each, not 31998 + 2.
-  const rowsPerPart = Math.min(maxRows, Math.ceil(rows / numParts / 2) * 2);
+  const rowsPerPart = Math.min(maxRows, Math.ceil(rows / numParts / whole) * whole);
   const ranges: { rowStart: number; partRows: number }[] = [];
   for (let rowStart = 0; rowStart < rows; rowStart += rowsPerPart) {
     ranges.push({ rowStart, partRows: Math.min(rowsPerPart, rows - rowStart) });
@@ -178,7 +247,10 @@ function uploadBlocks(
     }
   } else {
     if (data.length !== rows * cols) {
-      throw new KernelShapeError('uploadMatrix', `${label}: data has ${data.length} elements, ${rows}x${cols} needs ${rows * cols}`);
+      throw new KernelShapeError(
+        'uploadMatrix',
+        `${label}: data has ${data.length} elements, ${rows}x${cols} needs ${rows * cols}`,
+      );
     }
     blocks = quantize(dtype, data instanceof Float32Array ? data : f16ArrayToF32(data));
   }
@@ -215,7 +287,10 @@ export function concatMatrices(matrices: readonly GpuMatrix[], label: string): G
   let rows = 0;
   for (const m of matrices) {
     if (m.cols !== first.cols) {
-      throw new KernelShapeError('concatMatrices', `${label}: ${m.label} has ${m.cols} cols, ${first.label} ${first.cols}`);
+      throw new KernelShapeError(
+        'concatMatrices',
+        `${label}: ${m.label} has ${m.cols} cols, ${first.label} ${first.cols}`,
+      );
     }
     for (const p of m.parts) parts.push({ ...p, rowStart: rows + p.rowStart });
     rows += m.rows;
@@ -223,6 +298,31 @@ export function concatMatrices(matrices: readonly GpuMatrix[], label: string): G
   const dtypes = new Set(parts.map((p) => p.dtype));
   const dtype = dtypes.size === 1 ? first.parts[0]!.dtype : 'mixed';
   return new GpuMatrix(rows, first.cols, dtype, parts, label);
+}
+
+/**
+ * `count` padded rows in the lanes layout: blocks of `lanes` rows (the last padded with zero
+ * rows), each block's 16-byte units interleaved row by row.
+ */
+function interleaveLanes(rowsOf: Float32Array | Uint16Array, count: number, lanes: number): Uint32Array {
+  // Moved as 32-bit words, 4 per 16-byte unit: f32 and f16 alike (halves from a file may sit at
+  // an offset that is not a multiple of 4).
+  const aligned = rowsOf.byteOffset % 4 === 0 ? rowsOf : rowsOf.slice();
+  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  const rowWords = src.length / count;
+  const units = rowWords / 4;
+  const out = new Uint32Array(Math.ceil(count / lanes) * lanes * rowWords);
+  for (let n = 0; n < count; n++) {
+    let o = (Math.floor(n / lanes) * units * lanes + (n % lanes)) * 4;
+    let i = n * rowWords;
+    for (let u = 0; u < units; u++, o += 4 * lanes, i += 4) {
+      out[o] = src[i]!;
+      out[o + 1] = src[i + 1]!;
+      out[o + 2] = src[i + 2]!;
+      out[o + 3] = src[i + 3]!;
+    }
+  }
+  return out;
 }
 
 /** Rows [rowStart, rowStart + count) of the source as `dtype`, each padded to `stride` elements. */

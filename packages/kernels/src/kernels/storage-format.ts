@@ -56,6 +56,8 @@ export interface StorageFormat {
   load(unit: ReadUnit, binding: string): string;
   /** Present for block-quantized formats: whole-group reads (see BlockReads). */
   readonly blocks?: BlockReads;
+  /** Present for matrices in the lanes layout (see lanesStorage): rows per interleaved block. */
+  readonly lanes?: number;
 }
 
 export const F32_STORAGE: StorageFormat = {
@@ -99,14 +101,51 @@ export const F16_NATIVE_STORAGE: StorageFormat = {
   load: (unit, b) => (unit === 'vec4' ? `return vec4<f32>(${b}[i]);` : `return f32(${b}[i]);`),
 };
 
+/** Bytes of the unit a matrix in the lanes layout interleaves: one 16-byte load. */
+const LANE_UNIT_BYTES = 16;
+
+/**
+ * `format` (f32 or f16) over a matrix stored in the lanes layout (matrix.ts): rows in blocks of
+ * `lanes`, each block's 16-byte units interleaved row by row. Its loaders take the row-major
+ * index as before and find the element through `params.row_stride` (elements per row), which
+ * every kernel reading a matrix declares.
+ */
+function lanesStorage(format: StorageFormat, lanes: number): StorageFormat {
+  if (format.dtype !== 'f32' && format.dtype !== 'f16')
+    throw new Error(`the lanes layout holds f32 or f16, not ${format.dtype}`);
+  const per = LANE_UNIT_BYTES / dtypeBytes(format.dtype);
+  // Element e of the row-major matrix, in the lanes layout.
+  const element = (e: string) =>
+    `(((${e} / params.row_stride) / ${lanes}u * (params.row_stride / ${per}u) + (${e} % params.row_stride) / ${per}u) * ${lanes}u` +
+    ` + (${e} / params.row_stride) % ${lanes}u) * ${per}u + ${e} % ${per}u`;
+  return {
+    ...format,
+    tag: `${format.tag}l${lanes}`,
+    lanes,
+    // A 'vec4' unit is 4 elements, never split between two 16-byte units; the base loader then
+    // reads the unit at its place in the lanes layout (a nested `i` shadows the parameter).
+    load: (unit, b) =>
+      unit === 'vec4'
+        ? `{
+  let i = (${element('i * 4u')}) / 4u;
+  ${format.load(unit, b)}
+  }`
+        : `{
+  let i = ${element('i')};
+  ${format.load(unit, b)}
+  }`,
+  };
+}
+
 /**
  * The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs;
- * block types in their repacked layout (block-repack.ts).
+ * block types in their repacked layout (block-repack.ts); f32 and f16 in the lanes layout of
+ * `lanes` rows when given (not 0).
  */
-export function storageFormat(dtype: MatrixDtype, shaderF16: boolean): StorageFormat {
-  if (dtype === 'f32') return F32_STORAGE;
-  if (dtype === 'f16') return shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
-  return BLOCK_STORAGE[dtype];
+export function storageFormat(dtype: MatrixDtype, shaderF16: boolean, lanes = 0): StorageFormat {
+  if (dtype !== 'f32' && dtype !== 'f16') return BLOCK_STORAGE[dtype];
+  const format = dtype === 'f32' ? F32_STORAGE : shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
+  return lanes > 0 ? lanesStorage(format, lanes) : format;
 }
 
 /** Bytes per element of `format` (fractional for formats whose blocks pack bits). */
