@@ -32,12 +32,15 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
     { dtype, m: 9, n: 1, blocks: 2, how: 'bytes', kernel: 'matmul' },
     // The tile kernel's token blocks of 16 in turn, the second partial.
     ...(dtype === 'q8_0' || dtype === 'q4_k' ? [{ dtype, m: 19, n: 9, blocks: 2, how: 'bytes' } as const] : []),
-    // Q8_0 and Q4_0 rows of 256 or more elements (a multiple of 8 groups): the stream kernel loads
-    // 8 groups' scales at once; with m = 3 it also takes two passes over the weights.
+    // Q8_0 and Q4_0 rows of 256 or more elements (a multiple of 8 groups): row-major, the stream
+    // kernel loads 8 groups' scales at once; with m = 3 it also takes two passes over the weights.
+    // In the lanes layout (the CPU adapters' default) each group's scale on its own.
     ...(dtype === 'q8_0' || dtype === 'q4_0'
       ? ([
+          { dtype, m: 1, n: 11, blocks: 16, how: 'bytes', layout: 'rows' },
+          { dtype, m: 3, n: 5, blocks: 8, how: 'quantized', kernel: 'stream', residual: true, layout: 'rows' },
           { dtype, m: 1, n: 11, blocks: 16, how: 'bytes' },
-          { dtype, m: 3, n: 5, blocks: 8, how: 'quantized', kernel: 'stream', residual: true },
+          { dtype, m: 7, n: 13, blocks: 2, how: 'quantized', layout: 'rows' },
         ] as const)
       : []),
   ]);
@@ -138,21 +141,25 @@ describe.skipIf(!gpu)('linear over block-quantized weights read in place', () =>
       const rand = seededRandom(seed + 17);
       const [vocab, dim] = [37, 2 * elementType(dtype).blockSize];
       const bytes = randomBlocks(dtype, vocab * dim, rand, 'bytes');
-      // A few rows per part, so that the lookup crosses parts.
-      const table = uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: 4 * byteLengthOf(elementType(dtype), dim) });
-      expect(table.parts.length).toBeGreaterThan(1);
-      const ids = Uint32Array.from([0, 36, 5, 17, 5]);
-      const idsB = ctx.upload(ids, 'ids');
-      const out = ctx.upload(poisonF32(ids.length * dim), 'out');
-      const rec = ctx.recorder();
-      embedding(rec, { ids: idsB, table, out, count: ids.length });
-      const read = rec.read(out, 0, ids.length * dim * 4);
-      rec.submit();
-      const got = new Float32Array(await read);
-      const want = reference.embedding(dequantize(dtype, bytes, vocab * dim), ids, dim);
-      expect(Array.from(got), dtype).toEqual(Array.from(want));
-      for (const b of [idsB, out]) b.destroy();
-      table.destroy();
+      // A few rows per part, so that the lookup crosses parts (row-major: fewer rows than a block
+      // of the lanes layout); Q8_0 and Q4_0 also whole, in the CPU adapters' lanes layout.
+      const tables = [uploadMatrix(ctx, bytes, vocab, dim, dtype, { maxPartBytes: 4 * byteLengthOf(elementType(dtype), dim) })];
+      expect(tables[0]!.parts.length).toBeGreaterThan(1);
+      if (dtype === 'q8_0' || dtype === 'q4_0') tables.push(uploadMatrix(ctx, bytes, vocab, dim, dtype));
+      for (const table of tables) {
+        const ids = Uint32Array.from([0, 36, 5, 17, 5]);
+        const idsB = ctx.upload(ids, 'ids');
+        const out = ctx.upload(poisonF32(ids.length * dim), 'out');
+        const rec = ctx.recorder();
+        embedding(rec, { ids: idsB, table, out, count: ids.length });
+        const read = rec.read(out, 0, ids.length * dim * 4);
+        rec.submit();
+        const got = new Float32Array(await read);
+        const want = reference.embedding(dequantize(dtype, bytes, vocab * dim), ids, dim);
+        expect(Array.from(got), `${dtype}, lanes ${table.parts[0]!.lanes ?? 0}`).toEqual(Array.from(want));
+        for (const b of [idsB, out]) b.destroy();
+        table.destroy();
+      }
     }
   });
 });

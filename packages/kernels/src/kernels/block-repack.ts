@@ -78,6 +78,44 @@ function groupWords(dtype: GroupDtype, elements: number): { quants: number; scal
   return { quants, scales: elements / groupSize };
 }
 
+/** The block types whose groups the lanes layout interleaves: each group's quants and scales its own. */
+export const LANE_BLOCK_DTYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'] as const;
+export type LaneBlockDtype = (typeof LANE_BLOCK_DTYPES)[number];
+export const isLaneBlockDtype = (dtype: string): dtype is LaneBlockDtype => isOneOf(LANE_BLOCK_DTYPES, dtype);
+
+/**
+ * Repacked `rows` rows of `dtype` (a LaneBlockDtype) in the lanes layout: group j of row n moves
+ * to slot `((n / lanes) * G + j) * lanes + n % lanes` (G groups per row) in both arrays, the last
+ * block of rows padded with zero groups. The kernels then read group slots where they read group
+ * indices, and the groups one step of a subgroup loads sit side by side.
+ */
+export function interleaveBlockLanes(
+  dtype: LaneBlockDtype,
+  { quants, scales }: RepackedBlocks,
+  rows: number,
+  lanes: number,
+): RepackedBlocks {
+  const l = LAYOUT[dtype];
+  const q = l.groupQuantWords;
+  const groups = quants.length / q / rows;
+  const slots = Math.ceil(rows / lanes) * lanes * groups;
+  const outQuants = new Uint32Array(slots * q);
+  const outScales = new Uint32Array(Math.ceil(slots * l.scaleWords));
+  // Half-word scales (two groups per word) move as halves, the others as whole words.
+  const scaleUnits = l.scaleWords < 1 ? new Uint16Array(scales.buffer, scales.byteOffset, groups * rows) : scales;
+  const outScaleUnits = l.scaleWords < 1 ? new Uint16Array(outScales.buffer) : outScales;
+  const perScale = Math.max(1, l.scaleWords);
+  for (let n = 0; n < rows; n++) {
+    for (let j = 0; j < groups; j++) {
+      const g = n * groups + j;
+      const slot = (Math.floor(n / lanes) * groups + j) * lanes + (n % lanes);
+      outQuants.set(quants.subarray(g * q, (g + 1) * q), slot * q);
+      outScaleUnits.set(scaleUnits.subarray(g * perScale, (g + 1) * perScale), slot * perScale);
+    }
+  }
+  return { quants: outQuants, scales: outScales };
+}
+
 /** Words of quants and of scales the GPU holds for `elements` values of `dtype`. */
 export function repackedWords(dtype: BlockMatrixDtype, elements: number): { quants: number; scales: number } {
   if (isGroupDtype(dtype)) return groupWords(dtype, elements);

@@ -1,5 +1,5 @@
 import { GROUP_DTYPES, groupQuantParams, type GroupDtype } from '@llm/quant';
-import type { BlockMatrixDtype } from './block-repack.js';
+import type { BlockMatrixDtype, LaneBlockDtype } from './block-repack.js';
 import { repackedBlockBytes } from './block-repack.js';
 import type { BlockReads, StorageFormat } from './storage-format.js';
 
@@ -164,24 +164,46 @@ function kScaleMin(perSb: number): Pick<BlockReads, 'group' | 'superBlock'> {
   );
 }
 
-function blockFormat(dtype: BlockMatrixDtype): StorageFormat {
-  const reads = READS[dtype];
+/**
+ * The format of a block type; with `lanes`, over groups in the lanes layout (interleaveBlockLanes):
+ * its loaders take the row-major index as before and find the group's slot through
+ * `params.row_stride` (elements per row), and it has no super-block reads (a row's groups are no
+ * longer consecutive).
+ */
+function blockFormat(dtype: BlockMatrixDtype, lanes = 0): StorageFormat {
+  const reads: BlockReads = lanes > 0 ? { group: READS[dtype].group, unit: READS[dtype].unit } : READS[dtype];
   const { elements, bytes } = repackedBlockBytes(dtype);
+  const groups = '(params.row_stride / 32u)';
+  const slot = (g: string) => (lanes > 0 ? `((${g}) / ${groups} / ${lanes}u * ${groups} + (${g}) % ${groups}) * ${lanes}u + (${g}) / ${groups} % ${lanes}u` : g);
   return {
     dtype,
-    tag: dtype,
+    tag: lanes > 0 ? `${dtype}l${lanes}` : dtype,
     blockElements: elements,
     blockBytes: bytes,
     features: [],
     enable: [],
     blocks: reads,
+    ...(lanes > 0 ? { lanes } : {}),
     // The loaders read a whole group's words as the block path does: GPUs cache the neighbours.
     elementType: () => 'vec4<u32>',
     load: (unit, b) =>
       unit === 'vec4'
-        ? `let j = i & 7u;\n  ${reads.group(b, 'i >> 3u', 'p_')}\n  return ${reads.unit('p_', 'j')};`
-        : `let j = (i >> 2u) & 7u;\n  ${reads.group(b, 'i >> 5u', 'p_')}\n  return ${reads.unit('p_', 'j')}[i & 3u];`,
+        ? `let j = i & 7u;\n  ${reads.group(b, slot('i >> 3u'), 'p_')}\n  return ${reads.unit('p_', 'j')};`
+        : `let j = (i >> 2u) & 7u;\n  ${reads.group(b, slot('i >> 5u'), 'p_')}\n  return ${reads.unit('p_', 'j')}[i & 3u];`,
   };
+}
+
+const LANE_FORMATS = new Map<string, StorageFormat>();
+
+/** The format of a LaneBlockDtype over groups in the lanes layout of `lanes` rows. */
+export function laneBlockFormat(dtype: LaneBlockDtype, lanes: number): StorageFormat {
+  const key = `${dtype}/${lanes}`;
+  let format = LANE_FORMATS.get(key);
+  if (!format) {
+    format = blockFormat(dtype, lanes);
+    LANE_FORMATS.set(key, format);
+  }
+  return format;
 }
 
 /** The storage format of each block type, by name. */

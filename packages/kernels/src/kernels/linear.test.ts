@@ -355,7 +355,7 @@ describe.skipIf(!gpu)('linear', () => {
     }
   });
 
-  it.skipIf(!gpu?.subgroupSize)('stores f32 and f16 weights in the lanes layout on CPU adapters, read by every kernel', async () => {
+  it.skipIf(!gpu?.subgroupSize)('stores f32, f16 and 32-element block weights in the lanes layout on CPU adapters, read by every kernel', async () => {
     const size = gpu!.subgroupSize!;
     const lanesOf = (k: number, dtype: MatrixDtype, layout?: MatrixLayout) => {
       const m = uploadMatrix(ctx, new Float32Array(9 * k).fill(0.25), 9, k, dtype, layout ? { layout } : {});
@@ -366,7 +366,11 @@ describe.skipIf(!gpu)('linear', () => {
     // By default where the stream kernel reads K (K % 4S == 0), on CPU adapters only.
     expect(lanesOf(4 * size * 3, 'f32')).toEqual([ctx.isCpuAdapter ? size : 0]);
     expect(lanesOf(4 * size * 3 + 8, 'f16')).toEqual([0]);
-    expect(lanesOf(4 * size * 3, 'q8_0', 'lanes')).toEqual([0]);
+    expect(lanesOf(4 * size * 8, 'q8_0')).toEqual([ctx.isCpuAdapter ? size : 0]);
+    expect(lanesOf(4 * size * 8, 'q4_k', 'lanes')).toEqual([0]);
+    // A default part too small for a block of rows stays row-major; asked for, it is refused.
+    expect(uploadMatrix(ctx, new Float32Array(20 * 64), 20, 64, 'f32', { maxPartBytes: 4 * 64 * 4 }).parts.map((p) => p.lanes ?? 0)).toEqual([0, 0, 0, 0, 0]);
+    expect(() => uploadMatrix(ctx, new Float32Array(20 * 64), 20, 64, 'f32', { maxPartBytes: 4 * 64 * 4, layout: 'lanes' })).toThrow(/fewer than/);
     // Asked for, any K, read by the GPU kernels too (scalar loads when K % 4 != 0); odd N
     // leaves the last block of rows partial.
     for (const c of [

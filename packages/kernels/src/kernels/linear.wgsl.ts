@@ -353,6 +353,7 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const H = range((4 * s.subgroup) / GROUP);
   const sb = s.superBlocks ? blocks.superBlock : undefined;
   if (s.superBlocks && !sb) throw new Error(`${v.weights.tag} has no super-block reads`);
+  const lanes = v.weights.lanes;
   const declaration = linearDeclaration(v, 'vec4<f32>', { type: 'vec4<u32>' }, ['subgroups'], {
     xUniform: xUniformVec4s(s),
     vectorScales: sb?.vectorScales,
@@ -361,7 +362,7 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const group = (r: number, h: number) =>
     sb
       ? sb.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`, `i * ${H.length}u + ${h}u`)
-      : blocks.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`);
+      : blocks.group('w', `wg${r} + ${unitOffset(`c / 8u + ${h}u`, lanes)}`, `q${r}_`);
   const inner = H.map(
     (h) => `{
       ${R.map((r) => group(r, h)).join('\n      ')}
@@ -384,7 +385,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
   let last = params.n_count - 1u;
   let groups = params.k / ${GROUP}u;
-  ${R.map((r) => `let wg${r} = min(n0 + ${r}u, last) * groups;`).join('\n  ')}
+  ${R.map((r) => `let wg${r} = ${rowBase(`min(n0 + ${r}u, last)`, 'groups', lanes)};`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
@@ -422,7 +423,7 @@ ${ACCUMULATE_FN}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let n0 = gid.x * 4u;
   let last = params.n_count - 1u;
-  ${tileRows('wg', `(params.k / ${GROUP}u)`)}
+  ${tileRows('wg', `(params.k / ${GROUP}u)`, v.weights.lanes)}
   let k4 = params.k / 4u;
   for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
   ${T.map((t) => `let xr${t} = ${tileXRow(s, t)};`).join('\n  ')}
@@ -430,7 +431,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     for (var h = 0u; h < ${(4 * s.subgroup) / GROUP}u; h++) {
-      ${R.map((r) => blocks.group('w', `wg${r} + c / 8u + h`, `q${r}_`)).join('\n      ')}
+      ${R.map((r) => blocks.group('w', `wg${r} + ${unitOffset('c / 8u + h', v.weights.lanes)}`, `q${r}_`)).join('\n      ')}
       for (var j = 0u; j < 8u; j++) {
         ${R.map((r) => `let w${r} = ${blocks.unit(`q${r}_`, 'j')};`).join('\n        ')}
         ${T.map((t) => `{

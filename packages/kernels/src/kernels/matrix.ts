@@ -8,7 +8,7 @@ import {
   quantize,
   type MatrixDtype,
 } from '@llm/quant';
-import { repackBlocks, type BlockMatrixDtype } from './block-repack.js';
+import { interleaveBlockLanes, isLaneBlockDtype, repackBlocks, type BlockMatrixDtype } from './block-repack.js';
 import { storageElementBytes, storageFormat } from './storage-format.js';
 import { fixedSubgroupSize } from './workgroup-grid.js';
 
@@ -25,7 +25,9 @@ import { fixedSubgroupSize } from './workgroup-grid.js';
  * or 8 halves) of local row n at unit `((n / lanes) * U + u) * lanes + n % lanes`, U units per
  * row. The CPU adapters' kernels stream a row per SIMD lane, so a subgroup's loads of one step are
  * one contiguous run instead of `lanes` rows apart: on lavapipe the matrix-vector products read
- * 1.3-1.6x faster than over row-major rows.
+ * 1.3-1.6x faster than over row-major rows. The 32-element block types (LANE_BLOCK_DTYPES) take
+ * the same layout group by group: group j of local row n at slot `((n / lanes) * G + j) * lanes
+ * + n % lanes` of both arrays (interleaveBlockLanes).
  */
 export interface GpuMatrixPart {
   /** How this part is stored; the parts of one matrix may differ (Q|K|V of a Q4_K_M file). */
@@ -89,8 +91,9 @@ export interface UploadMatrixOptions {
   /** Largest part in bytes; defaults to the device's maxStorageBufferBindingSize (and maxBufferSize). */
   maxPartBytes?: number;
   /**
-   * f32 and f16 only: 'lanes' interleaves rows by the adapter's fixed subgroup size (needs
-   * one). By default 'lanes' on CPU adapters where the stream kernels read K (K a multiple of 4
+   * f32, f16 and the 32-element block types (q8_0, q4_0, q4_1, q5_0, q5_1; the others are always
+   * row-major): 'lanes' interleaves rows by the adapter's fixed subgroup size (needs one). By
+   * default 'lanes' on CPU adapters where the stream kernels read K (K a multiple of 4
    * subgroups), 'rows' elsewhere. Every kernel reading a matrix reads both layouts.
    */
   layout?: MatrixLayout;
@@ -100,20 +103,32 @@ export interface UploadMatrixOptions {
 function matrixLanes(
   ctx: GpuContext,
   cols: number,
-  dtype: 'f32' | 'f16',
+  dtype: MatrixDtype,
+  rowBytes: number,
   label: string,
-  layout?: MatrixLayout,
+  opts: UploadMatrixOptions,
 ): number {
+  // The block types the lanes layout does not hold stay row-major.
+  if (dtype !== 'f32' && dtype !== 'f16' && !isLaneBlockDtype(dtype)) return 0;
   const size = fixedSubgroupSize(ctx);
-  if (layout === 'lanes') {
-    if (size === 0)
+  // A part holds whole blocks of rows.
+  const fits = size > 0 && Math.floor(maxPartBytes(ctx, opts) / rowBytes) >= size;
+  if (opts.layout === 'lanes') {
+    if (size === 0) throw new KernelShapeError('uploadMatrix', `${label}: the lanes layout needs subgroups of a fixed size`);
+    if (!fits) {
       throw new KernelShapeError(
         'uploadMatrix',
-        `${label}: the lanes layout needs subgroups of a fixed size`,
+        `${label}: fewer than ${size} rows of ${cols} ${dtype} values fit one part of at most ${maxPartBytes(ctx, opts)} bytes, as the lanes layout needs`,
       );
+    }
     return size;
   }
-  return layout === undefined && ctx.isCpuAdapter && size > 0 && cols % (4 * size) === 0 ? size : 0;
+  return opts.layout === undefined && ctx.isCpuAdapter && fits && cols % (4 * size) === 0 ? size : 0;
+}
+
+/** Largest part in bytes: the option, under the device's binding and buffer limits. */
+function maxPartBytes(ctx: GpuContext, opts: UploadMatrixOptions): number {
+  return Math.min(opts.maxPartBytes ?? Number.POSITIVE_INFINITY, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
 }
 
 /**
@@ -151,18 +166,10 @@ export function uploadMatrix(
     );
   }
   const stride = matrixRowStride(cols);
-  const lanes = matrixLanes(ctx, cols, dtype, label, opts.layout);
+  const rowBytes = stride * storageElementBytes(storageFormat(dtype, false));
+  const lanes = matrixLanes(ctx, cols, dtype, rowBytes, label, opts);
   const parts: GpuMatrixPart[] = [];
-  for (const { rowStart, partRows } of partRanges(
-    ctx,
-    rows,
-    cols,
-    stride * storageElementBytes(storageFormat(dtype, false)),
-    dtype,
-    label,
-    opts,
-    lanes,
-  )) {
+  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts, lanes)) {
     const padded = padRows(data, cols, stride, rowStart, partRows, dtype);
     const bytes = lanes > 0 ? interleaveLanes(padded, partRows, lanes) : padded;
     parts.push({
@@ -187,26 +194,17 @@ function partRanges(
   opts: UploadMatrixOptions,
   lanes = 0,
 ): { rowStart: number; partRows: number }[] {
-  const maxPartBytes = Math.min(
-    opts.maxPartBytes ?? Number.POSITIVE_INFINITY,
-    ctx.limits.maxStorageBufferBindingSize,
-    ctx.limits.maxBufferSize,
-  );
+  const limit = maxPartBytes(ctx, opts);
   // Parts hold an even number of rows, so that (gate, up) row pairs never straddle two parts; in
-  // the lanes layout whole blocks of rows, which also bounds the last block's padding.
-  const fit = Math.floor(maxPartBytes / rowBytes);
-  if (lanes > fit && fit >= 1) {
-    throw new KernelShapeError(
-      'uploadMatrix',
-      `${label}: fewer than ${lanes} rows of ${cols} ${dtype} values fit the binding limit of ${maxPartBytes} bytes; upload it with layout 'rows'`,
-    );
-  }
+  // the lanes layout whole blocks of rows (matrixLanes checked that one fits), which also bounds
+  // the last block's padding.
+  const fit = Math.floor(limit / rowBytes);
   const whole = lanes > 1 ? lanes : 2;
   const maxRows = fit > 1 ? fit - (fit % whole) : fit;
   if (maxRows < 1) {
     throw new KernelShapeError(
       'uploadMatrix',
-      `${label}: one row of ${cols} ${dtype} values exceeds the binding limit of ${maxPartBytes} bytes`,
+      `${label}: one row of ${cols} ${dtype} values exceeds the binding limit of ${limit} bytes`,
     );
   }
   const numParts = Math.ceil(rows / maxRows);
@@ -257,12 +255,15 @@ function uploadBlocks(
   const rowBlockBytes = (cols / type.blockSize) * type.bytesPerBlock;
   const parts: GpuMatrixPart[] = [];
   const rowBytes = cols * storageElementBytes(storageFormat(dtype, false));
-  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts)) {
-    const { quants, scales } = repackBlocks(
+  const lanes = matrixLanes(ctx, cols, dtype, rowBytes, label, opts);
+  for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts, lanes)) {
+    const repacked = repackBlocks(
       dtype,
       blocks.subarray(rowStart * rowBlockBytes, (rowStart + partRows) * rowBlockBytes),
       partRows * cols,
     );
+    const { quants, scales } =
+      lanes > 0 && isLaneBlockDtype(dtype) ? interleaveBlockLanes(dtype, repacked, partRows, lanes) : repacked;
     const name = `${label}[${rowStart}:${rowStart + partRows}]`;
     parts.push({
       dtype,
@@ -270,6 +271,7 @@ function uploadBlocks(
       scales: ctx.upload(scales, `${name}.scales`),
       rowStart,
       rows: partRows,
+      ...(lanes > 0 ? { lanes } : {}),
     });
   }
   return new GpuMatrix(rows, cols, dtype, parts, label);

@@ -4,7 +4,7 @@ import { poisonF32, randomBlocks, randomFloats, seededRandom } from '../testing/
 import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BlockMatrixDtype } from './block-repack.js';
 import { linear, type LinearKernelKind } from './linear.js';
-import { uploadMatrix } from './matrix.js';
+import { uploadMatrix, type MatrixLayout } from './matrix.js';
 
 // The product both quantized-weight test files check: block types (GGUF) and group types (GPTQ-style).
 
@@ -18,6 +18,8 @@ export interface QuantizedCase {
   how: 'quantized' | 'bytes';
   glu?: boolean;
   residual?: boolean;
+  /** The weight's layout (default: uploadMatrix's choice for the adapter). */
+  layout?: MatrixLayout;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function runQuantizedLinear(ctx: GpuContext, c: QuantizedCase, seed
   const w = dequantize(c.dtype, bytes, c.n * k);
   const x = randomFloats(rand, c.m * k);
   const residual = c.residual ? randomFloats(rand, c.m * c.n) : undefined;
-  const matrix = uploadMatrix(ctx, bytes, c.n, k, c.dtype, { label: c.dtype });
+  const matrix = uploadMatrix(ctx, bytes, c.n, k, c.dtype, { label: c.dtype, ...(c.layout ? { layout: c.layout } : {}) });
   const outCols = c.glu ? c.n / 2 : c.n;
   const buffers = [ctx.upload(x, 'x'), ctx.upload(poisonF32(c.m * outCols), 'out')];
   if (residual) buffers.push(ctx.upload(residual, 'residual'));

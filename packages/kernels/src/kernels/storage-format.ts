@@ -1,6 +1,7 @@
 import { dtypeBytes, type ElementTypeName, type MatrixDtype } from '@llm/quant';
 import type { GpuFeatureName } from '../runtime/gpu-context.js';
-import { BLOCK_STORAGE } from './block-storage.js';
+import { isLaneBlockDtype } from './block-repack.js';
+import { BLOCK_STORAGE, laneBlockFormat } from './block-storage.js';
 
 /** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
 export type ReadUnit = 'vec4' | 'scalar';
@@ -139,11 +140,15 @@ function lanesStorage(format: StorageFormat, lanes: number): StorageFormat {
 
 /**
  * The format reading `dtype`: f16 through f16 types when `shaderF16`, else as packed u32 pairs;
- * block types in their repacked layout (block-repack.ts); f32 and f16 in the lanes layout of
- * `lanes` rows when given (not 0).
+ * block types in their repacked layout (block-repack.ts); in the lanes layout of `lanes` rows
+ * when given (not 0): f32 and f16, and the block types of LANE_BLOCK_DTYPES.
  */
 export function storageFormat(dtype: MatrixDtype, shaderF16: boolean, lanes = 0): StorageFormat {
-  if (dtype !== 'f32' && dtype !== 'f16') return BLOCK_STORAGE[dtype];
+  if (dtype !== 'f32' && dtype !== 'f16') {
+    if (lanes === 0) return BLOCK_STORAGE[dtype];
+    if (!isLaneBlockDtype(dtype)) throw new Error(`the lanes layout holds no ${dtype} blocks`);
+    return laneBlockFormat(dtype, lanes);
+  }
   const format = dtype === 'f32' ? F32_STORAGE : shaderF16 ? F16_NATIVE_STORAGE : F16_PACKED_STORAGE;
   return lanes > 0 ? lanesStorage(format, lanes) : format;
 }
