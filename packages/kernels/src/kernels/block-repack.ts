@@ -9,6 +9,7 @@ import {
   type GroupDtype,
   type MatrixDtype,
 } from '@llm/quant';
+import { interleaveLanes } from './lanes-layout.js';
 
 /** The block-quantized types the kernels read in place (MATRIX_DTYPES less the floats). */
 export type BlockMatrixDtype = Exclude<MatrixDtype, 'f32' | 'f16'>;
@@ -96,24 +97,11 @@ export function interleaveBlockLanes(
   lanes: number,
 ): RepackedBlocks {
   const l = LAYOUT[dtype];
-  const q = l.groupQuantWords;
-  const groups = quants.length / q / rows;
-  const slots = Math.ceil(rows / lanes) * lanes * groups;
-  const outQuants = new Uint32Array(slots * q);
-  const outScales = new Uint32Array(Math.ceil(slots * l.scaleWords));
+  const outQuants = interleaveLanes(quants, rows, l.groupQuantWords, lanes);
   // Half-word scales (two groups per word) move as halves, the others as whole words.
-  const scaleUnits = l.scaleWords < 1 ? new Uint16Array(scales.buffer, scales.byteOffset, groups * rows) : scales;
-  const outScaleUnits = l.scaleWords < 1 ? new Uint16Array(outScales.buffer) : outScales;
-  const perScale = Math.max(1, l.scaleWords);
-  for (let n = 0; n < rows; n++) {
-    for (let j = 0; j < groups; j++) {
-      const g = n * groups + j;
-      const slot = (Math.floor(n / lanes) * groups + j) * lanes + (n % lanes);
-      outQuants.set(quants.subarray(g * q, (g + 1) * q), slot * q);
-      outScaleUnits.set(scaleUnits.subarray(g * perScale, (g + 1) * perScale), slot * perScale);
-    }
-  }
-  return { quants: outQuants, scales: outScales };
+  if (l.scaleWords >= 1) return { quants: outQuants, scales: interleaveLanes(scales, rows, l.scaleWords, lanes) };
+  const halves = interleaveLanes(new Uint16Array(scales.buffer, scales.byteOffset, quants.length / l.groupQuantWords), rows, 1, lanes);
+  return { quants: outQuants, scales: new Uint32Array(halves.buffer) };
 }
 
 /** Words of quants and of scales the GPU holds for `elements` values of `dtype`. */

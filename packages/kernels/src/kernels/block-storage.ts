@@ -1,6 +1,7 @@
 import { GROUP_DTYPES, groupQuantParams, type GroupDtype } from '@llm/quant';
 import type { BlockMatrixDtype, LaneBlockDtype } from './block-repack.js';
 import { repackedBlockBytes } from './block-repack.js';
+import { laneIndex } from './lanes-layout.js';
 import type { BlockReads, StorageFormat } from './storage-format.js';
 
 /**
@@ -173,8 +174,7 @@ function kScaleMin(perSb: number): Pick<BlockReads, 'group' | 'superBlock'> {
 function blockFormat(dtype: BlockMatrixDtype, lanes = 0): StorageFormat {
   const reads: BlockReads = lanes > 0 ? { group: READS[dtype].group, unit: READS[dtype].unit } : READS[dtype];
   const { elements, bytes } = repackedBlockBytes(dtype);
-  const groups = '(params.row_stride / 32u)';
-  const slot = (g: string) => (lanes > 0 ? `((${g}) / ${groups} / ${lanes}u * ${groups} + (${g}) % ${groups}) * ${lanes}u + (${g}) / ${groups} % ${lanes}u` : g);
+  const slot = (g: string) => (lanes > 0 ? laneIndex(g, '(params.row_stride / 32u)', lanes) : g);
   return {
     dtype,
     tag: lanes > 0 ? `${dtype}l${lanes}` : dtype,

@@ -1,4 +1,5 @@
 import { declareKernel, type DeclaredKernel, type KernelDeclaration } from './kernel-declaration.js';
+import { laneRowBase, laneUnitOffset } from './lanes-layout.js';
 import type { StorageFormat } from './storage-format.js';
 
 /**
@@ -106,13 +107,6 @@ fn store(t: u32, n: u32, acc: f32) {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-/**
- * WGSL index of unit 0 of row `n` (u32 expressions) of `units` units, and of unit `u` from
- * there: row-major, or in the lanes layout of `lanes` rows per block (matrix.ts).
- */
-const rowBase = (n: string, units: string, lanes: number | undefined) =>
-  lanes ? `(${n}) / ${lanes}u * ${units} * ${lanes}u + (${n}) % ${lanes}u` : `(${n}) * ${units}`;
-const unitOffset = (u: string, lanes: number | undefined) => (lanes ? `(${u}) * ${lanes}u` : u);
 
 /**
  * The one order in which the CPU-adapter kernels (stream and tile) sum an output: a single f32
@@ -186,7 +180,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
       ${broadcast(2 * m + 1)}
       ${R.map(
         (r) => `{
-        let w = w[wb${r} + ${unitOffset(`${m}u`, lanes)}];
+        let w = w[wb${r} + ${laneUnitOffset(`${m}u`, lanes)}];
         let lo = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
         let hi = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
         ${T.map((t) => `a${t}_${r} = accumulate(accumulate(a${t}_${r}, lo, x${t}_${2 * m}), hi, x${t}_${2 * m + 1});`).join('\n        ')}
@@ -200,7 +194,7 @@ export function streamMatvecKernel(v: LinearVariant, s: StreamShape) {
       ${broadcast(j)}
       ${R.map(
         (r) => `{
-        let w = w[wb${r} + ${unitOffset(`${j}u`, lanes)}];
+        let w = w[wb${r} + ${laneUnitOffset(`${j}u`, lanes)}];
         ${T.map((t) => `a${t}_${r} = accumulate(a${t}_${r}, w, x${t}_${j});`).join('\n        ')}
       }`,
       ).join('\n      ')}
@@ -215,13 +209,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
   let last = params.n_count - 1u;
   let stride = params.row_stride / ${per}u;
-  ${R.map((r) => `let wr${r} = ${rowBase(`min(n0 + ${r}u, last)`, 'stride', lanes)};`).join('\n  ')}
+  ${R.map((r) => `let wr${r} = ${laneRowBase(`min(n0 + ${r}u, last)`, 'stride', lanes)};`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
-    ${R.map((r) => `let wb${r} = wr${r} + ${unitOffset(`c * 4u / ${per}u`, lanes)};`).join('\n    ')}
+    ${R.map((r) => `let wb${r} = wr${r} + ${laneUnitOffset(`c * 4u / ${per}u`, lanes)};`).join('\n    ')}
     ${inner}
   }
   ${streamStores(v, R, T)}
@@ -252,7 +246,7 @@ const tileXRow = (s: TileShape, t: number) =>
  */
 export const tileRows = (name: string, units: string, lanes?: number) =>
   range(4)
-    .map((r) => `let ${name}${r} = ${rowBase(`min(n0 + ${r}u, last)`, units, lanes)};`)
+    .map((r) => `let ${name}${r} = ${laneRowBase(`min(n0 + ${r}u, last)`, units, lanes)};`)
     .join('\n  ');
 
 /**
@@ -281,7 +275,7 @@ export function tileMatvecKernel(v: LinearVariant, s: TileShape) {
   const load = (r: number) =>
     f16
       ? `let p${r} = w[${f16Index(r)}]; let w${r} = vec4<f32>(unpack2x16float(p${r}.x), unpack2x16float(p${r}.y));`
-      : `let w${r} = w[wr${r} + ${unitOffset('c + j', lanes)}];`;
+      : `let w${r} = w[wr${r} + ${laneUnitOffset('c + j', lanes)}];`;
   const body = /* wgsl */ `${storeFn(v)}
 ${ACCUMULATE_FN}
 
@@ -362,7 +356,7 @@ function streamBlockMatvecKernel(v: LinearVariant, s: StreamShape) {
   const group = (r: number, h: number) =>
     sb
       ? sb.group('w', `wg${r} + c / 8u + ${h}u`, `q${r}_`, `i * ${H.length}u + ${h}u`)
-      : blocks.group('w', `wg${r} + ${unitOffset(`c / 8u + ${h}u`, lanes)}`, `q${r}_`);
+      : blocks.group('w', `wg${r} + ${laneUnitOffset(`c / 8u + ${h}u`, lanes)}`, `q${r}_`);
   const inner = H.map(
     (h) => `{
       ${R.map((r) => group(r, h)).join('\n      ')}
@@ -385,7 +379,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   // Every lane stays active for the broadcasts: rows past the end re-read the last one, unstored.
   let last = params.n_count - 1u;
   let groups = params.k / ${GROUP}u;
-  ${R.map((r) => `let wg${r} = ${rowBase(`min(n0 + ${r}u, last)`, 'groups', lanes)};`).join('\n  ')}
+  ${R.map((r) => `let wg${r} = ${laneRowBase(`min(n0 + ${r}u, last)`, 'groups', lanes)};`).join('\n  ')}
   let k4 = params.k / 4u;
   ${T.map((t) => `let xr${t} = ${xRow(s, t)};`).join('\n  ')}
   ${T.flatMap((t) => R.map((r) => `var a${t}_${r} = 0.0;`)).join('\n  ')}
@@ -431,7 +425,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   for (var c = 0u; c < k4; c += ${s.subgroup}u) {
     ${T.map((t) => `let xl${t} = x[xr${t} + c + lane];`).join('\n    ')}
     for (var h = 0u; h < ${(4 * s.subgroup) / GROUP}u; h++) {
-      ${R.map((r) => blocks.group('w', `wg${r} + ${unitOffset('c / 8u + h', v.weights.lanes)}`, `q${r}_`)).join('\n      ')}
+      ${R.map((r) => blocks.group('w', `wg${r} + ${laneUnitOffset('c / 8u + h', v.weights.lanes)}`, `q${r}_`)).join('\n      ')}
       for (var j = 0u; j < 8u; j++) {
         ${R.map((r) => `let w${r} = ${blocks.unit(`q${r}_`, 'j')};`).join('\n        ')}
         ${T.map((t) => `{

@@ -10,6 +10,7 @@ import {
 } from '@llm/quant';
 import { interleaveBlockLanes, isLaneBlockDtype, repackBlocks, type BlockMatrixDtype } from './block-repack.js';
 import { storageElementBytes, storageFormat } from './storage-format.js';
+import { interleaveLanes } from './lanes-layout.js';
 import { fixedSubgroupSize } from './workgroup-grid.js';
 
 /**
@@ -171,7 +172,13 @@ export function uploadMatrix(
   const parts: GpuMatrixPart[] = [];
   for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts, lanes)) {
     const padded = padRows(data, cols, stride, rowStart, partRows, dtype);
-    const bytes = lanes > 0 ? interleaveLanes(padded, partRows, lanes) : padded;
+    // Moved as 32-bit words, 4 per 16-byte unit, f32 and f16 alike (halves from a file may sit
+    // at an offset that is not a multiple of 4).
+    const words = () => {
+      const aligned = padded.byteOffset % 4 === 0 ? padded : padded.slice();
+      return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+    };
+    const bytes = lanes > 0 ? interleaveLanes(words(), partRows, 4, lanes) : padded;
     parts.push({
       dtype,
       buffer: ctx.upload(bytes, `${label}[${rowStart}:${rowStart + partRows}]`),
@@ -300,31 +307,6 @@ export function concatMatrices(matrices: readonly GpuMatrix[], label: string): G
   const dtypes = new Set(parts.map((p) => p.dtype));
   const dtype = dtypes.size === 1 ? first.parts[0]!.dtype : 'mixed';
   return new GpuMatrix(rows, first.cols, dtype, parts, label);
-}
-
-/**
- * `count` padded rows in the lanes layout: blocks of `lanes` rows (the last padded with zero
- * rows), each block's 16-byte units interleaved row by row.
- */
-function interleaveLanes(rowsOf: Float32Array | Uint16Array, count: number, lanes: number): Uint32Array {
-  // Moved as 32-bit words, 4 per 16-byte unit: f32 and f16 alike (halves from a file may sit at
-  // an offset that is not a multiple of 4).
-  const aligned = rowsOf.byteOffset % 4 === 0 ? rowsOf : rowsOf.slice();
-  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
-  const rowWords = src.length / count;
-  const units = rowWords / 4;
-  const out = new Uint32Array(Math.ceil(count / lanes) * lanes * rowWords);
-  for (let n = 0; n < count; n++) {
-    let o = (Math.floor(n / lanes) * units * lanes + (n % lanes)) * 4;
-    let i = n * rowWords;
-    for (let u = 0; u < units; u++, o += 4 * lanes, i += 4) {
-      out[o] = src[i]!;
-      out[o + 1] = src[i + 1]!;
-      out[o + 2] = src[i + 2]!;
-      out[o + 3] = src[i + 3]!;
-    }
-  }
-  return out;
 }
 
 /** Rows [rowStart, rowStart + count) of the source as `dtype`, each padded to `stride` elements. */

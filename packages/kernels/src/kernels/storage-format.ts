@@ -1,6 +1,7 @@
 import { dtypeBytes, type ElementTypeName, type MatrixDtype } from '@llm/quant';
 import type { GpuFeatureName } from '../runtime/gpu-context.js';
 import { isLaneBlockDtype } from './block-repack.js';
+import { laneIndex } from './lanes-layout.js';
 import { BLOCK_STORAGE, laneBlockFormat } from './block-storage.js';
 
 /** What a kernel reads from a storage format: vec4<f32> i (4 consecutive elements) or f32 i. */
@@ -57,7 +58,7 @@ export interface StorageFormat {
   load(unit: ReadUnit, binding: string): string;
   /** Present for block-quantized formats: whole-group reads (see BlockReads). */
   readonly blocks?: BlockReads;
-  /** Present for matrices in the lanes layout (see lanesStorage): rows per interleaved block. */
+  /** Present for matrices in the lanes layout (lanes-layout.ts): rows per interleaved block. */
   readonly lanes?: number;
 }
 
@@ -115,10 +116,9 @@ function lanesStorage(format: StorageFormat, lanes: number): StorageFormat {
   if (format.dtype !== 'f32' && format.dtype !== 'f16')
     throw new Error(`the lanes layout holds f32 or f16, not ${format.dtype}`);
   const per = LANE_UNIT_BYTES / dtypeBytes(format.dtype);
-  // Element e of the row-major matrix, in the lanes layout.
-  const element = (e: string) =>
-    `(((${e} / params.row_stride) / ${lanes}u * (params.row_stride / ${per}u) + (${e} % params.row_stride) / ${per}u) * ${lanes}u` +
-    ` + (${e} / params.row_stride) % ${lanes}u) * ${per}u + ${e} % ${per}u`;
+  // Element e of the row-major matrix, in the lanes layout: its 16-byte unit's place, then e's
+  // place in the unit.
+  const element = (e: string) => `(${laneIndex(`(${e}) / ${per}u`, `(params.row_stride / ${per}u)`, lanes)}) * ${per}u + (${e}) % ${per}u`;
   return {
     ...format,
     tag: `${format.tag}l${lanes}`,
