@@ -96,6 +96,6 @@ describe.skipIf(!gguf || !bin || !tok || !llama2Tok)('llm refuses bad input with
   it('a missing file and an unknown option', async () => {
     expectCleanRefusal(await generate(join(dir, 'nope.gguf')), /nope\.gguf/);
     expectCleanRefusal(await generate(gguf!, '--bogus'), /bogus/);
-    expectCleanRefusal(await generate(gguf!, '--kv-dtype', 'bf16'), /--kv-dtype must be f32, f16 or i8/);
+    expectCleanRefusal(await generate(gguf!, '--kv-dtype', 'bf16'), /--kv-dtype must be f32, f16, i8 or i4/);
   });
 });

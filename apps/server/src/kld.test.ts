@@ -86,12 +86,20 @@ describe.skipIf(!stories)('llm kld on stories260K', () => {
     }
   });
 
-  it('measures the KV cache alone with --kv-dtype: f16 below i8, both small', async () => {
-    const [f16, i8] = [await kld(stories!, stories!, ['--kv-dtype', 'f16']), await kld(stories!, stories!, ['--kv-dtype', 'i8'])];
+  it('measures the KV cache alone with --kv-dtype: f16 below i8 below i4', async () => {
+    const [f16, i8, i4] = [
+      await kld(stories!, stories!, ['--kv-dtype', 'f16']),
+      await kld(stories!, stories!, ['--kv-dtype', 'i8']),
+      await kld(stories!, stories!, ['--kv-dtype', 'i4']),
+    ];
     expect(f16.meanKld).toBeGreaterThan(0);
     expect(i8.meanKld).toBeGreaterThan(f16.meanKld);
     expect(i8.meanKld).toBeLessThan(0.01);
     expect(i8.sameTop).toBeGreaterThan(0.9);
+    // 4 bits in groups of 4 values on heads 8 wide: far below int8 on this small model (README).
+    expect(i4.meanKld).toBeGreaterThan(i8.meanKld);
+    expect(i4.meanKld).toBeLessThan(1);
+    expect(i4.sameTop).toBeGreaterThan(0.5);
   });
 
   it('refuses models with different vocabularies', async () => {

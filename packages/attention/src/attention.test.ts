@@ -9,6 +9,7 @@ import {
   buildAttentionCase,
   referenceRows,
   roundKvToF16,
+  roundKvToI4,
   roundKvToI8,
   sliceBatch,
   uploadAttentionCase,
@@ -293,35 +294,45 @@ const I8_CASES = [
 // Against the unquantized reference: int8 per row adds up to half a step (absmax / 254) per element.
 const I8_TOLERANCE = 2e-2;
 
-describe.skipIf(!gpu)('attention on an i8 pool', () => {
-  I8_CASES.forEach((k, index) => {
-    const seed = 5000 + index;
+// i4 pools: the same, groups of at most 32 values of a row with their own scale (head dims of 2
+// and 4 groups, groups of 16 and 32 values); the quantization error is 16x int8's.
+const I4_CASES = [
+  { headDim: 64, heads: [8, 2], ctxs: [37, 301, 1, 129], queries: 'decode', features: 'adapter' },
+  { headDim: 32, heads: [6, 3], ctxs: [53, 17, 200], queries: 'prefill', features: 'adapter' },
+  { headDim: 128, heads: [8, 1], ctxs: [211, 45, 3], queries: 'chunked', features: 'portable' },
+] as const;
+// Against the unquantized reference: half a step (absmax / 14) per element, spread by the softmax.
+const I4_TOLERANCE = 0.2;
+
+type QuantizedPoolCase = (typeof I8_CASES)[number] | (typeof I4_CASES)[number];
+
+/**
+ * Each case on a quantized pool: against the reference of the values the pool holds (`round`'s
+ * case, F32_TOLERANCE) and against the unquantized K/V (`tolerance`).
+ */
+function quantizedPoolCases(
+  kvDtype: 'i8' | 'i4',
+  cases: readonly QuantizedPoolCase[],
+  round: (c: HostAttentionCase) => HostAttentionCase,
+  tolerance: number,
+  seedBase: number,
+): void {
+  cases.forEach((k, index) => {
+    const seed = seedBase + index;
     it(`d${k.headDim} heads ${k.heads.join(':')} contexts ${k.ctxs.join(',')} ${k.queries} ${k.features} (seed ${seed})`, async () => {
       const rand = seededRandom(seed);
       const seqs = k.ctxs.map((contextLen) => ({
         contextLen,
-        queryLen:
-          k.queries === 'decode'
-            ? 1
-            : k.queries === 'prefill'
-              ? contextLen
-              : Math.max(1, contextLen >> 2) | 1,
+        queryLen: k.queries === 'decode' ? 1 : k.queries === 'prefill' ? contextLen : Math.max(1, contextLen >> 2) | 1,
       }));
       const exact = buildAttentionCase(
-        {
-          seqs,
-          numHeads: k.heads[0],
-          numKvHeads: k.heads[1],
-          headDim: k.headDim,
-          blockSize: 16,
-          spareBlocks: 3,
-        },
+        { seqs, numHeads: k.heads[0], numKvHeads: k.heads[1], headDim: k.headDim, blockSize: 16, spareBlocks: 3 },
         rand,
       );
-      const c = roundKvToI8(exact);
+      const c = round(exact);
       const ctx = k.features === 'portable' ? portableGpu! : gpu!;
       const mode: AttentionMode = k.queries === 'decode' ? 'decode' : 'prefill';
-      const { info, error, unwritten } = await runCase(ctx, c, mode, seededRandom(seed), {}, 'i8');
+      const { info, error, unwritten } = await runCase(ctx, c, mode, seededRandom(seed), {}, kvDtype);
       expect(info.kernel).toBe(mode);
       expect(unwritten, `seed ${seed}: first unwritten output element`).toBe(-1);
       expect(error, `seed ${seed}: against the dequantized reference`).toBeLessThan(F32_TOLERANCE);
@@ -331,11 +342,19 @@ describe.skipIf(!gpu)('attention on an i8 pool', () => {
         mode,
         seededRandom(seed),
         {},
-        'i8',
+        kvDtype,
       );
-      expect(quantError, `seed ${seed}: against the unquantized reference`).toBeLessThan(I8_TOLERANCE);
+      expect(quantError, `seed ${seed}: against the unquantized reference`).toBeLessThan(tolerance);
     });
   });
+}
+
+describe.skipIf(!gpu)('attention on an i8 pool', () => {
+  quantizedPoolCases('i8', I8_CASES, roundKvToI8, I8_TOLERANCE, 5000);
+});
+
+describe.skipIf(!gpu)('attention on an i4 pool', () => {
+  quantizedPoolCases('i4', I4_CASES, roundKvToI4, I4_TOLERANCE, 5100);
 });
 
 describe.skipIf(!gpu)('attention', () => {
@@ -456,8 +475,8 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
       ['portable', portableGpu!],
     ] as const;
 
-  // i8: the same reads in the same order, each vec4 dequantised as it is loaded.
-  it.each(['f32', 'i8'] as const)(
+  // i8 and i4: the same reads in the same order, each vec4 dequantised as it is loaded.
+  it.each(['f32', 'i8', 'i4'] as const)(
     'gives a decode token the same bits alone and batched with longer and shorter contexts (%s pool)',
     async (kv) => {
       const seed = 5001;
@@ -467,7 +486,7 @@ describe.skipIf(!gpu)('attention batch invariance', () => {
         const chunk = probe.info.keysPerWorkgroup;
         const lengths = [chunk + 1, 4 * chunk + 3, 37, 2 * chunk + 37, chunk, chunk - 1, 1];
         const built = promptCase(lengths, seed);
-        const source = kv === 'i8' ? roundKvToI8(built) : built;
+        const source = kv === 'i8' ? roundKvToI8(built) : kv === 'i4' ? roundKvToI4(built) : built;
         const decode = (s: number): SequenceSlice => ({ seq: s, start: lengths[s]! - 1, len: 1 });
         const all = lengths.map((_, s) => s);
         const alone: Float32Array[] = [];

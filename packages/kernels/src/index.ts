@@ -34,6 +34,8 @@ export { concatMatrices, GpuMatrix, matrixRowStride, uploadMatrix } from './kern
 export { repackBlocks, repackedBlockBytes, repackedWords } from './kernels/block-repack.js';
 export type { BlockMatrixDtype, RepackedBlocks } from './kernels/block-repack.js';
 export type { GpuMatrixPart, MatrixLayout, UploadMatrixOptions } from './kernels/matrix.js';
+export { hadamardRows } from './kernels/hadamard.js';
+export type { HadamardRowsArgs } from './kernels/hadamard.js';
 export { linear, linearKernelFor, LINEAR_X_SLACK_TOKENS, MATVEC_MAX_ROWS } from './kernels/linear.js';
 export type { LinearAdapter, LinearArgs, LinearKernelKind, LinearOutputArgs } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';
@@ -77,10 +79,13 @@ export { MAX_TOP_LOGPROBS } from './kernels/top-logprobs.wgsl.js';
 export { kvWrite } from './kernels/kv-write.js';
 export type { KvWriteArgs } from './kernels/kv-write.js';
 export {
+  kvI4Format,
   kvI8Format,
   kvPoolFormat,
   kvPoolRowBytes,
+  packKvI4Pool,
   packKvI8Pool,
+  unpackKvI4Pool,
   unpackKvI8Pool,
 } from './kernels/kv-pool-format.js';
 export { pagedAttentionNaive, validatePagedAttentionBatch } from './kernels/paged-attention-naive.js';

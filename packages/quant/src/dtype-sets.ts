@@ -48,10 +48,11 @@ export const KV_DTYPES = ['f32', 'f16', 'bf16', 'i8', 'i4'] as const;
 export type KvDtype = (typeof KV_DTYPES)[number];
 
 /**
- * What a GPU KV pool may hold (the runners' `kvDtype`): plain floats, or i8 with one f16 scale per
- * (token, KV head) row (see kv-i8.ts). Apart from GPU_DTYPES, which the weight code uses.
+ * What a GPU KV pool may hold (the runners' `kvDtype`): plain floats, i8 with one f16 scale per
+ * (token, KV head) row (see kv-i8.ts), or i4 with one f16 scale per group of at most 32 values of
+ * a row (see kv-i4.ts). Apart from GPU_DTYPES, which the weight code uses.
  */
-export const GPU_KV_DTYPES = ['f32', 'f16', 'i8'] as const;
+export const GPU_KV_DTYPES = ['f32', 'f16', 'i8', 'i4'] as const;
 export type GpuKvDtype = (typeof GPU_KV_DTYPES)[number];
 
 /** Bytes per element of a plain type (fractional for i4). */

@@ -13,7 +13,7 @@ const kvDtypeOption = {
   type: 'choice',
   choices: GPU_KV_DTYPES,
   default: 'f32',
-  description: 'KV cache element type; f16 halves its memory, i8 (per-token, per-head scales) quarters it; attention computes in f32 either way',
+  description: 'KV cache element type; f16 halves its memory, i8 (per-token, per-head scales) quarters it, i4 (scales per 32 values, keys Hadamard-rotated; head dim a power of two) takes about an eighth; attention computes in f32 either way',
 } as const;
 
 export const generateSpec = {

@@ -1,5 +1,5 @@
 import { reference } from '@llm/kernels';
-import { f16ArrayToF32, f32ArrayToF16, roundTripKvI8 } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, roundTripKvI4, roundTripKvI8 } from '@llm/quant';
 
 /** One sequence of a batch: `queryLen` new tokens at the end of a KV history of `contextLen`. */
 export interface SequenceShape {
@@ -150,8 +150,17 @@ export function roundKvToF16(c: HostAttentionCase): HostAttentionCase {
  * an i8 pool and the kv-write kernel hold, bit for bit); NaN rows stay NaN.
  */
 export function roundKvToI8(c: HostAttentionCase): HostAttentionCase {
+  return roundKvRows(c, roundTripKvI8);
+}
+
+/** The same with int4 groups (@llm/quant's roundTripKvI4, what an i4 pool holds). */
+export function roundKvToI4(c: HostAttentionCase): HostAttentionCase {
+  return roundKvRows(c, roundTripKvI4);
+}
+
+function roundKvRows(c: HostAttentionCase, roundTrip: (x: Float32Array, headDim: number) => Float32Array): HostAttentionCase {
   const round = (x: Float32Array) => {
-    const out = roundTripKvI8(x, c.headDim);
+    const out = roundTrip(x, c.headDim);
     for (let at = 0; at < x.length; at += c.headDim) {
       if (Number.isNaN(x[at]!)) out.fill(Number.NaN, at, at + c.headDim);
     }

@@ -1,4 +1,4 @@
-import { packKvI8Pool, reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
+import { packKvI4Pool, packKvI8Pool, reference, type GpuContext, type PagedAttentionBatch } from '@llm/kernels';
 import { type GpuKvDtype } from '@llm/quant';
 import { f32ArrayToF16 } from '@llm/quant';
 import type { HostAttentionCase } from './attention-case.js';
@@ -18,7 +18,8 @@ export interface GpuAttentionCase {
  * Uploads a case with `out` poisoned with NaN. With `newTokensWritten: false` the new tokens'
  * slots in the pool hold NaN as well, so attention is only right after a KV write fills them.
  * With `kvDtype: 'f16'` the pool is uploaded as f16 (round the case first, see roundKvToF16); with
- * 'i8' quantized per row (see roundKvToI8), NaN rows with a NaN scale.
+ * 'i8' quantized per row (see roundKvToI8) and 'i4' per group (roundKvToI4), NaN rows with NaN
+ * scales.
  */
 export function uploadAttentionCase(
   ctx: GpuContext,
@@ -40,7 +41,13 @@ export function uploadAttentionCase(
     }
   }
   const pool = (x: Float32Array): ArrayBufferView =>
-    opts.kvDtype === 'f16' ? f32ArrayToF16(x) : opts.kvDtype === 'i8' ? packKvI8Pool(x, c.headDim) : x;
+    opts.kvDtype === 'f16'
+      ? f32ArrayToF16(x)
+      : opts.kvDtype === 'i8'
+        ? packKvI8Pool(x, c.headDim)
+        : opts.kvDtype === 'i4'
+          ? packKvI4Pool(x, c.headDim)
+          : x;
   const buffers: GPUBuffer[] = [];
   const up = (data: ArrayBufferView, label: string) => {
     const b = ctx.upload(data, label);

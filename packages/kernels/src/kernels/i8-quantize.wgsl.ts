@@ -1,21 +1,25 @@
+/** The bits of f32(1 / max). */
+const invMaxBits = (max: number) => new Uint32Array(Float32Array.of(1 / max).buffer)[0]!.toString(16);
+
 /**
- * @llm/quant's symmetric int8 row quantization (kv-i8.ts) in WGSL, step for step and exact in
- * f32, so a GPU kernel quantizes a row to the same bits as the CPU: `rowScale(absmax)` gives the
- * row's f16-exact scale, `quantize(x, s)` four values' integers.
+ * @llm/quant's symmetric row quantization to -max..max (kv-i8.ts symmetricScale and
+ * quantizeSymmetric) in WGSL, step for step and exact in f32, so a GPU kernel quantizes a row to
+ * the same bits as the CPU: `rowScale(absmax)` gives the row's (or group's) f16-exact scale,
+ * `quantize(x, s)` four values' integers.
  */
-export const I8_QUANTIZE_WGSL = /* wgsl */ `
-// f32(1 / 127), the smallest normal f16 and the largest f16 (see @llm/quant kv-i8.ts).
-const INV_MAX = bitcast<f32>(0x${(0x3c010204).toString(16)}u);
+export const symmetricQuantizeWgsl = (max: number) => /* wgsl */ `
+// f32(1 / ${max}), the smallest normal f16 and the largest f16 (see @llm/quant kv-i8.ts).
+const INV_MAX = bitcast<f32>(0x${invMaxBits(max)}u);
 const MIN_SCALE = 6.103515625e-5;
 const MAX_SCALE = 65504.0;
 
-// absmax / 127 rounded to 11 significant bits (half away from zero on the f32 bits).
+// absmax / ${max} rounded to 11 significant bits (half away from zero on the f32 bits).
 fn rowScale(amax: f32) -> f32 {
   let s = bitcast<f32>((bitcast<u32>(amax * INV_MAX) + 0x1000u) & 0xffffe000u);
   return min(MAX_SCALE, max(MIN_SCALE, s));
 }
 
-// The integer nearest x / s, ties to even, clamped to +-127. The quotient only guesses (division
+// The integer nearest x / s, ties to even, clamped to +-${max}. The quotient only guesses (division
 // is not correctly rounded); (n +- 0.5) * s are exact products, so comparing x with them decides.
 fn quantize(x: vec4<f32>, s: f32) -> vec4<i32> {
   let n = round(x / s);
@@ -25,8 +29,11 @@ fn quantize(x: vec4<f32>, s: f32) -> vec4<i32> {
   let downEven = (vec4<i32>(n - 1.0) & vec4<i32>(1)) == vec4<i32>(0);
   var m = select(n, n + 1.0, (x > up) | ((x == up) & upEven));
   m = select(m, n - 1.0, (x < down) | ((x == down) & downEven));
-  return vec4<i32>(clamp(m, vec4<f32>(-127.0), vec4<f32>(127.0)));
-}
+  return vec4<i32>(clamp(m, vec4<f32>(-${max}.0), vec4<f32>(${max}.0)));
+}`;
+
+/** The int8 quantization (symmetricQuantizeWgsl(127)) and `pack4`, four int8 values to a word. */
+export const I8_QUANTIZE_WGSL = /* wgsl */ `${symmetricQuantizeWgsl(127)}
 
 // Four int8 values packed into a word, the first in the low byte (dot4I8Packed's order).
 fn pack4(q: vec4<i32>) -> u32 {

@@ -4,7 +4,7 @@ import * as reference from '../reference/index.js';
 import { f32ToF16Bits } from '@llm/quant';
 import { gpuForTests, poisonF32, randomFloats, seededRandom } from '../testing/index.js';
 import { kvWrite } from './kv-write.js';
-import { packKvI8Pool, unpackKvI8Pool } from './kv-pool-format.js';
+import { kvPoolRowBytes, packKvI4Pool, packKvI8Pool, unpackKvI4Pool, unpackKvI8Pool } from './kv-pool-format.js';
 import { GPU_DTYPES, dtypeBytes } from '@llm/quant';
 
 const gpu = await gpuForTests();
@@ -59,33 +59,36 @@ describe.skipIf(!gpu)('kvWrite', () => {
     },
   );
 
-  // Odd token count, rows of both halves of a scale word, a neighbour row that must keep its scale.
-  it.each([
-    [64, 7],
-    [80, 5],
-    [96, 9],
-  ])('quantizes K and V rows into an i8 pool (head dim %i, %i tokens) bit for bit as the CPU does', async (headDim, tokens) => {
-    const rand = seededRandom(seed + headDim);
-    const [numBlocks, blockSize, numKvHeads] = [4, 6, 3];
+  /**
+   * Writes `tokens` new rows (the second skipped) into a quantized pool that already holds other
+   * rows, and compares its words with the CPU's: the f32 values the pool held, the new rows
+   * written, all quantized again (a dequantized row quantizes to the same bits).
+   */
+  async function checkQuantizedWrite(
+    kvDtype: 'i8' | 'i4',
+    shape: { headDim: number; tokens: number; numBlocks: number; blockSize: number; numKvHeads: number },
+    k: (rand: () => number, length: number) => Float32Array,
+  ): Promise<void> {
+    const { headDim, tokens, numBlocks, blockSize, numKvHeads } = shape;
+    const [pack, unpack] = kvDtype === 'i8' ? [packKvI8Pool, unpackKvI8Pool] : [packKvI4Pool, unpackKvI4Pool];
+    const rand = seededRandom(seed + headDim + (kvDtype === 'i4' ? 1 : 0));
     const rowLen = numKvHeads * headDim;
     const rows = numBlocks * blockSize * numKvHeads;
-    // Rows of different magnitudes, so that the scales differ.
-    const k = Float32Array.from({ length: tokens * rowLen }, (_, i) => (rand() * 2 - 1) * 4 ** ((i / headDim) % 5));
-    const v = randomFloats(rand, tokens * rowLen, -3, 3);
+    const kNew = k(rand, tokens * rowLen);
+    const vNew = randomFloats(rand, tokens * rowLen, -3, 3);
     const slots = new Uint32Array(tokens);
     const perm = [...Array(numBlocks * blockSize).keys()].sort(() => rand() - 0.5);
     for (let t = 0; t < tokens; t++) slots[t] = perm[t]!;
     slots[1] = 0xffffffff;
-    // The pool starts with other quantized rows: those the kernel does not write keep their bits.
-    const kStart = packKvI8Pool(randomFloats(rand, rows * headDim, -2, 2), headDim);
-    const vStart = packKvI8Pool(randomFloats(rand, rows * headDim, -5, 5), headDim);
+    const kStart = pack(randomFloats(rand, rows * headDim, -2, 2), headDim);
+    const vStart = pack(randomFloats(rand, rows * headDim, -5, 5), headDim);
+    expect(kStart.byteLength).toBe(rows * kvPoolRowBytes(kvDtype, headDim));
     const kb = ctx.upload(kStart, 'kCache');
     const vb = ctx.upload(vStart, 'vCache');
     const rec = ctx.recorder();
-    const shape = { numKvHeads, headDim, blockSize };
     kvWrite(rec, {
-      k: ctx.upload(k, 'k'),
-      v: ctx.upload(v, 'v'),
+      k: ctx.upload(kNew, 'k'),
+      v: ctx.upload(vNew, 'v'),
       slots: ctx.upload(slots, 'slots'),
       kCache: kb,
       vCache: vb,
@@ -94,20 +97,43 @@ describe.skipIf(!gpu)('kvWrite', () => {
       headDim,
       numBlocks,
       blockSize,
-      kvDtype: 'i8',
+      kvDtype,
     });
     rec.submit();
-    expect(kStart.byteLength).toBe(rows * (headDim + 2));
-    const gotK = new Uint32Array(await ctx.read(kb));
-    const gotV = new Uint32Array(await ctx.read(vb));
-    // Reference: the f32 values the pool held, the new rows written, all quantized again (a
-    // dequantized row quantizes to the same bits).
-    const kRef = unpackKvI8Pool(kStart, headDim, rows);
-    const vRef = unpackKvI8Pool(vStart, headDim, rows);
-    reference.kvWrite(k, v, slots, shape, kRef, vRef);
-    expect(gotK).toEqual(packKvI8Pool(kRef, headDim));
-    expect(gotV).toEqual(packKvI8Pool(vRef, headDim));
-    expect(packKvI8Pool(unpackKvI8Pool(kStart, headDim, rows), headDim)).toEqual(kStart);
+    // Buffers are whole 16-byte units: the pool is their first words.
+    const gotK = new Uint32Array(await ctx.read(kb)).subarray(0, kStart.length);
+    const gotV = new Uint32Array(await ctx.read(vb)).subarray(0, vStart.length);
+    const kRef = unpack(kStart, headDim, rows);
+    const vRef = unpack(vStart, headDim, rows);
+    reference.kvWrite(kNew, vNew, slots, { numKvHeads, headDim, blockSize }, kRef, vRef);
+    expect(gotK).toEqual(pack(kRef, headDim));
+    expect(gotV).toEqual(pack(vRef, headDim));
+    expect(pack(unpack(kStart, headDim, rows), headDim)).toEqual(kStart);
+  }
+
+  // Odd token count, rows of both halves of a scale word, a neighbour row that must keep its scale.
+  it.each([
+    [64, 7],
+    [80, 5],
+    [96, 9],
+  ])('quantizes K and V rows into an i8 pool (head dim %i, %i tokens) bit for bit as the CPU does', async (headDim, tokens) => {
+    // Rows of different magnitudes, so that the scales differ.
+    await checkQuantizedWrite('i8', { headDim, tokens, numBlocks: 4, blockSize: 6, numKvHeads: 3 }, (rand, length) =>
+      Float32Array.from({ length }, (_, i) => (rand() * 2 - 1) * 4 ** ((i / headDim) % 5)),
+    );
+  });
+
+  // Any blockSize (rows share no words); head dims of 2 and 4 scale groups, groups of 4-32 values.
+  it.each([
+    [8, 7, 5],
+    [64, 5, 6],
+    [32, 9, 3],
+    [128, 4, 16],
+  ])('quantizes K and V rows into an i4 pool (head dim %i, %i tokens, blockSize %i) bit for bit as the CPU does', async (headDim, tokens, blockSize) => {
+    // Values whose magnitude changes every 4 elements, so that a row's group scales differ.
+    await checkQuantizedWrite('i4', { headDim, tokens, numBlocks: 3, blockSize, numKvHeads: 2 }, (rand, length) =>
+      Float32Array.from({ length }, (_, i) => (rand() * 2 - 1) * 3 ** ((i >> 2) % 5)),
+    );
   });
 
   it('rejects an f16 pool with an odd head dim and an unknown kvDtype', () => {
@@ -128,6 +154,7 @@ describe.skipIf(!gpu)('kvWrite', () => {
     expect(() => kvWrite(ctx.recorder(), { ...args, headDim: 8, blockSize: 15, kvDtype: 'i8' })).toThrow(
       /even blockSize/,
     );
+    expect(() => kvWrite(ctx.recorder(), { ...args, headDim: 72, kvDtype: 'i4' })).toThrow(/an i4 pool needs a headDim/);
     expect(() => kvWrite(ctx.recorder(), { ...args, kvDtype: 'bf16' as 'f16' })).toThrow(/kvDtype must be/);
   });
 

@@ -3,8 +3,8 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { requireBytes, requireDistinct, requireInt, requireRows } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { type GpuKvDtype } from '@llm/quant';
-import { kvPoolRowBytes } from './kv-pool-format.js';
-import { kvWriteI8Kernel, kvWriteKernel } from './kv-write.wgsl.js';
+import { kvPoolRowBytes, requireKvHeadDim } from './kv-pool-format.js';
+import { kvWriteI4Kernel, kvWriteI8Kernel, kvWriteKernel } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
 export interface KvWriteArgs {
@@ -14,14 +14,17 @@ export interface KvWriteArgs {
   v: BufferBindingLike;
   /** u32 [tokens]: block * blockSize + offset of each token; 0xFFFFFFFF skips the token. */
   slots: BufferBindingLike;
-  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8: see kv-pool-format.ts). */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8, i4: see kv-pool-format.ts). */
   kCache: BufferBindingLike;
-  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8: see kv-pool-format.ts). */
+  /** kvDtype [numBlocks, numKvHeads, blockSize, headDim] (i8, i4: see kv-pool-format.ts). */
   vCache: BufferBindingLike;
   /**
    * Element type of the pool; default 'f32'. f16 rounds to nearest and needs an even headDim;
    * i8 quantizes each (token, KV head) row with one f16 scale (@llm/quant's quantizeKvI8Row)
-   * and needs a headDim that is a multiple of 4 and an even blockSize.
+   * and needs a headDim that is a multiple of 4 and an even blockSize; i4 quantizes each row's
+   * groups of at most 32 values with one f16 scale each (@llm/quant's quantizeKvI4Row) and needs
+   * a headDim that is a power of two of at least 8. Rows are written as given: rotating K for an
+   * i4 pool (hadamardRows) is the caller's step.
    */
   kvDtype?: GpuKvDtype;
   tokens: number;
@@ -46,9 +49,10 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireInt(name, 'numBlocks', a.numBlocks, 1);
   requireInt(name, 'blockSize', a.blockSize, 1);
   const dtype = a.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8') {
-    throw new KernelShapeError(name, `kvDtype must be 'f32', 'f16' or 'i8', got ${String(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8' && dtype !== 'i4') {
+    throw new KernelShapeError(name, `kvDtype must be 'f32', 'f16', 'i8' or 'i4', got ${String(dtype)}`);
   }
+  requireKvHeadDim(name, dtype, a.headDim);
   if (dtype === 'i8' && (a.headDim % 4 !== 0 || a.blockSize % 2 !== 0)) {
     throw new KernelShapeError(
       name,
@@ -72,9 +76,11 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   const kernel =
     dtype === 'i8'
       ? kernelSource('kv-write', dtype, kvWriteI8Kernel)
-      : kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
-  // f16: an element pair per invocation; i8: a whole row.
-  const perInvocation = dtype === 'f16' ? 2 : dtype === 'i8' ? a.headDim : 1;
+      : dtype === 'i4'
+        ? kernelSource('kv-write', dtype, kvWriteI4Kernel)
+        : kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
+  // f16: an element pair per invocation; i8 and i4: a whole row.
+  const perInvocation = dtype === 'f16' ? 2 : dtype === 'i8' || dtype === 'i4' ? a.headDim : 1;
   const groups = grid1d(
     Math.ceil((a.tokens * rowLen) / perInvocation / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,

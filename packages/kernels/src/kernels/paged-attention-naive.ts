@@ -5,7 +5,7 @@ import { kernelSource } from './kernel-cache.js';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaiveKernel } from './paged-attention-naive.wgsl.js';
 import { storageFormat } from './storage-format.js';
-import { kvPoolRowBytes } from './kv-pool-format.js';
+import { kvPoolRowBytes, requireKvHeadDim } from './kv-pool-format.js';
 
 /**
  * Checks a batch's shapes and buffer sizes against each other (shared by every attention kernel
@@ -32,9 +32,10 @@ export function validatePagedAttentionBatch(
   }
   if (!Number.isFinite(b.scale)) throw new KernelShapeError(kernel, `scale must be finite, got ${b.scale}`);
   const dtype = b.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8') {
-    throw new KernelShapeError(kernel, `kvDtype must be 'f32', 'f16' or 'i8', got ${String(dtype)}`);
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8' && dtype !== 'i4') {
+    throw new KernelShapeError(kernel, `kvDtype must be 'f32', 'f16', 'i8' or 'i4', got ${String(dtype)}`);
   }
+  requireKvHeadDim(kernel, dtype, b.headDim);
   if (dtype === 'i8' && b.headDim % 4 !== 0) {
     throw new KernelShapeError(kernel, `an i8 pool needs a headDim that is a multiple of 4, got ${b.headDim}`);
   }
@@ -67,8 +68,8 @@ export function validatePagedAttentionBatch(
 export function pagedAttentionNaive(rec: StepRecorder, b: PagedAttentionBatch): void {
   const name = 'pagedAttentionNaive';
   validatePagedAttentionBatch(name, b);
-  if (b.kvDtype === 'i8') {
-    throw new KernelShapeError(name, 'reads f32 and f16 pools only; attention() in @llm/attention reads i8 pools');
+  if (b.kvDtype === 'i8' || b.kvDtype === 'i4') {
+    throw new KernelShapeError(name, 'reads f32 and f16 pools only; attention() in @llm/attention reads i8 and i4 pools');
   }
   const maxDim = rec.ctx.limits.maxComputeWorkgroupsPerDimension;
   const y = Math.min(b.numTokens, maxDim);

@@ -1,6 +1,6 @@
 import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuKvDtype } from '@llm/quant';
-import { f16ArrayToF32, f32ArrayToF16, LlmError, roundTripKvI8 } from '@llm/quant';
+import { f16ArrayToF32, f32ArrayToF16, hadamardTransform, LlmError, roundTripKvI4, roundTripKvI8 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
 import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
@@ -248,14 +248,22 @@ export class CpuModelRunner implements ModelRunner {
         freqFactors: this.ropeFactors,
         positionScale: c.ropeScaling.type === 'linear' ? 1 / c.ropeScaling.factor : undefined,
       });
+      if (this.kvDtype === 'i4') {
+        // An i4 pool holds K rotated, and the queries are rotated to match (see the GPU runner).
+        for (let at = 0; at < q.length; at += c.headDim) hadamardTransform(q, at, c.headDim, 1 / c.headDim);
+        for (let at = 0; at < k.length; at += c.headDim) hadamardTransform(k, at, c.headDim);
+      }
       // An f16 pool holds each K and V element rounded to f16, an i8 pool each (token, KV head) row
-      // quantized with its scale, as the GPU runner's does (its kv-write quantizes bit for bit so).
+      // quantized with its scale, an i4 pool each row's groups with theirs, as the GPU runner's
+      // does (its kv-write quantizes bit for bit so).
       const held = (x: Float32Array) =>
         this.kvDtype === 'f16'
           ? f16ArrayToF32(f32ArrayToF16(x))
           : this.kvDtype === 'i8'
             ? roundTripKvI8(x, c.headDim)
-            : x;
+            : this.kvDtype === 'i4'
+              ? roundTripKvI4(x, c.headDim)
+              : x;
       reference.kvWrite(
         held(k),
         held(v),

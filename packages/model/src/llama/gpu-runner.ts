@@ -3,6 +3,7 @@ import {
   embedding,
   gatherColumns,
   gatherRows,
+  hadamardRows,
   kvWrite,
   linear,
   LINEAR_X_SLACK_TOKENS,
@@ -544,6 +545,13 @@ export class GpuModelRunner implements ModelRunner {
           ? { kvWrite: { ...pool, v: s.kv, vStride: 2 * kvLen, vOffset: kvLen, kvDtype: this.kvDtype } }
           : {}),
       });
+      if (this.kvDtype === 'i4') {
+        // 4-bit keys lose the channels that carry little of a key's magnitude unless a rotation
+        // spreads the few large ones first: K goes into the pool rotated by a Hadamard transform
+        // and the queries by the same (scaled by 1 / headDim), which leaves every score as it was.
+        hadamardRows(rec, { x: s.q, tokens: m, heads: c.numHeads, dim: c.headDim, scale: 1 / c.headDim });
+        hadamardRows(rec, { x: s.kv, tokens: m, heads: c.numKvHeads, dim: c.headDim, stride: 2 * kvLen });
+      }
       if (!ropeWrites) {
         kvWrite(rec, {
           ...pool,

@@ -1,4 +1,4 @@
-import { GPU_KV_DTYPES, LlmError, type ErrorCode, type GpuKvDtype } from '@llm/quant';
+import { GPU_KV_DTYPES, kvI4Groups, LlmError, type ErrorCode, type GpuKvDtype } from '@llm/quant';
 import { kvPoolRowBytes } from '@llm/kernels';
 import { KvPlanError, planKvCacheMemory } from '@llm/kvcache';
 import en from 'zod/v4/locales/en.js';
@@ -82,7 +82,8 @@ export interface ResolvedRunnerOptions {
 
 /**
  * Bytes one KV block takes in one layer's K buffer (or V buffer): the pool's unit of layout. An i8
- * block holds its rows' f16 scales too (headDim + 2 bytes a row), as @llm/kvcache's planner counts.
+ * block holds its rows' f16 scales too (headDim + 2 bytes a row), an i4 block its groups' (headDim /
+ * 2 + 2 bytes a group), as @llm/kvcache's planner counts.
  */
 export function kvLayerBlockBytes(config: LlamaConfig, blockSize: number, kvDtype: GpuKvDtype): number {
   return blockSize * config.numKvHeads * kvPoolRowBytes(kvDtype, config.headDim);
@@ -128,6 +129,13 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
         `(got blockSize ${blockSize}, head dim ${config.headDim}); use kvDtype 'f16' or an even blockSize`,
     );
   }
+  const i4Groups = kvI4Groups(config.headDim);
+  if (kvDtype === 'i4' && i4Groups === 0) {
+    throw new KvPoolError(
+      `an i4 KV cache needs a head dim that is a power of two of at least 8 (got ${config.headDim}); ` +
+        `use kvDtype 'i8' or 'f16'`,
+    );
+  }
   const contextBlocks = Math.ceil(config.contextLength / blockSize);
   const blockBytes = kvPoolBlockBytes(config, blockSize, kvDtype);
   const budgetBytes = o.kvBudgetBytes ?? DEFAULT_FULL_CONTEXT_SEQUENCES * contextBlocks * blockBytes;
@@ -143,6 +151,8 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
       },
       kvDtype,
       blockSize,
+      // An i4 row has kvI4Groups scales (kv-pool-format.ts); i8 one per row, the planner's default.
+      ...(kvDtype === 'i4' ? { quantGroupSize: config.headDim / i4Groups } : {}),
     });
   } catch (cause) {
     if (!(cause instanceof KvPlanError)) throw cause;
