@@ -1,7 +1,7 @@
 import { absMax, quantizeSymmetric, symmetricScale } from './kv-i8.js';
 
 /**
- * int4 KV cache math: each (token, KV head) row of headDim values (a power of two, 8 or more) is
+ * int4 KV cache math: each (token, KV head) row of headDim values (a power of two, 8 to 256) is
  * cut into G groups of headDim / G consecutive values, G = max(2, headDim / 32) (groups of at most
  * 32, as GGUF's Q4_0 blocks, and an even count so that a row's f16 scales fill whole words); each
  * group is stored as 4-bit integers in -7..7 with one f16 scale, symmetric. The arithmetic is the
@@ -18,10 +18,10 @@ export const KV_I4_MAX = 7;
 
 /**
  * Scale groups per row of `headDim` values: max(2, headDim / 32), or 0 unless headDim is a power
- * of two of at least 8 (whole words of 8 values, and a size the Hadamard rotation takes).
+ * of two from 8 to 256 (whole words of 8 values, and a row the GPU's Hadamard rotation holds).
  */
 export function kvI4Groups(headDim: number): number {
-  const powerOfTwo = Number.isInteger(headDim) && headDim >= 8 && (headDim & (headDim - 1)) === 0;
+  const powerOfTwo = Number.isInteger(headDim) && headDim >= 8 && headDim <= 256 && (headDim & (headDim - 1)) === 0;
   return powerOfTwo ? Math.max(2, headDim / 32) : 0;
 }
 

@@ -30,7 +30,7 @@ export function requireKvHeadDim(kernel: string, dtype: GpuKvDtype, headDim: num
   if (dtype === 'i4' && kvI4Groups(headDim) === 0) {
     throw new KernelShapeError(
       kernel,
-      `an i4 pool needs a headDim that is a power of two of at least 8, got ${headDim}`,
+      `an i4 pool needs a headDim that is a power of two from 8 to 256, got ${headDim}`,
     );
   }
 }

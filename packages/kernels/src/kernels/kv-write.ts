@@ -23,7 +23,7 @@ export interface KvWriteArgs {
    * i8 quantizes each (token, KV head) row with one f16 scale (@llm/quant's quantizeKvI8Row)
    * and needs a headDim that is a multiple of 4 and an even blockSize; i4 quantizes each row's
    * groups of at most 32 values with one f16 scale each (@llm/quant's quantizeKvI4Row) and needs
-   * a headDim that is a power of two of at least 8. Rows are written as given: rotating K for an
+   * a headDim that is a power of two from 8 to 256. Rows are written as given: rotating K for an
    * i4 pool (hadamardRows) is the caller's step.
    */
   kvDtype?: GpuKvDtype;

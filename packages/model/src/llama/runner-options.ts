@@ -132,7 +132,7 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
   const i4Groups = kvI4Groups(config.headDim);
   if (kvDtype === 'i4' && i4Groups === 0) {
     throw new KvPoolError(
-      `an i4 KV cache needs a head dim that is a power of two of at least 8 (got ${config.headDim}); ` +
+      `an i4 KV cache needs a head dim that is a power of two from 8 to 256 (got ${config.headDim}); ` +
         `use kvDtype 'i8' or 'f16'`,
     );
   }
