@@ -262,7 +262,8 @@ describe.each(['q8_0', 'q4_0', 'q5_0'] as const)('%s requantization', (name) => 
     fc.assert(
       fc.property(values, (x) => {
         const bytes = quantize(name, x);
-        fc.pre(bytes[0] !== 0 || bytes[1] !== 0);
+        // The f16 scale underflowed to zero: +0, or -0 (0x8000) when the extreme value was positive.
+        fc.pre(bytes[0] !== 0 || (bytes[1]! & 0x7f) !== 0);
         expect([...quantize(name, dequantize(name, bytes, 32))]).toEqual([...bytes]);
       }),
       { numRuns: 300 },
