@@ -1,4 +1,14 @@
-import { dtypeBytes, f32ToF16Bits, f16BitsToF32, kvI4Groups, quantizeKvI4Row, quantizeKvI8Row, type GpuKvDtype } from '@llm/quant';
+import {
+  dtypeBytes,
+  f32ToF16Bits,
+  f16BitsToF32,
+  GPU_KV_DTYPES,
+  isOneOf,
+  kvI4Groups,
+  quantizeKvI4Row,
+  quantizeKvI8Row,
+  type GpuKvDtype,
+} from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import { storageFormat, type StorageFormat } from './storage-format.js';
 
@@ -21,22 +31,33 @@ import { storageFormat, type StorageFormat } from './storage-format.js';
 
 /** Bytes of `rows` K (or V) rows of headDim elements in a pool of kvDtype. */
 export function kvPoolRowBytes(kvDtype: GpuKvDtype, headDim: number): number {
-  if (kvDtype === 'i4') return headDim / 2 + 2 * kvI4Groups(headDim);
+  if (kvDtype === 'i4') return 4 * i4RowWords(headDim);
   return kvDtype === 'i8' ? headDim + 2 : headDim * dtypeBytes(kvDtype);
 }
 
-/** Throws unless an i4 pool can hold rows of headDim values (kvI4Groups). */
-export function requireKvHeadDim(kernel: string, dtype: GpuKvDtype, headDim: number): void {
-  if (dtype === 'i4' && kvI4Groups(headDim) === 0) {
-    throw new KernelShapeError(
-      kernel,
-      `an i4 pool needs a headDim that is a power of two from 8 to 256, got ${headDim}`,
-    );
+/**
+ * Throws a KernelShapeError unless `dtype` is a pool type whose rows can be headDim values long:
+ * an even headDim for f16, a multiple of 4 for i8, a power of two from 8 to 256 for i4 (the kernels
+ * that take a pool check it here).
+ */
+export function requireKvPoolDtype(kernel: string, dtype: string, headDim: number): asserts dtype is GpuKvDtype {
+  if (!isOneOf(GPU_KV_DTYPES, dtype)) {
+    const names = GPU_KV_DTYPES.map((d) => `'${d}'`);
+    throw new KernelShapeError(kernel, `kvDtype must be ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}, got ${dtype}`);
   }
+  const needs =
+    dtype === 'f16' && headDim % 2 !== 0
+      ? 'an f16 pool needs an even headDim'
+      : dtype === 'i8' && headDim % 4 !== 0
+        ? 'an i8 pool needs a headDim that is a multiple of 4'
+        : dtype === 'i4' && kvI4Groups(headDim) === 0
+          ? 'an i4 pool needs a headDim that is a power of two from 8 to 256'
+          : undefined;
+  if (needs) throw new KernelShapeError(kernel, `${needs}, got ${headDim}`);
 }
 
-/** Words of an i4 pool's row: its packed values, then its scales. */
-const i4RowWords = (headDim: number) => headDim / 8 + kvI4Groups(headDim) / 2;
+/** Words of an i4 pool's row: its packed values, then its scales, two to a word. */
+export const i4RowWords = (headDim: number) => headDim / 8 + kvI4Groups(headDim) / 2;
 
 /** The storage format attention reads a pool of kvDtype through (vec4 i = elements 4i..4i+3). */
 export function kvPoolFormat(kvDtype: GpuKvDtype, shaderF16: boolean, headDim: number): StorageFormat {

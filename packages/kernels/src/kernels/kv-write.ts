@@ -3,7 +3,7 @@ import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.j
 import { requireBytes, requireDistinct, requireInt, requireRows } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { type GpuKvDtype } from '@llm/quant';
-import { kvPoolRowBytes, requireKvHeadDim } from './kv-pool-format.js';
+import { kvPoolRowBytes, requireKvPoolDtype } from './kv-pool-format.js';
 import { kvWriteI4Kernel, kvWriteI8Kernel, kvWriteKernel } from './kv-write.wgsl.js';
 import { ELEMENTWISE_WORKGROUP, grid1d } from './workgroup-grid.js';
 
@@ -49,18 +49,9 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
   requireInt(name, 'numBlocks', a.numBlocks, 1);
   requireInt(name, 'blockSize', a.blockSize, 1);
   const dtype = a.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8' && dtype !== 'i4') {
-    throw new KernelShapeError(name, `kvDtype must be 'f32', 'f16', 'i8' or 'i4', got ${String(dtype)}`);
-  }
-  requireKvHeadDim(name, dtype, a.headDim);
-  if (dtype === 'i8' && (a.headDim % 4 !== 0 || a.blockSize % 2 !== 0)) {
-    throw new KernelShapeError(
-      name,
-      `an i8 pool needs a headDim that is a multiple of 4 and an even blockSize, got ${a.headDim} and ${a.blockSize}`,
-    );
-  }
-  if (dtype === 'f16' && a.headDim % 2 !== 0) {
-    throw new KernelShapeError(name, `an f16 pool needs an even headDim, got ${a.headDim}`);
+  requireKvPoolDtype(name, dtype, a.headDim);
+  if (dtype === 'i8' && a.blockSize % 2 !== 0) {
+    throw new KernelShapeError(name, `an i8 pool needs an even blockSize (two rows share a scale word), got ${a.blockSize}`);
   }
   const rowLen = a.numKvHeads * a.headDim;
   const kStride = a.kStride ?? rowLen;
@@ -77,7 +68,7 @@ export function kvWrite(rec: StepRecorder, a: KvWriteArgs): void {
     dtype === 'i8'
       ? kernelSource('kv-write', dtype, kvWriteI8Kernel)
       : dtype === 'i4'
-        ? kernelSource('kv-write', dtype, kvWriteI4Kernel)
+        ? kernelSource('kv-write', `i4/${a.headDim}`, () => kvWriteI4Kernel(a.headDim))
         : kernelSource('kv-write', dtype, () => kvWriteKernel(dtype));
   // f16: an element pair per invocation; i8 and i4: a whole row.
   const perInvocation = dtype === 'f16' ? 2 : dtype === 'i8' || dtype === 'i4' ? a.headDim : 1;

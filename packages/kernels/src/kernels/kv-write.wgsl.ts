@@ -1,7 +1,8 @@
-import type { GpuDtype } from '@llm/quant';
+import { kvI4Groups, type GpuDtype } from '@llm/quant';
 import { declareKernel } from './kernel-declaration.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 import { I8_QUANTIZE_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
+import { i4RowWords } from './kv-pool-format.js';
 
 const KV_WRITE_PARAMS = {
   tokens: 'u32',
@@ -145,17 +146,18 @@ export function kvWriteI8Kernel() {
 }
 
 /**
- * Writes new K and V rows into an i4 pool (layout in kv-pool-format.ts): each group's absmax and
- * f16 scale (written first, two to a word), then the row's values eight to a word, each
- * quantized with its group's scale read back. The arithmetic is @llm/quant's quantizeKvI4Row
- * step for step (exact in f32), so the pool holds the same bits as the CPU's. Rows share no words.
+ * Writes new K and V rows of `headDim` values into an i4 pool (layout in kv-pool-format.ts): each
+ * group's absmax and f16 scale (written first, two to a word), then the row's values eight to a
+ * word, each quantized with its group's scale read back. The arithmetic is @llm/quant's
+ * quantizeKvI4Row step for step (exact in f32), so the pool holds the same bits as the CPU's. Rows
+ * share no words.
  */
-export function kvWriteI4Kernel() {
-  const rowSetup = /* wgsl */ `// kvI4Groups: max(2, headDim / 32) groups of \`size\` values.
-  let groups = max(2u, params.head_dim / 32u);
-  let size = params.head_dim / groups;
-  let words = params.head_dim / 8u;
-  let base = r * (words + groups / 2u);`;
+export function kvWriteI4Kernel(headDim: number) {
+  const groups = kvI4Groups(headDim);
+  const rowSetup = /* wgsl */ `let groups = ${groups}u;
+  let size = ${headDim / groups}u;
+  let words = ${headDim / 8}u;
+  let base = r * ${i4RowWords(headDim)}u;`;
   return quantizedKvWriteKernel('u32', symmetricQuantizeWgsl(7), rowSetup, (cache, src, stride, offset) => /* wgsl */ `
   {
     let at = t * params.${stride} + params.${offset} + h * params.head_dim;

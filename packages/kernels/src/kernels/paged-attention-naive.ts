@@ -5,7 +5,7 @@ import { kernelSource } from './kernel-cache.js';
 import type { PagedAttentionBatch } from './paged-attention-batch.js';
 import { pagedAttentionNaiveKernel } from './paged-attention-naive.wgsl.js';
 import { storageFormat } from './storage-format.js';
-import { kvPoolRowBytes, requireKvHeadDim } from './kv-pool-format.js';
+import { kvPoolRowBytes, requireKvPoolDtype } from './kv-pool-format.js';
 
 /**
  * Checks a batch's shapes and buffer sizes against each other (shared by every attention kernel
@@ -32,16 +32,7 @@ export function validatePagedAttentionBatch(
   }
   if (!Number.isFinite(b.scale)) throw new KernelShapeError(kernel, `scale must be finite, got ${b.scale}`);
   const dtype = b.kvDtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'i8' && dtype !== 'i4') {
-    throw new KernelShapeError(kernel, `kvDtype must be 'f32', 'f16', 'i8' or 'i4', got ${String(dtype)}`);
-  }
-  requireKvHeadDim(kernel, dtype, b.headDim);
-  if (dtype === 'i8' && b.headDim % 4 !== 0) {
-    throw new KernelShapeError(kernel, `an i8 pool needs a headDim that is a multiple of 4, got ${b.headDim}`);
-  }
-  if (dtype === 'f16' && b.headDim % 2 !== 0) {
-    throw new KernelShapeError(kernel, `an f16 pool needs an even headDim, got ${b.headDim}`);
-  }
+  requireKvPoolDtype(kernel, dtype, b.headDim);
   const qBytes = b.numTokens * b.numHeads * b.headDim * 4;
   requireBytes(kernel, 'q', b.q, qBytes);
   requireBytes(kernel, 'out', b.out, qBytes);
