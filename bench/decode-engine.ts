@@ -25,6 +25,8 @@ export interface CaseSpec {
   computeLongContext: boolean;
   /** Ours only: after warm-up, one untimed decode under a kernel profile, printed on stderr. */
   profile: boolean;
+  /** Ours only: the runner's `activations` (int8: Q4_0 products on int8 activations); default f32. */
+  activations?: 'f32' | 'int8';
 }
 
 /** For a prefill, `run` picks the prompt: each run prefills other tokens, so nothing is cached. */

@@ -218,7 +218,7 @@ export async function runCase(
   plan: CasePlan,
   path: string,
   engines: readonly Engine[],
-  options: Pick<Options, 'runs' | 'computeFill' | 'profile'>,
+  options: Pick<Options, 'runs' | 'computeFill' | 'profile'> & { activations?: 'f32' | 'int8' },
 ): Promise<Map<EngineName, CaseRun>> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'bench-decode-'));
   const spec = (name: EngineName): CaseSpec => ({
@@ -230,6 +230,7 @@ export async function runCase(
     cacheDir,
     computeLongContext: options.computeFill,
     profile: options.profile,
+    ...(options.activations ? { activations: options.activations } : {}),
   });
   const runs = new Map<EngineName, CaseRun>();
   const fail = (engine: Engine, run: CaseRun, error: unknown): void => {

@@ -55,7 +55,7 @@ export class OursDecodeEngine implements DecodeEngine {
     const runner = await GpuModelRunner.load(
       this.ctx,
       model.source,
-      { maxSeqs: 1, maxStepTokens: MAX_STEP_TOKENS },
+      { maxSeqs: 1, maxStepTokens: MAX_STEP_TOKENS, activations: spec.activations ?? 'f32' },
       (done, total) => {
         if (done === total || performance.now() - lastPrinted > 5000) {
           lastPrinted = performance.now();

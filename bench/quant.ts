@@ -92,9 +92,9 @@ function parseOptions(args: readonly string[]): Options | undefined {
   };
 }
 
-type TypeName = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
-const QUANTIZED: readonly TypeName[] = ['q8_0', 'q4_0', 'q4_k'];
-const FOUR_BIT: readonly TypeName[] = ['q4_0', 'q4_k'];
+type TypeName = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_0_a8' | 'q4_k';
+const QUANTIZED: readonly TypeName[] = ['q8_0', 'q4_0', 'q4_0_a8', 'q4_k'];
+const FOUR_BIT: readonly TypeName[] = ['q4_0', 'q4_0_a8', 'q4_k'];
 
 // Blocks per (type, weight scale) pool of the quantized files: see SyntheticQuantization.blockPool.
 const BLOCK_POOL = 4096;
@@ -106,6 +106,11 @@ interface WeightType {
   output: ElementTypeName;
   quantize?: SyntheticQuantization;
   description: string;
+  /**
+   * Ours runs its Q4_0 products on int8 activations (runner option `activations: 'int8'`, `llm
+   * --activations int8`); the file is `file`'s, and the peers' figures are that type's.
+   */
+  int8Of?: TypeName;
 }
 
 const WEIGHT_TYPES: Record<TypeName, WeightType> = {
@@ -124,6 +129,14 @@ const WEIGHT_TYPES: Record<TypeName, WeightType> = {
     output: 'q4_0',
     quantize: { matrices: 'q4_0', blockPool: BLOCK_POOL },
     description: 'every matrix Q4_0, token embedding and LM head included',
+  },
+  q4_0_a8: {
+    name: 'q4_0_a8',
+    matrices: 'q4_0',
+    output: 'q4_0',
+    quantize: { matrices: 'q4_0', blockPool: BLOCK_POOL },
+    description: "the q4_0 file; ours with its Q4_0 products on int8 activations (activations: 'int8'), the peers' figures are q4_0's",
+    int8Of: 'q4_0',
   },
   q4_k: {
     name: 'q4_k',
@@ -144,12 +157,13 @@ interface QuantModel {
 }
 
 const MODELS: readonly QuantModel[] = [
-  { key: '110m', preset: 'llama110m', types: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k'] },
-  { key: '1.1b', preset: 'llama1b', types: ['f16', 'q8_0', 'q4_0', 'q4_k'] },
+  { key: '110m', preset: 'llama110m', types: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_0_a8', 'q4_k'] },
+  { key: '1.1b', preset: 'llama1b', types: ['f16', 'q8_0', 'q4_0', 'q4_0_a8', 'q4_k'] },
 ];
 
 /** The model's GGUF file in .cache/models, written first if absent (seed 1, as decode's). */
 async function ensureFile(m: QuantModel, type: WeightType): Promise<string> {
+  if (type.int8Of !== undefined) return ensureFile(m, WEIGHT_TYPES[type.int8Of]);
   if (type.quantize === undefined) {
     return ensureSyntheticModel(`${m.preset}-${type.name}.gguf`, {
       preset: m.preset,
@@ -463,12 +477,15 @@ export async function main(args: readonly string[]): Promise<void> {
         const plan = planFor(m, WEIGHT_TYPES[t], options);
         plans[t] = plan;
         progress(`${m.key} ${t} (${path})`);
+        const int8Of = WEIGHT_TYPES[t].int8Of;
         let runs;
         try {
-          runs = await runCase(plan, path, engines, {
+          // The int8-activation run is ours alone: the peers ran the same file as int8Of.
+          runs = await runCase(plan, path, int8Of ? engines.filter((e) => e.name === 'ours') : engines, {
             runs: options.runs,
             computeFill: false,
             profile: false,
+            ...(int8Of ? { activations: 'int8' as const } : {}),
           });
         } catch (error) {
           // Ours failing on one type leaves the others' figures standing.
@@ -476,10 +493,11 @@ export async function main(args: readonly string[]): Promise<void> {
           const failed = { opened: undefined, unavailable: reason(error), samples: new Map() };
           runs = new Map<EngineName, CaseRun>([['ours', failed]]);
         }
+        const peerOf = (name: EngineName) => (int8Of ? figures[int8Of]![name] : typeFigures(name, runs.get(name), plan));
         figures[t] = {
           ours: typeFigures('ours', runs.get('ours'), plan),
-          llamaCppVulkan: typeFigures('llamaCppVulkan', runs.get('llamaCppVulkan'), plan),
-          llamaCppCpu: typeFigures('llamaCppCpu', runs.get('llamaCppCpu'), plan),
+          llamaCppVulkan: peerOf('llamaCppVulkan'),
+          llamaCppCpu: peerOf('llamaCppCpu'),
         };
       }
       const wallSeconds = (performance.now() - modelStarted) / 1000;

@@ -86,6 +86,22 @@ describe.skipIf(!stories)('llm kld on stories260K', () => {
     }
   });
 
+  it('measures int8 activations (--activations int8) on q4_0: close to the float path, not the same', async () => {
+    const q4 = await quantize('q4_0');
+    const onGpu = async (activations: string): Promise<KldJson> => {
+      const run = await runLlm([
+        'kld', '--base', stories!, '--quant', q4, '--generate', '256', '--context', '128', '--backend', 'webgpu', '--json',
+        '--activations', activations,
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as KldJson;
+    };
+    const [float, int8] = [await onGpu('f32'), await onGpu('int8')];
+    expect(int8.meanKld).not.toBe(float.meanKld);
+    expect(Math.abs(int8.meanKld - float.meanKld)).toBeLessThan(0.1 * float.meanKld);
+    expect(int8.pplBase).toBe(float.pplBase);
+  });
+
   it('measures the KV cache alone with --kv-dtype: f16 below i8 below i4', async () => {
     const [f16, i8, i4] = [
       await kld(stories!, stories!, ['--kv-dtype', 'f16']),

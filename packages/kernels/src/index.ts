@@ -113,5 +113,6 @@ export type {
   TypedBinding,
 } from './kernels/kernel-declaration.js';
 export { fixedSubgroupSize, grid1d } from './kernels/workgroup-grid.js';
+export { int8ActivationsSupported, repackQ4_0Pairs, type Int8Activations } from './kernels/q4-pairs.js';
 
 export * as reference from './reference/index.js';

@@ -71,7 +71,16 @@ export {
 export { dequantizeKvI8Row, KV_I8_MAX, kvI8Scale, quantizeKvI8Row, roundTripKvI8 } from './kv-i8.js';
 export { KV_I4_MAX, kvI4Groups, kvI4Scale, quantizeKvI4Row, roundTripKvI4 } from './kv-i4.js';
 export { hadamardTransform } from './hadamard.js';
-export { inverseFactors, quantizeRowsI8, SMOOTHQUANT_DEFAULT_ALPHA, smoothQuantFactors, type I8Rows } from './w8a8.js';
+export {
+  I8_GROUP,
+  inverseFactors,
+  quantizeGroupsI8,
+  quantizeRowsI8,
+  SMOOTHQUANT_DEFAULT_ALPHA,
+  smoothQuantFactors,
+  type I8Groups,
+  type I8Rows,
+} from './w8a8.js';
 export {
   GPTQ_DEFAULT_BATCH_COLUMNS,
   GPTQ_DEFAULT_DAMPENING,

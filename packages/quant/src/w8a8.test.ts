@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LlmError } from './llm-error.js';
 import { quantizeKvI8Row } from './kv-i8.js';
-import { inverseFactors, quantizeRowsI8, smoothQuantFactors } from './w8a8.js';
+import { inverseFactors, quantizeGroupsI8, quantizeRowsI8, smoothQuantFactors } from './w8a8.js';
 
 describe('W8A8 rows and SmoothQuant factors', () => {
   it('quantizes each row of the column-scaled values as one int8 row', () => {
@@ -16,6 +16,25 @@ describe('W8A8 rows and SmoothQuant factors', () => {
       expect(Array.from(q.subarray(r * 4, r * 4 + 4))).toEqual(Array.from(want));
     }
     expect(() => quantizeRowsI8(values, 3, 4)).toThrow(LlmError);
+  });
+
+  it('quantizes activations per group of 32 as int8 KV rows of 32, with each group\'s sum', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer(), (rows, groupsPerRow, seed) => {
+        const cols = 32 * groupsPerRow;
+        let s = seed >>> 0;
+        const values = Float32Array.from({ length: rows * cols }, () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 20);
+        const { q, scales, sums } = quantizeGroupsI8(values, rows, cols);
+        for (let g = 0; g < rows * groupsPerRow; g++) {
+          const want = new Int8Array(32);
+          expect(scales[g]).toBe(quantizeKvI8Row(values.subarray(32 * g, 32 * g + 32), want));
+          expect(Array.from(q.subarray(32 * g, 32 * g + 32))).toEqual(Array.from(want));
+          expect(sums[g]).toBe(want.reduce((a, b) => a + b, 0));
+        }
+      }),
+      { numRuns: 50 },
+    );
+    expect(() => quantizeGroupsI8(new Float32Array(48), 1, 48)).toThrow(LlmError);
   });
 
   it('evens out the channels: s_j = max|X_j|^a / max|W_j|^(1-a) leaves X_j / s_j the range (max|X_j| max|W_j|)^(1-a) and W_j s_j (..)^a', () => {

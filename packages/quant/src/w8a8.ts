@@ -63,3 +63,37 @@ export function smoothQuantFactors(
 export function inverseFactors(factors: Float32Array): Float32Array {
   return factors.map((s) => Math.fround(1 / s));
 }
+
+/** Values per scale of `quantizeGroupsI8`: Q4_0's group, llama.cpp's Q8_0 activation block. */
+export const I8_GROUP = 32;
+
+/** Activations quantized per 32-value group: q, one f16-exact scale and the sum of q per group. */
+export interface I8Groups {
+  q: Int8Array;
+  scales: Float32Array;
+  sums: Int32Array;
+}
+
+/**
+ * Quantizes rows of `cols` values (cols a multiple of 32) to int8 per group of 32, each group with
+ * its own symmetric scale (the int8 KV row's math: kvI8Scale of the group's largest magnitude,
+ * ties to even) and the sum of its integers, as llama.cpp quantizes activations for its integer
+ * dot products. The GPU's quantization kernel gives the same bits.
+ */
+export function quantizeGroupsI8(values: Float32Array, rows: number, cols: number): I8Groups {
+  if (values.length !== rows * cols || cols % I8_GROUP !== 0) {
+    throw new LlmError('invalid_argument', `quantizeGroupsI8: ${values.length} values for ${rows}x${cols} (cols a multiple of ${I8_GROUP})`);
+  }
+  const groups = (rows * cols) / I8_GROUP;
+  const q = new Int8Array(rows * cols);
+  const scales = new Float32Array(groups);
+  const sums = new Int32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    const from = g * I8_GROUP;
+    scales[g] = quantizeKvI8Row(values.subarray(from, from + I8_GROUP), q.subarray(from, from + I8_GROUP));
+    let sum = 0;
+    for (let i = from; i < from + I8_GROUP; i++) sum += q[i]!;
+    sums[g] = sum;
+  }
+  return { q, scales, sums };
+}

@@ -43,6 +43,7 @@ export async function generateBatch(
     const w8a8 = await w8a8Option(values.w8a8, values.backend, model.tokenizer, config.contextLength);
     const { runner, ctx } = await createRunner(values.backend, model.source, {
       ...batchRunnerOptions(config, requests, maxSeqs, values['kv-dtype']),
+      activations: values.activations,
       ...(w8a8 ? { w8a8 } : {}),
     });
     const engine = new Engine(runner, model.tokenizer);

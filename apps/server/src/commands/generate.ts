@@ -54,7 +54,7 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
       `--max-tokens ${values['max-tokens']}`,
     );
     const w8a8 = await w8a8Option(values.w8a8, backend, tokenizer, model.source.config.contextLength);
-    const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'], ...(w8a8 ? { w8a8 } : {}) });
+    const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'], activations: values.activations, ...(w8a8 ? { w8a8 } : {}) });
     try {
       const engine = new Engine(runner, tokenizer);
       if (grammar) await engine.prepareGrammar(grammar);

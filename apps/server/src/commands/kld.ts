@@ -22,7 +22,7 @@ export async function kldCommand({ values }: ParsedOptions<typeof kldSpec>): Pro
   const generate = values.generate;
   checkTextSource(textFile, generate);
   const stepTokens = values.context ?? 512;
-  const base = await openScoringModel(values.base, values.tokenizer, values.backend, stepTokens, { kvDtype: 'f32' });
+  const base = await openScoringModel(values.base, values.tokenizer, values.backend, stepTokens, { kvDtype: 'f32', activations: 'f32' });
   let quant: ScoringModel | undefined;
   try {
     quant = await openScoringModel(
@@ -30,7 +30,7 @@ export async function kldCommand({ values }: ParsedOptions<typeof kldSpec>): Pro
       values.tokenizer,
       values.backend,
       stepTokens,
-      { kvDtype: values['kv-dtype'], w8a8File: values.w8a8 },
+      { kvDtype: values['kv-dtype'], activations: values.activations, w8a8File: values.w8a8 },
       base.ctx,
     );
     checkSameVocabulary(base, quant);

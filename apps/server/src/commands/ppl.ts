@@ -20,6 +20,7 @@ export async function pplCommand({ values }: ParsedOptions<typeof pplSpec>): Pro
   checkTextSource(textFile, generate);
   const scoring = await openScoringModel(values.model, values.tokenizer, values.backend, values.context ?? 512, {
     kvDtype: values['kv-dtype'],
+    activations: values.activations,
     w8a8File: values.w8a8,
   });
   try {

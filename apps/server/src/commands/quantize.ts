@@ -172,7 +172,7 @@ async function calibrationSequences(input: string, values: QuantizeValues): Prom
     if (values['calibration-tokens'] !== undefined) tokens = tokens.slice(0, values['calibration-tokens']);
     if (tokens.length < 2) throw new CliUsageError(`--calibration ${file}: ${tokens.length} tokens; GPTQ needs some text`);
   } else {
-    const scoring = await openScoringModel(input, values.tokenizer, values.backend, 512, { kvDtype: 'f32' });
+    const scoring = await openScoringModel(input, values.tokenizer, values.backend, 512, { kvDtype: 'f32', activations: 'f32' });
     try {
       model = scoring.model;
       // A bad --calibration-context is refused before the text is generated.

@@ -31,7 +31,7 @@ export async function openScoringModel(
   tokenizer: string | undefined,
   backend: Backend,
   stepTokens: number,
-  numerics: { kvDtype: GpuKvDtype; w8a8File?: string | undefined },
+  numerics: { kvDtype: GpuKvDtype; activations: 'f32' | 'int8'; w8a8File?: string | undefined },
   ctx?: GpuContext,
 ): Promise<ScoringModel> {
   const resolved = await resolveModelArgument(modelArgument);
@@ -39,7 +39,7 @@ export async function openScoringModel(
   const model = await openModel(resolved.path, tokenizerPath === undefined ? {} : { tokenizerPath });
   try {
     const w8a8 = await w8a8Option(numerics.w8a8File, backend, model.tokenizer, model.source.config.contextLength);
-    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS, kvDtype: numerics.kvDtype, ...(w8a8 ? { w8a8 } : {}) };
+    const options = { maxStepTokens: Math.max(512, stepTokens), maxSeqs: LOGIT_ROWS, kvDtype: numerics.kvDtype, activations: numerics.activations, ...(w8a8 ? { w8a8 } : {}) };
     const { runner, ctx: used } = await createRunner(backend, model.source, options, ctx);
     return {
       model,

@@ -83,6 +83,7 @@ export async function serveCommand({ values }: ParsedOptions<typeof serveSpec>):
         maxModelLen,
         kvBudgetBytes: budget.bytes,
         kvDtype,
+        activations: values.activations,
         ...(w8a8 ? { w8a8 } : {}),
       };
     });

@@ -1,3 +1,4 @@
+import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { embeddingKernel } from './embedding.wgsl.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
@@ -27,6 +28,9 @@ export function embedding(rec: StepRecorder, a: EmbeddingArgs): void {
     Math.ceil((a.count * table.cols) / ELEMENTWISE_WORKGROUP),
     rec.ctx.limits.maxComputeWorkgroupsPerDimension,
   );
+  if (table.parts.some((p) => p.pairs)) {
+    throw new KernelShapeError(name, `${table.label}: a matrix uploaded for int8 activations is read by linear only`);
+  }
   table.parts.forEach((part, i) => {
     const params = {
       count: a.count,

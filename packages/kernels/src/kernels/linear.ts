@@ -1,8 +1,10 @@
+import { I8_GROUP } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
+import { linearQ4Pairs, type Int8Activations } from './q4-pairs.js';
 import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
@@ -51,6 +53,11 @@ export interface LinearArgs {
    * tokens. Changes nothing on CPU adapters, whose default is already batch-invariant.
    */
   batchInvariant?: boolean | undefined;
+  /**
+   * x already quantized to int8 per 32-value group (rmsNorm's `int8` output), for a matrix
+   * uploaded with `activations: 'int8'`, which then skips quantizing x; other matrices ignore it.
+   */
+  int8X?: Int8Activations | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
   streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
@@ -222,6 +229,29 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   const ctx = rec.ctx;
   if (a.f16Native && !ctx.features.shaderF16) {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
+  }
+  if (w.parts.some((p) => p.pairs)) {
+    if (!w.parts.every((p) => p.pairs) || a.kernel) {
+      throw new KernelShapeError(name, `${w.label}: a matrix with int8 activations is read by its own product only, every part alike, without a kernel choice`);
+    }
+    if (a.int8X) {
+      requireBytes(name, 'int8X.xq', a.int8X.xq, m * w.cols * 4);
+      requireBytes(name, 'int8X.xg', a.int8X.xg, (m * w.cols * 8) / I8_GROUP);
+    }
+    const variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
+    linearQ4Pairs(rec, {
+      x: a.x,
+      m,
+      w,
+      subgroup: fixedSubgroupSize(ctx),
+      variant,
+      variantKey: `${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`,
+      outStride,
+      split: a.split?.at ?? 0,
+      int8X: a.int8X,
+      outputs: { out: a.out, out2: a.split?.out, bias: a.bias, residual: a.residual },
+    });
+    return;
   }
   const blocks = w.parts.some((p) => p.dtype !== 'f32' && p.dtype !== 'f16');
   const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m, { batchInvariant: a.batchInvariant, blocks });

@@ -1,4 +1,7 @@
+import { I8_GROUP } from '@llm/quant';
+import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import type { Int8Activations } from './q4-pairs.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { rmsNormKernel, rmsNormRowKernel } from './rms-norm.wgsl.js';
@@ -20,6 +23,11 @@ export interface RmsNormArgs {
    * reducing in workgroup memory (GPUs). By default the adapter's.
    */
   kernel?: 'row' | 'workgroup' | undefined;
+  /**
+   * Also write out quantized to int8 per 32-value group here, for a product over int8 activations
+   * that takes it as `int8X` (the 'row' kernel; dim % 32 == 0).
+   */
+  int8?: Int8Activations | undefined;
 }
 
 /** out = x / sqrt(mean(x²) + eps) * weight, per row. */
@@ -33,13 +41,22 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
   requireDistinct(name, a.out, { x: a.x, weight: a.weight });
   const ctx = rec.ctx;
   const maxPerDim = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if ((a.kernel ?? (ctx.isCpuAdapter ? 'row' : 'workgroup')) === 'row') {
+  const kernel = a.kernel ?? (ctx.isCpuAdapter ? 'row' : 'workgroup');
+  if (a.int8) {
+    if (kernel !== 'row' || a.dim % I8_GROUP !== 0) {
+      throw new KernelShapeError(name, `int8 output needs the row kernel and dim a multiple of ${I8_GROUP}, got ${kernel} and ${a.dim}`);
+    }
+    requireBytes(name, 'int8.xq', a.int8.xq, a.rows * a.dim * 4);
+    requireBytes(name, 'int8.xg', a.int8.xg, (a.rows * a.dim * 8) / I8_GROUP);
+  }
+  if (kernel === 'row') {
     const vec4 = a.dim % 4 === 0;
+    const int8 = a.int8 !== undefined;
     const workgroup = cpuWorkgroup(a.rows, ctx.subgroupSize ?? 8);
     rec.dispatchKernel(
-      kernelSource('rms-norm', `row${vec4 ? 'v4' : ''}w${workgroup}`, () => rmsNormRowKernel(vec4, workgroup)),
+      kernelSource('rms-norm', `row${vec4 ? 'v4' : ''}w${workgroup}${int8 ? 'i8' : ''}`, () => rmsNormRowKernel(vec4, workgroup, int8)),
       { rows: a.rows, dim: a.dim, eps: a.eps },
-      { x: a.x, weight: a.weight, out: a.out },
+      { x: a.x, weight: a.weight, out: a.out, xq: a.int8?.xq, xg: a.int8?.xg },
       grid1d(Math.ceil(a.rows / workgroup), maxPerDim),
     );
     return;

@@ -1,6 +1,7 @@
 import { declareKernel } from './kernel-declaration.js';
+import { symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
 
-function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>') {
+function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>', int8 = false) {
   return declareKernel({
     name: 'rmsNorm',
     params: { rows: 'u32', dim: 'u32', eps: 'f32' },
@@ -8,6 +9,8 @@ function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>') {
       x: { access: 'read', type: unit },
       weight: { access: 'read', type: unit },
       out: { access: 'read_write', type: unit },
+      xq: { access: 'read_write', type: 'vec4<i32>', present: int8 },
+      xg: { access: 'read_write', type: 'vec2<f32>', present: int8 },
     },
   });
 }
@@ -58,7 +61,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * switches between the workgroup's 32 subgroups; a 110M decode step's RMSNorms took 0.38 ms each
  * for one row of 768.
  */
-export function rmsNormRowKernel(vec4: boolean, workgroup: number) {
+export function rmsNormRowKernel(vec4: boolean, workgroup: number, int8 = false) {
+  if (int8) return rmsNormRowInt8Kernel(workgroup);
   const declaration = rmsNormDeclaration(vec4 ? 'vec4<f32>' : 'f32');
   const per = vec4 ? 4 : 1;
   const sum = vec4 ? 's.x + s.y + s.z + s.w' : 's';
@@ -79,6 +83,52 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let inv = inverseSqrt((${sum}) / f32(params.dim) + params.eps);
   for (var i = 0u; i < n; i++) {
     out[base + i] = x[base + i] * inv * weight[i];
+  }
+}
+`;
+  return { declaration, body };
+}
+
+/**
+ * The row kernel that also quantizes its output to int8 per 32-value group, as
+ * quantizeGroupsKernel does from out (the same values, so the same bits), for a product over
+ * int8 activations next: one dispatch instead of two. dim % 32 == 0.
+ */
+function rmsNormRowInt8Kernel(workgroup: number) {
+  const declaration = rmsNormDeclaration('vec4<f32>', true);
+  const body = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+
+@compute @workgroup_size(${workgroup})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * ${workgroup}u + lid;
+  if (row >= params.rows) { return; }
+  let n = params.dim / 4u;
+  let base = row * n;
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < n; i++) {
+    let v = x[base + i];
+    s = fma(v, v, s);
+  }
+  let inv = inverseSqrt((s.x + s.y + s.z + s.w) / f32(params.dim) + params.eps);
+  for (var g = 0u; g < n / 8u; g++) {
+    var v: array<vec4<f32>, 8>;
+    var amax = 0.0;
+    for (var j = 0u; j < 8u; j++) {
+      let i = g * 8u + j;
+      v[j] = x[base + i] * inv * weight[i];
+      out[base + i] = v[j];
+      let a = abs(v[j]);
+      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+    let scale = rowScale(amax);
+    var sum = 0;
+    for (var j = 0u; j < 8u; j++) {
+      let q = quantize(v[j], scale);
+      xq[base + g * 8u + j] = q;
+      sum += q.x + q.y + q.z + q.w;
+    }
+    xg[base / 8u + g] = vec2<f32>(scale, f32(sum));
   }
 }
 `;

@@ -153,6 +153,8 @@ export class GpuContext {
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly stagingPool: GPUBuffer[] = [];
   private uniformArena: GPUBuffer | undefined;
+  private readonly scratchBuffers = new Map<string, GPUBuffer>();
+  private readonly retiredScratch: GPUBuffer[] = [];
   private liveCount = 0;
   private liveBytes = 0;
   private lost: string | undefined;
@@ -378,6 +380,9 @@ export class GpuContext {
     for (const b of this.stagingPool) b.destroy();
     this.stagingPool.length = 0;
     this.uniformArena?.destroy();
+    for (const b of [...this.scratchBuffers.values(), ...this.retiredScratch]) b.destroy();
+    this.scratchBuffers.clear();
+    this.retiredScratch.length = 0;
     this.bindGroups.clear();
     this.pipelines.clear();
     this.pipelinesBySource = new WeakMap();
@@ -435,6 +440,22 @@ export class GpuContext {
       });
     }
     return this.uniformArena;
+  }
+
+  /**
+   * @internal A buffer (of defaultUsage) of at least `byteLength` bytes for a kernel's intermediate results
+   * under `label` (one per label, reused by every later dispatch that asks, in submission order).
+   * A larger request replaces it; the old one lives until destroy(), since work recorded but not
+   * yet submitted may still bind it.
+   */
+  scratch(label: string, byteLength: number): GPUBuffer {
+    const held = this.scratchBuffers.get(label);
+    if (held && held.size >= byteLength) return held;
+    if (held) this.retiredScratch.push(held);
+    const size = Math.max(4096, 2 ** Math.ceil(Math.log2(byteLength)));
+    const buffer = this.allocate({ size, usage: this.defaultUsage, label: `scratch: ${label}` });
+    this.scratchBuffers.set(label, buffer);
+    return buffer;
   }
 
   /** @internal Bind groups are cached by pipeline and exact resources, so a repeated step reuses them. */

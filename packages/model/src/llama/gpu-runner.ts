@@ -24,11 +24,13 @@ import {
   uploadMatrix,
   concatMatrices,
   I8Matrix,
+  int8ActivationsSupported,
   linearI8,
   quantizeActivationsI8,
   type TopLogprobsRow,
   type GpuContext,
   type GpuMatrix,
+  type Int8Activations,
   type LinearArgs,
   type PagedAttentionBatch,
   type StepRecorder,
@@ -87,6 +89,12 @@ type LayerMatrix = GpuMatrix | I8Matrix;
 
 /** Activation buffers sized once for maxStepTokens; a step reuses them. */
 interface Scratch {
+  /**
+   * Int8 activations: an RMSNorm's output quantized to int8 per 32-value group, for the Q4_0
+   * product that reads it (16 bytes each when no product takes int8 activations).
+   */
+  normQ: GPUBuffer;
+  normQScales: GPUBuffer;
   /** W8A8: a product's input quantized for its weight (16 bytes each without w8a8). */
   xq: GPUBuffer;
   xqScales: GPUBuffer;
@@ -175,10 +183,12 @@ export class GpuModelRunner implements ModelRunner {
     // Everything the runner allocates, so that dispose() (or a failed load) releases all of it.
     const owned: Destroyable[] = [];
     const own = <T extends Destroyable>(resource: T): T => (owned.push(resource), resource);
-    const upload = (m: HostMatrix, label: string) =>
-      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label }));
+    // Q4_0 products on int8 activations where asked and the adapter runs them.
+    const int8 = opts.activations === 'int8' && int8ActivationsSupported(ctx);
+    const upload = (m: HostMatrix, label: string, product = true) =>
+      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label, ...(product && int8 && m.dtype === 'q4_0' ? { activations: 'int8' } : {}) }));
     // The embedding and LM head are read without a gather: an act-order one is decoded.
-    const uploadInOrder = (m: HostMatrix, label: string) => upload(m.inputOrder ? decodedMatrix(m) : m, label);
+    const uploadInOrder = (m: HostMatrix, label: string, product = true) => upload(m.inputOrder ? decodedMatrix(m) : m, label, product);
     const inputOrder = (m: HostMatrix, label: string) => (m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined);
     // Q|K|V as one product: one matrix when the three share a type, else one part per type,
     // each read in place (concatMatrices takes over the runs' parts). stackRuns gives one run
@@ -230,7 +240,8 @@ export class GpuModelRunner implements ModelRunner {
         },
         onProgress && ((done, uploadTotal) => onProgress(calibrationSteps + done, total(uploadTotal))),
       );
-      const tokenEmbedding = uploadInOrder(model.tokenEmbedding, 'token_embd');
+      // The embedding lookup reads the float layout: a tied LM head shares it.
+      const tokenEmbedding = uploadInOrder(model.tokenEmbedding, 'token_embd', false);
       const output = model.output ? uploadInOrder(model.output, 'output') : tokenEmbedding;
       const outputNorm = vector(model.outputNorm, 'output_norm');
       const ropeFactors = optionalVector(model.ropeFactors, 'rope_freqs');
@@ -243,6 +254,7 @@ export class GpuModelRunner implements ModelRunner {
         layers.some((l) => l.qkvOrder || l.woOrder || l.gateUpOrder || l.downOrder),
         // The longest int8 row a product's input is quantized to (0: no W8A8 layer).
         Math.max(0, ...layers.flatMap((l) => [l.qkv, l.wo, l.gateUp, l.down]).map((m) => (m instanceof I8Matrix ? m.words : 0))),
+        [output, ...layers.flatMap((l) => [l.qkv, l.gateUp])].some(readsInt8),
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(
@@ -508,10 +520,12 @@ export class GpuModelRunner implements ModelRunner {
     const m = batch.numTokens;
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
     for (const layer of this.layers) {
-      rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      const qkvInt8 = this.normInt8(layer.qkv, layer.qkvOrder);
+      rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: qkvInt8 });
       const kvLen = c.numKvHeads * c.headDim;
       this.product(rec, {
         x: this.inOrder(rec, s.xb, layer.qkvOrder, m, c.dim),
+        int8X: qkvInt8,
         w: layer.qkv,
         out: s.q,
         m,
@@ -591,9 +605,10 @@ export class GpuModelRunner implements ModelRunner {
       attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
       const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
       this.product(rec, { x: attnIn, w: layer.wo, out: s.x2, m, residual: s.x });
-      rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps });
+      const gateUpInt8 = this.normInt8(layer.gateUp, layer.gateUpOrder);
+      rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: gateUpInt8 });
       const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
-      this.product(rec, { x: ffnIn, w: layer.gateUp, out: s.hidden, m, glu: true });
+      this.product(rec, { x: ffnIn, int8X: gateUpInt8, w: layer.gateUp, out: s.hidden, m, glu: true });
       const downIn = this.inOrder(rec, s.hidden, layer.downOrder, m, c.hiddenDim);
       this.product(rec, { x: downIn, w: layer.down, out: s.x, m, residual: s.x2 });
     }
@@ -622,9 +637,23 @@ export class GpuModelRunner implements ModelRunner {
     const c = this.config;
     const s = this.scratch;
     gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
-    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps });
-    linear(rec, { x: s.xb, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
+    const int8 = this.normInt8(this.output, undefined);
+    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps, int8 });
+    linear(rec, { x: s.xb, int8X: int8, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
   }
+
+  /**
+   * Where an RMSNorm feeds a product over int8 activations directly (no input order between):
+   * the buffers the norm also writes its output to quantized, so the product skips quantizing.
+   */
+  private normInt8(w: LayerMatrix, order: GPUBuffer | undefined): Int8Activations | undefined {
+    return !order && readsInt8(w) ? { xq: this.scratch.normQ, xg: this.scratch.normQScales } : undefined;
+  }
+}
+
+/** Whether a product reads int8 activations (a Q4_0 matrix uploaded for them). */
+function readsInt8(w: LayerMatrix): boolean {
+  return !(w instanceof I8Matrix) && w.parts.every((p) => p.pairs);
 }
 
 function createScratch(
@@ -635,11 +664,17 @@ function createScratch(
   maxBlocksPerSeq: number,
   inputOrders: boolean,
   i8Words: number,
+  normInt8: boolean,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   // The inputs of products: room past the last token for the tile kernel's last x window.
   const inRows = maxTokens + LINEAR_X_SLACK_TOKENS;
+  // Room past the last token, as for xb, for the product's last uniform window of x.
+  const normRows = normInt8 ? Math.max(inRows, maxSeqs) : 0;
   return {
+    normQ: f32(normRows * c.dim, 'normQ'),
+    // (scale, sum) per group of 32, in whole 16-byte units.
+    normQScales: f32(Math.ceil((normRows * c.dim) / 64) * 4, 'normQScales'),
     xq: ctx.createBuffer(Math.max(16, maxTokens * i8Words * 16), 'xq'),
     xqScales: f32(i8Words > 0 ? maxTokens : 0, 'xqScales'),
     xPerm: f32(inputOrders ? inRows * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),

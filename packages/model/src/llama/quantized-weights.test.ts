@@ -91,4 +91,48 @@ describe.skipIf(!gpu)('runners on block-quantized files', () => {
       await source.close();
     }
   });
+
+  it('run Q4_0 products on int8 activations: the CPU reference logits within int8 rounding, a token alone as batched', async () => {
+    const path = join(dir, 'q4_0.gguf');
+    await writeSyntheticLlamaGguf(path, {
+      dim: 256,
+      numHeads: 4,
+      numKvHeads: 2,
+      hiddenDim: 512,
+      numLayers: 2,
+      vocabSize: 300,
+      contextLength: 128,
+      seed: 9,
+      // A Q4_0 LM head of its own (int8 activations) beside a Q4_0 embedding (the float layout),
+      // and one layer's V in Q8_0: a Q|K|V of two types stays on the float path.
+      quantize: { matrices: 'q4_0', overrides: { 'blk.1.attn_v.weight': 'q8_0' } },
+      progress: false,
+    });
+    const source = await openGgufWeightSource(path);
+    try {
+      const int8 = await GpuModelRunner.load(gpu!, source, { maxSeqs: 2, maxModelLen: 128, activations: 'int8' });
+      const float = await GpuModelRunner.load(gpu!, source, { maxSeqs: 2, maxModelLen: 128 });
+      const reference = await CpuModelRunner.load(source, { maxSeqs: 2, maxModelLen: 128 });
+      try {
+        const chunk = { tokens: [1, 40, 77, 260, 5, 299, 12], startPos: 0, blockTable: [0, 1, 2, 3, 4, 5, 6, 7] };
+        const want = await reference.logits([chunk]);
+        const got = await int8.logits([chunk]);
+        const floatErr = relativeL2(await float.logits([chunk]), want);
+        const int8Err = relativeL2(got, want);
+        // Int8 activations move the logits (and so differ from the float path) but stay close.
+        expect(floatErr).toBeLessThan(1e-4);
+        expect(int8Err).toBeGreaterThan(floatErr);
+        expect(int8Err).toBeLessThan(3e-2);
+        // The last token's logits alone (its context cached by the first run) as in the batch.
+        const alone = await int8.logits([{ tokens: [12], startPos: 6, blockTable: chunk.blockTable }]);
+        expect(Array.from(alone)).toEqual(Array.from(got));
+      } finally {
+        int8.dispose();
+        float.dispose();
+        reference.dispose();
+      }
+    } finally {
+      await source.close();
+    }
+  });
 });

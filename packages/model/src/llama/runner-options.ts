@@ -49,6 +49,13 @@ export const runnerOptionsSchema = z.object({
    */
   batchInvariant: z.optional(z.boolean()),
   /**
+   * 'int8': products over Q4_0 weights take their input quantized to int8 per 32-value group and
+   * sum integers (@llm/kernels' `activations: 'int8'`), as llama.cpp's CPU backend does; on
+   * adapters with subgroups of a fixed size of at least 8 (CPU adapters), else ignored. Other weight
+   * types, and a Q4_0 token embedding the LM head shares, stay on the float path. Default 'f32'.
+   */
+  activations: z.optional(z.enum(['f32', 'int8'])),
+  /**
    * W8A8 with SmoothQuant: every transformer layer's products take int8 weights (one scale per
    * output row) and int8 activations (one scale per token) through packed integer dot products,
    * after SmoothQuant's factors (strength `alpha`, default 0.5) move the activations' outlier
@@ -77,6 +84,7 @@ export interface ResolvedRunnerOptions {
   readonly maxSeqs: number;
   readonly kvDtype: GpuKvDtype;
   readonly batchInvariant: boolean;
+  readonly activations: 'f32' | 'int8';
   readonly w8a8: { readonly calibration: readonly (readonly number[])[]; readonly alpha: number | undefined } | undefined;
 }
 
@@ -169,6 +177,7 @@ export function resolveRunnerOptions(modelConfig: LlamaConfig, options: RunnerOp
     maxSeqs: o.maxSeqs ?? 16,
     kvDtype,
     batchInvariant: o.batchInvariant ?? true,
+    activations: o.activations ?? 'f32',
     w8a8: o.w8a8 && { calibration: o.w8a8.calibration, alpha: o.w8a8.alpha },
   };
 }

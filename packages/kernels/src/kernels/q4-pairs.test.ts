@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { dequantize, I8_GROUP, quantizeGroupsI8 } from '@llm/quant';
+import { KernelShapeError } from '../runtime/errors.js';
+import { gpuForTests, poisonF32, randomBlocks, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
+import { embedding } from './embedding.js';
+import { linear } from './linear.js';
+import { rmsNorm } from './rms-norm.js';
+import { uploadMatrix } from './matrix.js';
+import { PAIR_LANES } from './q4-pairs.js';
+
+const gpu = await gpuForTests();
+const usable = gpu !== undefined && (gpu.subgroupSize ?? 0) >= PAIR_LANES && gpu.features.subgroups;
+
+/** f64 x · Wᵀ with x as its int8 groups stand for (q * scale) and W as the codec decodes it. */
+function referenceProduct(w: Float32Array, n: number, k: number, x: Float32Array, m: number): Float64Array {
+  const { q, scales } = quantizeGroupsI8(x, m, k);
+  const out = new Float64Array(m * n);
+  for (let t = 0; t < m; t++) {
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let c = 0; c < k; c++) s += w[r * k + c]! * q[t * k + c]! * scales[(t * k + c) / I8_GROUP | 0]!;
+      out[t * n + r] = s;
+    }
+  }
+  return out;
+}
+
+interface PairsCase {
+  m: number;
+  n: number;
+  k: number;
+  how: 'quantized' | 'bytes';
+  epilogue?: 'store' | 'residual' | 'bias' | 'split' | 'glu';
+  maxPartBytes?: number;
+}
+
+describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)', () => {
+  const ctx = gpu!;
+  const seed = Date.now() % 1e6;
+
+  async function run(c: PairsCase, s: number) {
+    const rand = seededRandom(s);
+    const bytes = randomBlocks('q4_0', c.n * c.k, rand, c.how);
+    const w = dequantize('q4_0', bytes, c.n * c.k);
+    const x = randomFloats(rand, c.m * c.k, -2, 2);
+    const matrix = uploadMatrix(ctx, bytes, c.n, c.k, 'q4_0', {
+      activations: 'int8',
+      ...(c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {}),
+    });
+    const prod = referenceProduct(w, c.n, c.k, x, c.m);
+    const xb = ctx.upload(x, 'x');
+    const bias = randomFloats(rand, c.n);
+    const residual = randomFloats(rand, c.m * c.n);
+    const at = 3;
+    const outLen = c.epilogue === 'glu' ? (c.m * c.n) / 2 : c.epilogue === 'split' ? c.m * at : c.m * c.n;
+    const out = ctx.upload(poisonF32(outLen), 'out');
+    const out2 = ctx.upload(poisonF32(c.m * (c.n - at)), 'out2');
+    const rec = ctx.recorder();
+    linear(rec, {
+      x: xb,
+      w: matrix,
+      out,
+      m: c.m,
+      ...(c.epilogue === 'bias' ? { bias: ctx.upload(bias, 'bias') } : {}),
+      ...(c.epilogue === 'residual' ? { residual: ctx.upload(residual, 'residual') } : {}),
+      ...(c.epilogue === 'split' ? { split: { at, out: out2 } } : {}),
+      ...(c.epilogue === 'glu' ? { glu: true } : {}),
+    });
+    rec.submit();
+    const got = new Float32Array(await ctx.read(out, 0, outLen * 4));
+    let want: Float64Array;
+    if (c.epilogue === 'glu') {
+      want = new Float64Array(outLen);
+      for (let t = 0; t < c.m; t++) {
+        for (let i = 0; i < c.n / 2; i++) {
+          const gate = prod[t * c.n + 2 * i]!;
+          want[t * (c.n / 2) + i] = (gate / (1 + Math.exp(-gate))) * prod[t * c.n + 2 * i + 1]!;
+        }
+      }
+    } else if (c.epilogue === 'split') {
+      const got2 = new Float32Array(await ctx.read(out2, 0, c.m * (c.n - at) * 4));
+      const joined = new Float32Array(c.m * c.n);
+      for (let t = 0; t < c.m; t++) {
+        joined.set(got.subarray(t * at, (t + 1) * at), t * c.n);
+        joined.set(got2.subarray(t * (c.n - at), (t + 1) * (c.n - at)), t * c.n + at);
+      }
+      want = prod;
+      return { got: joined, want, x, w };
+    } else {
+      want = prod.map((v, i) => v + (c.epilogue === 'bias' ? bias[i % c.n]! : c.epilogue === 'residual' ? residual[i]! : 0));
+    }
+    matrix.destroy();
+    return { got, want, x, w };
+  }
+
+  // One token (decode), two, and the 4-token blocks of 2 pairs with a partial last block; odd row
+  // counts (a zero row completes the last pair), several blocks of pairs, several parts, several
+  // uniform windows of x.
+  const cases: PairsCase[] = [
+    { m: 1, n: 37, k: 64, how: 'quantized' },
+    { m: 2, n: 18, k: 96, how: 'bytes', epilogue: 'residual' },
+    { m: 1, n: 5, k: 256, how: 'bytes', epilogue: 'bias' },
+    { m: 7, n: 33, k: 64, how: 'quantized', epilogue: 'split' },
+    { m: 3, n: 40, k: 128, how: 'bytes', epilogue: 'glu' },
+    { m: 1, n: 20, k: 32, how: 'quantized', epilogue: 'glu' },
+    { m: 9, n: 50, k: 64, how: 'quantized', maxPartBytes: 16 * 36 * 2 },
+    // x in uniform windows of 8 tokens (K = 2048: 8 KiB a token), the last one partial.
+    { m: 19, n: 10, k: 2048, how: 'bytes', epilogue: 'residual' },
+  ];
+  it.each(cases)('matches the f64 product over the codec-decoded weights and the int8 groups: %o', async (c) => {
+    const { got, want } = await run(c, seed);
+    const err = relativeL2(got, want);
+    expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+  });
+
+  it('stays within int8 rounding of the float product', async () => {
+    const c: PairsCase = { m: 2, n: 64, k: 256, how: 'quantized' };
+    const { got, x, w } = await run(c, seed + 1);
+    const float = new Float64Array(c.m * c.n);
+    for (let t = 0; t < c.m; t++) {
+      for (let r = 0; r < c.n; r++) {
+        let s = 0;
+        for (let i = 0; i < c.k; i++) s += w[r * c.k + i]! * x[t * c.k + i]!;
+        float[t * c.n + r] = s;
+      }
+    }
+    const err = relativeL2(got, float);
+    expect(err, `seed ${seed + 1}`).toBeGreaterThan(0);
+    expect(err, `seed ${seed + 1}`).toBeLessThan(2e-2);
+  });
+
+  it('gives each token the same bits alone and in any batch', async () => {
+    const rand = seededRandom(seed + 2);
+    const n = 26;
+    const k = 96;
+    const m = 11;
+    const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'quantized'), n, k, 'q4_0', { activations: 'int8' });
+    const x = randomFloats(rand, m * k, -3, 3);
+    const product = async (rows: Float32Array, count: number) => {
+      const out = ctx.upload(poisonF32(count * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
+      rec.submit();
+      return new Float32Array(await ctx.read(out, 0, count * n * 4));
+    };
+    const batch = await product(x, m);
+    for (const t of [0, 4, 10]) {
+      const alone = await product(x.slice(t * k, (t + 1) * k), 1);
+      expect(Array.from(alone), `token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
+    }
+    matrix.destroy();
+  });
+
+  it("takes x already quantized by rmsNorm's int8 output: the same bits as quantizing it itself", async () => {
+    const rand = seededRandom(seed + 4);
+    const n = 24;
+    const k = 64;
+    for (const m of [1, 6]) {
+      const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'bytes'), n, k, 'q4_0', { activations: 'int8' });
+      const normed = ctx.createBuffer(m * k * 4, 'normed');
+      const int8X = { xq: ctx.createBuffer(m * k * 4, 'xq'), xg: ctx.createBuffer((m * k * 8) / 32, 'xg') };
+      const outs = [ctx.upload(poisonF32(m * n), 'a'), ctx.upload(poisonF32(m * n), 'b')] as const;
+      const rec = ctx.recorder();
+      rmsNorm(rec, { x: ctx.upload(randomFloats(rand, m * k, -2, 2), 'x'), weight: ctx.upload(randomFloats(rand, k, 0.5, 1.5), 'w'), out: normed, rows: m, dim: k, eps: 1e-5, int8: int8X });
+      linear(rec, { x: normed, w: matrix, out: outs[0], m });
+      linear(rec, { x: normed, int8X, w: matrix, out: outs[1], m });
+      rec.submit();
+      const [a, b] = (await Promise.all(outs.map(async (o) => Array.from(new Float32Array(await ctx.read(o, 0, m * n * 4)))))) as [number[], number[]];
+      expect(a.every(Number.isFinite), `m ${m}`).toBe(true);
+      expect(b, `m ${m}`).toEqual(a);
+      matrix.destroy();
+    }
+  });
+
+  it('refuses other types, and readers other than linear, with a typed error', () => {
+    const rand = seededRandom(seed + 3);
+    expect(() => uploadMatrix(ctx, randomBlocks('q8_0', 4 * 32, rand, 'quantized'), 4, 32, 'q8_0', { activations: 'int8' })).toThrow(
+      KernelShapeError,
+    );
+    const matrix = uploadMatrix(ctx, randomBlocks('q4_0', 4 * 32, rand, 'quantized'), 4, 32, 'q4_0', { activations: 'int8' });
+    const rec = ctx.recorder();
+    const ids = ctx.upload(new Uint32Array([1]), 'ids');
+    expect(() => embedding(rec, { ids, table: matrix, out: ctx.createBuffer(32 * 4, 'out'), count: 1 })).toThrow(KernelShapeError);
+    expect(() => linear(rec, { x: ctx.upload(new Float32Array(32), 'x'), w: matrix, out: ctx.createBuffer(16, 'o'), m: 1, kernel: 'tile' })).toThrow(
+      KernelShapeError,
+    );
+    matrix.destroy();
+  });
+});

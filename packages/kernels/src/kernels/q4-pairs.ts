@@ -1,0 +1,209 @@
+import { elementType, I8_GROUP } from '@llm/quant';
+import type { GpuContext } from '../runtime/gpu-context.js';
+import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
+import { kernelSource } from './kernel-cache.js';
+import { uniformWindow } from './uniform-window.js';
+import type { LinearEpilogueVariant } from './linear.wgsl.js';
+import type { GpuMatrix } from './matrix.js';
+import { PAIR_LANES, q4PairsKernel, quantizeGroupsKernel, type PairsShape } from './q4-pairs.wgsl.js';
+import { cpuWorkgroup, ELEMENTWISE_WORKGROUP, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
+
+export { PAIR_LANES } from './q4-pairs.wgsl.js';
+
+/** Whether this adapter runs products on int8 activations: subgroups of a fixed size of at least PAIR_LANES. */
+export function int8ActivationsSupported(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>): boolean {
+  return fixedSubgroupSize(ctx) >= PAIR_LANES;
+}
+
+/**
+ * Q4_0 rows in the pairs layout, for the integer product over int8 activations (q4PairsKernel):
+ * rows (2i, 2i + 1) form pair i (an odd last row pairs with a zero row), pairs in blocks of
+ * PAIR_LANES. Unit u (a vec4<u32>: 16 input features of both rows) of pair p sits at vec4
+ * `((p / L) * U + u) * L + p % L` (U = cols / 16, L = PAIR_LANES); word j of the unit holds
+ * features 16u + 4j .. 16u + 4j + 3, feature 4j + c's level of row A at bits 4c and of row B at
+ * bits 16 + 4c. Scales: groups 4i..4i+3 of pair p in the vec4<u32> `((p / L) * G4 + i) * L + p % L`
+ * (G4 = ceil(cols / 128)), row A's f16 scale in the low half of each word. Levels and scales are
+ * the GGUF's, bit for bit.
+ */
+export function repackQ4_0Pairs(src: Uint8Array, rows: number, cols: number): { quants: Uint32Array; scales: Uint32Array } {
+  const bytesPerBlock = elementType('q4_0').bytesPerBlock;
+  const groups = cols / 32;
+  const units = cols / 16;
+  const blocksOfPairs = Math.ceil(Math.ceil(rows / 2) / PAIR_LANES);
+  const quants = new Uint32Array(blocksOfPairs * PAIR_LANES * units * 4);
+  const groups4 = Math.ceil(groups / 4);
+  const scales = new Uint32Array(blocksOfPairs * PAIR_LANES * groups4 * 4);
+  const levels = new Uint8Array(2 * 32);
+  for (let p = 0; p < Math.ceil(rows / 2); p++) {
+    const unitBase = Math.floor(p / PAIR_LANES) * units * PAIR_LANES + (p % PAIR_LANES);
+    const scaleBase = Math.floor(p / PAIR_LANES) * groups4 * PAIR_LANES + (p % PAIR_LANES);
+    for (let g = 0; g < groups; g++) {
+      let scaleWord = 0;
+      for (let r = 0; r < 2; r++) {
+        const row = 2 * p + r;
+        if (row >= rows) {
+          levels.fill(0, 32 * r, 32 * r + 32);
+          continue;
+        }
+        const at = (row * groups + g) * bytesPerBlock;
+        scaleWord |= (src[at]! | (src[at + 1]! << 8)) << (16 * r);
+        for (let j = 0; j < 16; j++) {
+          levels[32 * r + j] = src[at + 2 + j]! & 0xf;
+          levels[32 * r + j + 16] = src[at + 2 + j]! >> 4;
+        }
+      }
+      scales[(scaleBase + Math.floor(g / 4) * PAIR_LANES) * 4 + (g % 4)] = scaleWord >>> 0;
+      for (let h = 0; h < 2; h++) {
+        const unit = (unitBase + (2 * g + h) * PAIR_LANES) * 4;
+        for (let j = 0; j < 4; j++) {
+          let word = 0;
+          for (let c = 0; c < 4; c++) {
+            const f = 16 * h + 4 * j + c;
+            word |= (levels[f]! << (4 * c)) | (levels[32 + f]! << (16 + 4 * c));
+          }
+          quants[unit + j] = word >>> 0;
+        }
+      }
+    }
+  }
+  return { quants, scales };
+}
+
+/** Most tokens per pass of the pairs product: a pass's int8 x fills the scratch buffers at once. */
+const PAIRS_PASS_TOKENS = 256;
+
+/** Decode (1-2 tokens): a pair per invocation; more tokens: 2 pairs x 4 tokens share each weight word. */
+function pairsShape(m: number, pairs: number, subgroup: number): PairsShape {
+  const shape = m <= 2 ? { tokens: m, pairs: 1 } : { tokens: 4, pairs: 2 };
+  return { ...shape, workgroup: cpuWorkgroup(Math.ceil(pairs / shape.pairs), subgroup) };
+}
+
+/**
+ * x quantized to int8 per 32-value group, as a product over int8 activations reads it: `xq` the
+ * integers as i32 [tokens, K], `xg` (scale, sum of the group's integers) as f32 pairs
+ * [tokens * K / 32] (rmsNorm's `int8` output).
+ */
+export interface Int8Activations {
+  xq: BufferBindingLike;
+  xg: BufferBindingLike;
+}
+
+/** A checked `linear` call over a pairs-layout matrix (linear.ts validates the arguments). */
+export interface PairsProduct {
+  x: BufferBindingLike;
+  m: number;
+  w: GpuMatrix;
+  subgroup: number;
+  variant: LinearEpilogueVariant;
+  /** The variant as a kernel cache key. */
+  variantKey: string;
+  outStride: number;
+  split: number;
+  /** x already quantized (rmsNorm's int8 output): no quantization dispatch. */
+  int8X?: Int8Activations | undefined;
+  outputs: { out: BufferBindingLike } & Partial<Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>>;
+}
+
+/**
+ * Tokens per uniform window of the several-token product: the most whose int8 x fit one uniform
+ * binding, a multiple of its 4 tokens per step; 0 (x from storage) where fewer than 8 fit.
+ * lavapipe reads a uniform with one gather for all lanes and storage lane by lane: at 128 tokens
+ * windows of 16 (K = 768) and 8 (K = 2048) ran the product 1.4-1.9x faster than storage.
+ */
+function windowTokens(ctx: GpuContext, k: number): number {
+  const fit = Math.floor(ctx.limits.maxUniformBufferBindingSize / (k * 4));
+  const tokens = fit - (fit % 4);
+  return tokens >= 8 ? tokens : 0;
+}
+
+/**
+ * `linear` over a matrix in the Q4_0 pairs layout: x quantized per 32-value group into scratch
+ * buffers (unless given as `int8X`), then the integer product for each part, in passes of up to
+ * PAIRS_PASS_TOKENS tokens, each read through uniform windows where the device binds them.
+ */
+export function linearQ4Pairs(rec: StepRecorder, a: PairsProduct): void {
+  const ctx = rec.ctx;
+  const k = a.w.cols;
+  const groupsPerToken = k / I8_GROUP;
+  const given = a.int8X && { xq: bindingOf(a.int8X.xq), xg: bindingOf(a.int8X.xg) };
+  // Room past the last pass for a whole last window.
+  const slack = ctx.limits.maxUniformBufferBindingSize;
+  const held = given ?? {
+    xq: { buffer: ctx.scratch('int8 activations', PAIRS_PASS_TOKENS * k * 4 + slack), offset: 0 },
+    // (scale, sum) pairs, in whole vec4s.
+    xg: { buffer: ctx.scratch('int8 activation scales', PAIRS_PASS_TOKENS * groupsPerToken * 8 + 16 + slack / 16), offset: 0 },
+  };
+  const x = bindingOf(a.x);
+  const xgBytes = (tokens: number) => Math.ceil((tokens * groupsPerToken) / 2) * 16;
+  for (let t0 = 0; t0 < a.m; t0 += PAIRS_PASS_TOKENS) {
+    const tokens = Math.min(PAIRS_PASS_TOKENS, a.m - t0);
+    const groups = tokens * groupsPerToken;
+    // A pass's rows of the given buffers, or the scratch buffers from 0.
+    const xq = { buffer: held.xq.buffer, offset: held.xq.offset + (given ? t0 * k * 4 : 0) };
+    const xg = { buffer: held.xg.buffer, offset: held.xg.offset + (given ? t0 * groupsPerToken * 8 : 0) };
+    if (!given) {
+      rec.dispatchKernel(
+        kernelSource('quantize-groups-i8', '', quantizeGroupsKernel),
+        { groups },
+        {
+          x: { buffer: x.buffer, offset: x.offset + t0 * k * 4, size: tokens * k * 4 },
+          xq: { ...xq, size: groups * 32 * 4 },
+          xg: { ...xg, size: xgBytes(tokens) },
+        },
+        grid1d(Math.ceil(groups / ELEMENTWISE_WORKGROUP), ctx.limits.maxComputeWorkgroupsPerDimension),
+      );
+    }
+    // The pass's tokens in uniform windows (decode: one of its 1-2 tokens), each bound whole, or
+    // where a window cannot be (too large, unaligned, past the buffer) all of them from storage.
+    const window = tokens <= 2 ? tokens : windowTokens(ctx, k);
+    const windows: { w0: number; xq: GPUBufferBinding; xg: GPUBufferBinding }[] = [];
+    for (let w0 = 0; window > 0 && w0 < tokens; w0 += window) {
+      const q = uniformWindow(ctx, xq)?.(w0 * k * 4, window * k * 4);
+      const g = uniformWindow(ctx, xg)?.(w0 * groupsPerToken * 8, xgBytes(window));
+      if (!q || !g) {
+        windows.length = 0;
+        break;
+      }
+      windows.push({ w0, xq: q, xg: g });
+    }
+    const dispatches =
+      windows.length > 0
+        ? windows.map((w) => ({ ...w, tokens: Math.min(window, tokens - w.w0), uniformTokens: window }))
+        : [{ w0: 0, tokens, uniformTokens: undefined, xq: { ...xq, size: groups * 32 * 4 }, xg: { ...xg, size: xgBytes(tokens) } }];
+    for (const d of dispatches) {
+      for (const part of a.w.parts) {
+        const pairs = Math.ceil(part.rows / 2);
+        const shape: PairsShape = {
+          ...pairsShape(tokens, pairs, a.subgroup),
+          ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
+        };
+        const kernel = kernelSource(
+          'linear-q4-pairs',
+          `${a.variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}`,
+          () => q4PairsKernel(a.variant, shape),
+        );
+        const params = {
+          k,
+          row_stride: a.w.rowStride,
+          n_count: part.rows,
+          n_start: part.rowStart,
+          out_stride: a.outStride,
+          t0: t0 + d.w0,
+          tokens: d.tokens,
+          split: a.split,
+        };
+        rec.dispatchKernel(
+          kernel,
+          params,
+          { xq: d.xq, xg: d.xg, w: part.buffer, w_scales: part.scales!, ...a.outputs },
+          [Math.ceil(pairs / (shape.pairs * shape.workgroup))],
+        );
+      }
+    }
+  }
+}
+
+/** A binding as buffer and offset. */
+function bindingOf(b: BufferBindingLike): { buffer: GPUBuffer; offset: number } {
+  return 'buffer' in b ? { buffer: b.buffer, offset: b.offset ?? 0 } : { buffer: b, offset: 0 };
+}

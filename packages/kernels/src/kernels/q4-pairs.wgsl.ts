@@ -1,0 +1,189 @@
+import { declareKernel } from './kernel-declaration.js';
+import { symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
+import { LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
+import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
+
+/** Pairs of rows interleaved per block of the Q4_0 pairs layout (and the x lanes that share a group). */
+export const PAIR_LANES = 8;
+
+/**
+ * Quantizes x [groups * 32] f32 to int8 per 32-value group (@llm/quant's quantizeGroupsI8, bit for
+ * bit): one invocation per group writes its 32 integers (as i32, what the product multiplies) and
+ * (scale, sum of the integers) for the group.
+ */
+export function quantizeGroupsKernel() {
+  const declaration = declareKernel({
+    name: 'quantizeGroupsI8',
+    params: { groups: 'u32' },
+    bindings: {
+      x: { access: 'read', type: 'vec4<f32>' },
+      xq: { access: 'read_write', type: 'vec4<i32>' },
+      xg: { access: 'read_write', type: 'vec2<f32>' },
+    },
+  });
+  const body = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+
+@compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = gid.y * nwg.x * ${ELEMENTWISE_WORKGROUP}u + gid.x;
+  if (g >= params.groups) { return; }
+  var v: array<vec4<f32>, 8>;
+  var amax = 0.0;
+  for (var j = 0u; j < 8u; j++) {
+    v[j] = x[g * 8u + j];
+    let a = abs(v[j]);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  let s = rowScale(amax);
+  var sum = 0;
+  for (var j = 0u; j < 8u; j++) {
+    let q = quantize(v[j], s);
+    xq[g * 8u + j] = q;
+    sum += q.x + q.y + q.z + q.w;
+  }
+  xg[g] = vec2<f32>(s, f32(sum));
+}
+`;
+  return { declaration, body };
+}
+
+/** Tokens and row pairs per invocation of the Q4_0 pairs product, and its workgroup size. */
+export interface PairsShape {
+  tokens: number;
+  pairs: number;
+  workgroup: number;
+  /**
+   * The pass's tokens when its int8 x and group scales are bound as uniforms (lavapipe loads a
+   * uniform at a varying index with one gather for all lanes, storage lane by lane).
+   */
+  uniformTokens?: number | undefined;
+  /** Input features, which the uniform arrays' lengths need. */
+  k?: number | undefined;
+}
+
+/** The product's int8 x and group scales: storage, or uniform arrays of the pass's tokens. */
+function pairsInputs(s: PairsShape) {
+  if (s.uniformTokens === undefined || s.k === undefined) {
+    return { xq: { access: 'read', type: 'vec4<i32>' }, xg: { access: 'read', type: 'vec4<f32>' } } as const;
+  }
+  return {
+    xq: { access: 'uniform', type: `array<vec4<i32>, ${(s.uniformTokens * s.k) / 4}>` },
+    xg: { access: 'uniform', type: `array<vec4<f32>, ${Math.ceil((s.uniformTokens * s.k) / 64)}>` },
+  } as const;
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * out = x · Wᵀ over Q4_0 weights in the pairs layout (q4-pairs.ts) with x quantized to int8 per
+ * 32-value group (quantizeGroupsKernel), for CPU adapters (an invocation per SIMD lane, subgroups
+ * of at least 8 lanes).
+ *
+ * A weight word holds 4 input features of two rows, row A's nibbles in the low half-word and row
+ * B's in the high one, so `(word >> 4j) & 0x000f000f` is feature j's two levels in two 16-bit
+ * fields and one integer multiply by x's int8 value accumulates both rows. 16 features of such
+ * products (|level * x| <= 15 * 127, 16 of them <= 30480) fit a signed 16-bit field, so after
+ * every 16 the sum is split into the two rows' exact integer sums. Per group of 32 the sums
+ * become f32: (Σ level·x - 8 Σ x) · (d_w · d_x), fused into one accumulator per (row, token). The
+ * integers are exact and the f32 steps the same in every shape, so a token's result does not
+ * depend on the tokens or rows beside it.
+ *
+ * Each lane loads 4 of a group's 32 int8 x values and subgroupBroadcast hands them to the others,
+ * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
+ * time: a weight word's fields are split once for all its tokens.
+ */
+export function q4PairsKernel(v: LinearEpilogueVariant, s: PairsShape) {
+  const T = range(s.tokens);
+  const P = range(s.pairs);
+  const declaration = declareKernel({
+    name: 'linear',
+    params: LINEAR_PARAMS,
+    bindings: {
+      ...pairsInputs(s),
+      w: { access: 'read', type: 'vec4<u32>' },
+      w_scales: { access: 'read', type: 'vec4<u32>' },
+      out: { access: 'read_write', type: 'f32' },
+      out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
+      bias: { access: 'read', type: 'f32', present: v.bias },
+      residual: { access: 'read', type: 'f32', present: v.residual },
+    },
+    enable: ['subgroups'],
+  });
+  const half = (h: number) => `{
+      ${P.map((p) => `let wv${p} = w[wb${p} + (2u * g + ${h}u) * ${PAIR_LANES}u];`).join(' ')}
+      ${T.flatMap((t) => P.map((p) => `var acc${t}_${p} = 0i;`)).join(' ')}
+      ${range(4)
+        .map(
+          (j) => `{
+        ${P.map(
+          (p) => `let f0_${p} = bitcast<i32>(wv${p}[${j}] & 0xf000fu); let f1_${p} = bitcast<i32>((wv${p}[${j}] >> 4u) & 0xf000fu);
+        let f2_${p} = bitcast<i32>((wv${p}[${j}] >> 8u) & 0xf000fu); let f3_${p} = bitcast<i32>((wv${p}[${j}] >> 12u) & 0xf000fu);`,
+        ).join('\n        ')}
+        ${T.map(
+          (t) =>
+            `{ let xv = subgroupBroadcast(xl${t}, ${h * 4 + j}u); ${P.map((p) => `acc${t}_${p} += f0_${p} * xv.x + f1_${p} * xv.y + f2_${p} * xv.z + f3_${p} * xv.w;`).join(' ')} }`,
+        ).join('\n        ')}
+      }`,
+        )
+        .join('\n      ')}
+      ${T.flatMap((t) => P.map((p) => `{ let lo = (acc${t}_${p} << 16u) >> 16u; ia${t}_${p} += lo; ib${t}_${p} += (acc${t}_${p} - lo) >> 16u; }`)).join('\n      ')}
+    }`;
+  const stores = T.flatMap((t) =>
+    P.map((p) => {
+      const n = `2u * p${p}`;
+      const write =
+        v.epilogue === 'glu'
+          ? `if (${n} < params.n_count) { store_pair(params.t0 + tk${t}, ${n}, a${t}_${p}, b${t}_${p}); }`
+          : `if (${n} < params.n_count) { store(params.t0 + tk${t}, ${n}, a${t}_${p}); }
+      if (${n} + 1u < params.n_count) { store(params.t0 + tk${t}, ${n} + 1u, b${t}_${p}); }`;
+      return `if (tb + ${t}u < params.tokens && gid.x * ${s.pairs}u + ${p}u < pairs) {
+      ${write}
+    }`;
+    }),
+  ).join('\n    ');
+  const body = /* wgsl */ `${storeFn(v)}
+
+// (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
+fn groupScale(i: u32) -> vec2<f32> {
+  let v = xg[i / 2u];
+  return select(v.xy, v.zw, (i & 1u) == 1u);
+}
+
+@compute @workgroup_size(${s.workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let groups = params.k / 32u;
+  let pairs = (params.n_count + 1u) / 2u;
+  // Every lane stays active for the broadcasts: pairs past the end re-read the last one, unstored.
+  ${P.map(
+    (p) => `let p${p} = min(gid.x * ${s.pairs}u + ${p}u, pairs - 1u);
+  let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
+  let sb${p} = (p${p} / ${PAIR_LANES}u) * ((groups + 3u) / 4u) * ${PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
+  var sv${p} = vec4<u32>(0u);`,
+  ).join('\n  ')}
+  for (var tb = 0u; tb < params.tokens; tb += ${s.tokens}u) {
+    // Tokens of the pass (x's rows from 0); out's rows from params.t0.
+    ${T.map((t) => `let tk${t} = min(tb + ${t}u, params.tokens - 1u);`).join('\n    ')}
+    ${T.flatMap((t) => P.map((p) => `var a${t}_${p} = 0.0; var b${t}_${p} = 0.0;`)).join('\n    ')}
+    for (var g = 0u; g < groups; g++) {
+      ${T.map((t) => `let xl${t} = xq[(tk${t} * groups + g) * 8u + (lane & 7u)];`).join('\n      ')}
+      ${T.flatMap((t) => P.map((p) => `var ia${t}_${p} = 0i; var ib${t}_${p} = 0i;`)).join(' ')}
+      ${half(0)}
+      ${half(1)}
+      // Four groups' scales per 16-byte load.
+      if ((g & 3u) == 0u) { ${P.map((p) => `sv${p} = w_scales[sb${p} + (g / 4u) * ${PAIR_LANES}u];`).join(' ')} }
+      ${P.map((p) => `let d${p} = unpack2x16float(sv${p}[g & 3u]);`).join(' ')}
+      ${T.map(
+        (t) => `{
+        let xg${t} = groupScale(tk${t} * groups + g);
+        let sx = 8.0 * xg${t}.y;
+        ${P.map((p) => `a${t}_${p} = fma(f32(ia${t}_${p}) - sx, d${p}.x * xg${t}.x, a${t}_${p});
+        b${t}_${p} = fma(f32(ib${t}_${p}) - sx, d${p}.y * xg${t}.x, b${t}_${p});`).join('\n        ')}
+      }`,
+      ).join('\n      ')}
+    }
+    ${stores}
+  }
+}
+`;
+  return { declaration, body };
+}
