@@ -92,8 +92,8 @@ function parseOptions(args: readonly string[]): Options | undefined {
   };
 }
 
-type TypeName = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_0_a8' | 'q4_k';
-const QUANTIZED: readonly TypeName[] = ['q8_0', 'q4_0', 'q4_0_a8', 'q4_k'];
+type TypeName = 'f32' | 'f16' | 'q8_0' | 'q8_0_a8' | 'q4_0' | 'q4_0_a8' | 'q4_k';
+const QUANTIZED: readonly TypeName[] = ['q8_0', 'q8_0_a8', 'q4_0', 'q4_0_a8', 'q4_k'];
 const FOUR_BIT: readonly TypeName[] = ['q4_0', 'q4_0_a8', 'q4_k'];
 
 // Blocks per (type, weight scale) pool of the quantized files: see SyntheticQuantization.blockPool.
@@ -130,6 +130,14 @@ const WEIGHT_TYPES: Record<TypeName, WeightType> = {
     quantize: { matrices: 'q4_0', blockPool: BLOCK_POOL },
     description: 'every matrix Q4_0, token embedding and LM head included',
   },
+  q8_0_a8: {
+    name: 'q8_0_a8',
+    matrices: 'q8_0',
+    output: 'q8_0',
+    quantize: { matrices: 'q8_0', blockPool: BLOCK_POOL },
+    description: "the q8_0 file; ours with its Q8_0 products on int8 activations (activations: 'int8'), the peers' figures are q8_0's",
+    int8Of: 'q8_0',
+  },
   q4_0_a8: {
     name: 'q4_0_a8',
     matrices: 'q4_0',
@@ -157,8 +165,8 @@ interface QuantModel {
 }
 
 const MODELS: readonly QuantModel[] = [
-  { key: '110m', preset: 'llama110m', types: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_0_a8', 'q4_k'] },
-  { key: '1.1b', preset: 'llama1b', types: ['f16', 'q8_0', 'q4_0', 'q4_0_a8', 'q4_k'] },
+  { key: '110m', preset: 'llama110m', types: ['f32', 'f16', 'q8_0', 'q8_0_a8', 'q4_0', 'q4_0_a8', 'q4_k'] },
+  { key: '1.1b', preset: 'llama1b', types: ['f16', 'q8_0', 'q8_0_a8', 'q4_0', 'q4_0_a8', 'q4_k'] },
 ];
 
 /** The model's GGUF file in .cache/models, written first if absent (seed 1, as decode's). */
@@ -410,6 +418,7 @@ function modelTargets(
   const quantized = QUANTIZED.filter((t) => types.includes(t));
   return {
     q8_0DecodeVsOurF16: check(ratios.q8_0?.decodeVsOurF16, 1.6),
+    q8_0Int8ActivationsDecodeVsOurF16: check(ratios.q8_0_a8?.decodeVsOurF16, 1.6),
     best4BitDecodeVsOurF16: {
       type: best,
       ...check(best === null ? null : ratios[best]?.decodeVsOurF16, 2.2),
@@ -433,7 +442,10 @@ const method =
   'each run, at `prefillPromptTokens` (ours, llama.cpp CPU) and at `vulkanPrefillPromptTokens` ' +
   '(llama.cpp Vulkan, whose prefill of quantized types on lavapipe runs at a few tokens per second); ' +
   'ours is measured at both, and `ratios.prefillVsLlamaCppVulkan` compares equal prompts. Prompts are ' +
-  'deterministic random token ids. Quantized files hold blocks drawn at random from pools of ' +
+  'deterministic random token ids. q8_0_a8 and q4_0_a8: the q8_0 and q4_0 files, ours with the ' +
+  "runner option activations: 'int8' (products on activations quantized to int8 per 32 values); " +
+  "the peers are not run again for them and their figures are the file's. " +
+  'Quantized files hold blocks drawn at random from pools of ' +
   `${BLOCK_POOL} blocks quantized by @llm/quant's reference quantizers from the weights' distribution ` +
   '(writeSyntheticLlamaGguf quantize.blockPool): real blocks of the same statistics, written in ' +
   'seconds; speeds do not depend on the values. fractionOfAdapterReadBandwidth: weightBytesPerToken ' +

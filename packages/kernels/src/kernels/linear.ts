@@ -4,7 +4,7 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { linearQ4Pairs, type Int8Activations } from './q4-pairs.js';
+import { isPairsDtype, linearPairs, type Int8Activations } from './int8-pairs.js';
 import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
@@ -231,18 +231,20 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     throw new KernelShapeError(name, 'f16Native needs the shader-f16 feature, which this device lacks');
   }
   if (w.parts.some((p) => p.pairs)) {
-    if (!w.parts.every((p) => p.pairs) || a.kernel) {
-      throw new KernelShapeError(name, `${w.label}: a matrix with int8 activations is read by its own product only, every part alike, without a kernel choice`);
+    const dtype = w.parts[0]!.dtype;
+    if (!w.parts.every((p) => p.pairs && p.dtype === dtype) || !isPairsDtype(dtype) || a.kernel) {
+      throw new KernelShapeError(name, `${w.label}: a matrix with int8 activations is read by its own product only, every part of one type, without a kernel choice`);
     }
     if (a.int8X) {
       requireBytes(name, 'int8X.xq', a.int8X.xq, m * w.cols * 4);
       requireBytes(name, 'int8X.xg', a.int8X.xg, (m * w.cols * 8) / I8_GROUP);
     }
     const variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
-    linearQ4Pairs(rec, {
+    linearPairs(rec, {
       x: a.x,
       m,
       w,
+      dtype,
       subgroup: fixedSubgroupSize(ctx),
       variant,
       variantKey: `${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`,

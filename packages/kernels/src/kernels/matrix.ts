@@ -11,7 +11,7 @@ import {
 import { interleaveBlockLanes, isLaneBlockDtype, repackBlocks, type BlockMatrixDtype } from './block-repack.js';
 import { storageElementBytes, storageFormat } from './storage-format.js';
 import { interleaveLanes } from './lanes-layout.js';
-import { int8ActivationsSupported, PAIR_LANES, repackQ4_0Pairs } from './q4-pairs.js';
+import { int8ActivationsSupported, isPairsDtype, PAIR_LANES, repackPairs } from './int8-pairs.js';
 import { fixedSubgroupSize } from './workgroup-grid.js';
 
 /**
@@ -44,7 +44,7 @@ export interface GpuMatrixPart {
   /** Rows per interleaved block of the lanes layout; 0 or absent: row-major. */
   lanes?: number | undefined;
   /**
-   * Q4_0 in the pairs layout (q4-pairs.ts, `activations: 'int8'`): read only by `linear`, whose
+   * Q4_0 or Q8_0 in the pairs layout (int8-pairs.ts, `activations: 'int8'`): read only by `linear`, whose
    * product quantizes x to int8 per 32-value group and sums integers.
    */
   pairs?: true | undefined;
@@ -105,11 +105,12 @@ export interface UploadMatrixOptions {
    */
   layout?: MatrixLayout;
   /**
-   * How `linear` takes x over this matrix. 'int8' (Q4_0 only, adapters with subgroups of a fixed
-   * size of at least 8): x quantized to int8 per 32-value group, as llama.cpp's CPU backend does
-   * for its quantized products, and the weights stored as row pairs (q4-pairs.ts) whose two rows
-   * one integer multiply accumulates at once; a Q4_0 product then does a third of the float
-   * path's work per weight. Only `linear` reads such a matrix. Default 'f32': x as it is.
+   * How `linear` takes x over this matrix. 'int8' (Q4_0 and Q8_0, adapters with subgroups of a
+   * fixed size of at least 8): x quantized to int8 per 32-value group, as llama.cpp's CPU backend
+   * does for its quantized products, and the weights stored as row pairs of 4-bit levels
+   * (int8-pairs.ts) whose two rows one integer multiply accumulates at once; a Q4_0 product then
+   * does about a third of the float path's work per weight. Only `linear` reads such a matrix.
+   * Default 'f32': x as it is.
    */
   activations?: 'f32' | 'int8';
 }
@@ -168,7 +169,7 @@ export function uploadMatrix(
     );
   }
   if (opts.activations === 'int8') {
-    if (dtype !== 'q4_0') throw new KernelShapeError('uploadMatrix', `${label}: int8 activations are for q4_0 weights, not ${dtype}`);
+    if (!isPairsDtype(dtype)) throw new KernelShapeError('uploadMatrix', `${label}: int8 activations are for q4_0 and q8_0 weights, not ${dtype}`);
     if (!int8ActivationsSupported(ctx)) {
       throw new KernelShapeError('uploadMatrix', `${label}: int8 activations need subgroups of a fixed size of at least ${PAIR_LANES}`);
     }
@@ -282,10 +283,10 @@ function uploadBlocks(
   const rowBlockBytes = (cols / type.blockSize) * type.bytesPerBlock;
   const parts: GpuMatrixPart[] = [];
   const rowBytes = cols * storageElementBytes(storageFormat(dtype, false));
-  if (opts.activations === 'int8') {
+  if (opts.activations === 'int8' && isPairsDtype(dtype)) {
     // Parts of whole blocks of row pairs.
     for (const { rowStart, partRows } of partRanges(ctx, rows, cols, rowBytes, dtype, label, opts, 2 * PAIR_LANES)) {
-      const { quants, scales } = repackQ4_0Pairs(blocks.subarray(rowStart * rowBlockBytes, (rowStart + partRows) * rowBlockBytes), partRows, cols);
+      const { quants, scales } = repackPairs(dtype, blocks.subarray(rowStart * rowBlockBytes, (rowStart + partRows) * rowBlockBytes), partRows, cols);
       const name = `${label}[${rowStart}:${rowStart + partRows}]`;
       parts.push({ dtype, buffer: ctx.upload(quants, name), scales: ctx.upload(scales, `${name}.scales`), rowStart, rows: partRows, pairs: true });
     }

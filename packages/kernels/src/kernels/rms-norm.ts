@@ -1,7 +1,7 @@
 import { I8_GROUP } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import type { Int8Activations } from './q4-pairs.js';
+import type { Int8Activations } from './int8-pairs.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { rmsNormKernel, rmsNormRowKernel } from './rms-norm.wgsl.js';

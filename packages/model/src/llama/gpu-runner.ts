@@ -26,6 +26,7 @@ import {
   I8Matrix,
   int8ActivationsSupported,
   linearI8,
+  PAIRS_DTYPES,
   quantizeActivationsI8,
   type TopLogprobsRow,
   type GpuContext,
@@ -183,10 +184,10 @@ export class GpuModelRunner implements ModelRunner {
     // Everything the runner allocates, so that dispose() (or a failed load) releases all of it.
     const owned: Destroyable[] = [];
     const own = <T extends Destroyable>(resource: T): T => (owned.push(resource), resource);
-    // Q4_0 products on int8 activations where asked and the adapter runs them.
+    // Q4_0 and Q8_0 products on int8 activations where asked and the adapter runs them.
     const int8 = opts.activations === 'int8' && int8ActivationsSupported(ctx);
     const upload = (m: HostMatrix, label: string, product = true) =>
-      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label, ...(product && int8 && m.dtype === 'q4_0' ? { activations: 'int8' } : {}) }));
+      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label, ...(product && int8 && (PAIRS_DTYPES as readonly string[]).includes(m.dtype) ? { activations: 'int8' } : {}) }));
     // The embedding and LM head are read without a gather: an act-order one is decoded.
     const uploadInOrder = (m: HostMatrix, label: string, product = true) => upload(m.inputOrder ? decodedMatrix(m) : m, label, product);
     const inputOrder = (m: HostMatrix, label: string) => (m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined);

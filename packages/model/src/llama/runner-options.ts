@@ -49,10 +49,10 @@ export const runnerOptionsSchema = z.object({
    */
   batchInvariant: z.optional(z.boolean()),
   /**
-   * 'int8': products over Q4_0 weights take their input quantized to int8 per 32-value group and
-   * sum integers (@llm/kernels' `activations: 'int8'`), as llama.cpp's CPU backend does; on
-   * adapters with subgroups of a fixed size of at least 8 (CPU adapters), else ignored. Other weight
-   * types, and a Q4_0 token embedding the LM head shares, stay on the float path. Default 'f32'.
+   * 'int8': products over Q4_0 and Q8_0 weights take their input quantized to int8 per 32-value
+   * group and sum integers (@llm/kernels' `activations: 'int8'`), as llama.cpp's CPU backend does;
+   * on adapters with subgroups of a fixed size of at least 8 (CPU adapters), else ignored. Other
+   * weight types, and a token embedding the LM head shares, stay on the float path. Default 'f32'.
    */
   activations: z.optional(z.enum(['f32', 'int8'])),
   /**

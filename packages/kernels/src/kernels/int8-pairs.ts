@@ -5,63 +5,88 @@ import { kernelSource } from './kernel-cache.js';
 import { uniformWindow } from './uniform-window.js';
 import type { LinearEpilogueVariant } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
-import { PAIR_LANES, q4PairsKernel, quantizeGroupsKernel, type PairsShape } from './q4-pairs.wgsl.js';
+import { PAIR_LANES, pairsKernel, quantizeGroupsKernel, type PairsShape } from './int8-pairs.wgsl.js';
 import { cpuWorkgroup, ELEMENTWISE_WORKGROUP, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
 
-export { PAIR_LANES } from './q4-pairs.wgsl.js';
+export { PAIR_LANES } from './int8-pairs.wgsl.js';
 
 /** Whether this adapter runs products on int8 activations: subgroups of a fixed size of at least PAIR_LANES. */
 export function int8ActivationsSupported(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>): boolean {
   return fixedSubgroupSize(ctx) >= PAIR_LANES;
 }
 
+/** The block types a product on int8 activations reads (uploadMatrix's `activations: 'int8'`). */
+export const PAIRS_DTYPES = ['q4_0', 'q8_0'] as const;
+export type PairsDtype = (typeof PAIRS_DTYPES)[number];
+
+export const isPairsDtype = (dtype: string): dtype is PairsDtype => (PAIRS_DTYPES as readonly string[]).includes(dtype);
+
 /**
- * Q4_0 rows in the pairs layout, for the integer product over int8 activations (q4PairsKernel):
- * rows (2i, 2i + 1) form pair i (an odd last row pairs with a zero row), pairs in blocks of
- * PAIR_LANES. Unit u (a vec4<u32>: 16 input features of both rows) of pair p sits at vec4
- * `((p / L) * U + u) * L + p % L` (U = cols / 16, L = PAIR_LANES); word j of the unit holds
- * features 16u + 4j .. 16u + 4j + 3, feature 4j + c's level of row A at bits 4c and of row B at
- * bits 16 + 4c. Scales: groups 4i..4i+3 of pair p in the vec4<u32> `((p / L) * G4 + i) * L + p % L`
- * (G4 = ceil(cols / 128)), row A's f16 scale in the low half of each word. Levels and scales are
- * the GGUF's, bit for bit.
+ * How each type's values become 4-bit levels: Q4_0's levels (0..15) as stored, standing for level
+ * - 8; Q8_0's values plus 128 (0..255), split into a low and a high plane of 4 bits, standing for
+ * 16 high + low - 128.
  */
-export function repackQ4_0Pairs(src: Uint8Array, rows: number, cols: number): { quants: Uint32Array; scales: Uint32Array } {
-  const bytesPerBlock = elementType('q4_0').bytesPerBlock;
+export const PAIRS_FORMAT: Readonly<Record<PairsDtype, { planes: 1 | 2; offset: number }>> = {
+  q4_0: { planes: 1, offset: 8 },
+  q8_0: { planes: 2, offset: 128 },
+};
+
+/**
+ * Q4_0 or Q8_0 rows in the pairs layout, for the integer product over int8 activations
+ * (pairsKernel): rows (2i, 2i + 1) form pair i (an odd last row pairs with a zero row), pairs in
+ * blocks of PAIR_LANES. A unit (a vec4<u32>) holds one 4-bit plane of 16 input features of both
+ * rows: word j holds features 4j .. 4j + 3 of the unit's 16, feature 4j + c's level of row A at
+ * bits 4c and of row B at bits 16 + 4c. Unit u (features 16u..16u+15) of plane q (PAIRS_FORMAT)
+ * of pair p sits at vec4 `((p / L) * U * P + u * P + q) * L + p % L` (U = cols / 16, P planes, L =
+ * PAIR_LANES). Scales: groups 4i..4i+3 of pair p in the vec4<u32> `((p / L) * G4 + i) * L + p %
+ * L` (G4 = ceil(cols / 128)), row A's f16 scale in the low half of each word. Levels and scales
+ * are the GGUF's, bit for bit.
+ */
+export function repackPairs(dtype: PairsDtype, src: Uint8Array, rows: number, cols: number): { quants: Uint32Array; scales: Uint32Array } {
+  const bytesPerBlock = elementType(dtype).bytesPerBlock;
+  const { planes } = PAIRS_FORMAT[dtype];
   const groups = cols / 32;
-  const units = cols / 16;
+  const units = (cols / 16) * planes;
   const blocksOfPairs = Math.ceil(Math.ceil(rows / 2) / PAIR_LANES);
   const quants = new Uint32Array(blocksOfPairs * PAIR_LANES * units * 4);
   const groups4 = Math.ceil(groups / 4);
   const scales = new Uint32Array(blocksOfPairs * PAIR_LANES * groups4 * 4);
-  const levels = new Uint8Array(2 * 32);
+  // levels[(plane * 2 + row) * 32 + feature] of the group at hand.
+  const levels = new Uint8Array(planes * 2 * 32);
   for (let p = 0; p < Math.ceil(rows / 2); p++) {
     const unitBase = Math.floor(p / PAIR_LANES) * units * PAIR_LANES + (p % PAIR_LANES);
     const scaleBase = Math.floor(p / PAIR_LANES) * groups4 * PAIR_LANES + (p % PAIR_LANES);
     for (let g = 0; g < groups; g++) {
       let scaleWord = 0;
+      levels.fill(0);
       for (let r = 0; r < 2; r++) {
         const row = 2 * p + r;
-        if (row >= rows) {
-          levels.fill(0, 32 * r, 32 * r + 32);
-          continue;
-        }
+        if (row >= rows) continue;
         const at = (row * groups + g) * bytesPerBlock;
         scaleWord |= (src[at]! | (src[at + 1]! << 8)) << (16 * r);
-        for (let j = 0; j < 16; j++) {
-          levels[32 * r + j] = src[at + 2 + j]! & 0xf;
-          levels[32 * r + j + 16] = src[at + 2 + j]! >> 4;
+        for (let f = 0; f < 32; f++) {
+          if (dtype === 'q4_0') {
+            const byte = src[at + 2 + (f % 16)]!;
+            levels[r * 32 + f] = f < 16 ? byte & 0xf : byte >> 4;
+          } else {
+            const level = src[at + 2 + f]! ^ 0x80;
+            levels[r * 32 + f] = level & 0xf;
+            levels[(2 + r) * 32 + f] = level >> 4;
+          }
         }
       }
       scales[(scaleBase + Math.floor(g / 4) * PAIR_LANES) * 4 + (g % 4)] = scaleWord >>> 0;
       for (let h = 0; h < 2; h++) {
-        const unit = (unitBase + (2 * g + h) * PAIR_LANES) * 4;
-        for (let j = 0; j < 4; j++) {
-          let word = 0;
-          for (let c = 0; c < 4; c++) {
-            const f = 16 * h + 4 * j + c;
-            word |= (levels[f]! << (4 * c)) | (levels[32 + f]! << (16 + 4 * c));
+        for (let q = 0; q < planes; q++) {
+          const unit = (unitBase + ((2 * g + h) * planes + q) * PAIR_LANES) * 4;
+          for (let j = 0; j < 4; j++) {
+            let word = 0;
+            for (let c = 0; c < 4; c++) {
+              const f = 16 * h + 4 * j + c;
+              word |= (levels[q * 64 + f]! << (4 * c)) | (levels[q * 64 + 32 + f]! << (16 + 4 * c));
+            }
+            quants[unit + j] = word >>> 0;
           }
-          quants[unit + j] = word >>> 0;
         }
       }
     }
@@ -93,6 +118,7 @@ export interface PairsProduct {
   x: BufferBindingLike;
   m: number;
   w: GpuMatrix;
+  dtype: PairsDtype;
   subgroup: number;
   variant: LinearEpilogueVariant;
   /** The variant as a kernel cache key. */
@@ -117,11 +143,11 @@ function windowTokens(ctx: GpuContext, k: number): number {
 }
 
 /**
- * `linear` over a matrix in the Q4_0 pairs layout: x quantized per 32-value group into scratch
+ * `linear` over a matrix in the pairs layout (Q4_0 or Q8_0, every part one type): x quantized per 32-value group into scratch
  * buffers (unless given as `int8X`), then the integer product for each part, in passes of up to
  * PAIRS_PASS_TOKENS tokens, each read through uniform windows where the device binds them.
  */
-export function linearQ4Pairs(rec: StepRecorder, a: PairsProduct): void {
+export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
   const ctx = rec.ctx;
   const k = a.w.cols;
   const groupsPerToken = k / I8_GROUP;
@@ -178,9 +204,9 @@ export function linearQ4Pairs(rec: StepRecorder, a: PairsProduct): void {
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
         const kernel = kernelSource(
-          'linear-q4-pairs',
-          `${a.variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}`,
-          () => q4PairsKernel(a.variant, shape),
+          'linear-int8-pairs',
+          `${a.dtype}${a.variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}`,
+          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype]),
         );
         const params = {
           k,

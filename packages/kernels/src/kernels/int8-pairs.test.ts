@@ -6,7 +6,7 @@ import { embedding } from './embedding.js';
 import { linear } from './linear.js';
 import { rmsNorm } from './rms-norm.js';
 import { uploadMatrix } from './matrix.js';
-import { PAIR_LANES } from './q4-pairs.js';
+import { PAIR_LANES } from './int8-pairs.js';
 
 const gpu = await gpuForTests();
 const usable = gpu !== undefined && (gpu.subgroupSize ?? 0) >= PAIR_LANES && gpu.features.subgroups;
@@ -26,6 +26,7 @@ function referenceProduct(w: Float32Array, n: number, k: number, x: Float32Array
 }
 
 interface PairsCase {
+  dtype: 'q4_0' | 'q8_0';
   m: number;
   n: number;
   k: number;
@@ -34,16 +35,16 @@ interface PairsCase {
   maxPartBytes?: number;
 }
 
-describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)', () => {
+describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs layout)', () => {
   const ctx = gpu!;
   const seed = Date.now() % 1e6;
 
   async function run(c: PairsCase, s: number) {
     const rand = seededRandom(s);
-    const bytes = randomBlocks('q4_0', c.n * c.k, rand, c.how);
-    const w = dequantize('q4_0', bytes, c.n * c.k);
+    const bytes = randomBlocks(c.dtype, c.n * c.k, rand, c.how);
+    const w = dequantize(c.dtype, bytes, c.n * c.k);
     const x = randomFloats(rand, c.m * c.k, -2, 2);
-    const matrix = uploadMatrix(ctx, bytes, c.n, c.k, 'q4_0', {
+    const matrix = uploadMatrix(ctx, bytes, c.n, c.k, c.dtype, {
       activations: 'int8',
       ...(c.maxPartBytes ? { maxPartBytes: c.maxPartBytes } : {}),
     });
@@ -96,17 +97,17 @@ describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)'
   // One token (decode), two, and the 4-token blocks of 2 pairs with a partial last block; odd row
   // counts (a zero row completes the last pair), several blocks of pairs, several parts, several
   // uniform windows of x.
-  const cases: PairsCase[] = [
-    { m: 1, n: 37, k: 64, how: 'quantized' },
-    { m: 2, n: 18, k: 96, how: 'bytes', epilogue: 'residual' },
-    { m: 1, n: 5, k: 256, how: 'bytes', epilogue: 'bias' },
-    { m: 7, n: 33, k: 64, how: 'quantized', epilogue: 'split' },
-    { m: 3, n: 40, k: 128, how: 'bytes', epilogue: 'glu' },
-    { m: 1, n: 20, k: 32, how: 'quantized', epilogue: 'glu' },
-    { m: 9, n: 50, k: 64, how: 'quantized', maxPartBytes: 16 * 36 * 2 },
+  const cases: PairsCase[] = (['q4_0', 'q8_0'] as const).flatMap((dtype): PairsCase[] => [
+    { dtype, m: 1, n: 37, k: 64, how: 'quantized' },
+    { dtype, m: 2, n: 18, k: 96, how: 'bytes', epilogue: 'residual' },
+    { dtype, m: 1, n: 5, k: 256, how: 'bytes', epilogue: 'bias' },
+    { dtype, m: 7, n: 33, k: 64, how: 'quantized', epilogue: 'split' },
+    { dtype, m: 3, n: 40, k: 128, how: 'bytes', epilogue: 'glu' },
+    { dtype, m: 1, n: 20, k: 32, how: 'quantized', epilogue: 'glu' },
+    { dtype, m: 9, n: 50, k: 64, how: 'quantized', maxPartBytes: 16 * 36 * 2 },
     // x in uniform windows of 8 tokens (K = 2048: 8 KiB a token), the last one partial.
-    { m: 19, n: 10, k: 2048, how: 'bytes', epilogue: 'residual' },
-  ];
+    { dtype, m: 19, n: 10, k: 2048, how: 'bytes', epilogue: 'residual' },
+  ]);
   it.each(cases)('matches the f64 product over the codec-decoded weights and the int8 groups: %o', async (c) => {
     const { got, want } = await run(c, seed);
     const err = relativeL2(got, want);
@@ -114,7 +115,7 @@ describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)'
   });
 
   it('stays within int8 rounding of the float product', async () => {
-    const c: PairsCase = { m: 2, n: 64, k: 256, how: 'quantized' };
+    const c: PairsCase = { dtype: 'q4_0', m: 2, n: 64, k: 256, how: 'quantized' };
     const { got, x, w } = await run(c, seed + 1);
     const float = new Float64Array(c.m * c.n);
     for (let t = 0; t < c.m; t++) {
@@ -134,8 +135,9 @@ describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)'
     const n = 26;
     const k = 96;
     const m = 11;
-    const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'quantized'), n, k, 'q4_0', { activations: 'int8' });
     const x = randomFloats(rand, m * k, -3, 3);
+    for (const dtype of ['q4_0', 'q8_0'] as const) {
+    const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, rand, 'quantized'), n, k, dtype, { activations: 'int8' });
     const product = async (rows: Float32Array, count: number) => {
       const out = ctx.upload(poisonF32(count * n), 'out');
       const rec = ctx.recorder();
@@ -146,9 +148,10 @@ describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)'
     const batch = await product(x, m);
     for (const t of [0, 4, 10]) {
       const alone = await product(x.slice(t * k, (t + 1) * k), 1);
-      expect(Array.from(alone), `token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
+      expect(Array.from(alone), `${dtype} token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
     }
     matrix.destroy();
+    }
   });
 
   it("takes x already quantized by rmsNorm's int8 output: the same bits as quantizing it itself", async () => {
@@ -174,7 +177,7 @@ describe.skipIf(!usable)('linear over Q4_0 with int8 activations (pairs layout)'
 
   it('refuses other types, and readers other than linear, with a typed error', () => {
     const rand = seededRandom(seed + 3);
-    expect(() => uploadMatrix(ctx, randomBlocks('q8_0', 4 * 32, rand, 'quantized'), 4, 32, 'q8_0', { activations: 'int8' })).toThrow(
+    expect(() => uploadMatrix(ctx, randomBlocks('q4_1', 4 * 32, rand, 'quantized'), 4, 32, 'q4_1', { activations: 'int8' })).toThrow(
       KernelShapeError,
     );
     const matrix = uploadMatrix(ctx, randomBlocks('q4_0', 4 * 32, rand, 'quantized'), 4, 32, 'q4_0', { activations: 'int8' });

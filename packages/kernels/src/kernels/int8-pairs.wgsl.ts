@@ -75,7 +75,7 @@ function pairsInputs(s: PairsShape) {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
- * out = x · Wᵀ over Q4_0 weights in the pairs layout (q4-pairs.ts) with x quantized to int8 per
+ * out = x · Wᵀ over Q4_0 or Q8_0 weights in the pairs layout (int8-pairs.ts) with x quantized to int8 per
  * 32-value group (quantizeGroupsKernel), for CPU adapters (an invocation per SIMD lane, subgroups
  * of at least 8 lanes).
  *
@@ -83,8 +83,10 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
  * B's in the high one, so `(word >> 4j) & 0x000f000f` is feature j's two levels in two 16-bit
  * fields and one integer multiply by x's int8 value accumulates both rows. 16 features of such
  * products (|level * x| <= 15 * 127, 16 of them <= 30480) fit a signed 16-bit field, so after
- * every 16 the sum is split into the two rows' exact integer sums. Per group of 32 the sums
- * become f32: (Σ level·x - 8 Σ x) · (d_w · d_x), fused into one accumulator per (row, token). The
+ * every 16 the sum is split into the two rows' exact integer sums. A Q8_0 value plus 128 is two
+ * such 4-bit levels (`format.planes`), the high one's sum counting 16 times. Per group of 32 the
+ * sums become f32: (Σ level·x - offset Σ x) · (d_w · d_x) (offset 8 for Q4_0, 128 for Q8_0),
+ * fused into one accumulator per (row, token). The
  * integers are exact and the f32 steps the same in every shape, so a token's result does not
  * depend on the tokens or rows beside it.
  *
@@ -92,7 +94,8 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
  * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
  * time: a weight word's fields are split once for all its tokens.
  */
-export function q4PairsKernel(v: LinearEpilogueVariant, s: PairsShape) {
+export function pairsKernel(v: LinearEpilogueVariant, s: PairsShape, format: { planes: 1 | 2; offset: number }) {
+  const Q = range(format.planes);
   const T = range(s.tokens);
   const P = range(s.pairs);
   const declaration = declareKernel({
@@ -109,24 +112,36 @@ export function q4PairsKernel(v: LinearEpilogueVariant, s: PairsShape) {
     },
     enable: ['subgroups'],
   });
+  // Feature block h (0, 1) of group g: per plane q its unit's 4 words, per word the 4 features'
+  // fields times the broadcast x values into acc (one per token, pair and plane); then each plane's
+  // 16-bit fields split into the rows' integer sums, the high plane counting 16 times.
   const half = (h: number) => `{
-      ${P.map((p) => `let wv${p} = w[wb${p} + (2u * g + ${h}u) * ${PAIR_LANES}u];`).join(' ')}
-      ${T.flatMap((t) => P.map((p) => `var acc${t}_${p} = 0i;`)).join(' ')}
+      ${P.flatMap((p) => Q.map((q) => `let wv${p}_${q} = w[wb${p} + ${h * format.planes + q}u * ${PAIR_LANES}u + g * ${2 * format.planes * PAIR_LANES}u];`)).join(' ')}
+      ${T.flatMap((t) => P.flatMap((p) => Q.map((q) => `var acc${t}_${p}_${q} = 0i;`))).join(' ')}
       ${range(4)
         .map(
           (j) => `{
-        ${P.map(
-          (p) => `let f0_${p} = bitcast<i32>(wv${p}[${j}] & 0xf000fu); let f1_${p} = bitcast<i32>((wv${p}[${j}] >> 4u) & 0xf000fu);
-        let f2_${p} = bitcast<i32>((wv${p}[${j}] >> 8u) & 0xf000fu); let f3_${p} = bitcast<i32>((wv${p}[${j}] >> 12u) & 0xf000fu);`,
+        ${P.flatMap((p) =>
+          Q.map(
+            (q) => `let f0_${p}_${q} = bitcast<i32>(wv${p}_${q}[${j}] & 0xf000fu); let f1_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 4u) & 0xf000fu);
+        let f2_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 8u) & 0xf000fu); let f3_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 12u) & 0xf000fu);`,
+          ),
         ).join('\n        ')}
         ${T.map(
           (t) =>
-            `{ let xv = subgroupBroadcast(xl${t}, ${h * 4 + j}u); ${P.map((p) => `acc${t}_${p} += f0_${p} * xv.x + f1_${p} * xv.y + f2_${p} * xv.z + f3_${p} * xv.w;`).join(' ')} }`,
+            `{ let xv = subgroupBroadcast(xl${t}, ${h * 4 + j}u); ${P.flatMap((p) => Q.map((q) => `acc${t}_${p}_${q} += f0_${p}_${q} * xv.x + f1_${p}_${q} * xv.y + f2_${p}_${q} * xv.z + f3_${p}_${q} * xv.w;`)).join(' ')} }`,
         ).join('\n        ')}
       }`,
         )
         .join('\n      ')}
-      ${T.flatMap((t) => P.map((p) => `{ let lo = (acc${t}_${p} << 16u) >> 16u; ia${t}_${p} += lo; ib${t}_${p} += (acc${t}_${p} - lo) >> 16u; }`)).join('\n      ')}
+      ${T.flatMap((t) =>
+        P.flatMap((p) =>
+          Q.map((q) => {
+            const scale = q === 1 ? ' * 16' : '';
+            return `{ let lo = (acc${t}_${p}_${q} << 16u) >> 16u; ia${t}_${p} += lo${scale}; ib${t}_${p} += ((acc${t}_${p}_${q} - lo) >> 16u)${scale}; }`;
+          }),
+        ),
+      ).join('\n      ')}
     }`;
   const stores = T.flatMap((t) =>
     P.map((p) => {
@@ -156,7 +171,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   // Every lane stays active for the broadcasts: pairs past the end re-read the last one, unstored.
   ${P.map(
     (p) => `let p${p} = min(gid.x * ${s.pairs}u + ${p}u, pairs - 1u);
-  let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
+  let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * format.planes * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   let sb${p} = (p${p} / ${PAIR_LANES}u) * ((groups + 3u) / 4u) * ${PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   var sv${p} = vec4<u32>(0u);`,
   ).join('\n  ')}
@@ -175,7 +190,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
       ${T.map(
         (t) => `{
         let xg${t} = groupScale(tk${t} * groups + g);
-        let sx = 8.0 * xg${t}.y;
+        let sx = ${format.offset}.0 * xg${t}.y;
         ${P.map((p) => `a${t}_${p} = fma(f32(ia${t}_${p}) - sx, d${p}.x * xg${t}.x, a${t}_${p});
         b${t}_${p} = fma(f32(ib${t}_${p}) - sx, d${p}.y * xg${t}.x, b${t}_${p});`).join('\n        ')}
       }`,
