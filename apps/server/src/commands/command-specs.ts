@@ -13,7 +13,7 @@ const activationsOption = {
   type: 'choice',
   choices: ['f32', 'int8'],
   default: 'f32',
-  description: "how Q4_0 products take their input: int8 quantizes it per 32 values and sums integers, as llama.cpp's CPU backend does (webgpu backend on CPU adapters: about 1.3-1.4x the decode speed of f32, a small loss of accuracy; elsewhere f32)",
+  description: "how Q4_0 and Q8_0 products take their input: int8 quantizes it per 32 values and sums integers, as llama.cpp's CPU backend does (webgpu backend on CPU adapters: about 1.2-1.4x the decode speed of f32, a small loss of accuracy; elsewhere f32)",
 } as const;
 
 const kvDtypeOption = {
@@ -174,7 +174,7 @@ export const kldSpec = {
     ...scoringOptions,
     generate: { ...scoringOptions.generate, description: 'score N tokens the base model generates itself at temperature 1 from BOS (instead of --text-file)' },
     'kv-dtype': { ...kvDtypeOption, description: "KV cache element type of --quant's runs (the base keeps f32): with the same file as --base it measures the KV cache's quantization alone" },
-    activations: { ...activationsOption, description: "how --quant's Q4_0 products take their input (the base keeps f32): int8 quantizes it per 32 values, as llama.cpp's CPU backend does; with the same file as --base it measures that alone" },
+    activations: { ...activationsOption, description: "how --quant's Q4_0 and Q8_0 products take their input (the base keeps f32): int8 quantizes it per 32 values, as llama.cpp's CPU backend does; with the same file as --base it measures that alone" },
     w8a8: { ...w8a8Spec, description: "run --quant's products on int8 weights and activations (W8A8, SmoothQuant factors calibrated at load on the first 512 tokens of the text in FILE; the base stays as stored): with the same file as --base it measures W8A8 alone" },
     json: { type: 'boolean', description: 'print one JSON line on stdout: mean KLD and its stderr, median, p99, max, top-1 agreement, both perplexities and their ratio, tokens' },
   },

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { dequantize, I8_GROUP, quantizeGroupsI8 } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
-import { gpuForTests, poisonF32, randomBlocks, randomFloats, relativeL2, seededRandom } from '../testing/index.js';
+import {
+  gpuForTests,
+  poisonF32,
+  randomBlocks,
+  randomFloats,
+  relativeL2,
+  seededRandom,
+} from '../testing/index.js';
 import { embedding } from './embedding.js';
 import { linear } from './linear.js';
 import { rmsNorm } from './rms-norm.js';
@@ -18,7 +25,7 @@ function referenceProduct(w: Float32Array, n: number, k: number, x: Float32Array
   for (let t = 0; t < m; t++) {
     for (let r = 0; r < n; r++) {
       let s = 0;
-      for (let c = 0; c < k; c++) s += w[r * k + c]! * q[t * k + c]! * scales[(t * k + c) / I8_GROUP | 0]!;
+      for (let c = 0; c < k; c++) s += w[r * k + c]! * q[t * k + c]! * scales[((t * k + c) / I8_GROUP) | 0]!;
       out[t * n + r] = s;
     }
   }
@@ -88,7 +95,9 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
       want = prod;
       return { got: joined, want, x, w };
     } else {
-      want = prod.map((v, i) => v + (c.epilogue === 'bias' ? bias[i % c.n]! : c.epilogue === 'residual' ? residual[i]! : 0));
+      want = prod.map(
+        (v, i) => v + (c.epilogue === 'bias' ? bias[i % c.n]! : c.epilogue === 'residual' ? residual[i]! : 0),
+      );
     }
     matrix.destroy();
     return { got, want, x, w };
@@ -108,11 +117,14 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     // x in uniform windows of 8 tokens (K = 2048: 8 KiB a token), the last one partial.
     { dtype, m: 19, n: 10, k: 2048, how: 'bytes', epilogue: 'residual' },
   ]);
-  it.each(cases)('matches the f64 product over the codec-decoded weights and the int8 groups: %o', async (c) => {
-    const { got, want } = await run(c, seed);
-    const err = relativeL2(got, want);
-    expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
-  });
+  it.each(cases)(
+    'matches the f64 product over the codec-decoded weights and the int8 groups: %o',
+    async (c) => {
+      const { got, want } = await run(c, seed);
+      const err = relativeL2(got, want);
+      expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-5);
+    },
+  );
 
   it('stays within int8 rounding of the float product', async () => {
     const c: PairsCase = { dtype: 'q4_0', m: 2, n: 64, k: 256, how: 'quantized' };
@@ -137,20 +149,24 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     const m = 11;
     const x = randomFloats(rand, m * k, -3, 3);
     for (const dtype of ['q4_0', 'q8_0'] as const) {
-    const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, rand, 'quantized'), n, k, dtype, { activations: 'int8' });
-    const product = async (rows: Float32Array, count: number) => {
-      const out = ctx.upload(poisonF32(count * n), 'out');
-      const rec = ctx.recorder();
-      linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
-      rec.submit();
-      return new Float32Array(await ctx.read(out, 0, count * n * 4));
-    };
-    const batch = await product(x, m);
-    for (const t of [0, 4, 10]) {
-      const alone = await product(x.slice(t * k, (t + 1) * k), 1);
-      expect(Array.from(alone), `${dtype} token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
-    }
-    matrix.destroy();
+      const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, rand, 'quantized'), n, k, dtype, {
+        activations: 'int8',
+      });
+      const product = async (rows: Float32Array, count: number) => {
+        const out = ctx.upload(poisonF32(count * n), 'out');
+        const rec = ctx.recorder();
+        linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
+        rec.submit();
+        return new Float32Array(await ctx.read(out, 0, count * n * 4));
+      };
+      const batch = await product(x, m);
+      for (const t of [0, 4, 10]) {
+        const alone = await product(x.slice(t * k, (t + 1) * k), 1);
+        expect(Array.from(alone), `${dtype} token ${t}`).toEqual(
+          Array.from(batch.subarray(t * n, (t + 1) * n)),
+        );
+      }
+      matrix.destroy();
     }
   });
 
@@ -159,16 +175,28 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     const n = 24;
     const k = 64;
     for (const m of [1, 6]) {
-      const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'bytes'), n, k, 'q4_0', { activations: 'int8' });
+      const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'bytes'), n, k, 'q4_0', {
+        activations: 'int8',
+      });
       const normed = ctx.createBuffer(m * k * 4, 'normed');
       const int8X = { xq: ctx.createBuffer(m * k * 4, 'xq'), xg: ctx.createBuffer((m * k * 8) / 32, 'xg') };
       const outs = [ctx.upload(poisonF32(m * n), 'a'), ctx.upload(poisonF32(m * n), 'b')] as const;
       const rec = ctx.recorder();
-      rmsNorm(rec, { x: ctx.upload(randomFloats(rand, m * k, -2, 2), 'x'), weight: ctx.upload(randomFloats(rand, k, 0.5, 1.5), 'w'), out: normed, rows: m, dim: k, eps: 1e-5, int8: int8X });
+      rmsNorm(rec, {
+        x: ctx.upload(randomFloats(rand, m * k, -2, 2), 'x'),
+        weight: ctx.upload(randomFloats(rand, k, 0.5, 1.5), 'w'),
+        out: normed,
+        rows: m,
+        dim: k,
+        eps: 1e-5,
+        int8: int8X,
+      });
       linear(rec, { x: normed, w: matrix, out: outs[0], m });
       linear(rec, { x: normed, int8X, w: matrix, out: outs[1], m });
       rec.submit();
-      const [a, b] = (await Promise.all(outs.map(async (o) => Array.from(new Float32Array(await ctx.read(o, 0, m * n * 4)))))) as [number[], number[]];
+      const [a, b] = (await Promise.all(
+        outs.map(async (o) => Array.from(new Float32Array(await ctx.read(o, 0, m * n * 4)))),
+      )) as [number[], number[]];
       expect(a.every(Number.isFinite), `m ${m}`).toBe(true);
       expect(b, `m ${m}`).toEqual(a);
       matrix.destroy();
@@ -177,16 +205,28 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
 
   it('refuses other types, and readers other than linear, with a typed error', () => {
     const rand = seededRandom(seed + 3);
-    expect(() => uploadMatrix(ctx, randomBlocks('q4_1', 4 * 32, rand, 'quantized'), 4, 32, 'q4_1', { activations: 'int8' })).toThrow(
-      KernelShapeError,
-    );
-    const matrix = uploadMatrix(ctx, randomBlocks('q4_0', 4 * 32, rand, 'quantized'), 4, 32, 'q4_0', { activations: 'int8' });
+    expect(() =>
+      uploadMatrix(ctx, randomBlocks('q4_1', 4 * 32, rand, 'quantized'), 4, 32, 'q4_1', {
+        activations: 'int8',
+      }),
+    ).toThrow(KernelShapeError);
+    const matrix = uploadMatrix(ctx, randomBlocks('q4_0', 4 * 32, rand, 'quantized'), 4, 32, 'q4_0', {
+      activations: 'int8',
+    });
     const rec = ctx.recorder();
     const ids = ctx.upload(new Uint32Array([1]), 'ids');
-    expect(() => embedding(rec, { ids, table: matrix, out: ctx.createBuffer(32 * 4, 'out'), count: 1 })).toThrow(KernelShapeError);
-    expect(() => linear(rec, { x: ctx.upload(new Float32Array(32), 'x'), w: matrix, out: ctx.createBuffer(16, 'o'), m: 1, kernel: 'tile' })).toThrow(
-      KernelShapeError,
-    );
+    expect(() =>
+      embedding(rec, { ids, table: matrix, out: ctx.createBuffer(32 * 4, 'out'), count: 1 }),
+    ).toThrow(KernelShapeError);
+    expect(() =>
+      linear(rec, {
+        x: ctx.upload(new Float32Array(32), 'x'),
+        w: matrix,
+        out: ctx.createBuffer(16, 'o'),
+        m: 1,
+        kernel: 'tile',
+      }),
+    ).toThrow(KernelShapeError);
     matrix.destroy();
   });
 });

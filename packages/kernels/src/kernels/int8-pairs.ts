@@ -19,7 +19,8 @@ export function int8ActivationsSupported(ctx: Pick<GpuContext, 'features' | 'sub
 export const PAIRS_DTYPES = ['q4_0', 'q8_0'] as const;
 export type PairsDtype = (typeof PAIRS_DTYPES)[number];
 
-export const isPairsDtype = (dtype: string): dtype is PairsDtype => (PAIRS_DTYPES as readonly string[]).includes(dtype);
+export const isPairsDtype = (dtype: string): dtype is PairsDtype =>
+  (PAIRS_DTYPES as readonly string[]).includes(dtype);
 
 /**
  * How each type's values become 4-bit levels: Q4_0's levels (0..15) as stored, standing for level
@@ -42,7 +43,12 @@ export const PAIRS_FORMAT: Readonly<Record<PairsDtype, { planes: 1 | 2; offset: 
  * L` (G4 = ceil(cols / 128)), row A's f16 scale in the low half of each word. Levels and scales
  * are the GGUF's, bit for bit.
  */
-export function repackPairs(dtype: PairsDtype, src: Uint8Array, rows: number, cols: number): { quants: Uint32Array; scales: Uint32Array } {
+export function repackPairs(
+  dtype: PairsDtype,
+  src: Uint8Array,
+  rows: number,
+  cols: number,
+): { quants: Uint32Array; scales: Uint32Array } {
   const bytesPerBlock = elementType(dtype).bytesPerBlock;
   const { planes } = PAIRS_FORMAT[dtype];
   const groups = cols / 32;
@@ -127,7 +133,9 @@ export interface PairsProduct {
   split: number;
   /** x already quantized (rmsNorm's int8 output): no quantization dispatch. */
   int8X?: Int8Activations | undefined;
-  outputs: { out: BufferBindingLike } & Partial<Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>>;
+  outputs: { out: BufferBindingLike } & Partial<
+    Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
+  >;
 }
 
 /**
@@ -157,7 +165,10 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
   const held = given ?? {
     xq: { buffer: ctx.scratch('int8 activations', PAIRS_PASS_TOKENS * k * 4 + slack), offset: 0 },
     // (scale, sum) pairs, in whole vec4s.
-    xg: { buffer: ctx.scratch('int8 activation scales', PAIRS_PASS_TOKENS * groupsPerToken * 8 + 16 + slack / 16), offset: 0 },
+    xg: {
+      buffer: ctx.scratch('int8 activation scales', PAIRS_PASS_TOKENS * groupsPerToken * 8 + 16 + slack / 16),
+      offset: 0,
+    },
   };
   const x = bindingOf(a.x);
   const xgBytes = (tokens: number) => Math.ceil((tokens * groupsPerToken) / 2) * 16;
@@ -195,7 +206,15 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     const dispatches =
       windows.length > 0
         ? windows.map((w) => ({ ...w, tokens: Math.min(window, tokens - w.w0), uniformTokens: window }))
-        : [{ w0: 0, tokens, uniformTokens: undefined, xq: { ...xq, size: groups * 32 * 4 }, xg: { ...xg, size: xgBytes(tokens) } }];
+        : [
+            {
+              w0: 0,
+              tokens,
+              uniformTokens: undefined,
+              xq: { ...xq, size: groups * 32 * 4 },
+              xg: { ...xg, size: xgBytes(tokens) },
+            },
+          ];
     for (const d of dispatches) {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);

@@ -94,7 +94,11 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
  * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
  * time: a weight word's fields are split once for all its tokens.
  */
-export function pairsKernel(v: LinearEpilogueVariant, s: PairsShape, format: { planes: 1 | 2; offset: number }) {
+export function pairsKernel(
+  v: LinearEpilogueVariant,
+  s: PairsShape,
+  format: { planes: 1 | 2; offset: number },
+) {
   const Q = range(format.planes);
   const T = range(s.tokens);
   const P = range(s.pairs);
@@ -123,7 +127,9 @@ export function pairsKernel(v: LinearEpilogueVariant, s: PairsShape, format: { p
           (j) => `{
         ${P.flatMap((p) =>
           Q.map(
-            (q) => `let f0_${p}_${q} = bitcast<i32>(wv${p}_${q}[${j}] & 0xf000fu); let f1_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 4u) & 0xf000fu);
+            (
+              q,
+            ) => `let f0_${p}_${q} = bitcast<i32>(wv${p}_${q}[${j}] & 0xf000fu); let f1_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 4u) & 0xf000fu);
         let f2_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 8u) & 0xf000fu); let f3_${p}_${q} = bitcast<i32>((wv${p}_${q}[${j}] >> 12u) & 0xf000fu);`,
           ),
         ).join('\n        ')}
@@ -191,8 +197,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
         (t) => `{
         let xg${t} = groupScale(tk${t} * groups + g);
         let sx = ${format.offset}.0 * xg${t}.y;
-        ${P.map((p) => `a${t}_${p} = fma(f32(ia${t}_${p}) - sx, d${p}.x * xg${t}.x, a${t}_${p});
-        b${t}_${p} = fma(f32(ib${t}_${p}) - sx, d${p}.y * xg${t}.x, b${t}_${p});`).join('\n        ')}
+        ${P.map(
+          (p) => `a${t}_${p} = fma(f32(ia${t}_${p}) - sx, d${p}.x * xg${t}.x, a${t}_${p});
+        b${t}_${p} = fma(f32(ib${t}_${p}) - sx, d${p}.y * xg${t}.x, b${t}_${p});`,
+        ).join('\n        ')}
       }`,
       ).join('\n      ')}
     }
