@@ -53,17 +53,14 @@ describe('block-quantized host matrices', () => {
   });
 });
 
+/** A small GQA Llama: 2 layers, vocabulary 300. */
+const SMALL_SHAPE = { dim: 256, numHeads: 4, numKvHeads: 2, hiddenDim: 512, numLayers: 2, vocabSize: 300, contextLength: 128 };
+
 describe.skipIf(!gpu)('runners on block-quantized files', () => {
   it('read a mixed K-quant file in place on the GPU with the CPU reference logits', async () => {
     const path = join(dir, 'mixed.gguf');
     await writeSyntheticLlamaGguf(path, {
-      dim: 256,
-      numHeads: 4,
-      numKvHeads: 2,
-      hiddenDim: 512,
-      numLayers: 2,
-      vocabSize: 300,
-      contextLength: 128,
+      ...SMALL_SHAPE,
       tiedEmbeddings: true,
       seed: 5,
       // A tied Q4_K embedding serves as the LM head; layer 1's V is Q6_K (Q|K|V of two types) and
@@ -95,13 +92,7 @@ describe.skipIf(!gpu)('runners on block-quantized files', () => {
   it('run Q4_0 products on int8 activations: the CPU reference logits within int8 rounding, a token alone as batched', async () => {
     const path = join(dir, 'q4_0.gguf');
     await writeSyntheticLlamaGguf(path, {
-      dim: 256,
-      numHeads: 4,
-      numKvHeads: 2,
-      hiddenDim: 512,
-      numLayers: 2,
-      vocabSize: 300,
-      contextLength: 128,
+      ...SMALL_SHAPE,
       seed: 9,
       // A Q4_0 LM head of its own (int8 activations) beside a Q4_0 embedding (the float layout),
       // and one layer's V in Q8_0: a Q|K|V of two types stays on the float path.
