@@ -40,3 +40,21 @@ fn pack4(q: vec4<i32>) -> u32 {
   let b = bitcast<vec4<u32>>(q) & vec4<u32>(0xffu);
   return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
 }`;
+
+/**
+ * symmetricQuantizeWgsl(127) and `storeGroupI8(g, v, amax)`: 32 values of x (8 vec4s, their
+ * largest magnitude amax) quantized as @llm/quant's quantizeGroupsI8 does, written as group g of
+ * the module's `xq` (i32, vec4s) and `xg` ((scale, sum) as vec2<f32>) bindings.
+ */
+export const GROUP_I8_WGSL = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+
+fn storeGroupI8(g: u32, v: array<vec4<f32>, 8>, amax: f32) {
+  let s = rowScale(amax);
+  var sum = 0;
+  for (var j = 0u; j < 8u; j++) {
+    let q = quantize(v[j], s);
+    xq[g * 8u + j] = q;
+    sum += q.x + q.y + q.z + q.w;
+  }
+  xg[g] = vec2<f32>(s, f32(sum));
+}`;

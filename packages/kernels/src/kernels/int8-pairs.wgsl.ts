@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import { symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
+import { GROUP_I8_WGSL } from './i8-quantize.wgsl.js';
 import { LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
@@ -21,7 +21,7 @@ export function quantizeGroupsKernel() {
       xg: { access: 'read_write', type: 'vec2<f32>' },
     },
   });
-  const body = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+  const body = /* wgsl */ `${GROUP_I8_WGSL}
 
 @compute @workgroup_size(${ELEMENTWISE_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -34,14 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let a = abs(v[j]);
     amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
   }
-  let s = rowScale(amax);
-  var sum = 0;
-  for (var j = 0u; j < 8u; j++) {
-    let q = quantize(v[j], s);
-    xq[g * 8u + j] = q;
-    sum += q.x + q.y + q.z + q.w;
-  }
-  xg[g] = vec2<f32>(s, f32(sum));
+  storeGroupI8(g, v, amax);
 }
 `;
   return { declaration, body };

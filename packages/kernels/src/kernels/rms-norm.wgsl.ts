@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import { symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
+import { GROUP_I8_WGSL } from './i8-quantize.wgsl.js';
 
 function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>', int8 = false) {
   return declareKernel({
@@ -96,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 function rmsNormRowInt8Kernel(workgroup: number) {
   const declaration = rmsNormDeclaration('vec4<f32>', true);
-  const body = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+  const body = /* wgsl */ `${GROUP_I8_WGSL}
 
 @compute @workgroup_size(${workgroup})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -121,14 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let a = abs(v[j]);
       amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
     }
-    let scale = rowScale(amax);
-    var sum = 0;
-    for (var j = 0u; j < 8u; j++) {
-      let q = quantize(v[j], scale);
-      xq[base + g * 8u + j] = q;
-      sum += q.x + q.y + q.z + q.w;
-    }
-    xg[base / 8u + g] = vec2<f32>(scale, f32(sum));
+    storeGroupI8(base / 8u + g, v, amax);
   }
 }
 `;
