@@ -19,8 +19,9 @@ describe('file-system failures', () => {
 
   it('report a missing path as a not_found ModelFileError naming it, whichever entry point meets it', async () => {
     const missing = join(dir, 'no-such-model.gguf');
-    for (const attempt of [fileSource(missing), describeModelFile(missing), detectModelFormat(missing)]) {
-      const error = await attempt.then(
+    // One at a time: a call started before the previous one settles could reject unobserved.
+    for (const attempt of [() => fileSource(missing), () => describeModelFile(missing), () => detectModelFormat(missing)]) {
+      const error = await attempt().then(
         () => undefined,
         (e: unknown) => e,
       );
