@@ -113,6 +113,6 @@ export type {
   TypedBinding,
 } from './kernels/kernel-declaration.js';
 export { fixedSubgroupSize, grid1d } from './kernels/workgroup-grid.js';
-export { int8ActivationsSupported, PAIRS_DTYPES, repackPairs, type Int8Activations, type PairsDtype } from './kernels/int8-pairs.js';
+export { int8ActivationsSupported, isPairsDtype, PAIRS_DTYPES, repackPairs, type Int8Activations, type PairsDtype } from './kernels/int8-pairs.js';
 
 export * as reference from './reference/index.js';

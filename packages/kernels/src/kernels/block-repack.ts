@@ -126,7 +126,8 @@ export function repackedBlockBytes(dtype: BlockMatrixDtype): { elements: number;
   return { elements, bytes: ((w.quants + w.scales) * 4) / perBlock };
 }
 
-const half = (src: Uint8Array, at: number): number => src[at]! | (src[at + 1]! << 8);
+/** The little-endian 16-bit word at `at` (an f16 scale's bits). */
+export const half = (src: Uint8Array, at: number): number => src[at]! | (src[at + 1]! << 8);
 const word = (src: Uint8Array, at: number): number =>
   (src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24)) >>> 0;
 
@@ -140,7 +141,7 @@ function packNibbles(levels: Uint8Array, quants: Uint32Array, at: number): void 
 }
 
 /** The 4-bit levels of a Q4_0-style 16-byte field: element j low nibble, j + 16 high nibble. */
-function splitNibbles(src: Uint8Array, at: number, levels: Uint8Array): void {
+export function splitNibbles(src: Uint8Array, at: number, levels: Uint8Array): void {
   for (let j = 0; j < 16; j++) {
     levels[j] = src[at + j]! & 0xf;
     levels[j + 16] = src[at + j]! >> 4;

@@ -3,7 +3,9 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { kernelSource } from './kernel-cache.js';
 import { uniformWindow } from './uniform-window.js';
-import type { LinearEpilogueVariant } from './linear.wgsl.js';
+import { bindingOffset, bufferOf, requireBytes } from './kernel-args.js';
+import { half, splitNibbles } from './block-repack.js';
+import { epilogueKey, type LinearEpilogueVariant } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
 import { PAIR_LANES, pairsKernel, quantizeGroupsKernel, type PairsShape } from './int8-pairs.wgsl.js';
 import { cpuWorkgroup, ELEMENTWISE_WORKGROUP, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
@@ -69,16 +71,15 @@ export function repackPairs(
         const row = 2 * p + r;
         if (row >= rows) continue;
         const at = (row * groups + g) * bytesPerBlock;
-        scaleWord |= (src[at]! | (src[at + 1]! << 8)) << (16 * r);
+        scaleWord |= half(src, at) << (16 * r);
+        if (dtype === 'q4_0') {
+          splitNibbles(src, at + 2, levels.subarray(r * 32, r * 32 + 32));
+          continue;
+        }
         for (let f = 0; f < 32; f++) {
-          if (dtype === 'q4_0') {
-            const byte = src[at + 2 + (f % 16)]!;
-            levels[r * 32 + f] = f < 16 ? byte & 0xf : byte >> 4;
-          } else {
-            const level = src[at + 2 + f]! ^ 0x80;
-            levels[r * 32 + f] = level & 0xf;
-            levels[(2 + r) * 32 + f] = level >> 4;
-          }
+          const level = src[at + 2 + f]! ^ 0x80;
+          levels[r * 32 + f] = level & 0xf;
+          levels[(2 + r) * 32 + f] = level >> 4;
         }
       }
       scales[(scaleBase + Math.floor(g / 4) * PAIR_LANES) * 4 + (g % 4)] = scaleWord >>> 0;
@@ -119,16 +120,19 @@ export interface Int8Activations {
   xg: BufferBindingLike;
 }
 
+/** Throws a KernelShapeError unless `a` holds the int8 activations of `tokens` rows of `k` values. */
+export function requireInt8Activations(kernel: string, name: string, a: Int8Activations, tokens: number, k: number): void {
+  requireBytes(kernel, `${name}.xq`, a.xq, tokens * k * 4);
+  requireBytes(kernel, `${name}.xg`, a.xg, (tokens * k * 8) / I8_GROUP);
+}
+
 /** A checked `linear` call over a pairs-layout matrix (linear.ts validates the arguments). */
 export interface PairsProduct {
   x: BufferBindingLike;
   m: number;
   w: GpuMatrix;
   dtype: PairsDtype;
-  subgroup: number;
   variant: LinearEpilogueVariant;
-  /** The variant as a kernel cache key. */
-  variantKey: string;
   outStride: number;
   split: number;
   /** x already quantized (rmsNorm's int8 output): no quantization dispatch. */
@@ -159,7 +163,10 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
   const ctx = rec.ctx;
   const k = a.w.cols;
   const groupsPerToken = k / I8_GROUP;
-  const given = a.int8X && { xq: bindingOf(a.int8X.xq), xg: bindingOf(a.int8X.xg) };
+  const subgroup = fixedSubgroupSize(ctx);
+  const variantKey = `${a.dtype}${epilogueKey(a.variant)}`;
+  const bound = (b: BufferBindingLike) => ({ buffer: bufferOf(b), offset: bindingOffset(b) });
+  const given = a.int8X && { xq: bound(a.int8X.xq), xg: bound(a.int8X.xg) };
   // Room past the last pass for a whole last window.
   const slack = ctx.limits.maxUniformBufferBindingSize;
   const held = given ?? {
@@ -170,7 +177,7 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
       offset: 0,
     },
   };
-  const x = bindingOf(a.x);
+  const x = bound(a.x);
   const xgBytes = (tokens: number) => Math.ceil((tokens * groupsPerToken) / 2) * 16;
   for (let t0 = 0; t0 < a.m; t0 += PAIRS_PASS_TOKENS) {
     const tokens = Math.min(PAIRS_PASS_TOKENS, a.m - t0);
@@ -219,12 +226,12 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
         const shape: PairsShape = {
-          ...pairsShape(tokens, pairs, a.subgroup),
+          ...pairsShape(tokens, pairs, subgroup),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
         const kernel = kernelSource(
           'linear-int8-pairs',
-          `${a.dtype}${a.variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}`,
+          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}`,
           () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype]),
         );
         const params = {
@@ -246,9 +253,4 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
       }
     }
   }
-}
-
-/** A binding as buffer and offset. */
-function bindingOf(b: BufferBindingLike): { buffer: GPUBuffer; offset: number } {
-  return 'buffer' in b ? { buffer: b.buffer, offset: b.offset ?? 0 } : { buffer: b, offset: 0 };
 }

@@ -52,10 +52,14 @@ export function bufferOf(b: BufferBindingLike): GPUBuffer {
   return 'buffer' in b ? b.buffer : b;
 }
 
+/** Where a binding starts in its buffer, in bytes. */
+export function bindingOffset(b: BufferBindingLike): number {
+  return 'buffer' in b ? (b.offset ?? 0) : 0;
+}
+
 /** Whether two bindings cover the same bytes of the same buffer. */
 export function sameRange(a: BufferBindingLike, b: BufferBindingLike): boolean {
-  const offset = (x: BufferBindingLike): number => ('buffer' in x ? (x.offset ?? 0) : 0);
-  return bufferOf(a) === bufferOf(b) && offset(a) === offset(b) && bindingBytes(a) === bindingBytes(b);
+  return bufferOf(a) === bufferOf(b) && bindingOffset(a) === bindingOffset(b) && bindingBytes(a) === bindingBytes(b);
 }
 
 /** WebGPU forbids binding one buffer as both read-only and writable storage in a dispatch. */

@@ -1,13 +1,13 @@
-import { I8_GROUP } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { isPairsDtype, linearPairs, type Int8Activations } from './int8-pairs.js';
+import { isPairsDtype, linearPairs, requireInt8Activations, type Int8Activations } from './int8-pairs.js';
 import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
+  epilogueKey,
   MATMUL_TILE_COLS,
   MATMUL_TILE_ROWS,
   matmulKernel,
@@ -235,19 +235,13 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
     if (!w.parts.every((p) => p.pairs && p.dtype === dtype) || !isPairsDtype(dtype) || a.kernel) {
       throw new KernelShapeError(name, `${w.label}: a matrix with int8 activations is read by its own product only, every part of one type, without a kernel choice`);
     }
-    if (a.int8X) {
-      requireBytes(name, 'int8X.xq', a.int8X.xq, m * w.cols * 4);
-      requireBytes(name, 'int8X.xg', a.int8X.xg, (m * w.cols * 8) / I8_GROUP);
-    }
-    const variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
+    if (a.int8X) requireInt8Activations(name, 'int8X', a.int8X, m, w.cols);
     linearPairs(rec, {
       x: a.x,
       m,
       w,
       dtype,
-      subgroup: fixedSubgroupSize(ctx),
-      variant,
-      variantKey: `${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`,
+      variant: { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue },
       outStride,
       split: a.split?.at ?? 0,
       int8X: a.int8X,
@@ -274,7 +268,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       residual: a.residual !== undefined,
       epilogue,
     };
-    const key = `${variant.weights.tag}${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${epilogue}`;
+    const key = `${variant.weights.tag}${epilogueKey(variant)}`;
     return { variant, key };
   };
   const buffers = (part: GpuMatrixPart, x: BufferBindingLike) => ({

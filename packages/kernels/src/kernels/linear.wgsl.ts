@@ -22,6 +22,10 @@ export interface LinearVariant {
 /** What a product does with its sums, whatever its weights: the variant less the weight format. */
 export type LinearEpilogueVariant = Pick<LinearVariant, 'bias' | 'residual' | 'epilogue'>;
 
+/** An epilogue variant as part of a kernel cache key ('+bias+residual+store', ...). */
+export const epilogueKey = (v: LinearEpilogueVariant): string =>
+  `${v.bias ? '+bias' : ''}${v.residual ? '+residual' : ''}+${v.epilogue}`;
+
 export const LINEAR_PARAMS = {
   k: 'u32', // input features K
   row_stride: 'u32', // elements per stored weight row (K padded)

@@ -1,7 +1,7 @@
 import { I8_GROUP } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import type { Int8Activations } from './int8-pairs.js';
+import { requireInt8Activations, type Int8Activations } from './int8-pairs.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { rmsNormKernel, rmsNormRowKernel } from './rms-norm.wgsl.js';
@@ -46,8 +46,7 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
     if (kernel !== 'row' || a.dim % I8_GROUP !== 0) {
       throw new KernelShapeError(name, `int8 output needs the row kernel and dim a multiple of ${I8_GROUP}, got ${kernel} and ${a.dim}`);
     }
-    requireBytes(name, 'int8.xq', a.int8.xq, a.rows * a.dim * 4);
-    requireBytes(name, 'int8.xg', a.int8.xg, (a.rows * a.dim * 8) / I8_GROUP);
+    requireInt8Activations(name, 'int8', a.int8, a.rows, a.dim);
   }
   if (kernel === 'row') {
     const vec4 = a.dim % 4 === 0;

@@ -62,11 +62,29 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * for one row of 768.
  */
 export function rmsNormRowKernel(vec4: boolean, workgroup: number, int8 = false) {
-  if (int8) return rmsNormRowInt8Kernel(workgroup);
-  const declaration = rmsNormDeclaration(vec4 ? 'vec4<f32>' : 'f32');
+  const declaration = rmsNormDeclaration(vec4 ? 'vec4<f32>' : 'f32', int8);
   const per = vec4 ? 4 : 1;
   const sum = vec4 ? 's.x + s.y + s.z + s.w' : 's';
-  const body = /* wgsl */ `
+  // With `int8` (vec4, dim % 32 == 0) the output also goes out quantized per 32-value group, as
+  // quantizeGroupsKernel would quantize it from out (the same values, so the same bits): one
+  // dispatch instead of two before a product over int8 activations.
+  const write = int8
+    ? `for (var g = 0u; g < n / 8u; g++) {
+    var v: array<vec4<f32>, 8>;
+    var amax = 0.0;
+    for (var j = 0u; j < 8u; j++) {
+      let i = g * 8u + j;
+      v[j] = x[base + i] * inv * weight[i];
+      out[base + i] = v[j];
+      let a = abs(v[j]);
+      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+    storeGroupI8(base / 8u + g, v, amax);
+  }`
+    : `for (var i = 0u; i < n; i++) {
+    out[base + i] = x[base + i] * inv * weight[i];
+  }`;
+  const body = /* wgsl */ `${int8 ? GROUP_I8_WGSL : ''}
 
 @compute @workgroup_size(${workgroup})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -81,48 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     s = fma(v, v, s);
   }
   let inv = inverseSqrt((${sum}) / f32(params.dim) + params.eps);
-  for (var i = 0u; i < n; i++) {
-    out[base + i] = x[base + i] * inv * weight[i];
-  }
-}
-`;
-  return { declaration, body };
-}
-
-/**
- * The row kernel that also quantizes its output to int8 per 32-value group, as
- * quantizeGroupsKernel does from out (the same values, so the same bits), for a product over
- * int8 activations next: one dispatch instead of two. dim % 32 == 0.
- */
-function rmsNormRowInt8Kernel(workgroup: number) {
-  const declaration = rmsNormDeclaration('vec4<f32>', true);
-  const body = /* wgsl */ `${GROUP_I8_WGSL}
-
-@compute @workgroup_size(${workgroup})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.y * nwg.x + wid.x) * ${workgroup}u + lid;
-  if (row >= params.rows) { return; }
-  let n = params.dim / 4u;
-  let base = row * n;
-  var s = vec4<f32>(0.0);
-  for (var i = 0u; i < n; i++) {
-    let v = x[base + i];
-    s = fma(v, v, s);
-  }
-  let inv = inverseSqrt((s.x + s.y + s.z + s.w) / f32(params.dim) + params.eps);
-  for (var g = 0u; g < n / 8u; g++) {
-    var v: array<vec4<f32>, 8>;
-    var amax = 0.0;
-    for (var j = 0u; j < 8u; j++) {
-      let i = g * 8u + j;
-      v[j] = x[base + i] * inv * weight[i];
-      out[base + i] = v[j];
-      let a = abs(v[j]);
-      amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
-    }
-    storeGroupI8(base / 8u + g, v, amax);
-  }
+  ${write}
 }
 `;
   return { declaration, body };

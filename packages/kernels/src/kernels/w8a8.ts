@@ -6,7 +6,7 @@ import { requireBytes, requireInt } from './kernel-args.js';
 import { checkEpilogue, type LinearOutputArgs } from './linear.js';
 import { kernelSource } from './kernel-cache.js';
 import { linearI8Kernel, QUANTIZE_WORKGROUP, quantizeI8Kernel } from './w8a8.wgsl.js';
-import type { LinearEpilogueVariant } from './linear.wgsl.js';
+import { epilogueKey, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { cpuWorkgroup, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
 
 /**
@@ -161,7 +161,7 @@ export function linearI8(rec: StepRecorder, a: LinearI8Args): void {
   const variant: LinearEpilogueVariant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue };
   const tokens = blockTokens(m);
   const workgroup = cpuWorkgroup(Math.ceil(w.rows / 4), subgroup);
-  const key = `${variant.bias ? '+bias' : ''}${variant.residual ? '+residual' : ''}+${variant.epilogue}/t${tokens}w${workgroup}s${subgroup}`;
+  const key = `${epilogueKey(variant)}/t${tokens}w${workgroup}s${subgroup}`;
   const kernel = kernelSource('linear-i8', key, () => linearI8Kernel(variant, { tokens, workgroup, subgroup }));
   rec.dispatchKernel(
     kernel,

@@ -25,8 +25,8 @@ import {
   concatMatrices,
   I8Matrix,
   int8ActivationsSupported,
+  isPairsDtype,
   linearI8,
-  PAIRS_DTYPES,
   quantizeActivationsI8,
   type TopLogprobsRow,
   type GpuContext,
@@ -187,7 +187,7 @@ export class GpuModelRunner implements ModelRunner {
     // Q4_0 and Q8_0 products on int8 activations where asked and the adapter runs them.
     const int8 = opts.activations === 'int8' && int8ActivationsSupported(ctx);
     const upload = (m: HostMatrix, label: string, product = true) =>
-      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label, ...(product && int8 && (PAIRS_DTYPES as readonly string[]).includes(m.dtype) ? { activations: 'int8' } : {}) }));
+      own(uploadMatrix(ctx, m.data, m.rows, m.cols, m.dtype, { label, ...(product && int8 && isPairsDtype(m.dtype) ? { activations: 'int8' } : {}) }));
     // The embedding and LM head are read without a gather: an act-order one is decoded.
     const uploadInOrder = (m: HostMatrix, label: string, product = true) => upload(m.inputOrder ? decodedMatrix(m) : m, label, product);
     const inputOrder = (m: HostMatrix, label: string) => (m.inputOrder ? own(ctx.upload(m.inputOrder, label)) : undefined);
