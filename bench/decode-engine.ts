@@ -25,7 +25,7 @@ export interface CaseSpec {
   computeLongContext: boolean;
   /** Ours only: after warm-up, one untimed decode under a kernel profile, printed on stderr. */
   profile: boolean;
-  /** Ours only: the runner's `activations` (int8: Q4_0 products on int8 activations); default f32. */
+  /** Ours only: the runner's `activations` (int8: Q4_0 and Q8_0 products on int8 activations); default f32. */
   activations?: 'f32' | 'int8';
 }
 

@@ -107,8 +107,8 @@ interface WeightType {
   quantize?: SyntheticQuantization;
   description: string;
   /**
-   * Ours runs its Q4_0 products on int8 activations (runner option `activations: 'int8'`, `llm
-   * --activations int8`); the file is `file`'s, and the peers' figures are that type's.
+   * Ours runs its products on int8 activations (runner option `activations: 'int8'`, `llm
+   * --activations int8`); the file is int8Of's, and the peers' figures are that type's.
    */
   int8Of?: TypeName;
 }

@@ -3,7 +3,7 @@ import { GROUP_I8_WGSL } from './i8-quantize.wgsl.js';
 import { LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
-/** Pairs of rows interleaved per block of the Q4_0 pairs layout (and the x lanes that share a group). */
+/** Pairs of rows interleaved per block of the pairs layout (and the x lanes that share a group). */
 export const PAIR_LANES = 8;
 
 /**
@@ -40,7 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   return { declaration, body };
 }
 
-/** Tokens and row pairs per invocation of the Q4_0 pairs product, and its workgroup size. */
+/** Tokens and row pairs per invocation of the pairs product, and its workgroup size. */
 export interface PairsShape {
   tokens: number;
   pairs: number;

@@ -91,8 +91,8 @@ type LayerMatrix = GpuMatrix | I8Matrix;
 /** Activation buffers sized once for maxStepTokens; a step reuses them. */
 interface Scratch {
   /**
-   * Int8 activations: an RMSNorm's output quantized to int8 per 32-value group, for the Q4_0
-   * product that reads it (16 bytes each when no product takes int8 activations).
+   * Int8 activations: an RMSNorm's output quantized to int8 per 32-value group, for the Q4_0 or
+   * Q8_0 product that reads it (16 bytes each when no product takes int8 activations).
    */
   normQ: GPUBuffer;
   normQScales: GPUBuffer;
