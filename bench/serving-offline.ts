@@ -9,6 +9,7 @@
  * Run: pnpm bench serving-offline [options] (--help lists them). Table on stdout, progress on
  * stderr, JSON in bench/results/serving-offline.json. bench/README.md describes every field.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Engine, type EngineOptions, type GenerationResult, type StepRecord } from '@llm/engine';
 import { SeededRandom } from '@llm/formats';
@@ -163,6 +164,50 @@ interface StepSample {
   /** The scheduler and the engine's packing alone, before runner.step() is called. */
   engineMs: number;
   wallMs: number;
+  /** CPU time of the JavaScript thread building the step (BuildCpuMeter; undefined where unknown). */
+  hostCpuMs: number | undefined;
+}
+
+/**
+ * CPU time the JavaScript (main) thread has used, in ms: the first field of its /proc schedstat
+ * (Linux, nanoseconds; the main thread's id is the process id), undefined elsewhere. lavapipe's
+ * threads are not counted, and time the thread waits preempted is not either.
+ */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The JavaScript thread's CPU time from each scheduler.schedule() call until the runner.step()
+ * call after it returns: what building a step costs the host (scheduling, the engine's packing,
+ * the runner recording and submitting it), in order of the steps.
+ */
+class BuildCpuMeter {
+  private startedMs: number | undefined;
+  readonly perStep: (number | undefined)[] = [];
+
+  constructor(engine: Engine, runner: ModelRunner) {
+    const schedule = engine.scheduler.schedule.bind(engine.scheduler);
+    engine.scheduler.schedule = () => {
+      this.startedMs = mainThreadCpuMs();
+      return schedule();
+    };
+    const step = runner.step;
+    // Measured on the caller's side of the call: the runner is the real one, only timed.
+    this.restore = () => (runner.step = step);
+    runner.step = (...args) => {
+      const result = step.apply(runner, args);
+      const nowMs = mainThreadCpuMs();
+      this.perStep.push(nowMs === undefined || this.startedMs === undefined ? undefined : nowMs - this.startedMs);
+      return result;
+    };
+  }
+
+  readonly restore: () => void;
 }
 
 interface ModeRun {
@@ -188,8 +233,10 @@ async function runMode(
   let tokens = 0;
   let lastReportMs = performance.now();
   const startMs = performance.now();
+  const meter = new BuildCpuMeter(engine, runner);
   engine.onStep((record: StepRecord) => {
     steps.push({
+      hostCpuMs: meter.perStep[record.step],
       sequences: record.prefill.length + record.decode.length,
       decodes: record.decode.length,
       prefillTokens: record.numPrefillTokens,
@@ -229,6 +276,7 @@ async function runMode(
   }
   const wallMs = performance.now() - startMs;
   await engine.close();
+  meter.restore();
   return { startMs, wallMs, results, steps };
 }
 
@@ -305,6 +353,9 @@ function summarize(runs: readonly ModeRun[]) {
     schedulingFractionAtBatch32: mean(atMaxBatch.map(fraction((s) => s.scheduleMs))),
     engineSchedulingFractionP50: quantile(run.steps.map(fraction((s) => s.engineMs)), 0.5),
     engineSchedulingFractionAtBatch32: mean(atMaxBatch.map(fraction((s) => s.engineMs))),
+    hostCpuFractionAtBatch32: atMaxBatch.some((s) => s.hostCpuMs === undefined)
+      ? null
+      : ratio(sum(atMaxBatch.map((s) => s.hostCpuMs!)), sum(atMaxBatch.map((s) => s.wallMs))),
     decodeStepCostBySequences: decodeStepCost(run.steps, runs.length),
   };
 }
@@ -415,7 +466,13 @@ const method =
   "until runner.step() returns (scheduling, the engine's packing, the runner recording and submitting " +
   'the step) over the step; engineSchedulingFraction*: StepRecord.scheduleMs, the part before runner.step() is called (the ' +
   "scheduler and the engine's packing), over the step. P50 over all steps; AtBatch32 the mean over " +
-  'the steps of exactly 32 sequences. decodeStepCostBySequences: the steps that only decode, grouped by ' +
+  'the steps of exactly 32 sequences. A step built while the previous one runs on the device (StepRecord.overlapped) ' +
+  "spends that host time beside the device's work, and the host thread, yielding to lavapipe's threads, is " +
+  'preempted meanwhile: its wall time there overstates its work. hostCpuFractionAtBatch32: the CPU time the ' +
+  'JavaScript thread spent building the steps of exactly 32 sequences (from scheduler.schedule() until ' +
+  "runner.step() returns: scheduling, the engine's packing, the runner recording and submitting; Linux " +
+  '/proc schedstat of the thread, in ns) / their wall time; the scheduling target reads it where it is available. ' +
+  'decodeStepCostBySequences: the steps that only decode, grouped by ' +
   'the sequences they decode, with their count per run and mean wall time per step and per token.';
 
 export async function main(args: readonly string[]): Promise<void> {
@@ -475,7 +532,9 @@ export async function main(args: readonly string[]): Promise<void> {
   const throughputTarget = ctx.isCpuAdapter
     ? TARGET_THROUGHPUT_RATIO.cpuAdapter
     : TARGET_THROUGHPUT_RATIO.gpu;
-  const scheduling = continuous.schedulingFractionAtBatch32;
+  // The host's CPU time where the thread's clock is readable: a step built while the previous one
+  // runs spends its host time beside the device's, so its wall time there says little.
+  const scheduling = continuous.hostCpuFractionAtBatch32 ?? continuous.schedulingFractionAtBatch32;
   const rows = { continuous, static: staticBatch, sequential };
   printTable(
     MODES.map((mode): Record<string, Cell> => {
@@ -497,6 +556,7 @@ export async function main(args: readonly string[]): Promise<void> {
         'sched p50': s.schedulingFractionP50,
         'sched @32': s.schedulingFractionAtBatch32,
         'engine sched @32': s.engineSchedulingFractionAtBatch32,
+        'host CPU @32': s.hostCpuFractionAtBatch32,
       };
     }),
   );
@@ -563,6 +623,10 @@ export async function main(args: readonly string[]): Promise<void> {
         pass: throughputRatio !== null && throughputRatio >= throughputTarget,
       },
       schedulingFractionAtBatch32: {
+        measure:
+          continuous.hostCpuFractionAtBatch32 === null
+            ? 'schedulingFractionAtBatch32 (host wall time)'
+            : 'hostCpuFractionAtBatch32 (CPU time of the JavaScript thread)',
         below: TARGET_SCHEDULING_FRACTION_AT_MAX_BATCH,
         value: scheduling,
         pass: scheduling !== null && scheduling < TARGET_SCHEDULING_FRACTION_AT_MAX_BATCH,

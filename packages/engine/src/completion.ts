@@ -78,6 +78,8 @@ export class Completion {
   stopReason: string | number | undefined;
   /** The delta that ends it has been delivered. */
   delivered = false;
+  /** Its sequence left the scheduler when its last token was scheduled, before that token came back. */
+  released = false;
   /** Where a constrained completion stands in its grammar (set before its first step). */
   grammar: GrammarState | undefined;
 
@@ -104,15 +106,16 @@ export class Completion {
 
   /**
    * Penalties, bias and bans for this completion's next token, or undefined when it has none:
-   * until minTokens are out, end-of-generation and stop tokens are banned.
+   * until minTokens are out, end-of-generation and stop tokens are banned. `ahead`: tokens sampled
+   * but not back yet (the next step was built while they were on the device).
    */
-  processors(eogIds: ReadonlySet<number>): RowLogitsProcessors | undefined {
+  processors(eogIds: ReadonlySet<number>, ahead = 0): RowLogitsProcessors | undefined {
     const r = this.state.request;
     const s = r.sampling;
     const bias = new Map<number, number>();
     for (const [id, value] of Object.entries(s.logitBias)) bias.set(Number(id), value);
     // A constrained completion ends where its grammar allows it to, not after minTokens.
-    if (this.tokenIds.length < r.minTokens && !this.grammar) {
+    if (this.tokenIds.length + ahead < r.minTokens && !this.grammar) {
       for (const id of [...(r.ignoreEos ? [] : eogIds), ...this.state.stopTokenIds]) bias.set(id, -Infinity);
     }
     const penalised = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;

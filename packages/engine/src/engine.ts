@@ -37,6 +37,22 @@ export const engineOptionsSchema = z.strictObject({
 
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
 
+/** A step handed to the runner, whose tokens are still to come back. */
+interface LaunchedStep {
+  readonly out: SchedulerOutput;
+  /** The completion each sample belongs to, in sample order. */
+  readonly sampled: readonly Completion[];
+  readonly result: Promise<StepResult>;
+  readonly startMs: number;
+  readonly scheduleMs: number;
+  readonly submitMs: number;
+  readonly masking: { firstMs: number; lastMs: number };
+  /** Built while the previous step ran on the device (its decodes fed from that step's samples). */
+  readonly overlapped: boolean;
+  /** Its tokens went to the scheduler as pending (updatePending): resolvePending() names them. */
+  deferred: boolean;
+}
+
 export interface GenerateOptions {
   /** Aborting cancels the request: its blocks are freed at the next step. */
   readonly signal?: AbortSignal;
@@ -283,28 +299,38 @@ export class Engine {
     this.idle = this.run();
   }
 
+  /**
+   * The step loop. While the device runs step N, the host builds and submits step N + 1 whenever
+   * N's tokens are not needed to build it: its decodes then take their input tokens from N's
+   * samples on the device, and the loop waits on the device once per step, for N's tokens.
+   */
   private async run(): Promise<void> {
     let previous: Completion[] = [];
+    let current: LaunchedStep | undefined;
+    let lastEndMs = Number.NEGATIVE_INFINITY;
     try {
       for (;;) {
-        this.applyAborts();
-        if (!this.scheduler.hasUnfinished()) break;
-        const startMs = performance.now();
-        const out = this.scheduler.schedule();
-        const masking = { firstMs: Number.POSITIVE_INFINITY, lastMs: Number.NEGATIVE_INFINITY };
-        const { chunks, samples, sampled } = this.buildStep(out, masking);
-        // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
-        if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
-        const calledMs = performance.now();
-        const pending = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn });
-        const submitMs = performance.now() - calledMs;
-        // The previous step's text work runs while the device computes this one.
+        if (current === undefined) {
+          this.applyAborts();
+          if (!this.scheduler.hasUnfinished()) break;
+          current = await this.launch(undefined);
+        }
+        let next: LaunchedStep | undefined;
+        if (this.canRunAhead(current)) {
+          this.scheduler.updatePending(current.out);
+          current.deferred = true;
+          this.releaseAtLength(current.sampled);
+          this.applyAborts();
+          if (this.scheduler.hasUnfinished()) next = await this.launch(current);
+        }
+        // The previous step's text work runs while the device computes.
         this.deliver(previous);
-        const result = await pending;
+        const result = await current.result;
         const nowMs = performance.now();
-        previous = this.acceptTokens(out, sampled, result, nowMs);
-        const host = { scheduleMs: calledMs - startMs, submitMs, maskMs: Math.max(0, masking.lastMs - masking.firstMs) };
-        this.record(out, startMs, nowMs - startMs, host, previous);
+        previous = this.acceptTokens(current, result, nowMs);
+        this.record(current, nowMs - Math.max(current.startMs, lastEndMs), previous);
+        lastEndMs = nowMs;
+        current = next;
       }
       this.deliver(previous);
     } catch (error) {
@@ -315,19 +341,75 @@ export class Engine {
     }
   }
 
+  /** Schedules, builds and submits a step; `previous` is the step still on the device whose samples it may take. */
+  private async launch(previous: LaunchedStep | undefined): Promise<LaunchedStep> {
+    const startMs = performance.now();
+    const out = this.scheduler.schedule();
+    const masking = { firstMs: Number.POSITIVE_INFINITY, lastMs: Number.NEGATIVE_INFINITY };
+    const { chunks, samples, sampled, previousSamples } = this.buildStep(out, masking, previous);
+    // Swapped-out blocks must be on the host before the step reuses them (a wait only in such steps).
+    if (out.swapOut.length > 0) await this.runner.swapOut(out.swapOut);
+    const calledMs = performance.now();
+    const result = this.runner.step(chunks, samples, { copies: out.copies, swapIn: out.swapIn, previousSamples });
+    // Awaited in its turn; a failure of an earlier step must not leave this one's unobserved.
+    result.catch(() => undefined);
+    return {
+      out,
+      sampled,
+      result,
+      startMs,
+      scheduleMs: calledMs - startMs,
+      submitMs: performance.now() - calledMs,
+      masking,
+      overlapped: previous !== undefined,
+      deferred: false,
+    };
+  }
+
+  /**
+   * Whether the next step can be built before this one's tokens are back: each of its samples
+   * feeds only the next decode of its own sequence, and nothing the host decides for that decode
+   * (penalties over the generated tokens, a grammar's mask, forking n > 1 completions) needs the token.
+   */
+  private canRunAhead(step: LaunchedStep): boolean {
+    if (step.sampled.length > this.runner.maxSeqs) return false;
+    return step.sampled.every((c) => {
+      const r = c.state.request;
+      const s = r.sampling;
+      const penalised = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
+      return !penalised && c.grammar === undefined && !(r.n > 1 && c.tokenIds.length === 0);
+    });
+  }
+
+  /**
+   * Sequences whose pending token is their last (maxTokens, context length) leave the scheduler
+   * now, so their blocks are not held for a step; the token itself still arrives.
+   */
+  private releaseAtLength(sampled: readonly Completion[]): void {
+    for (const c of sampled) {
+      if (c.finished || c.tokenIds.length + 1 < c.state.maxTokens) continue;
+      c.released = true;
+      this.scheduler.finish(c.seqId);
+    }
+  }
+
   /** The runner's view of a scheduled step, and which completion each sample belongs to. */
-  private buildStep(out: SchedulerOutput, masking: { firstMs: number; lastMs: number }) {
+  private buildStep(out: SchedulerOutput, masking: { firstMs: number; lastMs: number }, previous: LaunchedStep | undefined) {
     const samples: SampleRequest[] = [];
     const sampled: Completion[] = [];
+    const previousSamples: [chunk: number, sample: number][] = [];
     const chunks = out.chunks.map((c, i): SequenceChunk => {
       const completion = this.seqs.get(c.id)!;
       completion.state.cachedPromptTokens ??= c.startPos;
       completion.state.scheduledMs ??= performance.now();
+      if (c.pendingToken) previousSamples.push([i, previous!.sampled.indexOf(completion)]);
       if (c.sample) {
         // The step that ends an n > 1 prompt samples every completion's first token from it.
         const group = completion.tokenIds.length === 0 && completion.index === 0 ? completion.state.completions : [completion];
         for (const member of group) {
-          const processors = member.processors(this.tokenizer.eogIds);
+          // A completion whose last token is still on the device has one more than it holds.
+          const ahead = c.pendingToken ? 1 : 0;
+          const processors = member.processors(this.tokenizer.eogIds, ahead);
           const logprobs = member.state.request.logprobs;
           const grammar = member.grammar;
           samples.push({
@@ -351,42 +433,38 @@ export class Engine {
           sampled.push(member);
         }
       }
-      return { tokens: c.tokens, startPos: c.startPos, blockTable: c.blockTable, prefill: c.isPrefill };
+      // Its token is fed from the previous step's sample on the device: any id stands in here.
+      const tokens = c.pendingToken ? [0] : c.tokens;
+      return { tokens, startPos: c.startPos, blockTable: c.blockTable, prefill: c.isPrefill };
     });
     for (const id of out.preempted) {
       const completion = this.seqs.get(id);
       if (completion) completion.state.numPreemptions++;
     }
     this.counts.preemptions += out.preempted.length;
-    return { chunks, samples, sampled };
+    return { chunks, samples, sampled, previousSamples };
   }
 
   /** Hands the step's tokens to the scheduler and the completions; ends those that stop here. */
-  private acceptTokens(
-    out: SchedulerOutput,
-    sampled: readonly Completion[],
-    { tokens, logprobs }: StepResult,
-    nowMs: number,
-  ) {
-    const byId = new Map<string, number>();
-    for (const [i, completion] of sampled.entries()) {
-      if (completion.index > 0 && !this.seqs.has(completion.seqId)) {
+  private acceptTokens(step: LaunchedStep, { tokens, logprobs }: StepResult, nowMs: number) {
+    const live: [Completion, number][] = [];
+    for (const [i, completion] of step.sampled.entries()) {
+      if (completion.index > 0 && !this.seqs.has(completion.seqId) && !completion.finished) {
         // n > 1: the other completions share the prompt's blocks from here on.
         this.scheduler.fork(completion.state.completions[0]!.seqId, completion.seqId);
         this.seqs.set(completion.seqId, completion);
       }
-      if (!completion.finished) byId.set(completion.seqId, i);
+      if (!completion.finished) live.push([completion, i]);
     }
-    this.scheduler.update(out, new Map([...byId].map(([seqId, i]) => [seqId, tokens[i]!])));
-    const got: Completion[] = [];
+    const sampledTokens = new Map(live.map(([c, i]) => [c.seqId, tokens[i]!]));
+    if (step.deferred) this.scheduler.resolvePending(step.out, sampledTokens);
+    else this.scheduler.update(step.out, sampledTokens);
     const contextLength = this.runner.config.contextLength;
-    for (const [seqId, i] of byId) {
-      const completion = this.seqs.get(seqId)!;
+    for (const [completion, i] of live) {
       this.counts.generationTokens++;
       if (completion.accept(tokens[i]!, logprobs[i], nowMs, contextLength, this.tokenizer.eogIds)) this.stop(completion);
-      got.push(completion);
     }
-    return got;
+    return live.map(([c]) => c);
   }
 
   /** Turns accepted tokens into deltas; a stop string found here ends its sequence now. */
@@ -398,7 +476,7 @@ export class Engine {
   }
 
   private stop(completion: Completion): void {
-    if (this.seqs.delete(completion.seqId)) this.scheduler.finish(completion.seqId);
+    if (this.seqs.delete(completion.seqId) && !completion.released) this.scheduler.finish(completion.seqId);
     this.counts.requestsFinished[completion.finishReason!]++;
   }
 
@@ -442,15 +520,10 @@ export class Engine {
     this.counts.cachedPromptTokens += state.cachedPromptTokens ?? 0;
   }
 
-  private record(
-    out: SchedulerOutput,
-    startMs: number,
-    wallMs: number,
-    host: { scheduleMs: number; submitMs: number; maskMs: number },
-    got: readonly Completion[],
-  ): void {
+  private record(step: LaunchedStep, wallMs: number, got: readonly Completion[]): void {
     this.counts.steps++;
     if (this.listeners.size === 0) return;
+    const { out, startMs, masking } = step;
     const usage = this.kv.usage();
     const finished: { seqId: string; reason: FinishReason }[] = [];
     for (const c of got) if (c.finished) finished.push({ seqId: c.seqId, reason: c.finishReason! });
@@ -458,7 +531,10 @@ export class Engine {
       step: out.step,
       startMs,
       wallMs,
-      ...host,
+      scheduleMs: step.scheduleMs,
+      submitMs: step.submitMs,
+      maskMs: Math.max(0, masking.lastMs - masking.firstMs),
+      overlapped: step.overlapped,
       prefill: out.chunks
         .filter((c) => c.isPrefill)
         .map((c) => ({ seqId: c.id, tokens: c.tokens.length, startPos: c.startPos })),

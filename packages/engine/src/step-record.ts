@@ -5,8 +5,18 @@ export interface StepRecord {
   readonly step: number;
   /** performance.now() when the step was scheduled. */
   readonly startMs: number;
-  /** From scheduling to the sampled tokens back on the host. */
+  /**
+   * From scheduling, or from the previous step's tokens coming back when this step was built
+   * before (overlapped), to its own tokens back on the host: the steps' wall times add up to the
+   * time the loop ran.
+   */
   readonly wallMs: number;
+  /**
+   * Scheduled, packed and submitted while the previous step ran on the device (its decodes took
+   * their input tokens from that step's samples there): its scheduleMs and submitMs overlapped
+   * the previous step's device time.
+   */
+  readonly overlapped: boolean;
   /** Host time the scheduler and the engine's packing took, before the runner was called. */
   readonly scheduleMs: number;
   /** Host time the runner took to pack, record and submit the step (its call up to the device's work). */

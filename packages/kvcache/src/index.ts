@@ -1,5 +1,6 @@
 export {
   KvCacheManager,
+  PENDING_TOKEN,
   type AllocateOptions,
   type AllocateResult,
   type AllocationStatus,

@@ -5,6 +5,7 @@ import {
   KvCacheExhaustedError,
   KvCacheManager,
   KvCacheOptionsError,
+  PENDING_TOKEN,
   SequenceLocationError,
   UnknownSequenceError,
 } from './index.js';
@@ -189,6 +190,44 @@ describe('KvCacheManager: prefix cache', () => {
     kv.append('a', [5, 6, 7, 8, 9]);
     const r = kv.allocate('b', [1, 2, 3, 4, 5, 6, 7, 8, 77]);
     expect(r.numCachedTokens).toBe(8);
+  });
+
+  it("takes a pending token's slot at once and publishes the block it fills only once the token is named", () => {
+    const kv = new KvCacheManager({ numBlocks: 16, blockSize: 4 });
+    kv.allocate('a', [1, 2, 3]);
+    const slot = kv.appendToken('a', PENDING_TOKEN, []);
+    expect(slot).toBe(kv.slotOf('a', 3));
+    expect(kv.numTokens('a')).toBe(4);
+    expect(kv.hasPendingToken('a')).toBe(true);
+    // Full, but its last token is unknown: not offered to the prefix cache yet.
+    expect(kv.allocate('b', [1, 2, 3, 4, 9]).numCachedTokens).toBe(0);
+    kv.resolvePendingToken('a', 4);
+    expect(kv.hasPendingToken('a')).toBe(false);
+    expect(kv.allocate('c', [1, 2, 3, 4, 9]).numCachedTokens).toBe(4);
+    // The same chain as appending the token itself: later blocks keep matching.
+    kv.appendToken('a', PENDING_TOKEN, []);
+    kv.resolvePendingToken('a', 5);
+    kv.append('a', [6, 7, 8]);
+    expect(kv.allocate('d', [1, 2, 3, 4, 5, 6, 7, 8, 9]).numCachedTokens).toBe(8);
+    kv.checkInvariants();
+  });
+
+  it('refuses to append, fork or swap a sequence whose pending token is unnamed, and to name one that is not pending', () => {
+    const kv = new KvCacheManager({ numBlocks: 16, blockSize: 4, numHostBlocks: 8 });
+    kv.allocate('a', [1, 2, 3]);
+    expect(() => kv.resolvePendingToken('a', 4)).toThrow(/has no pending token/);
+    kv.appendToken('a', PENDING_TOKEN, []);
+    expect(() => kv.appendToken('a', PENDING_TOKEN, [])).toThrow(/position 3 holds a pending token/);
+    expect(() => kv.append('a', [5])).toThrow(InvalidTokensError);
+    expect(() => kv.fork('a', 'b')).toThrow(InvalidTokensError);
+    expect(() => kv.swapOut(['a'])).toThrow(InvalidTokensError);
+    expect(() => kv.resolvePendingToken('a', -1)).toThrow(InvalidTokensError);
+    kv.resolvePendingToken('a', 4);
+    kv.append('a', [5]);
+    // Freeing a sequence with a pending token is fine: its blocks are simply not cached.
+    kv.appendToken('a', PENDING_TOKEN, []);
+    kv.free('a');
+    kv.checkInvariants();
   });
 
   it('extends a cached prefix with the blocks of a request that hit it', () => {

@@ -47,6 +47,12 @@ export interface AppendResult {
   readonly copy: BlockCopy | null;
 }
 
+/**
+ * appendToken()'s stand-in for a token sampled by a step still on the device: the slot is taken
+ * now and resolvePendingToken() names the token before the sequence's next append.
+ */
+export const PENDING_TOKEN = -1;
+
 export interface SwapCopy {
   readonly gpuBlock: number;
   readonly hostBlock: number;
@@ -210,6 +216,7 @@ export class KvCacheManager {
       lastMaybeShared: false,
       pending: null,
       pendingFirstBlock: hits,
+      pendingTokenAt: -1,
     };
     if (match) {
       seq.chainHash = match.chainHash;
@@ -238,6 +245,7 @@ export class KvCacheManager {
     const op = 'append';
     const seq = this.resident(id, op);
     checkTokens(tokenIds, op);
+    this.checkNoPendingToken(seq, op);
     const k = tokenIds.length;
     const mustCopy = this.lastBlockShared(seq);
     const needed = Math.ceil((seq.numTokens + k) / this.blockSize) - seq.blocks.length + (mustCopy ? 1 : 0);
@@ -257,13 +265,43 @@ export class KvCacheManager {
   appendToken(id: SequenceId, tokenId: number, copies: BlockCopy[]): number {
     const op = 'appendToken';
     const seq = this.resident(id, op);
-    if (!isTokenId(tokenId)) throw badToken(op, 0, tokenId);
+    if (tokenId !== PENDING_TOKEN && !isTokenId(tokenId)) throw badToken(op, 0, tokenId);
+    this.checkNoPendingToken(seq, op);
     const mustCopy = this.lastBlockShared(seq);
     const needed = (seq.numTokens % this.blockSize === 0 ? 1 : 0) + (mustCopy ? 1 : 0);
     if (needed > 0) this.ensureAvailable(needed, seq, op);
     if (seq.pending) this.publishPending(seq, Number.POSITIVE_INFINITY);
     if (mustCopy) copies.push(this.splitLastBlock(seq));
+    if (tokenId === PENDING_TOKEN) seq.pendingTokenAt = seq.numTokens;
     return this.place(seq, tokenId);
+  }
+
+  /**
+   * Names the token appended as PENDING_TOKEN: it joins the last block's content hash, and a block
+   * it fills is offered to the prefix cache now (never before, so no block is shared under a hash
+   * of a token it does not hold).
+   */
+  resolvePendingToken(id: SequenceId, tokenId: number): void {
+    const op = 'resolvePendingToken';
+    const seq = this.resident(id, op);
+    if (!isTokenId(tokenId)) throw badToken(op, 0, tokenId);
+    const p = seq.pendingTokenAt;
+    if (p < 0) {
+      throw new InvalidTokensError(`${op}(${String(id)}): the sequence has no pending token (append PENDING_TOKEN first).`);
+    }
+    seq.pendingTokenAt = -1;
+    const bs = this.blockSize;
+    const tail = seq.tail;
+    if (!tail) return;
+    tail[p % bs] = tokenId;
+    if (p % bs === bs - 1) this.publishBlock(seq, (p / bs) | 0, tail, 0);
+  }
+
+  /** Whether the sequence holds a token appended as PENDING_TOKEN and not yet resolved. */
+  hasPendingToken(id: SequenceId): boolean {
+    const seq = this.sequences.get(id);
+    if (!seq) throw new UnknownSequenceError(id, 'hasPendingToken');
+    return seq.pendingTokenAt >= 0;
   }
 
   /**
@@ -290,6 +328,7 @@ export class KvCacheManager {
     const op = 'fork';
     const parent = this.resident(parentId, op);
     if (this.sequences.has(childId)) throw new DuplicateSequenceError(childId, op);
+    this.checkNoPendingToken(parent, op);
     const blocks = parent.blocks.slice();
     for (let i = 0; i < blocks.length; i++) this.gpu.retain(blocks[i]!);
     parent.lastMaybeShared = true;
@@ -554,6 +593,14 @@ export class KvCacheManager {
   }
 
   /** Reserves the slot of the next position (capacity already checked, last block private). */
+  private checkNoPendingToken(seq: SequenceState, op: string): void {
+    if (seq.pendingTokenAt < 0) return;
+    throw new InvalidTokensError(
+      `${op}(${String(seq.id)}): position ${seq.pendingTokenAt} holds a pending token; ` +
+        'resolvePendingToken() must name it first.',
+    );
+  }
+
   private place(seq: SequenceState, tokenId: number): number {
     const bs = this.blockSize;
     const p = seq.numTokens;
@@ -567,7 +614,7 @@ export class KvCacheManager {
     const tail = seq.tail;
     if (tail) {
       tail[o] = tokenId;
-      if (o === bs - 1) this.publishBlock(seq, index, tail, 0);
+      if (o === bs - 1 && tokenId !== PENDING_TOKEN) this.publishBlock(seq, index, tail, 0);
     }
     seq.numTokens = p + 1;
     return blocks[index]! * bs + o;
@@ -662,6 +709,7 @@ export class KvCacheManager {
 
   private swap(ids: readonly SequenceId[], from: BlockPoolName, op: string): SwapPlan {
     const group = this.swapGroup(ids, from, op);
+    for (const seq of group) this.checkNoPendingToken(seq, op);
     const src = from === 'gpu' ? this.gpu : this.host;
     const dst = from === 'gpu' ? this.host : this.gpu;
     const to: BlockPoolName = from === 'gpu' ? 'host' : 'gpu';

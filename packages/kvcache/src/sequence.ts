@@ -27,4 +27,9 @@ export interface SequenceState {
   /** Prompt tokens of full blocks not yet published, starting at block `pendingFirstBlock`. */
   pending: Int32Array | null;
   pendingFirstBlock: number;
+  /**
+   * Position of a token appended as PENDING_TOKEN whose id is not known yet (its K/V slot is
+   * taken; its block is published once resolvePendingToken() names it), or -1.
+   */
+  pendingTokenAt: number;
 }

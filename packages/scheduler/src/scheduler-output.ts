@@ -16,6 +16,12 @@ export interface ScheduledChunk {
   readonly isPrefill: boolean;
   /** Sample a token from the chunk's last position: a decode, or the chunk ending a prefill. */
   readonly sample: boolean;
+  /**
+   * A decode whose input is the token the previous step sampled, still unknown here
+   * (updatePending()): `tokens` holds PENDING_TOKEN, and the engine feeds the token to the model
+   * from where that step left it.
+   */
+  readonly pendingToken?: true;
 }
 
 /**

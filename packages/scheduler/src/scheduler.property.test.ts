@@ -1,4 +1,4 @@
-import { KvCacheManager } from '@llm/kvcache';
+import { KvCacheManager, PENDING_TOKEN } from '@llm/kvcache';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RequestTooLongError, Scheduler, type SchedulerOptions, type SchedulerOutput } from './index.js';
@@ -35,6 +35,11 @@ interface Workload {
   readonly eosEvery: number;
   /** [step, request index]: abort that request (if live) after the step's forward pass. */
   readonly aborts: readonly (readonly [number, number])[];
+  /**
+   * Each step is scheduled before the previous one's tokens are known (updatePending, then
+   * resolvePending once the step has run), as an engine that overlaps steps drives it.
+   */
+  readonly pipelined: boolean;
 }
 
 // A few shared prefixes over a tiny vocabulary, so prefix-cache hits are common.
@@ -71,6 +76,7 @@ const workloadArb: fc.Arbitrary<Workload> = fc
     enablePrefixCaching: fc.boolean(),
     eosEvery: fc.constantFrom(0, 0, 7, 13),
     aborts: fc.array(fc.tuple(fc.nat(40), fc.nat(7)), { maxLength: 3 }),
+    pipelined: fc.boolean(),
   })
   .chain((c) =>
     // 'priority' requests all arrive before the first step: the bound is stated for that case.
@@ -81,6 +87,7 @@ const workloadArb: fc.Arbitrary<Workload> = fc
       enablePrefixCaching: c.enablePrefixCaching,
       eosEvery: c.eosEvery,
       aborts: c.aborts,
+      pipelined: c.pipelined,
       requests,
       options: {
         policy: c.policy,
@@ -138,8 +145,15 @@ function run(w: Workload, numBlocks: number, options: SchedulerOptions, withAbor
   const usableBlocks = numBlocks - Math.floor((options.watermark ?? 0.01) * numBlocks);
   const accepted: number[] = [];
 
-  const end = (i: number, how: 'finish' | 'abort'): void => {
-    tokens.set(i, s.tokens(idOf(i)).slice());
+  /** `last`: the pending last token of a sequence finished before resolvePending() names it. */
+  const end = (i: number, how: 'finish' | 'abort', last?: number): void => {
+    const t = s.tokens(idOf(i)).slice();
+    // Aborted while its last token is still pending: what it has is the tokens before that one.
+    if (t.at(-1) === PENDING_TOKEN) {
+      if (last === undefined) t.pop();
+      else t[t.length - 1] = last;
+    }
+    tokens.set(i, t);
     if (how === 'finish') s.finish(idOf(i));
     else {
       expect(s.abort(idOf(i))).toBe(true);
@@ -151,7 +165,20 @@ function run(w: Workload, numBlocks: number, options: SchedulerOptions, withAbor
   // Generous: the bound below is checked per request; this only stops a runaway loop.
   const totalWork = w.requests.reduce((sum, r) => sum + promptOf(r).length + r.maxTokens, 0);
   const maxArrival = Math.max(...w.requests.map((r) => r.arrivalStep));
-  for (let step = 0; nextArrival < byArrival.length || s.hasUnfinished(); step++) {
+  // Pipelined: the previous step, whose tokens the scheduler has not been told yet.
+  let previous: { out: SchedulerOutput; sampled: Map<string, number> } | undefined;
+  // A sequence at maxTokens is finished as soon as its last token is scheduled for, known or not
+  // (its blocks are not held a step longer); one ending on EOS once its token is known.
+  const finishDone = (out: SchedulerOutput, sampled: ReadonlyMap<string, number>, eos: boolean): void => {
+    for (const c of out.chunks) {
+      const i = indexOf(c.id);
+      if (!c.sample || !liveIds.has(i)) continue;
+      const last = s.tokens(c.id).at(-1)!;
+      if (s.numGenerated(c.id) >= w.requests[i]!.maxTokens) end(i, 'finish', sampled.get(c.id));
+      else if (eos && w.eosEvery > 0 && last % w.eosEvery === 0) end(i, 'finish');
+    }
+  };
+  for (let step = 0; nextArrival < byArrival.length || s.hasUnfinished() || previous; step++) {
     expect(step).toBeLessThanOrEqual(maxArrival + totalWork + 1);
     while (nextArrival < byArrival.length && w.requests[byArrival[nextArrival]!]!.arrivalStep <= step) {
       const i = byArrival[nextArrival++]!;
@@ -193,6 +220,8 @@ function run(w: Workload, numBlocks: number, options: SchedulerOptions, withAbor
       expect(c.blockTable.length).toBe(Math.ceil((c.startPos + c.tokens.length) / bs));
       expect(c.blockTable).toEqual(kv.blockTable(c.id).slice(0, c.blockTable.length));
       if (!c.isPrefill) expect(c.tokens).toEqual([s.tokens(c.id).at(-1)]);
+      expect(c.pendingToken === true).toBe(!c.isPrefill && c.tokens[0] === PENDING_TOKEN);
+      if (c.pendingToken) expect(w.pipelined).toBe(true);
     }
     expect(kv.usage().numSequences).toBe(s.numRunning + s.numSwapped);
     expect(s.numRunning).toBeLessThanOrEqual(options.maxNumSeqs);
@@ -204,16 +233,23 @@ function run(w: Workload, numBlocks: number, options: SchedulerOptions, withAbor
         if (atStep === step && i !== undefined && liveIds.has(i)) end(i, 'abort');
       }
     }
-    s.update(out, sampled);
-    kv.checkInvariants();
-    for (const c of out.chunks) {
-      const i = indexOf(c.id);
-      if (!c.sample || !liveIds.has(i)) continue;
-      const t = s.tokens(c.id);
-      const last = t.at(-1)!;
-      if (s.numGenerated(c.id) >= w.requests[i]!.maxTokens || (w.eosEvery > 0 && last % w.eosEvery === 0)) {
-        end(i, 'finish');
+    if (w.pipelined) {
+      // This step was scheduled before the previous one's tokens were known: they arrive now.
+      if (previous) {
+        s.resolvePending(previous.out, previous.sampled);
+        finishDone(previous.out, previous.sampled, true);
       }
+      s.updatePending(out);
+      finishDone(out, sampled, false);
+      previous = { out, sampled };
+    } else {
+      s.update(out, sampled);
+      finishDone(out, sampled, true);
+    }
+    kv.checkInvariants();
+    if (previous && !s.hasUnfinished() && nextArrival === byArrival.length) {
+      s.resolvePending(previous.out, previous.sampled);
+      previous = undefined;
     }
   }
   expect(kv.usage()).toMatchObject({ usedBlocks: 0, hostUsedBlocks: 0, numSequences: 0 });
@@ -257,7 +293,8 @@ describe('Scheduler: random workloads', () => {
         }
 
         // Starvation bound: a request is live for at most the sum, over the requests served no
-        // later than it (policy order), of prompt + maxTokens - 1 steps.
+        // later than it (policy order), of prompt + maxTokens - 1 steps; pipelined, each of them
+        // is seen to finish one step later (its last token arrives after the next step is built).
         const order = w.requests
           .map((_, i) => i)
           .sort((a, b) => w.requests[a]!.arrivalStep - w.requests[b]!.arrivalStep || a - b);
@@ -265,7 +302,7 @@ describe('Scheduler: random workloads', () => {
           let bound = 0;
           for (const j of tight.liveSteps.keys()) {
             if (precedes(w, order, j, i))
-              bound += promptOf(w.requests[j]!).length + w.requests[j]!.maxTokens - 1;
+              bound += promptOf(w.requests[j]!).length + w.requests[j]!.maxTokens - (w.pipelined ? 0 : 1);
           }
           expect(steps).toBeLessThanOrEqual(bound);
         }

@@ -1,4 +1,4 @@
-import { KvCacheManager } from '@llm/kvcache';
+import { KvCacheManager, PENDING_TOKEN } from '@llm/kvcache';
 import { describe, expect, it } from 'vitest';
 import {
   DuplicateRequestError,
@@ -408,6 +408,33 @@ describe('Scheduler: the step protocol', () => {
     const out1 = s.schedule();
     expect(out1.step).toBe(1);
     expect(() => s.update(out0, sampled)).toThrow(SchedulerOrderError);
+  });
+
+  it("builds the next step before the previous one's tokens are known, and takes them afterwards", () => {
+    const { s, kv, engine } = setup({ numBlocks: 16, blockSize: 4 });
+    s.add({ id: 'a', promptIds: [1, 2, 3], maxTokens: 4 });
+    const out0 = s.schedule();
+    const sampled0 = engine.run(out0);
+    s.updatePending(out0);
+    expect(s.tokens('a')).toEqual([1, 2, 3, PENDING_TOKEN]);
+    const out1 = s.schedule();
+    expect(out1.chunks).toEqual([expect.objectContaining({ tokens: [PENDING_TOKEN], startPos: 3, pendingToken: true })]);
+    expect(kv.hasPendingToken('a')).toBe(true);
+    const sampled1 = engine.run(out1);
+    expect(() => s.updatePending(out1)).toThrow(/step 0's sampled tokens are still pending/);
+    expect(() => s.update(out1, sampled1)).toThrow(/call resolvePending\(\) first/);
+    expect(() => s.resolvePending(out1, sampled1)).toThrow(/step 1 has no pending tokens \(step 0 has\)/);
+    expect(() => s.resolvePending(out0, new Map())).toThrow(/no sampled token for "a"/);
+    s.resolvePending(out0, sampled0);
+    expect(s.tokens('a')).toEqual([1, 2, 3, sampled0.get('a')]);
+    expect(kv.hasPendingToken('a')).toBe(false);
+    s.update(out1, sampled1);
+    // The same tokens as a step-by-step run: the simulated model fed the pending token from its own samples.
+    expect(s.tokens('a').slice(3)).toEqual([
+      referenceNextToken([1, 2, 3], 1000),
+      referenceNextToken([1, 2, 3, sampled0.get('a')!], 1000),
+    ]);
+    expect(s.schedule().chunks[0]).not.toHaveProperty('pendingToken');
   });
 
   it('needs no update() for a step whose sequences all ended', () => {

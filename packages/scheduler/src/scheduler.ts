@@ -1,4 +1,4 @@
-import type { BlockCopy, KvCacheManager, SwapCopy } from '@llm/kvcache';
+import { PENDING_TOKEN, type BlockCopy, type KvCacheManager, type SwapCopy } from '@llm/kvcache';
 import {
   DuplicateRequestError,
   RequestTooLongError,
@@ -24,6 +24,13 @@ interface PendingStep {
   readonly forks: { readonly parent: Sequence; readonly child: Sequence }[];
 }
 
+/** A step passed to updatePending(): where each of its samples stands in for a token, until resolvePending(). */
+interface DeferredStep {
+  readonly step: number;
+  /** Each sequence sampled by the step, with the index of its PENDING_TOKEN in its token list. */
+  readonly slots: Map<Sequence, number>;
+}
+
 /** What one schedule() call accumulates. */
 interface StepBuilder {
   tokenBudget: number;
@@ -44,6 +51,11 @@ interface StepBuilder {
  *
  * Step protocol: `out = schedule()`, run the model on `out.chunks`, `update(out, sampled)`. Stop a
  * sequence with finish() (EOS, stop string, max tokens) or abort() at any time.
+ *
+ * To build step N + 1 while step N is still on the device, call `updatePending(out)` instead of
+ * update(): every token step N samples is taken as PENDING_TOKEN, so the next schedule() can run;
+ * its decodes of those sequences are marked `pendingToken`. Once step N's tokens are back,
+ * `resolvePending(out, sampled)` names them, before step N + 1's own update.
  */
 export class Scheduler {
   readonly kv: KvCacheManager;
@@ -58,6 +70,7 @@ export class Scheduler {
   private readonly swapped: OrderedQueue<Sequence>;
   private readonly maxChunk: number;
   private pending: PendingStep | null = null;
+  private deferred: DeferredStep | null = null;
   private abortedSinceSchedule: string[] = [];
   private nextArrival = 0;
   private nextBirth = 0;
@@ -162,6 +175,9 @@ export class Scheduler {
     const entry = this.pending?.entries.get(parentId);
     const inFlight = entry !== undefined && entry.seq === parent;
     const at = `${op}(${JSON.stringify(parentId)}, ${JSON.stringify(childId)})`;
+    if (this.deferred?.slots.has(parent)) {
+      throw new SchedulerOrderError(`${at}: the parent's last token is pending; fork it after resolvePending().`);
+    }
     if (parent.status !== 'running') {
       throw new SchedulerOrderError(
         `${at}: the parent is ${parent.status}; fork it once it runs, after the step whose chunk ` +
@@ -252,15 +268,67 @@ export class Scheduler {
    * left out and is skipped. The token's KV slot is taken at the next schedule(), as decode input.
    */
   update(output: SchedulerOutput, sampled: ReadonlyMap<string, number>): void {
+    const sampling = this.updatable(output, 'update');
+    // Check every needed token before changing anything, so a bad call leaves no half update.
+    for (const s of sampling) if (s.chunk.sample) checkSampled(sampled, s.seq, 'update');
+    for (const { seq, chunk } of sampling) this.advance(seq, chunk, chunk.sample ? sampled.get(seq.id)! : undefined);
+    this.pending = null;
+  }
+
+  /**
+   * update() for a step whose sampled tokens are still on the device: each stands as
+   * PENDING_TOKEN, so the next schedule() can run before they are known. Call
+   * resolvePending(output, sampled) once they are back, before the next update of either kind.
+   */
+  updatePending(output: SchedulerOutput): void {
+    const sampling = this.updatable(output, 'updatePending');
+    const slots = new Map<Sequence, number>();
+    for (const { seq, chunk } of sampling) {
+      this.advance(seq, chunk, chunk.sample ? PENDING_TOKEN : undefined);
+      if (chunk.sample) slots.set(seq, seq.tokens.length - 1);
+    }
+    this.pending = null;
+    this.deferred = { step: output.step, slots };
+  }
+
+  /**
+   * Names the tokens of the step given to updatePending(): `sampled` as in update(). A sequence
+   * finished or aborted since may be left out.
+   */
+  resolvePending(output: SchedulerOutput, sampled: ReadonlyMap<string, number>): void {
+    const deferred = this.deferred;
+    if (!deferred || deferred.step !== output.step) {
+      throw new SchedulerOrderError(
+        `resolvePending(): step ${output.step} has no pending tokens` +
+          (deferred ? ` (step ${deferred.step} has)` : '') +
+          '; pass the output given to updatePending(), once.',
+      );
+    }
+    const live = [...deferred.slots].filter(([seq]) => this.live.get(seq.id) === seq);
+    for (const [seq] of live) checkSampled(sampled, seq, 'resolvePending');
+    for (const [seq, at] of live) {
+      const token = sampled.get(seq.id)!;
+      seq.tokens[at] = token;
+      if (this.kv.has(seq.id) && this.kv.hasPendingToken(seq.id)) this.kv.resolvePendingToken(seq.id, token);
+    }
+    this.deferred = null;
+  }
+
+  /** The (sequence, chunk) pairs an update of `output` advances: live ones, and children forked from them. */
+  private updatable(output: SchedulerOutput, op: string): { seq: Sequence; chunk: ScheduledChunk }[] {
     const pending = this.pending;
     if (!pending || pending.step !== output.step) {
       throw new SchedulerOrderError(
-        `update(): step ${output.step} is not awaiting an update` +
+        `${op}(): step ${output.step} is not awaiting an update` +
           (pending ? ` (step ${pending.step} is)` : ' (no step is)') +
           '; pass the output of the latest schedule(), once.',
       );
     }
-    // Check every needed token before changing anything, so a bad call leaves no half update.
+    if (this.deferred) {
+      throw new SchedulerOrderError(
+        `${op}(): step ${this.deferred.step}'s sampled tokens are still pending; call resolvePending() first.`,
+      );
+    }
     const sampling: { seq: Sequence; chunk: ScheduledChunk }[] = [];
     for (const { seq, chunk } of pending.entries.values()) {
       if (this.live.get(seq.id) === seq) sampling.push({ seq, chunk });
@@ -270,26 +338,17 @@ export class Scheduler {
         }
       }
     }
-    for (const s of sampling) {
-      if (!s.chunk.sample) continue;
-      const t = sampled.get(s.seq.id);
-      if (t === undefined || !Number.isInteger(t) || t < 0 || t > 0x7fffffff) {
-        throw new SchedulerOrderError(
-          `update(): ${t === undefined ? 'no sampled token' : `sampled token ${t} is not an integer in 0..2^31-1`} ` +
-            `for ${JSON.stringify(s.seq.id)}, whose chunk samples (sample = true); pass it in \`sampled\`, ` +
-            `or finish() / abort() the sequence first.`,
-        );
-      }
+    return sampling;
+  }
+
+  /** Marks the chunk's positions computed and appends the sampled token (a sampling chunk). */
+  private advance(seq: Sequence, chunk: ScheduledChunk, token: number | undefined): void {
+    seq.numComputed = chunk.startPos + chunk.tokens.length;
+    if (chunk.isPrefill) this.kv.markComputed(seq.id, seq.numComputed);
+    if (token !== undefined) {
+      seq.tokens.push(token);
+      seq.phase = 'decode';
     }
-    for (const { seq, chunk } of sampling) {
-      seq.numComputed = chunk.startPos + chunk.tokens.length;
-      if (chunk.isPrefill) this.kv.markComputed(seq.id, seq.numComputed);
-      if (chunk.sample) {
-        seq.tokens.push(sampled.get(seq.id)!);
-        seq.phase = 'decode';
-      }
-    }
-    this.pending = null;
   }
 
   // ---- inspection ---------------------------------------------------------------------------
@@ -449,6 +508,7 @@ export class Scheduler {
       blockTable: this.kv.blockTable(seq.id).slice(),
       isPrefill: false,
       sample: true,
+      ...(token === PENDING_TOKEN ? { pendingToken: true as const } : {}),
     });
     b.tokenBudget -= 1;
     b.seqBudget -= 1;
@@ -488,6 +548,8 @@ export class Scheduler {
       const sw = this.swapped.first();
       const wt = this.waiting.first();
       const takeWaiting = wt !== undefined && (sw === undefined || (wt.preempted && this.order(wt, sw) < 0));
+      // A prefill cannot carry a token nobody knows yet: it waits for resolvePending().
+      if (takeWaiting && this.deferred?.slots.has(wt)) return;
       if (takeWaiting ? !this.admit(wt, b) : sw === undefined || !this.returnSwapped(sw, b)) return;
     }
   }
@@ -524,4 +586,14 @@ export class Scheduler {
     else if (!this.isDone(seq)) this.appendDecode(seq, b);
     return true;
   }
+}
+
+function checkSampled(sampled: ReadonlyMap<string, number>, seq: Sequence, op: string): void {
+  const t = sampled.get(seq.id);
+  if (t !== undefined && Number.isInteger(t) && t >= 0 && t <= 0x7fffffff) return;
+  throw new SchedulerOrderError(
+    `${op}(): ${t === undefined ? 'no sampled token' : `sampled token ${t} is not an integer in 0..2^31-1`} ` +
+      `for ${JSON.stringify(seq.id)}, whose chunk samples (sample = true); pass it in \`sampled\`, ` +
+      `or finish() / abort() the sequence first.`,
+  );
 }

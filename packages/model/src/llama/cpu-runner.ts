@@ -2,7 +2,15 @@ import { packLogitsProcessors, reference } from '@llm/kernels';
 import { type GpuKvDtype } from '@llm/quant';
 import { f16ArrayToF32, f32ArrayToF16, hadamardTransform, LlmError, roundTripKvI4, roundTripKvI8 } from '@llm/quant';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import {
+  BatchShapeError,
+  checkSampleChunks,
+  logitRows,
+  packBatchWithin,
+  previousSampleRows,
+  type PackedBatch,
+  type SequenceChunk,
+} from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { matrixF32, type HostMatrix } from './load-weights.js';
 import type { LinearInputsHook, LinearWeight } from './linear-inputs.js';
@@ -42,6 +50,10 @@ export class CpuModelRunner implements ModelRunner {
   readonly kvDtype: GpuKvDtype;
   /** Swapped-out blocks: every layer's K and V block, by host block. */
   private readonly hostBlocks = new Map<number, Float32Array[]>();
+  /** Steps run one after another, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The last step's sampled ids: what the next step's previousSamples take. */
+  private lastTokens: Uint32Array = new Uint32Array(0);
 
   private constructor(
     readonly config: LlamaConfig,
@@ -93,13 +105,23 @@ export class CpuModelRunner implements ModelRunner {
     return new CpuModelRunner(config, tokenEmbedding, output, outputNorm, ropeFactors, layers, opts);
   }
 
-  async step(
+  step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options: StepOptions = {}): Promise<StepResult> {
+    const run = this.queue.then(() => this.run(chunks, samples, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(
     chunks: readonly SequenceChunk[],
     samples: readonly SampleRequest[],
-    options: StepOptions = {},
+    options: StepOptions,
   ): Promise<StepResult> {
     const batch = this.pack(chunks);
     checkSampleChunks(samples, chunks.length);
+    const kept = { first: 0, count: this.lastTokens.length };
+    for (const { row, kept: k } of previousSampleRows(options.previousSamples ?? [], chunks, batch, kept)) {
+      batch.tokenIds[row] = this.lastTokens[k]!;
+    }
     for (const { gpuBlock, hostBlock } of options.swapIn ?? []) {
       const held = this.hostBlocks.get(hostBlock);
       if (!held) throw new BatchShapeError(`host block ${hostBlock} holds nothing swapped out`);
@@ -133,6 +155,7 @@ export class CpuModelRunner implements ModelRunner {
       : reference.sample(logits, n, vocab, samples.map((r) => ({ ...r.params, u: r.u })));
     const top = Math.max(0, ...samples.map((r) => r.logprobs ?? 0));
     const lp = raw === logits ? [] : reference.topLogprobs(raw, n, vocab, tokens, top);
+    this.lastTokens = tokens;
     return {
       tokens,
       logprobs: samples.map((r, i) =>

@@ -163,6 +163,40 @@ export function checkSampleChunks(samples: readonly { readonly chunk: number }[]
   }
 }
 
+/** The samples of a step that the next one can take as input: indices first..count-1. */
+export interface KeptSamples {
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * StepOptions.previousSamples checked against this step's chunks and what the previous step kept:
+ * for each, the packed row whose token it sets and the sample's index among the kept ones.
+ */
+export function previousSampleRows(
+  pairs: readonly (readonly [chunk: number, sample: number])[],
+  chunks: readonly SequenceChunk[],
+  batch: PackedBatch,
+  kept: KeptSamples,
+): { row: number; kept: number }[] {
+  const seen = new Set<number>();
+  return pairs.map(([chunk, sample]) => {
+    const c = chunks[chunk];
+    if (!Number.isInteger(chunk) || c === undefined || c.prefill || c.tokens.length !== 1 || seen.has(chunk)) {
+      throw new BatchShapeError(
+        `previousSamples names chunk ${chunk}: it must name each single-token decode chunk of the step at most once`,
+      );
+    }
+    seen.add(chunk);
+    if (!Number.isInteger(sample) || sample < kept.first || sample >= kept.count) {
+      throw new BatchShapeError(
+        `previousSamples takes sample ${sample} of the previous step, which left samples ${kept.first}..${kept.count - 1}`,
+      );
+    }
+    return { row: batch.lastRows[chunk]!, kept: sample - kept.first };
+  });
+}
+
 /**
  * The packed rows whose logits `ModelRunner.logits` reads: the given ones (checked against the
  * step's token count) or, by default, each chunk's last row.

@@ -2,8 +2,10 @@ import { gpuForTests } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { openModel } from '../node/index.js';
 import { modelFile } from '@llm/formats/testing';
+import { CpuModelRunner } from './cpu-runner.js';
+import { BatchShapeError, type SequenceChunk } from './forward-batch.js';
 import { GpuModelRunner } from './gpu-runner.js';
-import { GREEDY } from './model-runner.js';
+import { GREEDY, type ModelRunner, type SampleRequest, type StepResult } from './model-runner.js';
 
 const bin = modelFile('stories260K.bin');
 const tok = modelFile('tok512.bin');
@@ -80,6 +82,90 @@ describe.skipIf(!bin || !tok || !gpu)('GpuModelRunner.step on stories260K', () =
       expect(together.tokens[5]).toBe(300);
     } finally {
       runner.dispose();
+      await model.source.close();
+    }
+  });
+});
+
+describe.skipIf(!bin || !tok || !gpu)('ModelRunner.step with previousSamples on stories260K', () => {
+  const prompts = ['Once upon a time', 'The cat', 'Lily and Ben went to the park'];
+  /** Decode steps over three sequences; each step's chunks in an order of its own. */
+  const orderOf = (step: number) => [[0, 1, 2], [2, 1, 0], [1, 2, 0]][step % 3]!;
+  const STEPS = 7;
+
+  async function decode(runner: ModelRunner, prompt: number[][], pipelined: boolean): Promise<number[][]> {
+    const tables = prompt.map((_, i) => [2 * i, 2 * i + 1]);
+    const sample = (seq: number, step: number): SampleRequest => ({
+      chunk: 0,
+      params: { ...GREEDY, temperature: seq === 1 ? 0 : 0.9 },
+      u: ((seq * 7 + step * 3) % 10) / 10 + 0.05,
+    });
+    const first = await runner.step(
+      prompt.map((tokens, i) => ({ tokens, startPos: 0, blockTable: tables[i]!, prefill: true })),
+      prompt.map((_, i) => ({ ...sample(i, 0), chunk: i })),
+    );
+    const out = prompt.map((_, i) => [first.tokens[i]!]);
+    // Where each sequence's last token sits among the previous step's samples.
+    let sampleOf = [0, 1, 2];
+    let inFlight: { order: number[]; result: Promise<StepResult> } | undefined;
+    for (let step = 1; step <= STEPS; step++) {
+      const order = orderOf(step);
+      const chunks: SequenceChunk[] = order.map((seq) => ({
+        tokens: [pipelined ? 0 : out[seq]!.at(-1)!],
+        startPos: prompt[seq]!.length + step - 1,
+        blockTable: tables[seq]!,
+      }));
+      const samples = order.map((seq, i) => ({ ...sample(seq, step), chunk: i }));
+      const previousSamples = order.map((seq, i) => [i, sampleOf[seq]!] as const);
+      const result = runner.step(chunks, samples, pipelined ? { previousSamples } : {});
+      sampleOf = [0, 1, 2].map((seq) => order.indexOf(seq));
+      if (pipelined) {
+        // The next step is submitted before this one's tokens are read.
+        if (inFlight) {
+          const done = await inFlight.result;
+          inFlight.order.forEach((seq, i) => out[seq]!.push(done.tokens[i]!));
+        }
+        inFlight = { order, result };
+      } else {
+        const done = await result;
+        order.forEach((seq, i) => out[seq]!.push(done.tokens[i]!));
+      }
+    }
+    const done = await inFlight?.result;
+    if (done) inFlight!.order.forEach((seq, i) => out[seq]!.push(done.tokens[i]!));
+    return out;
+  }
+
+  it("feeds the previous step's samples on the device: the tokens of a step-by-step run, on both runners", async () => {
+    const model = await openModel(bin!, { tokenizerPath: tok! });
+    const runners: ModelRunner[] = [
+      await GpuModelRunner.load(gpu!, model.source, { maxSeqs: 4, maxModelLen: 256, blockSize: 32 }),
+      await CpuModelRunner.load(model.source, { maxSeqs: 4, maxModelLen: 256, blockSize: 32 }),
+    ];
+    try {
+      const prompt = prompts.map((p) => model.tokenizer.encode(p, { addSpecial: true }));
+      const results = [];
+      for (const runner of runners) {
+        const stepwise = await decode(runner, prompt, false);
+        expect(await decode(runner, prompt, true)).toEqual(stepwise);
+        expect(stepwise.every((t) => t.length === STEPS + 1)).toBe(true);
+        results.push(stepwise);
+      }
+      // Sampled at temperature 0.9 on different seeds' draws: not one token over and over.
+      expect(new Set(results[0]!.flat()).size).toBeGreaterThan(5);
+
+      for (const runner of runners) {
+        const decodeChunk = { tokens: [0], startPos: 40, blockTable: [0, 1] };
+        const prefill = { tokens: [1, 2], startPos: 0, blockTable: [0], prefill: true };
+        const one = [{ chunk: 0, params: GREEDY, u: 0 }];
+        await runner.step([decodeChunk], one);
+        await expect(runner.step([prefill], one, { previousSamples: [[0, 0]] })).rejects.toThrow(BatchShapeError);
+        await expect(runner.step([decodeChunk], one, { previousSamples: [[0, 1]] })).rejects.toThrow(
+          /takes sample 1 of the previous step, which left samples 0..0/,
+        );
+      }
+    } finally {
+      for (const runner of runners) runner.dispose();
       await model.source.close();
     }
   });

@@ -39,7 +39,16 @@ import {
 import type { GpuKvDtype } from '@llm/quant';
 import { attention } from '@llm/attention';
 import type { LlamaConfig, WeightSource } from '@llm/formats';
-import { BatchShapeError, checkSampleChunks, logitRows, packBatchWithin, type PackedBatch, type SequenceChunk } from './forward-batch.js';
+import {
+  BatchShapeError,
+  checkSampleChunks,
+  logitRows,
+  packBatchWithin,
+  previousSampleRows,
+  type KeptSamples,
+  type PackedBatch,
+  type SequenceChunk,
+} from './forward-batch.js';
 import { readHostModel } from './layer-weights.js';
 import { decodedMatrix, interleaveHalves, stackBiases, stackRuns, type HostMatrix } from './load-weights.js';
 import { activationRanges, uploadI8Layer } from './w8a8-weights.js';
@@ -126,6 +135,12 @@ interface Scratch {
   processorRows: GPUBuffer;
 }
 
+/** A submitted step's pending reads: sampled ids per group of maxSeqs, and logprobs. */
+interface Submission {
+  readonly reads: Promise<ArrayBuffer>[];
+  readonly logprobReads: { first: number; rows: number; n: number; read: Promise<ArrayBuffer> }[];
+}
+
 export class GpuModelRunner implements ModelRunner {
   readonly backend = 'webgpu';
   readonly adapterName: string;
@@ -139,6 +154,10 @@ export class GpuModelRunner implements ModelRunner {
   /** Whether every kernel's result for a token is independent of the rest of the batch. */
   readonly batchInvariant: boolean;
   private disposed = false;
+  /** The samples the last step left in scratch.tokens (its last group of maxSeqs). */
+  private kept: KeptSamples = { first: 0, count: 0 };
+  /** Resolves once the last step called has submitted all its work; unset when it has. */
+  private submitting: Promise<void> | undefined;
   private readonly extra = new Map<string, GPUBuffer>();
   /** Swapped-out blocks: every layer's K then V block, by host block. */
   private readonly hostBlocks = new Map<number, Uint8Array>();
@@ -305,17 +324,83 @@ export class GpuModelRunner implements ModelRunner {
     }
   }
 
-  async step(
+  step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options: StepOptions = {}): Promise<StepResult> {
+    // A step records only once the one before has submitted everything: usually at once, later
+    // when that one waits for token masks.
+    const before = this.submitting;
+    let signal!: () => void;
+    const mine = new Promise<void>((resolve) => (signal = resolve));
+    this.submitting = mine;
+    const submitted = () => {
+      if (this.submitting === mine) this.submitting = undefined;
+      signal();
+    };
+    if (before === undefined) return this.record(chunks, samples, options, submitted);
+    return before.then(() => this.record(chunks, samples, options, submitted));
+  }
+
+  /**
+   * Records and submits one step (synchronously unless a sample has a token mask), calls
+   * `submitted`, then reads its results.
+   */
+  private async record(
     chunks: readonly SequenceChunk[],
     samples: readonly SampleRequest[],
-    options: StepOptions = {},
+    options: StepOptions,
+    submitted: () => void,
   ): Promise<StepResult> {
+    let submission: Submission;
+    try {
+      const submitting = this.submitStep(chunks, samples, options);
+      submission = submitting instanceof Promise ? await submitting : submitting;
+    } finally {
+      submitted();
+    }
+    const { reads, logprobReads } = submission;
+    const tokens = new Uint32Array(samples.length);
+    for (const [g, read] of reads.entries()) tokens.set(new Uint32Array(await read), g * this.maxSeqs);
+    const logprobs = new Array<TopLogprobsRow | undefined>(samples.length).fill(undefined);
+    for (const { first, rows, n, read } of logprobReads) {
+      readTopLogprobs(new Uint32Array(await read), rows, n).forEach((row, i) => {
+        const want = samples[first + i]!.logprobs;
+        if (want !== undefined) logprobs[first + i] = { ...row, top: row.top.slice(0, want) };
+      });
+    }
+    return { tokens, logprobs };
+  }
+
+  /** Records and submits the step: synchronously, unless a sample's token mask has to be awaited. */
+  private submitStep(
+    chunks: readonly SequenceChunk[],
+    samples: readonly SampleRequest[],
+    options: StepOptions,
+  ): Submission | Promise<Submission> {
     const batch = this.pack(chunks);
     checkSampleChunks(samples, chunks.length);
+    const fedBack = previousSampleRows(options.previousSamples ?? [], chunks, batch, this.kept);
     if (options.swapIn) this.writeSwappedIn(options.swapIn);
-    let rec = this.ctx.recorder();
+    const rec = this.ctx.recorder();
     if (options.copies) this.recordCopies(rec, options.copies);
+    this.recordFedBack(rec, fedBack);
     this.forward(rec, batch);
+    if (!samples.some((r) => r.tokenMask)) return this.submitSamples(rec, batch, samples, []);
+    // The forward goes to the device first; the host computes the masks while it runs.
+    rec.submit();
+    return Promise.all(samples.map((r) => r.tokenMask?.())).then((masks) =>
+      this.submitSamples(undefined, batch, samples, masks),
+    );
+  }
+
+  /**
+   * The LM head, logits processors, masks and sampling of the step's samples, on `rec` (the
+   * forward's recorder, not yet submitted) or on recorders of their own.
+   */
+  private submitSamples(
+    forward: StepRecorder | undefined,
+    batch: PackedBatch,
+    samples: readonly SampleRequest[],
+    masks: readonly (Uint32Array | undefined)[],
+  ): Submission {
     const s = this.scratch;
     const vocab = this.config.vocabSize;
     // Samples run in groups of maxSeqs rows (the logits scratch): n > 1 completions of several
@@ -323,16 +408,13 @@ export class GpuModelRunner implements ModelRunner {
     // own: queue writes land before the next submit, so the next group's rows and parameters must
     // not be written until the previous group's commands are queued.
     const reads: Promise<ArrayBuffer>[] = [];
-    const logprobReads: { first: number; rows: number; n: number; read: Promise<ArrayBuffer> }[] = [];
-    let masks: (Uint32Array | undefined)[] = [];
-    if (samples.some((r) => r.tokenMask)) {
-      // The forward goes to the device first; the host computes the masks while it runs.
-      rec.submit();
-      masks = await Promise.all(samples.map((r) => r.tokenMask?.()));
-    }
+    const logprobReads: Submission['logprobReads'] = [];
+    // The last group's tokens stay in scratch.tokens, for the next step's previousSamples.
+    this.kept = { first: samples.length === 0 ? 0 : Math.floor((samples.length - 1) / this.maxSeqs) * this.maxSeqs, count: samples.length };
     const words = tokenMaskWords(vocab);
+    let rec = forward ?? this.ctx.recorder();
     for (let first = 0; first < samples.length; first += this.maxSeqs) {
-      if (first > 0 || masks.length > 0) rec = this.ctx.recorder();
+      if (first > 0) rec = this.ctx.recorder();
       const group = samples.slice(first, first + this.maxSeqs);
       const rows = group.length;
       this.ctx.write(s.sampleRows, Uint32Array.from(group, (r) => batch.lastRows[r.chunk]!));
@@ -384,16 +466,18 @@ export class GpuModelRunner implements ModelRunner {
       rec.submit();
     }
     if (samples.length === 0) rec.submit();
-    const tokens = new Uint32Array(samples.length);
-    for (const [g, read] of reads.entries()) tokens.set(new Uint32Array(await read), g * this.maxSeqs);
-    const logprobs = new Array<TopLogprobsRow | undefined>(samples.length).fill(undefined);
-    for (const { first, rows, n, read } of logprobReads) {
-      readTopLogprobs(new Uint32Array(await read), rows, n).forEach((row, i) => {
-        const want = samples[first + i]!.logprobs;
-        if (want !== undefined) logprobs[first + i] = { ...row, top: row.top.slice(0, want) };
-      });
+    return { reads, logprobReads };
+  }
+
+  /** Copies the previous step's sampled ids into this step's input ids (runs of consecutive rows as one copy). */
+  private recordFedBack(rec: StepRecorder, fedBack: readonly { row: number; kept: number }[]): void {
+    const sorted = fedBack.slice().sort((a, b) => a.row - b.row);
+    for (let i = 0; i < sorted.length; ) {
+      let n = 1;
+      while (i + n < sorted.length && sorted[i + n]!.row === sorted[i]!.row + n && sorted[i + n]!.kept === sorted[i]!.kept + n) n++;
+      rec.copy(this.scratch.tokens, sorted[i]!.kept * 4, this.scratch.ids, sorted[i]!.row * 4, n * 4);
+      i += n;
     }
-    return { tokens, logprobs };
   }
 
   /**

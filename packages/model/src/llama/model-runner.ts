@@ -47,6 +47,14 @@ export interface StepOptions {
   readonly copies?: readonly BlockCopy[];
   /** Blocks swapped out earlier (swapOut) to bring back from the host into the pool first. */
   readonly swapIn?: readonly SwapCopy[];
+  /**
+   * Decode chunks whose input is a token the previous step() call samples, taken where that call
+   * leaves it (on the device) rather than from the chunk's `tokens`: [chunk index, index of the
+   * sample in that call]. So step N + 1 can be submitted before step N's tokens are read back.
+   * Each chunk named must be one token, not a prefill; with more than maxSeqs samples, the
+   * previous call keeps only its last maxSeqs on the device.
+   */
+  readonly previousSamples?: readonly (readonly [chunk: number, sample: number])[];
 }
 
 /** One KV block moving between the pool (`gpuBlock`) and the runner's host memory (`hostBlock`). */
@@ -95,7 +103,9 @@ export interface ModelRunner {
   /**
    * Runs one step: the chunks' forward pass (K/V written to the pool), then the requested samples;
    * only the sampled ids are read back. Chunks may come in any order; prompt chunks and decode
-   * tokens each go through their own attention kernel (see SequenceChunk.prefill).
+   * tokens each go through their own attention kernel (see SequenceChunk.prefill). Steps run in
+   * call order: a step may be called before the previous one's promise settles (see
+   * StepOptions.previousSamples), and the runner queues it behind that one's work.
    */
   step(chunks: readonly SequenceChunk[], samples: readonly SampleRequest[], options?: StepOptions): Promise<StepResult>;
   /**

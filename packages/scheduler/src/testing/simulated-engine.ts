@@ -43,6 +43,8 @@ export class SimulatedEngine {
   private readonly blockSize: number;
   private readonly gpu: Float64Array;
   private readonly host: Float64Array;
+  /** The previous run's samples: the input of its chunks marked pendingToken. */
+  private lastSampled = new Map<string, number>();
 
   constructor(kv: KvCacheManager, options: SimulatedEngineOptions = {}) {
     this.vocabSize = options.vocabSize ?? 32000;
@@ -53,7 +55,8 @@ export class SimulatedEngine {
 
   /**
    * Runs one step: performs swapOut, copies and swapIn (in that order), writes every chunk's
-   * K/V, and returns the token sampled for every chunk with sample = true.
+   * K/V, and returns the token sampled for every chunk with sample = true. A decode marked
+   * pendingToken reads its input from the previous run's samples, as a device does.
    */
   run(output: SchedulerOutput): Map<string, number> {
     const bs = this.blockSize;
@@ -77,9 +80,12 @@ export class SimulatedEngine {
         if (v === UNWRITTEN) throw new Error(`${chunk.id}: reads position ${p}, whose K/V was never written`);
         return v;
       };
+      const tokens = chunk.pendingToken ? [this.lastSampled.get(chunk.id)] : chunk.tokens;
       let state = chunk.startPos === 0 ? FNV_OFFSET : read(chunk.startPos - 1);
-      for (let i = 0; i < chunk.tokens.length; i++) {
-        state = mix(state, chunk.tokens[i]!);
+      for (let i = 0; i < tokens.length; i++) {
+        const token = tokens[i];
+        if (token === undefined) throw new Error(`${chunk.id}: its pending token was not sampled by the previous run`);
+        state = mix(state, token);
         this.gpu[slot(chunk.startPos + i)] = state;
       }
       if (!chunk.sample) continue;
@@ -88,6 +94,7 @@ export class SimulatedEngine {
       for (let p = 0; p < end; p++) digest = mix(digest, read(p));
       sampled.set(chunk.id, digest % this.vocabSize);
     }
+    this.lastSampled = sampled;
     return sampled;
   }
 
