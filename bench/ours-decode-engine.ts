@@ -186,7 +186,10 @@ export class OursDecodeEngine implements DecodeEngine {
       progress('ours: --profile needs the timestamp-query feature, which this adapter lacks');
       return;
     }
+    // The profile starts when the prompt's token comes back: no decode step may be submitted before.
+    open.engine.overlapSteps = false;
     const result = await this.generate(open.decodePrompt, open.spec.decodeTokens + 1, () => ctx.startProfile());
+    open.engine.overlapSteps = true;
     const profile = await ctx.stopProfile();
     const title = `ours, ${basename(open.spec.modelPath)}, decode after ${open.decodePrompt.length} tokens`;
     process.stderr.write(formatProfile(summarizeProfile(profile, result.completions[0]!.tokenIds.length - 1), title));

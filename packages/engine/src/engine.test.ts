@@ -59,11 +59,13 @@ describe.skipIf(!gguf || !gpu)('Engine on stories260K (WebGPU)', () => {
     const alone = [];
     for (const r of requests) alone.push(...(await outputs(engineOn(runner, { enablePrefixCaching: false }), [r])));
 
-    for (const budget of [96, 40]) {
-      const engine = engineOn(runner, { enablePrefixCaching: false, maxNumBatchedTokens: budget });
+    // Steps built while the previous one runs (the default), and each after the previous one's tokens.
+    for (const [budget, overlapSteps] of [[96, true], [40, false]] as const) {
+      const engine = engineOn(runner, { enablePrefixCaching: false, maxNumBatchedTokens: budget, overlapSteps });
       const steps: StepRecord[] = [];
       engine.onStep((s) => steps.push(s));
       expect(await outputs(engine, requests)).toEqual(alone);
+      expect(steps.some((s) => s.overlapped)).toBe(overlapSteps);
       // Prompts were chunked, and decodes shared steps with prefill chunks.
       expect(steps.some((s) => s.numDecodeTokens > 0 && s.numPrefillTokens > 0)).toBe(true);
       expect(Math.max(...steps.map((s) => s.numDecodeTokens))).toBeGreaterThan(8);

@@ -33,6 +33,8 @@ export const engineOptionsSchema = z.strictObject({
   enablePrefixCaching: z._default(z.boolean(), true),
   /** Requests allowed to wait for admission; past it generate() throws QueueFullError. */
   maxWaiting: z._default(z.int().check(z.positive()), Number.MAX_SAFE_INTEGER),
+  /** Build step N + 1 while the device runs step N, where its sampling allows (default on); see Engine.overlapSteps. */
+  overlapSteps: z._default(z.boolean(), true),
 });
 
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
@@ -68,6 +70,12 @@ export interface GenerateOptions {
 export class Engine {
   readonly kv: KvCacheManager;
   readonly scheduler: Scheduler;
+  /**
+   * Whether the loop builds and submits step N + 1 while the device runs step N. Off, every step
+   * is built once the previous one's tokens are back: what a kernel profile that tells prefill
+   * steps from decode steps by when tokens come back needs. May change between steps.
+   */
+  overlapSteps: boolean;
   private readonly maxWaiting: number;
   private readonly seqs = new Map<string, Completion>();
   private readonly aborting = new Set<RequestState>();
@@ -106,6 +114,7 @@ export class Engine {
       );
     }
     this.maxWaiting = o.maxWaiting;
+    this.overlapSteps = o.overlapSteps;
     this.kv = new KvCacheManager({
       numBlocks: runner.numBlocks,
       blockSize: runner.blockSize,
@@ -372,7 +381,7 @@ export class Engine {
    * (penalties over the generated tokens, a grammar's mask, forking n > 1 completions) needs the token.
    */
   private canRunAhead(step: LaunchedStep): boolean {
-    if (step.sampled.length > this.runner.maxSeqs) return false;
+    if (!this.overlapSteps || step.sampled.length > this.runner.maxSeqs) return false;
     return step.sampled.every((c) => {
       const r = c.state.request;
       const s = r.sampling;

@@ -56,7 +56,9 @@ export async function generateCommand({ values }: ParsedOptions<typeof generateS
     const w8a8 = await w8a8Option(values.w8a8, backend, tokenizer, model.source.config.contextLength);
     const { runner, ctx } = await createRunner(backend, model.source, { kvDtype: values['kv-dtype'], activations: values.activations, ...(w8a8 ? { w8a8 } : {}) });
     try {
-      const engine = new Engine(runner, tokenizer);
+      // The profile splits prefill from decode when the first token comes back: no step may be
+      // submitted before that.
+      const engine = new Engine(runner, tokenizer, { overlapSteps: !values.profile });
       if (grammar) await engine.prepareGrammar(grammar);
       const profile = values.profile ? startProfile(ctx, engine) : undefined;
       const streamText = !values.json;
