@@ -203,6 +203,52 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     }
   });
 
+  it('writes the glu output quantized as quantizeGroupsI8 does, from the Q4_0 product itself for 1-2 tokens', async () => {
+    const rand = seededRandom(seed + 5);
+    const k = 64;
+    // Outputs of 64 and 96 values (2 and 3 groups), one part or several; 5 tokens take the
+    // quantization dispatch of its own.
+    const shapes = [
+      { n: 128, maxPartBytes: undefined },
+      { n: 192, maxPartBytes: 64 * 36 },
+    ];
+    for (const dtype of ['q4_0', 'q8_0'] as const) {
+      for (const { n, maxPartBytes } of shapes) {
+        for (const m of [1, 2, 5]) {
+          const width = n / 2;
+          const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, rand, 'bytes'), n, k, dtype, {
+            activations: 'int8',
+            ...(maxPartBytes ? { maxPartBytes } : {}),
+          });
+          const x = ctx.upload(randomFloats(rand, m * k, -2, 2), 'x');
+          const out = ctx.upload(poisonF32(m * width), 'out');
+          const plain = ctx.upload(poisonF32(m * width), 'plain');
+          const int8Out = {
+            xq: ctx.upload(new Int32Array(m * width).fill(-999), 'hq'),
+            xg: ctx.upload(poisonF32((m * width) / 16), 'hg'),
+          };
+          const rec = ctx.recorder();
+          linear(rec, { x, w: matrix, out, m, glu: true, int8Out });
+          linear(rec, { x, w: matrix, out: plain, m, glu: true });
+          // Each product quantizes x; the output is quantized apart for 5 tokens and for Q8_0.
+          const quantizing = rec.dispatchLabels.filter((l) => l.startsWith('quantize-groups')).length;
+          if (maxPartBytes === undefined) expect(quantizing).toBe(m <= 2 && dtype === 'q4_0' ? 2 : 3);
+          rec.submit();
+          const what = `${dtype} n ${n} m ${m}, seed ${seed}`;
+          const got = new Float32Array(await ctx.read(out, 0, m * width * 4));
+          // The float output is the product's without int8Out, bit for bit.
+          expect(Array.from(got), what).toEqual(Array.from(new Float32Array(await ctx.read(plain, 0, m * width * 4))));
+          const { q, scales, sums } = quantizeGroupsI8(got, m, width);
+          expect(Array.from(new Int32Array(await ctx.read(int8Out.xq, 0, m * width * 4))), what).toEqual(Array.from(q));
+          const groups = new Float32Array(await ctx.read(int8Out.xg, 0, (m * width * 8) / 32));
+          expect(Array.from(groups.filter((_, i) => i % 2 === 0)), what).toEqual(Array.from(scales));
+          expect(Array.from(groups.filter((_, i) => i % 2 === 1)), what).toEqual(Array.from(sums));
+          matrix.destroy();
+        }
+      }
+    }
+  });
+
   it('refuses other types, and readers other than linear, with a typed error', () => {
     const rand = seededRandom(seed + 3);
     expect(() =>
@@ -227,6 +273,10 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
         kernel: 'tile',
       }),
     ).toThrow(KernelShapeError);
+    const int8Out = { xq: ctx.createBuffer(64, 'hq'), xg: ctx.createBuffer(16, 'hg') };
+    expect(() =>
+      linear(rec, { x: ctx.upload(new Float32Array(32), 'x'), w: matrix, out: ctx.createBuffer(16, 'o'), m: 1, int8Out }),
+    ).toThrow(/int8Out comes with the glu epilogue only/);
     matrix.destroy();
   });
 });

@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import { GROUP_I8_WGSL } from './i8-quantize.wgsl.js';
+import { GROUP_I8_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
 import { LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
@@ -91,7 +91,11 @@ export function pairsKernel(
   v: LinearEpilogueVariant,
   s: PairsShape,
   format: { planes: 1 | 2; offset: number },
+  int8Out = false,
 ) {
+  if (int8Out && (v.epilogue !== 'glu' || s.pairs !== 4)) {
+    throw new Error('the pairs product writes int8 output only from the glu epilogue with 4 pairs per invocation');
+  }
   const Q = range(format.planes);
   const T = range(s.tokens);
   const P = range(s.pairs);
@@ -106,6 +110,8 @@ export function pairsKernel(
       out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
       bias: { access: 'read', type: 'f32', present: v.bias },
       residual: { access: 'read', type: 'f32', present: v.residual },
+      hq: { access: 'read_write', type: 'i32', present: int8Out },
+      hg: { access: 'read_write', type: 'vec2<f32>', present: int8Out },
     },
     enable: ['subgroups'],
   });
@@ -142,7 +148,35 @@ export function pairsKernel(
         ),
       ).join('\n      ')}
     }`;
-  const stores = T.flatMap((t) =>
+  // int8Out: 8 neighbouring lanes hold a block of 32 pairs, lane L pairs L, L + 8, L + 16 and
+  // L + 24 (each weight load of the 8 lanes contiguous), so their outputs are one 32-value group
+  // (every part starts at a multiple of 32 outputs): the group's largest magnitude and integer sum
+  // by xor-shuffles within those 8 lanes, then @llm/quant's quantizeGroupsI8 steps, bit for bit.
+  const int8Stores = T.map(
+    (t) => `{
+      ${P.map((p) => `let h${p} = a${t}_${p} / (1.0 + exp(-a${t}_${p})) * b${t}_${p};`).join(' ')}
+      let hv = vec4<f32>(${P.map((p) => `h${p}`).join(', ')});
+      let valid = tb + ${t}u < params.tokens && gid.x * 4u < pairs;
+      let o = (params.t0 + tk${t}) * params.out_stride + params.n_start / 2u + (gid.x / 8u) * 32u + (gid.x & 7u);
+      if (valid) { ${P.map((p) => `out[o + ${p * 8}u] = h${p};`).join(' ')} }
+      let av = abs(hv);
+      var amax = max(max(av.x, av.y), max(av.z, av.w));
+      amax = max(amax, subgroupShuffleXor(amax, 1u));
+      amax = max(amax, subgroupShuffleXor(amax, 2u));
+      amax = max(amax, subgroupShuffleXor(amax, 4u));
+      let sc = rowScale(amax);
+      let q = quantize(hv, sc);
+      var qs = q.x + q.y + q.z + q.w;
+      qs += subgroupShuffleXor(qs, 1u);
+      qs += subgroupShuffleXor(qs, 2u);
+      qs += subgroupShuffleXor(qs, 4u);
+      if (valid) {
+        ${P.map((p) => `hq[o + ${p * 8}u] = q[${p}];`).join(' ')}
+        if ((gid.x & 7u) == 0u) { hg[o / 32u] = vec2<f32>(sc, f32(qs)); }
+      }
+    }`,
+  ).join('\n    ');
+  const stores = int8Out ? int8Stores : T.flatMap((t) =>
     P.map((p) => {
       const n = `2u * p${p}`;
       const write =
@@ -155,7 +189,7 @@ export function pairsKernel(
     }`;
     }),
   ).join('\n    ');
-  const body = /* wgsl */ `${storeFn(v)}
+  const body = /* wgsl */ `${storeFn(v)}${int8Out ? symmetricQuantizeWgsl(127) : ''}
 
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {
@@ -169,7 +203,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let pairs = (params.n_count + 1u) / 2u;
   // Every lane stays active for the broadcasts: pairs past the end re-read the last one, unstored.
   ${P.map(
-    (p) => `let p${p} = min(gid.x * ${s.pairs}u + ${p}u, pairs - 1u);
+    (p) => `let p${p} = min(${int8Out ? `(gid.x / 8u) * 32u + ${p * 8}u + (gid.x & 7u)` : `gid.x * ${s.pairs}u + ${p}u`}, pairs - 1u);
   let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * format.planes * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   let sb${p} = (p${p} / ${PAIR_LANES}u) * ((groups + 3u) / 4u) * ${PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   var sv${p} = vec4<u32>(0u);`,

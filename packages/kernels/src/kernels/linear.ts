@@ -58,6 +58,12 @@ export interface LinearArgs {
    * uploaded with `activations: 'int8'`, which then skips quantizing x; other matrices ignore it.
    */
   int8X?: Int8Activations | undefined;
+  /**
+   * Also write out quantized to int8 per 32-value group, as @llm/quant's quantizeGroupsI8 does
+   * (the next product's `int8X`): a matrix uploaded with `activations: 'int8'` and the `glu`
+   * epilogue only. One or two tokens write it from the product itself; more, a dispatch of its own.
+   */
+  int8Out?: Int8Activations | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
   streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
@@ -236,6 +242,10 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       throw new KernelShapeError(name, `${w.label}: a matrix with int8 activations is read by its own product only, every part of one type, without a kernel choice`);
     }
     if (a.int8X) requireInt8Activations(name, 'int8X', a.int8X, m, w.cols);
+    if (a.int8Out) {
+      if (epilogue !== 'glu') throw new KernelShapeError(name, 'int8Out comes with the glu epilogue only');
+      requireInt8Activations(name, 'int8Out', a.int8Out, m, outStride);
+    }
     linearPairs(rec, {
       x: a.x,
       m,
@@ -245,9 +255,13 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       outStride,
       split: a.split?.at ?? 0,
       int8X: a.int8X,
+      int8Out: a.int8Out,
       outputs: { out: a.out, out2: a.split?.out, bias: a.bias, residual: a.residual },
     });
     return;
+  }
+  if (a.int8Out) {
+    throw new KernelShapeError(name, `${w.label}: int8Out needs a matrix uploaded with activations 'int8'`);
   }
   const blocks = w.parts.some((p) => p.dtype !== 'f32' && p.dtype !== 'f16');
   const kind = a.kernel ?? linearKernelFor(ctx, w.cols, m, { batchInvariant: a.batchInvariant, blocks });

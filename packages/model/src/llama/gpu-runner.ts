@@ -105,6 +105,9 @@ interface Scratch {
    */
   normQ: GPUBuffer;
   normQScales: GPUBuffer;
+  /** Int8 activations: the gate/up product's output quantized by that product, for the down product. */
+  hiddenQ: GPUBuffer;
+  hiddenQScales: GPUBuffer;
   /** W8A8: a product's input quantized for its weight (16 bytes each without w8a8). */
   xq: GPUBuffer;
   xqScales: GPUBuffer;
@@ -275,6 +278,7 @@ export class GpuModelRunner implements ModelRunner {
         // The longest int8 row a product's input is quantized to (0: no W8A8 layer).
         Math.max(0, ...layers.flatMap((l) => [l.qkv, l.wo, l.gateUp, l.down]).map((m) => (m instanceof I8Matrix ? m.words : 0))),
         [output, ...layers.flatMap((l) => [l.qkv, l.gateUp])].some(readsInt8),
+        layers.some(quantizesHidden),
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(
@@ -693,9 +697,11 @@ export class GpuModelRunner implements ModelRunner {
       const gateUpInt8 = this.normInt8(layer.gateUp, layer.gateUpOrder);
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: gateUpInt8 });
       const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
-      this.product(rec, { x: ffnIn, int8X: gateUpInt8, w: layer.gateUp, out: s.hidden, m, glu: true });
+      // The gate/up product also writes its output quantized for the down product.
+      const hiddenInt8 = quantizesHidden(layer) ? { xq: s.hiddenQ, xg: s.hiddenQScales } : undefined;
+      this.product(rec, { x: ffnIn, int8X: gateUpInt8, int8Out: hiddenInt8, w: layer.gateUp, out: s.hidden, m, glu: true });
       const downIn = this.inOrder(rec, s.hidden, layer.downOrder, m, c.hiddenDim);
-      this.product(rec, { x: downIn, w: layer.down, out: s.x, m, residual: s.x2 });
+      this.product(rec, { x: downIn, int8X: hiddenInt8, w: layer.down, out: s.x, m, residual: s.x2 });
     }
   }
 
@@ -741,6 +747,11 @@ function readsInt8(w: LayerMatrix): boolean {
   return !(w instanceof I8Matrix) && w.parts.every((p) => p.pairs);
 }
 
+/** Whether the layer's gate/up product writes the down product's int8 input (both read int8 activations). */
+function quantizesHidden(l: { gateUp: LayerMatrix; down: LayerMatrix; downOrder?: GPUBuffer | undefined }): boolean {
+  return readsInt8(l.gateUp) && readsInt8(l.down) && !l.downOrder;
+}
+
 function createScratch(
   ctx: GpuContext,
   c: LlamaConfig,
@@ -750,13 +761,17 @@ function createScratch(
   inputOrders: boolean,
   i8Words: number,
   normInt8: boolean,
+  hiddenInt8: boolean,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   // The inputs of products: room past the last token for the tile kernel's last x window.
   const inRows = maxTokens + LINEAR_X_SLACK_TOKENS;
   // Room past the last token, as for xb, for the product's last uniform window of x.
   const normRows = normInt8 ? Math.max(inRows, maxSeqs) : 0;
+  const hiddenRows = hiddenInt8 ? Math.max(inRows, maxSeqs) : 0;
   return {
+    hiddenQ: f32(hiddenRows * c.hiddenDim, 'hiddenQ'),
+    hiddenQScales: f32(Math.ceil((hiddenRows * c.hiddenDim) / 64) * 4, 'hiddenQScales'),
     normQ: f32(normRows * c.dim, 'normQ'),
     // (scale, sum) per group of 32, in whole 16-byte units.
     normQScales: f32(Math.ceil((normRows * c.dim) / 64) * 4, 'normQScales'),
