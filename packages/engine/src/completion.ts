@@ -104,6 +104,12 @@ export class Completion {
     return this.rng.nextUniform();
   }
 
+  /** Whether its next token's processors depend on the tokens generated so far (penalties). */
+  get penalised(): boolean {
+    const s = this.state.request.sampling;
+    return s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
+  }
+
   /**
    * Penalties, bias and bans for this completion's next token, or undefined when it has none:
    * until minTokens are out, end-of-generation and stop tokens are banned. `ahead`: tokens sampled
@@ -118,8 +124,7 @@ export class Completion {
     if (this.tokenIds.length + ahead < r.minTokens && !this.grammar) {
       for (const id of [...(r.ignoreEos ? [] : eogIds), ...this.state.stopTokenIds]) bias.set(id, -Infinity);
     }
-    const penalised = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
-    if (!penalised && bias.size === 0) return undefined;
+    if (!this.penalised && bias.size === 0) return undefined;
     return {
       repetitionPenalty: s.repetitionPenalty,
       presencePenalty: s.presencePenalty,

@@ -382,12 +382,9 @@ export class Engine {
    */
   private canRunAhead(step: LaunchedStep): boolean {
     if (!this.overlapSteps || step.sampled.length > this.runner.maxSeqs) return false;
-    return step.sampled.every((c) => {
-      const r = c.state.request;
-      const s = r.sampling;
-      const penalised = s.repetitionPenalty !== 1 || s.presencePenalty !== 0 || s.frequencyPenalty !== 0;
-      return !penalised && c.grammar === undefined && !(r.n > 1 && c.tokenIds.length === 0);
-    });
+    return step.sampled.every(
+      (c) => !c.penalised && c.grammar === undefined && !(c.state.request.n > 1 && c.tokenIds.length === 0),
+    );
   }
 
   /**

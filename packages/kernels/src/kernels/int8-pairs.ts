@@ -167,7 +167,6 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
   const groupsPerToken = k / I8_GROUP;
   const subgroup = fixedSubgroupSize(ctx);
   const variantKey = `${a.dtype}${epilogueKey(a.variant)}`;
-  const bound = (b: BufferBindingLike) => ({ buffer: bufferOf(b), offset: bindingOffset(b) });
   const given = a.int8X && { xq: bound(a.int8X.xq), xg: bound(a.int8X.xg) };
   // Room past the last pass for a whole last window.
   const slack = ctx.limits.maxUniformBufferBindingSize;
@@ -188,16 +187,7 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     const xq = { buffer: held.xq.buffer, offset: held.xq.offset + (given ? t0 * k * 4 : 0) };
     const xg = { buffer: held.xg.buffer, offset: held.xg.offset + (given ? t0 * groupsPerToken * 8 : 0) };
     if (!given) {
-      rec.dispatchKernel(
-        kernelSource('quantize-groups-i8', '', quantizeGroupsKernel),
-        { groups },
-        {
-          x: { buffer: x.buffer, offset: x.offset + t0 * k * 4, size: tokens * k * 4 },
-          xq: { ...xq, size: groups * 32 * 4 },
-          xg: { ...xg, size: xgBytes(tokens) },
-        },
-        grid1d(Math.ceil(groups / ELEMENTWISE_WORKGROUP), ctx.limits.maxComputeWorkgroupsPerDimension),
-      );
+      quantizeGroups(rec, groups, { buffer: x.buffer, offset: x.offset + t0 * k * 4 }, xq, { ...xg, size: xgBytes(tokens) });
     }
     // The pass's tokens in uniform windows (decode: one of its 1-2 tokens), each bound whole, or
     // where a window cannot be (too large, unaligned, past the buffer) all of them from storage.
@@ -269,21 +259,39 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
   }
 }
 
+const bound = (b: BufferBindingLike) => ({ buffer: bufferOf(b), offset: bindingOffset(b) });
+
+/**
+ * `groups` groups of 32 values from `x` quantized into `xq` (and their (scale, sum) into `xg`,
+ * `xg.size` bytes bound) by quantizeGroupsKernel.
+ */
+function quantizeGroups(
+  rec: StepRecorder,
+  groups: number,
+  x: { buffer: GPUBuffer; offset: number },
+  xq: { buffer: GPUBuffer; offset: number },
+  xg: GPUBufferBinding,
+): void {
+  rec.dispatchKernel(
+    kernelSource('quantize-groups-i8', '', quantizeGroupsKernel),
+    { groups },
+    { x: { ...x, size: groups * 32 * 4 }, xq: { ...xq, size: groups * 32 * 4 }, xg },
+    grid1d(Math.ceil(groups / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
+}
+
 /** The pass's output rows quantized by a dispatch of their own into `int8Out` (int8Out's fallback). */
 function quantizeOutput(rec: StepRecorder, a: PairsProduct, t0: number, tokens: number): void {
   const width = a.outStride;
   const groups = (tokens * width) / I8_GROUP;
-  const out = { buffer: bufferOf(a.outputs.out), offset: bindingOffset(a.outputs.out) };
-  const xq = { buffer: bufferOf(a.int8Out!.xq), offset: bindingOffset(a.int8Out!.xq) };
-  const xg = { buffer: bufferOf(a.int8Out!.xg), offset: bindingOffset(a.int8Out!.xg) };
-  rec.dispatchKernel(
-    kernelSource('quantize-groups-i8', '', quantizeGroupsKernel),
-    { groups },
-    {
-      x: { buffer: out.buffer, offset: out.offset + t0 * width * 4, size: tokens * width * 4 },
-      xq: { buffer: xq.buffer, offset: xq.offset + t0 * width * 4, size: groups * 32 * 4 },
-      xg: { buffer: xg.buffer, offset: xg.offset + (t0 * width * 8) / I8_GROUP, size: groups * 8 },
-    },
-    grid1d(Math.ceil(groups / ELEMENTWISE_WORKGROUP), rec.ctx.limits.maxComputeWorkgroupsPerDimension),
+  const out = bound(a.outputs.out);
+  const xq = bound(a.int8Out!.xq);
+  const xg = bound(a.int8Out!.xg);
+  quantizeGroups(
+    rec,
+    groups,
+    { buffer: out.buffer, offset: out.offset + t0 * width * 4 },
+    { buffer: xq.buffer, offset: xq.offset + t0 * width * 4 },
+    { buffer: xg.buffer, offset: xg.offset + (t0 * width * 8) / I8_GROUP, size: groups * 8 },
   );
 }

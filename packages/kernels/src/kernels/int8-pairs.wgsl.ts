@@ -1,6 +1,6 @@
 import { declareKernel } from './kernel-declaration.js';
 import { GROUP_I8_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
-import { LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
+import { epilogueBindings, LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /** Pairs of rows interleaved per block of the pairs layout (and the x lanes that share a group). */
@@ -106,10 +106,7 @@ export function pairsKernel(
       ...pairsInputs(s),
       w: { access: 'read', type: 'vec4<u32>' },
       w_scales: { access: 'read', type: 'vec4<u32>' },
-      out: { access: 'read_write', type: 'f32' },
-      out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
-      bias: { access: 'read', type: 'f32', present: v.bias },
-      residual: { access: 'read', type: 'f32', present: v.residual },
+      ...epilogueBindings(v),
       hq: { access: 'read_write', type: 'i32', present: int8Out },
       hg: { access: 'read_write', type: 'vec2<f32>', present: int8Out },
     },

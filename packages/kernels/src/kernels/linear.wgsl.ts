@@ -37,6 +37,15 @@ export const LINEAR_PARAMS = {
   split: 'u32', // 'split': first output feature that goes to out2
 } as const;
 
+/** The output and epilogue bindings of every linear kernel, after its own x and weight bindings. */
+export const epilogueBindings = (v: LinearEpilogueVariant) =>
+  ({
+    out: { access: 'read_write', type: 'f32' },
+    out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
+    bias: { access: 'read', type: 'f32', present: v.bias },
+    residual: { access: 'read', type: 'f32', present: v.residual },
+  }) as const;
+
 /** The interface of the linear kernels; x and the weights are read as `x` / through the format. */
 function linearDeclaration(
   v: LinearVariant,
@@ -53,10 +62,7 @@ function linearDeclaration(
       w: 'type' in w ? { access: 'read', type: w.type } : { access: 'read', format: v.weights, unit: w.unit, load: 'load_w' },
       // Block formats: the scales of w, read by the format's loader and group reads.
       w_scales: { access: 'read', type: opts.vectorScales ? 'vec4<u32>' : 'u32', present: v.weights.blocks !== undefined },
-      out: { access: 'read_write', type: 'f32' },
-      out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
-      bias: { access: 'read', type: 'f32', present: v.bias },
-      residual: { access: 'read', type: 'f32', present: v.residual },
+      ...epilogueBindings(v),
     },
     enable,
   });

@@ -1,6 +1,6 @@
 import { declareKernel } from './kernel-declaration.js';
 import { I8_QUANTIZE_WGSL } from './i8-quantize.wgsl.js';
-import { LINEAR_PARAMS, storeFn, tileRows, tileStores, type LinearEpilogueVariant } from './linear.wgsl.js';
+import { epilogueBindings, LINEAR_PARAMS, storeFn, tileRows, tileStores, type LinearEpilogueVariant } from './linear.wgsl.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -83,10 +83,7 @@ export function linearI8Kernel(v: LinearEpilogueVariant, s: I8TileShape) {
       x_scales: { access: 'read', type: 'f32' },
       w: { access: 'read', type: 'vec4<u32>' },
       w_scales: { access: 'read', type: 'f32' },
-      out: { access: 'read_write', type: 'f32' },
-      out2: { access: 'read_write', type: 'f32', present: v.epilogue === 'split' },
-      bias: { access: 'read', type: 'f32', present: v.bias },
-      residual: { access: 'read', type: 'f32', present: v.residual },
+      ...epilogueBindings(v),
     },
     enable: ['subgroups'],
   });
