@@ -1,7 +1,7 @@
 import { KernelShapeError, kvWrite } from '@llm/kernels';
 import type { GpuContext } from '@llm/kernels';
-import type { GpuKvDtype } from '@llm/quant';
-import { extraGpuForTests, gpuForTests, relativeL2, seededRandom } from '@llm/kernels/testing';
+import { quantizeGroupsI8, type GpuKvDtype } from '@llm/quant';
+import { extraGpuForTests, gpuForTests, poisonF32, relativeL2, seededRandom } from '@llm/kernels/testing';
 import { describe, expect, it } from 'vitest';
 import { attention, attentionScratchBytes } from './index.js';
 import type { AttentionDispatch, AttentionMode, AttentionOptions } from './index.js';
@@ -109,7 +109,24 @@ async function runStep(
   opts: AttentionOptions = {},
   kvDtype: GpuKvDtype = 'f32',
 ): Promise<{ info: AttentionDispatch; out: Float32Array }> {
+  return (await runStepInt8(ctx, c, opts, kvDtype, false)).run;
+}
+
+/**
+ * runStep, also asking for the output quantized to int8 (`int8`): the int8 values (one i32 each)
+ * and each group's (scale, sum), read back from poisoned buffers.
+ */
+async function runStepInt8(
+  ctx: GpuContext,
+  c: HostAttentionCase,
+  opts: AttentionOptions = {},
+  kvDtype: GpuKvDtype = 'f32',
+  int8 = true,
+): Promise<{ run: { info: AttentionDispatch; out: Float32Array }; q: Int32Array; g: Float32Array }> {
   const g = uploadAttentionCase(ctx, c, { newTokensWritten: false, kvDtype });
+  const values = c.numTokens * c.numHeads * c.headDim;
+  const xq = int8 ? ctx.upload(new Int32Array(values).fill(0x7f7f7f7f), 'xq') : undefined;
+  const xg = int8 ? ctx.upload(poisonF32(values / 16), 'xg') : undefined;
   try {
     const rec = ctx.recorder('attention test');
     kvWrite(rec, {
@@ -125,12 +142,21 @@ async function runStep(
       blockSize: c.blockSize,
       kvDtype,
     });
-    const info = attention(rec, g.batch, opts);
+    const info = attention(rec, g.batch, xq && xg ? { ...opts, int8Out: { xq, xg } } : opts);
     const read = rec.read(g.batch.out);
+    const readQ = xq && rec.read(xq);
+    const readG = xg && rec.read(xg);
     rec.submit();
-    return { info, out: new Float32Array(await read) };
+    const out = new Float32Array(await read);
+    return {
+      run: { info, out },
+      q: readQ ? new Int32Array(await readQ) : new Int32Array(0),
+      g: readG ? new Float32Array(await readG) : new Float32Array(0),
+    };
   } finally {
     g.destroy();
+    xq?.destroy();
+    xg?.destroy();
   }
 }
 
@@ -441,6 +467,84 @@ describe.skipIf(!gpu)('attention', () => {
     expect(() => attention(gpu!.recorder(), { ...g.batch, out: small })).toThrow(/out holds 16 bytes/);
     small.destroy();
     g.destroy();
+  });
+});
+
+// The int8 output feeds a product over int8 activations in place of a quantization dispatch:
+// it must be that dispatch's bits for every token, whichever path wrote it.
+describe.skipIf(!gpu)('attention int8 output', () => {
+  const cases = [
+    // Decodes in one split each: the subgroup kernel writes it (a head's groups over 8, 4, 2 and 1 lanes).
+    { headDim: 32, heads: [4, 4], ctxs: [37, 300, 1], queries: 'decode', by: 'kernel' },
+    { headDim: 64, heads: [8, 2], ctxs: [129, 5, 512, 77, 260], queries: 'decode', by: 'kernel' },
+    { headDim: 128, heads: [12, 1], ctxs: [64, 3], queries: 'decode', by: 'kernel' },
+    { headDim: 256, heads: [2, 2], ctxs: [17, 90], queries: 'decode', by: 'kernel' },
+    // A context past one split (merged), prompt tokens, and a head of 96 (3 vec4s a lane).
+    { headDim: 64, heads: [4, 1], ctxs: [1030, 40], queries: 'decode', by: 'dispatch' },
+    { headDim: 64, heads: [6, 3], ctxs: [53, 17], queries: 'prefill', by: 'dispatch' },
+    { headDim: 96, heads: [4, 2], ctxs: [33, 200], queries: 'decode', by: 'dispatch' },
+    // Heads of 48 whose row of 96 is three groups, each across two heads.
+    { headDim: 48, heads: [2, 2], ctxs: [21, 8], queries: 'decode', by: 'dispatch' },
+  ] as const;
+
+  cases.forEach((k, i) => {
+    it(`d${k.headDim} heads ${k.heads[0]}:${k.heads[1]} ${k.queries} at ${k.ctxs.join(',')}: by ${k.by}, quantizeGroupsI8's bits`, async () => {
+      const rand = seededRandom(7100 + i);
+      const seqs = k.ctxs.map((contextLen) => ({ queryLen: k.queries === 'decode' ? 1 : contextLen, contextLen }));
+      const c = buildAttentionCase(
+        { seqs, numHeads: k.heads[0], numKvHeads: k.heads[1], headDim: k.headDim, blockSize: 16, spareBlocks: 1 },
+        rand,
+      );
+      const { run, q, g } = await runStepInt8(gpu!, c);
+      expect(run.info.int8Out).toBe(k.by);
+      const width = c.numHeads * c.headDim;
+      const want = quantizeGroupsI8(run.out, c.numTokens, width);
+      expect(Array.from(q)).toEqual(Array.from(want.q));
+      const pairs = Array.from({ length: want.scales.length }, (_, j) => [g[2 * j], g[2 * j + 1]]);
+      expect(pairs).toEqual(Array.from(want.scales, (sc, j) => [sc, want.sums[j]]));
+      // The float output stays as it was without int8Out.
+      expect(relativeL2(run.out, referenceRows(c, Array.from({ length: c.numTokens }, (_, t) => t)))).toBeLessThan(F32_TOLERANCE);
+    });
+  });
+
+  it('quantizes through a dispatch on the portable path and after a mixed step', async () => {
+    const c = buildAttentionCase(
+      { seqs: [1, 1, 30].map((n, s) => ({ queryLen: n, contextLen: [40, 90, 30][s]! })), numHeads: 4, numKvHeads: 2, headDim: 64, blockSize: 16 },
+      seededRandom(7200),
+    );
+    for (const [ctx, opts] of [
+      [portableGpu, { decodeSeqs: 2 }],
+      [gpu, { decodeSeqs: 2 }],
+    ] as const) {
+      if (!ctx) continue;
+      const { run, q, g } = await runStepInt8(ctx, c, opts);
+      expect(run.info).toMatchObject({ kernel: 'mixed', int8Out: 'dispatch' });
+      const want = quantizeGroupsI8(run.out, c.numTokens, c.numHeads * c.headDim);
+      expect(Array.from(q)).toEqual(Array.from(want.q));
+      expect(Array.from(g.filter((_, j) => j % 2 === 0))).toEqual(Array.from(want.scales));
+    }
+  });
+
+  it('rejects int8Out for rows that are not whole groups, or too small, with a KernelShapeError', () => {
+    const c = buildAttentionCase(
+      { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 3, numKvHeads: 1, headDim: 8, blockSize: 8 },
+      seededRandom(9),
+    );
+    const g = uploadAttentionCase(gpu!, c, { newTokensWritten: true });
+    const xq = gpu!.createBuffer(256, 'xq');
+    const xg = gpu!.createBuffer(64, 'xg');
+    expect(() => attention(gpu!.recorder(), g.batch, { int8Out: { xq, xg } })).toThrow(KernelShapeError);
+    expect(() => attention(gpu!.recorder(), g.batch, { int8Out: { xq, xg } })).toThrow(/multiple of 32, got 24/);
+    g.destroy();
+    const d = buildAttentionCase(
+      { seqs: [{ queryLen: 1, contextLen: 5 }], numHeads: 2, numKvHeads: 1, headDim: 64, blockSize: 8 },
+      seededRandom(9),
+    );
+    const h = uploadAttentionCase(gpu!, d, { newTokensWritten: true });
+    expect(() => attention(gpu!.recorder(), h.batch, { int8Out: { xq, xg: gpu!.createBuffer(4, 'tiny') } })).toThrow(KernelShapeError);
+    h.destroy();
+    xq.destroy();
+    xg.destroy();
   });
 });
 

@@ -3,9 +3,11 @@ import {
   fixedSubgroupSize,
   grid1d,
   kvPoolFormat,
+  quantizeGroupsI8,
+  requireInt8Activations,
   validatePagedAttentionBatch,
 } from '@llm/kernels';
-import type { GpuContext, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
+import type { GpuContext, Int8Activations, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
 import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
 import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
@@ -43,6 +45,14 @@ export interface AttentionOptions {
    * from each other in the last bits.
    */
   prefillKernel?: PrefillKernelKind;
+  /**
+   * Also write the output quantized to int8 per 32-value group, bit for bit as
+   * `quantizeGroupsI8` would from it: the `int8X` of the product that reads it (numHeads x
+   * headDim a multiple of 32). The decode kernel on subgroups writes it itself for a step of
+   * decodes within one split each (on CPU adapters, contexts up to 512), where a head's lanes
+   * hold whole groups (head dims 32, 64, 128, 256); otherwise a quantization dispatch follows.
+   */
+  int8Out?: Int8Activations | undefined;
 }
 
 export type PrefillKernelKind = 'flash' | 'rows';
@@ -63,6 +73,8 @@ export interface AttentionDispatch {
   usesSubgroups: boolean;
   /** The prefill kernel that ran (prefill and mixed), else undefined. */
   prefillKernel?: PrefillKernelKind | undefined;
+  /** With `int8Out`: written by the decode kernel itself, or by a quantization dispatch after. */
+  int8Out?: 'kernel' | 'dispatch' | undefined;
 }
 
 // Keys per decode split, fixed for a model and an adapter, so that a token's splits, and the
@@ -125,6 +137,27 @@ export function attention(
 ): AttentionDispatch {
   const ctx = rec.ctx;
   checkBatch(ctx, batch);
+  const int8 = opts.int8Out;
+  if (int8) {
+    const width = batch.numHeads * batch.headDim;
+    if (width % 32 !== 0) {
+      throw new KernelShapeError('attention', `int8Out needs numHeads x headDim a multiple of 32, got ${width}`);
+    }
+    requireInt8Activations('attention', 'int8Out', int8, batch.numTokens, width);
+  }
+  const dispatch = recordAttention(ctx, rec, batch, opts);
+  if (!int8) return dispatch;
+  if (dispatch.int8Out === 'kernel') return dispatch;
+  quantizeGroupsI8(rec, { x: batch.out, out: int8, tokens: batch.numTokens, k: batch.numHeads * batch.headDim });
+  return { ...dispatch, int8Out: 'dispatch' };
+}
+
+function recordAttention(
+  ctx: GpuContext,
+  rec: StepRecorder,
+  batch: PagedAttentionBatch,
+  opts: AttentionOptions,
+): AttentionDispatch {
   const mode = opts.mode ?? 'auto';
   if (opts.decodeSeqs !== undefined) {
     const d = opts.decodeSeqs;
@@ -141,14 +174,15 @@ export function attention(
       );
     }
     if (d === 0) return recordPrefill(ctx, rec, batch, 0, opts.prefillKernel);
-    const decode = recordDecode(ctx, rec, batch, d, opts.kvHeadsPerWorkgroup);
+    // Prefill tokens need the quantization dispatch, which then takes the decodes' too.
+    const decode = recordDecode(ctx, rec, batch, d, opts.kvHeadsPerWorkgroup, d === batch.numSeqs ? opts.int8Out : undefined);
     if (d === batch.numSeqs) return decode;
     const prefill = recordPrefill(ctx, rec, batch, d, opts.prefillKernel);
     return { ...decode, kernel: 'mixed', prefillKernel: prefill.prefillKernel };
   }
   const decode = mode === 'decode' || (mode === 'auto' && batch.numTokens === batch.numSeqs);
   return decode
-    ? recordDecode(ctx, rec, batch, batch.numTokens, opts.kvHeadsPerWorkgroup)
+    ? recordDecode(ctx, rec, batch, batch.numTokens, opts.kvHeadsPerWorkgroup, opts.int8Out)
     : recordPrefill(ctx, rec, batch, 0, opts.prefillKernel);
 }
 
@@ -272,6 +306,7 @@ function recordDecode(
   b: PagedAttentionBatch,
   tokens: number,
   kvHeadsPerWorkgroup: number | undefined,
+  int8Out?: Int8Activations,
 ): AttentionDispatch {
   const state = stateOf(ctx);
   const subgroupMinSize = ctx.features.subgroups ? (ctx.device.adapterInfo?.subgroupMinSize ?? 4) : 0;
@@ -321,6 +356,8 @@ function recordDecode(
   // With a single split every token writes `out` directly; the scratch bindings are then unused
   // but still bound.
   const scratch = scratchFor(ctx, state, accBytes, statsBytes);
+  // Every token in one split writes its output directly, so the kernel can quantize it too.
+  const int8Kernel = int8Out && splits === 1 ? kernels.decodeInt8 : undefined;
   for (let tokenStart = 0; tokenStart < tokens; tokenStart += perPass) {
     const count = Math.min(perPass, tokens - tokenStart);
     const params = {
@@ -344,7 +381,8 @@ function recordDecode(
       partialAcc: scratch.acc,
       partialStats: scratch.stats,
     };
-    rec.dispatchKernel(kernels.decode, params, buffers, [
+    const int8Buffers = int8Kernel ? { xq: int8Out!.xq, xg: int8Out!.xg } : {};
+    rec.dispatchKernel(int8Kernel ?? kernels.decode, params, { ...buffers, ...int8Buffers }, [
       count,
       checkGrid(ctx, 'KV head groups x head chunks', kvGroups * headChunks),
       checkGrid(ctx, 'decode splits', splits),
@@ -374,6 +412,7 @@ function recordDecode(
     splits,
     scratchBytes: accBytes + statsBytes,
     usesSubgroups: kernels.usesSubgroups,
+    ...(int8Kernel ? { int8Out: 'kernel' as const } : {}),
   };
 }
 

@@ -25,7 +25,7 @@ export const DECODE_PARAMS = {
   scale: 'f32',
 } as const;
 
-function decodeBindings(pool: StorageFormat) {
+function decodeBindings(pool: StorageFormat, int8: boolean) {
   return {
     ...pagedInputBindings(pool),
     tokenSeqIds: { access: 'read', type: 'u32' },
@@ -35,12 +35,18 @@ function decodeBindings(pool: StorageFormat) {
     // normalised output to `out` instead, whatever the other tokens of the batch need.
     partialAcc: { access: 'read_write', type: 'vec4<f32>' },
     partialStats: { access: 'read_write', type: 'vec2<f32>' },
+    // With int8 output: `out` also quantized per 32-value group (quantizeGroupsI8's layout).
+    xq: { access: 'read_write', type: 'vec4<i32>', present: int8 },
+    xg: { access: 'read_write', type: 'vec2<f32>', present: int8 },
   } as const;
 }
 
-/** The decode kernels' declaration; `enable` adds WGSL extensions the kernel body needs. */
-export function decodeDeclaration(pool: StorageFormat, enable: string[] = []) {
-  return declareKernel({ name: 'attention', params: DECODE_PARAMS, bindings: decodeBindings(pool), enable });
+/**
+ * The decode kernels' declaration; `enable` adds WGSL extensions the kernel body needs, `int8`
+ * the bindings of the quantized output.
+ */
+export function decodeDeclaration(pool: StorageFormat, enable: string[] = [], int8 = false) {
+  return declareKernel({ name: 'attention', params: DECODE_PARAMS, bindings: decodeBindings(pool, int8), enable });
 }
 
 export type DecodeKernel = DeclaredKernel<typeof DECODE_PARAMS, ReturnType<typeof decodeBindings>>;

@@ -27,6 +27,11 @@ import { unroll } from './wgsl-unroll.js';
  */
 export interface DecodeKernels {
   decode: DecodeKernel;
+  /**
+   * The decode kernel also writing its single-split tokens' output quantized to int8 (the
+   * subgroup kernel, where a head's lanes hold whole 32-value groups), else undefined.
+   */
+  decodeInt8: DecodeKernel | undefined;
   merge: typeof MERGE_KERNEL;
   /** Most query heads one workgroup takes; larger groups are split across workgroups. */
   maxHeads: number;
@@ -83,6 +88,7 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
     );
     return {
       decode: kernel.source,
+      decodeInt8: kernel.int8Source,
       kvHeadsPerWorkgroup: kernel.kvHeadsPerWorkgroup,
       merge: MERGE_KERNEL,
       maxHeads: MAX_HEADS,
@@ -128,6 +134,7 @@ export function decodeKernels(shape: DecodeKernelShape): DecodeKernels {
       decodeDeclaration(shape.pool),
       decodeWgsl(c),
     ),
+    decodeInt8: undefined,
     kvHeadsPerWorkgroup: 1,
     merge: MERGE_KERNEL,
     maxHeads,

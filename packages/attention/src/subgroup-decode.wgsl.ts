@@ -1,4 +1,4 @@
-import { KernelShapeError, declaredKernel } from '@llm/kernels';
+import { I8_QUANTIZE_WGSL, KernelShapeError, declaredKernel } from '@llm/kernels';
 import type { StorageFormat } from '@llm/kernels';
 import { decodeDeclaration } from './decode-declaration.js';
 import type { DecodeKernel } from './decode-declaration.js';
@@ -28,6 +28,11 @@ import { unroll } from './wgsl-unroll.js';
  */
 export interface SubgroupDecodeKernel {
   source: DecodeKernel;
+  /**
+   * The same kernel also writing each direct (single-split) token's output quantized to int8 per
+   * 32-value group, where the head's lanes hold whole groups; else undefined.
+   */
+  int8Source: DecodeKernel | undefined;
   /** KV heads side by side in one workgroup (one segment of lanes each). */
   kvHeadsPerWorkgroup: number;
 }
@@ -80,14 +85,63 @@ export function subgroupDecodeKernel(
       `kvHeadsPerWorkgroup must be an integer from 1 to ${Math.floor(maxInvocations / lanes)}, got ${kvPerWorkgroup}`,
     );
   }
+  const name = `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}-${pool.tag}`;
+  const groups = int8Groups(d4, perLane);
   return {
-    source: declaredKernel(
-      `attention-decode-d${headDim}-h${headBlock}-kv${kvPerWorkgroup}-sg${lanes}-${pool.tag}`,
-      decodeDeclaration(pool, ['subgroups']),
-      subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup),
-    ),
+    source: declaredKernel(name, decodeDeclaration(pool, ['subgroups']), subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup)),
+    int8Source: groups
+      ? declaredKernel(
+          `${name}-i8`,
+          decodeDeclaration(pool, ['subgroups'], true),
+          subgroupDecodeWgsl(d4, lanes, perLane, headBlock, kvPerWorkgroup, groups),
+        )
+      : undefined,
     kvHeadsPerWorkgroup: kvPerWorkgroup,
   };
+}
+
+/** vec4s of a 32-value int8 group. */
+const GROUP_VEC4S = 8;
+
+/**
+ * How a head's lanes hold its 32-value groups when each lane holds `perLane` adjacent vec4s of
+ * it: `lanes` neighbouring lanes to a group (perLane dividing 8), or whole groups in each lane
+ * (perLane a multiple of 8); undefined where groups would straddle lanes unevenly or heads.
+ */
+function int8Groups(d4: number, perLane: number): { lanes: number; perLane: number } | undefined {
+  if (d4 % GROUP_VEC4S !== 0) return undefined;
+  if (GROUP_VEC4S % perLane === 0) return { lanes: GROUP_VEC4S / perLane, perLane: 1 };
+  if (perLane % GROUP_VEC4S === 0) return { lanes: 1, perLane: perLane / GROUP_VEC4S };
+  return undefined;
+}
+
+/**
+ * Head h's normalised output (its lane's vec4s o{h}_v) quantized per 32-value group as
+ * quantizeGroupsI8 does: the largest magnitude and the integer sum of a group spread over
+ * `groups.lanes` lanes come from xor-shuffles among them (max and integer sums are exact in any
+ * order, so the bits are the quantization dispatch's).
+ */
+function int8Store(h: number, perLane: number, groups: { lanes: number; perLane: number }, col: (v: number) => string): string {
+  const per = perLane / groups.perLane;
+  const lines: string[] = [];
+  for (let g = 0; g < groups.perLane; g++) {
+    const vs = Array.from({ length: per }, (_, i) => g * per + i);
+    const shuffles = (name: string, op: (a: string, b: string) => string) =>
+      Array.from({ length: Math.log2(groups.lanes) }, (_, i) => `${name} = ${op(name, `subgroupShuffleXor(${name}, ${1 << i}u)`)};`);
+    lines.push(
+      `{`,
+      `  var amax = 0.0;`,
+      ...vs.map((v) => `  { let a = abs(o${h}_${v}); amax = max(amax, max(max(a.x, a.y), max(a.z, a.w))); }`),
+      ...shuffles('amax', (a, b) => `max(${a}, ${b})`).map((l) => `  ${l}`),
+      `  let sc = rowScale(amax);`,
+      `  var qs = 0;`,
+      ...vs.map((v) => `  { let qv = quantize(o${h}_${v}, sc); xq[at * D4 + ${col(v)}] = qv; qs += qv.x + qv.y + qv.z + qv.w; }`),
+      ...shuffles('qs', (a, b) => `${a} + ${b}`).map((l) => `  ${l}`),
+      `  if (lane % ${groups.lanes}u == 0u) { xg[(at * D4 + ${col(vs[0]!)}) / ${GROUP_VEC4S}u] = vec2<f32>(sc, f32(qs)); }`,
+      `}`,
+    );
+  }
+  return lines.map((l) => `        ${l}`).join('\n');
 }
 
 /**
@@ -131,6 +185,7 @@ function subgroupDecodeWgsl(
   perLane: number,
   hb: number,
   kvPerWorkgroup: number,
+  int8?: { lanes: number; perLane: number },
 ): string {
   const owner = (h: number) => h * (lanes / hb);
   const col = (v: number) => `lane * PER_LANE + ${v}u`;
@@ -143,6 +198,7 @@ function subgroupDecodeWgsl(
   );
   return /* wgsl */ `
 // Streaming split-K decode on one subgroup (see subgroup-decode.wgsl.ts).
+${int8 ? I8_QUANTIZE_WGSL : ''}
 
 const D4 = ${d4}u;
 const ROW_LANES = ${lanes}u;
@@ -219,7 +275,8 @@ ${unroll(
   (h) => `    if (hb + ${h}u < heads) {
       let at = qRow + hb + ${h}u;
       if (direct) {
-${unroll(perLane, (v) => `out[at * D4 + ${col(v)}] = acc${h}_${v} / stats${h}.y;`, '        ')}
+${unroll(perLane, (v) => `let o${h}_${v} = acc${h}_${v} / stats${h}.y;\n        out[at * D4 + ${col(v)}] = o${h}_${v};`, '        ')}
+${int8 ? int8Store(h, perLane, int8, col) : ''}
       } else {
         let slot = (at - params.tokenStart * params.numHeads) * params.numSplits + split;
 ${unroll(perLane, (v) => `partialAcc[slot * D4 + ${col(v)}] = acc${h}_${v};`, '        ')}

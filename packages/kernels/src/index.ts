@@ -113,6 +113,17 @@ export type {
   TypedBinding,
 } from './kernels/kernel-declaration.js';
 export { fixedSubgroupSize, grid1d } from './kernels/workgroup-grid.js';
-export { int8ActivationsSupported, isPairsDtype, PAIRS_DTYPES, repackPairs, type Int8Activations, type PairsDtype } from './kernels/int8-pairs.js';
+export {
+  int8ActivationsSupported,
+  isPairsDtype,
+  PAIRS_DTYPES,
+  quantizeGroupsI8,
+  repackPairs,
+  requireInt8Activations,
+  type Int8Activations,
+  type PairsDtype,
+  type QuantizeGroupsI8Args,
+} from './kernels/int8-pairs.js';
+export { I8_QUANTIZE_WGSL } from './kernels/i8-quantize.wgsl.js';
 
 export * as reference from './reference/index.js';

@@ -3,7 +3,8 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { kernelSource } from './kernel-cache.js';
 import { uniformWindow } from './uniform-window.js';
-import { bindingOffset, bufferOf, requireBytes } from './kernel-args.js';
+import { bindingOffset, bufferOf, requireBytes, requireDistinct, requireInt } from './kernel-args.js';
+import { KernelShapeError } from '../runtime/errors.js';
 import { half, splitNibbles } from './block-repack.js';
 import { epilogueKey, type LinearEpilogueVariant } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
@@ -260,6 +261,35 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
 }
 
 const bound = (b: BufferBindingLike) => ({ buffer: bufferOf(b), offset: bindingOffset(b) });
+
+export interface QuantizeGroupsI8Args {
+  /** f32 [tokens, k]. */
+  x: BufferBindingLike;
+  /** Where the int8 values and (scale, sum) of each 32-value group go: a product's `int8X`. */
+  out: Int8Activations;
+  tokens: number;
+  /** Values per token, a multiple of 32. */
+  k: number;
+}
+
+/**
+ * x quantized to int8 per 32-value group, as @llm/quant's quantizeGroupsI8 does, bit for bit: the
+ * input a product over int8 activations takes as `int8X`, for a kernel whose output cannot write
+ * it itself.
+ */
+export function quantizeGroupsI8(rec: StepRecorder, a: QuantizeGroupsI8Args): void {
+  const name = 'quantizeGroupsI8';
+  requireInt(name, 'tokens', a.tokens, 1);
+  requireInt(name, 'k', a.k, I8_GROUP);
+  if (a.k % I8_GROUP !== 0) throw new KernelShapeError(name, `k must be a multiple of ${I8_GROUP}, got ${a.k}`);
+  requireBytes(name, 'x', a.x, a.tokens * a.k * 4);
+  requireInt8Activations(name, 'out', a.out, a.tokens, a.k);
+  requireDistinct(name, a.out.xq, { x: a.x });
+  requireDistinct(name, a.out.xg, { x: a.x, 'out.xq': a.out.xq });
+  const groups = (a.tokens * a.k) / I8_GROUP;
+  const xg = bound(a.out.xg);
+  quantizeGroups(rec, groups, bound(a.x), bound(a.out.xq), { ...xg, size: groups * 8 });
+}
 
 /**
  * `groups` groups of 32 values from `x` quantized into `xq` (and their (scale, sum) into `xg`,

@@ -105,6 +105,9 @@ interface Scratch {
    */
   normQ: GPUBuffer;
   normQScales: GPUBuffer;
+  /** Int8 activations: attention's output quantized by attention, for the output projection. */
+  attnQ: GPUBuffer;
+  attnQScales: GPUBuffer;
   /** Int8 activations: the gate/up product's output quantized by that product, for the down product. */
   hiddenQ: GPUBuffer;
   hiddenQScales: GPUBuffer;
@@ -279,6 +282,7 @@ export class GpuModelRunner implements ModelRunner {
         Math.max(0, ...layers.flatMap((l) => [l.qkv, l.wo, l.gateUp, l.down]).map((m) => (m instanceof I8Matrix ? m.words : 0))),
         [output, ...layers.flatMap((l) => [l.qkv, l.gateUp])].some(readsInt8),
         layers.some(quantizesHidden),
+        layers.some(quantizesAttention),
       );
       owned.push(...Object.values(scratch));
       const runner = new GpuModelRunner(
@@ -691,9 +695,11 @@ export class GpuModelRunner implements ModelRunner {
       };
       // Generated tokens through the decode kernel, prompt tokens through the prefill kernel, whatever
       // the mix: a token's attention never depends on what else the step carries.
-      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs });
+      // Attention also writes its output quantized for an output projection over int8 activations.
+      const attnInt8 = quantizesAttention(layer) ? { xq: s.attnQ, xg: s.attnQScales } : undefined;
+      attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs, int8Out: attnInt8 });
       const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
-      this.product(rec, { x: attnIn, w: layer.wo, out: s.x2, m, residual: s.x });
+      this.product(rec, { x: attnIn, int8X: attnInt8, w: layer.wo, out: s.x2, m, residual: s.x });
       const gateUpInt8 = this.normInt8(layer.gateUp, layer.gateUpOrder);
       rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: gateUpInt8 });
       const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
@@ -747,6 +753,11 @@ function readsInt8(w: LayerMatrix): boolean {
   return !(w instanceof I8Matrix) && w.parts.every((p) => p.pairs);
 }
 
+/** Whether attention writes the output projection's int8 input (a product over int8 activations, in order). */
+function quantizesAttention(l: { wo: LayerMatrix; woOrder?: GPUBuffer | undefined }): boolean {
+  return readsInt8(l.wo) && !l.woOrder;
+}
+
 /** Whether the layer's gate/up product writes the down product's int8 input (both read int8 activations). */
 function quantizesHidden(l: { gateUp: LayerMatrix; down: LayerMatrix; downOrder?: GPUBuffer | undefined }): boolean {
   return readsInt8(l.gateUp) && readsInt8(l.down) && !l.downOrder;
@@ -762,6 +773,7 @@ function createScratch(
   i8Words: number,
   normInt8: boolean,
   hiddenInt8: boolean,
+  attnInt8: boolean,
 ): Scratch {
   const f32 = (n: number, label: string) => ctx.createBuffer(Math.max(16, n * 4), label);
   // The inputs of products: room past the last token for the tile kernel's last x window.
@@ -769,7 +781,11 @@ function createScratch(
   // Room past the last token, as for xb, for the product's last uniform window of x.
   const normRows = normInt8 ? Math.max(inRows, maxSeqs) : 0;
   const hiddenRows = hiddenInt8 ? Math.max(inRows, maxSeqs) : 0;
+  const attnRows = attnInt8 ? Math.max(inRows, maxSeqs) : 0;
+  const attnWidth = c.numHeads * c.headDim;
   return {
+    attnQ: f32(attnRows * attnWidth, 'attnQ'),
+    attnQScales: f32(Math.ceil((attnRows * attnWidth) / 64) * 4, 'attnQScales'),
     hiddenQ: f32(hiddenRows * c.hiddenDim, 'hiddenQ'),
     hiddenQScales: f32(Math.ceil((hiddenRows * c.hiddenDim) / 64) * 4, 'hiddenQScales'),
     normQ: f32(normRows * c.dim, 'normQ'),

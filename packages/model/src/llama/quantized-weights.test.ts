@@ -117,6 +117,16 @@ describe.skipIf(!gpu)('runners on block-quantized files', () => {
         // The last token's logits alone (its context cached by the first run) as in the batch.
         const alone = await int8.logits([{ tokens: [12], startPos: 6, blockTable: chunk.blockTable }]);
         expect(Array.from(alone)).toEqual(Array.from(got));
+        // As a decode (attention quantizing the output projection's input itself), alone and
+        // beside another sequence's decode.
+        const other = [8, 9, 10, 11, 12, 13, 14, 15];
+        const decode = (blockTable: number[]) => ({ tokens: [12], startPos: 6, blockTable, prefill: false });
+        const decoded = await int8.logits([decode(chunk.blockTable)]);
+        expect(relativeL2(decoded, want)).toBeLessThan(3e-2);
+        await int8.logits([{ ...chunk, blockTable: other }]);
+        const pair = await int8.logits([decode(chunk.blockTable), decode(other)]);
+        expect(Array.from(pair.subarray(0, decoded.length))).toEqual(Array.from(decoded));
+        expect(Array.from(pair.subarray(decoded.length))).toEqual(Array.from(decoded));
       } finally {
         int8.dispose();
         float.dispose();
