@@ -37,7 +37,7 @@ export type { GpuMatrixPart, MatrixLayout, UploadMatrixOptions } from './kernels
 export { hadamardRows } from './kernels/hadamard.js';
 export type { HadamardRowsArgs } from './kernels/hadamard.js';
 export { linear, linearKernelFor, LINEAR_X_SLACK_TOKENS, MATVEC_MAX_ROWS } from './kernels/linear.js';
-export type { LinearAdapter, LinearArgs, LinearKernelKind, LinearOutputArgs } from './kernels/linear.js';
+export type { LinearAdapter, LinearArgs, LinearKernelKind, LinearOutputArgs, LinearRope } from './kernels/linear.js';
 export type { StreamShape } from './kernels/linear.wgsl.js';
 export { i8RowWords, I8Matrix, linearI8, quantizeActivationsI8, uploadI8Matrix } from './kernels/w8a8.js';
 export type { I8Activations, LinearI8Args, QuantizeActivationsArgs, UploadI8Options } from './kernels/w8a8.js';

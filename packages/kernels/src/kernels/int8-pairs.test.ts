@@ -12,6 +12,7 @@ import {
 import { embedding } from './embedding.js';
 import { linear } from './linear.js';
 import { rmsNorm } from './rms-norm.js';
+import { rope as ropeKernel } from './rope.js';
 import { uploadMatrix } from './matrix.js';
 import { PAIR_LANES } from './int8-pairs.js';
 
@@ -247,6 +248,113 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
         }
       }
     }
+  });
+
+  // The Q|K|V product with rope in its stores against the same product followed by `rope` with
+  // kvWrite: rotated Q and K|V rows and the pool (an f32 and an f16 one, a token whose slot is
+  // skipped, Llama 3 factors and linear scaling in one case), every output poisoned first.
+  it.each([
+    { dtype: 'q4_0', m: 1, heads: [4, 2], headDim: 64, kvDtype: 'f32', factors: false },
+    { dtype: 'q4_0', m: 2, heads: [4, 2], headDim: 64, kvDtype: 'f16', factors: true },
+    { dtype: 'q8_0', m: 5, heads: [2, 1], headDim: 32, kvDtype: 'f32', factors: false },
+    { dtype: 'q4_0', m: 11, heads: [6, 6], headDim: 32, kvDtype: 'f16', factors: false },
+  ] as const)('rotates Q and K and writes the pool in its stores as rope after it does: %o', async (c) => {
+    const rand = seededRandom(seed + 7);
+    const [numHeads, numKvHeads] = c.heads;
+    const qLen = numHeads * c.headDim;
+    const kLen = numKvHeads * c.headDim;
+    const n = qLen + 2 * kLen;
+    const k = 128;
+    const bytes = randomBlocks(c.dtype, n * k, rand, 'bytes');
+    const pairs = uploadMatrix(ctx, bytes, n, k, c.dtype, { activations: 'int8' });
+    const plain = uploadMatrix(ctx, bytes, n, k, c.dtype);
+    const x = ctx.upload(randomFloats(rand, c.m * k, -2, 2), 'x');
+    const blockSize = 4;
+    const numBlocks = c.m + 3;
+    // Token 1 (when there is one) skips the pool.
+    const slots = Uint32Array.from({ length: c.m }, (_, t) => (t === 1 ? 0xffffffff : (t * 5 + 2) % (numBlocks * blockSize)));
+    const positions = Uint32Array.from({ length: c.m }, (_, t) => 3 + 97 * t);
+    const rowWords = (c.kvDtype === 'f16' ? 0.5 : 1) * numBlocks * numKvHeads * blockSize * c.headDim;
+    const factors = c.factors ? randomFloats(rand, c.headDim / 2, 1, 8) : undefined;
+    const run = async (fused: boolean) => {
+      const out = ctx.upload(poisonF32(c.m * qLen), 'q');
+      const out2 = ctx.upload(poisonF32(c.m * 2 * kLen), 'kv');
+      const kCache = ctx.upload(poisonF32(rowWords), 'k cache');
+      const vCache = ctx.upload(poisonF32(rowWords), 'v cache');
+      const rope = {
+        positions: ctx.upload(positions, 'positions'),
+        numHeads,
+        numKvHeads,
+        headDim: c.headDim,
+        theta: 10000,
+        layout: 'adjacent' as const,
+        ...(factors ? { freqFactors: ctx.upload(factors, 'factors'), positionScale: 0.25 } : {}),
+        kvWrite: { slots: ctx.upload(slots, 'slots'), kCache, vCache, numBlocks, blockSize, kvDtype: c.kvDtype },
+      };
+      const rec = ctx.recorder();
+      linear(rec, { x, w: fused ? pairs : plain, out, m: c.m, split: { at: qLen, out: out2 }, rope });
+      const reads = [out, out2, kCache, vCache].map((b) => rec.read(b));
+      rec.submit();
+      const [q, kv, kc, vc] = (await Promise.all(reads)).map((b) => new Float32Array(b));
+      return { q: q!, kv: kv!, kc: kc!, vc: vc! };
+    };
+    const { q, kv, kc, vc } = await run(true);
+    // The same product without rope (the pairs matrix, its bits), then rope with kvWrite.
+    const wantOut = ctx.upload(poisonF32(c.m * qLen), 'q');
+    const wantKv = ctx.upload(poisonF32(c.m * 2 * kLen), 'kv');
+    const wantK = ctx.upload(poisonF32(rowWords), 'k cache');
+    const wantV = ctx.upload(poisonF32(rowWords), 'v cache');
+    const rec = ctx.recorder();
+    linear(rec, { x, w: pairs, out: wantOut, m: c.m, split: { at: qLen, out: wantKv } });
+    ropeKernel(rec, {
+      q: wantOut,
+      k: wantKv,
+      kStride: 2 * kLen,
+      positions: ctx.upload(positions, 'positions'),
+      tokens: c.m,
+      numHeads,
+      numKvHeads,
+      headDim: c.headDim,
+      theta: 10000,
+      layout: 'adjacent',
+      ...(factors ? { freqFactors: ctx.upload(factors, 'factors'), positionScale: 0.25 } : {}),
+      kvWrite: { v: wantKv, vStride: 2 * kLen, vOffset: kLen, slots: ctx.upload(slots, 'slots'), kCache: wantK, vCache: wantV, numBlocks, blockSize, kvDtype: c.kvDtype },
+    });
+    const reads = [wantOut, wantKv, wantK, wantV].map((b) => rec.read(b));
+    rec.submit();
+    const [wq, wkv, wk, wv] = (await Promise.all(reads)).map((b) => new Float32Array(b));
+    expect(q.findIndex((v) => Number.isNaN(v))).toBe(-1);
+    expect(kv.findIndex((v) => Number.isNaN(v))).toBe(-1);
+    expect(relativeL2(q, wq!), `seed ${seed + 7}`).toBeLessThan(1e-6);
+    expect(relativeL2(kv, wkv!)).toBeLessThan(1e-6);
+    // The pool: the same slots written (NaN where rope writes nothing), values as close.
+    const written = (a: Float32Array) => Array.from(a, (v) => !Number.isNaN(v));
+    expect(written(kc)).toEqual(written(wk!));
+    expect(written(vc)).toEqual(written(wv!));
+    const finite = (a: Float32Array) => a.map((v) => (Number.isNaN(v) ? 0 : v));
+    expect(relativeL2(finite(kc), finite(wk!))).toBeLessThan(1e-6);
+    expect(relativeL2(finite(vc), finite(wv!))).toBeLessThan(1e-6);
+    // Over weights without int8 activations, rope runs after the product: the same outputs.
+    const float = await run(false);
+    expect(relativeL2(float.q, wq!)).toBeLessThan(3e-2);
+  });
+
+  it('refuses rope without a Q|K|V split at numHeads x headDim', () => {
+    const w = uploadMatrix(ctx, randomBlocks('q4_0', 256 * 64, seededRandom(3), 'bytes'), 256, 64, 'q4_0', { activations: 'int8' });
+    const b = ctx.createBuffer(256 * 4 * 2, 'b');
+    const rope = {
+      positions: b,
+      numHeads: 2,
+      numKvHeads: 1,
+      headDim: 64,
+      theta: 10000,
+      layout: 'adjacent' as const,
+      kvWrite: { slots: b, kCache: ctx.createBuffer(4096, 'k'), vCache: ctx.createBuffer(4096, 'v'), numBlocks: 1, blockSize: 4 },
+    };
+    expect(() => linear(ctx.recorder(), { x: b, w, out: ctx.createBuffer(1024, 'o'), m: 1, rope })).toThrow(KernelShapeError);
+    expect(() =>
+      linear(ctx.recorder(), { x: b, w, out: ctx.createBuffer(1024, 'o'), m: 1, split: { at: 64, out: ctx.createBuffer(1024, 'o2') }, rope }),
+    ).toThrow(/split at 128/);
   });
 
   it('refuses other types, and readers other than linear, with a typed error', () => {

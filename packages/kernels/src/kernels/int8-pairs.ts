@@ -8,7 +8,7 @@ import { KernelShapeError } from '../runtime/errors.js';
 import { half, splitNibbles } from './block-repack.js';
 import { epilogueKey, type LinearEpilogueVariant } from './linear.wgsl.js';
 import type { GpuMatrix } from './matrix.js';
-import { PAIR_LANES, pairsKernel, quantizeGroupsKernel, type PairsShape } from './int8-pairs.wgsl.js';
+import { PAIR_LANES, pairsKernel, quantizeGroupsKernel, type PairsRope, type PairsShape } from './int8-pairs.wgsl.js';
 import { cpuWorkgroup, ELEMENTWISE_WORKGROUP, fixedSubgroupSize, grid1d } from './workgroup-grid.js';
 
 export { PAIR_LANES } from './int8-pairs.wgsl.js';
@@ -127,6 +127,15 @@ export function requireInt8Activations(kernel: string, name: string, a: Int8Acti
   requireBytes(kernel, `${name}.xg`, a.xg, (tokens * k * 8) / I8_GROUP);
 }
 
+/** The rope epilogue of one pairs product: its variant, params and buffers (from rope's checks). */
+export interface PairsRopeCall {
+  variant: PairsRope;
+  params: Record<'head_dim' | 'num_kv_heads' | 'log2_theta' | 'position_scale' | 'num_slots' | 'block_size', number>;
+  buffers: Record<'positions' | 'slots' | 'k_cache' | 'v_cache', BufferBindingLike> & { freq_factors?: BufferBindingLike | undefined };
+}
+
+const NO_ROPE_PARAMS: PairsRopeCall['params'] = { head_dim: 0, num_kv_heads: 0, log2_theta: 0, position_scale: 0, num_slots: 0, block_size: 0 };
+
 /** A checked `linear` call over a pairs-layout matrix (linear.ts validates the arguments). */
 export interface PairsProduct {
   x: BufferBindingLike;
@@ -140,6 +149,8 @@ export interface PairsProduct {
   int8X?: Int8Activations | undefined;
   /** Also write the (glu) output quantized to int8 per 32-value group: the next product's int8X. */
   int8Out?: Int8Activations | undefined;
+  /** The split Q|K|V product's rotary embedding and KV-cache write, in its stores (PairsRope). */
+  rope?: PairsRopeCall | undefined;
   outputs: { out: BufferBindingLike } & Partial<
     Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
   >;
@@ -232,10 +243,12 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
           ...(fuseOut ? { tokens, pairs: 4, workgroup: cpuWorkgroup(pairs / 4, subgroup) } : base),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
+        const rope = a.rope?.variant;
+        const ropeKey = rope ? `/rope${rope.freqFactors ? '+factors' : ''}-${rope.kvDtype}` : '';
         const kernel = kernelSource(
           'linear-int8-pairs',
-          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}`,
-          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], fuseOut),
+          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}`,
+          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], fuseOut, rope),
         );
         const params = {
           k,
@@ -246,12 +259,13 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
           t0: t0 + d.w0,
           tokens: d.tokens,
           split: a.split,
+          ...(a.rope?.params ?? NO_ROPE_PARAMS),
         };
         const int8Out = fuseOut ? { hq: a.int8Out!.xq, hg: a.int8Out!.xg } : {};
         rec.dispatchKernel(
           kernel,
           params,
-          { xq: d.xq, xg: d.xg, w: part.buffer, w_scales: part.scales!, ...a.outputs, ...int8Out },
+          { xq: d.xq, xg: d.xg, w: part.buffer, w_scales: part.scales!, ...a.outputs, ...int8Out, ...a.rope?.buffers },
           [Math.ceil(pairs / (shape.pairs * shape.workgroup))],
         );
       }

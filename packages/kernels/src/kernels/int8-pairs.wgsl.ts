@@ -1,6 +1,7 @@
 import { declareKernel } from './kernel-declaration.js';
 import { GROUP_I8_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
 import { epilogueBindings, LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
+import { ROPE_ANGLE_WGSL } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /** Pairs of rows interleaved per block of the pairs layout (and the x lanes that share a group). */
@@ -87,21 +88,82 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
  * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
  * time: a weight word's fields are split once for all its tokens.
  */
+/** The Q|K|V product's rotary embedding and KV-cache write in the pairs product's stores. */
+export interface PairsRope {
+  freqFactors: boolean;
+  /** The pool's element type: f32, or f16 (a rotated pair is one u32 of two halves). */
+  kvDtype: 'f32' | 'f16';
+}
+
+/** The pairs product's params, with those of the rope epilogue. */
+export const PAIRS_ROPE_PARAMS = {
+  ...LINEAR_PARAMS,
+  head_dim: 'u32',
+  num_kv_heads: 'u32',
+  log2_theta: 'f32',
+  position_scale: 'f32',
+  num_slots: 'u32', // numBlocks * blockSize of the pool
+  block_size: 'u32',
+} as const;
+
+/**
+ * The stores of token t (row tg of out), pair p (rows n, n + 1 of the part, features g, g + 1)
+ * with the rope epilogue: Q rows (features below params.split) and K rows turned by the token's
+ * position as \`rope\` turns them (adjacent pairs), Q to out, K|V to out2 and into the token's
+ * pool slot as kvWrite places them.
+ */
+function ropeStore(v: LinearEpilogueVariant, rope: PairsRope, a: string, b: string): string {
+  const bias = v.bias ? ' v0 += bias[g]; v1 += bias[g + 1u];' : '';
+  const cacheWrite = (cache: string) =>
+    rope.kvDtype === 'f16'
+      ? `${cache}[(row + j) / 2u] = pack2x16float(vec2<f32>(v0, v1));`
+      : `${cache}[row + j] = v0; ${cache}[row + j + 1u] = v1;`;
+  return `{
+        let g = params.n_start + n;
+        var v0 = ${a}; var v1 = ${b};${bias}
+        let kvLen = (params.out_stride - params.split) / 2u;
+        let e = g - params.split;
+        if (g < params.split + kvLen) {
+          let cs = rope_cs(positions[tg], (select(e, g, g < params.split) % params.head_dim) / 2u, params.head_dim, params.log2_theta, params.position_scale, ${rope.freqFactors ? 'freq_factors[(select(e, g, g < params.split) % params.head_dim) / 2u]' : '1.0'});
+          let r = vec2<f32>(v0 * cs.x - v1 * cs.y, v0 * cs.y + v1 * cs.x);
+          v0 = r.x; v1 = r.y;
+        }
+        if (g < params.split) {
+          out[tg * params.split + g] = v0; out[tg * params.split + g + 1u] = v1;
+        } else {
+          out2[tg * (params.out_stride - params.split) + e] = v0; out2[tg * (params.out_stride - params.split) + e + 1u] = v1;
+          let slot = slots[tg];
+          if (slot < params.num_slots) {
+            let kvE = select(e - kvLen, e, e < kvLen);
+            let block = slot / params.block_size;
+            let row = ((block * params.num_kv_heads + kvE / params.head_dim) * params.block_size + slot - block * params.block_size) * params.head_dim;
+            let j = kvE % params.head_dim;
+            if (e < kvLen) { ${cacheWrite('k_cache')} } else { ${cacheWrite('v_cache')} }
+          }
+        }
+      }`;
+}
+
 export function pairsKernel(
   v: LinearEpilogueVariant,
   s: PairsShape,
   format: { planes: 1 | 2; offset: number },
   int8Out = false,
+  rope?: PairsRope,
 ) {
   if (int8Out && (v.epilogue !== 'glu' || s.pairs !== 4)) {
     throw new Error('the pairs product writes int8 output only from the glu epilogue with 4 pairs per invocation');
   }
+  if (rope && (v.epilogue !== 'split' || v.residual || int8Out)) {
+    throw new Error('the rope epilogue is for the split Q|K|V product, without residual or int8 output');
+  }
+  const cache = rope?.kvDtype === 'f16' ? 'u32' : 'f32';
   const Q = range(format.planes);
   const T = range(s.tokens);
   const P = range(s.pairs);
   const declaration = declareKernel({
     name: 'linear',
-    params: LINEAR_PARAMS,
+    params: PAIRS_ROPE_PARAMS,
     bindings: {
       ...pairsInputs(s),
       w: { access: 'read', type: 'vec4<u32>' },
@@ -109,6 +171,11 @@ export function pairsKernel(
       ...epilogueBindings(v),
       hq: { access: 'read_write', type: 'i32', present: int8Out },
       hg: { access: 'read_write', type: 'vec2<f32>', present: int8Out },
+      positions: { access: 'read', type: 'u32', present: rope !== undefined },
+      freq_factors: { access: 'read', type: 'f32', present: rope?.freqFactors === true },
+      slots: { access: 'read', type: 'u32', present: rope !== undefined },
+      k_cache: { access: 'read_write', type: cache, present: rope !== undefined },
+      v_cache: { access: 'read_write', type: cache, present: rope !== undefined },
     },
     enable: ['subgroups'],
   });
@@ -176,8 +243,9 @@ export function pairsKernel(
   const stores = int8Out ? int8Stores : T.flatMap((t) =>
     P.map((p) => {
       const n = `2u * p${p}`;
-      const write =
-        v.epilogue === 'glu'
+      const write = rope
+        ? `let tg = params.t0 + tk${t}; let n = ${n}; ${ropeStore(v, rope, `a${t}_${p}`, `b${t}_${p}`)}`
+        : v.epilogue === 'glu'
           ? `if (${n} < params.n_count) { store_pair(params.t0 + tk${t}, ${n}, a${t}_${p}, b${t}_${p}); }`
           : `if (${n} < params.n_count) { store(params.t0 + tk${t}, ${n}, a${t}_${p}); }
       if (${n} + 1u < params.n_count) { store(params.t0 + tk${t}, ${n} + 1u, b${t}_${p}); }`;
@@ -186,7 +254,7 @@ export function pairsKernel(
     }`;
     }),
   ).join('\n    ');
-  const body = /* wgsl */ `${storeFn(v)}${int8Out ? symmetricQuantizeWgsl(127) : ''}
+  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${int8Out ? symmetricQuantizeWgsl(127) : ''}
 
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {

@@ -3,7 +3,8 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { isPairsDtype, linearPairs, requireInt8Activations, type Int8Activations } from './int8-pairs.js';
+import { isPairsDtype, linearPairs, requireInt8Activations, type Int8Activations, type PairsRopeCall } from './int8-pairs.js';
+import { checkedRope, rope, type RopeArgs, type RopeKvWrite } from './rope.js';
 import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
 import {
@@ -64,6 +65,14 @@ export interface LinearArgs {
    * epilogue only. One or two tokens write it from the product itself; more, a dispatch of its own.
    */
   int8Out?: Int8Activations | undefined;
+  /**
+   * A Q|K|V product (`split` at numHeads x headDim, K|V rows after it): also rotate Q and K by
+   * their tokens' positions and write K and V into the paged pool, as `rope` with kvWrite does
+   * after the product (out then holds rotated Q, split.out rotated K and V). A matrix over int8
+   * activations does it in its own stores ('adjacent' pairs, an f32 or f16 pool): one dispatch;
+   * otherwise `rope` runs after the product.
+   */
+  rope?: LinearRope | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
   streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
@@ -224,8 +233,73 @@ export function checkEpilogue(
   return { epilogue, outStride };
 }
 
-/** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual). */
+/** LinearArgs.rope: rope's arguments less those the product gives (q, k, V and the tokens). */
+export type LinearRope = Omit<RopeArgs, 'q' | 'k' | 'tokens' | 'qStride' | 'qOffset' | 'kStride' | 'kOffset' | 'kvWrite'> & {
+  kvWrite: Omit<RopeKvWrite, 'v' | 'vStride' | 'vOffset'>;
+};
+
+// Storage bindings of the pairs product with the rope epilogue, at most (x and its scales from
+// storage, bias and rope factors present).
+const PAIRS_ROPE_STORAGE_BINDINGS = 12;
+
+/** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual), and with `rope` the rotary embedding after. */
 export function linear(rec: StepRecorder, a: LinearArgs): void {
+  const r = a.rope;
+  if (!r) {
+    product(rec, a);
+    return;
+  }
+  const name = 'linear';
+  const qLen = r.numHeads * r.headDim;
+  const kLen = r.numKvHeads * r.headDim;
+  if (!a.split || a.split.at !== qLen || a.w.rows !== qLen + 2 * kLen) {
+    throw new KernelShapeError(
+      name,
+      `rope needs a Q|K|V weight of ${qLen} + 2 x ${kLen} rows split at ${qLen} (numHeads x headDim), got ${a.w.rows} rows split at ${String(a.split?.at)}`,
+    );
+  }
+  const ropeArgs: RopeArgs = {
+    ...r,
+    q: a.out,
+    k: a.split.out,
+    tokens: a.m,
+    kStride: 2 * kLen,
+    kvWrite: { ...r.kvWrite, v: a.split.out, vStride: 2 * kLen, vOffset: kLen },
+  };
+  const checked = checkedRope(name, ropeArgs);
+  const kvDtype = r.kvWrite.kvDtype ?? 'f32';
+  const fused =
+    a.w.parts.every((p) => p.pairs && p.rowStart % 2 === 0 && p.rows % 2 === 0) &&
+    r.layout === 'adjacent' &&
+    rec.ctx.limits.maxStorageBuffersPerShaderStage >= PAIRS_ROPE_STORAGE_BINDINGS;
+  if (!fused) {
+    product(rec, { ...a, rope: undefined });
+    rope(rec, ropeArgs);
+    return;
+  }
+  const p = checked.params;
+  product(rec, a, {
+    variant: { freqFactors: r.freqFactors !== undefined, kvDtype },
+    params: {
+      head_dim: p.head_dim,
+      num_kv_heads: p.num_kv_heads,
+      log2_theta: p.log2_theta,
+      position_scale: p.position_scale,
+      num_slots: p.num_slots,
+      block_size: p.block_size,
+    },
+    buffers: {
+      positions: r.positions,
+      freq_factors: r.freqFactors,
+      slots: r.kvWrite.slots,
+      k_cache: r.kvWrite.kCache,
+      v_cache: r.kvWrite.vCache,
+    },
+  });
+}
+
+/** The product itself; `rope` (checked by `linear`) goes into the pairs product's stores. */
+function product(rec: StepRecorder, a: LinearArgs, ropeCall?: PairsRopeCall): void {
   const name = 'linear';
   const { w, m } = a;
   requireInt(name, 'm', m, 1);
@@ -256,6 +330,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
       split: a.split?.at ?? 0,
       int8X: a.int8X,
       int8Out: a.int8Out,
+      rope: ropeCall,
       outputs: { out: a.out, out2: a.split?.out, bias: a.bias, residual: a.residual },
     });
     return;

@@ -76,7 +76,16 @@ export function ropeWritesKv(layout: RopeLayout, kvDtype: string): kvDtype is 'f
 
 /** Rotates q and k in place by their tokens' positions (and writes K and V into the pool with kvWrite). */
 export function rope(rec: StepRecorder, a: RopeArgs): void {
-  const name = 'rope';
+  const { kernel, params, buffers, invocations } = checkedRope('rope', a);
+  const groups = grid1d(
+    Math.ceil(invocations / ELEMENTWISE_WORKGROUP),
+    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
+  rec.dispatchKernel(kernel, params, buffers, groups);
+}
+
+/** rope's arguments checked (KernelShapeError naming `name`), and its kernel, params and buffers. */
+export function checkedRope(name: string, a: RopeArgs) {
   requireInt(name, 'tokens', a.tokens, 1);
   requireInt(name, 'numHeads', a.numHeads, 1);
   requireInt(name, 'numKvHeads', a.numKvHeads, 1);
@@ -166,10 +175,6 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
     (variant.kvWrite ? `+kv-${variant.kvWrite.dtype}-${variant.kvWrite.v}` : '');
   const kernel = kernelSource('rope', key, () => ropeKernel(variant));
   const invocations = a.tokens * (a.numHeads + a.numKvHeads) * (a.headDim / 2);
-  const groups = grid1d(
-    Math.ceil(invocations / ELEMENTWISE_WORKGROUP),
-    rec.ctx.limits.maxComputeWorkgroupsPerDimension,
-  );
   const params = {
     tokens: a.tokens,
     num_heads: a.numHeads,
@@ -192,5 +197,5 @@ export function rope(rec: StepRecorder, a: RopeArgs): void {
   const buffers = fused
     ? { positions: a.positions, freq_factors: a.freqFactors, qk: a.q, ...pool }
     : { positions: a.positions, freq_factors: a.freqFactors, q: a.q, k: a.k, ...pool };
-  rec.dispatchKernel(kernel, params, buffers, groups);
+  return { kernel, params, buffers, invocations };
 }

@@ -26,10 +26,27 @@ export interface RopeVariant {
 }
 
 /**
+ * WGSL `rope_cs(position, i, head_dim, log2_theta, position_scale, factor)`: (cos, sin) of the
+ * angle by which pair i of a head turns at a position, in f32 as llama.cpp computes it. The angle
+ * is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos inside
+ * [-pi, pi] where WGSL bounds their error, at any position.
+ */
+export const ROPE_ANGLE_WGSL = /* wgsl */ `
+const TWO_PI = 6.283185307179586;
+// log2(2*pi): folds the radians-to-turns division into the exponent.
+const LOG2_TWO_PI = 2.651496129472319;
+
+fn rope_cs(position: u32, i: u32, head_dim: u32, log2_theta: f32, position_scale: f32, factor: f32) -> vec2<f32> {
+  // Turns per unit position: theta^(-2i/d) / (2 pi) / factor_i.
+  let turns_per_pos = exp2(-(f32(2u * i) / f32(head_dim)) * log2_theta - LOG2_TWO_PI) / factor;
+  let turns = f32(position) * position_scale * turns_per_pos;
+  let angle = (turns - round(turns)) * TWO_PI;
+  return vec2<f32>(cos(angle), sin(angle));
+}`;
+
+/**
  * Rotary position embedding in place on q and k (and, with kvWrite, K and V into the pool). Pair i of a head at position p turns by
- * p * positionScale * theta^(-2i/headDim) / factor_i radians, computed in f32 as llama.cpp does.
- * The angle is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos
- * inside [-pi, pi] where WGSL bounds their error, at any position.
+ * p * positionScale * theta^(-2i/headDim) / factor_i radians (ROPE_ANGLE_WGSL).
  */
 export function ropeKernel(v: RopeVariant) {
   const pair =
@@ -91,10 +108,7 @@ export function ropeKernel(v: RopeVariant) {
       }
     }`;
   const body = /* wgsl */ `
-
-const TWO_PI = 6.283185307179586;
-// log2(2*pi): folds the radians-to-turns division into the exponent.
-const LOG2_TWO_PI = 2.651496129472319;
+${ROPE_ANGLE_WGSL}
 
 fn rotate_q(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
   let x0 = ${qName}[base + i0];
@@ -122,14 +136,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let th = idx / half;
   let h = th % heads;
   let t = th / heads;
-  // Turns per unit position: theta^(-2i/d) / (2 pi) [/ factor_i].
-  var turns_per_pos = exp2(-(f32(2u * i) / f32(params.head_dim)) * params.log2_theta - LOG2_TWO_PI);${
-    v.freqFactors ? '\n  turns_per_pos = turns_per_pos / freq_factors[i];' : ''
-  }
-  let turns = f32(positions[t]) * params.position_scale * turns_per_pos;
-  let angle = (turns - round(turns)) * TWO_PI;
-  let c = cos(angle);
-  let s = sin(angle);
+  let cs = rope_cs(positions[t], i, params.head_dim, params.log2_theta, params.position_scale, ${v.freqFactors ? 'freq_factors[i]' : '1.0'});
+  let c = cs.x;
+  let s = cs.y;
   ${pair}
   if (h < params.num_heads) {
     rotate_q(t * params.q_stride + params.q_offset + h * params.head_dim, i0, i1, c, s);

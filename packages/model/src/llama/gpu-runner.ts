@@ -616,6 +616,28 @@ export class GpuModelRunner implements ModelRunner {
       const qkvInt8 = this.normInt8(layer.qkv, layer.qkvOrder);
       rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: qkvInt8 });
       const kvLen = c.numKvHeads * c.headDim;
+      const pool = {
+        slots: s.slots,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        numBlocks: this.numBlocks,
+        blockSize: this.blockSize,
+      };
+      const ropeArgs = {
+        positions: s.positions,
+        numHeads: c.numHeads,
+        numKvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        layout: c.ropeLayout,
+        ...(this.ropeFactors ? { freqFactors: this.ropeFactors } : {}),
+        ...(c.ropeScaling.type === 'linear' ? { positionScale: 1 / c.ropeScaling.factor } : {}),
+      };
+      // Where the pool's type allows, rope writes the rotated K and V into it itself: one
+      // dispatch per layer fewer; a product over int8 activations rotates and writes them in its
+      // own stores, another fewer.
+      const ropeWrites = ropeWritesKv(c.ropeLayout, this.kvDtype);
+      const ropeInProduct = ropeWrites && readsInt8(layer.qkv);
       this.product(rec, {
         x: this.inOrder(rec, s.xb, layer.qkvOrder, m, c.dim),
         int8X: qkvInt8,
@@ -624,34 +646,20 @@ export class GpuModelRunner implements ModelRunner {
         m,
         split: { at: c.numHeads * c.headDim, out: s.kv },
         ...(layer.qkvBias ? { bias: layer.qkvBias } : {}),
+        ...(ropeInProduct ? { rope: { ...ropeArgs, kvWrite: { ...pool, kvDtype: this.kvDtype } } } : {}),
       });
-      const pool = {
-        slots: s.slots,
-        kCache: layer.kCache,
-        vCache: layer.vCache,
-        numBlocks: this.numBlocks,
-        blockSize: this.blockSize,
-      };
-      // Where the pool's type allows, rope writes the rotated K and V into it itself: one
-      // dispatch per layer fewer.
-      const ropeWrites = ropeWritesKv(c.ropeLayout, this.kvDtype);
-      rope(rec, {
-        q: s.q,
-        k: s.kv,
-        kStride: 2 * kvLen,
-        positions: s.positions,
-        tokens: m,
-        numHeads: c.numHeads,
-        numKvHeads: c.numKvHeads,
-        headDim: c.headDim,
-        theta: c.ropeTheta,
-        layout: c.ropeLayout,
-        ...(this.ropeFactors ? { freqFactors: this.ropeFactors } : {}),
-        ...(c.ropeScaling.type === 'linear' ? { positionScale: 1 / c.ropeScaling.factor } : {}),
-        ...(ropeWrites
-          ? { kvWrite: { ...pool, v: s.kv, vStride: 2 * kvLen, vOffset: kvLen, kvDtype: this.kvDtype } }
-          : {}),
-      });
+      if (!ropeInProduct) {
+        rope(rec, {
+          ...ropeArgs,
+          q: s.q,
+          k: s.kv,
+          kStride: 2 * kvLen,
+          tokens: m,
+          ...(ropeWrites
+            ? { kvWrite: { ...pool, v: s.kv, vStride: 2 * kvLen, vOffset: kvLen, kvDtype: this.kvDtype } }
+            : {}),
+        });
+      }
       if (this.kvDtype === 'i4') {
         // 4-bit keys lose the channels that carry little of a key's magnitude unless a rotation
         // spreads the few large ones first: K goes into the pool rotated by a Hadamard transform
