@@ -121,6 +121,7 @@ export {
   repackPairs,
   requireInt8Activations,
   type Int8Activations,
+  type NormInt8Output,
   type PairsDtype,
   type QuantizeGroupsI8Args,
 } from './kernels/int8-pairs.js';

@@ -58,3 +58,26 @@ fn storeGroupI8(g: u32, v: array<vec4<f32>, 8>, amax: f32) {
   }
   xg[g] = vec2<f32>(s, f32(sum));
 }`;
+
+/**
+ * `laneSquares(a, b, c, d)` and `groupSquares(v)`: the sum of squares of a 32-value group (8
+ * vec4s) in the one order every kernel uses, so that an RMSNorm's scale has the same bits whether
+ * the norm's dispatch or the product that wrote x computed it: eight partial sums, of elements
+ * (2L, 2L + 1, 2L + 16, 2L + 17) for L = 0..7 by a chain of fused multiply-adds each (what lane L
+ * of a pairs product's 8-lane block holds), added as ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)), the
+ * order of xor-shuffles by 1, 2 and 4.
+ */
+export const GROUP_SQUARES_WGSL = /* wgsl */ `
+fn laneSquares(a: f32, b: f32, c: f32, d: f32) -> f32 {
+  return fma(d, d, fma(c, c, fma(b, b, a * a)));
+}
+
+fn groupSquares(v: array<vec4<f32>, 8>) -> f32 {
+  var l: array<f32, 8>;
+  for (var L = 0u; L < 8u; L++) {
+    let i = L / 2u;
+    let c = 2u * (L % 2u);
+    l[L] = laneSquares(v[i][c], v[i][c + 1u], v[4u + i][c], v[4u + i][c + 1u]);
+  }
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}`;

@@ -171,37 +171,74 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     }
   });
 
-  it("takes x already quantized by rmsNorm's int8 output: the same bits as quantizing it itself", async () => {
+  it("takes rmsNorm's int8 output (x times the weight, the scale deferred) within int8 rounding of the f64 norm and product", async () => {
     const rand = seededRandom(seed + 4);
     const n = 24;
     const k = 64;
+    const eps = 1e-5;
     for (const m of [1, 6]) {
-      const matrix = uploadMatrix(ctx, randomBlocks('q4_0', n * k, rand, 'bytes'), n, k, 'q4_0', {
-        activations: 'int8',
-      });
+      const bytes = randomBlocks('q4_0', n * k, rand, 'bytes');
+      const matrix = uploadMatrix(ctx, bytes, n, k, 'q4_0', { activations: 'int8' });
+      const x = randomFloats(rand, m * k, -2, 2);
+      const weight = randomFloats(rand, k, 0.5, 1.5);
       const normed = ctx.createBuffer(m * k * 4, 'normed');
-      const int8X = { xq: ctx.createBuffer(m * k * 4, 'xq'), xg: ctx.createBuffer((m * k * 8) / 32, 'xg') };
-      const outs = [ctx.upload(poisonF32(m * n), 'a'), ctx.upload(poisonF32(m * n), 'b')] as const;
+      const out = { xq: ctx.createBuffer(m * k * 4, 'xq'), xg: ctx.createBuffer((m * k * 8) / 32, 'xg'), sums: ctx.createBuffer((m * k * 4) / 32, 'sums') };
+      const result = ctx.upload(poisonF32(m * n), 'out');
       const rec = ctx.recorder();
-      rmsNorm(rec, {
-        x: ctx.upload(randomFloats(rand, m * k, -2, 2), 'x'),
-        weight: ctx.upload(randomFloats(rand, k, 0.5, 1.5), 'w'),
-        out: normed,
-        rows: m,
-        dim: k,
-        eps: 1e-5,
-        int8: int8X,
-      });
-      linear(rec, { x: normed, w: matrix, out: outs[0], m });
-      linear(rec, { x: normed, int8X, w: matrix, out: outs[1], m });
+      rmsNorm(rec, { x: ctx.upload(x, 'x'), weight: ctx.upload(weight, 'w'), out: normed, rows: m, dim: k, eps, int8: out });
+      linear(rec, { x: normed, int8X: { xq: out.xq, xg: out.xg, norm: { sums: out.sums, eps } }, w: matrix, out: result, m });
       rec.submit();
-      const [a, b] = (await Promise.all(
-        outs.map(async (o) => Array.from(new Float32Array(await ctx.read(o, 0, m * n * 4)))),
-      )) as [number[], number[]];
-      expect(a.every(Number.isFinite), `m ${m}`).toBe(true);
-      expect(b, `m ${m}`).toEqual(a);
+      const got = new Float32Array(await ctx.read(result, 0, m * n * 4));
+      // f64: the norm, then the product over the codec's weights.
+      const w = dequantize('q4_0', bytes, n * k);
+      const want = new Float64Array(m * n);
+      for (let t = 0; t < m; t++) {
+        let ss = 0;
+        for (let c = 0; c < k; c++) ss += x[t * k + c]! ** 2;
+        const inv = 1 / Math.sqrt(ss / k + eps);
+        for (let r = 0; r < n; r++) {
+          let acc = 0;
+          for (let c = 0; c < k; c++) acc += w[r * k + c]! * x[t * k + c]! * inv * weight[c]!;
+          want[t * n + r] = acc;
+        }
+      }
+      expect(got.every(Number.isFinite), `m ${m}`).toBe(true);
+      expect(relativeL2(got, want), `m ${m}, seed ${seed + 4}`).toBeLessThan(2e-2);
       matrix.destroy();
     }
+  });
+
+  // A residual product writing the next norm's int8 input itself (Q4_0, 1-2 tokens) and through
+  // rmsNorm after it (more tokens, Q8_0): the same bits as rmsNorm of its output, every row.
+  it.each([
+    { dtype: 'q4_0', m: 1, n: 128 },
+    { dtype: 'q4_0', m: 2, n: 192 },
+    { dtype: 'q4_0', m: 3, n: 128 },
+    { dtype: 'q8_0', m: 2, n: 64 },
+  ] as const)("writes the next RMSNorm's int8 input as rmsNorm does: %o", async (c) => {
+    const rand = seededRandom(seed + 9);
+    const k = 96;
+    const matrix = uploadMatrix(ctx, randomBlocks(c.dtype, c.n * k, rand, 'bytes'), c.n, k, c.dtype, { activations: 'int8' });
+    const x = ctx.upload(randomFloats(rand, c.m * k, -2, 2), 'x');
+    const residual = ctx.upload(randomFloats(rand, c.m * c.n, -4, 4), 'residual');
+    const weight = ctx.upload(randomFloats(rand, c.n, 0.5, 1.5), 'norm weight');
+    const buffers = () => ({
+      out: ctx.upload(poisonF32(c.m * c.n), 'out'),
+      xq: ctx.upload(new Int32Array(c.m * c.n).fill(-999), 'xq'),
+      xg: ctx.upload(poisonF32((c.m * c.n) / 16), 'xg'),
+      sums: ctx.upload(poisonF32((c.m * c.n) / 32), 'sums'),
+    });
+    const fused = buffers();
+    const apart = buffers();
+    const rec = ctx.recorder();
+    linear(rec, { x, w: matrix, out: fused.out, m: c.m, residual, normOut: { weight, eps: 1e-5, out: fused } });
+    linear(rec, { x, w: matrix, out: apart.out, m: c.m, residual });
+    rmsNorm(rec, { x: apart.out, weight, out: ctx.createBuffer(c.m * c.n * 4, 'normed'), rows: c.m, dim: c.n, eps: 1e-5, int8: apart });
+    const reads = [fused, apart].flatMap((b) => [b.out, b.xq, b.xg, b.sums].map((buf) => rec.read(buf)));
+    rec.submit();
+    const words = (await Promise.all(reads)).map((b) => Array.from(new Uint32Array(b)));
+    for (let i = 0; i < 4; i++) expect(words[i], `output ${i}, seed ${seed + 9}`).toEqual(words[i + 4]);
+    expect(new Float32Array(Uint32Array.from(words[0]!).buffer).every(Number.isFinite)).toBe(true);
   });
 
   it('writes the glu output quantized as quantizeGroupsI8 does, from the Q4_0 product itself for 1-2 tokens', async () => {

@@ -119,12 +119,62 @@ function pairsShape(m: number, pairs: number, subgroup: number): PairsShape {
 export interface Int8Activations {
   xq: BufferBindingLike;
   xg: BufferBindingLike;
+  /**
+   * The values are an RMSNorm's input times its weight, the norm's scale deferred (rmsNorm's
+   * `int8`, linear's `normOut`): `sums` holds each group's sum of squares of the input (f32
+   * [tokens * K / 32]) and the product multiplies each token's output by
+   * inverseSqrt(Σ sums / K + eps).
+   */
+  norm?: { sums: BufferBindingLike; eps: number } | undefined;
+}
+
+/**
+ * An RMSNorm's input written for a product over int8 activations (rmsNorm's `int8`, linear's
+ * `normOut.out`): the input times the norm's weight quantized per 32-value group (`xq`, `xg`) and
+ * each group's sum of squares of the input in one fixed order (`sums`, f32 [tokens * K / 32]).
+ */
+export interface NormInt8Output {
+  xq: BufferBindingLike;
+  xg: BufferBindingLike;
+  sums: BufferBindingLike;
 }
 
 /** Throws a KernelShapeError unless `a` holds the int8 activations of `tokens` rows of `k` values. */
-export function requireInt8Activations(kernel: string, name: string, a: Int8Activations, tokens: number, k: number): void {
+export function requireInt8Activations(
+  kernel: string,
+  name: string,
+  a: Int8Activations | NormInt8Output,
+  tokens: number,
+  k: number,
+): void {
   requireBytes(kernel, `${name}.xq`, a.xq, tokens * k * 4);
   requireBytes(kernel, `${name}.xg`, a.xg, (tokens * k * 8) / I8_GROUP);
+  const sums = 'sums' in a ? a.sums : a.norm?.sums;
+  if (sums) requireBytes(kernel, `${name}.sums`, sums, (tokens * k * 4) / I8_GROUP);
+  if ('norm' in a && a.norm && !(a.norm.eps >= 0)) {
+    throw new KernelShapeError(kernel, `${name}.norm.eps must be >= 0, got ${a.norm.eps}`);
+  }
+}
+
+/**
+ * Whether a pairs product writes the next RMSNorm's int8 input itself (`normOut`): Q4_0, one or
+ * two tokens, a residual product without bias whose parts are whole blocks of 64 rows (8 lanes of
+ * 4 pairs: two 32-value groups).
+ */
+export function pairsWritesNorm(
+  ctx: Pick<GpuContext, 'features' | 'subgroupSize'>,
+  w: GpuMatrix,
+  m: number,
+  variant: LinearEpilogueVariant,
+): boolean {
+  return (
+    w.parts.every((p) => p.pairs && p.dtype === 'q4_0' && p.rowStart % (2 * I8_GROUP) === 0 && p.rows % (2 * I8_GROUP) === 0) &&
+    m <= 2 &&
+    fixedSubgroupSize(ctx) >= PAIR_LANES &&
+    variant.residual &&
+    !variant.bias &&
+    variant.epilogue === 'store'
+  );
 }
 
 /** The rope epilogue of one pairs product: its variant, params and buffers (from rope's checks). */
@@ -151,6 +201,8 @@ export interface PairsProduct {
   int8Out?: Int8Activations | undefined;
   /** The split Q|K|V product's rotary embedding and KV-cache write, in its stores (PairsRope). */
   rope?: PairsRopeCall | undefined;
+  /** The next RMSNorm's int8 input from the product's stores (where pairsWritesNorm holds). */
+  normOut?: { weight: BufferBindingLike; out: NormInt8Output } | undefined;
   outputs: { out: BufferBindingLike } & Partial<
     Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
   >;
@@ -229,6 +281,8 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     // One or two tokens of Q4_0 write the int8 output themselves: 8 lanes of 4 pairs each hold a
     // group. (Q8_0's two planes at 4 pairs a lane ran 14 % slower than a pair a lane and the
     // quantization apart, 110M decode on lavapipe; Q4_0 9 % faster.)
+    const normX = given !== undefined && a.int8X?.norm !== undefined;
+    const normOut = a.normOut;
     const fuseOut =
       a.int8Out !== undefined &&
       a.dtype === 'q4_0' &&
@@ -239,16 +293,18 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
         const base = pairsShape(tokens, pairs, subgroup);
+        const blockLanes = fuseOut || normOut !== undefined;
         const shape: PairsShape = {
-          ...(fuseOut ? { tokens, pairs: 4, workgroup: cpuWorkgroup(pairs / 4, subgroup) } : base),
+          ...(blockLanes ? { tokens, pairs: 4, workgroup: cpuWorkgroup(pairs / 4, subgroup) } : base),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
         const rope = a.rope?.variant;
         const ropeKey = rope ? `/rope${rope.freqFactors ? '+factors' : ''}-${rope.kvDtype}` : '';
+        const normKey = `${normX ? '/normx' : ''}${normOut ? '/normout' : ''}`;
         const kernel = kernelSource(
           'linear-int8-pairs',
-          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}`,
-          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], fuseOut, rope),
+          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}${normKey}`,
+          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], { int8Out: fuseOut, rope, normX, normOut: normOut !== undefined }),
         );
         const params = {
           k,
@@ -259,13 +315,18 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
           t0: t0 + d.w0,
           tokens: d.tokens,
           split: a.split,
+          eps: a.int8X?.norm?.eps ?? 0,
           ...(a.rope?.params ?? NO_ROPE_PARAMS),
         };
         const int8Out = fuseOut ? { hq: a.int8Out!.xq, hg: a.int8Out!.xg } : {};
+        const norm = {
+          xn: normX ? a.int8X!.norm!.sums : undefined,
+          ...(normOut ? { nw: normOut.weight, nq: normOut.out.xq, ng: normOut.out.xg, nn: normOut.out.sums } : {}),
+        };
         rec.dispatchKernel(
           kernel,
           params,
-          { xq: d.xq, xg: d.xg, w: part.buffer, w_scales: part.scales!, ...a.outputs, ...int8Out, ...a.rope?.buffers },
+          { xq: d.xq, xg: d.xg, w: part.buffer, w_scales: part.scales!, ...a.outputs, ...int8Out, ...a.rope?.buffers, ...norm },
           [Math.ceil(pairs / (shape.pairs * shape.workgroup))],
         );
       }

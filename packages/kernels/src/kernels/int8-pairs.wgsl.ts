@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import { GROUP_I8_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
+import { GROUP_I8_WGSL, GROUP_SQUARES_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
 import { epilogueBindings, LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
 import { ROPE_ANGLE_WGSL } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
@@ -95,9 +95,10 @@ export interface PairsRope {
   kvDtype: 'f32' | 'f16';
 }
 
-/** The pairs product's params, with those of the rope epilogue. */
-export const PAIRS_ROPE_PARAMS = {
+/** The pairs product's params: linear's, the deferred norm's epsilon and the rope epilogue's. */
+export const PAIRS_PARAMS = {
   ...LINEAR_PARAMS,
+  eps: 'f32', // normX: the RMSNorm's epsilon
   head_dim: 'u32',
   num_kv_heads: 'u32',
   log2_theta: 'f32',
@@ -144,26 +145,50 @@ function ropeStore(v: LinearEpilogueVariant, rope: PairsRope, a: string, b: stri
       }`;
 }
 
+/** What a pairs product does beside its plain product and epilogue. */
+export interface PairsOptions {
+  /** The glu output also quantized per 32-value group (4 pairs per invocation, 8 lanes to a group). */
+  int8Out?: boolean | undefined;
+  /** The Q|K|V product's rotary embedding and KV-cache write. */
+  rope?: PairsRope | undefined;
+  /**
+   * x is an RMSNorm's input times its weight with the scale deferred (`xn`: each group's sum of
+   * squares of x): every output is multiplied by inverseSqrt(Σ xn / K + eps) of its token.
+   */
+  normX?: boolean | undefined;
+  /**
+   * The residual output also written as the next RMSNorm's int8 input, scale deferred (weight
+   * `nw`; values `nq`, (scale, sum) `ng`, sums of squares `nn`): 4 pairs per invocation, 8 lanes
+   * to 64 rows, two groups.
+   */
+  normOut?: boolean | undefined;
+}
+
 export function pairsKernel(
   v: LinearEpilogueVariant,
   s: PairsShape,
   format: { planes: 1 | 2; offset: number },
-  int8Out = false,
-  rope?: PairsRope,
+  o: PairsOptions = {},
 ) {
-  if (int8Out && (v.epilogue !== 'glu' || s.pairs !== 4)) {
+  const { int8Out = false, rope, normX = false, normOut = false } = o;
+  if ((int8Out && v.epilogue !== 'glu') || ((int8Out || normOut) && s.pairs !== 4)) {
     throw new Error('the pairs product writes int8 output only from the glu epilogue with 4 pairs per invocation');
+  }
+  if (normOut && (!v.residual || v.bias || v.epilogue !== 'store')) {
+    throw new Error("the pairs product writes the next norm's input only from a residual product without bias");
   }
   if (rope && (v.epilogue !== 'split' || v.residual || int8Out)) {
     throw new Error('the rope epilogue is for the split Q|K|V product, without residual or int8 output');
   }
+  // int8Out and normOut: 8 neighbouring lanes hold a block of 32 pairs (see int8Stores).
+  const blockLanes = int8Out || normOut;
   const cache = rope?.kvDtype === 'f16' ? 'u32' : 'f32';
   const Q = range(format.planes);
   const T = range(s.tokens);
   const P = range(s.pairs);
   const declaration = declareKernel({
     name: 'linear',
-    params: PAIRS_ROPE_PARAMS,
+    params: PAIRS_PARAMS,
     bindings: {
       ...pairsInputs(s),
       w: { access: 'read', type: 'vec4<u32>' },
@@ -171,6 +196,11 @@ export function pairsKernel(
       ...epilogueBindings(v),
       hq: { access: 'read_write', type: 'i32', present: int8Out },
       hg: { access: 'read_write', type: 'vec2<f32>', present: int8Out },
+      xn: { access: 'read', type: 'f32', present: normX },
+      nw: { access: 'read', type: 'f32', present: normOut },
+      nq: { access: 'read_write', type: 'i32', present: normOut },
+      ng: { access: 'read_write', type: 'vec2<f32>', present: normOut },
+      nn: { access: 'read_write', type: 'f32', present: normOut },
       positions: { access: 'read', type: 'u32', present: rope !== undefined },
       freq_factors: { access: 'read', type: 'f32', present: rope?.freqFactors === true },
       slots: { access: 'read', type: 'u32', present: rope !== undefined },
@@ -240,7 +270,46 @@ export function pairsKernel(
       }
     }`,
   ).join('\n    ');
-  const stores = int8Out ? int8Stores : T.flatMap((t) =>
+  // normOut: each token's 4 pairs plus residual are x (stored as is); x times the norm weight is
+  // quantized per group as quantizeGroupsI8 does (pairs 0-1 of the block's lanes are one group,
+  // pairs 2-3 the next) and each group's sum of squares of x comes in groupSquares' order.
+  const normStores = T.map(
+    (t) => `{
+      let tg = params.t0 + tk${t};
+      let valid = tb + ${t}u < params.tokens;
+      ${P.map((p) => `let o${p} = tg * params.out_stride + params.n_start + 2u * p${p};
+      let xa${p} = a${t}_${p} + residual[o${p}]; let xb${p} = b${t}_${p} + residual[o${p} + 1u];
+      if (valid) { out[o${p}] = xa${p}; out[o${p} + 1u] = xb${p}; }
+      let ya${p} = xa${p} * nw[params.n_start + 2u * p${p}]; let yb${p} = xb${p} * nw[params.n_start + 2u * p${p} + 1u];`).join('\n      ')}
+      ${[0, 1]
+        .map(
+          (h) => `{
+        let yv = vec4<f32>(ya${2 * h}, yb${2 * h}, ya${2 * h + 1}, yb${2 * h + 1});
+        let av = abs(yv);
+        var amax = max(max(av.x, av.y), max(av.z, av.w));
+        amax = max(amax, subgroupShuffleXor(amax, 1u));
+        amax = max(amax, subgroupShuffleXor(amax, 2u));
+        amax = max(amax, subgroupShuffleXor(amax, 4u));
+        let sc = rowScale(amax);
+        let q = quantize(yv, sc);
+        var qs = q.x + q.y + q.z + q.w;
+        qs += subgroupShuffleXor(qs, 1u);
+        qs += subgroupShuffleXor(qs, 2u);
+        qs += subgroupShuffleXor(qs, 4u);
+        var sq = laneSquares(xa${2 * h}, xb${2 * h}, xa${2 * h + 1}, xb${2 * h + 1});
+        sq += subgroupShuffleXor(sq, 1u);
+        sq += subgroupShuffleXor(sq, 2u);
+        sq += subgroupShuffleXor(sq, 4u);
+        if (valid) {
+          nq[o${2 * h}] = q.x; nq[o${2 * h} + 1u] = q.y; nq[o${2 * h + 1}] = q.z; nq[o${2 * h + 1} + 1u] = q.w;
+          if ((gid.x & 7u) == 0u) { ng[o${2 * h} / 32u] = vec2<f32>(sc, f32(qs)); nn[o${2 * h} / 32u] = sq; }
+        }
+      }`,
+        )
+        .join('\n      ')}
+    }`,
+  ).join('\n    ');
+  const stores = int8Out ? int8Stores : normOut ? normStores : T.flatMap((t) =>
     P.map((p) => {
       const n = `2u * p${p}`;
       const write = rope
@@ -254,7 +323,7 @@ export function pairsKernel(
     }`;
     }),
   ).join('\n    ');
-  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${int8Out ? symmetricQuantizeWgsl(127) : ''}
+  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${int8Out || normOut ? symmetricQuantizeWgsl(127) : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
 
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {
@@ -268,7 +337,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let pairs = (params.n_count + 1u) / 2u;
   // Every lane stays active for the broadcasts: pairs past the end re-read the last one, unstored.
   ${P.map(
-    (p) => `let p${p} = min(${int8Out ? `(gid.x / 8u) * 32u + ${p * 8}u + (gid.x & 7u)` : `gid.x * ${s.pairs}u + ${p}u`}, pairs - 1u);
+    (p) => `let p${p} = min(${blockLanes ? `(gid.x / 8u) * 32u + ${p * 8}u + (gid.x & 7u)` : `gid.x * ${s.pairs}u + ${p}u`}, pairs - 1u);
   let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * format.planes * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   let sb${p} = (p${p} / ${PAIR_LANES}u) * ((groups + 3u) / 4u) * ${PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   var sv${p} = vec4<u32>(0u);`,
@@ -295,6 +364,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
         ).join('\n        ')}
       }`,
       ).join('\n      ')}
+    }${
+      normX
+        ? `
+    // The deferred RMSNorm scale of each token from its group sums of squares: lane l < 8 adds
+    // groups l, l + 8, ... in order, then subgroupAdd (one order for every token, whatever the batch).
+    ${T.map(
+      (t) => `{
+      var ss = 0.0;
+      for (var g = select(groups, lane, lane < ${PAIR_LANES}u); g < groups; g += ${PAIR_LANES}u) { ss += xn[(params.t0 + tk${t}) * groups + g]; }
+      let inv = inverseSqrt(subgroupAdd(ss) / f32(params.k) + params.eps);
+      ${P.map((p) => `a${t}_${p} *= inv; b${t}_${p} *= inv;`).join(' ')}
+    }`,
+    ).join('\n    ')}`
+        : ''
     }
     ${stores}
   }

@@ -3,7 +3,17 @@ import type { GpuContext } from '../runtime/gpu-context.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
-import { isPairsDtype, linearPairs, requireInt8Activations, type Int8Activations, type PairsRopeCall } from './int8-pairs.js';
+import {
+  isPairsDtype,
+  linearPairs,
+  pairsWritesNorm,
+  requireInt8Activations,
+  type Int8Activations,
+  type NormInt8Output,
+  type PairsRopeCall,
+} from './int8-pairs.js';
+import { rmsNorm } from './rms-norm.js';
+import { I8_GROUP } from '@llm/quant';
 import { checkedRope, rope, type RopeArgs, type RopeKvWrite } from './rope.js';
 import { uniformWindow } from './uniform-window.js';
 import { cpuWorkgroup, fixedSubgroupSize } from './workgroup-grid.js';
@@ -73,6 +83,14 @@ export interface LinearArgs {
    * otherwise `rope` runs after the product.
    */
   rope?: LinearRope | undefined;
+  /**
+   * A residual product whose output feeds an RMSNorm (weight, eps) and then a product over int8
+   * activations: also write that norm's int8 input (`out`, as rmsNorm's `int8` writes it; the
+   * next product takes `{ xq, xg, norm: { sums, eps } }` as int8X). A Q4_0 matrix over int8
+   * activations writes it from its own stores for one or two tokens (pairsWritesNorm); otherwise
+   * an rmsNorm dispatch follows the product.
+   */
+  normOut?: { weight: BufferBindingLike; eps: number; out: NormInt8Output } | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
   streamShape?: Pick<StreamShape, 'rows' | 'tokens'> | undefined;
   /**
@@ -244,6 +262,10 @@ const PAIRS_ROPE_STORAGE_BINDINGS = 12;
 
 /** out[m, N] = x[m, K] · Wᵀ (+ bias) (+ residual), and with `rope` the rotary embedding after. */
 export function linear(rec: StepRecorder, a: LinearArgs): void {
+  if (a.normOut) {
+    linearNormOut(rec, a, a.normOut);
+    return;
+  }
   const r = a.rope;
   if (!r) {
     product(rec, a);
@@ -298,8 +320,35 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
   });
 }
 
+/** `linear` with `normOut`: in the pairs product's stores where it can, else rmsNorm after. */
+function linearNormOut(rec: StepRecorder, a: LinearArgs, n: NonNullable<LinearArgs['normOut']>): void {
+  const name = 'linear';
+  const variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue: a.glu ? 'glu' : a.split ? 'split' : 'store' } as const;
+  if (!a.residual || a.rope || a.int8Out || variant.epilogue !== 'store') {
+    throw new KernelShapeError(name, 'normOut comes with a residual product only (no split, glu, rope or int8Out)');
+  }
+  const dim = a.w.rows;
+  if (dim % I8_GROUP !== 0) throw new KernelShapeError(name, `normOut needs a multiple of ${I8_GROUP} outputs, got ${dim}`);
+  if (!(n.eps >= 0)) throw new KernelShapeError(name, `normOut.eps must be >= 0, got ${n.eps}`);
+  requireBytes(name, 'normOut.weight', n.weight, dim * 4);
+  requireInt8Activations(name, 'normOut.out', n.out, a.m, dim);
+  if (pairsWritesNorm(rec.ctx, a.w, a.m, variant)) {
+    product(rec, { ...a, normOut: undefined }, undefined, { weight: n.weight, out: n.out });
+    return;
+  }
+  product(rec, { ...a, normOut: undefined });
+  // rmsNorm writes its float output too: a scratch buffer nobody reads.
+  const normed = rec.ctx.scratch('normOut float output', a.m * dim * 4);
+  rmsNorm(rec, { x: a.out, weight: n.weight, out: normed, rows: a.m, dim, eps: n.eps, int8: n.out });
+}
+
 /** The product itself; `rope` (checked by `linear`) goes into the pairs product's stores. */
-function product(rec: StepRecorder, a: LinearArgs, ropeCall?: PairsRopeCall): void {
+function product(
+  rec: StepRecorder,
+  a: LinearArgs,
+  ropeCall?: PairsRopeCall,
+  normOut?: { weight: BufferBindingLike; out: NormInt8Output },
+): void {
   const name = 'linear';
   const { w, m } = a;
   requireInt(name, 'm', m, 1);
@@ -331,6 +380,7 @@ function product(rec: StepRecorder, a: LinearArgs, ropeCall?: PairsRopeCall): vo
       int8X: a.int8X,
       int8Out: a.int8Out,
       rope: ropeCall,
+      normOut,
       outputs: { out: a.out, out2: a.split?.out, bias: a.bias, residual: a.residual },
     });
     return;

@@ -33,27 +33,34 @@ describe.skipIf(!gpu)('rmsNorm', () => {
     expect(err, `seed ${seed}: relative L2 ${err}`).toBeLessThan(1e-6);
   });
 
-  it('also writes its output as int8 groups, the bits quantizeGroupsI8 gives for that output', async () => {
+  it('also writes its input times the weight as int8 groups with their sums of squares of x (the scale deferred)', async () => {
     const rand = seededRandom(seed + 1);
     const rows = 5;
     const dim = 96;
     const x = randomFloats(rand, rows * dim, -3, 3);
     // One row of zeros: its groups take the smallest scale and quantize to 0.
     x.fill(0, 2 * dim, 3 * dim);
+    const weight = randomFloats(rand, dim, 0.5, 1.5);
     const out = ctx.upload(poisonF32(rows * dim), 'out');
     const xq = ctx.upload(new Int32Array(rows * dim).fill(-999), 'xq');
     const xg = ctx.upload(poisonF32((rows * dim) / 16), 'xg');
+    const sums = ctx.upload(poisonF32((rows * dim) / 32), 'sums');
     const rec = ctx.recorder();
-    const args = { x: ctx.upload(x, 'x'), weight: ctx.upload(randomFloats(rand, dim, 0.5, 1.5), 'weight'), out, rows, dim, eps: 1e-5 };
-    rmsNorm(rec, { ...args, int8: { xq, xg } });
+    const args = { x: ctx.upload(x, 'x'), weight: ctx.upload(weight, 'weight'), out, rows, dim, eps: 1e-5 };
+    rmsNorm(rec, { ...args, int8: { xq, xg, sums } });
     rec.submit();
     const normed = new Float32Array(await ctx.read(out, 0, rows * dim * 4));
-    const want = quantizeGroupsI8(normed, rows, dim);
+    expect(relativeL2(normed, reference.rmsNorm({ x, weight, rows, dim, eps: 1e-5 }))).toBeLessThan(1e-6);
+    const scaled = x.map((v, i) => Math.fround(v * weight[i % dim]!));
+    const want = quantizeGroupsI8(scaled, rows, dim);
     expect(Array.from(new Int32Array(await ctx.read(xq, 0, rows * dim * 4))), `seed ${seed + 1}`).toEqual(Array.from(want.q));
     const pairs = new Float32Array(await ctx.read(xg, 0, (rows * dim * 8) / 32));
     expect(Array.from(pairs.filter((_, i) => i % 2 === 0))).toEqual(Array.from(want.scales));
     expect(Array.from(pairs.filter((_, i) => i % 2 === 1))).toEqual(Array.from(want.sums));
-    expect(() => rmsNorm(ctx.recorder(), { ...args, dim: 48, rows: 10, int8: { xq, xg } })).toThrow(KernelShapeError);
+    const gotSums = new Float32Array(await ctx.read(sums, 0, (rows * dim * 4) / 32));
+    const wantSums = Float64Array.from({ length: (rows * dim) / 32 }, (_, g) => x.subarray(32 * g, 32 * g + 32).reduce((a, v) => a + v * v, 0));
+    expect(relativeL2(gotSums, wantSums)).toBeLessThan(1e-6);
+    expect(() => rmsNorm(ctx.recorder(), { ...args, dim: 48, rows: 10, int8: { xq, xg, sums } })).toThrow(KernelShapeError);
   });
 
   it('rejects a weight shorter than dim', () => {

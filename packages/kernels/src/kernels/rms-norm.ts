@@ -1,7 +1,7 @@
 import { I8_GROUP } from '@llm/quant';
 import { KernelShapeError } from '../runtime/errors.js';
 import type { BufferBindingLike, StepRecorder } from '../runtime/step-recorder.js';
-import { requireInt8Activations, type Int8Activations } from './int8-pairs.js';
+import { requireInt8Activations, type NormInt8Output } from './int8-pairs.js';
 import { requireBytes, requireDistinct, requireInt } from './kernel-args.js';
 import { kernelSource } from './kernel-cache.js';
 import { rmsNormKernel, rmsNormRowKernel } from './rms-norm.wgsl.js';
@@ -24,10 +24,12 @@ export interface RmsNormArgs {
    */
   kernel?: 'row' | 'workgroup' | undefined;
   /**
-   * Also write out quantized to int8 per 32-value group here, for a product over int8 activations
-   * that takes it as `int8X` (the 'row' kernel; dim % 32 == 0).
+   * Also write the norm's input for a product over int8 activations, the scale deferred to the
+   * product: x times weight quantized per 32-value group and each group's sum of squares of x
+   * (NormInt8Output; the product takes it as `int8X` with `norm: { sums, eps }`). The 'row'
+   * kernel; dim % 32 == 0.
    */
-  int8?: Int8Activations | undefined;
+  int8?: NormInt8Output | undefined;
 }
 
 /** out = x / sqrt(mean(x²) + eps) * weight, per row. */
@@ -55,7 +57,7 @@ export function rmsNorm(rec: StepRecorder, a: RmsNormArgs): void {
     rec.dispatchKernel(
       kernelSource('rms-norm', `row${vec4 ? 'v4' : ''}w${workgroup}${int8 ? 'i8' : ''}`, () => rmsNormRowKernel(vec4, workgroup, int8)),
       { rows: a.rows, dim: a.dim, eps: a.eps },
-      { x: a.x, weight: a.weight, out: a.out, xq: a.int8?.xq, xg: a.int8?.xg },
+      { x: a.x, weight: a.weight, out: a.out, xq: a.int8?.xq, xg: a.int8?.xg, xn: a.int8?.sums },
       grid1d(Math.ceil(a.rows / workgroup), maxPerDim),
     );
     return;

@@ -1,5 +1,5 @@
 import { declareKernel } from './kernel-declaration.js';
-import { GROUP_I8_WGSL } from './i8-quantize.wgsl.js';
+import { GROUP_I8_WGSL, GROUP_SQUARES_WGSL } from './i8-quantize.wgsl.js';
 
 function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>', int8 = false) {
   return declareKernel({
@@ -11,6 +11,7 @@ function rmsNormDeclaration(unit: 'f32' | 'vec4<f32>', int8 = false) {
       out: { access: 'read_write', type: unit },
       xq: { access: 'read_write', type: 'vec4<i32>', present: int8 },
       xg: { access: 'read_write', type: 'vec2<f32>', present: int8 },
+      xn: { access: 'read_write', type: 'f32', present: int8 },
     },
   });
 }
@@ -65,26 +66,29 @@ export function rmsNormRowKernel(vec4: boolean, workgroup: number, int8 = false)
   const declaration = rmsNormDeclaration(vec4 ? 'vec4<f32>' : 'f32', int8);
   const per = vec4 ? 4 : 1;
   const sum = vec4 ? 's.x + s.y + s.z + s.w' : 's';
-  // With `int8` (vec4, dim % 32 == 0) the output also goes out quantized per 32-value group, as
-  // quantizeGroupsKernel would quantize it from out (the same values, so the same bits): one
-  // dispatch instead of two before a product over int8 activations.
+  // With `int8` (vec4, dim % 32 == 0) the norm's input also goes out for a product over int8
+  // activations, its scale deferred: x times the weight quantized per 32-value group, and each
+  // group's sum of squares of x in groupSquares' order, from which the product scales its output.
   const write = int8
     ? `for (var g = 0u; g < n / 8u; g++) {
-    var v: array<vec4<f32>, 8>;
+    var xv: array<vec4<f32>, 8>;
+    var y: array<vec4<f32>, 8>;
     var amax = 0.0;
     for (var j = 0u; j < 8u; j++) {
       let i = g * 8u + j;
-      v[j] = x[base + i] * inv * weight[i];
-      out[base + i] = v[j];
-      let a = abs(v[j]);
+      xv[j] = x[base + i];
+      out[base + i] = xv[j] * inv * weight[i];
+      y[j] = xv[j] * weight[i];
+      let a = abs(y[j]);
       amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
     }
-    storeGroupI8(base / 8u + g, v, amax);
+    storeGroupI8(base / 8u + g, y, amax);
+    xn[base / 8u + g] = groupSquares(xv);
   }`
     : `for (var i = 0u; i < n; i++) {
     out[base + i] = x[base + i] * inv * weight[i];
   }`;
-  const body = /* wgsl */ `${int8 ? GROUP_I8_WGSL : ''}
+  const body = /* wgsl */ `${int8 ? GROUP_I8_WGSL + GROUP_SQUARES_WGSL : ''}
 
 @compute @workgroup_size(${workgroup})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

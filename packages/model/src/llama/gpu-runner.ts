@@ -32,6 +32,7 @@ import {
   type GpuContext,
   type GpuMatrix,
   type Int8Activations,
+  type NormInt8Output,
   type LinearArgs,
   type PagedAttentionBatch,
   type StepRecorder,
@@ -105,6 +106,8 @@ interface Scratch {
    */
   normQ: GPUBuffer;
   normQScales: GPUBuffer;
+  /** Each normQ group's sum of squares of the norm's input: the product applies the norm's scale. */
+  normQSums: GPUBuffer;
   /** Int8 activations: attention's output quantized by attention, for the output projection. */
   attnQ: GPUBuffer;
   attnQScales: GPUBuffer;
@@ -612,9 +615,13 @@ export class GpuModelRunner implements ModelRunner {
     const s = this.scratch;
     const m = batch.numTokens;
     embedding(rec, { ids: s.ids, table: this.tokenEmbedding, out: s.x, count: m });
-    for (const layer of this.layers) {
+    // Whether the previous layer's down product wrote this layer's attention norm (int8) itself.
+    let normed = false;
+    this.layers.forEach((layer, i) => {
       const qkvInt8 = this.normInt8(layer.qkv, layer.qkvOrder);
-      rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: qkvInt8 });
+      if (!normed) {
+        rmsNorm(rec, { x: s.x, weight: layer.attnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: qkvInt8 && this.normOutput() });
+      }
       const kvLen = c.numKvHeads * c.headDim;
       const pool = {
         slots: s.slots,
@@ -707,16 +714,40 @@ export class GpuModelRunner implements ModelRunner {
       const attnInt8 = quantizesAttention(layer) ? { xq: s.attnQ, xg: s.attnQScales } : undefined;
       attention(rec, batchAttention, { decodeSeqs: batch.numDecodeSeqs, int8Out: attnInt8 });
       const attnIn = this.inOrder(rec, s.attn, layer.woOrder, m, c.numHeads * c.headDim);
-      this.product(rec, { x: attnIn, int8X: attnInt8, w: layer.wo, out: s.x2, m, residual: s.x });
+      // A product over int8 activations after the FFN norm takes the norm's int8 input from the
+      // output projection's stores: no norm dispatch (the float output, s.xb, is then unused).
       const gateUpInt8 = this.normInt8(layer.gateUp, layer.gateUpOrder);
-      rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: gateUpInt8 });
+      const ffnNormOut = this.normOut(layer.wo, gateUpInt8, layer.ffnNorm);
+      this.product(rec, { x: attnIn, int8X: attnInt8, w: layer.wo, out: s.x2, m, residual: s.x, normOut: ffnNormOut });
+      if (!ffnNormOut) {
+        rmsNorm(rec, { x: s.x2, weight: layer.ffnNorm, out: s.xb, rows: m, dim: c.dim, eps: c.rmsNormEps, int8: gateUpInt8 && this.normOutput() });
+      }
       const ffnIn = this.inOrder(rec, s.xb, layer.gateUpOrder, m, c.dim);
       // The gate/up product also writes its output quantized for the down product.
       const hiddenInt8 = quantizesHidden(layer) ? { xq: s.hiddenQ, xg: s.hiddenQScales } : undefined;
       this.product(rec, { x: ffnIn, int8X: gateUpInt8, int8Out: hiddenInt8, w: layer.gateUp, out: s.hidden, m, glu: true });
       const downIn = this.inOrder(rec, s.hidden, layer.downOrder, m, c.hiddenDim);
-      this.product(rec, { x: downIn, int8X: hiddenInt8, w: layer.down, out: s.x, m, residual: s.x2 });
-    }
+      // Likewise the down product for the next layer's attention norm.
+      const next = this.layers[i + 1];
+      const attnNormOut = next && this.normOut(layer.down, this.normInt8(next.qkv, next.qkvOrder), next.attnNorm);
+      this.product(rec, { x: downIn, int8X: hiddenInt8, w: layer.down, out: s.x, m, residual: s.x2, normOut: attnNormOut });
+      normed = attnNormOut !== undefined;
+    });
+  }
+
+  /** The buffers an RMSNorm feeding a product over int8 activations writes (rmsNorm's `int8`). */
+  private normOutput(): NormInt8Output {
+    const s = this.scratch;
+    return { xq: s.normQ, xg: s.normQScales, sums: s.normQSums };
+  }
+
+  /**
+   * `linear`'s normOut for a residual product whose output feeds an RMSNorm (`weight`) and then a
+   * product over int8 activations (`consumer`, from normInt8); W8A8 products keep the dispatch.
+   */
+  private normOut(producer: LayerMatrix, consumer: Int8Activations | undefined, weight: GPUBuffer) {
+    if (!consumer || producer instanceof I8Matrix) return undefined;
+    return { weight, eps: this.config.rmsNormEps, out: this.normOutput() };
   }
 
   /** One of a layer's products: `linear` on a stored weight; W8A8 quantizes x for it first. */
@@ -743,16 +774,20 @@ export class GpuModelRunner implements ModelRunner {
     const s = this.scratch;
     gatherRows(rec, { src: s.x, rows, out: s.last, srcRows: this.maxStepTokens, count, dim: c.dim });
     const int8 = this.normInt8(this.output, undefined);
-    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps, int8 });
+    rmsNorm(rec, { x: s.last, weight: this.outputNorm, out: s.xb, rows: count, dim: c.dim, eps: c.rmsNormEps, int8: int8 && this.normOutput() });
     linear(rec, { x: s.xb, int8X: int8, w: this.output, out: s.logits, m: count, batchInvariant: this.batchInvariant });
   }
 
   /**
-   * Where an RMSNorm feeds a product over int8 activations directly (no input order between):
-   * the buffers the norm also writes its output to quantized, so the product skips quantizing.
+   * Where an RMSNorm feeds a product over int8 activations directly (no input order between): the
+   * product's int8X, the norm's input times its weight quantized with the scale deferred (written
+   * by the norm, or by the residual product before it), so the product skips quantizing.
    */
   private normInt8(w: LayerMatrix, order: GPUBuffer | undefined): Int8Activations | undefined {
-    return !order && readsInt8(w) ? { xq: this.scratch.normQ, xg: this.scratch.normQScales } : undefined;
+    const s = this.scratch;
+    return !order && readsInt8(w)
+      ? { xq: s.normQ, xg: s.normQScales, norm: { sums: s.normQSums, eps: this.config.rmsNormEps } }
+      : undefined;
   }
 }
 
@@ -799,6 +834,7 @@ function createScratch(
     normQ: f32(normRows * c.dim, 'normQ'),
     // (scale, sum) per group of 32, in whole 16-byte units.
     normQScales: f32(Math.ceil((normRows * c.dim) / 64) * 4, 'normQScales'),
+    normQSums: f32((normRows * c.dim) / 32, 'normQSums'),
     xq: ctx.createBuffer(Math.max(16, maxTokens * i8Words * 16), 'xq'),
     xqScales: f32(i8Words > 0 ? maxTokens : 0, 'xqScales'),
     xPerm: f32(inputOrders ? inRows * Math.max(c.dim, c.numHeads * c.headDim, c.hiddenDim) : 0, 'xPerm'),
