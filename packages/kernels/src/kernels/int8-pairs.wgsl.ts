@@ -145,6 +145,30 @@ function ropeStore(v: LinearEpilogueVariant, rope: PairsRope, a: string, b: stri
       }`;
 }
 
+/**
+ * `laneGroupI8(v)`: a 32-value group held 4 values a lane by 8 neighbouring lanes, quantized as
+ * quantizeGroupsI8 does: this lane's integers, the group's scale and integer sum (the largest
+ * magnitude and the sum from xor-shuffles among the 8 lanes, exact in any order).
+ */
+const LANE_GROUP_I8_WGSL = /* wgsl */ `${symmetricQuantizeWgsl(127)}
+
+struct LaneGroupI8 { q: vec4<i32>, scale: f32, sum: i32 }
+
+fn laneGroupI8(v: vec4<f32>) -> LaneGroupI8 {
+  let av = abs(v);
+  var amax = max(max(av.x, av.y), max(av.z, av.w));
+  amax = max(amax, subgroupShuffleXor(amax, 1u));
+  amax = max(amax, subgroupShuffleXor(amax, 2u));
+  amax = max(amax, subgroupShuffleXor(amax, 4u));
+  let sc = rowScale(amax);
+  let q = quantize(v, sc);
+  var qs = q.x + q.y + q.z + q.w;
+  qs += subgroupShuffleXor(qs, 1u);
+  qs += subgroupShuffleXor(qs, 2u);
+  qs += subgroupShuffleXor(qs, 4u);
+  return LaneGroupI8(q, sc, qs);
+}`;
+
 /** What a pairs product does beside its plain product and epilogue. */
 export interface PairsOptions {
   /** The glu output also quantized per 32-value group (4 pairs per invocation, 8 lanes to a group). */
@@ -253,20 +277,10 @@ export function pairsKernel(
       let valid = tb + ${t}u < params.tokens && gid.x * 4u < pairs;
       let o = (params.t0 + tk${t}) * params.out_stride + params.n_start / 2u + (gid.x / 8u) * 32u + (gid.x & 7u);
       if (valid) { ${P.map((p) => `out[o + ${p * 8}u] = h${p};`).join(' ')} }
-      let av = abs(hv);
-      var amax = max(max(av.x, av.y), max(av.z, av.w));
-      amax = max(amax, subgroupShuffleXor(amax, 1u));
-      amax = max(amax, subgroupShuffleXor(amax, 2u));
-      amax = max(amax, subgroupShuffleXor(amax, 4u));
-      let sc = rowScale(amax);
-      let q = quantize(hv, sc);
-      var qs = q.x + q.y + q.z + q.w;
-      qs += subgroupShuffleXor(qs, 1u);
-      qs += subgroupShuffleXor(qs, 2u);
-      qs += subgroupShuffleXor(qs, 4u);
+      let gq = laneGroupI8(hv);
       if (valid) {
-        ${P.map((p) => `hq[o + ${p * 8}u] = q[${p}];`).join(' ')}
-        if ((gid.x & 7u) == 0u) { hg[o / 32u] = vec2<f32>(sc, f32(qs)); }
+        ${P.map((p) => `hq[o + ${p * 8}u] = gq.q[${p}];`).join(' ')}
+        if ((gid.x & 7u) == 0u) { hg[o / 32u] = vec2<f32>(gq.scale, f32(gq.sum)); }
       }
     }`,
   ).join('\n    ');
@@ -284,25 +298,14 @@ export function pairsKernel(
       ${[0, 1]
         .map(
           (h) => `{
-        let yv = vec4<f32>(ya${2 * h}, yb${2 * h}, ya${2 * h + 1}, yb${2 * h + 1});
-        let av = abs(yv);
-        var amax = max(max(av.x, av.y), max(av.z, av.w));
-        amax = max(amax, subgroupShuffleXor(amax, 1u));
-        amax = max(amax, subgroupShuffleXor(amax, 2u));
-        amax = max(amax, subgroupShuffleXor(amax, 4u));
-        let sc = rowScale(amax);
-        let q = quantize(yv, sc);
-        var qs = q.x + q.y + q.z + q.w;
-        qs += subgroupShuffleXor(qs, 1u);
-        qs += subgroupShuffleXor(qs, 2u);
-        qs += subgroupShuffleXor(qs, 4u);
+        let gq = laneGroupI8(vec4<f32>(ya${2 * h}, yb${2 * h}, ya${2 * h + 1}, yb${2 * h + 1}));
         var sq = laneSquares(xa${2 * h}, xb${2 * h}, xa${2 * h + 1}, xb${2 * h + 1});
         sq += subgroupShuffleXor(sq, 1u);
         sq += subgroupShuffleXor(sq, 2u);
         sq += subgroupShuffleXor(sq, 4u);
         if (valid) {
-          nq[o${2 * h}] = q.x; nq[o${2 * h} + 1u] = q.y; nq[o${2 * h + 1}] = q.z; nq[o${2 * h + 1} + 1u] = q.w;
-          if ((gid.x & 7u) == 0u) { ng[o${2 * h} / 32u] = vec2<f32>(sc, f32(qs)); nn[o${2 * h} / 32u] = sq; }
+          nq[o${2 * h}] = gq.q.x; nq[o${2 * h} + 1u] = gq.q.y; nq[o${2 * h + 1}] = gq.q.z; nq[o${2 * h + 1} + 1u] = gq.q.w;
+          if ((gid.x & 7u) == 0u) { ng[o${2 * h} / 32u] = vec2<f32>(gq.scale, f32(gq.sum)); nn[o${2 * h} / 32u] = sq; }
         }
       }`,
         )
@@ -323,7 +326,7 @@ export function pairsKernel(
     }`;
     }),
   ).join('\n    ');
-  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${int8Out || normOut ? symmetricQuantizeWgsl(127) : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
+  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${blockLanes ? LANE_GROUP_I8_WGSL : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
 
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {
