@@ -8,6 +8,7 @@ import {
   validatePagedAttentionBatch,
 } from '@llm/kernels';
 import type { GpuContext, Int8Activations, PagedAttentionBatch, StepRecorder, StorageFormat } from '@llm/kernels';
+import { I8_GROUP } from '@llm/quant';
 import { checkHeads, prefillKernel, prefillLayout, prefillTileCount } from './flash-prefill.wgsl.js';
 import type { PrefillKernel } from './flash-prefill.wgsl.js';
 import { DECODE_MERGE_WORKGROUP, decodeKernels } from './split-k-decode.wgsl.js';
@@ -138,17 +139,16 @@ export function attention(
   const ctx = rec.ctx;
   checkBatch(ctx, batch);
   const int8 = opts.int8Out;
+  const width = batch.numHeads * batch.headDim;
   if (int8) {
-    const width = batch.numHeads * batch.headDim;
-    if (width % 32 !== 0) {
-      throw new KernelShapeError('attention', `int8Out needs numHeads x headDim a multiple of 32, got ${width}`);
+    if (width % I8_GROUP !== 0) {
+      throw new KernelShapeError('attention', `int8Out needs numHeads x headDim a multiple of ${I8_GROUP}, got ${width}`);
     }
     requireInt8Activations('attention', 'int8Out', int8, batch.numTokens, width);
   }
   const dispatch = recordAttention(ctx, rec, batch, opts);
-  if (!int8) return dispatch;
-  if (dispatch.int8Out === 'kernel') return dispatch;
-  quantizeGroupsI8(rec, { x: batch.out, out: int8, tokens: batch.numTokens, k: batch.numHeads * batch.headDim });
+  if (!int8 || dispatch.int8Out === 'kernel') return dispatch;
+  quantizeGroupsI8(rec, { x: batch.out, out: int8, tokens: batch.numTokens, k: width });
   return { ...dispatch, int8Out: 'dispatch' };
 }
 

@@ -157,23 +157,18 @@ export function requireInt8Activations(
 }
 
 /**
- * Whether a pairs product writes the next RMSNorm's int8 input itself (`normOut`): Q4_0, one or
- * two tokens, a residual product without bias whose parts are whole blocks of 64 rows (8 lanes of
- * 4 pairs: two 32-value groups).
+ * Whether a pairs product of m tokens writes an int8 output from its own stores (the glu
+ * product's `int8Out`, a residual product's `normOut`): Q4_0, one or two tokens, parts of whole
+ * blocks of 32 row pairs, which 8 lanes of 4 pairs hold (64 rows, whole 32-value groups of the
+ * output). Q8_0's two planes at 4 pairs a lane ran slower than the dispatches they save (110M
+ * decode on lavapipe: the glu product 14 % slower, the residual products' norms 25.3 against 22.1
+ * ms a token); Q4_0's glu product 9 % faster.
  */
-export function pairsWritesNorm(
-  ctx: Pick<GpuContext, 'features' | 'subgroupSize'>,
-  w: GpuMatrix,
-  m: number,
-  variant: LinearEpilogueVariant,
-): boolean {
+export function pairsWritesInt8(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>, w: GpuMatrix, m: number): boolean {
   return (
     w.parts.every((p) => p.pairs && p.dtype === 'q4_0' && p.rowStart % (2 * I8_GROUP) === 0 && p.rows % (2 * I8_GROUP) === 0) &&
     m <= 2 &&
-    fixedSubgroupSize(ctx) >= PAIR_LANES &&
-    variant.residual &&
-    !variant.bias &&
-    variant.epilogue === 'store'
+    int8ActivationsSupported(ctx)
   );
 }
 
@@ -201,7 +196,7 @@ export interface PairsProduct {
   int8Out?: Int8Activations | undefined;
   /** The split Q|K|V product's rotary embedding and KV-cache write, in its stores (PairsRope). */
   rope?: PairsRopeCall | undefined;
-  /** The next RMSNorm's int8 input from the product's stores (where pairsWritesNorm holds). */
+  /** The next RMSNorm's int8 input from the product's stores (where pairsWritesInt8 holds). */
   normOut?: { weight: BufferBindingLike; out: NormInt8Output } | undefined;
   outputs: { out: BufferBindingLike } & Partial<
     Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
@@ -278,17 +273,10 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
               xg: { ...xg, size: xgBytes(tokens) },
             },
           ];
-    // One or two tokens of Q4_0 write the int8 output themselves: 8 lanes of 4 pairs each hold a
-    // group. (Q8_0's two planes at 4 pairs a lane ran 14 % slower than a pair a lane and the
-    // quantization apart, 110M decode on lavapipe; Q4_0 9 % faster.)
     const normX = given !== undefined && a.int8X?.norm !== undefined;
     const normOut = a.normOut;
-    const fuseOut =
-      a.int8Out !== undefined &&
-      a.dtype === 'q4_0' &&
-      tokens <= 2 &&
-      subgroup >= PAIR_LANES &&
-      a.w.parts.every((p) => p.rowStart % (2 * I8_GROUP) === 0 && p.rows % (2 * I8_GROUP) === 0);
+    // One or two tokens of Q4_0 write the glu output's int8 copy themselves (pairsWritesInt8).
+    const fuseOut = a.int8Out !== undefined && pairsWritesInt8(ctx, a.w, tokens);
     for (const d of dispatches) {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);

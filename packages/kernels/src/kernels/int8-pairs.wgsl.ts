@@ -1,7 +1,7 @@
 import { declareKernel } from './kernel-declaration.js';
 import { GROUP_I8_WGSL, GROUP_SQUARES_WGSL, symmetricQuantizeWgsl } from './i8-quantize.wgsl.js';
 import { epilogueBindings, LINEAR_PARAMS, storeFn, type LinearEpilogueVariant } from './linear.wgsl.js';
-import { ROPE_ANGLE_WGSL } from './rope.wgsl.js';
+import { ROPE_WGSL } from './rope.wgsl.js';
 import { ELEMENTWISE_WORKGROUP } from './workgroup-grid.js';
 
 /** Pairs of rows interleaved per block of the pairs layout (and the x lanes that share a group). */
@@ -68,26 +68,6 @@ function pairsInputs(s: PairsShape) {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-/**
- * out = x · Wᵀ over Q4_0 or Q8_0 weights in the pairs layout (int8-pairs.ts) with x quantized to int8 per
- * 32-value group (quantizeGroupsKernel), for CPU adapters (an invocation per SIMD lane, subgroups
- * of at least 8 lanes).
- *
- * A weight word holds 4 input features of two rows, row A's nibbles in the low half-word and row
- * B's in the high one, so `(word >> 4j) & 0x000f000f` is feature j's two levels in two 16-bit
- * fields and one integer multiply by x's int8 value accumulates both rows. 16 features of such
- * products (|level * x| <= 15 * 127, 16 of them <= 30480) fit a signed 16-bit field, so after
- * every 16 the sum is split into the two rows' exact integer sums. A Q8_0 value plus 128 is two
- * such 4-bit levels (`format.planes`), the high one's sum counting 16 times. Per group of 32 the
- * sums become f32: (Σ level·x - offset Σ x) · (d_w · d_x) (offset 8 for Q4_0, 128 for Q8_0),
- * fused into one accumulator per (row, token). The
- * integers are exact and the f32 steps the same in every shape, so a token's result does not
- * depend on the tokens or rows beside it.
- *
- * Each lane loads 4 of a group's 32 int8 x values and subgroupBroadcast hands them to the others,
- * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
- * time: a weight word's fields are split once for all its tokens.
- */
 /** The Q|K|V product's rotary embedding and KV-cache write in the pairs product's stores. */
 export interface PairsRope {
   freqFactors: boolean;
@@ -125,8 +105,9 @@ function ropeStore(v: LinearEpilogueVariant, rope: PairsRope, a: string, b: stri
         let kvLen = (params.out_stride - params.split) / 2u;
         let e = g - params.split;
         if (g < params.split + kvLen) {
-          let cs = rope_cs(positions[tg], (select(e, g, g < params.split) % params.head_dim) / 2u, params.head_dim, params.log2_theta, params.position_scale, ${rope.freqFactors ? 'freq_factors[(select(e, g, g < params.split) % params.head_dim) / 2u]' : '1.0'});
-          let r = vec2<f32>(v0 * cs.x - v1 * cs.y, v0 * cs.y + v1 * cs.x);
+          let i = (select(e, g, g < params.split) % params.head_dim) / 2u;
+          let cs = rope_cs(positions[tg], i, params.head_dim, params.log2_theta, params.position_scale, ${rope.freqFactors ? 'freq_factors[i]' : '1.0'});
+          let r = rope_rotate(vec2<f32>(v0, v1), cs);
           v0 = r.x; v1 = r.y;
         }
         if (g < params.split) {
@@ -136,8 +117,7 @@ function ropeStore(v: LinearEpilogueVariant, rope: PairsRope, a: string, b: stri
           let slot = slots[tg];
           if (slot < params.num_slots) {
             let kvE = select(e - kvLen, e, e < kvLen);
-            let block = slot / params.block_size;
-            let row = ((block * params.num_kv_heads + kvE / params.head_dim) * params.block_size + slot - block * params.block_size) * params.head_dim;
+            let row = rope_kv_row(slot, kvE / params.head_dim);
             let j = kvE % params.head_dim;
             if (e < kvLen) { ${cacheWrite('k_cache')} } else { ${cacheWrite('v_cache')} }
           }
@@ -188,6 +168,26 @@ export interface PairsOptions {
   normOut?: boolean | undefined;
 }
 
+/**
+ * out = x · Wᵀ over Q4_0 or Q8_0 weights in the pairs layout (int8-pairs.ts) with x quantized to int8 per
+ * 32-value group (quantizeGroupsKernel), for CPU adapters (an invocation per SIMD lane, subgroups
+ * of at least 8 lanes).
+ *
+ * A weight word holds 4 input features of two rows, row A's nibbles in the low half-word and row
+ * B's in the high one, so `(word >> 4j) & 0x000f000f` is feature j's two levels in two 16-bit
+ * fields and one integer multiply by x's int8 value accumulates both rows. 16 features of such
+ * products (|level * x| <= 15 * 127, 16 of them <= 30480) fit a signed 16-bit field, so after
+ * every 16 the sum is split into the two rows' exact integer sums. A Q8_0 value plus 128 is two
+ * such 4-bit levels (`format.planes`), the high one's sum counting 16 times. Per group of 32 the
+ * sums become f32: (Σ level·x - offset Σ x) · (d_w · d_x) (offset 8 for Q4_0, 128 for Q8_0),
+ * fused into one accumulator per (row, token). The
+ * integers are exact and the f32 steps the same in every shape, so a token's result does not
+ * depend on the tokens or rows beside it.
+ *
+ * Each lane loads 4 of a group's 32 int8 x values and subgroupBroadcast hands them to the others,
+ * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
+ * time: a weight word's fields are split once for all its tokens.
+ */
 export function pairsKernel(
   v: LinearEpilogueVariant,
   s: PairsShape,
@@ -326,7 +326,7 @@ export function pairsKernel(
     }`;
     }),
   ).join('\n    ');
-  const body = /* wgsl */ `${rope ? ROPE_ANGLE_WGSL : storeFn(v)}${blockLanes ? LANE_GROUP_I8_WGSL : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
+  const body = /* wgsl */ `${rope ? ROPE_WGSL : storeFn(v)}${blockLanes ? LANE_GROUP_I8_WGSL : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
 
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {

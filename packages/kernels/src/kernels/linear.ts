@@ -6,7 +6,7 @@ import { kernelSource } from './kernel-cache.js';
 import {
   isPairsDtype,
   linearPairs,
-  pairsWritesNorm,
+  pairsWritesInt8,
   requireInt8Activations,
   type Int8Activations,
   type NormInt8Output,
@@ -87,7 +87,7 @@ export interface LinearArgs {
    * A residual product whose output feeds an RMSNorm (weight, eps) and then a product over int8
    * activations: also write that norm's int8 input (`out`, as rmsNorm's `int8` writes it; the
    * next product takes `{ xq, xg, norm: { sums, eps } }` as int8X). A Q4_0 matrix over int8
-   * activations writes it from its own stores for one or two tokens (pairsWritesNorm); otherwise
+   * activations writes it from its own stores for one or two tokens (pairsWritesInt8); otherwise
    * an rmsNorm dispatch follows the product.
    */
   normOut?: { weight: BufferBindingLike; eps: number; out: NormInt8Output } | undefined;
@@ -323,8 +323,7 @@ export function linear(rec: StepRecorder, a: LinearArgs): void {
 /** `linear` with `normOut`: in the pairs product's stores where it can, else rmsNorm after. */
 function linearNormOut(rec: StepRecorder, a: LinearArgs, n: NonNullable<LinearArgs['normOut']>): void {
   const name = 'linear';
-  const variant = { bias: a.bias !== undefined, residual: a.residual !== undefined, epilogue: a.glu ? 'glu' : a.split ? 'split' : 'store' } as const;
-  if (!a.residual || a.rope || a.int8Out || variant.epilogue !== 'store') {
+  if (!a.residual || a.split || a.glu || a.rope || a.int8Out) {
     throw new KernelShapeError(name, 'normOut comes with a residual product only (no split, glu, rope or int8Out)');
   }
   const dim = a.w.rows;
@@ -332,7 +331,7 @@ function linearNormOut(rec: StepRecorder, a: LinearArgs, n: NonNullable<LinearAr
   if (!(n.eps >= 0)) throw new KernelShapeError(name, `normOut.eps must be >= 0, got ${n.eps}`);
   requireBytes(name, 'normOut.weight', n.weight, dim * 4);
   requireInt8Activations(name, 'normOut.out', n.out, a.m, dim);
-  if (pairsWritesNorm(rec.ctx, a.w, a.m, variant)) {
+  if (!a.bias && pairsWritesInt8(rec.ctx, a.w, a.m)) {
     product(rec, { ...a, normOut: undefined }, undefined, { weight: n.weight, out: n.out });
     return;
   }

@@ -26,12 +26,17 @@ export interface RopeVariant {
 }
 
 /**
- * WGSL `rope_cs(position, i, head_dim, log2_theta, position_scale, factor)`: (cos, sin) of the
- * angle by which pair i of a head turns at a position, in f32 as llama.cpp computes it. The angle
- * is carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos inside
- * [-pi, pi] where WGSL bounds their error, at any position.
+ * The WGSL every kernel that applies rope shares (the rope kernel, the pairs product's rope
+ * epilogue), so both give the same bits:
+ * - `rope_cs(position, i, head_dim, log2_theta, position_scale, factor)`: (cos, sin) of the angle
+ *   by which pair i of a head turns at a position, in f32 as llama.cpp computes it. The angle is
+ *   carried in turns and its whole turns dropped before sin/cos, which keeps sin/cos inside
+ *   [-pi, pi] where WGSL bounds their error, at any position.
+ * - `rope_rotate(x, cs)`: the pair x turned by that angle.
+ * - `rope_kv_row(slot, kv_head)`: where a KV head's row of a pool slot starts, as kvWrite places
+ *   it (needs params block_size, num_kv_heads and head_dim).
  */
-export const ROPE_ANGLE_WGSL = /* wgsl */ `
+export const ROPE_WGSL = /* wgsl */ `
 const TWO_PI = 6.283185307179586;
 // log2(2*pi): folds the radians-to-turns division into the exponent.
 const LOG2_TWO_PI = 2.651496129472319;
@@ -42,11 +47,21 @@ fn rope_cs(position: u32, i: u32, head_dim: u32, log2_theta: f32, position_scale
   let turns = f32(position) * position_scale * turns_per_pos;
   let angle = (turns - round(turns)) * TWO_PI;
   return vec2<f32>(cos(angle), sin(angle));
+}
+
+fn rope_rotate(x: vec2<f32>, cs: vec2<f32>) -> vec2<f32> {
+  return vec2<f32>(x.x * cs.x - x.y * cs.y, x.x * cs.y + x.y * cs.x);
+}
+
+fn rope_kv_row(slot: u32, kv_head: u32) -> u32 {
+  let block = slot / params.block_size;
+  let offset = slot - block * params.block_size;
+  return ((block * params.num_kv_heads + kv_head) * params.block_size + offset) * params.head_dim;
 }`;
 
 /**
  * Rotary position embedding in place on q and k (and, with kvWrite, K and V into the pool). Pair i of a head at position p turns by
- * p * positionScale * theta^(-2i/headDim) / factor_i radians (ROPE_ANGLE_WGSL).
+ * p * positionScale * theta^(-2i/headDim) / factor_i radians (ROPE_WGSL).
  */
 export function ropeKernel(v: RopeVariant) {
   const pair =
@@ -93,9 +108,7 @@ export function ropeKernel(v: RopeVariant) {
     : /* wgsl */ `
     let slot = slots[t];
     if (slot < params.num_slots) {
-      let block = slot / params.block_size;
-      let offset = slot - block * params.block_size;
-      let row = ((block * params.num_kv_heads + kh) * params.block_size + offset) * params.head_dim;
+      let row = rope_kv_row(slot, kh);
       let vb = t * params.v_stride + params.v_offset + kh * params.head_dim;
       ${
         v.kvWrite.dtype === 'f16'
@@ -108,19 +121,16 @@ export function ropeKernel(v: RopeVariant) {
       }
     }`;
   const body = /* wgsl */ `
-${ROPE_ANGLE_WGSL}
+${ROPE_WGSL}
 
-fn rotate_q(base: u32, i0: u32, i1: u32, c: f32, s: f32) {
-  let x0 = ${qName}[base + i0];
-  let x1 = ${qName}[base + i1];
-  ${qName}[base + i0] = x0 * c - x1 * s;
-  ${qName}[base + i1] = x0 * s + x1 * c;
+fn rotate_q(base: u32, i0: u32, i1: u32, cs: vec2<f32>) {
+  let r = rope_rotate(vec2<f32>(${qName}[base + i0], ${qName}[base + i1]), cs);
+  ${qName}[base + i0] = r.x;
+  ${qName}[base + i1] = r.y;
 }
 
-fn rotate_k(base: u32, i0: u32, i1: u32, c: f32, s: f32) -> vec2<f32> {
-  let x0 = ${kName}[base + i0];
-  let x1 = ${kName}[base + i1];
-  let r = vec2<f32>(x0 * c - x1 * s, x0 * s + x1 * c);
+fn rotate_k(base: u32, i0: u32, i1: u32, cs: vec2<f32>) -> vec2<f32> {
+  let r = rope_rotate(vec2<f32>(${kName}[base + i0], ${kName}[base + i1]), cs);
   ${kName}[base + i0] = r.x;
   ${kName}[base + i1] = r.y;
   return r;
@@ -137,14 +147,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let h = th % heads;
   let t = th / heads;
   let cs = rope_cs(positions[t], i, params.head_dim, params.log2_theta, params.position_scale, ${v.freqFactors ? 'freq_factors[i]' : '1.0'});
-  let c = cs.x;
-  let s = cs.y;
   ${pair}
   if (h < params.num_heads) {
-    rotate_q(t * params.q_stride + params.q_offset + h * params.head_dim, i0, i1, c, s);
+    rotate_q(t * params.q_stride + params.q_offset + h * params.head_dim, i0, i1, cs);
   } else {
     let kh = h - params.num_heads;
-    let kr = rotate_k(t * params.k_stride + params.k_offset + kh * params.head_dim, i0, i1, c, s);${writeKv}
+    let kr = rotate_k(t * params.k_stride + params.k_offset + kh * params.head_dim, i0, i1, cs);${writeKv}
   }
 }
 `;
