@@ -208,13 +208,17 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     }
   });
 
-  // A residual product writing the next norm's int8 input itself (Q4_0, 1-2 tokens) and through
-  // rmsNorm after it (more tokens, Q8_0): the same bits as rmsNorm of its output, every row.
+  // A residual product writing the next norm's int8 input itself (1-2 tokens: Q4_0 in blocks of
+  // 64 rows, Q8_0 of 32) and through rmsNorm after it (more tokens, Q4_0 rows not in blocks of
+  // 64): the same bits as rmsNorm of its output, every row.
   it.each([
-    { dtype: 'q4_0', m: 1, n: 128 },
-    { dtype: 'q4_0', m: 2, n: 192 },
-    { dtype: 'q4_0', m: 3, n: 128 },
-    { dtype: 'q8_0', m: 2, n: 64 },
+    { dtype: 'q4_0', m: 1, n: 128, fused: true },
+    { dtype: 'q4_0', m: 2, n: 192, fused: true },
+    { dtype: 'q4_0', m: 1, n: 96, fused: false },
+    { dtype: 'q4_0', m: 3, n: 128, fused: false },
+    { dtype: 'q8_0', m: 1, n: 96, fused: true },
+    { dtype: 'q8_0', m: 2, n: 64, fused: true },
+    { dtype: 'q8_0', m: 3, n: 32, fused: false },
   ] as const)("writes the next RMSNorm's int8 input as rmsNorm does: %o", async (c) => {
     const rand = seededRandom(seed + 9);
     const k = 96;
@@ -234,6 +238,7 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     linear(rec, { x, w: matrix, out: fused.out, m: c.m, residual, normOut: { weight, eps: 1e-5, out: fused } });
     linear(rec, { x, w: matrix, out: apart.out, m: c.m, residual });
     rmsNorm(rec, { x: apart.out, weight, out: ctx.createBuffer(c.m * c.n * 4, 'normed'), rows: c.m, dim: c.n, eps: 1e-5, int8: apart });
+    expect(rec.dispatchLabels.filter((l) => l.startsWith('rms-norm'))).toHaveLength(c.fused ? 1 : 2);
     const reads = [fused, apart].flatMap((b) => [b.out, b.xq, b.xg, b.sums].map((buf) => rec.read(buf)));
     rec.submit();
     const words = (await Promise.all(reads)).map((b) => Array.from(new Uint32Array(b)));

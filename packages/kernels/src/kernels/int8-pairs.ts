@@ -157,16 +157,38 @@ export function requireInt8Activations(
 }
 
 /**
- * Whether a pairs product of m tokens writes an int8 output from its own stores (the glu
- * product's `int8Out`, a residual product's `normOut`): Q4_0, one or two tokens, parts of whole
- * blocks of 32 row pairs, which 8 lanes of 4 pairs hold (64 rows, whole 32-value groups of the
- * output). Q8_0's two planes at 4 pairs a lane ran slower than the dispatches they save (110M
- * decode on lavapipe: the glu product 14 % slower, the residual products' norms 25.3 against 22.1
- * ms a token); Q4_0's glu product 9 % faster.
+ * Whether a pairs product of m tokens writes the glu output's int8 copy from its own stores: Q4_0,
+ * one or two tokens, parts of whole blocks of 32 row pairs, which 8 lanes of 4 pairs hold (32
+ * outputs, one 32-value group). Q8_0's two planes at 4 pairs a lane made its glu product 14 %
+ * slower, more than the dispatch saves (110M decode on lavapipe); Q4_0's ran 9 % faster.
  */
 export function pairsWritesInt8(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>, w: GpuMatrix, m: number): boolean {
+  return pairsInBlocks(ctx, w, m, 'q4_0', 2 * I8_GROUP);
+}
+
+/**
+ * Row pairs per invocation of a residual pairs product of m tokens that writes the next norm's
+ * int8 input from its own stores (`normOut`), or 0 where an rmsNorm dispatch follows it. 8 lanes
+ * hold whole 32-value groups of the output: Q4_0 4 pairs a lane (64 rows, two groups), Q8_0 2
+ * (32 rows, one group). Q8_0 at 4 pairs a lane ran slower than the dispatches saved (110M decode
+ * on lavapipe, ms a token, min / p10 of 20 alternations: 20.2 / 20.6 against 19.0 / 19.7 with
+ * the norm dispatches); at 2 pairs faster (18.0 / 18.6).
+ */
+export function pairsNormOutPairs(ctx: Pick<GpuContext, 'features' | 'subgroupSize'>, w: GpuMatrix, m: number): 0 | 2 | 4 {
+  if (pairsInBlocks(ctx, w, m, 'q4_0', 2 * I8_GROUP)) return 4;
+  return pairsInBlocks(ctx, w, m, 'q8_0', I8_GROUP) ? 2 : 0;
+}
+
+/** Every part of w of one pairs type `dtype`, in whole blocks of `rows` rows; one or two tokens. */
+function pairsInBlocks(
+  ctx: Pick<GpuContext, 'features' | 'subgroupSize'>,
+  w: GpuMatrix,
+  m: number,
+  dtype: PairsDtype,
+  rows: number,
+): boolean {
   return (
-    w.parts.every((p) => p.pairs && p.dtype === 'q4_0' && p.rowStart % (2 * I8_GROUP) === 0 && p.rows % (2 * I8_GROUP) === 0) &&
+    w.parts.every((p) => p.pairs && p.dtype === dtype && p.rowStart % rows === 0 && p.rows % rows === 0) &&
     m <= 2 &&
     int8ActivationsSupported(ctx)
   );
@@ -196,7 +218,7 @@ export interface PairsProduct {
   int8Out?: Int8Activations | undefined;
   /** The split Q|K|V product's rotary embedding and KV-cache write, in its stores (PairsRope). */
   rope?: PairsRopeCall | undefined;
-  /** The next RMSNorm's int8 input from the product's stores (where pairsWritesInt8 holds). */
+  /** The next RMSNorm's int8 input from the product's stores (where pairsNormOutPairs is not 0). */
   normOut?: { weight: BufferBindingLike; out: NormInt8Output } | undefined;
   outputs: { out: BufferBindingLike } & Partial<
     Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
@@ -281,9 +303,9 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
         const base = pairsShape(tokens, pairs, subgroup);
-        const blockLanes = fuseOut || normOut !== undefined;
+        const blockPairs = fuseOut ? 4 : normOut ? pairsNormOutPairs(ctx, a.w, tokens) : 0;
         const shape: PairsShape = {
-          ...(blockLanes ? { tokens, pairs: 4, workgroup: cpuWorkgroup(pairs / 4, subgroup) } : base),
+          ...(blockPairs > 0 ? { tokens, pairs: blockPairs, workgroup: cpuWorkgroup(pairs / blockPairs, subgroup) } : base),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
         const rope = a.rope?.variant;

@@ -162,8 +162,8 @@ export interface PairsOptions {
   normX?: boolean | undefined;
   /**
    * The residual output also written as the next RMSNorm's int8 input, scale deferred (weight
-   * `nw`; values `nq`, (scale, sum) `ng`, sums of squares `nn`): 4 pairs per invocation, 8 lanes
-   * to 64 rows, two groups.
+   * `nw`; values `nq`, (scale, sum) `ng`, sums of squares `nn`): 2 or 4 pairs per invocation, 8
+   * lanes to 32 or 64 rows, one or two groups.
    */
   normOut?: boolean | undefined;
 }
@@ -195,8 +195,8 @@ export function pairsKernel(
   o: PairsOptions = {},
 ) {
   const { int8Out = false, rope, normX = false, normOut = false } = o;
-  if ((int8Out && v.epilogue !== 'glu') || ((int8Out || normOut) && s.pairs !== 4)) {
-    throw new Error('the pairs product writes int8 output only from the glu epilogue with 4 pairs per invocation');
+  if ((int8Out && (v.epilogue !== 'glu' || s.pairs !== 4)) || (normOut && s.pairs !== 2 && s.pairs !== 4)) {
+    throw new Error("the pairs product writes int8 output from the glu epilogue with 4 pairs per invocation, the next norm's input with 2 or 4");
   }
   if (normOut && (!v.residual || v.bias || v.epilogue !== 'store')) {
     throw new Error("the pairs product writes the next norm's input only from a residual product without bias");
@@ -204,7 +204,7 @@ export function pairsKernel(
   if (rope && (v.epilogue !== 'split' || v.residual || int8Out)) {
     throw new Error('the rope epilogue is for the split Q|K|V product, without residual or int8 output');
   }
-  // int8Out and normOut: 8 neighbouring lanes hold a block of 32 pairs (see int8Stores).
+  // int8Out and normOut: 8 neighbouring lanes hold a block of 8 x pairs row pairs (see int8Stores).
   const blockLanes = int8Out || normOut;
   const cache = rope?.kvDtype === 'f16' ? 'u32' : 'f32';
   const Q = range(format.planes);
@@ -284,7 +284,7 @@ export function pairsKernel(
       }
     }`,
   ).join('\n    ');
-  // normOut: each token's 4 pairs plus residual are x (stored as is); x times the norm weight is
+  // normOut: each token's pairs plus residual are x (stored as is); x times the norm weight is
   // quantized per group as quantizeGroupsI8 does (pairs 0-1 of the block's lanes are one group,
   // pairs 2-3 the next) and each group's sum of squares of x comes in groupSquares' order.
   const normStores = T.map(
@@ -295,7 +295,7 @@ export function pairsKernel(
       let xa${p} = a${t}_${p} + residual[o${p}]; let xb${p} = b${t}_${p} + residual[o${p} + 1u];
       if (valid) { out[o${p}] = xa${p}; out[o${p} + 1u] = xb${p}; }
       let ya${p} = xa${p} * nw[params.n_start + 2u * p${p}]; let yb${p} = xb${p} * nw[params.n_start + 2u * p${p} + 1u];`).join('\n      ')}
-      ${[0, 1]
+      ${range(s.pairs / 2)
         .map(
           (h) => `{
         let gq = laneGroupI8(vec4<f32>(ya${2 * h}, yb${2 * h}, ya${2 * h + 1}, yb${2 * h + 1}));
@@ -340,7 +340,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
   let pairs = (params.n_count + 1u) / 2u;
   // Every lane stays active for the broadcasts: pairs past the end re-read the last one, unstored.
   ${P.map(
-    (p) => `let p${p} = min(${blockLanes ? `(gid.x / 8u) * 32u + ${p * 8}u + (gid.x & 7u)` : `gid.x * ${s.pairs}u + ${p}u`}, pairs - 1u);
+    (p) => `let p${p} = min(${blockLanes ? `(gid.x / 8u) * ${8 * s.pairs}u + ${p * 8}u + (gid.x & 7u)` : `gid.x * ${s.pairs}u + ${p}u`}, pairs - 1u);
   let wb${p} = (p${p} / ${PAIR_LANES}u) * groups * ${2 * format.planes * PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   let sb${p} = (p${p} / ${PAIR_LANES}u) * ((groups + 3u) / 4u) * ${PAIR_LANES}u + p${p} % ${PAIR_LANES}u;
   var sv${p} = vec4<u32>(0u);`,

@@ -6,7 +6,7 @@ import { kernelSource } from './kernel-cache.js';
 import {
   isPairsDtype,
   linearPairs,
-  pairsWritesInt8,
+  pairsNormOutPairs,
   requireInt8Activations,
   type Int8Activations,
   type NormInt8Output,
@@ -86,9 +86,9 @@ export interface LinearArgs {
   /**
    * A residual product whose output feeds an RMSNorm (weight, eps) and then a product over int8
    * activations: also write that norm's int8 input (`out`, as rmsNorm's `int8` writes it; the
-   * next product takes `{ xq, xg, norm: { sums, eps } }` as int8X). A Q4_0 matrix over int8
-   * activations writes it from its own stores for one or two tokens (pairsWritesInt8); otherwise
-   * an rmsNorm dispatch follows the product.
+   * next product takes `{ xq, xg, norm: { sums, eps } }` as int8X). A Q4_0 or Q8_0 matrix over
+   * int8 activations writes it from its own stores for one or two tokens (pairsNormOutPairs);
+   * otherwise an rmsNorm dispatch follows the product.
    */
   normOut?: { weight: BufferBindingLike; eps: number; out: NormInt8Output } | undefined;
   /** Rows and tokens per invocation of the 'stream' kernel; by default tuned for the dtype. */
@@ -331,7 +331,7 @@ function linearNormOut(rec: StepRecorder, a: LinearArgs, n: NonNullable<LinearAr
   if (!(n.eps >= 0)) throw new KernelShapeError(name, `normOut.eps must be >= 0, got ${n.eps}`);
   requireBytes(name, 'normOut.weight', n.weight, dim * 4);
   requireInt8Activations(name, 'normOut.out', n.out, a.m, dim);
-  if (!a.bias && pairsWritesInt8(rec.ctx, a.w, a.m)) {
+  if (!a.bias && pairsNormOutPairs(rec.ctx, a.w, a.m) > 0) {
     product(rec, { ...a, normOut: undefined }, undefined, { weight: n.weight, out: n.out });
     return;
   }
