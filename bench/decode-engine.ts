@@ -30,10 +30,13 @@ export interface CaseSpec {
 }
 
 /** For a prefill, `run` picks the prompt: each run prefills other tokens, so nothing is cached. */
-export type Measurement =
+export type MeasuredFigure =
   | { figure: 'decode' }
   | { figure: 'decodeAtLongContext' }
   | { figure: 'prefill'; promptTokens: number; run: number };
+
+/** A figure of one opened model: `model` is its index in open order (an engine may hold several). */
+export type Measurement = { model: number } & MeasuredFigure;
 
 /** Facts about an engine worth recording once, e.g. the roofline it measured. */
 export interface EngineStart {
@@ -51,11 +54,14 @@ export interface OpenedCase {
 
 export interface DecodeEngine {
   start(): Promise<EngineStart>;
-  /** Loads the model, fills its contexts and warms up (compiles, first steps): nothing timed. */
+  /**
+   * Loads a model, fills its contexts and warms up (compiles, first steps): nothing timed. The
+   * models opened before stay open: measurements alternate between them.
+   */
   open(spec: CaseSpec): Promise<OpenedCase>;
-  /** One run of one figure, in tokens per second. */
+  /** One run of one figure of one opened model, in tokens per second. */
   measure(measurement: Measurement): Promise<number>;
-  /** Frees the model. */
+  /** Frees every opened model. */
   close(): Promise<void>;
 }
 

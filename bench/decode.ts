@@ -18,7 +18,7 @@ import {
   type CaseSpec,
   type EngineName,
   type EngineStart,
-  type Measurement,
+  type MeasuredFigure,
   type OpenedCase,
 } from './decode-engine.js';
 import { DECODE_MODELS, ensureModelFile, weightBytesPerToken, type DecodeModel } from './decode-models.js';
@@ -184,7 +184,7 @@ export interface CaseRun {
   samples: Map<string, number[]>;
 }
 
-function figureKey(measurement: Measurement): string {
+function figureKey(measurement: MeasuredFigure): string {
   return measurement.figure === 'prefill' ? `prefill:${measurement.promptTokens}` : measurement.figure;
 }
 
@@ -204,8 +204,8 @@ function measurementsOf(
   plan: CasePlan,
   engines: readonly Engine[],
   round: number,
-): Measurement[] {
-  const list: Measurement[] = [{ figure: 'decode' }];
+): MeasuredFigure[] {
+  const list: MeasuredFigure[] = [{ figure: 'decode' }];
   if (plan.longContextTokens !== null) list.push({ figure: 'decodeAtLongContext' });
   for (const promptTokens of prefillLengths(name, plan, engines)) {
     list.push({ figure: 'prefill', promptTokens, run: round });
@@ -213,28 +213,48 @@ function measurementsOf(
   return list;
 }
 
-/** Opens the model on every engine, then measures it in interleaved rounds; each engine's samples by figure. */
-export async function runCase(
-  plan: CasePlan,
-  path: string,
+/** One model file and how to measure it, for runCases. */
+export interface BenchCase {
+  plan: CasePlan;
+  path: string;
+  /** The engines that measure this case (a subset of runCases' engines). */
+  engines: readonly Engine[];
+  /** Ours only: the runner's `activations`. */
+  activations?: 'f32' | 'int8';
+}
+
+/**
+ * Opens every case on each of its engines (an engine holds all of them at once), then measures
+ * them in interleaved rounds: round r takes every case in turn, and within a case every engine
+ * in ROUND_ORDER, so a machine whose speed drifts over the run slows every case and engine alike.
+ * Returns, per case, each engine's samples by figure.
+ */
+export async function runCases(
+  cases: readonly BenchCase[],
   engines: readonly Engine[],
-  options: Pick<Options, 'runs' | 'computeFill' | 'profile'> & { activations?: 'f32' | 'int8' },
-): Promise<Map<EngineName, CaseRun>> {
-  const cacheDir = mkdtempSync(join(tmpdir(), 'bench-decode-'));
-  const spec = (name: EngineName): CaseSpec => ({
-    modelPath: path,
-    decodePromptTokens: plan.decodePromptTokens,
-    decodeTokens: plan.decodeTokens,
-    longContextTokens: plan.longContextTokens,
-    prefillPromptTokens: prefillLengths(name, plan, engines),
+  options: Pick<Options, 'runs' | 'computeFill' | 'profile'> & {
+    /** Ours failing on a case leaves the other cases' figures standing (else it ends the run). */
+    oursFailureKeepsGoing?: boolean;
+  },
+): Promise<Map<EngineName, CaseRun>[]> {
+  const cacheDirs = cases.map(() => mkdtempSync(join(tmpdir(), 'bench-decode-')));
+  const spec = (c: BenchCase, cacheDir: string, name: EngineName): CaseSpec => ({
+    modelPath: c.path,
+    decodePromptTokens: c.plan.decodePromptTokens,
+    decodeTokens: c.plan.decodeTokens,
+    longContextTokens: c.plan.longContextTokens,
+    prefillPromptTokens: prefillLengths(name, c.plan, c.engines),
     cacheDir,
     computeLongContext: options.computeFill,
     profile: options.profile,
-    ...(options.activations ? { activations: options.activations } : {}),
+    ...(c.activations ? { activations: c.activations } : {}),
   });
-  const runs = new Map<EngineName, CaseRun>();
+  const runs = cases.map(() => new Map<EngineName, CaseRun>());
+  // Each engine's index of each case among the models it opened (open order).
+  const modelIndex = cases.map(() => new Map<EngineName, number>());
+  const openedOn = new Map<EngineName, number>();
   const fail = (engine: Engine, run: CaseRun, error: unknown): void => {
-    if (engine.name === 'ours') throw error;
+    if (engine.name === 'ours' && options.oursFailureKeepsGoing !== true) throw error;
     run.unavailable = reason(error);
     progress(`  ${engine.name} unavailable for this model: ${run.unavailable}`);
     // A process that died stays dead: the later models skip it.
@@ -244,53 +264,60 @@ export async function runCase(
     }
   };
   try {
-    for (const name of OPEN_ORDER) {
-      const engine = engines.find((e) => e.name === name);
-      if (engine === undefined) continue;
-      const run: CaseRun = { opened: undefined, unavailable: engine.unavailable, samples: new Map() };
-      runs.set(name, run);
-      if (engine.process === undefined) continue;
-      progress(`  ${name}: opening`);
-      try {
-        run.opened = await engine.process.open(spec(name));
-      } catch (error) {
-        fail(engine, run, error);
+    for (const [i, c] of cases.entries()) {
+      for (const name of OPEN_ORDER) {
+        const engine = c.engines.find((e) => e.name === name);
+        if (engine === undefined) continue;
+        const run: CaseRun = { opened: undefined, unavailable: engine.unavailable, samples: new Map() };
+        runs[i]!.set(name, run);
+        if (engine.process === undefined) continue;
+        progress(`  ${name}: opening ${basename(c.path)}${c.activations ? ` (${c.activations} activations)` : ''}`);
+        try {
+          run.opened = await engine.process.open(spec(c, cacheDirs[i]!, name));
+          modelIndex[i]!.set(name, openedOn.get(name) ?? 0);
+          openedOn.set(name, (openedOn.get(name) ?? 0) + 1);
+        } catch (error) {
+          fail(engine, run, error);
+        }
       }
     }
     for (let round = 1; round <= options.runs; round += 1) {
-      for (const name of ROUND_ORDER) {
-        const engine = engines.find((e) => e.name === name);
-        const run = runs.get(name);
-        if (engine?.process === undefined || run === undefined || run.unavailable !== undefined) continue;
-        const done: string[] = [];
-        for (const measurement of measurementsOf(name, plan, engines, round)) {
-          try {
-            const tokensPerSecond = await engine.process.measure(measurement);
-            const key = figureKey(measurement);
-            run.samples.set(key, [...(run.samples.get(key) ?? []), tokensPerSecond]);
-            done.push(`${key} ${tokensPerSecond.toFixed(2)}`);
-          } catch (error) {
-            fail(engine, run, error);
-            break;
+      for (const [i, c] of cases.entries()) {
+        for (const name of ROUND_ORDER) {
+          const engine = c.engines.find((e) => e.name === name);
+          const run = runs[i]!.get(name);
+          const model = modelIndex[i]!.get(name);
+          if (engine?.process === undefined || run === undefined || run.unavailable !== undefined || model === undefined) continue;
+          const done: string[] = [];
+          for (const measurement of measurementsOf(name, c.plan, c.engines, round)) {
+            try {
+              const tokensPerSecond = await engine.process.measure({ ...measurement, model });
+              const key = figureKey(measurement);
+              run.samples.set(key, [...(run.samples.get(key) ?? []), tokensPerSecond]);
+              done.push(`${key} ${tokensPerSecond.toFixed(2)}`);
+            } catch (error) {
+              fail(engine, run, error);
+              break;
+            }
           }
+          progress(`  round ${round}/${options.runs} ${basename(c.path)}${c.activations === 'int8' ? ' (int8)' : ''} ${name}: ${done.join(', ')} tokens/s`);
         }
-        progress(`  round ${round}/${options.runs} ${name}: ${done.join(', ')} tokens/s`);
       }
     }
     for (const engine of engines) {
-      if (engine.process === undefined || runs.get(engine.name)?.opened === undefined) continue;
+      if (engine.process === undefined || !openedOn.has(engine.name)) continue;
       try {
         await engine.process.close();
       } catch (error) {
-        // Its figures stand; a peer that cannot free the model sits out the later models.
+        // Its figures stand; a peer that cannot free the models sits out the later ones.
         if (engine.name === 'ours') throw error;
-        engine.unavailable = `closing the previous model failed: ${reason(error)}`;
+        engine.unavailable = `closing the previous models failed: ${reason(error)}`;
         engine.process.stop();
         engine.process = undefined;
       }
     }
   } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
+    for (const dir of cacheDirs) rmSync(dir, { recursive: true, force: true });
   }
   return runs;
 }
@@ -469,7 +496,7 @@ export async function main(args: readonly string[]): Promise<void> {
       const path = paths.get(m)!;
       progress(`${m.name} (${path})`);
       const caseStarted = performance.now();
-      const runs = await runCase(plan, path, engines, options);
+      const runs = (await runCases([{ plan, path, engines }], engines, options))[0]!;
       const wallSeconds = (performance.now() - caseStarted) / 1000;
       results.push({ ...modelResult(plan, path, runs, adapterRoofline.readGBps), wallSeconds });
     }

@@ -22,7 +22,7 @@ interface OpenModel {
 }
 
 export class LlamaCppDecodeEngine implements DecodeEngine {
-  private model: OpenModel | undefined;
+  private readonly models: OpenModel[] = [];
 
   constructor(
     private readonly backend: PeerBackend,
@@ -64,7 +64,7 @@ export class LlamaCppDecodeEngine implements DecodeEngine {
             ? null
             : await cache('long-context.state', longContextPrompt(spec.longContextTokens, peer.vocabSize)),
       };
-      this.model = open;
+      this.models.push(open);
       progress(`${name}: warm-up (shader compilation, first steps) on ${peer.deviceName}`);
       // Each prompt length once: llama.cpp's Vulkan backend compiles shaders per batch shape (a
       // first 128-token prefill on lavapipe took 40 s, the next ones 5).
@@ -86,14 +86,15 @@ export class LlamaCppDecodeEngine implements DecodeEngine {
         },
       };
     } catch (error) {
-      this.model = undefined;
+      const at = this.models.findIndex((m) => m.peer === peer);
+      if (at >= 0) this.models.splice(at, 1);
       await peer.close();
       throw error;
     }
   }
 
   async measure(measurement: Measurement): Promise<number> {
-    const { spec, peer, decodeCache, longCache } = this.opened();
+    const { spec, peer, decodeCache, longCache } = this.opened(measurement.model);
     switch (measurement.figure) {
       case 'decode':
         await peer.loadCache(decodeCache);
@@ -110,13 +111,13 @@ export class LlamaCppDecodeEngine implements DecodeEngine {
   }
 
   async close(): Promise<void> {
-    const open = this.model;
-    this.model = undefined;
-    await open?.peer.close();
+    const models = this.models.splice(0);
+    for (const open of models) await open.peer.close();
   }
 
-  private opened(): OpenModel {
-    if (this.model === undefined) throw new Error('open() a model before measuring');
-    return this.model;
+  private opened(model: number): OpenModel {
+    const open = this.models[model];
+    if (open === undefined) throw new Error(`no opened model ${model}: open() it before measuring`);
+    return open;
   }
 }

@@ -33,7 +33,7 @@ interface OpenModel {
 
 export class OursDecodeEngine implements DecodeEngine {
   private ctx: GpuContext | undefined;
-  private model: OpenModel | undefined;
+  private readonly models: OpenModel[] = [];
 
   async start(): Promise<EngineStart> {
     const ctx = await GpuContext.create();
@@ -79,17 +79,17 @@ export class OursDecodeEngine implements DecodeEngine {
       longPrompt:
         spec.longContextTokens === null ? null : longContextPrompt(spec.longContextTokens, vocabSize),
     };
-    this.model = open;
+    this.models.push(open);
     progress('ours: warm-up (pipeline compilation, first steps)');
     // The runner compiled its pipelines while loading; this runs the first steps of each shape.
-    await this.generate(open.decodePrompt, 2);
+    await this.generate(open, open.decodePrompt, 2);
     let cacheFill = `prefill of the ${spec.decodePromptTokens}-token prompt, kept by the prefix cache`;
     let fillSeconds: number | null = null;
     if (open.longPrompt !== null) {
       const started = performance.now();
       if (spec.computeLongContext) {
         progress(`ours: prefilling the ${open.longPrompt.length}-token context`);
-        await this.generate(open.longPrompt, 1);
+        await this.generate(open, open.longPrompt, 1);
         cacheFill += `; the long context likewise (${open.longPrompt.length} tokens)`;
       } else {
         registerContext(engine, open.longPrompt);
@@ -100,7 +100,7 @@ export class OursDecodeEngine implements DecodeEngine {
           'them would take minutes on lavapipe';
       }
       fillSeconds = (performance.now() - started) / 1000;
-      await this.generate(open.longPrompt, 2);
+      await this.generate(open, open.longPrompt, 2);
     }
     if (spec.profile) await this.profileDecode(open);
     return {
@@ -118,16 +118,16 @@ export class OursDecodeEngine implements DecodeEngine {
   }
 
   async measure(measurement: Measurement): Promise<number> {
-    const open = this.opened();
+    const open = this.opened(measurement.model);
     switch (measurement.figure) {
       case 'decode':
-        return this.decodeFrom(open.decodePrompt);
+        return this.decodeFrom(open, open.decodePrompt);
       case 'decodeAtLongContext':
         if (open.longPrompt === null) throw new Error('this model has no long context to decode from');
-        return this.decodeFrom(open.longPrompt);
+        return this.decodeFrom(open, open.longPrompt);
       case 'prefill': {
         const prompt = prefillPrompt(measurement.promptTokens, measurement.run, open.runner.config.vocabSize);
-        const result = await this.generate(prompt, 1);
+        const result = await this.generate(open, prompt, 1);
         if (result.cachedPromptTokens !== 0) {
           throw new Error(`a prefill run found ${result.cachedPromptTokens} of its tokens cached`);
         }
@@ -137,14 +137,13 @@ export class OursDecodeEngine implements DecodeEngine {
   }
 
   async close(): Promise<void> {
-    const open = this.model;
-    this.model = undefined;
-    await open?.close();
+    const models = this.models.splice(0);
+    for (const open of models) await open.close();
   }
 
-  private async decodeFrom(context: number[]): Promise<number> {
-    const { spec, runner } = this.opened();
-    const result = await this.generate(context, spec.decodeTokens + 1);
+  private async decodeFrom(open: OpenModel, context: number[]): Promise<number> {
+    const { spec, runner } = open;
+    const result = await this.generate(open, context, spec.decodeTokens + 1);
     // Anything less than the context's full blocks means the prefix cache lost them and the run
     // prefilled its context again: still a valid decode time, but not the setup described.
     if (result.cachedPromptTokens < context.length - runner.blockSize) {
@@ -163,8 +162,13 @@ export class OursDecodeEngine implements DecodeEngine {
     return ((tokenIds.length - 1) * 1000) / (tokenTimesMs.at(-1)! - tokenTimesMs[0]!);
   }
 
-  private async generate(promptIds: number[], maxTokens: number, onPrefillDone?: () => void): Promise<GenerationResult> {
-    const engine = this.opened().engine;
+  private async generate(
+    open: OpenModel,
+    promptIds: number[],
+    maxTokens: number,
+    onPrefillDone?: () => void,
+  ): Promise<GenerationResult> {
+    const engine = open.engine;
     // The step that samples the first token ends the prefill.
     let prefilled = false;
     const unsubscribe = engine.onStep((step) => {
@@ -188,16 +192,17 @@ export class OursDecodeEngine implements DecodeEngine {
     }
     // The profile starts when the prompt's token comes back: no decode step may be submitted before.
     open.engine.overlapSteps = false;
-    const result = await this.generate(open.decodePrompt, open.spec.decodeTokens + 1, () => ctx.startProfile());
+    const result = await this.generate(open, open.decodePrompt, open.spec.decodeTokens + 1, () => ctx.startProfile());
     open.engine.overlapSteps = true;
     const profile = await ctx.stopProfile();
     const title = `ours, ${basename(open.spec.modelPath)}, decode after ${open.decodePrompt.length} tokens`;
     process.stderr.write(formatProfile(summarizeProfile(profile, result.completions[0]!.tokenIds.length - 1), title));
   }
 
-  private opened(): OpenModel {
-    if (this.model === undefined) throw new Error('open() a model before measuring');
-    return this.model;
+  private opened(model: number): OpenModel {
+    const open = this.models[model];
+    if (open === undefined) throw new Error(`no opened model ${model}: open() it before measuring`);
+    return open;
   }
 }
 

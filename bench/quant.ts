@@ -21,9 +21,8 @@ import {
   figure,
   integerOption,
   peersOption,
-  reason,
   ROUND_ORDER,
-  runCase,
+  runCases,
   startEngine,
   type CasePlan,
   type CaseRun,
@@ -35,7 +34,7 @@ import type { Spread } from './run-spread.js';
 
 const usage = `pnpm bench quant [options]
 
-  --runs N                   runs of every figure, interleaved between the engines (default 3)
+  --runs N                   runs of every figure, interleaved between the types and engines (default 3)
   --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
   --prefill-tokens N         prefill prompt of the 110M models, ours and llama.cpp CPU (default 1024)
   --prefill-tokens-1b N      prefill prompt of the 1.1B models, ours and llama.cpp CPU (default 32)
@@ -431,11 +430,12 @@ function modelTargets(
 }
 
 const method =
-  "The decode benchmark's machinery (bench/decode.ts): each engine in a child process of its own, all " +
-  'on the same GGUF file; for each file every figure is the median of `runs` runs, interleaved between ' +
-  'the engines (round 1: ours, llamaCppVulkan, llamaCppCpu; round 2: ...), after a warm-up per engine ' +
-  'and file (pipeline or shader compilation, a prefill at each measured prompt length, first decode ' +
-  'steps) that is not timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode steps ' +
+  "The decode benchmark's machinery (bench/decode.ts): each engine in a child process of its own, " +
+  "holding every type's file of a model at once; every figure is the median of `runs` runs, " +
+  'interleaved between the types and the engines (round 1: f32 on ours, llamaCppVulkan, ' +
+  'llamaCppCpu, then f16 on each, ... every type; round 2: ...), so a drift in the speed of a shared ' +
+  'machine touches every type and engine alike, after a warm-up per engine and file (pipeline or ' +
+  'shader compilation, a prefill at each measured prompt length, first decode steps) that is not timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode steps ' +
   'continuing a cached `decodePromptTokens`-token prompt (llama.cpp CPU prefills it and saves its ' +
   'state, llama.cpp Vulkan loads that state, ours keeps it in its prefix cache). prefill: prompt ' +
   'tokens / wall time from the call to the first sampled token, on an empty cache, a different prompt ' +
@@ -484,30 +484,36 @@ export async function main(args: readonly string[]): Promise<void> {
       const modelStarted = performance.now();
       const plans: ByType<CasePlan> = {};
       const figures: ByType<Record<EngineName, TypeFigures>> = {};
-      for (const t of m.types) {
+      // Every type of the model is open at once and measured in the same rounds (round r: each
+      // type in turn, each engine in turn), so the ratios to F16 compare runs taken side by side.
+      const cases = m.types.map((t) => {
         const path = files.get(m)![t]!;
         const plan = planFor(m, WEIGHT_TYPES[t], options);
         plans[t] = plan;
-        progress(`${m.key} ${t} (${path})`);
+        // The int8-activation run is ours alone: the peers ran the same file as int8Of.
         const int8Of = WEIGHT_TYPES[t].int8Of;
-        let runs;
-        try {
-          // The int8-activation run is ours alone: the peers ran the same file as int8Of.
-          runs = await runCase(plan, path, int8Of ? engines.filter((e) => e.name === 'ours') : engines, {
-            runs: options.runs,
-            computeFill: false,
-            profile: false,
-            ...(int8Of ? { activations: 'int8' as const } : {}),
-          });
-        } catch (error) {
-          // Ours failing on one type leaves the others' figures standing.
-          progress(`  ours failed on ${t}: ${reason(error)}`);
-          const failed = { opened: undefined, unavailable: reason(error), samples: new Map() };
-          runs = new Map<EngineName, CaseRun>([['ours', failed]]);
-        }
-        const peerOf = (name: EngineName) => (int8Of ? figures[int8Of]![name] : typeFigures(name, runs.get(name), plan));
+        return {
+          plan,
+          path,
+          engines: int8Of ? engines.filter((e) => e.name === 'ours') : engines,
+          ...(int8Of ? { activations: 'int8' as const } : {}),
+        };
+      });
+      progress(`${m.key}: ${m.types.join(', ')}`);
+      const runs = await runCases(cases, engines, {
+        runs: options.runs,
+        computeFill: false,
+        profile: false,
+        oursFailureKeepsGoing: true,
+      });
+      for (const [i, t] of m.types.entries()) {
+        const int8Of = WEIGHT_TYPES[t].int8Of;
+        const run = runs[i]!;
+        const ours = run.get('ours');
+        if (ours?.unavailable !== undefined) progress(`  ours failed on ${t}: ${ours.unavailable}`);
+        const peerOf = (name: EngineName) => (int8Of ? figures[int8Of]![name] : typeFigures(name, run.get(name), plans[t]!));
         figures[t] = {
-          ours: typeFigures('ours', runs.get('ours'), plan),
+          ours: typeFigures('ours', ours, plans[t]!),
           llamaCppVulkan: peerOf('llamaCppVulkan'),
           llamaCppCpu: peerOf('llamaCppCpu'),
         };
