@@ -218,8 +218,8 @@ export interface PairsProduct {
   int8Out?: Int8Activations | undefined;
   /** The split Q|K|V product's rotary embedding and KV-cache write, in its stores (PairsRope). */
   rope?: PairsRopeCall | undefined;
-  /** The next RMSNorm's int8 input from the product's stores (where pairsNormOutPairs is not 0). */
-  normOut?: { weight: BufferBindingLike; out: NormInt8Output } | undefined;
+  /** The next RMSNorm's int8 input from the product's stores, `pairs` a lane (pairsNormOutPairs). */
+  normOut?: { weight: BufferBindingLike; out: NormInt8Output; pairs: 2 | 4 } | undefined;
   outputs: { out: BufferBindingLike } & Partial<
     Record<'out2' | 'bias' | 'residual', BufferBindingLike | undefined>
   >;
@@ -299,11 +299,11 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     const normOut = a.normOut;
     // One or two tokens of Q4_0 write the glu output's int8 copy themselves (pairsWritesInt8).
     const fuseOut = a.int8Out !== undefined && pairsWritesInt8(ctx, a.w, tokens);
+    const blockPairs = fuseOut ? 4 : (normOut?.pairs ?? 0);
     for (const d of dispatches) {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
         const base = pairsShape(tokens, pairs, subgroup);
-        const blockPairs = fuseOut ? 4 : normOut ? pairsNormOutPairs(ctx, a.w, tokens) : 0;
         const shape: PairsShape = {
           ...(blockPairs > 0 ? { tokens, pairs: blockPairs, workgroup: cpuWorkgroup(pairs / blockPairs, subgroup) } : base),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),

@@ -10,6 +10,7 @@ import {
   requireInt8Activations,
   type Int8Activations,
   type NormInt8Output,
+  type PairsProduct,
   type PairsRopeCall,
 } from './int8-pairs.js';
 import { rmsNorm } from './rms-norm.js';
@@ -331,8 +332,9 @@ function linearNormOut(rec: StepRecorder, a: LinearArgs, n: NonNullable<LinearAr
   if (!(n.eps >= 0)) throw new KernelShapeError(name, `normOut.eps must be >= 0, got ${n.eps}`);
   requireBytes(name, 'normOut.weight', n.weight, dim * 4);
   requireInt8Activations(name, 'normOut.out', n.out, a.m, dim);
-  if (!a.bias && pairsNormOutPairs(rec.ctx, a.w, a.m) > 0) {
-    product(rec, { ...a, normOut: undefined }, undefined, { weight: n.weight, out: n.out });
+  const pairs = a.bias ? 0 : pairsNormOutPairs(rec.ctx, a.w, a.m);
+  if (pairs !== 0) {
+    product(rec, { ...a, normOut: undefined }, undefined, { weight: n.weight, out: n.out, pairs });
     return;
   }
   product(rec, { ...a, normOut: undefined });
@@ -346,7 +348,7 @@ function product(
   rec: StepRecorder,
   a: LinearArgs,
   ropeCall?: PairsRopeCall,
-  normOut?: { weight: BufferBindingLike; out: NormInt8Output },
+  normOut?: PairsProduct['normOut'],
 ): void {
   const name = 'linear';
   const { w, m } = a;
