@@ -79,7 +79,18 @@ export class OursDecodeEngine implements DecodeEngine {
       longPrompt:
         spec.longContextTokens === null ? null : longContextPrompt(spec.longContextTokens, vocabSize),
     };
-    this.models.push(open);
+    try {
+      return await this.warmUp(this.ctx, open);
+    } catch (error) {
+      // Only models that opened are counted: measurements address them by their open order.
+      await open.close();
+      throw error;
+    }
+  }
+
+  /** Warms an opened model up and fills its contexts (untimed), then holds it for measuring. */
+  private async warmUp(ctx: GpuContext, open: OpenModel): Promise<OpenedCase> {
+    const { spec, runner, engine } = open;
     progress('ours: warm-up (pipeline compilation, first steps)');
     // The runner compiled its pipelines while loading; this runs the first steps of each shape.
     await this.generate(open, open.decodePrompt, 2);
@@ -103,8 +114,9 @@ export class OursDecodeEngine implements DecodeEngine {
       await this.generate(open, open.longPrompt, 2);
     }
     if (spec.profile) await this.profileDecode(open);
+    this.models.push(open);
     return {
-      adapter: this.ctx.adapterName,
+      adapter: ctx.adapterName,
       cacheFill,
       details: {
         engine: 'webgpu',

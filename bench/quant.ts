@@ -435,7 +435,8 @@ const method =
   'interleaved between the types and the engines (round 1: f32 on ours, llamaCppVulkan, ' +
   'llamaCppCpu, then f16 on each, ... every type; round 2: ...), so a drift in the speed of a shared ' +
   'machine touches every type and engine alike, after a warm-up per engine and file (pipeline or ' +
-  'shader compilation, a prefill at each measured prompt length, first decode steps) that is not timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode steps ' +
+  'shader compilation, a prefill at each measured prompt length, first decode steps) that is not ' +
+  'timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode steps ' +
   'continuing a cached `decodePromptTokens`-token prompt (llama.cpp CPU prefills it and saves its ' +
   'state, llama.cpp Vulkan loads that state, ours keeps it in its prefix cache). prefill: prompt ' +
   'tokens / wall time from the call to the first sampled token, on an empty cache, a different prompt ' +
