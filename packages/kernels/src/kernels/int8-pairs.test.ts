@@ -171,6 +171,38 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     }
   });
 
+  it('keeps the several-token f32 group sums exact at their largest magnitudes (Q8_0: the same bits as one token)', async () => {
+    // Every Q8_0 value -128 or 127 (levels 0 and 255) against x values that quantize to ±127:
+    // group sums up to 255 · 127 · 32, the most the f32 sums of several tokens must hold exactly.
+    const rand = seededRandom(seed + 3);
+    const n = 18;
+    const k = 128;
+    const m = 13;
+    const bytes = new Uint8Array((n * k * 34) / 32);
+    const view = new DataView(bytes.buffer);
+    for (let b = 0; b < (n * k) / 32; b++) {
+      view.setUint16(b * 34, 0x2000 + Math.floor(rand() * 0x1000), true);
+      for (let i = 0; i < 32; i++) bytes[b * 34 + 2 + i] = rand() < 0.5 ? 0x80 : 0x7f;
+    }
+    const x = new Float32Array(m * k).map(() => (rand() < 0.5 ? -1.5 : 1.5));
+    const matrix = uploadMatrix(ctx, bytes, n, k, 'q8_0', { activations: 'int8' });
+    const product = async (rows: Float32Array, count: number) => {
+      const out = ctx.upload(poisonF32(count * n), 'out');
+      const rec = ctx.recorder();
+      linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
+      rec.submit();
+      return new Float32Array(await ctx.read(out, 0, count * n * 4));
+    };
+    const batch = await product(x, m);
+    const want = referenceProduct(dequantize('q8_0', bytes, n * k), n, k, x, m);
+    expect(relativeL2(batch, want)).toBeLessThan(1e-6);
+    for (let t = 0; t < m; t++) {
+      const alone = await product(x.slice(t * k, (t + 1) * k), 1);
+      expect(Array.from(alone), `token ${t}`).toEqual(Array.from(batch.subarray(t * n, (t + 1) * n)));
+    }
+    matrix.destroy();
+  });
+
   it("takes rmsNorm's int8 output (x times the weight, the scale deferred) within int8 rounding of the f64 norm and product", async () => {
     const rand = seededRandom(seed + 4);
     const n = 24;

@@ -105,10 +105,16 @@ export function repackPairs(
 /** Most tokens per pass of the pairs product: a pass's int8 x fills the scratch buffers at once. */
 const PAIRS_PASS_TOKENS = 256;
 
-/** Decode (1-2 tokens): a pair per invocation; more tokens: 2 pairs x 4 tokens share each weight word. */
-function pairsShape(m: number, pairs: number, subgroup: number): PairsShape {
-  const shape = m <= 2 ? { tokens: m, pairs: 1 } : { tokens: 4, pairs: 2 };
-  return { ...shape, workgroup: cpuWorkgroup(Math.ceil(pairs / shape.pairs), subgroup) };
+/**
+ * Decode (1-2 tokens): a pair per invocation, integer sums. More tokens: 2 pairs per invocation
+ * share each weight word among 4 tokens (Q4_0, integer sums) or 8 (Q8_0, f32 sums:
+ * `floatSums`). Q8_0's two planes cost the integer path twice Q4_0's multiply-adds per weight;
+ * summed in f32 from 8-bit levels it ran 1.3-1.4x faster (lavapipe, 128 tokens, 2304 x 768 and
+ * 768 x 2048: 33-35 against 24-26 GFLOP/s), where Q4_0 ran slower (38-41 against 48-51).
+ */
+function pairsShape(dtype: PairsDtype, m: number, pairs: number, subgroup: number): PairsShape & { floatSums: boolean } {
+  const shape = m <= 2 ? { tokens: m, pairs: 1 } : { tokens: dtype === 'q8_0' ? 8 : 4, pairs: 2 };
+  return { ...shape, floatSums: m > 2 && dtype === 'q8_0', workgroup: cpuWorkgroup(Math.ceil(pairs / shape.pairs), subgroup) };
 }
 
 /**
@@ -227,13 +233,13 @@ export interface PairsProduct {
 
 /**
  * Tokens per uniform window of the several-token product: the most whose int8 x fit one uniform
- * binding, a multiple of its 4 tokens per step; 0 (x from storage) where fewer than 8 fit.
+ * binding, a multiple of its `step` tokens per step; 0 (x from storage) where fewer than 8 fit.
  * lavapipe reads a uniform with one gather for all lanes and storage lane by lane: at 128 tokens
  * windows of 16 (K = 768) and 8 (K = 2048) ran the product 1.4-1.9x faster than storage.
  */
-function windowTokens(ctx: GpuContext, k: number): number {
+function windowTokens(ctx: GpuContext, k: number, step: number): number {
   const fit = Math.floor(ctx.limits.maxUniformBufferBindingSize / (k * 4));
-  const tokens = fit - (fit % 4);
+  const tokens = fit - (fit % step);
   return tokens >= 8 ? tokens : 0;
 }
 
@@ -272,7 +278,8 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     }
     // The pass's tokens in uniform windows (decode: one of its 1-2 tokens), each bound whole, or
     // where a window cannot be (too large, unaligned, past the buffer) all of them from storage.
-    const window = tokens <= 2 ? tokens : windowTokens(ctx, k);
+    const several = pairsShape(a.dtype, tokens, 1, subgroup);
+    const window = tokens <= 2 ? tokens : windowTokens(ctx, k, several.tokens);
     const windows: { w0: number; xq: GPUBufferBinding; xg: GPUBufferBinding }[] = [];
     for (let w0 = 0; window > 0 && w0 < tokens; w0 += window) {
       const q = uniformWindow(ctx, xq)?.(w0 * k * 4, window * k * 4);
@@ -303,7 +310,7 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     for (const d of dispatches) {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
-        const base = pairsShape(tokens, pairs, subgroup);
+        const { floatSums, ...base } = pairsShape(a.dtype, tokens, pairs, subgroup);
         const shape: PairsShape = {
           ...(blockPairs > 0 ? { tokens, pairs: blockPairs, workgroup: cpuWorkgroup(pairs / blockPairs, subgroup) } : base),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
@@ -313,8 +320,8 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
         const normKey = `${normX ? '/normx' : ''}${normOut ? '/normout' : ''}`;
         const kernel = kernelSource(
           'linear-int8-pairs',
-          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}${normKey}`,
-          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], { int8Out: fuseOut, rope, normX, normOut: normOut !== undefined }),
+          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}${normKey}${floatSums ? '/f32sums' : ''}`,
+          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], { int8Out: fuseOut, rope, normX, normOut: normOut !== undefined, floatSums }),
         );
         const params = {
           k,

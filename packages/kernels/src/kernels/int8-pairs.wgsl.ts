@@ -166,6 +166,12 @@ export interface PairsOptions {
    * lanes to 32 or 64 rows, one or two groups.
    */
   normOut?: boolean | undefined;
+  /**
+   * Sum each group's integer products in f32 (several tokens): the weights' levels and x's
+   * integers become f32 and are multiply-added, which is exact, so the group sums and every output
+   * bit equal the integer path's (see pairsKernel).
+   */
+  floatSums?: boolean | undefined;
 }
 
 /**
@@ -187,6 +193,11 @@ export interface PairsOptions {
  * Each lane loads 4 of a group's 32 int8 x values and subgroupBroadcast hands them to the others,
  * as the stream kernel does with x. Per invocation `pairs` row pairs and `tokens` tokens at a
  * time: a weight word's fields are split once for all its tokens.
+ *
+ * With `floatSums` each word's levels of both rows become f32 (Q8_0's planes joined into 8-bit
+ * levels first) and the group sums are f32 multiply-adds of them and x's integers. Every product
+ * and partial sum is an integer below 2^24 (at most 255 · 127 · 32), so each is exact and the sums
+ * equal the integer path's: the same output bits, whichever path a token went through.
  */
 export function pairsKernel(
   v: LinearEpilogueVariant,
@@ -194,7 +205,7 @@ export function pairsKernel(
   format: { planes: 1 | 2; offset: number },
   o: PairsOptions = {},
 ) {
-  const { int8Out = false, rope, normX = false, normOut = false } = o;
+  const { int8Out = false, rope, normX = false, normOut = false, floatSums = false } = o;
   if ((int8Out && (v.epilogue !== 'glu' || s.pairs !== 4)) || (normOut && s.pairs !== 2 && s.pairs !== 4)) {
     throw new Error("the pairs product writes int8 output from the glu epilogue with 4 pairs per invocation, the next norm's input with 2 or 4");
   }
@@ -266,6 +277,24 @@ export function pairsKernel(
         ),
       ).join('\n      ')}
     }`;
+  // floatSums: per word the 4 features' levels of both rows at once (Q8_0's two planes joined into
+  // 8-bit levels), as f32 vec4s of row A and row B, multiply-added into f32 sums per token.
+  const levels = (p: number) => {
+    const plane = (q: number) => `((vec4<u32>(wv${p}_${q}[j]) >> FEATURE_SHIFTS) & vec4<u32>(0xf000fu))`;
+    return format.planes === 1 ? plane(0) : `(${plane(0)} | (${plane(1)} << vec4<u32>(4u)))`;
+  };
+  // A loop over the group's halves and words, not unrolled: lavapipe's code generator keeps a
+  // small body's sums in registers (the float tile kernel's reason too).
+  const floatGroup = `for (var h = 0u; h < 2u; h++) {
+      ${P.flatMap((p) => Q.map((q) => `let wv${p}_${q} = w[wb${p} + (h * ${format.planes}u + ${q}u) * ${PAIR_LANES}u + g * ${2 * format.planes * PAIR_LANES}u];`)).join(' ')}
+      for (var j = 0u; j < 4u; j++) {
+        ${P.map((p) => `let f${p} = ${levels(p)}; let wa${p} = vec4<f32>(f${p} & vec4<u32>(0xffffu)); let wb${p} = vec4<f32>(f${p} >> vec4<u32>(16u));`).join('\n        ')}
+        ${T.map(
+          (t) =>
+            `{ let xv = subgroupShuffle(xl${t}, h * 4u + j); ${P.map((p) => `ia${t}_${p} = dot4(ia${t}_${p}, wa${p}, xv); ib${t}_${p} = dot4(ib${t}_${p}, wb${p}, xv);`).join(' ')} }`,
+        ).join('\n        ')}
+      }
+    }`;
   // int8Out: 8 neighbouring lanes hold a block of 32 pairs, lane L pairs L, L + 8, L + 16 and
   // L + 24 (each weight load of the 8 lanes contiguous), so their outputs are one 32-value group
   // (every part starts at a multiple of 32 outputs): the group's largest magnitude and integer sum
@@ -328,6 +357,18 @@ export function pairsKernel(
   ).join('\n    ');
   const body = /* wgsl */ `${rope ? ROPE_WGSL : storeFn(v)}${blockLanes ? LANE_GROUP_I8_WGSL : ''}${normOut ? GROUP_SQUARES_WGSL : ''}
 
+${
+  floatSums
+    ? `
+const FEATURE_SHIFTS = vec4<u32>(0u, 4u, 8u, 12u);
+
+// Integers in f32: every product and partial sum is exact (below 2^24), in any order.
+fn dot4(acc: f32, w: vec4<f32>, x: vec4<f32>) -> f32 {
+  return fma(w.w, x.w, fma(w.z, x.z, fma(w.y, x.y, fma(w.x, x.x, acc))));
+}
+`
+    : ''
+}
 // (scale, sum) of x's group i: two groups to a vec4, as a uniform array needs 16-byte elements.
 fn groupScale(i: u32) -> vec2<f32> {
   let v = xg[i / 2u];
@@ -350,10 +391,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
     ${T.map((t) => `let tk${t} = min(tb + ${t}u, params.tokens - 1u);`).join('\n    ')}
     ${T.flatMap((t) => P.map((p) => `var a${t}_${p} = 0.0; var b${t}_${p} = 0.0;`)).join('\n    ')}
     for (var g = 0u; g < groups; g++) {
-      ${T.map((t) => `let xl${t} = xq[(tk${t} * groups + g) * 8u + (lane & 7u)];`).join('\n      ')}
-      ${T.flatMap((t) => P.map((p) => `var ia${t}_${p} = 0i; var ib${t}_${p} = 0i;`)).join(' ')}
-      ${half(0)}
-      ${half(1)}
+      ${T.map((t) => `let xl${t} = ${floatSums ? `vec4<f32>(xq[(tk${t} * groups + g) * 8u + (lane & 7u)])` : `xq[(tk${t} * groups + g) * 8u + (lane & 7u)]`};`).join('\n      ')}
+      ${T.flatMap((t) => P.map((p) => (floatSums ? `var ia${t}_${p} = 0.0; var ib${t}_${p} = 0.0;` : `var ia${t}_${p} = 0i; var ib${t}_${p} = 0i;`))).join(' ')}
+      ${floatSums ? floatGroup : `${half(0)}
+      ${half(1)}`}
       // Four groups' scales per 16-byte load.
       if ((g & 3u) == 0u) { ${P.map((p) => `sv${p} = w_scales[sb${p} + (g / 4u) * ${PAIR_LANES}u];`).join(' ')} }
       ${P.map((p) => `let d${p} = unpack2x16float(sv${p}[g & 3u]);`).join(' ')}
@@ -362,8 +403,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
         let xg${t} = groupScale(tk${t} * groups + g);
         let sx = ${format.offset}.0 * xg${t}.y;
         ${P.map(
-          (p) => `a${t}_${p} = fma(f32(ia${t}_${p}) - sx, d${p}.x * xg${t}.x, a${t}_${p});
-        b${t}_${p} = fma(f32(ib${t}_${p}) - sx, d${p}.y * xg${t}.x, b${t}_${p});`,
+          (p) => `a${t}_${p} = fma(${floatSums ? `ia${t}_${p}` : `f32(ia${t}_${p})`} - sx, d${p}.x * xg${t}.x, a${t}_${p});
+        b${t}_${p} = fma(${floatSums ? `ib${t}_${p}` : `f32(ib${t}_${p})`} - sx, d${p}.y * xg${t}.x, b${t}_${p});`,
         ).join('\n        ')}
       }`,
       ).join('\n      ')}
