@@ -31,6 +31,9 @@ const usage = `pnpm bench decode [options]
 
   --runs N                   runs of every figure, interleaved between the engines (default 3)
   --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
+  --our-tokens N             ours' timed decode steps per run (default 64; the 1.1B model times
+                             half): more steps of the faster engine average out the shared
+                             machine's bursts at little cost
   --prefill-tokens N         prompt of the 110M models' prefill, ours and llama.cpp CPU (default 1024)
   --vulkan-prefill-tokens N  prompt of llama.cpp Vulkan's prefill on the 110M models (default 128;
                              ours is measured at this length too, for the ratio)
@@ -51,6 +54,7 @@ const usage = `pnpm bench decode [options]
 export interface Options {
   runs: number;
   tokens: number;
+  ourTokens: number;
   prefillTokens: number;
   vulkanPrefillTokens: number;
   prefillTokens1b: number;
@@ -88,6 +92,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
     options: {
       runs: { type: 'string', default: '3' },
       tokens: { type: 'string', default: '16' },
+      'our-tokens': { type: 'string', default: '64' },
       'prefill-tokens': { type: 'string', default: '1024' },
       'vulkan-prefill-tokens': { type: 'string', default: '128' },
       'prefill-tokens-1b': { type: 'string', default: '1024' },
@@ -107,6 +112,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
   return {
     runs: count('runs', 1),
     tokens: count('tokens', 2),
+    ourTokens: count('our-tokens', 2),
     prefillTokens: count('prefill-tokens', 1),
     vulkanPrefillTokens: count('vulkan-prefill-tokens', 1),
     prefillTokens1b: count('prefill-tokens-1b', 1),
@@ -124,7 +130,10 @@ function parseOptions(args: readonly string[]): Options | undefined {
 export interface CasePlan {
   model: DecodeModel;
   decodePromptTokens: number;
+  /** The peers' timed decode steps per run. */
   decodeTokens: number;
+  /** Ours' timed decode steps per run. */
+  oursDecodeTokens: number;
   /** Tokens cached before decodeAt4096's first timed step; null: not measured. */
   longContextTokens: number | null;
   /** Each engine's prefill prompt; ours also prefills at every other engine's length. */
@@ -135,14 +144,18 @@ function planCase(model: DecodeModel, options: Options): CasePlan {
   const large = model.preset === 'llama1b';
   // The 1.1B model decodes at about a tenth of the 110M speed: half the steps keep the run short.
   const decodeTokens = large ? Math.max(1, options.tokens >> 1) : options.tokens;
+  const oursDecodeTokens = large ? Math.max(1, options.ourTokens >> 1) : options.ourTokens;
   const prefill = large ? options.prefillTokens1b : options.prefillTokens;
   return {
     model,
     decodePromptTokens: options.decodePromptTokens,
     decodeTokens,
-    // The timed steps end where the model's context does: the last one writes the next-to-last
-    // position (the token it samples would take the last).
-    longContextTokens: model.longContext ? model.shape.contextLength - decodeTokens - 1 : null,
+    oursDecodeTokens,
+    // The longer timed run ends where the model's context does: its last step writes the
+    // next-to-last position (the token it samples would take the last).
+    longContextTokens: model.longContext
+      ? model.shape.contextLength - Math.max(decodeTokens, oursDecodeTokens) - 1
+      : null,
     prefillPromptTokens: {
       ours: prefill,
       llamaCppCpu: prefill,
@@ -241,7 +254,7 @@ export async function runCases(
   const spec = (c: BenchCase, cacheDir: string, name: EngineName): CaseSpec => ({
     modelPath: c.path,
     decodePromptTokens: c.plan.decodePromptTokens,
-    decodeTokens: c.plan.decodeTokens,
+    decodeTokens: name === 'ours' ? c.plan.oursDecodeTokens : c.plan.decodeTokens,
     longContextTokens: c.plan.longContextTokens,
     prefillPromptTokens: prefillLengths(name, c.plan, c.engines),
     cacheDir,
@@ -409,7 +422,8 @@ const method =
   'Each engine in a child process of its own, all on the same GGUF file. Every figure is the median ' +
   'of `runs` runs, interleaved between the engines (round 1: ours, llamaCppVulkan, llamaCppCpu; ' +
   'round 2: ...), after a warm-up per engine and model (pipeline or shader compilation, first ' +
-  'steps) that is not timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode ' +
+  'steps) that is not timed. decode: tokens per second of `decodeTokens` (ours: `oursDecodeTokens`, ' +
+  "more steps of the faster engine averaging out the shared machine's bursts) batch-1 greedy decode " +
   'steps continuing a cached `decodePromptTokens`-token prompt. prefill: prompt tokens / wall time ' +
   'from the call to the first sampled token, on an empty cache, a different prompt each run. ' +
   'decodeAt4096: decode continuing a cached context of `decodeAt4096CachedTokens` tokens, the last ' +
@@ -436,6 +450,7 @@ function modelResult(plan: CasePlan, path: string, runs: Map<EngineName, CaseRun
     weightBytesPerToken: weightBytesPerToken(plan.model),
     decodePromptTokens: plan.decodePromptTokens,
     decodeTokens: plan.decodeTokens,
+    oursDecodeTokens: plan.oursDecodeTokens,
     decodeAt4096CachedTokens: plan.longContextTokens,
     ours: entry('ours'),
     llamaCppVulkan: entry('llamaCppVulkan'),

@@ -36,6 +36,9 @@ const usage = `pnpm bench quant [options]
 
   --runs N                   runs of every figure, interleaved between the types and engines (default 3)
   --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
+  --our-tokens N             ours' timed decode steps per run (default 64; the 1.1B model times
+                             half): more steps of the faster engine average out the shared
+                             machine's bursts at little cost
   --prefill-tokens N         prefill prompt of the 110M models, ours and llama.cpp CPU (default 1024)
   --prefill-tokens-1b N      prefill prompt of the 1.1B models, ours and llama.cpp CPU (default 32)
   --vulkan-prefill-tokens N  prefill prompt of llama.cpp Vulkan, both shapes (default 8; ours is
@@ -50,6 +53,7 @@ const usage = `pnpm bench quant [options]
 interface Options {
   runs: number;
   tokens: number;
+  ourTokens: number;
   prefillTokens: number;
   prefillTokens1b: number;
   vulkanPrefillTokens: number;
@@ -65,6 +69,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
     options: {
       runs: { type: 'string', default: '3' },
       tokens: { type: 'string', default: '16' },
+      'our-tokens': { type: 'string', default: '64' },
       'prefill-tokens': { type: 'string', default: '1024' },
       'prefill-tokens-1b': { type: 'string', default: '32' },
       'vulkan-prefill-tokens': { type: 'string', default: '8' },
@@ -81,6 +86,7 @@ function parseOptions(args: readonly string[]): Options | undefined {
   return {
     runs: count('runs', 1),
     tokens: count('tokens', 2),
+    ourTokens: count('our-tokens', 2),
     prefillTokens: count('prefill-tokens', 1),
     prefillTokens1b: count('prefill-tokens-1b', 1),
     vulkanPrefillTokens: count('vulkan-prefill-tokens', 1),
@@ -216,6 +222,7 @@ function planFor(m: QuantModel, type: WeightType, options: Options): CasePlan {
     decodePromptTokens: options.decodePromptTokens,
     // The 1.1B model decodes at about a tenth of the 110M speed: half the steps keep the run short.
     decodeTokens: large ? Math.max(1, options.tokens >> 1) : options.tokens,
+    oursDecodeTokens: large ? Math.max(1, options.ourTokens >> 1) : options.ourTokens,
     longContextTokens: null,
     prefillPromptTokens: { ours: prefill, llamaCppCpu: prefill, llamaCppVulkan: options.vulkanPrefillTokens },
   };
@@ -357,6 +364,7 @@ function modelResult(
     vulkanPrefillPromptTokens: plan.prefillPromptTokens.llamaCppVulkan,
     decodePromptTokens: plan.decodePromptTokens,
     decodeTokens: plan.decodeTokens,
+    oursDecodeTokens: plan.oursDecodeTokens,
     ratios,
     weightBytesPerToken: bytes,
     weightGBps: mapTypes(types, bytes, (b, t) => (oursDecode[t] == null ? null : (b * oursDecode[t]) / 1e9)),
@@ -436,7 +444,8 @@ const method =
   'llamaCppCpu, then f16 on each, ... every type; round 2: ...), so a drift in the speed of a shared ' +
   'machine touches every type and engine alike, after a warm-up per engine and file (pipeline or ' +
   'shader compilation, a prefill at each measured prompt length, first decode steps) that is not ' +
-  'timed. decode: tokens per second of `decodeTokens` batch-1 greedy decode steps ' +
+  'timed. decode: tokens per second of `decodeTokens` (ours: `oursDecodeTokens`, more steps of the ' +
+  "faster engine averaging out the shared machine's bursts) batch-1 greedy decode steps " +
   'continuing a cached `decodePromptTokens`-token prompt (llama.cpp CPU prefills it and saves its ' +
   'state, llama.cpp Vulkan loads that state, ours keeps it in its prefix cache). prefill: prompt ' +
   'tokens / wall time from the call to the first sampled token, on an empty cache, a different prompt ' +
