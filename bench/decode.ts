@@ -32,7 +32,7 @@ const usage = `pnpm bench decode [options]
   --runs N                   runs of every figure, interleaved between the engines (default 3)
   --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
   --our-tokens N             ours' timed decode steps per run (default 64; the 1.1B model times
-                             half): more steps of the faster engine average out the shared
+                             a quarter): more steps of the faster engine average out the shared
                              machine's bursts at little cost
   --prefill-tokens N         prompt of the 110M models' prefill, ours and llama.cpp CPU (default 1024)
   --vulkan-prefill-tokens N  prompt of llama.cpp Vulkan's prefill on the 110M models (default 128;
@@ -144,7 +144,7 @@ function planCase(model: DecodeModel, options: Options): CasePlan {
   const large = model.preset === 'llama1b';
   // The 1.1B model decodes at about a tenth of the 110M speed: half the steps keep the run short.
   const decodeTokens = large ? Math.max(1, options.tokens >> 1) : options.tokens;
-  const oursDecodeTokens = large ? Math.max(1, options.ourTokens >> 1) : options.ourTokens;
+  const oursDecodeTokens = large ? Math.max(1, options.ourTokens >> 2) : options.ourTokens;
   const prefill = large ? options.prefillTokens1b : options.prefillTokens;
   return {
     model,

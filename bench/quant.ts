@@ -37,7 +37,7 @@ const usage = `pnpm bench quant [options]
   --runs N                   runs of every figure, interleaved between the types and engines (default 3)
   --tokens N                 timed decode steps per run (default 16; the 1.1B model times half)
   --our-tokens N             ours' timed decode steps per run (default 64; the 1.1B model times
-                             half): more steps of the faster engine average out the shared
+                             a quarter): more steps of the faster engine average out the shared
                              machine's bursts at little cost
   --prefill-tokens N         prefill prompt of the 110M models, ours and llama.cpp CPU (default 1024)
   --prefill-tokens-1b N      prefill prompt of the 1.1B models, ours and llama.cpp CPU (default 32)
@@ -222,7 +222,7 @@ function planFor(m: QuantModel, type: WeightType, options: Options): CasePlan {
     decodePromptTokens: options.decodePromptTokens,
     // The 1.1B model decodes at about a tenth of the 110M speed: half the steps keep the run short.
     decodeTokens: large ? Math.max(1, options.tokens >> 1) : options.tokens,
-    oursDecodeTokens: large ? Math.max(1, options.ourTokens >> 1) : options.ourTokens,
+    oursDecodeTokens: large ? Math.max(1, options.ourTokens >> 2) : options.ourTokens,
     longContextTokens: null,
     prefillPromptTokens: { ours: prefill, llamaCppCpu: prefill, llamaCppVulkan: options.vulkanPrefillTokens },
   };
