@@ -13,7 +13,7 @@ import { embedding } from './embedding.js';
 import { linear } from './linear.js';
 import { rmsNorm } from './rms-norm.js';
 import { rope as ropeKernel } from './rope.js';
-import { uploadMatrix } from './matrix.js';
+import { uploadMatrix, type GpuMatrix } from './matrix.js';
 import { PAIR_LANES } from './int8-pairs.js';
 
 const gpu = await gpuForTests();
@@ -143,6 +143,15 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     expect(err, `seed ${seed + 1}`).toBeLessThan(2e-2);
   });
 
+  /** `linear` of `count` rows of x over the matrix, into a poisoned output, read back. */
+  async function plainProduct(matrix: GpuMatrix, rows: Float32Array, count: number): Promise<Float32Array> {
+    const out = ctx.upload(poisonF32(count * matrix.rows), 'out');
+    const rec = ctx.recorder();
+    linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
+    rec.submit();
+    return new Float32Array(await ctx.read(out, 0, count * matrix.rows * 4));
+  }
+
   it('gives each token the same bits alone and in any batch', async () => {
     const rand = seededRandom(seed + 2);
     const n = 26;
@@ -153,13 +162,7 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
       const matrix = uploadMatrix(ctx, randomBlocks(dtype, n * k, rand, 'quantized'), n, k, dtype, {
         activations: 'int8',
       });
-      const product = async (rows: Float32Array, count: number) => {
-        const out = ctx.upload(poisonF32(count * n), 'out');
-        const rec = ctx.recorder();
-        linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
-        rec.submit();
-        return new Float32Array(await ctx.read(out, 0, count * n * 4));
-      };
+      const product = (rows: Float32Array, count: number) => plainProduct(matrix, rows, count);
       const batch = await product(x, m);
       for (const t of [0, 4, 10]) {
         const alone = await product(x.slice(t * k, (t + 1) * k), 1);
@@ -186,13 +189,7 @@ describe.skipIf(!usable)('linear over Q4_0 and Q8_0 with int8 activations (pairs
     }
     const x = new Float32Array(m * k).map(() => (rand() < 0.5 ? -1.5 : 1.5));
     const matrix = uploadMatrix(ctx, bytes, n, k, 'q8_0', { activations: 'int8' });
-    const product = async (rows: Float32Array, count: number) => {
-      const out = ctx.upload(poisonF32(count * n), 'out');
-      const rec = ctx.recorder();
-      linear(rec, { x: ctx.upload(rows, 'x'), w: matrix, out, m: count });
-      rec.submit();
-      return new Float32Array(await ctx.read(out, 0, count * n * 4));
-    };
+    const product = (rows: Float32Array, count: number) => plainProduct(matrix, rows, count);
     const batch = await product(x, m);
     const want = referenceProduct(dequantize('q8_0', bytes, n * k), n, k, x, m);
     expect(relativeL2(batch, want)).toBeLessThan(1e-6);
