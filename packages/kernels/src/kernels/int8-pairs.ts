@@ -106,15 +106,16 @@ export function repackPairs(
 const PAIRS_PASS_TOKENS = 256;
 
 /**
+ * Tokens and row pairs per invocation of the pairs product of m tokens, and how it sums a group.
  * Decode (1-2 tokens): a pair per invocation, integer sums. More tokens: 2 pairs per invocation
  * share each weight word among 4 tokens (Q4_0, integer sums) or 8 (Q8_0, f32 sums:
  * `floatSums`). Q8_0's two planes cost the integer path twice Q4_0's multiply-adds per weight;
- * summed in f32 from 8-bit levels it ran 1.3-1.4x faster (lavapipe, 128 tokens, 2304 x 768 and
- * 768 x 2048: 33-35 against 24-26 GFLOP/s), where Q4_0 ran slower (38-41 against 48-51).
+ * summed in f32 from 8-bit levels it ran 1.2-1.4x faster (lavapipe, 128 tokens, 2304 x 768 and
+ * 768 x 2048: 31-35 against 22-29 GFLOP/s), where Q4_0 ran slower (38-41 against 48-51).
  */
-function pairsShape(dtype: PairsDtype, m: number, pairs: number, subgroup: number): PairsShape & { floatSums: boolean } {
-  const shape = m <= 2 ? { tokens: m, pairs: 1 } : { tokens: dtype === 'q8_0' ? 8 : 4, pairs: 2 };
-  return { ...shape, floatSums: m > 2 && dtype === 'q8_0', workgroup: cpuWorkgroup(Math.ceil(pairs / shape.pairs), subgroup) };
+function pairsShape(dtype: PairsDtype, m: number): { tokens: number; pairs: number; floatSums: boolean } {
+  if (m <= 2) return { tokens: m, pairs: 1, floatSums: false };
+  return dtype === 'q8_0' ? { tokens: 8, pairs: 2, floatSums: true } : { tokens: 4, pairs: 2, floatSums: false };
 }
 
 /**
@@ -278,8 +279,8 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     }
     // The pass's tokens in uniform windows (decode: one of its 1-2 tokens), each bound whole, or
     // where a window cannot be (too large, unaligned, past the buffer) all of them from storage.
-    const several = pairsShape(a.dtype, tokens, 1, subgroup);
-    const window = tokens <= 2 ? tokens : windowTokens(ctx, k, several.tokens);
+    const base = pairsShape(a.dtype, tokens);
+    const window = tokens <= 2 ? tokens : windowTokens(ctx, k, base.tokens);
     const windows: { w0: number; xq: GPUBufferBinding; xg: GPUBufferBinding }[] = [];
     for (let w0 = 0; window > 0 && w0 < tokens; w0 += window) {
       const q = uniformWindow(ctx, xq)?.(w0 * k * 4, window * k * 4);
@@ -310,9 +311,10 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
     for (const d of dispatches) {
       for (const part of a.w.parts) {
         const pairs = Math.ceil(part.rows / 2);
-        const { floatSums, ...base } = pairsShape(a.dtype, tokens, pairs, subgroup);
+        const perInvocation = blockPairs > 0 ? { tokens, pairs: blockPairs } : { tokens: base.tokens, pairs: base.pairs };
         const shape: PairsShape = {
-          ...(blockPairs > 0 ? { tokens, pairs: blockPairs, workgroup: cpuWorkgroup(pairs / blockPairs, subgroup) } : base),
+          ...perInvocation,
+          workgroup: cpuWorkgroup(Math.ceil(pairs / perInvocation.pairs), subgroup),
           ...(d.uniformTokens ? { uniformTokens: d.uniformTokens, k } : {}),
         };
         const rope = a.rope?.variant;
@@ -320,8 +322,8 @@ export function linearPairs(rec: StepRecorder, a: PairsProduct): void {
         const normKey = `${normX ? '/normx' : ''}${normOut ? '/normout' : ''}`;
         const kernel = kernelSource(
           'linear-int8-pairs',
-          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}${normKey}${floatSums ? '/f32sums' : ''}`,
-          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], { int8Out: fuseOut, rope, normX, normOut: normOut !== undefined, floatSums }),
+          `${variantKey}/t${shape.tokens}p${shape.pairs}w${shape.workgroup}${d.uniformTokens ? `u${d.uniformTokens}k${k}` : ''}${fuseOut ? '/i8out' : ''}${ropeKey}${normKey}${base.floatSums ? '/f32sums' : ''}`,
+          () => pairsKernel(a.variant, shape, PAIRS_FORMAT[a.dtype], { int8Out: fuseOut, rope, normX, normOut: normOut !== undefined, floatSums: base.floatSums }),
         );
         const params = {
           k,

@@ -391,7 +391,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocat
     ${T.map((t) => `let tk${t} = min(tb + ${t}u, params.tokens - 1u);`).join('\n    ')}
     ${T.flatMap((t) => P.map((p) => `var a${t}_${p} = 0.0; var b${t}_${p} = 0.0;`)).join('\n    ')}
     for (var g = 0u; g < groups; g++) {
-      ${T.map((t) => `let xl${t} = ${floatSums ? `vec4<f32>(xq[(tk${t} * groups + g) * 8u + (lane & 7u)])` : `xq[(tk${t} * groups + g) * 8u + (lane & 7u)]`};`).join('\n      ')}
+      ${T.map((t) => {
+        const load = `xq[(tk${t} * groups + g) * 8u + (lane & 7u)]`;
+        return `let xl${t} = ${floatSums ? `vec4<f32>(${load})` : load};`;
+      }).join('\n      ')}
       ${T.flatMap((t) => P.map((p) => (floatSums ? `var ia${t}_${p} = 0.0; var ib${t}_${p} = 0.0;` : `var ia${t}_${p} = 0i; var ib${t}_${p} = 0i;`))).join(' ')}
       ${floatSums ? floatGroup : `${half(0)}
       ${half(1)}`}
